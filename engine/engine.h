@@ -1,0 +1,164 @@
+/* engine.h - the snapshot operations shared by the CLI and the HTTP API.
+ *
+ * Every operation takes a struct store (one per thread), fills a struct err
+ * on failure and returns 0 or -1. Results are jansson documents whose shape
+ * is the API's JSON schema (openapi.yaml); the CLI renders its text blocks
+ * from the same documents, so both fronts say the same thing. */
+#ifndef STATESNAP_ENGINE_H
+#define STATESNAP_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "err.h"
+
+#define STATESNAP_VERSION "0.1.0"
+
+#define ENGINE_NAME_MAX 64                     /* snapshot name length */
+#define ENGINE_LABELS_MAX 32                   /* labels per snapshot */
+#define ENGINE_LABEL_KEY_MAX 64
+#define ENGINE_LABEL_VALUE_MAX 256
+#define ENGINE_MAX_FILES 10000                 /* files in one snapshot */
+#define ENGINE_MAX_ENTRY_BYTES (64ULL << 30)   /* one archive entry, uncompressed */
+#define ENGINE_MAX_TOTAL_BYTES (256ULL << 30)  /* whole archive, uncompressed */
+#define ENGINE_MAX_MANIFEST_BYTES (64u << 20)  /* manifest.json */
+#define ENGINE_MAX_ENV_BYTES (1u << 20)        /* the .env file */
+#define ENGINE_SAFETY_PIN_SECONDS (7L * 24 * 3600)
+#define ENGINE_CONFIRM_TOKEN_TTL 900           /* seconds a restore preview is good for */
+
+/* Settings an operation needs; filled by the front from config + flags.
+ * Strings are borrowed for the life of the store. */
+struct engine_config {
+    const char *root;                 /* state root (required by create/restore/diff live) */
+    const char *store;                /* store directory */
+    const char *dotenv;               /* .env to capture; NULL = ROOT/.env if present */
+    const char *const *include;       /* globs relative to root; NULL = defaults */
+    size_t n_include;
+    const char *const *exclude;
+    size_t n_exclude;
+    int compression_level;            /* 0..9, default 6 */
+    long safety_pin_seconds;          /* how long pre_restore_* stays pinned */
+    long lock_timeout_ms;             /* wait for the store lock this long */
+    const char *actor;                /* who is acting: "cli:<user>" or "token:<name>" */
+};
+
+struct store;
+
+/* Open (and with create != 0, make) the store named in cfg: the directory,
+ * catalog.db and .work/. If leftovers of a crashed operation are found and
+ * the lock is free, they are cleaned or rolled forward first. Returns 0 and
+ * *out (free with store_close) or -1. cfg must outlive the store. */
+int store_open(struct store **out, const struct engine_config *cfg, int create, struct err *e);
+
+/* Close a store. Accepts NULL. */
+void store_close(struct store *s);
+
+/* The configuration the store was opened with. Cannot fail. */
+const struct engine_config *store_config(const struct store *s);
+
+/* Check a snapshot name against [A-Za-z0-9][A-Za-z0-9._-]{0,63}.
+ * Returns 0 or -1 with ERR_INVALID and a message naming the problem. */
+int engine_name_check(const char *name, struct err *e);
+
+/* Current time in seconds; tests may pin it with STATESNAP_TEST_NOW in test builds. */
+int64_t engine_now(void);
+
+/* Format t (UTC) as RFC 3339 "YYYY-MM-DDTHH:MM:SSZ" into buf (>= 21 bytes). */
+void engine_time_format(int64_t t, char *buf, size_t len);
+
+/* ---- create ---- */
+struct create_opts {
+    const char *name;        /* NULL = snap_YYYYMMDDTHHMMSSZ */
+    const json_t *labels;    /* object of string values, or NULL */
+    int pin;
+    const char *version_tag; /* overrides VERSION detection, or NULL */
+    long pin_seconds;        /* >0: pinned only for this long (safety snapshots) */
+};
+
+/* Capture the state root into NAME.zip and catalog it. Takes the store lock.
+ * Returns 0 and *snap (the Snapshot document with its files; caller decrefs)
+ * or -1 (ERR_INVALID, ERR_CONFLICT, ERR_IO, ERR_NO_SPACE, ERR_LOCKED). Nothing
+ * is left behind on failure. */
+int engine_create(struct store *s, const struct create_opts *o, json_t **snap, struct err *e);
+
+/* ---- read ---- */
+struct list_opts {
+    size_t limit;            /* 1..1000, 0 = 50 */
+    const char *cursor;      /* from a previous page's next_cursor, or NULL */
+    const char *prefix;      /* name prefix filter, or NULL */
+    const char *label_key;   /* label filter key=value, or NULL */
+    const char *label_value;
+};
+
+/* A page of snapshots, newest first: {snapshots:[...], total_count,
+ * total_bytes, next_cursor}. Caller decrefs *page. */
+int engine_list(struct store *s, const struct list_opts *o, json_t **page, struct err *e);
+
+/* The Snapshot document of NAME with "files" and "manifest". ERR_NOT_FOUND. */
+int engine_show(struct store *s, const char *name, json_t **snap, struct err *e);
+
+/* The newest snapshot with "age_seconds". ERR_NOT_FOUND when there is none. */
+int engine_latest(struct store *s, json_t **snap, struct err *e);
+
+/* Path of NAME's archive and its sha256 (for downloads). *path is malloc'd. */
+int engine_archive_path(struct store *s, const char *name, char **path, char sha256[65],
+                        struct err *e);
+
+/* ---- verify ---- */
+/* Re-read NAME's archive, recompute every hash and compare with the manifest
+ * and the catalog. *report = {name, ok, checked_files, errors:[{path, problem}]}
+ * is set whether or not the archive is good. Returns 0 when good, -1 with
+ * ERR_VERIFY when not (or another code when it could not check at all). */
+int engine_verify(struct store *s, const char *name, json_t **report, struct err *e);
+
+/* verify every catalogued snapshot: {ok, snapshots:[report...]}. -1/ERR_VERIFY if any bad. */
+int engine_verify_all(struct store *s, json_t **report, struct err *e);
+
+/* ---- diff ---- */
+/* Compare snapshot FROM with snapshot TO, or with the live state root when
+ * TO is "live". *diff is the Diff document (see openapi.yaml). */
+int engine_diff(struct store *s, const char *from, const char *to, json_t **diff, struct err *e);
+
+/* ---- restore ---- */
+struct restore_opts {
+    const char *name;
+    const char *const *only;   /* subset of archive paths, or NULL for all */
+    size_t n_only;
+    int clear_kill_switch;
+};
+
+/* Verify NAME's archive and describe what a restore would do:
+ * {snapshot, created_at, current_positions, snapshot_positions, files:[{path,
+ * action}], kill_switch, confirm_token, expires_at, warnings}. Writes nothing. */
+int engine_restore_preview(struct store *s, const struct restore_opts *o, json_t **preview,
+                           struct err *e);
+
+/* Restore NAME. token must be the confirm_token of a preview with the same
+ * options and an unchanged state root (else ERR_CONFLICT, nothing written).
+ * Takes the safety snapshot, then swaps files in under a journal.
+ * *report = {snapshot, safety_snapshot, files:[{path, action, result}],
+ * kill_switch, next_step}. */
+int engine_restore_apply(struct store *s, const struct restore_opts *o, const char *token,
+                         json_t **report, struct err *e);
+
+/* ---- delete, pin, labels ---- */
+/* Remove NAME's archive and rows. Pinned needs force (else ERR_PINNED).
+ * *out = {name, deleted: true}. */
+int engine_delete(struct store *s, const char *name, int force, json_t **out, struct err *e);
+
+/* Change pin (-1 = leave) and/or replace labels (NULL = leave). *snap = updated Snapshot. */
+int engine_update(struct store *s, const char *name, int pin, const json_t *labels, json_t **snap,
+                  struct err *e);
+
+/* ---- import / reindex ---- */
+/* Validate the zip at path completely (names, sizes, manifest, every hash)
+ * and adopt it as a snapshot named by its manifest. The file at path is
+ * consumed (moved or removed) only on success. */
+int engine_import(struct store *s, const char *path, json_t **snap, struct err *e);
+
+/* Rebuild the catalog from the archives in the store alone.
+ * *report = {indexed, skipped:[{file, problem}]}. */
+int engine_reindex(struct store *s, json_t **report, struct err *e);
+
+#endif
