@@ -1,0 +1,617 @@
+/* catalog.c - the SQLite catalog: schema, migrations and typed queries. */
+#include "catalog_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CATALOG_BUSY_TIMEOUT_MS 10000
+
+struct catalog {
+    sqlite3 *db;
+};
+
+/* Forward migrations; migrations[i] takes user_version i to i+1. Never edit
+ * a shipped step: append a new one. */
+static const char *const migrations[] = {
+    /* 0 -> 1: the first schema. */
+    "CREATE TABLE snapshots ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  file_count INTEGER NOT NULL,"
+    "  version TEXT NOT NULL,"
+    "  git_commit TEXT,"
+    "  host TEXT NOT NULL,"
+    "  created_by TEXT NOT NULL,"
+    "  archive_sha256 TEXT NOT NULL,"
+    "  labels TEXT NOT NULL DEFAULT '{}',"
+    "  pinned INTEGER NOT NULL DEFAULT 0,"
+    "  pin_until INTEGER NOT NULL DEFAULT 0,"
+    "  positions_count INTEGER NOT NULL DEFAULT -1,"
+    "  offsite_state TEXT NOT NULL DEFAULT '',"
+    "  offsite_error TEXT,"
+    "  offsite_at INTEGER"
+    ");"
+    "CREATE INDEX snapshots_newest ON snapshots(created_at DESC, id DESC);"
+    "CREATE TABLE snapshot_files ("
+    "  snapshot_id INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,"
+    "  path TEXT NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  sha256 TEXT NOT NULL,"
+    "  grp TEXT NOT NULL,"
+    "  PRIMARY KEY (snapshot_id, path)"
+    ") WITHOUT ROWID;"
+    /* Totals kept by triggers so the list's header is O(1) at any size. */
+    "CREATE TABLE totals (id INTEGER PRIMARY KEY CHECK (id = 1), count INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL);"
+    "INSERT INTO totals VALUES (1, 0, 0);"
+    "CREATE TRIGGER snapshots_ins AFTER INSERT ON snapshots BEGIN"
+    "  UPDATE totals SET count = count + 1, bytes = bytes + NEW.size WHERE id = 1; END;"
+    "CREATE TRIGGER snapshots_del AFTER DELETE ON snapshots BEGIN"
+    "  UPDATE totals SET count = count - 1, bytes = bytes - OLD.size WHERE id = 1; END;"
+    "CREATE TABLE audit ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  time TEXT NOT NULL,"
+    "  actor TEXT NOT NULL,"
+    "  op TEXT NOT NULL,"
+    "  snapshot TEXT,"
+    "  result TEXT NOT NULL,"
+    "  details TEXT NOT NULL DEFAULT '{}',"
+    "  prev_hash TEXT NOT NULL,"
+    "  hash TEXT NOT NULL"
+    ");"
+    "CREATE TABLE idempotency ("
+    "  key TEXT PRIMARY KEY,"
+    "  request_hash TEXT NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL"
+    ");",
+};
+
+#define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
+
+static int db_fail(struct catalog *c, struct err *e, const char *what)
+{
+    int rc = sqlite3_errcode(c->db);
+
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        return err_set(e, ERR_LOCKED, "catalog busy (%s)", what);
+    if (rc == SQLITE_FULL)
+        return err_set(e, ERR_NO_SPACE, "catalog: disk full (%s)", what);
+    return err_set(e, ERR_IO, "catalog: %s: %s", what, sqlite3_errmsg(c->db));
+}
+
+static int exec(struct catalog *c, const char *sql, struct err *e)
+{
+    if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return db_fail(c, e, "exec");
+    return 0;
+}
+
+static int migrate(struct catalog *c, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int version;
+
+    if (exec(c, "BEGIN IMMEDIATE", e) != 0)
+        return -1;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        db_fail(c, e, "read schema version");
+        goto fail;
+    }
+    version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (version > (int)N_MIGRATIONS) {
+        err_set(e, ERR_IO, "catalog schema version %d is newer than this statesnap (%zu)",
+                version, N_MIGRATIONS);
+        goto fail;
+    }
+    for (; version < (int)N_MIGRATIONS; version++) {
+        char pragma[64];
+        if (exec(c, migrations[version], e) != 0)
+            goto fail;
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", version + 1);
+        if (exec(c, pragma, e) != 0)
+            goto fail;
+    }
+    return exec(c, "COMMIT", e);
+fail:
+    sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+int catalog_open(struct catalog **out, const char *path, struct err *e)
+{
+    struct catalog *c;
+
+    *out = NULL;
+    if ((c = calloc(1, sizeof(*c))) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    if (sqlite3_open_v2(path, &c->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        err_set(e, ERR_IO, "open catalog %s: %s", path,
+                c->db ? sqlite3_errmsg(c->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(c->db, CATALOG_BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(c->db, 0);
+    /* WAL lets readers run beside the one writer; NORMAL sync is durable in
+     * WAL mode except for the last commit on power loss, so commits that
+     * must survive use catalog_commit's FULL path. */
+    if (exec(c, "PRAGMA journal_mode=WAL", e) || exec(c, "PRAGMA synchronous=FULL", e) ||
+        exec(c, "PRAGMA foreign_keys=ON", e))
+        goto fail;
+    if (migrate(c, e) != 0)
+        goto fail;
+    *out = c;
+    return 0;
+fail:
+    catalog_close(c);
+    return -1;
+}
+
+void catalog_close(struct catalog *c)
+{
+    if (c == NULL)
+        return;
+    sqlite3_close(c->db);
+    free(c);
+}
+
+sqlite3 *catalog_handle(struct catalog *c)
+{
+    return c->db;
+}
+
+void catalog_snapshot_clear(struct catalog_snapshot *s)
+{
+    if (s == NULL)
+        return;
+    free(s->labels_json);
+    for (size_t i = 0; i < s->n_files; i++)
+        free(s->files[i].path);
+    free(s->files);
+    memset(s, 0, sizeof(*s));
+}
+
+void catalog_snapshots_free(struct catalog_snapshot *rows, size_t n)
+{
+    if (rows == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        catalog_snapshot_clear(&rows[i]);
+    free(rows);
+}
+
+int catalog_begin(struct catalog *c, struct err *e)
+{
+    return exec(c, "BEGIN IMMEDIATE", e);
+}
+
+int catalog_commit(struct catalog *c, struct err *e)
+{
+    if (exec(c, "COMMIT", e) != 0) {
+        catalog_rollback(c);
+        return -1;
+    }
+    return 0;
+}
+
+void catalog_rollback(struct catalog *c)
+{
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int prepare(struct catalog *c, const char *sql, sqlite3_stmt **st, struct err *e)
+{
+    /* sqlite3_prepare_v3 with PERSISTENT would cache, but statements here
+     * are cheap to prepare next to the cost of the operations around them. */
+    if (sqlite3_prepare_v2(c->db, sql, -1, st, NULL) != SQLITE_OK)
+        return db_fail(c, e, "prepare");
+    return 0;
+}
+
+static void copy_text(char *dst, size_t len, sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+
+    snprintf(dst, len, "%s", t ? (const char *)t : "");
+}
+
+#define SNAP_COLS "id, name, created_at, size, file_count, version, git_commit, host, " \
+                  "created_by, archive_sha256, labels, pinned, pin_until, positions_count, " \
+                  "offsite_state"
+
+static int row_read(sqlite3_stmt *st, struct catalog_snapshot *s, struct err *e)
+{
+    const unsigned char *labels;
+
+    memset(s, 0, sizeof(*s));
+    s->id = sqlite3_column_int64(st, 0);
+    copy_text(s->name, sizeof(s->name), st, 1);
+    s->created_at = sqlite3_column_int64(st, 2);
+    s->size = sqlite3_column_int64(st, 3);
+    s->file_count = sqlite3_column_int64(st, 4);
+    copy_text(s->version, sizeof(s->version), st, 5);
+    copy_text(s->git_commit, sizeof(s->git_commit), st, 6);
+    copy_text(s->host, sizeof(s->host), st, 7);
+    copy_text(s->created_by, sizeof(s->created_by), st, 8);
+    copy_text(s->archive_sha256, sizeof(s->archive_sha256), st, 9);
+    labels = sqlite3_column_text(st, 10);
+    s->labels_json = strdup(labels ? (const char *)labels : "{}");
+    s->pinned = sqlite3_column_int(st, 11);
+    s->pin_until = sqlite3_column_int64(st, 12);
+    s->positions_count = sqlite3_column_int64(st, 13);
+    copy_text(s->offsite_state, sizeof(s->offsite_state), st, 14);
+    if (s->labels_json == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    return 0;
+}
+
+int catalog_snapshot_insert(struct catalog *c, const struct catalog_snapshot *s, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+    int64_t id;
+
+    if (prepare(c, "INSERT INTO snapshots (name, created_at, size, file_count, version, "
+                   "git_commit, host, created_by, archive_sha256, labels, pinned, pin_until, "
+                   "positions_count, offsite_state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                &st, e) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, s->created_at);
+    sqlite3_bind_int64(st, 3, s->size);
+    sqlite3_bind_int64(st, 4, s->file_count);
+    sqlite3_bind_text(st, 5, s->version, -1, SQLITE_STATIC);
+    if (s->git_commit[0])
+        sqlite3_bind_text(st, 6, s->git_commit, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 6);
+    sqlite3_bind_text(st, 7, s->host, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 8, s->created_by, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 9, s->archive_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 10, s->labels_json ? s->labels_json : "{}", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 11, s->pinned);
+    sqlite3_bind_int64(st, 12, s->pin_until);
+    sqlite3_bind_int64(st, 13, s->positions_count);
+    sqlite3_bind_text(st, 14, s->offsite_state, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_CONSTRAINT)
+        return err_set(e, ERR_CONFLICT, "a snapshot named \"%s\" already exists", s->name);
+    if (rc != SQLITE_DONE)
+        return db_fail(c, e, "insert snapshot");
+    id = sqlite3_last_insert_rowid(c->db);
+    if (prepare(c, "INSERT INTO snapshot_files (snapshot_id, path, size, sha256, grp) "
+                   "VALUES (?,?,?,?,?)", &st, e) != 0)
+        return -1;
+    for (size_t i = 0; i < s->n_files; i++) {
+        const struct catalog_file *f = &s->files[i];
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_text(st, 2, f->path, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, f->size);
+        sqlite3_bind_text(st, 4, f->sha256, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, f->group, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            sqlite3_finalize(st);
+            return db_fail(c, e, "insert snapshot file");
+        }
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int read_files(struct catalog *c, struct catalog_snapshot *s, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0;
+    int rc;
+
+    if (prepare(c, "SELECT path, size, sha256, grp FROM snapshot_files WHERE snapshot_id = ? "
+                   "ORDER BY path", &st, e) != 0)
+        return -1;
+    sqlite3_bind_int64(st, 1, s->id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (s->n_files == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct catalog_file *nf = realloc(s->files, ncap * sizeof(*nf));
+            if (nf == NULL) {
+                sqlite3_finalize(st);
+                return err_set(e, ERR_IO, "out of memory");
+            }
+            s->files = nf;
+            cap = ncap;
+        }
+        struct catalog_file *f = &s->files[s->n_files];
+        memset(f, 0, sizeof(*f));
+        f->path = strdup((const char *)sqlite3_column_text(st, 0));
+        f->size = sqlite3_column_int64(st, 1);
+        copy_text(f->sha256, sizeof(f->sha256), st, 2);
+        copy_text(f->group, sizeof(f->group), st, 3);
+        s->n_files++;
+        if (f->path == NULL) {
+            sqlite3_finalize(st);
+            return err_set(e, ERR_IO, "out of memory");
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(c, e, "read snapshot files");
+    return 0;
+}
+
+int catalog_snapshot_get(struct catalog *c, const char *name, int with_files,
+                         struct catalog_snapshot *out, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (prepare(c, "SELECT " SNAP_COLS " FROM snapshots WHERE name = ?", &st, e) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
+    }
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return db_fail(c, e, "read snapshot");
+    }
+    rc = row_read(st, out, e);
+    sqlite3_finalize(st);
+    if (rc != 0 || (with_files && read_files(c, out, e) != 0)) {
+        catalog_snapshot_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
+int catalog_snapshot_exists(struct catalog *c, const char *name, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (prepare(c, "SELECT 1 FROM snapshots WHERE name = ?", &st, e) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return db_fail(c, e, "look up snapshot");
+}
+
+int catalog_snapshot_latest(struct catalog *c, struct catalog_snapshot *out, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (prepare(c, "SELECT " SNAP_COLS " FROM snapshots ORDER BY created_at DESC, id DESC "
+                   "LIMIT 1", &st, e) != 0)
+        return -1;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return err_set(e, ERR_NOT_FOUND, "there are no snapshots yet");
+    }
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return db_fail(c, e, "read latest snapshot");
+    }
+    rc = row_read(st, out, e);
+    sqlite3_finalize(st);
+    if (rc != 0)
+        catalog_snapshot_clear(out);
+    return rc;
+}
+
+int catalog_snapshot_list(struct catalog *c, const struct catalog_filter *f,
+                          struct catalog_snapshot **rows, size_t *n, int *more, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    char sql[512];
+    int rc, idx = 1;
+    size_t limit = f->limit ? f->limit : 50;
+    struct catalog_snapshot *v;
+
+    *rows = NULL;
+    *n = 0;
+    *more = 0;
+    rc = snprintf(sql, sizeof(sql),
+                  "SELECT " SNAP_COLS " FROM snapshots WHERE 1=1%s%s%s "
+                  "ORDER BY created_at DESC, id DESC LIMIT ?",
+                  f->after_id ? " AND (created_at < ? OR (created_at = ? AND id < ?))" : "",
+                  f->prefix ? " AND substr(name, 1, length(?)) = ?" : "",
+                  f->label_key ? " AND json_extract(labels, ?) = ?" : "");
+    if (rc < 0 || (size_t)rc >= sizeof(sql))
+        return err_set(e, ERR_IO, "list query too long");
+    if (prepare(c, sql, &st, e) != 0)
+        return -1;
+    if (f->after_id) {
+        sqlite3_bind_int64(st, idx++, f->after_created_at);
+        sqlite3_bind_int64(st, idx++, f->after_created_at);
+        sqlite3_bind_int64(st, idx++, f->after_id);
+    }
+    if (f->prefix) {
+        sqlite3_bind_text(st, idx++, f->prefix, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, idx++, f->prefix, -1, SQLITE_STATIC);
+    }
+    char path[160];
+    if (f->label_key) {
+        /* json_extract path: $."key" with the key quoted so dots are literal. */
+        if (strchr(f->label_key, '"') != NULL ||
+            snprintf(path, sizeof(path), "$.\"%s\"", f->label_key) >= (int)sizeof(path)) {
+            sqlite3_finalize(st);
+            return err_set(e, ERR_INVALID, "bad label key");
+        }
+        sqlite3_bind_text(st, idx++, path, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, idx++, f->label_value ? f->label_value : "", -1, SQLITE_STATIC);
+    }
+    sqlite3_bind_int64(st, idx, (int64_t)limit + 1);
+    if ((v = calloc(limit + 1, sizeof(*v))) == NULL) {
+        sqlite3_finalize(st);
+        return err_set(e, ERR_IO, "out of memory");
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == limit) {
+            *more = 1;
+            break;
+        }
+        if (row_read(st, &v[*n], e) != 0) {
+            (*n)++;
+            goto fail;
+        }
+        (*n)++;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        db_fail(c, e, "list snapshots");
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    *rows = v;
+    return 0;
+fail:
+    sqlite3_finalize(st);
+    catalog_snapshots_free(v, *n);
+    *n = 0;
+    return -1;
+}
+
+int catalog_snapshot_names(struct catalog *c, char ***names, size_t *n, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    size_t cap = 0;
+    char **v = NULL;
+    int rc;
+
+    *names = NULL;
+    *n = 0;
+    if (prepare(c, "SELECT name FROM snapshots ORDER BY created_at DESC, id DESC", &st, e) != 0)
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            char **nv = realloc(v, ncap * sizeof(*nv));
+            if (nv == NULL)
+                goto oom;
+            v = nv;
+            cap = ncap;
+        }
+        if ((v[*n] = strdup((const char *)sqlite3_column_text(st, 0))) == NULL)
+            goto oom;
+        (*n)++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < *n; i++)
+            free(v[i]);
+        free(v);
+        *n = 0;
+        return db_fail(c, e, "list names");
+    }
+    *names = v;
+    return 0;
+oom:
+    sqlite3_finalize(st);
+    for (size_t i = 0; i < *n; i++)
+        free(v[i]);
+    free(v);
+    *n = 0;
+    return err_set(e, ERR_IO, "out of memory");
+}
+
+int catalog_totals(struct catalog *c, int64_t *count, int64_t *bytes, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+
+    if (prepare(c, "SELECT count, bytes FROM totals WHERE id = 1", &st, e) != 0)
+        return -1;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        return db_fail(c, e, "read totals");
+    }
+    *count = sqlite3_column_int64(st, 0);
+    *bytes = sqlite3_column_int64(st, 1);
+    sqlite3_finalize(st);
+    return 0;
+}
+
+static int exec_named(struct catalog *c, const char *sql, const char *name, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (prepare(c, sql, &st, e) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(c, e, "update snapshot");
+    if (sqlite3_changes(c->db) == 0)
+        return err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
+    return 0;
+}
+
+int catalog_snapshot_delete(struct catalog *c, const char *name, struct err *e)
+{
+    return exec_named(c, "DELETE FROM snapshots WHERE name = ?", name, e);
+}
+
+int catalog_snapshot_set_pin(struct catalog *c, const char *name, int pinned, int64_t pin_until,
+                             struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (prepare(c, "UPDATE snapshots SET pinned = ?, pin_until = ? WHERE name = ?", &st, e) != 0)
+        return -1;
+    sqlite3_bind_int(st, 1, pinned);
+    sqlite3_bind_int64(st, 2, pinned ? pin_until : 0);
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(c, e, "set pin");
+    if (sqlite3_changes(c->db) == 0)
+        return err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
+    return 0;
+}
+
+int catalog_snapshot_set_labels(struct catalog *c, const char *name, const char *labels_json,
+                                struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (prepare(c, "UPDATE snapshots SET labels = ? WHERE name = ?", &st, e) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, labels_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return db_fail(c, e, "set labels");
+    if (sqlite3_changes(c->db) == 0)
+        return err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
+    return 0;
+}
+
+int catalog_snapshot_delete_all(struct catalog *c, struct err *e)
+{
+    return exec(c, "DELETE FROM snapshots", e);
+}

@@ -1,0 +1,438 @@
+/* config.c - statesnap.json: load, validate (unknown keys are errors), defaults. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#define CONFIG_MAX_BYTES (1u << 20)
+#define CONFIG_MAX_GLOBS 256
+#define CONFIG_MAX_TOKENS 256
+
+static const char *const top_keys[] = {
+    "root", "store", "dotenv", "include", "exclude", "listen", "tokens", "tls_cert", "tls_key",
+    "max_body_bytes", "max_upload_bytes", "compression_level", "retention", "schedule_interval",
+    "prune_after_create", "alerts", "offsite", "readyz_max_age", "metrics_public",
+    "safety_pin_days", "lock_timeout_ms", NULL
+};
+static const char *const retention_keys[] = {
+    "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "expire_after", "max_count", NULL
+};
+static const char *const alerts_keys[] = {
+    "webhook_url", "telegram", "on", "timeout_ms", "retries", NULL
+};
+static const char *const offsite_keys[] = {
+    "endpoint", "bucket", "prefix", "region", "access_key", "secret_key", "path_style",
+    "interval", "verify_tls", "sync_after_create", NULL
+};
+
+static int key_known(const char *k, const char *const *list)
+{
+    for (; *list != NULL; list++)
+        if (strcmp(k, *list) == 0)
+            return 1;
+    return 0;
+}
+
+static int check_keys(json_t *obj, const char *const *list, const char *where, struct err *e)
+{
+    const char *k;
+    json_t *v;
+
+    json_object_foreach(obj, k, v) {
+        if (!key_known(k, list))
+            return err_set(e, ERR_INVALID, "config: unknown key \"%s%s%.64s\"", where,
+                           *where ? "." : "", k);
+    }
+    return 0;
+}
+
+int config_set_string(char **slot, const char *value, struct err *e)
+{
+    char *copy = NULL;
+
+    if (value != NULL && (copy = strdup(value)) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
+static int get_string(json_t *root, const char *key, char **slot, struct err *e)
+{
+    json_t *v = json_object_get(root, key);
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 4096)
+        return err_set(e, ERR_INVALID, "config: \"%s\" must be a non-empty string", key);
+    return config_set_string(slot, json_string_value(v), e);
+}
+
+static int get_int(json_t *root, const char *key, long long lo, long long hi, long long *out,
+                   struct err *e)
+{
+    json_t *v = json_object_get(root, key);
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+        return err_set(e, ERR_INVALID, "config: \"%s\" must be an integer from %lld to %lld", key,
+                       lo, hi);
+    *out = json_integer_value(v);
+    return 1;
+}
+
+static int get_bool(json_t *root, const char *key, int *out, struct err *e)
+{
+    json_t *v = json_object_get(root, key);
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_boolean(v))
+        return err_set(e, ERR_INVALID, "config: \"%s\" must be true or false", key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+static int get_globs(json_t *root, const char *key, char ***out, size_t *n, struct err *e)
+{
+    json_t *v = json_object_get(root, key), *g;
+    size_t i;
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_array(v) || json_array_size(v) > CONFIG_MAX_GLOBS)
+        return err_set(e, ERR_INVALID, "config: \"%s\" must be an array of at most %d globs", key,
+                       CONFIG_MAX_GLOBS);
+    *out = calloc(json_array_size(v) + 1, sizeof(char *));
+    if (*out == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    json_array_foreach(v, i, g) {
+        const char *s = json_string_value(g);
+        if (s == NULL || *s == '\0' || *s == '/' || strstr(s, "..") != NULL || strlen(s) > 512)
+            return err_set(e, ERR_INVALID,
+                           "config: \"%s\"[%zu] must be a relative glob without \"..\"", key, i);
+        if (((*out)[i] = strdup(s)) == NULL)
+            return err_set(e, ERR_IO, "out of memory");
+        *n = i + 1;
+    }
+    return 0;
+}
+
+int config_parse_duration(const char *s, long *out, struct err *e)
+{
+    char *end;
+    long long v, mul = 1;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (end == s || errno != 0 || v < 0)
+        return err_set(e, ERR_INVALID, "bad duration \"%.32s\" (use e.g. 90s, 30m, 24h, 7d)", s);
+    if (*end == 's' || *end == '\0')
+        mul = 1;
+    else if (*end == 'm')
+        mul = 60;
+    else if (*end == 'h')
+        mul = 3600;
+    else if (*end == 'd')
+        mul = 86400;
+    else if (*end == 'w')
+        mul = 7 * 86400;
+    else
+        return err_set(e, ERR_INVALID, "bad duration \"%.32s\" (use e.g. 90s, 30m, 24h, 7d)", s);
+    if (*end != '\0' && end[1] != '\0')
+        return err_set(e, ERR_INVALID, "bad duration \"%.32s\" (use e.g. 90s, 30m, 24h, 7d)", s);
+    if (v > 10LL * 365 * 86400 / mul)
+        return err_set(e, ERR_INVALID, "duration \"%.32s\" is too long", s);
+    *out = (long)(v * mul);
+    return 0;
+}
+
+static int get_duration(json_t *root, const char *key, long *out, struct err *e)
+{
+    json_t *v = json_object_get(root, key);
+
+    if (v == NULL)
+        return 0;
+    if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 315360000) {
+        *out = (long)json_integer_value(v);
+        return 0;
+    }
+    if (!json_is_string(v))
+        return err_set(e, ERR_INVALID, "config: \"%s\" must be seconds or a duration string", key);
+    if (config_parse_duration(json_string_value(v), out, e) != 0) {
+        e->code = ERR_NONE;
+        return err_set(e, ERR_INVALID, "config: \"%s\": bad duration \"%.32s\"", key,
+                       json_string_value(v));
+    }
+    return 0;
+}
+
+static int hex_decode(const char *hex, unsigned char *out, size_t n)
+{
+    if (strlen(hex) != 2 * n)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        char c = hex[2 * i], d = hex[2 * i + 1];
+        hi = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+             c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        lo = d >= '0' && d <= '9' ? d - '0' : d >= 'a' && d <= 'f' ? d - 'a' + 10 :
+             d >= 'A' && d <= 'F' ? d - 'A' + 10 : -1;
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+static int parse_role(const char *s, enum token_role *r)
+{
+    if (s == NULL)
+        return -1;
+    if (strcmp(s, "read") == 0)
+        *r = ROLE_READ;
+    else if (strcmp(s, "write") == 0)
+        *r = ROLE_WRITE;
+    else if (strcmp(s, "admin") == 0)
+        *r = ROLE_ADMIN;
+    else
+        return -1;
+    return 0;
+}
+
+/* Tokens: [{"name": "ci", "role": "write", "sha256": "<hex of SHA-256(token)>"}].
+ * Only hashes are accepted in the file: a plain token in a config file is a
+ * secret at rest, which is what this format exists to avoid. */
+static int get_tokens(struct config *c, json_t *root, struct err *e)
+{
+    json_t *v = json_object_get(root, "tokens"), *t;
+    size_t i;
+    static const char *const token_keys[] = { "name", "role", "sha256", NULL };
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_array(v) || json_array_size(v) > CONFIG_MAX_TOKENS)
+        return err_set(e, ERR_INVALID, "config: \"tokens\" must be an array");
+    c->tokens = calloc(json_array_size(v) + 1, sizeof(*c->tokens));
+    if (c->tokens == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    json_array_foreach(v, i, t) {
+        struct config_token *tok = &c->tokens[i];
+        const char *name, *hash;
+        if (!json_is_object(t))
+            return err_set(e, ERR_INVALID, "config: tokens[%zu] must be an object", i);
+        if (check_keys(t, token_keys, "tokens[]", e) != 0)
+            return -1;
+        name = json_string_value(json_object_get(t, "name"));
+        hash = json_string_value(json_object_get(t, "sha256"));
+        if (name == NULL || *name == '\0' || strlen(name) > 64)
+            return err_set(e, ERR_INVALID, "config: tokens[%zu].name must be a short string", i);
+        if (parse_role(json_string_value(json_object_get(t, "role")), &tok->role) != 0)
+            return err_set(e, ERR_INVALID, "config: tokens[%zu].role must be read, write or admin", i);
+        if (hash == NULL || hex_decode(hash, tok->sha256, sizeof(tok->sha256)) != 0)
+            return err_set(e, ERR_INVALID,
+                           "config: tokens[%zu].sha256 must be 64 hex digits (sha256 of the token)", i);
+        if ((tok->name = strdup(name)) == NULL)
+            return err_set(e, ERR_IO, "out of memory");
+        c->n_tokens = i + 1;
+    }
+    return 0;
+}
+
+/* STATESNAP_TOKEN_<ROLE>=token adds a token named "env-<role>" without it
+ * ever being written to a file; the plain value is hashed and wiped. */
+static int env_tokens(struct config *c, struct err *e)
+{
+    static const char *const roles[] = { "READ", "WRITE", "ADMIN" };
+
+    for (int i = 0; i < 3; i++) {
+        char var[32];
+        const char *val;
+        snprintf(var, sizeof(var), "STATESNAP_TOKEN_%s", roles[i]);
+        val = getenv(var);
+        if (val == NULL || *val == '\0')
+            continue;
+        struct config_token *nt = realloc(c->tokens, (c->n_tokens + 2) * sizeof(*nt));
+        if (nt == NULL)
+            return err_set(e, ERR_IO, "out of memory");
+        c->tokens = nt;
+        struct config_token *tok = &c->tokens[c->n_tokens];
+        memset(tok, 0, sizeof(*tok));
+        tok->role = (enum token_role)(i + 1);
+        char name[16];
+        snprintf(name, sizeof(name), "env-%c%c%c%c%s", roles[i][0] + 32, roles[i][1] + 32,
+                 roles[i][2] + 32, roles[i][3] + 32, i == 2 ? "n" : "");
+        if ((tok->name = strdup(name)) == NULL)
+            return err_set(e, ERR_IO, "out of memory");
+        if (EVP_Digest(val, strlen(val), tok->sha256, NULL, EVP_sha256(), NULL) != 1)
+            return err_set(e, ERR_IO, "sha256 failed");
+        c->n_tokens++;
+    }
+    return 0;
+}
+
+static int validate_section(struct config *c, json_t *root, const char *key,
+                            const char *const *keys, json_t **slot, struct err *e)
+{
+    json_t *v = json_object_get(root, key);
+
+    (void)c;
+    if (v == NULL)
+        return 0;
+    if (!json_is_object(v))
+        return err_set(e, ERR_INVALID, "config: \"%s\" must be an object", key);
+    if (check_keys(v, keys, key, e) != 0)
+        return -1;
+    *slot = json_incref(v);
+    return 0;
+}
+
+static int load_file(struct config *c, const char *path, struct err *e)
+{
+    json_error_t je;
+    json_t *root;
+    long long n;
+    int rc = -1;
+
+    root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (root == NULL) {
+        if (access(path, R_OK) != 0)
+            return err_sys(e, errno, "config %s", path), e->code = ERR_INVALID, -1;
+        return err_set(e, ERR_INVALID, "config %s: line %d: %s", path, je.line, je.text);
+    }
+    if (!json_is_object(root)) {
+        err_set(e, ERR_INVALID, "config %s: must be a JSON object", path);
+        goto out;
+    }
+    if (check_keys(root, top_keys, "", e) != 0)
+        goto out;
+    if (get_string(root, "root", &c->root, e) || get_string(root, "store", &c->store, e) ||
+        get_string(root, "dotenv", &c->dotenv, e) || get_string(root, "listen", &c->listen, e) ||
+        get_string(root, "tls_cert", &c->tls_cert, e) || get_string(root, "tls_key", &c->tls_key, e))
+        goto out;
+    if (get_globs(root, "include", &c->include, &c->n_include, e) ||
+        get_globs(root, "exclude", &c->exclude, &c->n_exclude, e))
+        goto out;
+    if (get_tokens(c, root, e) != 0)
+        goto out;
+    if ((n = 0, get_int(root, "max_body_bytes", 1024, 1LL << 30, &n, e)) < 0)
+        goto out;
+    if (n)
+        c->max_body_bytes = (uint64_t)n;
+    if ((n = 0, get_int(root, "max_upload_bytes", 1024, 1LL << 40, &n, e)) < 0)
+        goto out;
+    if (n)
+        c->max_upload_bytes = (uint64_t)n;
+    n = c->compression_level;
+    if (get_int(root, "compression_level", 0, 9, &n, e) < 0)
+        goto out;
+    c->compression_level = (int)n;
+    n = 0;
+    if (get_int(root, "safety_pin_days", 0, 3650, &n, e) < 0)
+        goto out;
+    if (json_object_get(root, "safety_pin_days") != NULL)
+        c->safety_pin_seconds = (long)n * 86400;
+    n = c->lock_timeout_ms;
+    if (get_int(root, "lock_timeout_ms", 0, 3600000, &n, e) < 0)
+        goto out;
+    c->lock_timeout_ms = (long)n;
+    if (get_duration(root, "readyz_max_age", &c->readyz_max_age, e) ||
+        get_duration(root, "schedule_interval", &c->schedule_interval, e))
+        goto out;
+    if (get_bool(root, "prune_after_create", &c->prune_after_create, e) ||
+        get_bool(root, "metrics_public", &c->metrics_public, e))
+        goto out;
+    if (validate_section(c, root, "retention", retention_keys, &c->retention, e) ||
+        validate_section(c, root, "alerts", alerts_keys, &c->alerts, e) ||
+        validate_section(c, root, "offsite", offsite_keys, &c->offsite, e))
+        goto out;
+    rc = 0;
+out:
+    json_decref(root);
+    return rc;
+}
+
+int config_load(struct config *c, const char *path, struct err *e)
+{
+    const char *env;
+
+    memset(c, 0, sizeof(*c));
+    c->compression_level = 6;
+    c->max_body_bytes = 1u << 20;
+    c->max_upload_bytes = 4ULL << 30;
+    c->safety_pin_seconds = ENGINE_SAFETY_PIN_SECONDS;
+    c->lock_timeout_ms = 30000;
+    c->metrics_public = 1;
+    if (config_set_string(&c->store, "./snapshots", e) ||
+        config_set_string(&c->listen, "127.0.0.1:8080", e))
+        return -1;
+    if (path == NULL && access("statesnap.json", F_OK) == 0)
+        path = "statesnap.json";
+    if (path != NULL) {
+        if (config_set_string(&c->path, path, e) || load_file(c, path, e))
+            return -1;
+    }
+    if ((env = getenv("STATESNAP_ROOT")) != NULL && *env && config_set_string(&c->root, env, e))
+        return -1;
+    if ((env = getenv("STATESNAP_STORE")) != NULL && *env && config_set_string(&c->store, env, e))
+        return -1;
+    if (env_tokens(c, e) != 0)
+        return -1;
+    config_sync_engine(c);
+    return 0;
+}
+
+void config_sync_engine(struct config *c)
+{
+    struct engine_config *ec = &c->engine;
+
+    ec->root = c->root;
+    ec->store = c->store;
+    ec->dotenv = c->dotenv;
+    ec->include = (const char *const *)c->include;
+    ec->n_include = c->n_include;
+    ec->exclude = (const char *const *)c->exclude;
+    ec->n_exclude = c->n_exclude;
+    ec->compression_level = c->compression_level;
+    ec->safety_pin_seconds = c->safety_pin_seconds;
+    ec->lock_timeout_ms = c->lock_timeout_ms;
+}
+
+static void free_strv(char **v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void config_free(struct config *c)
+{
+    if (c == NULL)
+        return;
+    free(c->path);
+    free(c->root);
+    free(c->store);
+    free(c->dotenv);
+    free_strv(c->include, c->n_include);
+    free_strv(c->exclude, c->n_exclude);
+    free(c->listen);
+    for (size_t i = 0; i < c->n_tokens; i++)
+        free(c->tokens[i].name);
+    if (c->tokens != NULL)
+        OPENSSL_cleanse(c->tokens, c->n_tokens * sizeof(*c->tokens));
+    free(c->tokens);
+    free(c->tls_cert);
+    free(c->tls_key);
+    json_decref(c->retention);
+    json_decref(c->alerts);
+    json_decref(c->offsite);
+    memset(c, 0, sizeof(*c));
+}

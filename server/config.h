@@ -1,0 +1,68 @@
+/* config.h - statesnap.json: load, validate (unknown keys are errors), defaults. */
+#ifndef STATESNAP_CONFIG_H
+#define STATESNAP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "../engine/engine.h"
+#include "../engine/err.h"
+
+enum token_role { ROLE_NONE = 0, ROLE_READ = 1, ROLE_WRITE = 2, ROLE_ADMIN = 3 };
+
+struct config_token {
+    char *name;
+    enum token_role role;
+    unsigned char sha256[32];   /* SHA-256 of the bearer token; the token itself is never kept */
+};
+
+struct config {
+    char *path;                 /* file it came from, or NULL */
+    char *root;
+    char *store;                /* default "./snapshots" */
+    char *dotenv;
+    char **include;
+    size_t n_include;
+    char **exclude;
+    size_t n_exclude;
+    char *listen;               /* default "127.0.0.1:8080" */
+    struct config_token *tokens;
+    size_t n_tokens;
+    char *tls_cert;
+    char *tls_key;
+    uint64_t max_body_bytes;    /* JSON request bodies, default 1 MiB */
+    uint64_t max_upload_bytes;  /* imported archives, default 4 GiB */
+    int compression_level;      /* default 6 */
+    long safety_pin_seconds;    /* default 7 days */
+    long lock_timeout_ms;       /* default 30000 */
+    long readyz_max_age;        /* seconds, default 0 = no age check */
+    long schedule_interval;     /* seconds, 0 = off */
+    int prune_after_create;
+    int metrics_public;         /* default 1: /metrics needs no token */
+    json_t *retention;          /* validated objects kept for their modules */
+    json_t *alerts;
+    json_t *offsite;
+    struct engine_config engine;/* view for engine calls; points into this struct */
+};
+
+/* Fill c with defaults, then the JSON file at path if path is not NULL
+ * (when path is NULL, ./statesnap.json is read if it exists), then the
+ * STATESNAP_* environment variables. Unknown keys, wrong types and values
+ * out of range are ERR_INVALID naming the key. Returns 0 or -1; call
+ * config_free either way. */
+int config_load(struct config *c, const char *path, struct err *e);
+
+/* Replace a string setting (used for CLI overrides). Returns 0 or -1. */
+int config_set_string(char **slot, const char *value, struct err *e);
+
+/* Refresh c->engine from the other fields; call after overrides. Cannot fail. */
+void config_sync_engine(struct config *c);
+
+/* Parse "24h", "90m", "3600", "7d" into seconds. Returns 0 or -1 (ERR_INVALID). */
+int config_parse_duration(const char *s, long *out, struct err *e);
+
+/* Free everything c owns. Accepts NULL. */
+void config_free(struct config *c);
+
+#endif
