@@ -1,0 +1,147 @@
+/* health.c - the probes: /healthz (liveness), /readyz (a recent snapshot
+ * exists) and /metrics (Prometheus text). Each is one indexed catalog read at
+ * most, and none takes the store lock. */
+#include "routes.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../db/catalog.h"
+#include "../engine/store.h"
+
+#define READYZ_MAX_AGE_LIMIT (100L * 365 * 24 * 3600)
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+void route_healthz(const struct route_req *r, struct route_resp *o)
+{
+    route_json(o, 200, json_pack("{s:s, s:s}", "status", "ok", "version", STATESNAP_VERSION));
+}
+
+void route_readyz(const struct route_req *r, struct route_resp *o)
+{
+    struct catalog_snapshot latest = { 0 };
+    struct err e = { 0 };
+    const char *q = r->query(r, "max_age");
+    long max_age = r->env->readyz_max_age;
+    int64_t age;
+
+    if (q != NULL) {
+        char *end;
+        long long v;
+        errno = 0;
+        v = strtoll(q, &end, 10);
+        if (*q == '\0' || *q == '-' || *q == '+' || errno != 0 || *end != '\0' || v < 0 ||
+            v > READYZ_MAX_AGE_LIMIT) {
+            route_problem(o, 400, "max_age must be a number of seconds from 0 to %ld",
+                          READYZ_MAX_AGE_LIMIT);
+            return;
+        }
+        max_age = (long)v;
+    }
+    if (catalog_snapshot_latest(r->store->cat, &latest, &e) != 0) {
+        if (e.code == ERR_NOT_FOUND)
+            route_json(o, 503, json_pack("{s:s, s:s, s:n, s:n, s:I}", "status", "unready",
+                                         "reason", "no snapshot exists yet", "latest",
+                                         "age_seconds", "max_age", (json_int_t)max_age));
+        else
+            route_json(o, 503, json_pack("{s:s, s:s, s:n, s:n, s:I}", "status", "unready",
+                                         "reason", "catalog unreadable", "latest",
+                                         "age_seconds", "max_age", (json_int_t)max_age));
+        return;
+    }
+    age = engine_now() - latest.created_at;
+    if (age < 0)
+        age = 0;
+    if (max_age > 0 && age > max_age) {
+        char reason[160];
+        (void)snprintf(reason, sizeof(reason), "latest snapshot is %lld s old (max_age %ld s)",
+                       (long long)age, max_age);
+        route_json(o, 503, json_pack("{s:s, s:s, s:s, s:I, s:I}", "status", "unready", "reason",
+                                     reason, "latest", latest.name, "age_seconds",
+                                     (json_int_t)age, "max_age", (json_int_t)max_age));
+    } else {
+        route_json(o, 200, json_pack("{s:s, s:s, s:I, s:I}", "status", "ok", "latest",
+                                     latest.name, "age_seconds", (json_int_t)age, "max_age",
+                                     (json_int_t)max_age));
+    }
+    catalog_snapshot_clear(&latest);
+}
+
+/* The catalog-derived gauges. A catalog that cannot be read shows as
+ * statesnap_catalog_up 0 rather than a failed scrape, so the alert can say why. */
+static void render_catalog(FILE *f, struct catalog *cat)
+{
+    struct catalog_snapshot latest = { 0 };
+    struct err e = { 0 };
+    int64_t count = 0, bytes = 0;
+    int up, have_latest = 0;
+
+    up = catalog_totals(cat, &count, &bytes, &e) == 0;
+    if (up) {
+        if (catalog_snapshot_latest(cat, &latest, &e) == 0)
+            have_latest = 1;
+        else if (e.code != ERR_NOT_FOUND)
+            up = 0;
+    }
+    fprintf(f, "# HELP statesnap_catalog_up Whether the catalog could be read (1) or not (0).\n"
+               "# TYPE statesnap_catalog_up gauge\nstatesnap_catalog_up %d\n", up);
+    if (up) {
+        fprintf(f, "# HELP statesnap_snapshots Number of catalogued snapshots.\n"
+                   "# TYPE statesnap_snapshots gauge\nstatesnap_snapshots %lld\n"
+                   "# HELP statesnap_snapshots_bytes Total size of all snapshot archives in bytes.\n"
+                   "# TYPE statesnap_snapshots_bytes gauge\nstatesnap_snapshots_bytes %lld\n",
+                (long long)count, (long long)bytes);
+        fprintf(f, "# HELP statesnap_latest_snapshot_timestamp_seconds Creation time of the "
+                   "newest snapshot (0 when there is none).\n"
+                   "# TYPE statesnap_latest_snapshot_timestamp_seconds gauge\n"
+                   "statesnap_latest_snapshot_timestamp_seconds %lld\n",
+                (long long)(have_latest ? latest.created_at : 0));
+        fprintf(f, "# HELP statesnap_latest_snapshot_age_seconds Seconds since the newest "
+                   "snapshot was created (+Inf when there is none).\n"
+                   "# TYPE statesnap_latest_snapshot_age_seconds gauge\n");
+        if (have_latest) {
+            int64_t age = engine_now() - latest.created_at;
+            fprintf(f, "statesnap_latest_snapshot_age_seconds %lld\n",
+                    (long long)(age < 0 ? 0 : age));
+        } else {
+            fprintf(f, "statesnap_latest_snapshot_age_seconds +Inf\n");
+        }
+    }
+    fprintf(f, "# HELP statesnap_offsite_last_success_timestamp_seconds Time of the last "
+               "successful offsite copy (0 = never).\n"
+               "# TYPE statesnap_offsite_last_success_timestamp_seconds gauge\n"
+               "statesnap_offsite_last_success_timestamp_seconds 0\n");
+    catalog_snapshot_clear(&latest);
+}
+
+void route_metrics(const struct route_req *r, struct route_resp *o)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f;
+    int rc = 0;
+
+    if ((f = open_memstream(&buf, &len)) == NULL) {
+        route_problem(o, 500, "out of memory");
+        return;
+    }
+    fprintf(f, "# HELP statesnap_build_info Version of the running statesnap.\n"
+               "# TYPE statesnap_build_info gauge\n"
+               "statesnap_build_info{version=\"%s\"} 1\n", STATESNAP_VERSION);
+    render_catalog(f, r->store->cat);
+    if (r->env->render_metrics != NULL)
+        rc = r->env->render_metrics(f);
+    if (ferror(f))
+        rc = -1;
+    if (fclose(f) != 0 || rc != 0) {
+        free(buf);
+        route_problem(o, 500, "cannot render the metrics");
+        return;
+    }
+    o->status = 200;
+    o->content_type = METRICS_CONTENT_TYPE;
+    o->text = buf;
+    o->text_len = len;
+}

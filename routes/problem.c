@@ -1,0 +1,263 @@
+/* problem.c - response helpers: JSON bodies, RFC 9457 problem documents, and
+ * the single mapping from error classes to HTTP status codes. */
+#include "routes.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PROBLEM_TYPE_PREFIX "urn:statesnap:problem:"
+
+void route_resp_init(struct route_resp *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->status = 500;
+    o->fd = -1;
+}
+
+void route_resp_clear(struct route_resp *o)
+{
+    if (o == NULL)
+        return;
+    json_decref(o->json);
+    free(o->text);
+    if (o->fd >= 0)
+        close(o->fd);
+    route_resp_init(o);
+}
+
+int route_status_for(int code)
+{
+    switch (code) {
+    case ERR_INVALID:   return 400;
+    case ERR_NOT_FOUND: return 404;
+    case ERR_CONFLICT:  return 409;
+    case ERR_PINNED:    return 409;
+    case ERR_VERIFY:    return 422;
+    case ERR_LOCKED:    return 423;
+    case ERR_TOO_LARGE: return 413;
+    case ERR_NO_SPACE:  return 507;
+    case ERR_ABORTED:   return 409;
+    default:            return 500;
+    }
+}
+
+/* The problem "type" slug of an error class, finer than its status where a
+ * client may want to tell the cases apart (pinned vs name conflict). */
+static const char *slug_for_code(int code)
+{
+    switch (code) {
+    case ERR_PINNED: return "pinned";
+    case ERR_VERIFY: return "verification-failed";
+    default:         return NULL;
+    }
+}
+
+static const char *slug_for_status(int status)
+{
+    switch (status) {
+    case 400: return "invalid-request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not-found";
+    case 405: return "method-not-allowed";
+    case 409: return "conflict";
+    case 413: return "too-large";
+    case 415: return "unsupported-media-type";
+    case 422: return "unprocessable";
+    case 423: return "locked";
+    case 503: return "unavailable";
+    case 507: return "no-space";
+    default:  return "internal";
+    }
+}
+
+const char *route_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 423: return "Locked";
+    case 503: return "Service Unavailable";
+    case 507: return "Insufficient Storage";
+    default:  return "Internal Server Error";
+    }
+}
+
+int route_header_add(struct route_resp *o, const char *name, const char *value)
+{
+    struct route_header *h;
+
+    if (o->n_headers >= ROUTE_MAX_HEADERS)
+        return -1;
+    h = &o->headers[o->n_headers];
+    if (snprintf(h->name, sizeof(h->name), "%s", name) >= (int)sizeof(h->name) ||
+        snprintf(h->value, sizeof(h->value), "%s", value) >= (int)sizeof(h->value))
+        return -1;
+    o->n_headers++;
+    return 0;
+}
+
+/* Replace whatever body o has with nothing, keeping its headers. */
+static void drop_body(struct route_resp *o)
+{
+    json_decref(o->json);
+    o->json = NULL;
+    free(o->text);
+    o->text = NULL;
+    o->text_len = 0;
+    if (o->fd >= 0)
+        close(o->fd);
+    o->fd = -1;
+}
+
+static void problem_make(struct route_resp *o, int status, const char *slug, const char *detail)
+{
+    char type[96];
+    json_t *doc;
+
+    drop_body(o);
+    o->status = status;
+    o->content_type = ROUTE_PROBLEM_JSON;
+    if (slug == NULL)
+        slug = slug_for_status(status);
+    /* The prefix and slugs are short constants, so this always fits. */
+    (void)snprintf(type, sizeof(type), PROBLEM_TYPE_PREFIX "%s", slug);
+    doc = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", route_reason(status),
+                    "status", status, "detail", detail);
+    o->json = doc;
+    if (status == 423) {
+        char secs[16];
+        (void)snprintf(secs, sizeof(secs), "%d", ROUTE_RETRY_AFTER_SECONDS);
+        (void)route_header_add(o, "Retry-After", secs);
+    }
+}
+
+void route_json(struct route_resp *o, int status, json_t *doc)
+{
+    if (doc == NULL) {
+        route_problem(o, 500, "out of memory building the response");
+        return;
+    }
+    drop_body(o);
+    o->status = status;
+    o->content_type = ROUTE_JSON;
+    o->json = doc;
+}
+
+void route_problem(struct route_resp *o, int status, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    /* A long detail is cut; the status and type still say what happened. */
+    (void)vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    problem_make(o, status, NULL, detail);
+}
+
+void route_problem_err(struct route_resp *o, const struct err *e)
+{
+    int status = route_status_for(e->code);
+
+    problem_make(o, status, slug_for_code(e->code), e->msg[0] ? e->msg : route_reason(status));
+}
+
+int route_body_object(const struct route_req *r, const char *const *allowed, json_t **out,
+                      struct route_resp *o)
+{
+    json_error_t jerr;
+    json_t *doc;
+    const char *key;
+    json_t *v;
+
+    *out = NULL;
+    if (r->body_len == 0) {
+        if ((*out = json_object()) == NULL) {
+            route_problem(o, 500, "out of memory");
+            return -1;
+        }
+        return 0;
+    }
+    doc = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        route_problem(o, 400, "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
+                      jerr.text);
+        return -1;
+    }
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        route_problem(o, 400, "the request body must be a JSON object");
+        return -1;
+    }
+    json_object_foreach(doc, key, v) {
+        size_t i;
+        for (i = 0; allowed[i] != NULL; i++)
+            if (strcmp(allowed[i], key) == 0)
+                break;
+        if (allowed[i] == NULL) {
+            route_problem(o, 400, "unknown key \"%.64s\" in the request body", key);
+            json_decref(doc);
+            return -1;
+        }
+    }
+    *out = doc;
+    return 0;
+}
+
+int route_check_labels(const json_t *v, struct route_resp *o)
+{
+    const char *key;
+    json_t *val;
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_object(v)) {
+        route_problem(o, 400, "\"labels\" must be an object of strings");
+        return -1;
+    }
+    if (json_object_size(v) > ENGINE_LABELS_MAX) {
+        route_problem(o, 400, "at most %d labels", ENGINE_LABELS_MAX);
+        return -1;
+    }
+    json_object_foreach((json_t *)v, key, val) {
+        if (!json_is_string(val)) {
+            route_problem(o, 400, "label \"%.64s\" must be a string", key);
+            return -1;
+        }
+        if (*key == '\0' || strlen(key) > ENGINE_LABEL_KEY_MAX ||
+            json_string_length(val) > ENGINE_LABEL_VALUE_MAX) {
+            route_problem(o, 400, "label keys are 1..%d bytes, values at most %d bytes",
+                          ENGINE_LABEL_KEY_MAX, ENGINE_LABEL_VALUE_MAX);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int route_check_name(const struct route_req *r, struct route_resp *o)
+{
+    struct err e = { 0 };
+
+    if (r->name == NULL || engine_name_check(r->name, &e) != 0) {
+        if (e.code == ERR_NONE)
+            err_set(&e, ERR_INVALID, "missing snapshot name");
+        route_problem_err(o, &e);
+        return -1;
+    }
+    return 0;
+}

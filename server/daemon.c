@@ -1,0 +1,831 @@
+/* daemon.c - `statesnap serve`: libmicrohttpd setup, per-request state, body
+ * limits, authentication, response rendering, logging and graceful shutdown. */
+#include "serve.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+
+#include "../engine/fsutil.h"
+#include "../engine/store.h"
+#include "auth.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "router.h"
+
+struct serve {
+    struct config *cfg;
+    struct route_env env;
+    int dev_mode;                /* no tokens: everyone is admin, loopback only */
+    atomic_long inflight;        /* requests begun and not yet completed */
+    atomic_int stopping;
+    size_t n_routes;
+    const char *route_labels[METRICS_ROUTES_MAX];
+    char static_dir[PATH_MAX];
+};
+
+/* One per worker thread: the store (with its catalog connection) and the
+ * engine settings it reads, whose actor changes per request. */
+struct worker {
+    struct engine_config ecfg;
+    char actor[160];
+    struct store *store;
+};
+
+static pthread_key_t worker_key;
+
+static void worker_free(void *p)
+{
+    struct worker *w = p;
+
+    if (w == NULL)
+        return;
+    store_close(w->store);
+    free(w);
+}
+
+/* This thread's worker, opened on first use. NULL with *e on failure. */
+static struct worker *worker_get(const struct serve *sv, struct err *e)
+{
+    struct worker *w = pthread_getspecific(worker_key);
+
+    if (w != NULL)
+        return w;
+    if ((w = calloc(1, sizeof(*w))) == NULL) {
+        err_set(e, ERR_IO, "out of memory");
+        return NULL;
+    }
+    w->ecfg = sv->cfg->engine;
+    w->ecfg.actor = w->actor;
+    if (store_open(&w->store, &w->ecfg, 1, e) != 0 || pthread_setspecific(worker_key, w) != 0) {
+        if (e->code == ERR_NONE)
+            err_set(e, ERR_IO, "cannot keep per-thread state");
+        worker_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+/* ---- request state ---- */
+
+static double elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) * 1e3 + (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static int request_id_ok(const char *s)
+{
+    size_t n = strlen(s), i;
+
+    if (n == 0 || n > LOG_REQUEST_ID_MAX)
+        return 0;
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static void request_free(struct http_request *rq)
+{
+    if (rq == NULL)
+        return;
+    if (rq->upload_fd >= 0)
+        close(rq->upload_fd);
+    if (rq->upload_path[0] != '\0')
+        (void)unlink(rq->upload_path);
+    EVP_MD_CTX_free(rq->digest);
+    free(rq->body);
+    free(rq->path);
+    free(rq);
+}
+
+static const char *lookup(struct MHD_Connection *c, enum MHD_ValueKind kind, const char *key)
+{
+    return MHD_lookup_connection_value(c, kind, key);
+}
+
+static const char *req_query(const struct route_req *r, const char *key)
+{
+    return lookup(r->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+static const char *req_header(const struct route_req *r, const char *key)
+{
+    return lookup(r->conn, MHD_HEADER_KIND, key);
+}
+
+/* "application/json" or "application/zip", ignoring parameters and case. */
+static int media_type_is(const char *ct, const char *want)
+{
+    size_t n = strlen(want);
+
+    if (ct == NULL)
+        return 0;
+    while (*ct == ' ')
+        ct++;
+    return strncasecmp(ct, want, n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* ---- responses ---- */
+
+static void queue(struct MHD_Connection *conn, const struct serve *sv, struct http_request *rq,
+                  struct route_resp *o)
+{
+    struct MHD_Response *resp = NULL;
+    char *dump;
+    size_t i;
+    int have_cache = 0;
+
+    if (o->fd >= 0) {
+        resp = MHD_create_response_from_fd64(o->fd_size, o->fd);
+        if (resp != NULL)
+            o->fd = -1;     /* libmicrohttpd closes it */
+    } else if (o->text != NULL) {
+        resp = MHD_create_response_from_buffer_with_free_callback(o->text_len, o->text, free);
+        if (resp != NULL)
+            o->text = NULL;
+    } else if (o->json != NULL && (dump = json_dumps(o->json, JSON_COMPACT)) != NULL) {
+        resp = MHD_create_response_from_buffer_with_free_callback(strlen(dump), dump, free);
+        if (resp == NULL)
+            free(dump);
+    } else {
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (o->json != NULL)
+            o->status = 500;    /* the body could not be rendered */
+    }
+    if (resp == NULL) {
+        route_resp_clear(o);
+        return;
+    }
+    if (o->status != 304 && o->status != 204)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                o->content_type ? o->content_type : ROUTE_JSON);
+    MHD_add_response_header(resp, "X-Request-Id", rq->id);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    for (i = 0; i < o->n_headers; i++) {
+        MHD_add_response_header(resp, o->headers[i].name, o->headers[i].value);
+        if (strcasecmp(o->headers[i].name, "Cache-Control") == 0)
+            have_cache = 1;
+    }
+    if (!have_cache)
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
+    /* While draining, do not invite the client to send another request here. */
+    if (atomic_load(&sv->stopping))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    if (MHD_queue_response(conn, (unsigned int)o->status, resp) == MHD_YES) {
+        rq->responded = 1;
+        rq->status = o->status;
+    }
+    MHD_destroy_response(resp);
+    route_resp_clear(o);
+}
+
+static void queue_problem(struct MHD_Connection *conn, const struct serve *sv,
+                          struct http_request *rq, int status, const char *detail)
+{
+    struct route_resp o;
+
+    route_resp_init(&o);
+    route_problem(&o, status, "%s", detail);
+    queue(conn, sv, rq, &o);
+}
+
+/* ---- the access handler ---- */
+
+/* Checks that need only the headers: route, token, declared size and type.
+ * Returns 0 to go on reading the body, or -1 once an error response is queued. */
+static int admit(struct serve *sv, struct MHD_Connection *conn, struct http_request *rq,
+                 const struct router_route *rt)
+{
+    const char *cl = lookup(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *ct = lookup(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    struct route_resp o;
+
+    if (rt->role != ROLE_NONE && !(rt->metrics_scrape && sv->cfg->metrics_public)) {
+        enum token_role role = ROLE_NONE;
+        enum auth_result ar = AUTH_OK;
+        if (sv->dev_mode) {
+            role = ROLE_ADMIN;
+            rq->token_name = "dev";
+        } else {
+            ar = auth_check(sv->cfg, lookup(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+                            &role, &rq->token_name);
+        }
+        if (ar != AUTH_OK) {
+            route_resp_init(&o);
+            route_problem(&o, 401, ar == AUTH_MISSING
+                                       ? "this endpoint needs an Authorization: Bearer token"
+                                       : "the bearer token is not valid");
+            (void)route_header_add(&o, "WWW-Authenticate",
+                                   ar == AUTH_MISSING
+                                       ? "Bearer realm=\"statesnap\""
+                                       : "Bearer realm=\"statesnap\", error=\"invalid_token\"");
+            queue(conn, sv, rq, &o);
+            return -1;
+        }
+        if (role < rt->role) {
+            route_resp_init(&o);
+            route_problem(&o, 403, "token \"%s\" has the %s role; this needs %s", rq->token_name,
+                          auth_role_name(role), auth_role_name(rt->role));
+            queue(conn, sv, rq, &o);
+            return -1;
+        }
+    }
+    rq->limit = rt->body == ROUTER_BODY_ZIP ? sv->cfg->max_upload_bytes : sv->cfg->max_body_bytes;
+    if (cl != NULL) {
+        char *end;
+        unsigned long long n;
+        errno = 0;
+        n = strtoull(cl, &end, 10);
+        if (errno == 0 && *end == '\0' && n > rq->limit) {
+            char msg[128];
+            (void)snprintf(msg, sizeof(msg), "the body is %llu bytes; the limit is %llu", n,
+                           (unsigned long long)rq->limit);
+            queue_problem(conn, sv, rq, 413, msg);
+            return -1;
+        }
+    }
+    if (rt->body == ROUTER_BODY_JSON && ct != NULL && !media_type_is(ct, "application/json")) {
+        queue_problem(conn, sv, rq, 415, "send the body as application/json");
+        return -1;
+    }
+    if (rt->body == ROUTER_BODY_ZIP && !media_type_is(ct, "application/zip")) {
+        queue_problem(conn, sv, rq, 415, "upload the archive as application/zip");
+        return -1;
+    }
+    if (rt->idempotent && lookup(conn, MHD_HEADER_KIND, "Idempotency-Key") != NULL) {
+        if ((rq->digest = EVP_MD_CTX_new()) == NULL ||
+            EVP_DigestInit_ex(rq->digest, EVP_sha256(), NULL) != 1) {
+            queue_problem(conn, sv, rq, 500, "cannot hash the request");
+            return -1;
+        }
+    }
+    if (rt->body == ROUTER_BODY_ZIP) {
+        /* Uploads go next to the archives so adopting one is a rename. */
+        if (snprintf(rq->upload_path, sizeof(rq->upload_path), "%s/%s/%sXXXXXX.zip",
+                     sv->cfg->store, STORE_WORK_DIR, STORE_UPLOAD_PREFIX) >=
+                (int)sizeof(rq->upload_path) ||
+            (rq->upload_fd = mkostemps(rq->upload_path, 4, O_CLOEXEC)) < 0) {
+            rq->upload_path[0] = '\0';
+            queue_problem(conn, sv, rq, 500, "cannot create a temporary file for the upload");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static struct http_request *request_begin(struct serve *sv, struct MHD_Connection *conn,
+                                          const char *url, const char *method)
+{
+    struct http_request *rq = calloc(1, sizeof(*rq));
+    const char *given;
+    char allow[ROUTER_ALLOW_MAX];
+    size_t plen;
+
+    if (rq == NULL)
+        return NULL;
+    rq->upload_fd = -1;
+    rq->route = -1;
+    clock_gettime(CLOCK_MONOTONIC, &rq->start);
+    given = lookup(conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (given != NULL && request_id_ok(given))
+        (void)snprintf(rq->id, sizeof(rq->id), "%s", given);
+    else
+        log_new_request_id(rq->id, sizeof(rq->id));
+    (void)snprintf(rq->method, sizeof(rq->method), "%s", method);
+    plen = strnlen(url, HTTP_PATH_MAX);
+    if ((rq->path = strndup(url, plen)) == NULL) {
+        free(rq);
+        return NULL;
+    }
+    rq->route = router_match(method, url, rq->name, sizeof(rq->name), &rq->rest, allow,
+                             sizeof(allow));
+    if (rq->route == ROUTER_NOT_FOUND) {
+        queue_problem(conn, sv, rq, 404, "no such resource");
+    } else if (rq->route == ROUTER_BAD_METHOD) {
+        struct route_resp o;
+        route_resp_init(&o);
+        route_problem(&o, 405, "%s is not allowed here; allowed: %s", rq->method, allow);
+        (void)route_header_add(&o, "Allow", allow);
+        queue(conn, sv, rq, &o);
+    } else {
+        size_t n;
+        (void)admit(sv, conn, rq, &router_routes(&n)[rq->route]);
+    }
+    return rq;
+}
+
+/* Take one piece of the body. Returns 0, or -1 to drop the connection. */
+static int request_body(struct http_request *rq, const struct router_route *rt,
+                        const char *data, size_t size)
+{
+    rq->received += size;
+    if (rq->responded || rq->too_large) {
+        /* Read and drop what the client insists on sending, up to a point. */
+        return rq->received > rq->limit + HTTP_DISCARD_MAX ? -1 : 0;
+    }
+    if (rq->received > rq->limit) {
+        rq->too_large = 1;
+        free(rq->body);
+        rq->body = NULL;
+        rq->body_len = rq->body_cap = 0;
+        return 0;
+    }
+    if (rq->digest != NULL && EVP_DigestUpdate(rq->digest, data, size) != 1)
+        return -1;
+    if (rt->body == ROUTER_BODY_ZIP)
+        return fs_write_all(rq->upload_fd, data, size);
+    if (rq->body_len + size + 1 > rq->body_cap) {
+        size_t cap = rq->body_cap ? rq->body_cap : 4096;
+        char *nb;
+        while (cap < rq->body_len + size + 1)
+            cap *= 2;
+        if ((nb = realloc(rq->body, cap)) == NULL)
+            return -1;
+        rq->body = nb;
+        rq->body_cap = cap;
+    }
+    memcpy(rq->body + rq->body_len, data, size);
+    rq->body_len += size;
+    rq->body[rq->body_len] = '\0';
+    return 0;
+}
+
+static void request_finish(struct serve *sv, struct MHD_Connection *conn, struct http_request *rq,
+                           const struct router_route *rt)
+{
+    struct route_req r = { 0 };
+    struct route_resp o;
+    struct err e = { 0 };
+    struct worker *w;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    char body_sha[65] = "";
+
+    route_resp_init(&o);
+    if (rq->too_large) {
+        route_problem(&o, 413, "the body exceeds the limit of %llu bytes",
+                      (unsigned long long)rq->limit);
+        goto send;
+    }
+    if (rt->body == ROUTER_BODY_JSON && rq->body_len > 0 &&
+        !media_type_is(lookup(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+                       "application/json")) {
+        route_problem(&o, 415, "send the body as application/json");
+        goto send;
+    }
+    if (rt->body == ROUTER_BODY_ZIP) {
+        /* The engine adopts this file as an archive: it must be on disk first. */
+        if (fsync(rq->upload_fd) != 0 || close(rq->upload_fd) != 0) {
+            rq->upload_fd = -1;
+            route_problem(&o, 507, "cannot store the upload");
+            goto send;
+        }
+        rq->upload_fd = -1;
+    }
+    if (rq->digest != NULL) {
+        if (EVP_DigestFinal_ex(rq->digest, md, &mdlen) != 1 || mdlen != 32) {
+            route_problem(&o, 500, "cannot hash the request");
+            goto send;
+        }
+        fs_hex(md, 32, body_sha);
+    }
+    if ((w = worker_get(sv, &e)) == NULL) {
+        route_problem(&o, 503, "the store cannot be opened: %s", e.msg);
+        goto send;
+    }
+    if (snprintf(w->actor, sizeof(w->actor), "%s%s", sv->dev_mode ? "" : "token:",
+                 rq->token_name ? rq->token_name : "anonymous") >= (int)sizeof(w->actor))
+        (void)snprintf(w->actor, sizeof(w->actor), "token:?");
+    r.env = &sv->env;
+    r.method = strcmp(rq->method, "HEAD") == 0 ? "GET" : rq->method;
+    r.path = rq->path;
+    r.name = strstr(rt->pattern, "{name}") ? rq->name : NULL;
+    r.rest = rq->rest;
+    r.query = req_query;
+    r.header = req_header;
+    r.conn = conn;
+    r.body = rq->body ? rq->body : "";
+    r.body_len = rq->body_len;
+    r.upload_path = rt->body == ROUTER_BODY_ZIP ? rq->upload_path : NULL;
+    r.store = w->store;
+    router_run(rt, &r, rq->token_name ? rq->token_name : "anonymous", body_sha, &o);
+send:
+    queue(conn, sv, rq, &o);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **req_cls)
+{
+    struct serve *sv = cls;
+    struct http_request *rq = *req_cls;
+    const struct router_route *rt = NULL;
+    size_t n;
+
+    if (rq == NULL) {
+        if ((rq = request_begin(sv, conn, url, method)) == NULL)
+            return MHD_NO;
+        *req_cls = rq;
+        atomic_fetch_add(&sv->inflight, 1);
+        return MHD_YES;
+    }
+    if (rq->route >= 0)
+        rt = &router_routes(&n)[rq->route];
+    if (*upload_data_size > 0) {
+        size_t size = *upload_data_size;
+        *upload_data_size = 0;
+        if (rt == NULL)
+            return MHD_YES;
+        return request_body(rq, rt, upload_data, size) == 0 ? MHD_YES : MHD_NO;
+    }
+    if (!rq->responded && rt != NULL)
+        request_finish(sv, conn, rq, rt);
+    /* Not queued means the response could not even be built: hang up. */
+    return rq->responded ? MHD_YES : MHD_NO;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct serve *sv = cls;
+    struct http_request *rq = *req_cls;
+
+    if (rq == NULL)
+        return;
+    *req_cls = NULL;
+    log_request(rq->id, rq->method, rq->path, rq->status, elapsed_ms(&rq->start), rq->token_name);
+    metrics_http_count(rq->route >= 0 ? (size_t)rq->route : sv->n_routes, rq->status);
+    request_free(rq);
+    atomic_fetch_sub(&sv->inflight, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char buf[512];
+    size_t n;
+
+    (void)vsnprintf(buf, sizeof(buf), fmt, ap);
+    n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    log_event("warn", "libmicrohttpd", json_pack("{s:s}", "detail", buf));
+}
+
+static void on_mhd_panic(void *cls, const char *file, unsigned int line, const char *reason)
+{
+    log_event("fatal", "libmicrohttpd panic",
+              json_pack("{s:s, s:i, s:s}", "file", file ? file : "?", "line", (int)line, "reason",
+                        reason ? reason : "?"));
+    abort();
+}
+
+/* ---- start-up ---- */
+
+static int render_metrics(FILE *f)
+{
+    return metrics_render(f);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: statesnap serve [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
+               "                       [--port-file PATH] [--static-dir DIR]\n"
+               "Serves the HTTP API (/api/v1), the dashboard (/), /healthz, /readyz and /metrics.\n"
+               "ADDR:PORT defaults to the config's listen (127.0.0.1:8080); port 0 picks a free\n"
+               "port, written to --port-file once listening. Stops on SIGTERM or SIGINT after\n"
+               "finishing the requests in flight.\n");
+}
+
+/* Split "host:port" / "[v6]:port" into host and port. Returns 0 or -1. */
+static int split_listen(const char *listen, char *host, size_t hlen, char *port, size_t plen)
+{
+    const char *colon;
+    size_t n;
+
+    if (listen[0] == '[') {
+        const char *close_br = strchr(listen, ']');
+        if (close_br == NULL || close_br[1] != ':')
+            return -1;
+        n = (size_t)(close_br - listen - 1);
+        colon = close_br + 1;
+        listen++;
+    } else {
+        if ((colon = strrchr(listen, ':')) == NULL)
+            return -1;
+        n = (size_t)(colon - listen);
+    }
+    if (n == 0 || n >= hlen || snprintf(port, plen, "%s", colon + 1) >= (int)plen)
+        return -1;
+    memcpy(host, listen, n);
+    host[n] = '\0';
+    if (port[0] == '\0' || strspn(port, "0123456789") != strlen(port) || strlen(port) > 5 ||
+        strtol(port, NULL, 10) > 65535)
+        return -1;
+    return 0;
+}
+
+static int is_loopback_addr(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+    return 0;
+}
+
+/* Find the dashboard: --static-dir, else ./static, else next to the binary
+ * (build/rel/statesnap -> ../../static). Leaves dir empty when none exists. */
+static void find_static(char *dir, size_t len, const char *given)
+{
+    char exe[PATH_MAX], cand[PATH_MAX];
+    struct stat st;
+    ssize_t n;
+    const char *ups[] = { "/../static", "/../../static" };
+    size_t i;
+
+    dir[0] = '\0';
+    if (given != NULL) {
+        (void)snprintf(dir, len, "%s", given);
+        return;
+    }
+    if (stat("static", &st) == 0 && S_ISDIR(st.st_mode)) {
+        (void)snprintf(dir, len, "static");
+        return;
+    }
+    if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0)
+        return;
+    exe[n] = '\0';
+    if (strrchr(exe, '/') != NULL)
+        *strrchr(exe, '/') = '\0';
+    for (i = 0; i < sizeof(ups) / sizeof(ups[0]); i++) {
+        if (snprintf(cand, sizeof(cand), "%s%s", exe, ups[i]) < (int)sizeof(cand) &&
+            stat(cand, &st) == 0 && S_ISDIR(st.st_mode)) {
+            (void)snprintf(dir, len, "%s", cand);
+            return;
+        }
+    }
+}
+
+static int write_port_file(const char *path, unsigned port)
+{
+    char buf[16];
+    struct err e = { 0 };
+    int n = snprintf(buf, sizeof(buf), "%u\n", port);
+
+    if (fs_write_atomic(path, buf, (size_t)n, 0644, &e) != 0) {
+        fprintf(stderr, "statesnap: cannot write the port file: %s\n", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+struct serve_args {
+    const char *listen, *tls_cert, *tls_key, *port_file, *static_dir;
+};
+
+/* Parse serve's options. Returns 0, 1 for --help, or -1 (message printed). */
+static int parse_args(int argc, char **argv, struct serve_args *a)
+{
+    static const struct {
+        const char *flag;
+        size_t off;
+    } opts[] = {
+        { "--listen", offsetof(struct serve_args, listen) },
+        { "--tls-cert", offsetof(struct serve_args, tls_cert) },
+        { "--tls-key", offsetof(struct serve_args, tls_key) },
+        { "--port-file", offsetof(struct serve_args, port_file) },
+        { "--static-dir", offsetof(struct serve_args, static_dir) },
+    };
+    int i;
+    size_t k;
+
+    for (i = 0; i < argc; i++) {
+        const char *arg = argv[i], *val = NULL;
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
+            return 1;
+        for (k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
+            size_t fl = strlen(opts[k].flag);
+            if (strncmp(arg, opts[k].flag, fl) != 0)
+                continue;
+            if (arg[fl] == '=')
+                val = arg + fl + 1;
+            else if (arg[fl] == '\0' && i + 1 < argc)
+                val = argv[++i];
+            else if (arg[fl] == '\0')
+                val = "";
+            else
+                continue;
+            break;
+        }
+        if (k == sizeof(opts) / sizeof(opts[0])) {
+            fprintf(stderr, "statesnap serve: unknown option %s (see --help)\n", arg);
+            return -1;
+        }
+        if (*val == '\0') {
+            fprintf(stderr, "statesnap serve: %s needs a value\n", opts[k].flag);
+            return -1;
+        }
+        *(const char **)((char *)a + opts[k].off) = val;
+    }
+    return 0;
+}
+
+int serve_main(struct config *cfg, int argc, char **argv)
+{
+    static struct serve sv;
+    struct serve_args a = { 0 };
+    struct MHD_Daemon *d = NULL;
+    const union MHD_DaemonInfo *info;
+    struct addrinfo hints = { 0 }, *ai = NULL;
+    struct err e = { 0 };
+    struct store *boot = NULL;
+    char host[256], port[8];
+    char *tls_key = NULL, *tls_cert = NULL;
+    size_t tls_key_len = 0, tls_cert_len = 0, i;
+    const struct router_route *routes;
+    unsigned int flags;
+    sigset_t sigs;
+    int rc, sig, ret = 1, key_made = 0;
+    long waited_ms = 0;
+
+    if ((rc = parse_args(argc, argv, &a)) != 0) {
+        usage(rc > 0 ? stdout : stderr);
+        return rc > 0 ? 0 : 2;
+    }
+    if ((a.listen && config_set_string(&cfg->listen, a.listen, &e) != 0) ||
+        (a.tls_cert && config_set_string(&cfg->tls_cert, a.tls_cert, &e) != 0) ||
+        (a.tls_key && config_set_string(&cfg->tls_key, a.tls_key, &e) != 0)) {
+        fprintf(stderr, "statesnap serve: %s\n", e.msg);
+        return 2;
+    }
+    config_sync_engine(cfg);
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+        fprintf(stderr, "statesnap serve: TLS needs both tls_cert and tls_key\n");
+        return 2;
+    }
+    if (cfg->listen == NULL ||
+        split_listen(cfg->listen, host, sizeof(host), port, sizeof(port)) != 0) {
+        fprintf(stderr, "statesnap serve: listen must be HOST:PORT or [IPv6]:PORT, got \"%s\"\n",
+                cfg->listen ? cfg->listen : "");
+        return 2;
+    }
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    if ((rc = getaddrinfo(host, port, &hints, &ai)) != 0) {
+        fprintf(stderr, "statesnap serve: cannot resolve %s: %s\n", host, gai_strerror(rc));
+        return 2;
+    }
+    memset(&sv, 0, sizeof(sv));
+    sv.cfg = cfg;
+    sv.dev_mode = cfg->n_tokens == 0;
+    if (sv.dev_mode && !(auth_host_is_loopback(host) && is_loopback_addr(ai->ai_addr))) {
+        fprintf(stderr, "statesnap serve: no tokens are configured, so the server only listens "
+                        "on loopback (127.0.0.1, ::1, localhost); add tokens to listen on %s\n",
+                host);
+        freeaddrinfo(ai);
+        return 2;
+    }
+    /* Open the store once up front: it is created if missing, a crashed
+     * operation is finished now rather than on some request, and a bad store
+     * path fails the start instead of every request. */
+    if (store_open(&boot, &cfg->engine, 1, &e) != 0) {
+        fprintf(stderr, "statesnap serve: %s\n", e.msg);
+        goto out;
+    }
+    store_close(boot);
+    if (cfg->tls_cert != NULL &&
+        (fs_read_file(cfg->tls_cert, HTTP_TLS_FILE_MAX, &tls_cert, &tls_cert_len, &e) != 0 ||
+         fs_read_file(cfg->tls_key, HTTP_TLS_FILE_MAX, &tls_key, &tls_key_len, &e) != 0)) {
+        fprintf(stderr, "statesnap serve: TLS: %s\n", e.msg);
+        goto out;
+    }
+    routes = router_routes(&sv.n_routes);
+    for (i = 0; i < sv.n_routes && i < METRICS_ROUTES_MAX; i++)
+        sv.route_labels[i] = routes[i].pattern;
+    if (metrics_init(sv.route_labels, sv.n_routes) != 0) {
+        fprintf(stderr, "statesnap serve: too many routes for the metrics table\n");
+        goto out;
+    }
+    find_static(sv.static_dir, sizeof(sv.static_dir), a.static_dir);
+    sv.env.readyz_max_age = cfg->readyz_max_age;
+    sv.env.static_dir = sv.static_dir[0] ? sv.static_dir : NULL;
+    sv.env.render_metrics = render_metrics;
+    if (pthread_key_create(&worker_key, worker_free) != 0) {
+        fprintf(stderr, "statesnap serve: cannot create thread state\n");
+        goto out;
+    }
+    key_made = 1;
+
+    /* Worker threads inherit this mask, so only the sigwait below sees the signals. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    MHD_set_panic_func(on_mhd_panic, NULL);
+    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    if (tls_cert != NULL)
+        flags |= MHD_USE_TLS;
+    {
+        struct MHD_OptionItem opts[] = {
+            { MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr },
+            { MHD_OPTION_THREAD_POOL_SIZE, HTTP_THREADS, NULL },
+            { MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, NULL },
+            { MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT, NULL },
+            { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)HTTP_CONNECTION_MEMORY, NULL },
+            { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, &sv },
+            { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL },
+            { MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL },
+            /* TLS options last: they are cut off when TLS is off. */
+            { MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert },
+            { MHD_OPTION_HTTPS_MEM_KEY, 0, tls_key },
+            { MHD_OPTION_END, 0, NULL },
+        };
+        if (tls_cert == NULL)
+            opts[8].option = MHD_OPTION_END;
+        d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &sv, MHD_OPTION_ARRAY, opts,
+                             MHD_OPTION_END);
+    }
+    if (d == NULL) {
+        fprintf(stderr, "statesnap serve: cannot listen on %s (in use, or no permission)\n",
+                cfg->listen);
+        goto out;
+    }
+    info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    if (info == NULL || (a.port_file && write_port_file(a.port_file, info->port) != 0))
+        goto out;
+    if (sv.dev_mode)
+        log_event("warn", "no tokens configured: dev mode, every request is admin, loopback only",
+                  NULL);
+    log_event("info", "listening",
+              json_pack("{s:s, s:i, s:b, s:s?, s:s}", "host", host, "port", (int)info->port, "tls",
+                        tls_cert != NULL, "static_dir", sv.env.static_dir, "version",
+                        STATESNAP_VERSION));
+
+    for (;;) {
+        if (sigwait(&sigs, &sig) == 0)
+            break;
+    }
+    log_event("info", "shutting down: draining requests in flight",
+              json_pack("{s:s, s:I}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                        (json_int_t)atomic_load(&sv.inflight)));
+    atomic_store(&sv.stopping, 1);
+    {
+        MHD_socket ls = MHD_quiesce_daemon(d);
+        if (ls != MHD_INVALID_SOCKET)
+            close(ls);
+    }
+    /* A request may start on a kept-alive connection just after the count
+     * read zero, so zero must hold for a little while before stopping. */
+    for (int quiet = 0; quiet < 3 && waited_ms < HTTP_DRAIN_SECONDS * 1000L; waited_ms += 20) {
+        struct timespec ts = { 0, 20 * 1000000L };
+        quiet = atomic_load(&sv.inflight) == 0 ? quiet + 1 : 0;
+        nanosleep(&ts, NULL);
+    }
+    ret = 0;
+out:
+    if (d != NULL)
+        MHD_stop_daemon(d);
+    if (ret == 0)
+        log_event("info", "stopped", NULL);
+    if (key_made)
+        pthread_key_delete(worker_key);
+    if (tls_key != NULL)
+        OPENSSL_cleanse(tls_key, tls_key_len);
+    free(tls_key);
+    free(tls_cert);
+    freeaddrinfo(ai);
+    return ret;
+}

@@ -1,0 +1,15 @@
+/* serve.h - `statesnap serve`: the HTTP API and dashboard server. */
+#ifndef STATESNAP_SERVE_H
+#define STATESNAP_SERVE_H
+
+#include "config.h"
+
+/* Run the server with cfg (loaded, CLI overrides applied) and the arguments
+ * after "serve" (--listen ADDR:PORT, --tls-cert FILE, --tls-key FILE,
+ * --port-file PATH, --static-dir DIR, --help). Blocks until SIGTERM or
+ * SIGINT, drains in-flight requests, and returns the process exit code:
+ * 0 after a graceful shutdown, 1 when the server could not start, 2 for
+ * bad usage. */
+int serve_main(struct config *cfg, int argc, char **argv);
+
+#endif
