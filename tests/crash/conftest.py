@@ -1,0 +1,20 @@
+"""Crash-safety suite: shares snaplib with the CLI tests and reports how many
+kill points it exercised."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cli"))
+
+KILLED = {"passed": 0, "failed": 0}
+
+
+def pytest_runtest_logreport(report):
+    test = report.nodeid.split("::")[-1]
+    if report.when == "call" and test.startswith("test_kill_point[") and test != "test_kill_point[setup-failed]":
+        KILLED["passed" if report.passed else "failed"] += 1
+
+
+def pytest_terminal_summary(terminalreporter):
+    n = KILLED["passed"] + KILLED["failed"]
+    terminalreporter.write_line("kill points exercised: %d (%d survived cleanly, %d did not)"
+                                % (n, KILLED["passed"], KILLED["failed"]))
