@@ -1,0 +1,442 @@
+/* archive.c - reading snapshot archives: structure checks and hashed streaming. */
+#include "archive.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zip.h>
+#include <openssl/evp.h>
+
+#include "engine.h"
+#include "fsutil.h"
+#include "manifest.h"
+
+#define ARCHIVE_BUF (256u * 1024)
+#define ARCHIVE_MAX_SUMS (64u << 20)
+
+struct archive {
+    zip_t *za;
+    json_t *manifest;
+};
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int read_entry_raw(zip_t *za, const char *name, size_t max, char **buf, size_t *len,
+                          struct err *e)
+{
+    zip_stat_t st;
+    zip_file_t *zf;
+    char *b;
+    zip_int64_t r;
+
+    *buf = NULL;
+    if (zip_stat(za, name, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE))
+        return err_set(e, ERR_VERIFY, "archive has no %s", name);
+    if (st.size > max)
+        return err_set(e, ERR_VERIFY, "%s is larger than %zu bytes", name, max);
+    if ((b = malloc(st.size + 1)) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    if ((zf = zip_fopen(za, name, 0)) == NULL) {
+        free(b);
+        return err_set(e, ERR_VERIFY, "cannot open %s in the archive: %s", name, zip_strerror(za));
+    }
+    size_t got = 0;
+    while (got < st.size && (r = zip_fread(zf, b + got, st.size - got)) > 0)
+        got += (size_t)r;
+    /* One more read must hit the end: it is where libzip checks the CRC. */
+    char extra;
+    r = zip_fread(zf, &extra, 1);
+    if (r != 0 || got != st.size) {
+        err_set(e, ERR_VERIFY, "%s in the archive is damaged: %s", name,
+                r < 0 ? zip_file_strerror(zf) : "wrong size");
+        zip_fclose(zf);
+        free(b);
+        return -1;
+    }
+    zip_fclose(zf);
+    b[got] = '\0';
+    *buf = b;
+    *len = got;
+    return 0;
+}
+
+static int check_structure(struct archive *a, struct err *e)
+{
+    zip_int64_t n = zip_get_num_entries(a->za, 0);
+    const char **names = NULL;
+    uint64_t total = 0;
+    int rc = -1;
+
+    if (n < 0 || n > ENGINE_MAX_FILES + 2)
+        return err_set(e, ERR_VERIFY, "archive has too many entries (limit %d)", ENGINE_MAX_FILES + 2);
+    if ((names = calloc((size_t)n + 1, sizeof(*names))) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    for (zip_int64_t i = 0; i < n; i++) {
+        zip_stat_t st;
+        zip_uint8_t opsys;
+        zip_uint32_t attr;
+        if (zip_stat_index(a->za, (zip_uint64_t)i, 0, &st) != 0 || st.name == NULL) {
+            err_set(e, ERR_VERIFY, "archive entry %lld is unreadable", (long long)i);
+            goto out;
+        }
+        if (!manifest_path_safe(st.name)) {
+            err_set(e, ERR_VERIFY, "archive entry \"%.200s\" has an unsafe path", st.name);
+            goto out;
+        }
+        if (zip_file_get_external_attributes(a->za, (zip_uint64_t)i, 0, &opsys, &attr) == 0 &&
+            opsys == ZIP_OPSYS_UNIX && (attr >> 16) != 0 && !S_ISREG((attr >> 16) & S_IFMT)) {
+            err_set(e, ERR_VERIFY, "archive entry \"%.200s\" is not a regular file", st.name);
+            goto out;
+        }
+        if ((st.valid & ZIP_STAT_ENCRYPTION_METHOD) && st.encryption_method != ZIP_EM_NONE) {
+            err_set(e, ERR_VERIFY, "archive entry \"%.200s\" is encrypted", st.name);
+            goto out;
+        }
+        if ((st.valid & ZIP_STAT_COMP_METHOD) && st.comp_method != ZIP_CM_STORE &&
+            st.comp_method != ZIP_CM_DEFLATE) {
+            err_set(e, ERR_VERIFY, "archive entry \"%.200s\" uses an unsupported compression",
+                    st.name);
+            goto out;
+        }
+        if (st.size > ENGINE_MAX_ENTRY_BYTES || (total += st.size) > ENGINE_MAX_TOTAL_BYTES) {
+            err_set(e, ERR_VERIFY, "archive is too large when unpacked (limit %llu bytes)",
+                    (unsigned long long)ENGINE_MAX_TOTAL_BYTES);
+            goto out;
+        }
+        names[i] = st.name;
+    }
+    qsort(names, (size_t)n, sizeof(*names), cmp_str);
+    for (zip_int64_t i = 1; i < n; i++) {
+        if (strcmp(names[i - 1], names[i]) == 0) {
+            err_set(e, ERR_VERIFY, "archive entry \"%.200s\" appears twice", names[i]);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(names);
+    return rc;
+}
+
+static int check_manifest(struct archive *a, struct err *e)
+{
+    char *buf = NULL, *sums = NULL, *want = NULL;
+    size_t len, n;
+    json_error_t je;
+    const json_t *files, *f;
+    size_t i;
+    int rc = -1;
+
+    if (read_entry_raw(a->za, MANIFEST_NAME, ENGINE_MAX_MANIFEST_BYTES, &buf, &len, e) != 0)
+        return -1;
+    a->manifest = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+    free(buf);
+    if (a->manifest == NULL)
+        return err_set(e, ERR_VERIFY, "manifest.json is not valid JSON: %s", je.text);
+    if (manifest_validate(a->manifest, e) != 0)
+        return -1;
+    if (read_entry_raw(a->za, MANIFEST_SUMS, ARCHIVE_MAX_SUMS, &sums, &n, e) != 0)
+        return -1;
+    want = manifest_sums_text(a->manifest);
+    if (want == NULL) {
+        err_set(e, ERR_IO, "out of memory");
+        goto out;
+    }
+    if (strlen(want) != n || memcmp(want, sums, n) != 0) {
+        err_set(e, ERR_VERIFY, "SHA256SUMS does not agree with manifest.json");
+        goto out;
+    }
+    files = json_object_get(a->manifest, "files");
+    if ((size_t)zip_get_num_entries(a->za, 0) != json_array_size(files) + 2) {
+        err_set(e, ERR_VERIFY, "archive entries do not match the manifest's file list");
+        goto out;
+    }
+    json_array_foreach(files, i, f) {
+        zip_stat_t st;
+        const char *p = json_string_value(json_object_get(f, "path"));
+        if (zip_stat(a->za, p, 0, &st) != 0) {
+            err_set(e, ERR_VERIFY, "%.200s: listed in the manifest but missing from the archive", p);
+            goto out;
+        }
+        if (st.size != (zip_uint64_t)json_integer_value(json_object_get(f, "size"))) {
+            err_set(e, ERR_VERIFY, "%.200s: size in the archive differs from the manifest", p);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(sums);
+    free(want);
+    return rc;
+}
+
+int archive_open(struct archive **out, const char *path, struct err *e)
+{
+    struct archive *a;
+    int zerr = 0;
+
+    *out = NULL;
+    if (fs_exists(path) != 1)
+        return err_set(e, ERR_NOT_FOUND, "archive %s is missing", path);
+    if ((a = calloc(1, sizeof(*a))) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    a->za = zip_open(path, ZIP_RDONLY | ZIP_CHECKCONS, &zerr);
+    if (a->za == NULL) {
+        zip_error_t ze;
+        zip_error_init_with_code(&ze, zerr);
+        err_set(e, zerr == ZIP_ER_OPEN || zerr == ZIP_ER_READ ? ERR_IO : ERR_VERIFY,
+                "%s is not a readable zip archive: %s", path, zip_error_strerror(&ze));
+        zip_error_fini(&ze);
+        free(a);
+        return -1;
+    }
+    if (check_structure(a, e) != 0 || check_manifest(a, e) != 0) {
+        archive_close(a);
+        return -1;
+    }
+    *out = a;
+    return 0;
+}
+
+void archive_close(struct archive *a)
+{
+    if (a == NULL)
+        return;
+    if (a->za != NULL)
+        zip_discard(a->za);
+    json_decref(a->manifest);
+    free(a);
+}
+
+const json_t *archive_manifest(const struct archive *a)
+{
+    return a->manifest;
+}
+
+const json_t *archive_file_entry(const struct archive *a, const char *path)
+{
+    const json_t *files = json_object_get(a->manifest, "files"), *f;
+    size_t i;
+
+    json_array_foreach(files, i, f) {
+        if (strcmp(json_string_value(json_object_get(f, "path")), path) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+int archive_stream(struct archive *a, const char *path, archive_sink sink, void *ctx,
+                   struct err *e)
+{
+    const json_t *f = archive_file_entry(a, path);
+    zip_file_t *zf = NULL;
+    EVP_MD_CTX *md = NULL;
+    unsigned char *buf = NULL, digest[32];
+    char hex[65];
+    uint64_t want, got = 0;
+    zip_int64_t r;
+    int rc = -1;
+
+    if (f == NULL)
+        return err_set(e, ERR_NOT_FOUND, "%.200s is not in the snapshot", path);
+    want = (uint64_t)json_integer_value(json_object_get(f, "size"));
+    if ((buf = malloc(ARCHIVE_BUF)) == NULL || (md = EVP_MD_CTX_new()) == NULL ||
+        EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        err_set(e, ERR_IO, "out of memory");
+        goto out;
+    }
+    if ((zf = zip_fopen(a->za, path, 0)) == NULL) {
+        err_set(e, ERR_VERIFY, "%.200s: cannot open in the archive: %s", path, zip_strerror(a->za));
+        goto out;
+    }
+    while ((r = zip_fread(zf, buf, ARCHIVE_BUF)) > 0) {
+        got += (uint64_t)r;
+        /* Never trust the header's size: stop as soon as the data runs past
+         * what the manifest promised (a zip bomb ends here). */
+        if (got > want) {
+            err_set(e, ERR_VERIFY, "%.200s: more data than the manifest says", path);
+            goto out;
+        }
+        EVP_DigestUpdate(md, buf, (size_t)r);
+        if (sink != NULL && sink(ctx, buf, (size_t)r, e) != 0)
+            goto out;
+    }
+    if (r < 0) {
+        err_set(e, ERR_VERIFY, "%.200s: damaged data in the archive (%s)", path,
+                zip_file_strerror(zf));
+        goto out;
+    }
+    if (got != want) {
+        err_set(e, ERR_VERIFY, "%.200s: size differs from the manifest", path);
+        goto out;
+    }
+    EVP_DigestFinal_ex(md, digest, NULL);
+    fs_hex(digest, sizeof(digest), hex);
+    if (strcmp(hex, json_string_value(json_object_get(f, "sha256"))) != 0) {
+        err_set(e, ERR_VERIFY, "%.200s: SHA-256 mismatch", path);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (zf != NULL)
+        zip_fclose(zf);
+    EVP_MD_CTX_free(md);
+    free(buf);
+    return rc;
+}
+
+struct membuf {
+    char *p;
+    size_t n, cap, max;
+};
+
+static int mem_sink(void *ctx, const void *buf, size_t n, struct err *e)
+{
+    struct membuf *m = ctx;
+
+    if (m->n + n > m->max)
+        return err_set(e, ERR_TOO_LARGE, "entry larger than %zu bytes", m->max);
+    if (m->n + n + 1 > m->cap) {
+        size_t ncap = (m->n + n + 1) * 2;
+        char *np = realloc(m->p, ncap);
+        if (np == NULL)
+            return err_set(e, ERR_IO, "out of memory");
+        m->p = np;
+        m->cap = ncap;
+    }
+    memcpy(m->p + m->n, buf, n);
+    m->n += n;
+    return 0;
+}
+
+int archive_read(struct archive *a, const char *path, size_t max, char **buf, size_t *len,
+                 struct err *e)
+{
+    struct membuf m = { .max = max };
+
+    *buf = NULL;
+    *len = 0;
+    if (archive_stream(a, path, mem_sink, &m, e) != 0) {
+        free(m.p);
+        return -1;
+    }
+    if (m.p == NULL && (m.p = malloc(1)) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    m.p[m.n] = '\0';
+    *buf = m.p;
+    *len = m.n;
+    return 0;
+}
+
+int archive_check_all(struct archive *a, json_t *errors, struct err *e)
+{
+    const json_t *files = json_object_get(a->manifest, "files"), *f;
+    size_t i;
+    int bad = 0;
+
+    json_array_foreach(files, i, f) {
+        const char *p = json_string_value(json_object_get(f, "path"));
+        struct err fe = { 0 };
+        if (archive_stream(a, p, NULL, NULL, &fe) == 0)
+            continue;
+        if (fe.code != ERR_VERIFY) {
+            *e = fe;
+            return -1;
+        }
+        bad++;
+        /* The message already starts with the path; keep the problem alone. */
+        const char *problem = fe.msg;
+        size_t pl = strlen(p);
+        if (strncmp(problem, p, pl) == 0 && problem[pl] == ':')
+            problem += pl + 2;
+        json_array_append_new(errors, json_pack("{s:s,s:s}", "path", p, "problem", problem));
+    }
+    return bad;
+}
+
+int archive_file_sha256(const char *path, char hex[65], int64_t *size, struct err *e)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    unsigned char *buf = NULL, digest[32];
+    EVP_MD_CTX *md = NULL;
+    ssize_t r;
+    int64_t total = 0;
+    int rc = -1;
+
+    if (fd < 0)
+        return err_sys(e, errno, "open %s", path);
+    if ((buf = malloc(ARCHIVE_BUF)) == NULL || (md = EVP_MD_CTX_new()) == NULL ||
+        EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        err_set(e, ERR_IO, "out of memory");
+        goto out;
+    }
+    while ((r = fs_read_some(fd, buf, ARCHIVE_BUF)) > 0) {
+        EVP_DigestUpdate(md, buf, (size_t)r);
+        total += r;
+    }
+    if (r < 0) {
+        err_sys(e, errno, "read %s", path);
+        goto out;
+    }
+    EVP_DigestFinal_ex(md, digest, NULL);
+    fs_hex(digest, sizeof(digest), hex);
+    if (size != NULL)
+        *size = total;
+    rc = 0;
+out:
+    close(fd);
+    free(buf);
+    EVP_MD_CTX_free(md);
+    return rc;
+}
+
+struct archive_reader {
+    zip_file_t *zf;
+    char path[256];
+};
+
+struct archive_reader *archive_reader_open(struct archive *a, const char *path, struct err *e)
+{
+    struct archive_reader *r;
+
+    if (archive_file_entry(a, path) == NULL) {
+        err_set(e, ERR_NOT_FOUND, "%.200s is not in the snapshot", path);
+        return NULL;
+    }
+    if ((r = calloc(1, sizeof(*r))) == NULL) {
+        err_set(e, ERR_IO, "out of memory");
+        return NULL;
+    }
+    snprintf(r->path, sizeof(r->path), "%s", path);
+    if ((r->zf = zip_fopen(a->za, path, 0)) == NULL) {
+        err_set(e, ERR_VERIFY, "%.200s: cannot open in the archive: %s", path, zip_strerror(a->za));
+        free(r);
+        return NULL;
+    }
+    return r;
+}
+
+ssize_t archive_reader_read(struct archive_reader *r, void *buf, size_t n, struct err *e)
+{
+    zip_int64_t got = zip_fread(r->zf, buf, n);
+
+    if (got < 0)
+        return err_set(e, ERR_VERIFY, "%s: damaged data in the archive (%s)", r->path,
+                       zip_file_strerror(r->zf));
+    return (ssize_t)got;
+}
+
+void archive_reader_close(struct archive_reader *r)
+{
+    if (r == NULL)
+        return;
+    zip_fclose(r->zf);
+    free(r);
+}

@@ -1,0 +1,57 @@
+/* archive.h - reading snapshot archives: structure checks and hashed streaming. */
+#ifndef STATESNAP_ARCHIVE_H
+#define STATESNAP_ARCHIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+#include "err.h"
+
+struct archive;
+
+/* Receives decompressed bytes while an entry streams; returns 0 or -1 (with e set). */
+typedef int (*archive_sink)(void *ctx, const void *buf, size_t n, struct err *e);
+
+/* Open the zip at path and check its structure without reading file data:
+ * safe unique entry names, no symlinks or directories, size and count
+ * limits, a valid manifest.json, a SHA256SUMS that agrees with it, and
+ * entries == manifest files exactly. ERR_NOT_FOUND if absent, ERR_VERIFY
+ * for anything wrong with the archive. Free with archive_close. */
+int archive_open(struct archive **out, const char *path, struct err *e);
+
+/* Close. Accepts NULL. */
+void archive_close(struct archive *a);
+
+/* The validated manifest (borrowed). */
+const json_t *archive_manifest(const struct archive *a);
+
+/* The manifest's entry {path, size, sha256, group} for path, or NULL (borrowed). */
+const json_t *archive_file_entry(const struct archive *a, const char *path);
+
+/* Decompress entry path, hashing as it goes, feeding sink (may be NULL).
+ * ERR_VERIFY when the bytes, size or SHA-256 differ from the manifest (the
+ * sink may have seen bad bytes by then: callers write to temp files only). */
+int archive_stream(struct archive *a, const char *path, archive_sink sink, void *ctx,
+                   struct err *e);
+
+/* Read a whole entry of at most max bytes into a malloc'd NUL-terminated buffer. */
+int archive_read(struct archive *a, const char *path, size_t max, char **buf, size_t *len,
+                 struct err *e);
+
+/* Stream and check every file; append {path, problem} to errors for each bad
+ * one. Returns the number of bad files, or -1 if checking itself failed. */
+int archive_check_all(struct archive *a, json_t *errors, struct err *e);
+
+/* SHA-256 (hex) and size of a whole file. */
+int archive_file_sha256(const char *path, char hex[65], int64_t *size, struct err *e);
+
+#endif
+
+/* Pull-style reading of one entry (no hash check; libzip still checks the
+ * CRC at the end). NULL with e set on failure. */
+struct archive_reader;
+struct archive_reader *archive_reader_open(struct archive *a, const char *path, struct err *e);
+ssize_t archive_reader_read(struct archive_reader *r, void *buf, size_t n, struct err *e);
+void archive_reader_close(struct archive_reader *r);

@@ -1,0 +1,291 @@
+/* capture.c - which files of the state root go into a snapshot. */
+#include "capture.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fsutil.h"
+
+#define CAPTURE_MAX_DEPTH 16
+
+static const char *const default_include[] = {
+    "state/*.json", "state/*.jsonl", "state/KILL_SWITCH",
+    "config/config.json", "config/strategy*.json", "config/risk*.json",
+};
+
+/* The files the seed lists: when missing they are recorded as absent. */
+static const char *const expected[] = {
+    "config/config.json", "state/KILL_SWITCH", "state/hash_chain.jsonl",
+    "state/idempotency_store.json", "state/orders.json", "state/pnl_history.json",
+    "state/positions.json",
+};
+
+struct walk {
+    const struct engine_config *cfg;
+    const char *const *inc;
+    size_t n_inc;
+    char root_real[PATH_MAX];
+    struct capture_set *out;
+    size_t cap;
+    struct err *e;
+};
+
+const char *capture_group(const char *rel)
+{
+    if (strncmp(rel, "state/", 6) == 0)
+        return "state";
+    if (strncmp(rel, "config/", 7) == 0)
+        return "config";
+    if (strncmp(rel, "env/", 4) == 0)
+        return "secrets";
+    return "other";
+}
+
+int capture_is_expected(const char *rel)
+{
+    for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++)
+        if (strcmp(rel, expected[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int count_parts(const char *p)
+{
+    int n = 1;
+
+    for (; *p; p++)
+        if (*p == '/')
+            n++;
+    return n;
+}
+
+/* Could a file below directory rel (depth parts) match pattern? Compare the
+ * first parts of the pattern with the directory's, one component at a time. */
+static int dir_may_match(const char *pattern, const char *rel)
+{
+    char pbuf[PATH_MAX], rbuf[PATH_MAX];
+    char *ps, *rs, *pp, *rp;
+
+    if (count_parts(pattern) <= count_parts(rel))
+        return 0;
+    snprintf(pbuf, sizeof(pbuf), "%s", pattern);
+    snprintf(rbuf, sizeof(rbuf), "%s", rel);
+    pp = strtok_r(pbuf, "/", &ps);
+    rp = strtok_r(rbuf, "/", &rs);
+    while (rp != NULL && pp != NULL) {
+        if (fnmatch(pp, rp, 0) != 0)
+            return 0;
+        pp = strtok_r(NULL, "/", &ps);
+        rp = strtok_r(NULL, "/", &rs);
+    }
+    return 1;
+}
+
+static int matches_any(const char *rel, const char *const *globs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fnmatch(globs[i], rel, FNM_PATHNAME) == 0)
+            return 1;
+    return 0;
+}
+
+static int warn(struct walk *w, const char *fmt, const char *rel)
+{
+    char buf[PATH_MAX + 128];
+
+    snprintf(buf, sizeof(buf), fmt, rel);
+    if (json_array_append_new(w->out->warnings, json_string(buf)) != 0)
+        return err_set(w->e, ERR_IO, "out of memory");
+    return 0;
+}
+
+static int is_env_name(const char *base)
+{
+    return strcmp(base, ".env") == 0 || strncmp(base, ".env.", 5) == 0;
+}
+
+static int add_file(struct walk *w, const char *rel, const char *abs)
+{
+    struct capture_set *o = w->out;
+
+    if (o->n >= ENGINE_MAX_FILES)
+        return err_set(w->e, ERR_TOO_LARGE, "more than %d files match the include set",
+                       ENGINE_MAX_FILES);
+    if (o->n == w->cap) {
+        size_t ncap = w->cap ? w->cap * 2 : 32;
+        struct capture_file *nf = realloc(o->files, ncap * sizeof(*nf));
+        if (nf == NULL)
+            return err_set(w->e, ERR_IO, "out of memory");
+        o->files = nf;
+        w->cap = ncap;
+    }
+    struct capture_file *f = &o->files[o->n];
+    f->rel = strdup(rel);
+    f->abs = strdup(abs);
+    f->group = capture_group(rel);
+    o->n++;
+    if (f->rel == NULL || f->abs == NULL)
+        return err_set(w->e, ERR_IO, "out of memory");
+    return 0;
+}
+
+static int walk_dir(struct walk *w, const char *abs_dir, const char *rel_dir, int depth)
+{
+    DIR *d;
+    struct dirent *de;
+    int rc = 0;
+
+    if (depth > CAPTURE_MAX_DEPTH)
+        return 0;
+    if ((d = opendir(abs_dir)) == NULL) {
+        if (errno == EACCES)
+            return err_sys(w->e, errno, "cannot read directory %s", rel_dir[0] ? rel_dir : ".");
+        return err_sys(w->e, errno, "open %s", abs_dir);
+    }
+    while ((de = readdir(d)) != NULL && rc == 0) {
+        const char *base = de->d_name;
+        char rel[PATH_MAX], abs[PATH_MAX];
+        struct stat st;
+
+        if (strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+            continue;
+        if (depth == 0 && strcmp(base, ".git") == 0)
+            continue;
+        if (snprintf(rel, sizeof(rel), "%s%s%s", rel_dir, rel_dir[0] ? "/" : "", base) >=
+                (int)sizeof(rel) ||
+            snprintf(abs, sizeof(abs), "%s/%s", abs_dir, base) >= (int)sizeof(abs)) {
+            rc = warn(w, "skipped %s: path too long", base);
+            continue;
+        }
+        if (lstat(abs, &st) != 0) {
+            if (errno == ENOENT)  /* removed while we walked */
+                continue;
+            rc = err_sys(w->e, errno, "stat %s", rel);
+            break;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            int want = 0;
+            for (size_t i = 0; i < w->n_inc && !want; i++)
+                want = dir_may_match(w->inc[i], rel);
+            if (want)
+                rc = walk_dir(w, abs, rel, depth + 1);
+            continue;
+        }
+        if (!matches_any(rel, w->inc, w->n_inc) ||
+            matches_any(rel, w->cfg->exclude, w->cfg->n_exclude))
+            continue;
+        if (strstr(base, CAPTURE_TMP_MARK) != NULL)
+            continue;
+        if (is_env_name(base)) {
+            /* A .env is a secret: it only ever enters an archive masked. */
+            rc = warn(w, "skipped %s: .env files are captured masked only", rel);
+            continue;
+        }
+        if (S_ISLNK(st.st_mode)) {
+            char real[PATH_MAX];
+            size_t rl = strlen(w->root_real);
+            struct stat tst;
+            if (realpath(abs, real) == NULL || strncmp(real, w->root_real, rl) != 0 ||
+                real[rl] != '/' || stat(real, &tst) != 0 || !S_ISREG(tst.st_mode)) {
+                rc = warn(w, "skipped %s: symlink leads outside the state root or not to a file",
+                          rel);
+                continue;
+            }
+            rc = add_file(w, rel, real);
+            continue;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            rc = warn(w, "skipped %s: not a regular file", rel);
+            continue;
+        }
+        rc = add_file(w, rel, abs);
+    }
+    closedir(d);
+    return rc;
+}
+
+static int cmp_files(const void *a, const void *b)
+{
+    return strcmp(((const struct capture_file *)a)->rel, ((const struct capture_file *)b)->rel);
+}
+
+int capture_check_root(const struct engine_config *cfg, struct err *e)
+{
+    struct stat st;
+
+    if (cfg->root == NULL || *cfg->root == '\0')
+        return err_set(e, ERR_INVALID, "no state root configured (use --root DIR or \"root\" in the config)");
+    if (stat(cfg->root, &st) != 0)
+        return err_set(e, ERR_INVALID, "state root %s: %s", cfg->root,
+                       errno == ENOENT ? "no such directory" : "cannot be read");
+    if (!S_ISDIR(st.st_mode))
+        return err_set(e, ERR_INVALID, "state root %s is not a directory", cfg->root);
+    return 0;
+}
+
+int capture_scan(const struct engine_config *cfg, struct capture_set *out, struct err *e)
+{
+    struct walk w;
+    char envp[PATH_MAX];
+
+    memset(out, 0, sizeof(*out));
+    memset(&w, 0, sizeof(w));
+    if (capture_check_root(cfg, e) != 0)
+        return -1;
+    out->absent = json_array();
+    out->warnings = json_array();
+    if (out->absent == NULL || out->warnings == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    w.cfg = cfg;
+    w.out = out;
+    w.e = e;
+    w.inc = cfg->include ? cfg->include : default_include;
+    w.n_inc = cfg->include ? cfg->n_include : sizeof(default_include) / sizeof(default_include[0]);
+    if (realpath(cfg->root, w.root_real) == NULL)
+        return err_sys(e, errno, "state root %s", cfg->root);
+    if (walk_dir(&w, cfg->root, "", 0) != 0)
+        return -1;
+    qsort(out->files, out->n, sizeof(out->files[0]), cmp_files);
+    for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
+        struct capture_file key = { .rel = (char *)expected[i] };
+        if (bsearch(&key, out->files, out->n, sizeof(key), cmp_files) == NULL &&
+            json_array_append_new(out->absent, json_string(expected[i])) != 0)
+            return err_set(e, ERR_IO, "out of memory");
+    }
+    if (cfg->dotenv != NULL) {
+        struct stat st;
+        if (stat(cfg->dotenv, &st) != 0)
+            return err_set(e, ERR_INVALID, "--dotenv %s: %s", cfg->dotenv,
+                           errno == ENOENT ? "no such file" : "cannot be read");
+        out->env_path = strdup(cfg->dotenv);
+    } else {
+        if (fs_join(envp, sizeof(envp), cfg->root, ".env", e) != 0)
+            return -1;
+        if (fs_exists(envp) == 1)
+            out->env_path = strdup(envp);
+        else if (json_array_append_new(out->absent, json_string(".env")) != 0)
+            return err_set(e, ERR_IO, "out of memory");
+    }
+    return 0;
+}
+
+void capture_set_free(struct capture_set *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->files[i].rel);
+        free(c->files[i].abs);
+    }
+    free(c->files);
+    json_decref(c->absent);
+    json_decref(c->warnings);
+    free(c->env_path);
+    memset(c, 0, sizeof(*c));
+}

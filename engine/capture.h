@@ -1,0 +1,47 @@
+/* capture.h - which files of the state root go into a snapshot. */
+#ifndef STATESNAP_CAPTURE_H
+#define STATESNAP_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <jansson.h>
+
+#include "engine.h"
+
+#define CAPTURE_TMP_MARK ".statesnap-tmp"   /* restore temp files: never captured */
+
+struct capture_file {
+    char *rel;      /* path relative to the root, '/'-separated */
+    char *abs;      /* path to open (a symlink's target inside the root) */
+    const char *group;
+};
+
+struct capture_set {
+    struct capture_file *files;  /* sorted by rel */
+    size_t n;
+    json_t *absent;     /* expected paths that are not there */
+    json_t *warnings;   /* strings: skipped specials, symlinks out of the root, ... */
+    char *env_path;     /* the .env to mask, or NULL */
+};
+
+/* Walk cfg->root and collect the files matching the include globs (or the
+ * defaults) and not the exclude globs. Never follows a symlink out of the
+ * root, skips special files and anything named .env* (that goes through
+ * masking only). ERR_INVALID when the root is missing. Free with
+ * capture_set_free (also after failure). */
+int capture_scan(const struct engine_config *cfg, struct capture_set *out, struct err *e);
+
+/* Free a capture set. Accepts a zeroed set. */
+void capture_set_free(struct capture_set *c);
+
+/* The group of a root-relative path: state, config, secrets or other. Cannot fail. */
+const char *capture_group(const char *rel);
+
+/* 1 if rel is one of the default expected files (restore and diff care). */
+int capture_is_expected(const char *rel);
+
+/* Check that the state root exists and is a directory. */
+int capture_check_root(const struct engine_config *cfg, struct err *e);
+
+#endif

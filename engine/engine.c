@@ -1,0 +1,52 @@
+/* engine.c - small engine-wide helpers: names, the clock. */
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int engine_name_check(const char *name, struct err *e)
+{
+    size_t n;
+
+    if (name == NULL || (n = strlen(name)) == 0)
+        return err_set(e, ERR_INVALID, "snapshot name is empty");
+    if (n > ENGINE_NAME_MAX)
+        return err_set(e, ERR_INVALID, "snapshot name is longer than %d characters",
+                       ENGINE_NAME_MAX);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                 (i > 0 && (c == '.' || c == '_' || c == '-'));
+        if (!ok)
+            return err_set(e, ERR_INVALID,
+                           "invalid snapshot name: use letters, digits, '.', '_' and '-', "
+                           "starting with a letter or digit (at most %d)", ENGINE_NAME_MAX);
+    }
+    return 0;
+}
+
+int64_t engine_now(void)
+{
+#ifdef STATESNAP_TESTING
+    /* Test builds may pin the clock (retention tables, age checks). */
+    const char *pin = getenv("STATESNAP_TEST_NOW");
+    if (pin != NULL && *pin != '\0') {
+        char *end;
+        long long v = strtoll(pin, &end, 10);
+        if (*end == '\0' && v > 0)
+            return v;
+    }
+#endif
+    return (int64_t)time(NULL);
+}
+
+void engine_time_format(int64_t t, char *buf, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, len, "1970-01-01T00:00:00Z");
+}

@@ -1,0 +1,169 @@
+/* manifest.c - manifest.json: the self-description inside every archive. */
+#include "manifest.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine.h"
+
+int manifest_parse_time(const char *s, int64_t *out)
+{
+    struct tm tm;
+    const char *end;
+
+    if (s == NULL)
+        return -1;
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (end == NULL || *end != '\0')
+        return -1;
+    *out = (int64_t)timegm(&tm);
+    return 0;
+}
+
+int manifest_path_safe(const char *p)
+{
+    size_t n;
+    const char *c;
+
+    if (p == NULL || (n = strlen(p)) == 0 || n >= 1024 || p[0] == '/')
+        return 0;
+    for (c = p; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '\\' || *c == ':')
+            return 0;
+    /* Every component non-empty and neither "." nor "..". */
+    c = p;
+    for (;;) {
+        const char *slash = strchr(c, '/');
+        size_t len = slash ? (size_t)(slash - c) : strlen(c);
+        if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+            return 0;
+        if (slash == NULL)
+            break;
+        c = slash + 1;
+    }
+    return 1;
+}
+
+int manifest_is_sha256(const char *s)
+{
+    if (s == NULL || strlen(s) != 64)
+        return 0;
+    for (int i = 0; i < 64; i++)
+        if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int manifest_validate(const json_t *m, struct err *e)
+{
+    const json_t *files, *f, *v;
+    const char *k, *name;
+    size_t i, n;
+    int64_t t;
+
+    if (!json_is_object(m))
+        return err_set(e, ERR_VERIFY, "manifest.json is not a JSON object");
+    v = json_object_get(m, "format");
+    if (!json_is_integer(v) || json_integer_value(v) != MANIFEST_FORMAT)
+        return err_set(e, ERR_VERIFY, "manifest.json: unsupported format (want %d)", MANIFEST_FORMAT);
+    name = json_string_value(json_object_get(m, "name"));
+    if (name == NULL || engine_name_check(name, NULL) != 0)
+        return err_set(e, ERR_VERIFY, "manifest.json: missing or invalid \"name\"");
+    if (manifest_parse_time(json_string_value(json_object_get(m, "created_at")), &t) != 0)
+        return err_set(e, ERR_VERIFY, "manifest.json: \"created_at\" is not RFC 3339 UTC");
+    static const char *const strings[] = { "version", "host", "created_by", "statesnap_version" };
+    for (i = 0; i < sizeof(strings) / sizeof(strings[0]); i++) {
+        v = json_object_get(m, strings[i]);
+        if (!json_is_string(v) || json_string_length(v) > 255)
+            return err_set(e, ERR_VERIFY, "manifest.json: \"%s\" must be a short string", strings[i]);
+    }
+    v = json_object_get(m, "git_commit");
+    if (!json_is_null(v) && !(json_is_string(v) && json_string_length(v) <= 64))
+        return err_set(e, ERR_VERIFY, "manifest.json: \"git_commit\" must be a string or null");
+    v = json_object_get(m, "pinned");
+    if (!json_is_boolean(v))
+        return err_set(e, ERR_VERIFY, "manifest.json: \"pinned\" must be a boolean");
+    v = json_object_get(m, "positions_count");
+    if (!json_is_null(v) && !json_is_integer(v))
+        return err_set(e, ERR_VERIFY, "manifest.json: \"positions_count\" must be an integer or null");
+    v = json_object_get(m, "labels");
+    if (!json_is_object(v) || json_object_size(v) > ENGINE_LABELS_MAX)
+        return err_set(e, ERR_VERIFY, "manifest.json: \"labels\" must be an object");
+    json_object_foreach((json_t *)v, k, f) {
+        if (!json_is_string(f) || strlen(k) > ENGINE_LABEL_KEY_MAX ||
+            json_string_length(f) > ENGINE_LABEL_VALUE_MAX)
+            return err_set(e, ERR_VERIFY, "manifest.json: label \"%.64s\" is invalid", k);
+    }
+    v = json_object_get(m, "env_keys");
+    if (!json_is_object(v))
+        return err_set(e, ERR_VERIFY, "manifest.json: \"env_keys\" must be an object");
+    json_object_foreach((json_t *)v, k, f) {
+        if (!manifest_is_sha256(json_string_value(f)))
+            return err_set(e, ERR_VERIFY, "manifest.json: env key \"%.64s\" has a bad fingerprint", k);
+    }
+    v = json_object_get(m, "absent");
+    if (!json_is_array(v))
+        return err_set(e, ERR_VERIFY, "manifest.json: \"absent\" must be an array");
+    files = json_object_get(m, "files");
+    if (!json_is_array(files) || (n = json_array_size(files)) > ENGINE_MAX_FILES)
+        return err_set(e, ERR_VERIFY, "manifest.json: \"files\" must be an array of at most %d",
+                       ENGINE_MAX_FILES);
+    const char **paths = calloc(n + 1, sizeof(*paths));
+    if (paths == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    json_array_foreach(files, i, f) {
+        const char *p = json_string_value(json_object_get(f, "path"));
+        const json_t *size = json_object_get(f, "size");
+        if (!json_is_object(f) || !manifest_path_safe(p) || strcmp(p, MANIFEST_NAME) == 0 ||
+            strcmp(p, MANIFEST_SUMS) == 0) {
+            free(paths);
+            return err_set(e, ERR_VERIFY, "manifest.json: files[%zu] has an unsafe or reserved path", i);
+        }
+        if (!json_is_integer(size) || json_integer_value(size) < 0 ||
+            (uint64_t)json_integer_value(size) > ENGINE_MAX_ENTRY_BYTES ||
+            !manifest_is_sha256(json_string_value(json_object_get(f, "sha256"))) ||
+            !json_is_string(json_object_get(f, "group"))) {
+            free(paths);
+            return err_set(e, ERR_VERIFY, "manifest.json: files[%zu] (%.200s) is malformed", i, p);
+        }
+        paths[i] = p;
+    }
+    qsort(paths, n, sizeof(*paths), cmp_str);
+    for (i = 1; i < n; i++) {
+        if (strcmp(paths[i - 1], paths[i]) == 0) {
+            err_set(e, ERR_VERIFY, "manifest.json: %.200s is listed twice", paths[i]);
+            free(paths);
+            return -1;
+        }
+    }
+    free(paths);
+    return 0;
+}
+
+char *manifest_sums_text(const json_t *m)
+{
+    const json_t *files = json_object_get(m, "files"), *f;
+    size_t i, cap = 1, len = 0;
+    char *out;
+
+    json_array_foreach(files, i, f)
+        cap += 64 + 2 + strlen(json_string_value(json_object_get(f, "path"))) + 1;
+    if ((out = malloc(cap)) == NULL)
+        return NULL;
+    out[0] = '\0';
+    json_array_foreach(files, i, f) {
+        len += (size_t)snprintf(out + len, cap - len, "%s  %s\n",
+                                json_string_value(json_object_get(f, "sha256")),
+                                json_string_value(json_object_get(f, "path")));
+    }
+    return out;
+}

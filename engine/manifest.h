@@ -1,0 +1,36 @@
+/* manifest.h - manifest.json: the self-description inside every archive. */
+#ifndef STATESNAP_MANIFEST_H
+#define STATESNAP_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "err.h"
+
+#define MANIFEST_FORMAT 1
+#define MANIFEST_NAME "manifest.json"
+#define MANIFEST_SUMS "SHA256SUMS"
+#define MANIFEST_ENV_ENTRY "env/.env.masked"
+
+/* Check a parsed manifest's shape: format 1, valid name, RFC 3339
+ * created_at, files [{path, size, sha256, group}] with safe unique paths,
+ * env_keys of hex fingerprints, and so on. Unknown keys are allowed (a newer
+ * writer may add some). ERR_VERIFY naming the first problem. */
+int manifest_validate(const json_t *m, struct err *e);
+
+/* Parse RFC 3339 "YYYY-MM-DDTHH:MM:SSZ" into unix seconds. 0 or -1. */
+int manifest_parse_time(const char *s, int64_t *out);
+
+/* 1 if p is a safe relative archive path: no leading '/', no '\\', no empty,
+ * "." or ".." component, no control characters, under 1024 bytes. */
+int manifest_path_safe(const char *p);
+
+/* 1 if s is 64 lowercase hex digits. */
+int manifest_is_sha256(const char *s);
+
+/* The SHA256SUMS text for the manifest's files ("<hex>  <path>\n" each).
+ * Caller frees. NULL on allocation failure. */
+char *manifest_sums_text(const json_t *m);
+
+#endif

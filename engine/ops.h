@@ -1,0 +1,28 @@
+/* ops.h - helpers shared by the engine's operations. */
+#ifndef STATESNAP_OPS_H
+#define STATESNAP_OPS_H
+
+#include <jansson.h>
+
+#include "store.h"
+
+/* The Snapshot document for a catalog row (with "files" when the row has
+ * them). NULL on allocation failure. Caller decrefs. */
+json_t *ops_snapshot_json(const struct store *s, const struct catalog_snapshot *row);
+
+/* Fill a catalog row from a validated manifest and the archive's size and
+ * hash. The row's labels/files are malloc'd (catalog_snapshot_clear). */
+int ops_row_from_manifest(const json_t *m, int64_t size, const char *sha256,
+                          struct catalog_snapshot *row, struct err *e);
+
+/* Recovery of a create intent: adopt STORE/NAME.zip if it is whole and not
+ * catalogued, remove it if it is not whole. The lock is held. */
+int ops_adopt_or_remove(struct store *s, const char *name, struct err *e);
+
+/* Recovery of a delete intent: make sure row and archive are both gone. */
+int ops_finish_delete(struct store *s, const char *name, struct err *e);
+
+/* Validate a labels object (string values, key and value limits). */
+int ops_labels_check(const json_t *labels, struct err *e);
+
+#endif

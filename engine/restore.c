@@ -1,0 +1,675 @@
+/* restore.c - preview and apply a restore: verified, journaled, crash-safe. */
+#include "restore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "archive.h"
+#include "capture.h"
+#include "failpoint.h"
+#include "fsutil.h"
+#include "manifest.h"
+#include "meta.h"
+#include "ops.h"
+
+#define KILL_SWITCH "state/KILL_SWITCH"
+#define POSITIONS "state/positions.json"
+#define RESTORE_POSITIONS_MAX (16u << 20)
+#define RESTORE_NEXT_STEP "Run /preflight to verify system state."
+
+/* One file of the plan. */
+struct step {
+    char *path;
+    const char *action;     /* create, overwrite, unchanged, kept, delete */
+    char cur_sha[65];       /* "" when absent now */
+    char want_sha[65];      /* "" for kept/delete */
+    mode_t mode;
+    char tmp[PATH_MAX];
+};
+
+struct plan {
+    struct step *v;
+    size_t n;
+    struct archive *a;
+    json_t *warnings;
+    char archive_sha[65];
+    int64_t created_at;
+    int64_t cur_positions, snap_positions;
+};
+
+static void plan_free(struct plan *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->v[i].path);
+    free(p->v);
+    archive_close(p->a);
+    json_decref(p->warnings);
+    memset(p, 0, sizeof(*p));
+}
+
+static int file_sha(const char *root, const char *rel, char out[65], struct err *e)
+{
+    char path[PATH_MAX];
+    struct stat st;
+
+    out[0] = '\0';
+    if (fs_join(path, sizeof(path), root, rel, e) != 0)
+        return -1;
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return 0;
+        return err_sys(e, errno, "stat %s", rel);
+    }
+    if (!S_ISREG(st.st_mode))
+        return err_set(e, ERR_CONFLICT, "%s in the state root is not a regular file; "
+                       "move it away first", rel);
+    return archive_file_sha256(path, out, NULL, e);
+}
+
+static int selected(const struct restore_opts *o, const char *path)
+{
+    if (o->only == NULL)
+        return 1;
+    for (size_t i = 0; i < o->n_only; i++)
+        if (strcmp(o->only[i], path) == 0)
+            return 1;
+    return 0;
+}
+
+static int add_step(struct plan *p, const char *path, struct err *e)
+{
+    struct step *nv = realloc(p->v, (p->n + 1) * sizeof(*nv));
+
+    if (nv == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    p->v = nv;
+    memset(&p->v[p->n], 0, sizeof(p->v[0]));
+    if ((p->v[p->n].path = strdup(path)) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    p->n++;
+    return 0;
+}
+
+static int64_t live_positions(const char *root)
+{
+    char path[PATH_MAX], *buf = NULL;
+    size_t n;
+    struct err e = { 0 };
+    int64_t c;
+
+    if (fs_join(path, sizeof(path), root, POSITIONS, &e) != 0 ||
+        fs_read_file(path, RESTORE_POSITIONS_MAX, &buf, &n, &e) != 0)
+        return -1;
+    c = meta_positions_count(buf, n);
+    free(buf);
+    return c;
+}
+
+/* Open and structure-check the archive, and work out per file what would
+ * happen. Reads the state root, writes nothing. */
+static int plan_make(struct store *s, const struct restore_opts *o, struct plan *p, struct err *e)
+{
+    struct catalog_snapshot row;
+    char path[PATH_MAX];
+    const json_t *m, *files, *f, *pc;
+    size_t i;
+    int snap_has_ks = 0;
+
+    memset(p, 0, sizeof(*p));
+    if ((p->warnings = json_array()) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    if (engine_name_check(o->name, e) != 0 || capture_check_root(s->cfg, e) != 0)
+        return -1;
+    if (catalog_snapshot_get(s->cat, o->name, 0, &row, e) != 0)
+        return -1;
+    snprintf(p->archive_sha, sizeof(p->archive_sha), "%s", row.archive_sha256);
+    p->created_at = row.created_at;
+    catalog_snapshot_clear(&row);
+    if (store_archive_path(s, o->name, path, sizeof(path), e) != 0 ||
+        archive_open(&p->a, path, e) != 0)
+        return -1;
+    m = archive_manifest(p->a);
+    files = json_object_get(m, "files");
+    pc = json_object_get(m, "positions_count");
+    p->snap_positions = json_is_integer(pc) ? json_integer_value(pc) : -1;
+    p->cur_positions = live_positions(s->cfg->root);
+    for (i = 0; i < o->n_only; i++) {
+        if (strcmp(o->only[i], MANIFEST_ENV_ENTRY) == 0 || strcmp(o->only[i], ".env") == 0)
+            return err_set(e, ERR_INVALID, ".env is never restored");
+        if (archive_file_entry(p->a, o->only[i]) == NULL &&
+            !(strcmp(o->only[i], KILL_SWITCH) == 0))
+            return err_set(e, ERR_INVALID, "%.200s is not in snapshot \"%s\"", o->only[i], o->name);
+    }
+    json_array_foreach(files, i, f) {
+        const char *fp = json_string_value(json_object_get(f, "path"));
+        struct step *st;
+        if (strcmp(fp, KILL_SWITCH) == 0)
+            snap_has_ks = 1;
+        if (strcmp(fp, MANIFEST_ENV_ENTRY) == 0 || !selected(o, fp))
+            continue;
+        if (add_step(p, fp, e) != 0)
+            return -1;
+        st = &p->v[p->n - 1];
+        snprintf(st->want_sha, sizeof(st->want_sha), "%s",
+                 json_string_value(json_object_get(f, "sha256")));
+        if (file_sha(s->cfg->root, fp, st->cur_sha, e) != 0)
+            return -1;
+        st->action = st->cur_sha[0] == '\0' ? "create"
+                     : strcmp(st->cur_sha, st->want_sha) == 0 ? "unchanged" : "overwrite";
+    }
+    if (!snap_has_ks && selected(o, KILL_SWITCH)) {
+        char cur[65];
+        if (file_sha(s->cfg->root, KILL_SWITCH, cur, e) != 0)
+            return -1;
+        if (cur[0] != '\0') {
+            /* The kill switch was thrown after this snapshot: someone stopped
+             * trading for a reason, and a restore must not quietly undo it. */
+            if (add_step(p, KILL_SWITCH, e) != 0)
+                return -1;
+            struct step *st = &p->v[p->n - 1];
+            snprintf(st->cur_sha, sizeof(st->cur_sha), "%s", cur);
+            st->action = o->clear_kill_switch ? "delete" : "kept";
+        }
+    }
+    return 0;
+}
+
+/* The confirm token binds the snapshot, the options and the state root's
+ * current bytes: t.<expiry>.<hmac>. */
+static int plan_token(struct store *s, const struct restore_opts *o, const struct plan *p,
+                      int64_t expires, char *out, size_t len, struct err *e)
+{
+    unsigned char mac[32];
+    unsigned int maclen = 0;
+    char hex[65];
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char digest[32];
+    char head[128];
+
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        return err_set(e, ERR_IO, "out of memory");
+    }
+    snprintf(head, sizeof(head), "restore-v1\n%lld\n%d\n", (long long)expires, o->clear_kill_switch);
+    EVP_DigestUpdate(md, head, strlen(head));
+    EVP_DigestUpdate(md, o->name, strlen(o->name) + 1);
+    EVP_DigestUpdate(md, p->archive_sha, strlen(p->archive_sha) + 1);
+    for (size_t i = 0; i < p->n; i++) {
+        EVP_DigestUpdate(md, p->v[i].path, strlen(p->v[i].path) + 1);
+        EVP_DigestUpdate(md, p->v[i].cur_sha, strlen(p->v[i].cur_sha) + 1);
+        EVP_DigestUpdate(md, p->v[i].action, strlen(p->v[i].action) + 1);
+    }
+    EVP_DigestFinal_ex(md, digest, NULL);
+    EVP_MD_CTX_free(md);
+    if (store_secret(s, e) != 0)
+        return -1;
+    if (HMAC(EVP_sha256(), s->secret, sizeof(s->secret), digest, sizeof(digest), mac, &maclen) == NULL)
+        return err_set(e, ERR_IO, "hmac failed");
+    fs_hex(mac, 32, hex);
+    if (snprintf(out, len, "t.%lld.%s", (long long)expires, hex) >= (int)len)
+        return err_set(e, ERR_IO, "token buffer too small");
+    return 0;
+}
+
+static json_t *plan_json(const struct restore_opts *o, const struct plan *p)
+{
+    char created[32];
+    json_t *files = json_array(), *ks = json_null();
+
+    for (size_t i = 0; i < p->n; i++) {
+        json_array_append_new(files, json_pack("{s:s,s:s}", "path", p->v[i].path, "action",
+                                               p->v[i].action));
+        if (strcmp(p->v[i].path, KILL_SWITCH) == 0) {
+            json_decref(ks);
+            ks = json_string(strcmp(p->v[i].action, "kept") == 0 ? "kept"
+                             : strcmp(p->v[i].action, "delete") == 0 ? "cleared" : "restored");
+        }
+    }
+    engine_time_format(p->created_at, created, sizeof(created));
+    return json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:O}", "snapshot", o->name, "created_at", created,
+                     "current_positions", p->cur_positions >= 0 ? json_integer(p->cur_positions)
+                                                                 : json_null(),
+                     "snapshot_positions", p->snap_positions >= 0
+                                               ? json_integer(p->snap_positions) : json_null(),
+                     "files", files, "kill_switch", ks, "warnings", p->warnings);
+}
+
+int engine_restore_preview(struct store *s, const struct restore_opts *o, json_t **preview,
+                           struct err *e)
+{
+    struct plan p;
+    char token[128], exp[32];
+    json_t *errors = NULL;
+    int64_t expires = engine_now() + ENGINE_CONFIRM_TOKEN_TTL;
+    int rc = -1, bad;
+
+    *preview = NULL;
+    if (plan_make(s, o, &p, e) != 0)
+        goto out;
+    /* A preview promises the archive is good: check every byte now. */
+    if ((errors = json_array()) == NULL)
+        goto out;
+    bad = archive_check_all(p.a, errors, e);
+    if (bad != 0) {
+        if (bad > 0) {
+            json_t *first = json_array_get(errors, 0);
+            err_set(e, ERR_VERIFY, "snapshot \"%s\" failed verification: %s: %s", o->name,
+                    json_string_value(json_object_get(first, "path")),
+                    json_string_value(json_object_get(first, "problem")));
+        }
+        goto out;
+    }
+    if (plan_token(s, o, &p, expires, token, sizeof(token), e) != 0)
+        goto out;
+    if ((*preview = plan_json(o, &p)) == NULL) {
+        err_set(e, ERR_IO, "out of memory");
+        goto out;
+    }
+    engine_time_format(expires, exp, sizeof(exp));
+    json_object_set_new(*preview, "confirm_token", json_string(token));
+    json_object_set_new(*preview, "expires_at", json_string(exp));
+    rc = 0;
+out:
+    json_decref(errors);
+    plan_free(&p);
+    return rc;
+}
+
+/* ---- the journal ---- */
+
+static int journal_write(struct store *s, const char *phase, const struct restore_opts *o,
+                         const struct plan *p, struct err *e)
+{
+    char path[PATH_MAX];
+    json_t *j, *files = json_array();
+    char *text;
+    int rc;
+
+    for (size_t i = 0; i < p->n; i++) {
+        const struct step *st = &p->v[i];
+        json_array_append_new(files, json_pack("{s:s,s:s,s:s,s:s,s:i}", "path", st->path,
+                                               "action", st->action, "sha256", st->want_sha,
+                                               "tmp", st->tmp, "mode", (int)st->mode));
+    }
+    j = json_pack("{s:i,s:s,s:s,s:s,s:o}", "format", 1, "phase", phase, "snapshot", o->name,
+                  "root", s->cfg->root, "files", files);
+    if (j == NULL || (text = json_dumps(j, JSON_COMPACT)) == NULL) {
+        json_decref(j);
+        return err_set(e, ERR_IO, "out of memory");
+    }
+    json_decref(j);
+    if (fs_join(path, sizeof(path), s->work, STORE_JOURNAL_FILE, e) != 0) {
+        free(text);
+        return -1;
+    }
+    rc = fs_write_atomic(path, text, strlen(text), 0600, e);
+    free(text);
+    return rc;
+}
+
+static int journal_remove(struct store *s, struct err *e)
+{
+    char path[PATH_MAX];
+
+    if (fs_join(path, sizeof(path), s->work, STORE_JOURNAL_FILE, e) != 0)
+        return -1;
+    if (unlink(path) != 0 && errno != ENOENT)
+        return err_sys(e, errno, "remove %s", path);
+    return fs_fsync_dir(s->work, e);
+}
+
+struct fd_sink {
+    int fd;
+    const char *rel;
+};
+
+static int fd_sink_write(void *ctx, const void *buf, size_t n, struct err *e)
+{
+    struct fd_sink *fs = ctx;
+
+    if (fs_write_all(fs->fd, buf, n) != 0)
+        return err_sys(e, errno, "write %s", fs->rel);
+    return 0;
+}
+
+static int parent_of(const char *path, char *out, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (slash == NULL)
+        return snprintf(out, len, ".") >= (int)len ? -1 : 0;
+    if ((size_t)(slash - path) >= len)
+        return -1;
+    memcpy(out, path, (size_t)(slash - path));
+    out[slash - path] = '\0';
+    return 0;
+}
+
+/* Extract rel from the archive into a temp file beside its target, checking
+ * its hash on the way; fsync it. Fills tmp (absolute path). */
+static int extract_tmp(struct store *s, struct archive *a, const char *rel, mode_t mode,
+                       char *tmp, size_t tmplen, struct err *e)
+{
+    char target[PATH_MAX], dir[PATH_MAX], rnd[17];
+    struct fd_sink sink;
+    int fd;
+
+    if (fs_join(target, sizeof(target), s->cfg->root, rel, e) != 0 ||
+        parent_of(target, dir, sizeof(dir)) != 0)
+        return err_set(e, ERR_INVALID, "path too long: %.200s", rel);
+    if (fs_mkdir_p(dir, 0755, e) != 0)
+        return -1;
+    if (store_random_hex(rnd, 8, e) != 0)
+        return -1;
+    if (snprintf(tmp, tmplen, "%s" CAPTURE_TMP_MARK ".%s", target, rnd) >= (int)tmplen)
+        return err_set(e, ERR_INVALID, "path too long: %.200s", rel);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode ? mode : 0644);
+    if (fd < 0)
+        return err_sys(e, errno, "create %s", tmp);
+    sink.fd = fd;
+    sink.rel = rel;
+    if (archive_stream(a, rel, fd_sink_write, &sink, e) != 0 || fsync(fd) != 0) {
+        if (e->code == ERR_NONE)
+            err_sys(e, errno, "sync %s", tmp);
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    if (close(fd) != 0) {
+        unlink(tmp);
+        return err_sys(e, errno, "close %s", tmp);
+    }
+    return 0;
+}
+
+static mode_t entry_mode(const struct plan *p, const char *rel)
+{
+    (void)p;
+    (void)rel;
+    /* State files are data, never executables: 0644 whatever the archive says. */
+    return 0644;
+}
+
+/* Swap one prepared file into place (or delete the kill switch). */
+static int commit_step(struct store *s, const struct step *st, struct err *e)
+{
+    char target[PATH_MAX];
+
+    if (fs_join(target, sizeof(target), s->cfg->root, st->path, e) != 0)
+        return -1;
+    if (strcmp(st->action, "delete") == 0) {
+        if (unlink(target) != 0 && errno != ENOENT)
+            return err_sys(e, errno, "remove %s", st->path);
+        return fs_fsync_parent(target, e);
+    }
+    if (st->tmp[0] == '\0')
+        return 0;
+    if (rename(st->tmp, target) != 0)
+        return err_sys(e, errno, "rename onto %s", st->path);
+    return fs_fsync_parent(target, e);
+}
+
+static void remove_tmps(struct plan *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->v[i].tmp[0] != '\0')
+            unlink(p->v[i].tmp);
+}
+
+static int safety_snapshot(struct store *s, char *name, size_t len, struct err *e)
+{
+    char stamp[32];
+    time_t t = (time_t)engine_now();
+    struct tm tm;
+    json_t *snap = NULL, *labels;
+    struct create_opts co;
+    int rc = -1;
+
+    gmtime_r(&t, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+    labels = json_pack("{s:s}", "reason", "pre-restore");
+    for (int i = 1; i < 100; i++) {
+        struct err ce = { 0 };
+        if (i == 1)
+            snprintf(name, len, "pre_restore_%s", stamp);
+        else
+            snprintf(name, len, "pre_restore_%s_%d", stamp, i);
+        memset(&co, 0, sizeof(co));
+        co.name = name;
+        co.labels = labels;
+        co.pin = 1;
+        co.pin_seconds = s->cfg->safety_pin_seconds > 0 ? s->cfg->safety_pin_seconds
+                                                        : ENGINE_SAFETY_PIN_SECONDS;
+        if (engine_create(s, &co, &snap, &ce) == 0) {
+            rc = 0;
+            break;
+        }
+        if (ce.code != ERR_CONFLICT) {
+            err_set(e, ce.code, "safety snapshot failed, nothing restored: %s", ce.msg);
+            break;
+        }
+    }
+    if (rc != 0 && e->code == ERR_NONE)
+        err_set(e, ERR_CONFLICT, "no free name for the safety snapshot");
+    json_decref(snap);
+    json_decref(labels);
+    return rc;
+}
+
+int engine_restore_apply(struct store *s, const struct restore_opts *o, const char *token,
+                         json_t **report, struct err *e)
+{
+    struct plan p;
+    char want[128], safety[ENGINE_NAME_MAX + 1];
+    long long expires;
+    char *end;
+    json_t *errors = NULL, *files;
+    int rc = -1, journaled = 0;
+
+    *report = NULL;
+    memset(&p, 0, sizeof(p));
+    if (token == NULL || strncmp(token, "t.", 2) != 0)
+        return err_set(e, ERR_INVALID, "a confirm token from a restore preview is required");
+    errno = 0;
+    expires = strtoll(token + 2, &end, 10);
+    if (errno != 0 || end == token + 2 || *end != '.')
+        return err_set(e, ERR_INVALID, "malformed confirm token");
+    if (store_lock(s, e) != 0)
+        return -1;
+    if (plan_make(s, o, &p, e) != 0)
+        goto out;
+    if (plan_token(s, o, &p, expires, want, sizeof(want), e) != 0)
+        goto out;
+    if (strlen(want) != strlen(token) || CRYPTO_memcmp(want, token, strlen(want)) != 0) {
+        err_set(e, ERR_CONFLICT, "the state root or the options changed since the preview; "
+                "preview again");
+        goto out;
+    }
+    if (expires < engine_now()) {
+        err_set(e, ERR_CONFLICT, "the confirm token has expired; preview again");
+        goto out;
+    }
+    /* Phase 1 (prepare): every file to a temp beside its target, hashed on
+     * the way; the rest of the archive checked too. Nothing is swapped, so
+     * a crash or a bad byte here leaves the state root as it was. */
+    if (journal_write(s, "prepare", o, &p, e) != 0)
+        goto out;
+    journaled = 1;
+    for (size_t i = 0; i < p.n; i++) {
+        struct step *st = &p.v[i];
+        if (strcmp(st->action, "create") != 0 && strcmp(st->action, "overwrite") != 0)
+            continue;
+        st->mode = entry_mode(&p, st->path);
+        if (extract_tmp(s, p.a, st->path, st->mode, st->tmp, sizeof(st->tmp), e) != 0)
+            goto fail;
+        /* Record the temp name before the next one exists. */
+        if (journal_write(s, "prepare", o, &p, e) != 0)
+            goto fail;
+        FAILPOINT("restore.after_extract");
+    }
+    if ((errors = json_array()) == NULL) {
+        err_set(e, ERR_IO, "out of memory");
+        goto fail;
+    }
+    int bad = archive_check_all(p.a, errors, e);
+    if (bad != 0) {
+        if (bad > 0) {
+            json_t *first = json_array_get(errors, 0);
+            err_set(e, ERR_VERIFY, "snapshot \"%s\" failed verification, nothing restored: %s: %s",
+                    o->name, json_string_value(json_object_get(first, "path")),
+                    json_string_value(json_object_get(first, "problem")));
+        }
+        goto fail;
+    }
+    if (safety_snapshot(s, safety, sizeof(safety), e) != 0)
+        goto fail;
+    FAILPOINT("restore.after_safety");
+    /* Phase 2 (commit): from here on the restore completes, now or at the
+     * next start. */
+    if (journal_write(s, "commit", o, &p, e) != 0)
+        goto fail;
+    FAILPOINT("restore.after_commit_journal");
+    files = json_array();
+    for (size_t i = 0; i < p.n; i++) {
+        const struct step *st = &p.v[i];
+        if (commit_step(s, st, e) != 0) {
+            json_decref(files);
+            /* The journal stays: the next command rolls forward. */
+            journaled = 0;
+            goto out;
+        }
+        FAILPOINT("restore.after_rename");
+        json_array_append_new(files, json_pack("{s:s,s:s,s:s}", "path", st->path, "action",
+                                               st->action, "result", "OK"));
+    }
+    if (journal_remove(s, e) != 0) {
+        json_decref(files);
+        journaled = 0;
+        goto out;
+    }
+    journaled = 0;
+    *report = json_pack("{s:s,s:s,s:o,s:o,s:s}", "snapshot", o->name, "safety_snapshot", safety,
+                        "files", files, "kill_switch", json_null(), "next_step", RESTORE_NEXT_STEP);
+    for (size_t i = 0; i < p.n && *report; i++)
+        if (strcmp(p.v[i].path, KILL_SWITCH) == 0)
+            json_object_set_new(*report, "kill_switch",
+                                json_string(strcmp(p.v[i].action, "kept") == 0 ? "kept"
+                                            : strcmp(p.v[i].action, "delete") == 0 ? "cleared"
+                                            : "restored"));
+    rc = *report ? 0 : err_set(e, ERR_IO, "out of memory");
+    goto out;
+fail:
+    remove_tmps(&p);
+out:
+    if (journaled)
+        journal_remove(s, NULL);
+    json_decref(errors);
+    plan_free(&p);
+    store_unlock(s);
+    return rc;
+}
+
+/* ---- recovery ---- */
+
+int restore_recover(struct store *s, const char *path, struct err *e)
+{
+    char *text = NULL, arch[PATH_MAX];
+    size_t len;
+    json_t *j = NULL, *files, *f;
+    const char *phase, *name, *root;
+    struct archive *a = NULL;
+    size_t i;
+    int rc = -1;
+
+    if (fs_read_file(path, 64u << 20, &text, &len, e) != 0)
+        return -1;
+    j = json_loadb(text, len, 0, NULL);
+    free(text);
+    phase = json_string_value(json_object_get(j, "phase"));
+    name = json_string_value(json_object_get(j, "snapshot"));
+    root = json_string_value(json_object_get(j, "root"));
+    files = json_object_get(j, "files");
+    if (phase == NULL || name == NULL || root == NULL || !json_is_array(files) ||
+        engine_name_check(name, NULL) != 0) {
+        /* Written atomically, so unreadable means someone else's bytes: keep it for a human. */
+        err_set(e, ERR_IO, "restore journal %s is unreadable; inspect it and remove it by hand", path);
+        goto out;
+    }
+    if (strcmp(phase, "prepare") == 0) {
+        json_array_foreach(files, i, f) {
+            const char *tmp = json_string_value(json_object_get(f, "tmp"));
+            if (tmp != NULL && tmp[0] != '\0' && strstr(tmp, CAPTURE_TMP_MARK) != NULL)
+                unlink(tmp);
+        }
+        rc = unlink(path) == 0 || errno == ENOENT ? fs_fsync_dir(s->work, e)
+                                                  : err_sys(e, errno, "remove %s", path);
+        goto out;
+    }
+    /* commit: bring every file to its snapshot version. */
+    json_array_foreach(files, i, f) {
+        const char *rel = json_string_value(json_object_get(f, "path"));
+        const char *action = json_string_value(json_object_get(f, "action"));
+        const char *want = json_string_value(json_object_get(f, "sha256"));
+        const char *tmp = json_string_value(json_object_get(f, "tmp"));
+        char target[PATH_MAX], cur[65];
+        if (rel == NULL || action == NULL || !manifest_path_safe(rel) ||
+            fs_join(target, sizeof(target), root, rel, e) != 0)
+            continue;
+        if (strcmp(action, "delete") == 0) {
+            if (unlink(target) != 0 && errno != ENOENT)
+                goto out_sys;
+            fs_fsync_parent(target, NULL);
+            continue;
+        }
+        if (strcmp(action, "create") != 0 && strcmp(action, "overwrite") != 0)
+            continue;
+        if (tmp != NULL && tmp[0] != '\0' && fs_exists(tmp) == 1) {
+            if (rename(tmp, target) != 0)
+                goto out_sys;
+            fs_fsync_parent(target, NULL);
+            continue;
+        }
+        struct err he = { 0 };
+        if (fs_exists(target) == 1 && archive_file_sha256(target, cur, NULL, &he) == 0 && want &&
+            strcmp(cur, want) == 0)
+            continue;
+        /* Neither the temp nor the right bytes: extract again from the archive. */
+        if (a == NULL) {
+            if (store_archive_path(s, name, arch, sizeof(arch), e) != 0 ||
+                archive_open(&a, arch, e) != 0)
+                goto out;
+        }
+        struct engine_config rc_cfg = *s->cfg;
+        const struct engine_config *saved = s->cfg;
+        char ntmp[PATH_MAX];
+        rc_cfg.root = root;
+        s->cfg = &rc_cfg;
+        int x = extract_tmp(s, a, rel, 0644, ntmp, sizeof(ntmp), e);
+        s->cfg = saved;
+        if (x != 0)
+            goto out;
+        if (rename(ntmp, target) != 0) {
+            unlink(ntmp);
+            goto out_sys;
+        }
+        fs_fsync_parent(target, NULL);
+    }
+    if (unlink(path) != 0 && errno != ENOENT)
+        goto out_sys;
+    rc = fs_fsync_dir(s->work, e);
+    goto out;
+out_sys:
+    err_sys(e, errno, "finishing the interrupted restore of \"%s\"", name);
+out:
+    archive_close(a);
+    json_decref(j);
+    return rc;
+}

@@ -1,0 +1,329 @@
+/* store.c - the store: directory layout, lock, per-store secret, crash recovery. */
+#include "store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "failpoint.h"
+#include "fsutil.h"
+#include "ops.h"
+#include "restore.h"
+
+#define UPLOAD_STALE_SECONDS 3600
+
+int store_random_hex(char *out, size_t n, struct err *e)
+{
+    unsigned char buf[32];
+
+    if (n > sizeof(buf))
+        n = sizeof(buf);
+    if (RAND_bytes(buf, (int)n) != 1)
+        return err_set(e, ERR_IO, "no random bytes available");
+    fs_hex(buf, n, out);
+    return 0;
+}
+
+int store_archive_path(const struct store *s, const char *name, char *out, size_t len,
+                       struct err *e)
+{
+    char file[ENGINE_NAME_MAX + 8];
+
+    if (snprintf(file, sizeof(file), "%s.zip", name) >= (int)sizeof(file))
+        return err_set(e, ERR_INVALID, "name too long");
+    return fs_join(out, len, s->dir, file, e);
+}
+
+static int work_has_entries(const struct store *s)
+{
+    DIR *d = opendir(s->work);
+    struct dirent *de;
+    int found = 0;
+
+    if (d == NULL)
+        return 0;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+            found = 1;
+            break;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+int store_open(struct store **out, const struct engine_config *cfg, int create, struct err *e)
+{
+    struct store *s;
+    char path[PATH_MAX];
+    struct stat st;
+
+    *out = NULL;
+    if (cfg->store == NULL || *cfg->store == '\0')
+        return err_set(e, ERR_INVALID, "no store directory configured");
+    if ((s = calloc(1, sizeof(*s))) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    s->cfg = cfg;
+    s->lock_fd = -1;
+    if (snprintf(s->dir, sizeof(s->dir), "%s", cfg->store) >= (int)sizeof(s->dir) ||
+        fs_join(s->work, sizeof(s->work), s->dir, STORE_WORK_DIR, e) != 0) {
+        err_set(e, ERR_INVALID, "store path too long");
+        goto fail;
+    }
+    if (stat(s->dir, &st) != 0) {
+        if (errno != ENOENT || !create) {
+            if (errno == ENOENT)
+                err_set(e, ERR_NOT_FOUND, "store %s does not exist", s->dir);
+            else
+                err_sys(e, errno, "store %s", s->dir);
+            goto fail;
+        }
+        if (fs_mkdir_p(s->dir, 0755, e) != 0)
+            goto fail;
+    } else if (!S_ISDIR(st.st_mode)) {
+        err_set(e, ERR_INVALID, "store %s is not a directory", s->dir);
+        goto fail;
+    }
+    if (mkdir(s->work, 0700) != 0 && errno != EEXIST) {
+        err_sys(e, errno, "create %s", s->work);
+        goto fail;
+    }
+    if (fs_join(path, sizeof(path), s->dir, STORE_CATALOG_FILE, e) != 0 ||
+        catalog_open(&s->cat, path, e) != 0)
+        goto fail;
+    /* A killed operation is finished by whoever comes next; if the lock is
+     * busy, its holder is alive and will do it. */
+    if (work_has_entries(s)) {
+        struct engine_config quick = *cfg;
+        const struct engine_config *saved = s->cfg;
+        struct err ignored = { 0 };
+        quick.lock_timeout_ms = 0;
+        s->cfg = &quick;
+        if (store_lock(s, &ignored) == 0)
+            store_unlock(s);
+        s->cfg = saved;
+        if (ignored.code != ERR_NONE && ignored.code != ERR_LOCKED) {
+            *e = ignored;
+            goto fail;
+        }
+    }
+    *out = s;
+    return 0;
+fail:
+    store_close(s);
+    return -1;
+}
+
+void store_close(struct store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    catalog_close(s->cat);
+    OPENSSL_cleanse(s->secret, sizeof(s->secret));
+    free(s);
+}
+
+const struct engine_config *store_config(const struct store *s)
+{
+    return s->cfg;
+}
+
+int store_lock(struct store *s, struct err *e)
+{
+    char path[PATH_MAX];
+    int fd;
+    long waited = 0;
+
+    if (s->lock_depth > 0) {
+        s->lock_depth++;
+        return 0;
+    }
+    if (fs_join(path, sizeof(path), s->dir, STORE_LOCK_FILE, e) != 0)
+        return -1;
+    /* A fresh open file description per lock: flock conflicts between
+     * descriptions, so this also serialises threads of one process. */
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return err_sys(e, errno, "open lock %s", path);
+    for (;;) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            break;
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            int saved = errno;
+            close(fd);
+            return err_sys(e, saved, "lock %s", path);
+        }
+        if (waited >= s->cfg->lock_timeout_ms) {
+            close(fd);
+            return err_set(e, ERR_LOCKED, "the store is busy with another operation; try again");
+        }
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+        waited += 10;
+    }
+    s->lock_fd = fd;
+    s->lock_depth = 1;
+    if (store_recover(s, e) != 0) {
+        store_unlock(s);
+        return -1;
+    }
+    return 0;
+}
+
+void store_unlock(struct store *s)
+{
+    if (s->lock_depth == 0)
+        return;
+    if (--s->lock_depth > 0)
+        return;
+    /* Closing the description releases the flock. */
+    close(s->lock_fd);
+    s->lock_fd = -1;
+}
+
+int store_secret(struct store *s, struct err *e)
+{
+    char path[PATH_MAX], tmp[PATH_MAX];
+    unsigned char key[32];
+    int fd, rc = -1;
+
+    if (s->have_secret)
+        return 0;
+    if (fs_join(path, sizeof(path), s->dir, STORE_SECRET_FILE, e) != 0)
+        return -1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0) {
+            ssize_t n = fs_read_some(fd, s->secret, sizeof(s->secret));
+            close(fd);
+            if (n != (ssize_t)sizeof(s->secret))
+                return err_set(e, ERR_IO, "store secret %s is damaged", path);
+            s->have_secret = 1;
+            return 0;
+        }
+        if (errno != ENOENT)
+            return err_sys(e, errno, "open %s", path);
+        /* Create beside, then link(): link fails if another process won the
+         * race, and then we read theirs. The key is never half-written. */
+        if (RAND_bytes(key, sizeof(key)) != 1)
+            return err_set(e, ERR_IO, "no random bytes available");
+        if (snprintf(tmp, sizeof(tmp), "%s/secret.tmpXXXXXX", s->work) >= (int)sizeof(tmp))
+            return err_set(e, ERR_INVALID, "path too long");
+        fd = mkstemp(tmp);
+        if (fd < 0)
+            return err_sys(e, errno, "create %s", tmp);
+        if (fchmod(fd, 0600) != 0 || fs_write_all(fd, key, sizeof(key)) != 0 || fsync(fd) != 0) {
+            err_sys(e, errno, "write %s", tmp);
+            close(fd);
+            unlink(tmp);
+            goto out;
+        }
+        close(fd);
+        if (link(tmp, path) != 0 && errno != EEXIST) {
+            err_sys(e, errno, "create %s", path);
+            unlink(tmp);
+            goto out;
+        }
+        unlink(tmp);
+        if (fs_fsync_dir(s->dir, e) != 0)
+            goto out;
+    }
+    err_set(e, ERR_IO, "could not create the store secret");
+out:
+    OPENSSL_cleanse(key, sizeof(key));
+    return rc;
+}
+
+int store_intent_write(struct store *s, const char *name, const char *kind, struct err *e)
+{
+    char path[PATH_MAX], file[ENGINE_NAME_MAX + 16];
+
+    if (snprintf(file, sizeof(file), "%s.%s", name, kind) >= (int)sizeof(file) ||
+        fs_join(path, sizeof(path), s->work, file, e) != 0)
+        return err_set(e, ERR_INVALID, "name too long");
+    return fs_write_atomic(path, name, strlen(name), 0600, e);
+}
+
+int store_intent_clear(struct store *s, const char *name, const char *kind, struct err *e)
+{
+    char path[PATH_MAX], file[ENGINE_NAME_MAX + 16];
+
+    if (snprintf(file, sizeof(file), "%s.%s", name, kind) >= (int)sizeof(file) ||
+        fs_join(path, sizeof(path), s->work, file, e) != 0)
+        return err_set(e, ERR_INVALID, "name too long");
+    if (unlink(path) != 0 && errno != ENOENT)
+        return err_sys(e, errno, "remove %s", path);
+    return fs_fsync_dir(s->work, e);
+}
+
+/* An intent names the snapshot in its file name: NAME.create or NAME.delete. */
+static int intent_name(const char *file, const char *suffix, char *name, size_t len)
+{
+    size_t fl = strlen(file), sl = strlen(suffix);
+
+    if (fl <= sl || strcmp(file + fl - sl, suffix) != 0 || fl - sl >= len)
+        return 0;
+    memcpy(name, file, fl - sl);
+    name[fl - sl] = '\0';
+    return engine_name_check(name, NULL) == 0;
+}
+
+int store_recover(struct store *s, struct err *e)
+{
+    DIR *d;
+    struct dirent *de;
+    char path[PATH_MAX], name[ENGINE_NAME_MAX + 1];
+    int rc = 0;
+
+    if (fs_join(path, sizeof(path), s->work, STORE_JOURNAL_FILE, e) != 0)
+        return -1;
+    if (fs_exists(path) == 1 && restore_recover(s, path, e) != 0)
+        return -1;
+    if ((d = opendir(s->work)) == NULL)
+        return errno == ENOENT ? 0 : err_sys(e, errno, "open %s", s->work);
+    while ((de = readdir(d)) != NULL) {
+        const char *f = de->d_name;
+        if (strcmp(f, ".") == 0 || strcmp(f, "..") == 0)
+            continue;
+        if (fs_join(path, sizeof(path), s->work, f, e) != 0) {
+            rc = -1;
+            break;
+        }
+        if (intent_name(f, ".create", name, sizeof(name))) {
+            /* The archive may or may not have reached its final name; if it
+             * did and is whole, it is adopted, else removed. */
+            if (ops_adopt_or_remove(s, name, e) != 0) {
+                rc = -1;
+                break;
+            }
+        } else if (intent_name(f, ".delete", name, sizeof(name))) {
+            if (ops_finish_delete(s, name, e) != 0) {
+                rc = -1;
+                break;
+            }
+        } else if (strncmp(f, STORE_UPLOAD_PREFIX, strlen(STORE_UPLOAD_PREFIX)) == 0) {
+            struct stat st;
+            if (lstat(path, &st) != 0 || time(NULL) - st.st_mtime < UPLOAD_STALE_SECONDS)
+                continue;
+        }
+        if (unlink(path) != 0 && errno != ENOENT) {
+            rc = err_sys(e, errno, "remove leftover %s", path);
+            break;
+        }
+    }
+    closedir(d);
+    if (rc == 0)
+        rc = fs_fsync_dir(s->work, e);
+    return rc;
+}

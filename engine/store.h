@@ -1,0 +1,59 @@
+/* store.h - the store: directory layout, lock, per-store secret, crash recovery. */
+#ifndef STATESNAP_STORE_H
+#define STATESNAP_STORE_H
+
+#include <limits.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "../db/catalog.h"
+
+#define STORE_WORK_DIR ".work"
+#define STORE_LOCK_FILE ".lock"
+#define STORE_SECRET_FILE ".secret"
+#define STORE_CATALOG_FILE "catalog.db"
+#define STORE_JOURNAL_FILE "restore.journal"
+#define STORE_UPLOAD_PREFIX "upload-"   /* in-flight uploads: recovery leaves young ones alone */
+
+struct store {
+    const struct engine_config *cfg;
+    char dir[PATH_MAX];
+    char work[PATH_MAX];
+    struct catalog *cat;
+    int lock_fd;         /* -1 when the lock is not held */
+    int lock_depth;      /* nested store_lock calls (restore takes a snapshot under its lock) */
+    unsigned char secret[32];
+    int have_secret;
+};
+
+/* Take the exclusive store lock (flock on STORE/.lock), waiting up to
+ * cfg->lock_timeout_ms, then finish any crashed operation. Nested calls
+ * only count. ERR_LOCKED on timeout. */
+int store_lock(struct store *s, struct err *e);
+
+/* Release one level of the lock. Cannot fail. */
+void store_unlock(struct store *s);
+
+/* The per-store HMAC key (32 bytes, STORE/.secret, mode 0600), created on
+ * first use. Returns 0 and fills s->secret, or -1. */
+int store_secret(struct store *s, struct err *e);
+
+/* STORE/NAME.zip into out. ERR_INVALID if it does not fit. */
+int store_archive_path(const struct store *s, const char *name, char *out, size_t len,
+                       struct err *e);
+
+/* Finish or undo what a killed process left in .work: roll a restore
+ * journal forward, resolve create/delete intents, remove temp files. The
+ * caller holds the lock. */
+int store_recover(struct store *s, struct err *e);
+
+/* Write a small intent file .work/NAME.KIND (durably). */
+int store_intent_write(struct store *s, const char *name, const char *kind, struct err *e);
+
+/* Remove the intent file .work/NAME.KIND (durably). */
+int store_intent_clear(struct store *s, const char *name, const char *kind, struct err *e);
+
+/* Fill a random hex suffix of n bytes (2n chars + NUL). */
+int store_random_hex(char *out, size_t n, struct err *e);
+
+#endif
