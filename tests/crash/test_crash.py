@@ -174,8 +174,10 @@ def root_state(t, ss, paths):
 
 
 def journal_index(log):
+    """Index of the point after which a restore is committed (its journal
+    written): restore.after_journal or restore.after_commit_journal."""
     for i, name in enumerate(log):
-        if name.startswith("restore.") and "after_journal" in name:
+        if re.fullmatch(r"restore\.after_(commit_)?journal", name):
             return i
     return None
 
@@ -249,7 +251,7 @@ def test_every_operation_passes_kill_points():
     changed = [p for p in snap_paths(t) if t.pre.get(p) != t.snap[p]]
     counts = Counter(x for x in t.points["restore"] if x.startswith("restore."))
     assert counts and max(counts.values()) >= len(changed), counts
-    assert journal_index(t.points["restore"]) is not None, "no restore.after_journal point: %s" % counts
+    assert journal_index(t.points["restore"]) is not None, "no restore.after_(commit_)journal point: %s" % counts
 
 
 def test_restore_log_is_deterministic():
