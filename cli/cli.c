@@ -1,0 +1,833 @@
+/* cli.c - the command-line front: parse a command's options, call the engine, print. */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+
+#include "format.h"
+#include "render_diff.h"
+#include "../engine/engine.h"
+
+#define CLI_LINE_MAX 256
+
+const struct cli_opt cli_global_opts[] = {
+    { "config", "FILE", 0, "config file (default ./statesnap.json if present)" },
+    { "root", "DIR", 0, "the trading bot's state root" },
+    { "store", "DIR", 0, "where snapshots are kept (default ./snapshots)" },
+    { "json", NULL, 0, "print the result as JSON (the API's document)" },
+    { "help", NULL, 0, "show help" },
+    { NULL, NULL, 0, NULL },
+};
+
+static const struct cli_opt create_opts[] = {
+    { "name", "NAME", 0, "snapshot name (default snap_YYYYMMDDTHHMMSSZ)" },
+    { "dotenv", "PATH", 0, ".env to capture masked (default ROOT/.env)" },
+    { "label", "K=V", 1, "attach a label (repeatable)" },
+    { "pin", NULL, 0, "pin the snapshot (never pruned, delete needs --force)" },
+    { "version-tag", "V", 0, "record this version instead of detecting it" },
+    { NULL, NULL, 0, NULL },
+};
+static const struct cli_opt list_opts[] = {
+    { "prefix", "P", 0, "only names starting with P" },
+    { "label", "K=V", 0, "only snapshots with this label" },
+    { "limit", "N", 0, "page size, 1-1000 (default 50)" },
+    { "cursor", "C", 0, "continue after a previous page" },
+    { NULL, NULL, 0, NULL },
+};
+static const struct cli_opt name_opts[] = {
+    { "name", "NAME", 0, "the snapshot" },
+    { NULL, NULL, 0, NULL },
+};
+static const struct cli_opt verify_opts[] = {
+    { "name", "NAME", 0, "the snapshot" },
+    { "all", NULL, 0, "verify every snapshot" },
+    { NULL, NULL, 0, NULL },
+};
+static const struct cli_opt diff_opts[] = {
+    { "from", "A", 0, "older snapshot (or live)" },
+    { "to", "B", 0, "newer snapshot, or live for the current state root" },
+    { NULL, NULL, 0, NULL },
+};
+static const struct cli_opt restore_opts_tbl[] = {
+    { "name", "NAME", 0, "the snapshot to restore" },
+    { "yes", NULL, 0, "do not ask for confirmation" },
+    { "dry-run", NULL, 0, "show what would happen and stop" },
+    { "only", "P1,P2", 0, "restore only these archive paths" },
+    { "clear-kill-switch", NULL, 0, "remove a KILL_SWITCH the snapshot does not have" },
+    { NULL, NULL, 0, NULL },
+};
+static const struct cli_opt delete_opts[] = {
+    { "name", "NAME", 0, "the snapshot" },
+    { "force", NULL, 0, "delete even when pinned" },
+    { NULL, NULL, 0, NULL },
+};
+static const struct cli_opt pin_opts[] = {
+    { "name", "NAME", 0, "the snapshot" },
+    { NULL, NULL, 0, NULL },
+};
+static const struct cli_opt export_opts[] = {
+    { "name", "NAME", 0, "the snapshot" },
+    { "out", "FILE", 0, "where to write the zip (default ./NAME.zip)" },
+    { NULL, NULL, 0, NULL },
+};
+static const struct cli_opt none_opts[] = {
+    { NULL, NULL, 0, NULL },
+};
+
+int cli_exit_code(int code)
+{
+    return code == ERR_INVALID || code == ERR_TOO_LARGE ? 2 : 1;
+}
+
+static int fail(const struct err *e)
+{
+    fprintf(stderr, "statesnap: ");
+    format_safe(stderr, e->msg[0] ? e->msg : "failed");
+    fputc('\n', stderr);
+    return cli_exit_code(e->code);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "statesnap: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see statesnap --help)\n");
+    return 2;
+}
+
+static int print_json(const json_t *doc)
+{
+    char *s = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+    if (s == NULL)
+        return 1;
+    puts(s);
+    free(s);
+    return 0;
+}
+
+int cli_opt_index(const struct cli_cmd *cmd, const char *name)
+{
+    for (int i = 0; cmd->opts[i].name; i++)
+        if (strcmp(cmd->opts[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static const char *opt(struct cli_ctx *c, const char *name)
+{
+    int i = cli_opt_index(c->cmd, name);
+
+    return i >= 0 && c->args.set[i] ? c->args.val[i] : NULL;
+}
+
+static int flag(struct cli_ctx *c, const char *name)
+{
+    int i = cli_opt_index(c->cmd, name);
+
+    return i >= 0 && c->args.set[i];
+}
+
+/* NAME from --name or the positional argument; both is an error. */
+static const char *target_name(struct cli_ctx *c, int required, int *bad)
+{
+    const char *byopt = opt(c, "name"), *pos = c->args.positional;
+
+    *bad = 0;
+    if (byopt && pos && strcmp(byopt, pos) != 0) {
+        *bad = usage_error("%s: give the name once (NAME or --name NAME)", c->cmd->name);
+        return NULL;
+    }
+    if (byopt == NULL && pos == NULL && required) {
+        *bad = usage_error("%s: which snapshot? (NAME or --name NAME)", c->cmd->name);
+        return NULL;
+    }
+    return byopt ? byopt : pos;
+}
+
+static int open_store(struct cli_ctx *c, int create, struct store **s)
+{
+    struct err e = { 0 };
+
+    if (store_open(s, &c->cfg->engine, create, &e) != 0)
+        return fail(&e);
+    return 0;
+}
+
+static int parse_label(const char *kv, json_t *labels)
+{
+    const char *eq = strchr(kv, '=');
+    char key[ENGINE_LABEL_KEY_MAX + 2];
+
+    if (eq == NULL || eq == kv || (size_t)(eq - kv) > ENGINE_LABEL_KEY_MAX)
+        return -1;
+    memcpy(key, kv, (size_t)(eq - kv));
+    key[eq - kv] = '\0';
+    return json_object_set_new(labels, key, json_string(eq + 1));
+}
+
+/* ---- commands ---- */
+
+static int cmd_create(struct cli_ctx *c)
+{
+    struct create_opts o;
+    struct store *s = NULL;
+    struct err e = { 0 };
+    json_t *labels = json_object(), *snap = NULL;
+    int li = cli_opt_index(c->cmd, "label"), rc;
+    char cmdline[1024];
+
+    if (c->args.positional != NULL) {
+        json_decref(labels);
+        return usage_error("create: unexpected argument \"%s\" (use --name NAME)",
+                           c->args.positional);
+    }
+    memset(&o, 0, sizeof(o));
+    for (size_t i = 0; i < c->args.n_multi[li]; i++) {
+        if (parse_label(c->args.multi[li][i], labels) != 0) {
+            json_decref(labels);
+            return usage_error("create: --label wants KEY=VALUE, got \"%s\"", c->args.multi[li][i]);
+        }
+    }
+    o.name = opt(c, "name");
+    o.labels = labels;
+    o.pin = flag(c, "pin");
+    o.version_tag = opt(c, "version-tag");
+    if (opt(c, "dotenv") != NULL && config_set_string(&c->cfg->dotenv, opt(c, "dotenv"), &e) != 0) {
+        json_decref(labels);
+        return fail(&e);
+    }
+    config_sync_engine(c->cfg);
+    /* Reject what can be rejected before the store is created or touched. */
+    if ((o.name != NULL && engine_name_check(o.name, &e) != 0)) {
+        json_decref(labels);
+        return fail(&e);
+    }
+    if (c->cfg->root == NULL || access(c->cfg->root, F_OK) != 0) {
+        err_set(&e, ERR_INVALID, c->cfg->root ? "state root %s: no such directory"
+                                              : "no state root configured (use --root DIR)%s",
+                c->cfg->root ? c->cfg->root : "");
+        json_decref(labels);
+        return fail(&e);
+    }
+    if ((rc = open_store(c, 1, &s)) != 0) {
+        json_decref(labels);
+        return rc;
+    }
+    if (engine_create(s, &o, &snap, &e) != 0) {
+        rc = fail(&e);
+        goto out;
+    }
+    if (c->json) {
+        print_json(snap);
+    } else {
+        int n = snprintf(cmdline, sizeof(cmdline), "statesnap%s%s%s%s restore --name %s",
+                         c->root_flag ? " --root " : "", c->root_flag ? c->cfg->root : "",
+                         c->store_flag ? " --store " : "", c->store_flag ? c->cfg->store : "",
+                         json_string_value(json_object_get(snap, "name")));
+        if (n < 0 || (size_t)n >= sizeof(cmdline))
+            snprintf(cmdline, sizeof(cmdline), "statesnap restore --name %s",
+                     json_string_value(json_object_get(snap, "name")));
+        format_created(stdout, snap, cmdline);
+    }
+    rc = 0;
+out:
+    json_decref(snap);
+    json_decref(labels);
+    store_close(s);
+    return rc;
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || v < 1 || v > 1000)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static int cmd_list(struct cli_ctx *c)
+{
+    struct list_opts o;
+    struct store *s = NULL;
+    struct err e = { 0 };
+    json_t *page = NULL;
+    char key[ENGINE_LABEL_KEY_MAX + 2];
+    int rc;
+
+    memset(&o, 0, sizeof(o));
+    if (c->args.positional != NULL)
+        return usage_error("list: unexpected argument \"%s\"", c->args.positional);
+    if (opt(c, "limit") && parse_size(opt(c, "limit"), &o.limit) != 0)
+        return usage_error("list: --limit must be from 1 to 1000, got \"%s\"", opt(c, "limit"));
+    o.cursor = opt(c, "cursor");
+    o.prefix = opt(c, "prefix");
+    if (opt(c, "label")) {
+        const char *kv = opt(c, "label"), *eq = strchr(kv, '=');
+        if (eq == NULL || eq == kv || (size_t)(eq - kv) > ENGINE_LABEL_KEY_MAX)
+            return usage_error("list: --label wants KEY=VALUE, got \"%s\"", kv);
+        memcpy(key, kv, (size_t)(eq - kv));
+        key[eq - kv] = '\0';
+        o.label_key = key;
+        o.label_value = eq + 1;
+    }
+    if ((rc = open_store(c, 1, &s)) != 0)
+        return rc;
+    if (engine_list(s, &o, &page, &e) != 0) {
+        rc = fail(&e);
+    } else {
+        if (c->json)
+            print_json(page);
+        else
+            format_list(stdout, page);
+        rc = 0;
+    }
+    json_decref(page);
+    store_close(s);
+    return rc;
+}
+
+static int cmd_show(struct cli_ctx *c)
+{
+    struct store *s = NULL;
+    struct err e = { 0 };
+    json_t *snap = NULL;
+    int bad, rc;
+    const char *name = target_name(c, 1, &bad);
+
+    if (name == NULL)
+        return bad;
+    if (engine_name_check(name, &e) != 0)
+        return fail(&e);
+    if ((rc = open_store(c, 1, &s)) != 0)
+        return rc;
+    if (engine_show(s, name, &snap, &e) != 0) {
+        rc = fail(&e);
+    } else {
+        if (c->json)
+            print_json(snap);
+        else
+            format_show(stdout, snap);
+        rc = 0;
+    }
+    json_decref(snap);
+    store_close(s);
+    return rc;
+}
+
+static int cmd_verify(struct cli_ctx *c)
+{
+    struct store *s = NULL;
+    struct err e = { 0 };
+    json_t *r = NULL, *one;
+    int bad, rc, all = flag(c, "all");
+    const char *name = target_name(c, !all, &bad);
+    size_t i;
+
+    if (name == NULL && !all)
+        return bad;
+    if (name != NULL && all)
+        return usage_error("verify: give NAME or --all%s", "");
+    if (name != NULL && engine_name_check(name, &e) != 0)
+        return fail(&e);
+    if ((rc = open_store(c, 1, &s)) != 0)
+        return rc;
+    rc = all ? engine_verify_all(s, &r, &e) : engine_verify(s, name, &r, &e);
+    if (r != NULL) {
+        if (c->json) {
+            print_json(r);
+        } else if (all) {
+            json_array_foreach(json_object_get(r, "snapshots"), i, one)
+                format_verify(stdout, one);
+            printf("%lld verified, %lld failed\n",
+                   (long long)json_integer_value(json_object_get(r, "checked")),
+                   (long long)json_integer_value(json_object_get(r, "failed")));
+        } else {
+            format_verify(stdout, r);
+        }
+    }
+    if (rc != 0)
+        rc = r != NULL && e.code == ERR_VERIFY ? 1 : fail(&e);
+    if (rc != 0 && r != NULL && e.code == ERR_VERIFY) {
+        fprintf(stderr, "statesnap: ");
+        format_safe(stderr, e.msg);
+        fputc('\n', stderr);
+    }
+    json_decref(r);
+    store_close(s);
+    return rc;
+}
+
+static int cmd_diff(struct cli_ctx *c)
+{
+    struct store *s = NULL;
+    struct err e = { 0 };
+    json_t *d = NULL;
+    const char *from = opt(c, "from"), *to = opt(c, "to");
+    int rc;
+
+    if (c->args.positional != NULL)
+        return usage_error("diff: unexpected argument \"%s\" (use --from A --to B)",
+                           c->args.positional);
+    if (from == NULL || to == NULL)
+        return usage_error("diff: needs --from A and --to B (B may be live)%s", "");
+    if ((strcmp(from, "live") != 0 && engine_name_check(from, &e) != 0) ||
+        (strcmp(to, "live") != 0 && engine_name_check(to, &e) != 0))
+        return fail(&e);
+    if ((rc = open_store(c, 1, &s)) != 0)
+        return rc;
+    if (engine_diff(s, from, to, &d, &e) != 0) {
+        rc = fail(&e);
+    } else {
+        if (c->json)
+            print_json(d);
+        else
+            cli_render_diff(stdout, d);
+        rc = 0;
+    }
+    json_decref(d);
+    store_close(s);
+    return rc;
+}
+
+/* Split "a,b,c" into the only list (pointers into buf). */
+static size_t split_only(char *buf, const char **out, size_t max)
+{
+    size_t n = 0;
+    char *save = NULL;
+
+    for (char *t = strtok_r(buf, ",", &save); t && n < max; t = strtok_r(NULL, ",", &save))
+        if (*t)
+            out[n++] = t;
+    return n;
+}
+
+static int confirm(void)
+{
+    char line[CLI_LINE_MAX];
+
+    printf("Proceed? [y/N]: ");
+    fflush(stdout);
+    if (fgets(line, sizeof(line), stdin) == NULL) {
+        putchar('\n');
+        return 0;
+    }
+    line[strcspn(line, "\r\n")] = '\0';
+    return strcmp(line, "y") == 0 || strcmp(line, "Y") == 0 || strcmp(line, "yes") == 0 ||
+           strcmp(line, "YES") == 0 || strcmp(line, "Yes") == 0;
+}
+
+static int cmd_restore(struct cli_ctx *c)
+{
+    struct restore_opts o;
+    struct store *s = NULL;
+    struct err e = { 0 };
+    json_t *preview = NULL, *report = NULL;
+    const char *only[CLI_MAX_REPEAT];
+    char onlybuf[4096];
+    int bad, rc;
+    const char *name = target_name(c, 1, &bad);
+
+    if (name == NULL)
+        return bad;
+    memset(&o, 0, sizeof(o));
+    o.name = name;
+    o.clear_kill_switch = flag(c, "clear-kill-switch");
+    if (opt(c, "only") != NULL) {
+        if (snprintf(onlybuf, sizeof(onlybuf), "%s", opt(c, "only")) >= (int)sizeof(onlybuf))
+            return usage_error("restore: --only list is too long%s", "");
+        o.n_only = split_only(onlybuf, only, CLI_MAX_REPEAT);
+        if (o.n_only == 0)
+            return usage_error("restore: --only wants paths like state/positions.json%s", "");
+        o.only = only;
+    }
+    if (c->json && !flag(c, "yes") && !flag(c, "dry-run"))
+        return usage_error("restore: with --json, give --yes or --dry-run%s", "");
+    if (engine_name_check(name, &e) != 0)
+        return fail(&e);
+    if ((rc = open_store(c, 1, &s)) != 0)
+        return rc;
+    if (engine_restore_preview(s, &o, &preview, &e) != 0) {
+        rc = fail(&e);
+        goto out;
+    }
+    if (flag(c, "dry-run")) {
+        if (c->json)
+            print_json(preview);
+        else {
+            format_restore_preview(stdout, preview);
+            printf("DRY RUN: nothing was changed.\n");
+        }
+        rc = 0;
+        goto out;
+    }
+    if (!c->json)
+        format_restore_preview(stdout, preview);
+    if (!flag(c, "yes") && !confirm()) {
+        printf("Aborted: nothing was changed.\n");
+        err_set(&e, ERR_ABORTED, "restore aborted by the operator");
+        rc = fail(&e);
+        goto out;
+    }
+    if (!c->json && flag(c, "yes"))
+        printf("Proceed? [y/N]: y (--yes)\n");
+    if (!c->json)
+        putchar('\n');
+    if (engine_restore_apply(s, &o, json_string_value(json_object_get(preview, "confirm_token")),
+                             &report, &e) != 0) {
+        rc = fail(&e);
+        goto out;
+    }
+    if (c->json)
+        print_json(report);
+    else
+        format_restore_report(stdout, report);
+    rc = 0;
+out:
+    json_decref(preview);
+    json_decref(report);
+    store_close(s);
+    return rc;
+}
+
+static int cmd_delete(struct cli_ctx *c)
+{
+    struct store *s = NULL;
+    struct err e = { 0 };
+    json_t *r = NULL;
+    int bad, rc;
+    const char *name = target_name(c, 1, &bad);
+
+    if (name == NULL)
+        return bad;
+    if (engine_name_check(name, &e) != 0)
+        return fail(&e);
+    if ((rc = open_store(c, 1, &s)) != 0)
+        return rc;
+    if (engine_delete(s, name, flag(c, "force"), &r, &e) != 0) {
+        rc = fail(&e);
+    } else {
+        if (c->json)
+            print_json(r);
+        else
+            printf("Deleted %s\n", name);
+        rc = 0;
+    }
+    json_decref(r);
+    store_close(s);
+    return rc;
+}
+
+static int cmd_pin_common(struct cli_ctx *c, int pin)
+{
+    struct store *s = NULL;
+    struct err e = { 0 };
+    json_t *r = NULL;
+    int bad, rc;
+    const char *name = target_name(c, 1, &bad);
+
+    if (name == NULL)
+        return bad;
+    if (engine_name_check(name, &e) != 0)
+        return fail(&e);
+    if ((rc = open_store(c, 1, &s)) != 0)
+        return rc;
+    if (engine_update(s, name, pin, NULL, &r, &e) != 0) {
+        rc = fail(&e);
+    } else {
+        if (c->json)
+            print_json(r);
+        else
+            printf("%s %s\n", pin ? "Pinned" : "Unpinned", name);
+        rc = 0;
+    }
+    json_decref(r);
+    store_close(s);
+    return rc;
+}
+
+static int cmd_pin(struct cli_ctx *c)
+{
+    return cmd_pin_common(c, 1);
+}
+
+static int cmd_unpin(struct cli_ctx *c)
+{
+    return cmd_pin_common(c, 0);
+}
+
+static int cmd_reindex(struct cli_ctx *c)
+{
+    struct store *s = NULL;
+    struct err e = { 0 };
+    json_t *r = NULL, *sk;
+    size_t i;
+    int rc;
+
+    if (c->args.positional != NULL)
+        return usage_error("reindex: unexpected argument \"%s\"", c->args.positional);
+    if ((rc = open_store(c, 0, &s)) != 0)
+        return rc;
+    if (engine_reindex(s, &r, &e) != 0) {
+        rc = fail(&e);
+    } else {
+        if (c->json) {
+            print_json(r);
+        } else {
+            printf("Reindexed %lld snapshots\n",
+                   (long long)json_integer_value(json_object_get(r, "indexed")));
+            json_array_foreach(json_object_get(r, "skipped"), i, sk) {
+                printf("  [skipped] ");
+                format_safe(stdout, json_string_value(json_object_get(sk, "file")));
+                printf(": ");
+                format_safe(stdout, json_string_value(json_object_get(sk, "problem")));
+                putchar('\n');
+            }
+        }
+        rc = 0;
+    }
+    json_decref(r);
+    store_close(s);
+    return rc;
+}
+
+static int cmd_import(struct cli_ctx *c)
+{
+    struct store *s = NULL;
+    struct err e = { 0 };
+    json_t *snap = NULL;
+    int rc;
+
+    if (c->args.positional == NULL)
+        return usage_error("import: which zip file?%s", "");
+    if (access(c->args.positional, R_OK) != 0)
+        return usage_error("import: cannot read \"%s\"", c->args.positional);
+    if ((rc = open_store(c, 1, &s)) != 0)
+        return rc;
+    if (engine_import(s, c->args.positional, &snap, &e) != 0) {
+        rc = fail(&e);
+    } else {
+        if (c->json)
+            print_json(snap);
+        else
+            printf("Imported %s (%lld files, verified)\n",
+                   json_string_value(json_object_get(snap, "name")),
+                   (long long)json_integer_value(json_object_get(snap, "file_count")));
+        rc = 0;
+    }
+    json_decref(snap);
+    store_close(s);
+    return rc;
+}
+
+static int cmd_export(struct cli_ctx *c)
+{
+    struct store *s = NULL;
+    struct err e = { 0 };
+    char *path = NULL, sha[65], out[1024];
+    int bad, rc;
+    const char *name = target_name(c, 1, &bad);
+
+    if (name == NULL)
+        return bad;
+    if (engine_name_check(name, &e) != 0)
+        return fail(&e);
+    if (snprintf(out, sizeof(out), "%s", opt(c, "out") ? opt(c, "out") : name) >= (int)sizeof(out))
+        return usage_error("export: --out path too long%s", "");
+    if (opt(c, "out") == NULL)
+        strncat(out, ".zip", sizeof(out) - strlen(out) - 1);
+    if ((rc = open_store(c, 1, &s)) != 0)
+        return rc;
+    if (engine_archive_path(s, name, &path, sha, &e) != 0) {
+        rc = fail(&e);
+        goto out;
+    }
+    FILE *in = fopen(path, "rb"), *o = in ? fopen(out, "wbx") : NULL;
+    if (in == NULL || o == NULL) {
+        err_sys(&e, errno, "export to %s", out);
+        if (in)
+            fclose(in);
+        rc = fail(&e);
+        goto out;
+    }
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+        if (fwrite(buf, 1, n, o) != n)
+            break;
+    int werr = ferror(in) || ferror(o);
+    fclose(in);
+    if (fclose(o) != 0 || werr) {
+        unlink(out);
+        err_set(&e, ERR_IO, "export to %s failed", out);
+        rc = fail(&e);
+        goto out;
+    }
+    if (c->json) {
+        json_t *r = json_pack("{s:s,s:s,s:s}", "name", name, "path", out, "archive_sha256", sha);
+        print_json(r);
+        json_decref(r);
+    } else {
+        printf("Exported %s to %s (SHA256: %s)\n", name, out, sha);
+    }
+    rc = 0;
+out:
+    free(path);
+    store_close(s);
+    return rc;
+}
+
+static int cmd_version(struct cli_ctx *c)
+{
+    if (c->json)
+        printf("{\"version\": \"%s\"}\n", STATESNAP_VERSION);
+    else
+        printf("statesnap %s\n", STATESNAP_VERSION);
+    return 0;
+}
+
+const struct cli_cmd cli_commands[] = {
+    { "create", NULL, "capture the state root into a new snapshot", create_opts, cmd_create },
+    { "list", NULL, "list snapshots, newest first", list_opts, cmd_list },
+    { "show", "NAME", "a snapshot's details and manifest", name_opts, cmd_show },
+    { "verify", "NAME", "re-hash an archive (or --all) against its manifest", verify_opts, cmd_verify },
+    { "diff", NULL, "compare two snapshots, or one with live", diff_opts, cmd_diff },
+    { "restore", "NAME", "restore a snapshot into the state root", restore_opts_tbl, cmd_restore },
+    { "delete", "NAME", "delete a snapshot", delete_opts, cmd_delete },
+    { "pin", "NAME", "pin a snapshot", pin_opts, cmd_pin },
+    { "unpin", "NAME", "unpin a snapshot", pin_opts, cmd_unpin },
+    { "export", "NAME", "copy a snapshot's zip out of the store", export_opts, cmd_export },
+    { "import", "ZIP", "verify a zip and add it to the store", none_opts, cmd_import },
+    { "reindex", NULL, "rebuild catalog.db from the archives", none_opts, cmd_reindex },
+    { "version", NULL, "print the version", none_opts, cmd_version },
+    { NULL, NULL, NULL, NULL, NULL },
+};
+
+static void print_opts(FILE *f, const struct cli_opt *o)
+{
+    for (; o->name; o++) {
+        char left[64];
+        snprintf(left, sizeof(left), "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        fprintf(f, "  %-24s %s%s\n", left, o->help, o->repeat ? " (repeatable)" : "");
+    }
+}
+
+void cli_usage(int ok)
+{
+    FILE *f = ok ? stdout : stderr;
+
+    fprintf(f, "usage: statesnap [--config FILE] [--root DIR] [--store DIR] [--json] COMMAND [options]\n\n"
+               "Commands:\n");
+    for (const struct cli_cmd *c = cli_commands; c->name; c++)
+        fprintf(f, "  %-10s %s\n", c->name, c->summary);
+    fprintf(f, "  %-10s %s\n", "serve", "run the HTTP API and dashboard");
+    fprintf(f, "\nGlobal options:\n");
+    print_opts(f, cli_global_opts);
+    fprintf(f, "\nExit codes: 0 ok, 1 operation failed / conflict / verification failed, "
+               "2 usage or bad input.\nstatesnap COMMAND --help shows a command's options.\n");
+}
+
+static void cmd_help(const struct cli_cmd *cmd)
+{
+    printf("usage: statesnap %s%s%s [options]\n\n%s\n\nOptions:\n", cmd->name,
+           cmd->positional ? " " : "", cmd->positional ? cmd->positional : "", cmd->summary);
+    print_opts(stdout, cmd->opts);
+    printf("\nGlobal options:\n");
+    print_opts(stdout, cli_global_opts);
+}
+
+static int parse_args(const struct cli_cmd *cmd, int argc, char **argv, struct cli_args *a,
+                      int *help)
+{
+    memset(a, 0, sizeof(*a));
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            *help = 1;
+            return 0;
+        }
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            if (a->positional != NULL)
+                return usage_error("unexpected argument \"%s\"", arg);
+            a->positional = arg;
+            continue;
+        }
+        char name[64];
+        const char *eq = strchr(arg + 2, '='), *val = NULL;
+        size_t nl = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+        if (nl >= sizeof(name))
+            return usage_error("unknown option \"%.64s\"", arg);
+        memcpy(name, arg + 2, nl);
+        name[nl] = '\0';
+        int k = cli_opt_index(cmd, name);
+        if (k < 0) {
+            fprintf(stderr, "statesnap: %s: unknown option \"--", cmd->name);
+            format_safe(stderr, name);
+            fprintf(stderr, "\" (see statesnap %s --help)\n", cmd->name);
+            return 2;
+        }
+        const struct cli_opt *o = &cmd->opts[k];
+        if (o->arg != NULL) {
+            if (eq)
+                val = eq + 1;
+            else if (i + 1 < argc)
+                val = argv[++i];
+            else
+                return usage_error("option --%s needs a value", name);
+        } else if (eq) {
+            return usage_error("option --%s takes no value", name);
+        }
+        if (o->repeat) {
+            if (a->n_multi[k] >= CLI_MAX_REPEAT)
+                return usage_error("option --%s given too many times", name);
+            a->multi[k][a->n_multi[k]++] = val;
+        } else if (a->set[k]) {
+            return usage_error("option --%s given twice", name);
+        }
+        a->set[k] = 1;
+        a->val[k] = val;
+    }
+    return 0;
+}
+
+int cli_main(struct config *cfg, int json, int root_flag, int store_flag, int argc, char **argv)
+{
+    const struct cli_cmd *cmd = NULL;
+    struct cli_ctx c;
+    int help = 0, rc;
+
+    for (const struct cli_cmd *k = cli_commands; k->name; k++)
+        if (strcmp(k->name, argv[0]) == 0)
+            cmd = k;
+    if (cmd == NULL) {
+        fprintf(stderr, "statesnap: unknown command \"");
+        format_safe(stderr, argv[0]);
+        fprintf(stderr, "\" (see statesnap --help)\n");
+        return 2;
+    }
+    memset(&c, 0, sizeof(c));
+    c.cfg = cfg;
+    c.cmd = cmd;
+    c.json = json;
+    c.root_flag = root_flag;
+    c.store_flag = store_flag;
+    if ((rc = parse_args(cmd, argc, argv, &c.args, &help)) != 0)
+        return rc;
+    if (help) {
+        cmd_help(cmd);
+        return 0;
+    }
+    rc = cmd->run(&c);
+    if (fflush(stdout) != 0 && rc == 0)
+        rc = 1;
+    return rc;
+}

@@ -1,0 +1,234 @@
+/* format.c - the seed's text blocks, rendered from the engine's documents. */
+#include "format.h"
+
+#include <string.h>
+
+void format_size(int64_t bytes, const char *sep, char *out, size_t len)
+{
+    static const char *const units[] = { "KB", "MB", "GB", "TB" };
+    double v = (double)bytes;
+    int u = -1;
+
+    if (bytes < 1024) {
+        snprintf(out, len, "%lld%sB", (long long)bytes, sep);
+        return;
+    }
+    while (v >= 1024 && u < 3) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(out, len, "%.1f%s%s", v, sep, units[u]);
+}
+
+void format_safe(FILE *out, const char *s)
+{
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            fprintf(out, "\\x%02x", c);
+        else
+            fputc(c, out);
+    }
+}
+
+static const char *str(const json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+
+    return v ? v : "";
+}
+
+void format_created(FILE *out, const json_t *snap, const char *restore_cmd)
+{
+    char size[32];
+    const json_t *files = json_object_get(snap, "files"), *f, *w;
+    size_t i;
+
+    format_size(json_integer_value(json_object_get(snap, "size")), " ", size, sizeof(size));
+    fprintf(out, "SNAPSHOT CREATED\n================\n");
+    fprintf(out, "Name: %s\nTime: %s\nSize: %s\n\nCONTENTS:\n", str(snap, "name"),
+            str(snap, "created_at"), size);
+    json_array_foreach(files, i, f) {
+        fputs("  ", out);
+        format_safe(out, str(f, "path"));
+        fprintf(out, " (SHA256: %s)\n", str(f, "sha256"));
+    }
+    json_array_foreach(json_object_get(snap, "warnings"), i, w) {
+        fputs("  [!] ", out);
+        format_safe(out, json_string_value(w));
+        fputc('\n', out);
+    }
+    fprintf(out, "\nLocation: %s\n\nRESTORE COMMAND:\n  %s\n", str(snap, "location"), restore_cmd);
+}
+
+void format_list(FILE *out, const json_t *page)
+{
+    const json_t *snaps = json_object_get(page, "snapshots"), *s;
+    size_t i, w[4] = { 4, 4, 4, 7 };
+    char size[32], total[32];
+    int64_t count = json_integer_value(json_object_get(page, "total_count"));
+
+    json_array_foreach(snaps, i, s) {
+        format_size(json_integer_value(json_object_get(s, "size")), "", size, sizeof(size));
+        if (strlen(str(s, "name")) > w[0])
+            w[0] = strlen(str(s, "name"));
+        w[1] = 10;
+        if (strlen(size) > w[2])
+            w[2] = strlen(size);
+        if (strlen(str(s, "version")) > w[3])
+            w[3] = strlen(str(s, "version"));
+    }
+    fprintf(out, "SNAPSHOTS\n=========\n");
+    fprintf(out, "| %-*s | %-*s | %-*s | %-*s |\n", (int)w[0], "Name", (int)w[1], "Date",
+            (int)w[2], "Size", (int)w[3], "Version");
+    fputc('|', out);
+    for (int c = 0; c < 4; c++) {
+        for (size_t k = 0; k < w[c] + 2; k++)
+            fputc('-', out);
+        fputc('|', out);
+    }
+    fputc('\n', out);
+    json_array_foreach(snaps, i, s) {
+        char date[11];
+        snprintf(date, sizeof(date), "%s", str(s, "created_at"));
+        format_size(json_integer_value(json_object_get(s, "size")), "", size, sizeof(size));
+        fprintf(out, "| %-*s | %-*s | %-*s | %-*s |\n", (int)w[0], str(s, "name"), (int)w[1], date,
+                (int)w[2], size, (int)w[3], str(s, "version"));
+    }
+    format_size(json_integer_value(json_object_get(page, "total_bytes")), " ", total, sizeof(total));
+    fprintf(out, "\nTotal: %lld snapshot%s, %s\n", (long long)count, count == 1 ? "" : "s", total);
+    if (json_is_string(json_object_get(page, "next_cursor")))
+        fprintf(out, "More: --cursor %s\n", str(page, "next_cursor"));
+}
+
+void format_show(FILE *out, const json_t *snap)
+{
+    char size[32];
+    const json_t *files = json_object_get(snap, "files"), *f, *labels = json_object_get(snap, "labels");
+    const json_t *m = json_object_get(snap, "manifest"), *v;
+    const char *k;
+    size_t i;
+
+    format_size(json_integer_value(json_object_get(snap, "size")), " ", size, sizeof(size));
+    fprintf(out, "SNAPSHOT %s\n", str(snap, "name"));
+    for (size_t n = strlen(str(snap, "name")) + 9; n > 0; n--)
+        fputc('=', out);
+    fprintf(out, "\nTime: %s\nSize: %s\nVersion: %s\nGit commit: %s\nHost: %s\nCreated by: %s\n",
+            str(snap, "created_at"), size, str(snap, "version"),
+            json_is_string(json_object_get(snap, "git_commit")) ? str(snap, "git_commit") : "-",
+            str(snap, "host"), str(snap, "created_by"));
+    fprintf(out, "Pinned: %s%s%s\n", json_is_true(json_object_get(snap, "pinned")) ? "yes" : "no",
+            json_is_string(json_object_get(snap, "pinned_until")) ? " until " : "",
+            str(snap, "pinned_until"));
+    if (json_is_integer(json_object_get(snap, "positions_count")))
+        fprintf(out, "Positions: %lld\n",
+                (long long)json_integer_value(json_object_get(snap, "positions_count")));
+    fprintf(out, "Archive SHA256: %s\nLocation: %s\n", str(snap, "archive_sha256"),
+            str(snap, "location"));
+    if (json_object_size(labels) > 0) {
+        fprintf(out, "Labels:");
+        json_object_foreach((json_t *)labels, k, v) {
+            fputc(' ', out);
+            format_safe(out, k);
+            fputc('=', out);
+            format_safe(out, json_string_value(v));
+        }
+        fputc('\n', out);
+    }
+    fprintf(out, "\nCONTENTS:\n");
+    json_array_foreach(files, i, f) {
+        char fs[32];
+        format_size(json_integer_value(json_object_get(f, "size")), " ", fs, sizeof(fs));
+        fputs("  ", out);
+        format_safe(out, str(f, "path"));
+        fprintf(out, " (%s, SHA256: %s)\n", fs, str(f, "sha256"));
+    }
+    if (json_array_size(json_object_get(m, "absent")) > 0) {
+        fprintf(out, "\nABSENT:\n");
+        json_array_foreach(json_object_get(m, "absent"), i, v) {
+            fputs("  ", out);
+            format_safe(out, json_string_value(v));
+            fputc('\n', out);
+        }
+    }
+    if (json_object_size(json_object_get(m, "env_keys")) > 0) {
+        fprintf(out, "\nENV KEYS (values masked):");
+        json_object_foreach(json_object_get(m, "env_keys"), k, v) {
+            fputc(' ', out);
+            format_safe(out, k);
+        }
+        fputc('\n', out);
+    }
+    if (json_is_string(json_object_get(snap, "manifest_error")))
+        fprintf(out, "\n[!] archive problem: %s\n", str(snap, "manifest_error"));
+}
+
+static void print_count(FILE *out, const char *label, const json_t *v)
+{
+    if (json_is_integer(v))
+        fprintf(out, "%s: %lld\n", label, (long long)json_integer_value(v));
+    else
+        fprintf(out, "%s: unknown\n", label);
+}
+
+void format_restore_preview(FILE *out, const json_t *p)
+{
+    const json_t *f;
+    size_t i;
+    char date[11];
+
+    snprintf(date, sizeof(date), "%s", str(p, "created_at"));
+    fprintf(out, "RESTORE FROM SNAPSHOT\n=====================\n");
+    fprintf(out, "Source: %s (%s)\n\n", str(p, "snapshot"), date);
+    fprintf(out, "[!] WARNING: This will overwrite current state!\n\n");
+    print_count(out, "Current positions", json_object_get(p, "current_positions"));
+    print_count(out, "Snapshot positions", json_object_get(p, "snapshot_positions"));
+    fprintf(out, "\nFILES:\n");
+    json_array_foreach(json_object_get(p, "files"), i, f) {
+        const char *a = str(f, "action");
+        fprintf(out, "  %-9s ", a);
+        format_safe(out, str(f, "path"));
+        if (strcmp(a, "kept") == 0)
+            fputs("  (present now, absent in the snapshot; --clear-kill-switch removes it)", out);
+        fputc('\n', out);
+    }
+    fprintf(out, "  .env is never restored.\n\n");
+}
+
+void format_restore_report(FILE *out, const json_t *r)
+{
+    const json_t *f;
+    size_t i;
+
+    fprintf(out, "Safety snapshot: %s (pinned)\n\nRESTORING...\n", str(r, "safety_snapshot"));
+    json_array_foreach(json_object_get(r, "files"), i, f) {
+        const char *a = str(f, "action");
+        fprintf(out, "  [%s] ", strcmp(a, "kept") == 0 ? "KEPT" : str(f, "result"));
+        format_safe(out, str(f, "path"));
+        if (strcmp(a, "unchanged") == 0)
+            fputs(" (unchanged)", out);
+        else if (strcmp(a, "delete") == 0)
+            fputs(" (removed)", out);
+        fputc('\n', out);
+    }
+    fprintf(out, "\nRESTORE COMPLETE\n%s\n", str(r, "next_step"));
+}
+
+void format_verify(FILE *out, const json_t *r)
+{
+    const json_t *e;
+    size_t i;
+
+    if (json_is_true(json_object_get(r, "ok"))) {
+        fprintf(out, "OK %s (%lld files)\n", str(r, "name"),
+                (long long)json_integer_value(json_object_get(r, "checked_files")));
+        return;
+    }
+    json_array_foreach(json_object_get(r, "errors"), i, e) {
+        fprintf(out, "FAILED %s: ", str(r, "name"));
+        format_safe(out, str(e, "path"));
+        fputs(": ", out);
+        format_safe(out, str(e, "problem"));
+        fputc('\n', out);
+    }
+}

@@ -1,0 +1,34 @@
+/* format.h - the seed's text blocks, rendered from the engine's documents. */
+#ifndef STATESNAP_FORMAT_H
+#define STATESNAP_FORMAT_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <jansson.h>
+
+/* "2.4 MB" (sep = " ") or "2.4MB" (sep = ""). Cannot fail. */
+void format_size(int64_t bytes, const char *sep, char *out, size_t len);
+
+/* The SNAPSHOT CREATED block. restore_cmd is the command line to print. */
+void format_created(FILE *out, const json_t *snap, const char *restore_cmd);
+
+/* The SNAPSHOTS table and Total line for a list page. */
+void format_list(FILE *out, const json_t *page);
+
+/* A snapshot's details (show). */
+void format_show(FILE *out, const json_t *snap);
+
+/* The RESTORE FROM SNAPSHOT header with the plan, up to (not including) the prompt. */
+void format_restore_preview(FILE *out, const json_t *preview);
+
+/* RESTORING... [OK] lines, RESTORE COMPLETE and the next step. */
+void format_restore_report(FILE *out, const json_t *report);
+
+/* Verification lines for one report. */
+void format_verify(FILE *out, const json_t *report);
+
+/* Write s with control characters shown as \xNN (archive contents can't
+ * drive the terminal). Cannot fail. */
+void format_safe(FILE *out, const char *s);
+
+#endif
