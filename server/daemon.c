@@ -40,7 +40,9 @@ struct serve {
     atomic_long inflight;        /* requests begun and not yet completed */
     atomic_int stopping;
     size_t n_routes;
+    size_t n_labels;                            /* distinct route templates */
     const char *route_labels[METRICS_ROUTES_MAX];
+    size_t route_label[METRICS_ROUTES_MAX];     /* route index -> label index */
     char static_dir[PATH_MAX];
 };
 
@@ -482,7 +484,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         return;
     *req_cls = NULL;
     log_request(rq->id, rq->method, rq->path, rq->status, elapsed_ms(&rq->start), rq->token_name);
-    metrics_http_count(rq->route >= 0 ? (size_t)rq->route : sv->n_routes, rq->status);
+    metrics_http_count(rq->route >= 0 ? sv->route_label[rq->route] : sv->n_labels, rq->status);
     request_free(rq);
     atomic_fetch_sub(&sv->inflight, 1);
 }
@@ -728,10 +730,18 @@ int serve_main(struct config *cfg, int argc, char **argv)
         fprintf(stderr, "statesnap serve: TLS: %s\n", e.msg);
         goto out;
     }
+    /* One label per template: GET and POST /api/v1/snapshots share a series. */
     routes = router_routes(&sv.n_routes);
-    for (i = 0; i < sv.n_routes && i < METRICS_ROUTES_MAX; i++)
-        sv.route_labels[i] = routes[i].pattern;
-    if (metrics_init(sv.route_labels, sv.n_routes) != 0) {
+    for (i = 0; i < sv.n_routes && i < METRICS_ROUTES_MAX; i++) {
+        size_t j;
+        for (j = 0; j < sv.n_labels; j++)
+            if (strcmp(sv.route_labels[j], routes[i].pattern) == 0)
+                break;
+        if (j == sv.n_labels)
+            sv.route_labels[sv.n_labels++] = routes[i].pattern;
+        sv.route_label[i] = j;
+    }
+    if (sv.n_routes > METRICS_ROUTES_MAX || metrics_init(sv.route_labels, sv.n_labels) != 0) {
         fprintf(stderr, "statesnap serve: too many routes for the metrics table\n");
         goto out;
     }
@@ -760,13 +770,14 @@ int serve_main(struct config *cfg, int argc, char **argv)
         flags |= MHD_USE_TLS;
     {
         struct MHD_OptionItem opts[] = {
+            /* The logger first, so no message goes to libmicrohttpd's own. */
+            { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL },
             { MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr },
             { MHD_OPTION_THREAD_POOL_SIZE, HTTP_THREADS, NULL },
             { MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, NULL },
             { MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT, NULL },
             { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)HTTP_CONNECTION_MEMORY, NULL },
             { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, &sv },
-            { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL },
             { MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL },
             /* TLS options last: they are cut off when TLS is off. */
             { MHD_OPTION_HTTPS_MEM_CERT, 0, tls_cert },

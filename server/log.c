@@ -26,7 +26,7 @@ static void emit(json_t *doc)
 
     if (doc == NULL)
         return;
-    n = json_dumpb(doc, buf, sizeof(buf) - 1, JSON_COMPACT | JSON_ENSURE_ASCII);
+    n = json_dumpb(doc, buf, sizeof(buf) - 1, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(10));
     json_decref(doc);
     /* A line that does not fit is dropped rather than cut into invalid JSON. */
     if (n == 0 || n > sizeof(buf) - 1)
