@@ -220,8 +220,7 @@ void format_verify(FILE *out, const json_t *r)
     size_t i;
 
     if (json_is_true(json_object_get(r, "ok"))) {
-        fprintf(out, "OK %s (%lld files)\n", str(r, "name"),
-                (long long)json_integer_value(json_object_get(r, "checked_files")));
+        fprintf(out, "OK %s\n", str(r, "name"));
         return;
     }
     json_array_foreach(json_object_get(r, "errors"), i, e) {

@@ -80,7 +80,7 @@ static void put_value(FILE *out, const json_t *v)
         fputs("(none)", out);
         return;
     }
-    s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     if (s == NULL) {
         fputs("?", out);
         return;
@@ -323,8 +323,8 @@ static void render_chain(FILE *out, const json_t *hc)
                 added, oldl, newl);
     else if (strcmp(rel, "rewritten") == 0)
         fprintf(out,
-                "HASH CHAIN: REWRITTEN at line %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT
-                " -> %" JSON_INTEGER_FORMAT " lines)  [!] history was changed\n",
+                "HASH CHAIN: [!] rewritten at line %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT
+                " -> %" JSON_INTEGER_FORMAT " lines): history was changed\n",
                 json_integer_value(json_object_get(hc, "first_divergent_line")), oldl, newl);
     else if (strcmp(rel, "added") == 0)
         fprintf(out, "HASH CHAIN: added (%" JSON_INTEGER_FORMAT " lines)\n", newl);

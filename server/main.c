@@ -65,7 +65,10 @@ int main(int argc, char **argv)
         rest[n++] = argv[i];
     }
     if (n == 0) {
-        cli_usage(help);
+        if (help)
+            cli_usage(1);
+        else
+            fprintf(stderr, "statesnap: no command given (see statesnap --help)\n");
         free(rest);
         return help ? 0 : 2;
     }

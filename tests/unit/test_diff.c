@@ -1048,7 +1048,7 @@ static void render_flags_rewritten_chain_and_escapes(void **state)
     text = render(d);
     assert_non_null(strstr(text, "DIFF: snap\\x1b[31m_a -> live\n"));
     assert_null(strchr(text, '\x1b'));
-    assert_non_null(strstr(text, "HASH CHAIN: REWRITTEN at line 2 (3 -> 4 lines)  [!] history was "
+    assert_non_null(strstr(text, "HASH CHAIN: [!] rewritten at line 2 (3 -> 4 lines): history was "
                                  "changed\n"));
     assert_non_null(strstr(text, "  config/config.json: not valid JSON\n"));
     assert_non_null(strstr(text, "ENV KEYS: no changes\n"));
