@@ -774,8 +774,10 @@ int engine_reindex(struct store *s, json_t **report, struct err *e)
     for (size_t i = 0; i < n; i++)
         if (catalog_snapshot_insert(s->cat, &rows[i], e) != 0)
             goto rollback;
+    FAILPOINT("reindex.before_commit");
     if (catalog_commit(s->cat, e) != 0)
         goto out;
+    FAILPOINT("reindex.after_commit");
     *report = json_pack("{s:I,s:O}", "indexed", (json_int_t)n, "skipped", skipped);
     rc = *report ? 0 : err_set(e, ERR_IO, "out of memory");
     goto out;
