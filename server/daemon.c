@@ -439,6 +439,15 @@ static void request_finish(struct serve *sv, struct MHD_Connection *conn, struct
     r.store = w->store;
     router_run(rt, &r, rq->token_name ? rq->token_name : "anonymous", body_sha, &o);
 send:
+    /* The engine moved an adopted upload away; anything left goes now, before
+     * the client hears back, so no one sees a stale temp file in the store. */
+    if (rq->upload_path[0] != '\0') {
+        if (rq->upload_fd >= 0)
+            close(rq->upload_fd);
+        rq->upload_fd = -1;
+        (void)unlink(rq->upload_path);
+        rq->upload_path[0] = '\0';
+    }
     queue(conn, sv, rq, &o);
 }
 
@@ -810,7 +819,7 @@ int serve_main(struct config *cfg, int argc, char **argv)
             break;
     }
     log_event("info", "shutting down: draining requests in flight",
-              json_pack("{s:s, s:I}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+              json_pack("{s:s, s:I}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", "in_flight",
                         (json_int_t)atomic_load(&sv.inflight)));
     atomic_store(&sv.stopping, 1);
     {

@@ -1,0 +1,108 @@
+"""POST /api/v1/snapshots/import: a good archive is adopted; a hostile or
+corrupt one is rejected whole and leaves the store as it was."""
+import io
+import json
+import os
+import zipfile
+
+import pytest
+
+import apilib
+
+ZIP = {"Content-Type": "application/zip"}
+
+
+def export(api, name):
+    return api.get("/api/v1/snapshots/%s/archive" % name, expect=200).content
+
+
+def rezip(data, change=None, extra=()):
+    """Copy archive bytes, passing each (name, bytes) through change and adding extra entries."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            body = zin.read(info.filename)
+            if change:
+                body = change(info.filename, body)
+            zout.writestr(info.filename, body)
+        for name, body in extra:
+            zi = zipfile.ZipInfo("x")
+            zi.filename = name   # bypass zipfile's own clean-up of hostile names
+            zout.writestr(zi, body)
+    return out.getvalue()
+
+
+def uploads_left(server):
+    work = os.path.join(server.store, ".work")
+    return [x for x in os.listdir(work) if x.startswith("upload-")] if os.path.isdir(work) else []
+
+
+def test_import_round_trip(writer, admin, reader, server):
+    snap = writer.create("moved", labels={"from": "host-a"})
+    data = export(reader, "moved")
+    admin.delete("/api/v1/snapshots/moved", expect=200)
+    got = admin.post("/api/v1/snapshots/import", data=data, headers=ZIP, expect=201).json()
+    assert got["name"] == "moved" and got["archive_sha256"] == snap["archive_sha256"]
+    assert got["labels"] == {"from": "host-a"}
+    assert reader.post("/api/v1/snapshots/moved/verify", expect=200).json()["ok"] is True
+    admin.post("/api/v1/snapshots/import", data=data, headers=ZIP, expect=409)
+    assert uploads_left(server) == []
+
+
+def _bad_hash(name, body):
+    return body.replace(b"long", b"shrt", 1) if name == "state/positions.json" else body
+
+
+def _rename(newname):
+    def change(name, body):
+        if name == "manifest.json":
+            m = json.loads(body)
+            m["name"] = newname
+            return json.dumps(m).encode()
+        return body
+    return change
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "absolute", "bad_hash", "not_a_zip", "truncated", "duplicate"])
+def test_hostile_archive_is_rejected_whole(kind, writer, admin, reader, server):
+    writer.create("src")
+    data = export(reader, "src")
+    rename = _rename("hostile")
+    if kind == "dotdot":
+        bad = rezip(data, rename, extra=[("../escape.json", b"{}")])
+    elif kind == "absolute":
+        bad = rezip(data, rename, extra=[("/tmp/statesnap-abs.json", b"{}")])
+    elif kind == "bad_hash":
+        bad = rezip(data, lambda n, b: _bad_hash(n, rename(n, b)))
+    elif kind == "duplicate":
+        bad = rezip(data, rename, extra=[("state/positions.json", b"{}")])
+    elif kind == "truncated":
+        bad = rezip(data, rename)[: len(data) // 2]
+    else:
+        bad = b"this is not a zip archive at all" * 10
+    before = apilib.store_listing(server.store)
+    r = admin.post("/api/v1/snapshots/import", data=bad, headers=ZIP)
+    assert r.status_code in (400, 422), r.text
+    assert r.headers["Content-Type"].startswith("application/problem+json")
+    assert apilib.store_listing(server.store) == before
+    assert reader.get("/api/v1/snapshots", expect=200).json()["total_count"] == 1
+    reader.get("/api/v1/snapshots/hostile", expect=404)
+    assert uploads_left(server) == []
+    assert not os.path.exists(os.path.join(os.path.dirname(server.store), "escape.json"))
+
+
+def test_import_needs_application_zip(admin, writer, reader):
+    writer.create("z")
+    data = export(reader, "z")
+    admin.post("/api/v1/snapshots/import", data=data, headers={"Content-Type": "application/json"},
+               expect=415)
+    admin.post("/api/v1/snapshots/import", data=data, headers={"Content-Type": "text/plain"}, expect=415)
+
+
+def test_import_over_upload_limit_is_413(make_server):
+    s = make_server(config={"max_upload_bytes": 4096})
+    api = s.api(s.token("admin"))
+    big = os.urandom(10000)
+    api.post("/api/v1/snapshots/import", data=big, headers=ZIP, expect=413)
+    api.post("/api/v1/snapshots/import", data=iter([big[:5000], big[5000:]]), headers=ZIP, expect=413)
+    assert uploads_left(s) == []
