@@ -1,0 +1,191 @@
+/* test_catalog.c - the SQLite catalog: schema, migrations, queries. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "../../db/catalog.h"
+
+static char dir[] = "/tmp/statesnap-cat-XXXXXX";
+static char path[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    strcpy(dir, "/tmp/statesnap-cat-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(path, sizeof(path), "%s/catalog.db", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[300];
+
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd);
+}
+
+static void fill(struct catalog_snapshot *s, const char *name, int64_t created, int64_t size)
+{
+    memset(s, 0, sizeof(*s));
+    snprintf(s->name, sizeof(s->name), "%s", name);
+    s->created_at = created;
+    s->size = size;
+    s->file_count = 1;
+    strcpy(s->version, "1.2.0");
+    strcpy(s->host, "h");
+    strcpy(s->created_by, "cli:test");
+    memset(s->archive_sha256, 'a', 64);
+    s->labels_json = (char *)"{\"reason\":\"pre-deploy\"}";
+    s->positions_count = 3;
+}
+
+static void open_sets_schema_version_and_wal(void **state)
+{
+    struct catalog *c = NULL;
+    struct err e = { 0 };
+    sqlite3 *db;
+    sqlite3_stmt *st;
+
+    (void)state;
+    assert_int_equal(catalog_open(&c, path, &e), 0);
+    catalog_close(c);
+    /* Reopening an existing catalog migrates nothing and keeps the data. */
+    assert_int_equal(catalog_open(&c, path, &e), 0);
+    catalog_close(c);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void newer_schema_is_refused(void **state)
+{
+    struct catalog *c = NULL;
+    struct err e = { 0 };
+    sqlite3 *db;
+
+    (void)state;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(catalog_open(&c, path, &e), -1);
+    assert_non_null(strstr(e.msg, "newer"));
+    assert_null(c);
+}
+
+static void insert_get_duplicate_delete(void **state)
+{
+    struct catalog *c = NULL;
+    struct err e = { 0 };
+    struct catalog_snapshot s, got;
+    struct catalog_file f = { .path = (char *)"state/positions.json", .size = 10 };
+    int64_t count, bytes;
+
+    (void)state;
+    assert_int_equal(catalog_open(&c, path, &e), 0);
+    fill(&s, "pre_live_v1", 1000, 2048);
+    memset(f.sha256, 'b', 64);
+    strcpy(f.group, "state");
+    s.files = &f;
+    s.n_files = 1;
+    assert_int_equal(catalog_snapshot_insert(c, &s, &e), 0);
+    assert_int_equal(catalog_snapshot_insert(c, &s, &e), -1);
+    assert_int_equal(e.code, ERR_CONFLICT);
+    err_clear(&e);
+    assert_int_equal(catalog_snapshot_get(c, "pre_live_v1", 1, &got, &e), 0);
+    assert_int_equal(got.size, 2048);
+    assert_int_equal(got.n_files, 1);
+    assert_string_equal(got.files[0].path, "state/positions.json");
+    assert_string_equal(got.labels_json, "{\"reason\":\"pre-deploy\"}");
+    assert_int_equal(got.positions_count, 3);
+    catalog_snapshot_clear(&got);
+    assert_int_equal(catalog_totals(c, &count, &bytes, &e), 0);
+    assert_int_equal(count, 1);
+    assert_int_equal(bytes, 2048);
+    assert_int_equal(catalog_snapshot_delete(c, "pre_live_v1", &e), 0);
+    assert_int_equal(catalog_totals(c, &count, &bytes, &e), 0);
+    assert_int_equal(count, 0);
+    assert_int_equal(bytes, 0);
+    assert_int_equal(catalog_snapshot_get(c, "pre_live_v1", 0, &got, &e), -1);
+    assert_int_equal(e.code, ERR_NOT_FOUND);
+    catalog_close(c);
+}
+
+static void list_is_newest_first_with_cursor_and_filters(void **state)
+{
+    struct catalog *c = NULL;
+    struct err e = { 0 };
+    struct catalog_snapshot s, *rows = NULL, latest;
+    struct catalog_filter f;
+    size_t n;
+    int more;
+    char name[32];
+
+    (void)state;
+    assert_int_equal(catalog_open(&c, path, &e), 0);
+    for (int i = 0; i < 5; i++) {
+        snprintf(name, sizeof(name), "%s_%d", i % 2 ? "daily" : "deploy", i);
+        fill(&s, name, 1000 + i, 100);
+        if (i == 4)
+            s.labels_json = (char *)"{\"reason\":\"scheduled\"}";
+        assert_int_equal(catalog_snapshot_insert(c, &s, &e), 0);
+    }
+    memset(&f, 0, sizeof(f));
+    f.limit = 2;
+    assert_int_equal(catalog_snapshot_list(c, &f, &rows, &n, &more, &e), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(more, 1);
+    assert_string_equal(rows[0].name, "deploy_4");
+    assert_string_equal(rows[1].name, "daily_3");
+    f.after_created_at = rows[1].created_at;
+    f.after_id = rows[1].id;
+    catalog_snapshots_free(rows, n);
+    assert_int_equal(catalog_snapshot_list(c, &f, &rows, &n, &more, &e), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].name, "deploy_2");
+    catalog_snapshots_free(rows, n);
+    memset(&f, 0, sizeof(f));
+    f.prefix = "daily";
+    assert_int_equal(catalog_snapshot_list(c, &f, &rows, &n, &more, &e), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(more, 0);
+    catalog_snapshots_free(rows, n);
+    memset(&f, 0, sizeof(f));
+    f.label_key = "reason";
+    f.label_value = "scheduled";
+    assert_int_equal(catalog_snapshot_list(c, &f, &rows, &n, &more, &e), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].name, "deploy_4");
+    catalog_snapshots_free(rows, n);
+    assert_int_equal(catalog_snapshot_latest(c, &latest, &e), 0);
+    assert_string_equal(latest.name, "deploy_4");
+    catalog_snapshot_clear(&latest);
+    catalog_close(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(open_sets_schema_version_and_wal, setup, teardown),
+        cmocka_unit_test_setup_teardown(newer_schema_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(insert_get_duplicate_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(list_is_newest_first_with_cursor_and_filters, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
