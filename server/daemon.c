@@ -328,6 +328,8 @@ static struct http_request *request_begin(struct serve *sv, struct MHD_Connectio
     }
     rq->route = router_match(method, url, rq->name, sizeof(rq->name), &rq->rest, allow,
                              sizeof(allow));
+    if (rq->route < 0)
+        rq->rejected = 1;
     if (rq->route == ROUTER_NOT_FOUND) {
         queue_problem(conn, sv, rq, 404, "no such resource");
     } else if (rq->route == ROUTER_BAD_METHOD) {
@@ -338,7 +340,8 @@ static struct http_request *request_begin(struct serve *sv, struct MHD_Connectio
         queue(conn, sv, rq, &o);
     } else {
         size_t n;
-        (void)admit(sv, conn, rq, &router_routes(&n)[rq->route]);
+        if (admit(sv, conn, rq, &router_routes(&n)[rq->route]) != 0)
+            rq->rejected = 1;
     }
     return rq;
 }
@@ -466,8 +469,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         *req_cls = rq;
         atomic_fetch_add(&sv->inflight, 1);
-        return MHD_YES;
+        /* A refusal whose response could not even be queued ends the connection. */
+        return rq->rejected && !rq->responded ? MHD_NO : MHD_YES;
     }
+    if (rq->rejected && !rq->responded)
+        return MHD_NO;
     if (rq->route >= 0)
         rt = &router_routes(&n)[rq->route];
     if (*upload_data_size > 0) {

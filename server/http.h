@@ -31,6 +31,7 @@ struct http_request {
     char name[ENGINE_NAME_MAX + 2];
     const char *rest;
     const char *token_name;      /* borrowed from the config, "dev", or NULL */
+    int rejected;                /* refused before the body: the handler must never run */
     int responded;               /* a response is queued */
     int status;
     int too_large;
