@@ -330,6 +330,9 @@ static struct http_request *request_begin(struct serve *sv, struct MHD_Connectio
                              sizeof(allow));
     if (rq->route < 0)
         rq->rejected = 1;
+    /* Keep the static-file rest pointing into our own copy of the path. */
+    if (rq->rest != NULL)
+        rq->rest = (size_t)(rq->rest - url) <= plen ? rq->path + (rq->rest - url) : NULL;
     if (rq->route == ROUTER_NOT_FOUND) {
         queue_problem(conn, sv, rq, 404, "no such resource");
     } else if (rq->route == ROUTER_BAD_METHOD) {
