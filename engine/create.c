@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "archive.h"
+#include "audit.h"
 #include "capture.h"
 #include "engine.h"
 #include "envmask.h"
@@ -469,20 +470,6 @@ static int choose_name(struct create_ctx *cc, struct err *e)
     return err_set(e, ERR_CONFLICT, "too many snapshots in one second");
 }
 
-static void actor_name(const struct engine_config *cfg, char *out, size_t len)
-{
-    if (cfg->actor != NULL) {
-        snprintf(out, len, "%s", cfg->actor);
-        return;
-    }
-    const char *user = getenv("USER");
-    if (user == NULL) {
-        struct passwd *pw = getpwuid(getuid());
-        user = pw ? pw->pw_name : "unknown";
-    }
-    snprintf(out, len, "cli:%s", user);
-}
-
 int engine_create(struct store *s, const struct create_opts *o, json_t **snap, struct err *e)
 {
     struct create_ctx cc;
@@ -550,7 +537,7 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
     meta_version(s->cfg->root, o->version_tag, cc.version, sizeof(cc.version));
     meta_git_commit(s->cfg->root, cc.git, sizeof(cc.git));
     meta_host(cc.host, sizeof(cc.host));
-    actor_name(s->cfg, cc.actor, sizeof(cc.actor));
+    engine_actor(s->cfg, cc.actor, sizeof(cc.actor));
 
     char file[ENGINE_NAME_MAX + 16];
     snprintf(file, sizeof(file), "%s.zip.tmp", cc.name);
@@ -593,7 +580,12 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
         row.pinned = 1;
     if (catalog_begin(s->cat, e) != 0)
         goto out_final;
-    if (catalog_snapshot_insert(s->cat, &row, e) != 0 || catalog_commit(s->cat, e) != 0) {
+    json_t *ad = json_pack("{s:I,s:i,s:s}", "size", (json_int_t)size, "files", (int)row.n_files,
+                           "archive_sha256", sha);
+    int bad_insert = catalog_snapshot_insert(s->cat, &row, e) != 0 ||
+                     audit_append(s, "create", cc.name, "ok", ad, e) != 0;
+    json_decref(ad);
+    if (bad_insert || catalog_commit(s->cat, e) != 0) {
         catalog_rollback(s->cat);
         goto out_final;
     }

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pwd.h>
+#include <unistd.h>
 
 int engine_name_check(const char *name, struct err *e)
 {
@@ -49,4 +51,20 @@ void engine_time_format(int64_t t, char *buf, size_t len)
 
     if (gmtime_r(&tt, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         snprintf(buf, len, "1970-01-01T00:00:00Z");
+}
+
+void engine_actor(const struct engine_config *cfg, char *out, size_t len)
+{
+    const char *user;
+
+    if (cfg->actor != NULL) {
+        snprintf(out, len, "%s", cfg->actor);
+        return;
+    }
+    user = getenv("USER");
+    if (user == NULL || *user == '\0') {
+        struct passwd *pw = getpwuid(getuid());
+        user = pw ? pw->pw_name : "unknown";
+    }
+    snprintf(out, len, "cli:%s", user);
 }

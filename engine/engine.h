@@ -64,6 +64,9 @@ int engine_name_check(const char *name, struct err *e);
 /* Current time in seconds; tests may pin it with STATESNAP_TEST_NOW in test builds. */
 int64_t engine_now(void);
 
+/* Who is acting: cfg->actor, else "cli:$USER". Cannot fail. */
+void engine_actor(const struct engine_config *cfg, char *out, size_t len);
+
 /* Format t (UTC) as RFC 3339 "YYYY-MM-DDTHH:MM:SSZ" into buf (>= 21 bytes). */
 void engine_time_format(int64_t t, char *buf, size_t len);
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "archive.h"
+#include "audit.h"
 #include "failpoint.h"
 #include "fsutil.h"
 #include "manifest.h"
@@ -508,7 +509,11 @@ int engine_delete(struct store *s, const char *name, int force, json_t **out, st
     FAILPOINT("delete.after_intent");
     if (catalog_begin(s->cat, e) != 0)
         goto out;
-    if (catalog_snapshot_delete(s->cat, name, e) != 0 || catalog_commit(s->cat, e) != 0) {
+    json_t *ad = json_pack("{s:b}", "force", force);
+    int bad = catalog_snapshot_delete(s->cat, name, e) != 0 ||
+              audit_append(s, "delete", name, "ok", ad, e) != 0;
+    json_decref(ad);
+    if (bad || catalog_commit(s->cat, e) != 0) {
         catalog_rollback(s->cat);
         goto out;
     }
@@ -558,6 +563,15 @@ int engine_update(struct store *s, const char *name, int pin, const json_t *labe
             err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
         goto rollback;
     }
+    json_t *ad = json_object();
+    if (pin >= 0)
+        json_object_set_new(ad, "pinned", json_boolean(pin));
+    if (labels != NULL)
+        json_object_set(ad, "labels", (json_t *)labels);
+    int bad = audit_append(s, pin >= 0 ? (pin ? "pin" : "unpin") : "labels", name, "ok", ad, e);
+    json_decref(ad);
+    if (bad != 0)
+        goto rollback;
     if (catalog_commit(s->cat, e) != 0)
         goto out;
     if (catalog_snapshot_get(s->cat, name, 0, &row, e) != 0)
@@ -682,6 +696,11 @@ int engine_import(struct store *s, const char *path, json_t **snap, struct err *
         goto out;
     }
     FAILPOINT("import.after_catalog");
+    {
+        json_t *ad = json_pack("{s:s}", "source", "import");
+        audit_append(s, "import", name, "ok", ad, NULL);
+        json_decref(ad);
+    }
     if (catalog_snapshot_get(s->cat, name, 1, &row, e) != 0)
         goto out;
     *snap = ops_snapshot_json(s, &row);

@@ -13,6 +13,7 @@
 #include <openssl/hmac.h>
 
 #include "archive.h"
+#include "audit.h"
 #include "capture.h"
 #include "failpoint.h"
 #include "fsutil.h"
@@ -353,12 +354,25 @@ static int parent_of(const char *path, char *out, size_t len)
     return 0;
 }
 
-/* Extract rel from the archive into a temp file beside its target, checking
- * its hash on the way; fsync it. Fills tmp (absolute path). */
-static int extract_tmp(struct store *s, struct archive *a, const char *rel, mode_t mode,
-                       char *tmp, size_t tmplen, struct err *e)
+/* Name the temp file for rel: beside its target, marked, random. */
+static int tmp_name(struct store *s, const char *rel, char *tmp, size_t tmplen, struct err *e)
 {
-    char target[PATH_MAX], dir[PATH_MAX], rnd[17];
+    char target[PATH_MAX], rnd[17];
+
+    if (fs_join(target, sizeof(target), s->cfg->root, rel, e) != 0 ||
+        store_random_hex(rnd, 8, e) != 0)
+        return -1;
+    if (snprintf(tmp, tmplen, "%s" CAPTURE_TMP_MARK ".%s", target, rnd) >= (int)tmplen)
+        return err_set(e, ERR_INVALID, "path too long: %.200s", rel);
+    return 0;
+}
+
+/* Extract rel from the archive into the temp file tmp (named by tmp_name),
+ * checking its hash on the way; fsync it. */
+static int extract_tmp(struct store *s, struct archive *a, const char *rel, mode_t mode,
+                       const char *tmp, struct err *e)
+{
+    char target[PATH_MAX], dir[PATH_MAX];
     struct fd_sink sink;
     int fd;
 
@@ -367,10 +381,6 @@ static int extract_tmp(struct store *s, struct archive *a, const char *rel, mode
         return err_set(e, ERR_INVALID, "path too long: %.200s", rel);
     if (fs_mkdir_p(dir, 0755, e) != 0)
         return -1;
-    if (store_random_hex(rnd, 8, e) != 0)
-        return -1;
-    if (snprintf(tmp, tmplen, "%s" CAPTURE_TMP_MARK ".%s", target, rnd) >= (int)tmplen)
-        return err_set(e, ERR_INVALID, "path too long: %.200s", rel);
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode ? mode : 0644);
     if (fd < 0)
         return err_sys(e, errno, "create %s", tmp);
@@ -499,19 +509,24 @@ int engine_restore_apply(struct store *s, const struct restore_opts *o, const ch
     }
     /* Phase 1 (prepare): every file to a temp beside its target, hashed on
      * the way; the rest of the archive checked too. Nothing is swapped, so
-     * a crash or a bad byte here leaves the state root as it was. */
-    if (journal_write(s, "prepare", o, &p, e) != 0)
-        goto out;
-    journaled = 1;
+     * a crash or a bad byte here leaves the state root as it was. The temp
+     * names are in the journal before any of them exists. */
     for (size_t i = 0; i < p.n; i++) {
         struct step *st = &p.v[i];
         if (strcmp(st->action, "create") != 0 && strcmp(st->action, "overwrite") != 0)
             continue;
         st->mode = entry_mode(&p, st->path);
-        if (extract_tmp(s, p.a, st->path, st->mode, st->tmp, sizeof(st->tmp), e) != 0)
-            goto fail;
-        /* Record the temp name before the next one exists. */
-        if (journal_write(s, "prepare", o, &p, e) != 0)
+        if (tmp_name(s, st->path, st->tmp, sizeof(st->tmp), e) != 0)
+            goto out;
+    }
+    if (journal_write(s, "prepare", o, &p, e) != 0)
+        goto out;
+    journaled = 1;
+    for (size_t i = 0; i < p.n; i++) {
+        struct step *st = &p.v[i];
+        if (st->tmp[0] == '\0')
+            continue;
+        if (extract_tmp(s, p.a, st->path, st->mode, st->tmp, e) != 0)
             goto fail;
         FAILPOINT("restore.after_extract");
     }
@@ -565,12 +580,25 @@ int engine_restore_apply(struct store *s, const struct restore_opts *o, const ch
                                             : strcmp(p.v[i].action, "delete") == 0 ? "cleared"
                                             : "restored"));
     rc = *report ? 0 : err_set(e, ERR_IO, "out of memory");
+    if (rc == 0) {
+        json_t *ad = json_pack("{s:s,s:O,s:O}", "safety_snapshot", safety, "files", files,
+                               "kill_switch", json_object_get(*report, "kill_switch"));
+        audit_append(s, "restore", o->name, "ok", ad, NULL);
+        json_decref(ad);
+    }
     goto out;
 fail:
     remove_tmps(&p);
 out:
     if (journaled)
         journal_remove(s, NULL);
+    /* A refused restore is worth a line (a bad archive, a stale token); bad
+     * input is not, and changes nothing. */
+    if (rc != 0 && e->code != ERR_LOCKED && e->code != ERR_INVALID && e->code != ERR_NOT_FOUND) {
+        json_t *ad = json_pack("{s:s}", "error", e->msg);
+        audit_append(s, "restore", o->name, "error", ad, NULL);
+        json_decref(ad);
+    }
     json_decref(errors);
     plan_free(&p);
     store_unlock(s);
@@ -631,13 +659,20 @@ int restore_recover(struct store *s, const char *path, struct err *e)
         }
         if (strcmp(action, "create") != 0 && strcmp(action, "overwrite") != 0)
             continue;
-        if (tmp != NULL && tmp[0] != '\0' && fs_exists(tmp) == 1) {
+        int have_tmp = tmp != NULL && tmp[0] != '\0' && strstr(tmp, CAPTURE_TMP_MARK) != NULL &&
+                       fs_exists(tmp) == 1;
+        struct err he = { 0 };
+        /* A temp file is trusted only with the right bytes: a crash during an
+         * earlier recovery may have left it half-written. */
+        if (have_tmp && want && archive_file_sha256(tmp, cur, NULL, &he) == 0 &&
+            strcmp(cur, want) == 0) {
             if (rename(tmp, target) != 0)
                 goto out_sys;
             fs_fsync_parent(target, NULL);
             continue;
         }
-        struct err he = { 0 };
+        if (have_tmp)
+            unlink(tmp);
         if (fs_exists(target) == 1 && archive_file_sha256(target, cur, NULL, &he) == 0 && want &&
             strcmp(cur, want) == 0)
             continue;
@@ -652,7 +687,15 @@ int restore_recover(struct store *s, const char *path, struct err *e)
         char ntmp[PATH_MAX];
         rc_cfg.root = root;
         s->cfg = &rc_cfg;
-        int x = extract_tmp(s, a, rel, 0644, ntmp, sizeof(ntmp), e);
+        int x;
+        if (tmp != NULL && strstr(tmp, CAPTURE_TMP_MARK) != NULL && strlen(tmp) < sizeof(ntmp)) {
+            snprintf(ntmp, sizeof(ntmp), "%s", tmp);
+            x = 0;
+        } else {
+            x = tmp_name(s, rel, ntmp, sizeof(ntmp), e);
+        }
+        if (x == 0)
+            x = extract_tmp(s, a, rel, 0644, ntmp, e);
         s->cfg = saved;
         if (x != 0)
             goto out;

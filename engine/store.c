@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "audit.h"
 #include "failpoint.h"
 #include "fsutil.h"
 #include "ops.h"
@@ -187,6 +188,9 @@ void store_unlock(struct store *s)
         return;
     if (--s->lock_depth > 0)
         return;
+    /* audit.jsonl follows the catalog before anyone else can write; if this
+     * fails the next lock holder catches it up. */
+    audit_flush(s, NULL);
     /* Closing the description releases the flock. */
     close(s->lock_fd);
     s->lock_fd = -1;
@@ -325,5 +329,7 @@ int store_recover(struct store *s, struct err *e)
     closedir(d);
     if (rc == 0)
         rc = fs_fsync_dir(s->work, e);
+    if (rc == 0)
+        rc = audit_flush(s, e);
     return rc;
 }

@@ -1,0 +1,35 @@
+/* audit.h - the audit table: an append-only, hash-chained log of operations. */
+#ifndef STATESNAP_DB_AUDIT_H
+#define STATESNAP_DB_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog.h"
+
+struct catalog_audit {
+    int64_t seq;
+    char time[32];
+    char *actor;
+    char *op;
+    char *snapshot;      /* NULL when the operation names none */
+    char *result;
+    char *details;       /* JSON object text */
+    char prev_hash[65];
+    char hash[65];
+};
+
+/* Insert one entry (the caller computed seq and hashes). ERR_CONFLICT if seq exists. */
+int catalog_audit_insert(struct catalog *c, const struct catalog_audit *a, struct err *e);
+
+/* The last entry's seq and hash; seq 0 and 64 zeros when empty. */
+int catalog_audit_last(struct catalog *c, int64_t *seq, char hash[65], struct err *e);
+
+/* Up to limit entries with seq > after, oldest first. *rows malloc'd (catalog_audit_free). */
+int catalog_audit_list(struct catalog *c, int64_t after, size_t limit, struct catalog_audit **rows,
+                       size_t *n, struct err *e);
+
+/* Free n rows. Accepts NULL. */
+void catalog_audit_free(struct catalog_audit *rows, size_t n);
+
+#endif

@@ -1,0 +1,30 @@
+/* audit.h - the audit chain: every mutating operation, hash-linked, in the
+ * catalog and in STORE/audit.jsonl. */
+#ifndef STATESNAP_AUDIT_H
+#define STATESNAP_AUDIT_H
+
+#include <jansson.h>
+
+#include "store.h"
+
+#define AUDIT_FILE "audit.jsonl"
+
+/* Append an entry {time, actor, op, snapshot, result, details} to the
+ * catalog (inside the caller's transaction if one is open). The lock is
+ * held; audit.jsonl catches up when the lock is released. details may be NULL. */
+int audit_append(struct store *s, const char *op, const char *snapshot, const char *result,
+                 const json_t *details, struct err *e);
+
+/* Bring audit.jsonl up to the catalog: cut a torn last line, append the
+ * entries it lacks, fsync. The lock is held. */
+int audit_flush(struct store *s, struct err *e);
+
+/* A page of entries oldest first after seq `after`: {entries:[...], next_after}. */
+int engine_audit_list(struct store *s, int64_t after, size_t limit, json_t **page, struct err *e);
+
+/* Recompute both chains (catalog rows and audit.jsonl) and compare them.
+ * *report = {ok, entries, catalog:{ok, first_bad}, file:{ok, first_bad}};
+ * -1 with ERR_VERIFY naming the first bad entry when not ok. */
+int engine_audit_verify(struct store *s, json_t **report, struct err *e);
+
+#endif
