@@ -10,6 +10,7 @@
 
 #include "format.h"
 #include "render_diff.h"
+#include "../engine/audit.h"
 #include "../engine/engine.h"
 
 #define CLI_LINE_MAX 256
@@ -72,6 +73,21 @@ static const struct cli_opt pin_opts[] = {
 static const struct cli_opt export_opts[] = {
     { "name", "NAME", 0, "the snapshot" },
     { "out", "FILE", 0, "where to write the zip (default ./NAME.zip)" },
+    { NULL, NULL, 0, NULL },
+};
+static const struct cli_opt prune_opts[] = {
+    { "dry-run", NULL, 0, "list what would be removed and why the rest is kept; delete nothing" },
+    { "keep-last", "N", 0, "keep the N newest (at least 5)" },
+    { "keep-daily", "N", 0, "keep the newest of each of the last N days" },
+    { "keep-weekly", "N", 0, "keep the newest of each of the last N ISO weeks" },
+    { "keep-monthly", "N", 0, "keep the newest of each of the last N months" },
+    { "expire-after", "DURATION", 0, "drop day/week/month keeps older than this (e.g. 90d)" },
+    { "max-count", "N", 0, "never keep more than N (pinned and keep-last excepted)" },
+    { NULL, NULL, 0, NULL },
+};
+static const struct cli_opt audit_opts[] = {
+    { "after", "SEQ", 0, "entries after this sequence number" },
+    { "limit", "N", 0, "at most N entries, 1-1000 (default 100)" },
     { NULL, NULL, 0, NULL },
 };
 static const struct cli_opt none_opts[] = {
@@ -686,6 +702,130 @@ out:
     return rc;
 }
 
+static int cmd_prune(struct cli_ctx *c)
+{
+    struct retention_policy p = *c->cfg->engine.retention;
+    struct store *s = NULL;
+    struct err e = { 0 };
+    json_t *r = NULL, *k, *v;
+    static const char *const counts[] = { "keep-last", "keep-daily", "keep-weekly",
+                                          "keep-monthly", "max-count" };
+    int *slots[] = { &p.keep_last, &p.keep_daily, &p.keep_weekly, &p.keep_monthly, &p.max_count };
+    size_t i;
+    int rc;
+
+    if (c->args.positional != NULL)
+        return usage_error("prune: unexpected argument \"%s\"", c->args.positional);
+    for (i = 0; i < 5; i++) {
+        const char *val = opt(c, counts[i]);
+        char *end;
+        long n;
+        if (val == NULL)
+            continue;
+        errno = 0;
+        n = strtol(val, &end, 10);
+        if (end == val || *end != '\0' || errno != 0 || n < 0 || n > 100000)
+            return usage_error("prune: bad count \"%s\"", val);
+        *slots[i] = (int)n;
+    }
+    if (opt(c, "expire-after")) {
+        long secs;
+        if (config_parse_duration(opt(c, "expire-after"), &secs, &e) != 0)
+            return fail(&e);
+        p.expire_after = secs;
+    }
+    if (p.keep_last < RETENTION_MIN_KEEP_LAST) {
+        err_set(&e, ERR_INVALID, "--keep-last %d refused: statesnap always keeps at least the %d most "
+                "recent snapshots", p.keep_last, RETENTION_MIN_KEEP_LAST);
+        return fail(&e);
+    }
+    if ((rc = open_store(c, 1, &s)) != 0)
+        return rc;
+    if (engine_prune(s, &p, flag(c, "dry-run"), &r, &e) != 0) {
+        rc = fail(&e);
+    } else if (c->json) {
+        print_json(r);
+        rc = 0;
+    } else {
+        printf("PRUNE%s\n=====%s\n", flag(c, "dry-run") ? " (dry run)" : "",
+               flag(c, "dry-run") ? "==========" : "");
+        json_array_foreach(json_object_get(r, "kept"), i, k) {
+            size_t j;
+            printf("  keep    %-40s ", json_string_value(json_object_get(k, "name")));
+            json_array_foreach(json_object_get(k, "reasons"), j, v)
+                printf("%s%s", j ? "," : "", json_string_value(v));
+            putchar('\n');
+        }
+        json_array_foreach(json_object_get(r, "removed"), i, k)
+            printf("  %-7s %s\n", flag(c, "dry-run") ? "remove" : "removed",
+                   json_string_value(json_object_get(k, "name")));
+        printf("\n%zu kept, %zu %s\n", json_array_size(json_object_get(r, "kept")),
+               json_array_size(json_object_get(r, "removed")),
+               flag(c, "dry-run") ? "would be removed" : "removed");
+        rc = 0;
+    }
+    json_decref(r);
+    store_close(s);
+    return rc;
+}
+
+static int cmd_audit(struct cli_ctx *c)
+{
+    struct store *s = NULL;
+    struct err e = { 0 };
+    json_t *r = NULL, *en;
+    const char *pos = c->args.positional;
+    long long after = 0;
+    size_t limit = 0, i;
+    int rc;
+
+    if (pos != NULL && strcmp(pos, "verify") != 0)
+        return usage_error("audit: unknown subcommand \"%s\" (audit or audit verify)", pos);
+    if (opt(c, "after")) {
+        char *end;
+        errno = 0;
+        after = strtoll(opt(c, "after"), &end, 10);
+        if (end == opt(c, "after") || *end != '\0' || errno != 0 || after < 0)
+            return usage_error("audit: bad --after \"%s\"", opt(c, "after"));
+    }
+    if (opt(c, "limit") && parse_size(opt(c, "limit"), &limit) != 0)
+        return usage_error("audit: --limit must be from 1 to 1000, got \"%s\"", opt(c, "limit"));
+    if ((rc = open_store(c, 1, &s)) != 0)
+        return rc;
+    if (pos != NULL) {
+        rc = engine_audit_verify(s, &r, &e);
+        if (r != NULL && c->json)
+            print_json(r);
+        else if (rc == 0)
+            printf("OK audit chain (%lld entries)\n",
+                   (long long)json_integer_value(json_object_get(r, "entries")));
+        if (rc != 0) {
+            if (!c->json && r != NULL)
+                printf("FAILED audit chain\n");
+            rc = fail(&e);
+        }
+    } else if (engine_audit_list(s, after, limit, &r, &e) != 0) {
+        rc = fail(&e);
+    } else if (c->json) {
+        print_json(r);
+    } else {
+        printf("AUDIT\n=====\n");
+        json_array_foreach(json_object_get(r, "entries"), i, en) {
+            printf("%5lld %s %-8s %-6s %-16s ", (long long)json_integer_value(json_object_get(en, "seq")),
+                   json_string_value(json_object_get(en, "time")),
+                   json_string_value(json_object_get(en, "op")),
+                   json_string_value(json_object_get(en, "result")),
+                   json_string_value(json_object_get(en, "actor")));
+            format_safe(stdout, json_is_string(json_object_get(en, "snapshot"))
+                                    ? json_string_value(json_object_get(en, "snapshot")) : "-");
+            putchar('\n');
+        }
+    }
+    json_decref(r);
+    store_close(s);
+    return rc;
+}
+
 static int cmd_version(struct cli_ctx *c)
 {
     if (c->json)
@@ -707,6 +847,8 @@ const struct cli_cmd cli_commands[] = {
     { "unpin", "NAME", "unpin a snapshot", pin_opts, cmd_unpin },
     { "export", "NAME", "copy a snapshot's zip out of the store", export_opts, cmd_export },
     { "import", "ZIP", "verify a zip and add it to the store", none_opts, cmd_import },
+    { "prune", NULL, "apply the retention policy (keeps at least the 5 newest)", prune_opts, cmd_prune },
+    { "audit", "[verify]", "show the audit chain, or verify it", audit_opts, cmd_audit },
     { "reindex", NULL, "rebuild catalog.db from the archives", none_opts, cmd_reindex },
     { "version", NULL, "print the version", none_opts, cmd_version },
     { NULL, NULL, NULL, NULL, NULL },

@@ -615,3 +615,45 @@ int catalog_snapshot_delete_all(struct catalog *c, struct err *e)
 {
     return exec(c, "DELETE FROM snapshots", e);
 }
+
+int catalog_snapshot_brief(struct catalog *c, struct catalog_brief **rows, size_t *n,
+                           struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    struct catalog_brief *v = NULL;
+    size_t cap = 0;
+    int rc;
+
+    *rows = NULL;
+    *n = 0;
+    if (prepare(c, "SELECT name, created_at, pinned, pin_until FROM snapshots "
+                   "ORDER BY created_at DESC, id DESC", &st, e) != 0)
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            struct catalog_brief *nv = realloc(v, ncap * sizeof(*nv));
+            if (nv == NULL) {
+                sqlite3_finalize(st);
+                free(v);
+                *n = 0;
+                return err_set(e, ERR_IO, "out of memory");
+            }
+            v = nv;
+            cap = ncap;
+        }
+        struct catalog_brief *b = &v[(*n)++];
+        copy_text(b->name, sizeof(b->name), st, 0);
+        b->created_at = sqlite3_column_int64(st, 1);
+        b->pinned = sqlite3_column_int(st, 2);
+        b->pin_until = sqlite3_column_int64(st, 3);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        free(v);
+        *n = 0;
+        return db_fail(c, e, "list snapshots");
+    }
+    *rows = v;
+    return 0;
+}

@@ -100,6 +100,17 @@ int catalog_snapshot_set_pin(struct catalog *c, const char *name, int pinned, in
 int catalog_snapshot_set_labels(struct catalog *c, const char *name, const char *labels_json,
                                 struct err *e);
 
+/* What retention needs of every snapshot, newest first. */
+struct catalog_brief {
+    char name[65];
+    int64_t created_at;
+    int pinned;
+    int64_t pin_until;
+};
+
+/* All snapshots in brief; *rows malloc'd (free()). */
+int catalog_snapshot_brief(struct catalog *c, struct catalog_brief **rows, size_t *n, struct err *e);
+
 /* Remove every snapshot row (reindex starts from nothing). */
 int catalog_snapshot_delete_all(struct catalog *c, struct err *e);
 

@@ -600,6 +600,22 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
     }
     json_object_set(*snap, "absent", cc.cap.absent);
     json_object_set(*snap, "warnings", cc.cap.warnings);
+    if (s->cfg->prune_after_create) {
+        /* A create that succeeded stays a success if pruning then fails. */
+        json_t *pr = NULL, *names = json_array(), *r;
+        struct err pe = { 0 };
+        size_t i;
+        if (engine_prune(s, NULL, 0, &pr, &pe) == 0) {
+            json_array_foreach(json_object_get(pr, "removed"), i, r)
+                json_array_append(names, json_object_get(r, "name"));
+        } else {
+            char w[300];
+            snprintf(w, sizeof(w), "prune after create failed: %s", pe.msg);
+            json_array_append_new(cc.cap.warnings, json_string(w));
+        }
+        json_object_set_new(*snap, "pruned", names);
+        json_decref(pr);
+    }
     rc = 0;
     goto out;
 out_final:

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "retention.h"
 
 #define STATESNAP_VERSION "0.1.0"
 
@@ -41,6 +42,8 @@ struct engine_config {
     long safety_pin_seconds;          /* how long pre_restore_* stays pinned */
     long lock_timeout_ms;             /* wait for the store lock this long */
     const char *actor;                /* who is acting: "cli:<user>" or "token:<name>" */
+    const struct retention_policy *retention; /* NULL = keep_last 5 */
+    int prune_after_create;           /* prune with retention after every create */
 };
 
 struct store;
@@ -153,6 +156,13 @@ int engine_delete(struct store *s, const char *name, int force, json_t **out, st
 /* Change pin (-1 = leave) and/or replace labels (NULL = leave). *snap = updated Snapshot. */
 int engine_update(struct store *s, const char *name, int pin, const json_t *labels, json_t **snap,
                   struct err *e);
+
+/* ---- prune ---- */
+/* Apply the retention policy (NULL = the store's configured one). With
+ * dry_run nothing is deleted. *report = {dry_run, kept:[{name, created_at,
+ * reasons}], removed:[{name, created_at}]}. Pinned snapshots are never removed. */
+int engine_prune(struct store *s, const struct retention_policy *p, int dry_run, json_t **report,
+                 struct err *e);
 
 /* ---- import / reindex ---- */
 /* Validate the zip at path completely (names, sizes, manifest, every hash)

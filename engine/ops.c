@@ -490,6 +490,21 @@ int engine_verify_all(struct store *s, json_t **report, struct err *e)
 
 /* ---- delete / update ---- */
 
+int ops_delete_locked(struct store *s, const char *name, struct err *e)
+{
+    if (store_intent_write(s, name, "delete", e) != 0)
+        return -1;
+    if (catalog_begin(s->cat, e) != 0)
+        return -1;
+    if (catalog_snapshot_delete(s->cat, name, e) != 0 || catalog_commit(s->cat, e) != 0) {
+        catalog_rollback(s->cat);
+        return -1;
+    }
+    if (ops_finish_delete(s, name, e) != 0)
+        return -1;
+    return store_intent_clear(s, name, "delete", e);
+}
+
 int engine_delete(struct store *s, const char *name, int force, json_t **out, struct err *e)
 {
     struct catalog_snapshot row;

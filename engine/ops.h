@@ -22,6 +22,10 @@ int ops_adopt_or_remove(struct store *s, const char *name, struct err *e);
 /* Recovery of a delete intent: make sure row and archive are both gone. */
 int ops_finish_delete(struct store *s, const char *name, struct err *e);
 
+/* Delete NAME's rows and archive crash-safely (intent first), without an
+ * audit entry; the lock is held. ERR_NOT_FOUND if absent. */
+int ops_delete_locked(struct store *s, const char *name, struct err *e);
+
 /* Validate a labels object (string values, key and value limits). */
 int ops_labels_check(const json_t *labels, struct err *e);
 

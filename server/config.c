@@ -349,6 +349,7 @@ static int load_file(struct config *c, const char *path, struct err *e)
         get_bool(root, "metrics_public", &c->metrics_public, e))
         goto out;
     if (validate_section(c, root, "retention", retention_keys, &c->retention, e) ||
+        retention_from_json(c->retention, &c->retention_policy, e) ||
         validate_section(c, root, "alerts", alerts_keys, &c->alerts, e) ||
         validate_section(c, root, "offsite", offsite_keys, &c->offsite, e))
         goto out;
@@ -369,6 +370,7 @@ int config_load(struct config *c, const char *path, struct err *e)
     c->safety_pin_seconds = ENGINE_SAFETY_PIN_SECONDS;
     c->lock_timeout_ms = 30000;
     c->metrics_public = 1;
+    retention_default(&c->retention_policy);
     if (config_set_string(&c->store, "./snapshots", e) ||
         config_set_string(&c->listen, "127.0.0.1:8080", e))
         return -1;
@@ -402,6 +404,8 @@ void config_sync_engine(struct config *c)
     ec->compression_level = c->compression_level;
     ec->safety_pin_seconds = c->safety_pin_seconds;
     ec->lock_timeout_ms = c->lock_timeout_ms;
+    ec->retention = &c->retention_policy;
+    ec->prune_after_create = c->prune_after_create;
 }
 
 static void free_strv(char **v, size_t n)

@@ -40,6 +40,7 @@ struct config {
     long schedule_interval;     /* seconds, 0 = off */
     int prune_after_create;
     int metrics_public;         /* default 1: /metrics needs no token */
+    struct retention_policy retention_policy;  /* parsed "retention" */
     json_t *retention;          /* validated objects kept for their modules */
     json_t *alerts;
     json_t *offsite;
