@@ -78,6 +78,8 @@ int audit_append(struct store *s, const char *op, const char *snapshot, const ch
         goto out;
     }
     rc = catalog_audit_insert(s->cat, &a, e);
+    if (rc == 0)
+        engine_emit(s->cfg, op, result, snapshot, details);
 out:
     free(a.details);
     free(canon);

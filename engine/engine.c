@@ -1,5 +1,6 @@
 /* engine.c - small engine-wide helpers: names, the clock. */
 #include "engine.h"
+#include "meta.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,4 +68,24 @@ void engine_actor(const struct engine_config *cfg, char *out, size_t len)
         user = pw ? pw->pw_name : "unknown";
     }
     snprintf(out, len, "cli:%s", user);
+}
+
+void engine_emit(const struct engine_config *cfg, const char *op, const char *result,
+                 const char *snapshot, const json_t *details)
+{
+    char actor[160], host[256], now[32];
+    json_t *ev;
+
+    if (cfg == NULL || cfg->on_event == NULL)
+        return;
+    engine_actor(cfg, actor, sizeof(actor));
+    meta_host(host, sizeof(host));
+    engine_time_format(engine_now(), now, sizeof(now));
+    ev = json_pack("{s:s,s:s,s:o,s:s,s:s,s:s,s:o}", "op", op, "result", result,
+                   "snapshot", snapshot ? json_string(snapshot) : json_null(), "actor", actor,
+                   "host", host, "time", now,
+                   "details", details ? json_deep_copy(details) : json_object());
+    if (ev != NULL)
+        cfg->on_event(cfg->event_ctx, ev);
+    json_decref(ev);
 }

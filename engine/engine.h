@@ -44,15 +44,28 @@ struct engine_config {
     const char *actor;                /* who is acting: "cli:<user>" or "token:<name>" */
     const struct retention_policy *retention; /* NULL = keep_last 5 */
     int prune_after_create;           /* prune with retention after every create */
+    /* Called after every audited operation and failed verification with
+     * {op, result, snapshot, actor, host, time, details}; the front turns
+     * it into alerts. Must not block; may be NULL. The event is borrowed. */
+    void (*on_event)(void *ctx, const json_t *event);
+    void *event_ctx;
 };
 
 struct store;
+struct catalog;
+
+/* Tell cfg->on_event about an operation (no-op without a hook). Cannot fail. */
+void engine_emit(const struct engine_config *cfg, const char *op, const char *result,
+                 const char *snapshot, const json_t *details);
 
 /* Open (and with create != 0, make) the store named in cfg: the directory,
  * catalog.db and .work/. If leftovers of a crashed operation are found and
  * the lock is free, they are cleaned or rolled forward first. Returns 0 and
  * *out (free with store_close) or -1. cfg must outlive the store. */
 int store_open(struct store **out, const struct engine_config *cfg, int create, struct err *e);
+
+/* The store's catalog connection (borrowed; for db/ queries by the fronts). */
+struct catalog *store_catalog(struct store *s);
 
 /* Close a store. Accepts NULL. */
 void store_close(struct store *s);

@@ -431,6 +431,7 @@ static int verify_one(struct store *s, const char *name, json_t **report, struct
     }
     if (json_array_size(errors) > 0) {
         json_t *first = json_array_get(errors, 0);
+        engine_emit(s->cfg, "verify", "error", name, *report);
         err_set(e, ERR_VERIFY, "%s: %s: %s", name,
                 json_string_value(json_object_get(first, "path")),
                 json_string_value(json_object_get(first, "problem")));

@@ -135,6 +135,11 @@ void store_close(struct store *s)
     free(s);
 }
 
+struct catalog *store_catalog(struct store *s)
+{
+    return s->cat;
+}
+
 const struct engine_config *store_config(const struct store *s)
 {
     return s->cfg;
