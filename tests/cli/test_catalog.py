@@ -66,6 +66,37 @@ def test_list_table_reproduces_the_seed(three):
     assert human_size_ok(total, sum(sizes)), (total, sizes)
 
 
+SEED_HEADER = ["SNAPSHOTS",
+               "=========",
+               "| Name          | Date       | Size  | Version |",
+               "|---------------|------------|-------|---------|"]
+
+
+def test_list_reproduces_the_seed_layout_exactly(ss):
+    """The seed's three snapshots at the seed's dates (pinned test clock), with
+    archives of a few MB so every column has the seed's width."""
+    make_state(ss.root, "--chain-bytes", "7600000")
+    ss.create("before_update", "--version-tag", "1.1.0", now=1734685200)   # 2024-12-20T09:00:00Z
+    make_state(ss.root, "--advance", "300", "--seed", "42")
+    ss.create("daily_backup", now=1735030800)                              # 2024-12-24T09:00:00Z
+    make_state(ss.root, "--advance", "300", "--seed", "42")
+    ss.create("pre_live_v1", now=1735137000)                               # 2024-12-25T14:30:00Z
+    out = ss.ok("list")
+    lines = out.rstrip("\n").split("\n")
+    assert lines[:4] == SEED_HEADER, out
+    sizes = {s["name"]: s["size"] for s in ss.json("list")["snapshots"]}
+    want = [("pre_live_v1", "2024-12-25", "1.2.0"), ("daily_backup", "2024-12-24", "1.2.0"),
+            ("before_update", "2024-12-20", "1.1.0")]
+    for line, (name, date, version) in zip(lines[4:7], want):
+        size = line.split("|")[3].strip()
+        assert re.fullmatch(r"\d\.\dMB", size) and human_size_ok(size, sizes[name]), (line, sizes[name])
+        assert line == "| %-13s | %s | %s | %-7s |" % (name, date, size, version)
+    assert lines[7] == ""
+    m = re.fullmatch(r"Total: 3 snapshots, (\d+\.\d) MB", lines[8])
+    assert m and human_size_ok(m.group(1) + " MB", sum(sizes.values())), lines[8]
+    assert len(lines) == 9, out
+
+
 def test_list_json_totals_and_fields(three):
     page = three.json("list")
     assert page["total_count"] == 3

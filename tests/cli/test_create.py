@@ -215,6 +215,21 @@ def test_default_name_is_the_utc_timestamp(ss):
     assert os.path.isfile(ss.archive(snap["name"]))
 
 
+def test_pinned_clock_gives_the_seed_time_and_default_name(ss):
+    rc, out, err = ss.run("create", now=1735137000)   # 2024-12-25T14:30:00Z
+    assert rc == 0, err
+    b = parse_create_block(out)
+    assert b["name"] == "snap_20241225T143000Z"
+    assert b["time"] == "2024-12-25T14:30:00Z"
+    assert b["restore"].endswith(" restore --name snap_20241225T143000Z") or \
+        " restore --name snap_20241225T143000Z " in b["restore"]
+    # A second auto-named create in the same second must not fail or overwrite.
+    second = ss.json("create", now=1735137000)["name"]
+    assert second != "snap_20241225T143000Z" and second.startswith("snap_20241225T143000Z")
+    assert sorted(ss.names()) == sorted(["snap_20241225T143000Z", second])
+    assert os.path.isfile(ss.archive(second)) and os.path.isfile(ss.archive("snap_20241225T143000Z"))
+
+
 def test_labels_pin_and_version_tag(ss):
     snap = ss.create("lab", "--label", "reason=pre-deploy", "--label", "pipeline=123", "--pin",
                      "--version-tag", "9.9.9-rc1")

@@ -10,7 +10,9 @@ KILLED = {"passed": 0, "failed": 0}
 
 def pytest_runtest_logreport(report):
     test = report.nodeid.split("::")[-1]
-    if report.when == "call" and test.startswith("test_kill_point[") and test != "test_kill_point[setup-failed]":
+    kill_test = test.startswith(("test_kill_point[", "test_create_killed_from_outside[",
+                                 "test_restore_killed_from_outside["))
+    if report.when == "call" and kill_test and test != "test_kill_point[setup-failed]":
         KILLED["passed" if report.passed else "failed"] += 1
 
 
