@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <curl/curl.h>
 #include <openssl/crypto.h>
 
 #include "format.h"
@@ -88,6 +89,16 @@ static const struct cli_opt prune_opts[] = {
 static const struct cli_opt audit_opts[] = {
     { "after", "SEQ", 0, "entries after this sequence number" },
     { "limit", "N", 0, "at most N entries, 1-1000 (default 100)" },
+    { NULL, NULL, 0, NULL },
+};
+static const struct cli_opt health_opts[] = {
+    { "url", "URL", 0, "what to probe (default http://LISTEN/readyz from the config)" },
+    { "max-age", "SECONDS", 0, "also fail when the latest snapshot is older than this" },
+    { "timeout", "SECONDS", 0, "give up after this long (default 5)" },
+    { NULL, NULL, 0, NULL },
+};
+static const struct cli_opt config_opts[] = {
+    { "file", "FILE", 0, "the config file to check (default: --config)" },
     { NULL, NULL, 0, NULL },
 };
 static const struct cli_opt none_opts[] = {
@@ -826,6 +837,98 @@ static int cmd_audit(struct cli_ctx *c)
     return rc;
 }
 
+static size_t discard(void *p, size_t size, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return size * n;
+}
+
+static int cmd_healthcheck(struct cli_ctx *c)
+{
+    char url[512];
+    const char *max_age = opt(c, "max-age"), *timeout = opt(c, "timeout");
+    long status = 0, secs = 5;
+    CURL *h;
+    CURLcode cr;
+    char *end;
+
+    if (c->args.positional != NULL)
+        return usage_error("healthcheck: unexpected argument \"%s\"", c->args.positional);
+    if (timeout != NULL) {
+        errno = 0;
+        secs = strtol(timeout, &end, 10);
+        if (end == timeout || *end != '\0' || errno != 0 || secs < 1 || secs > 300)
+            return usage_error("healthcheck: --timeout must be 1-300 seconds, got \"%s\"", timeout);
+    }
+    if (max_age != NULL) {
+        errno = 0;
+        long v = strtol(max_age, &end, 10);
+        if (end == max_age || *end != '\0' || errno != 0 || v < 0)
+            return usage_error("healthcheck: bad --max-age \"%s\"", max_age);
+    }
+    if (opt(c, "url") != NULL) {
+        if (snprintf(url, sizeof(url), "%s", opt(c, "url")) >= (int)sizeof(url))
+            return usage_error("healthcheck: --url too long%s", "");
+    } else {
+        const char *listen = c->cfg->listen ? c->cfg->listen : "127.0.0.1:8080";
+        /* A wildcard listen address is probed on loopback. */
+        if (strncmp(listen, "0.0.0.0:", 8) == 0)
+            listen += 7;
+        int n = snprintf(url, sizeof(url), "%s://%s%s/readyz%s%s",
+                         c->cfg->tls_cert ? "https" : "http", listen[0] == ':' ? "127.0.0.1" : "",
+                         listen, max_age ? "?max_age=" : "", max_age ? max_age : "");
+        if (n < 0 || (size_t)n >= sizeof(url))
+            return usage_error("healthcheck: listen address too long%s", "");
+    }
+    if ((h = curl_easy_init()) == NULL)
+        return 1;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, secs);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    cr = curl_easy_perform(h);
+    if (cr == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    if (cr != CURLE_OK) {
+        fprintf(stderr, "statesnap: healthcheck %s: %s\n", url, curl_easy_strerror(cr));
+        return 1;
+    }
+    if (status != 200) {
+        fprintf(stderr, "statesnap: healthcheck %s: HTTP %ld\n", url, status);
+        return 1;
+    }
+    if (!c->json)
+        printf("OK %s\n", url);
+    return 0;
+}
+
+static int cmd_config(struct cli_ctx *c)
+{
+    struct config other;
+    struct err e = { 0 };
+    const char *file = NULL;
+
+    /* "config check [FILE]": FILE, else the --config already loaded. */
+    if (c->args.positional == NULL || strcmp(c->args.positional, "check") != 0)
+        return usage_error("config: the subcommand is \"check\" (statesnap config check [FILE])%s", "");
+    file = opt(c, "file") ? opt(c, "file") : c->cfg->path;
+    if (file == NULL)
+        return usage_error("config check: which file? (config check --file FILE or --config FILE)%s", "");
+    if (config_load(&other, file, &e) != 0) {
+        config_free(&other);
+        return fail(&e);
+    }
+    config_free(&other);
+    if (c->json)
+        printf("{\"ok\": true}\n");
+    else
+        printf("OK %s\n", file);
+    return 0;
+}
+
 static int cmd_version(struct cli_ctx *c)
 {
     if (c->json)
@@ -850,6 +953,8 @@ const struct cli_cmd cli_commands[] = {
     { "prune", NULL, "apply the retention policy (keeps at least the 5 newest)", prune_opts, cmd_prune },
     { "audit", "[verify]", "show the audit chain, or verify it", audit_opts, cmd_audit },
     { "reindex", NULL, "rebuild catalog.db from the archives", none_opts, cmd_reindex },
+    { "healthcheck", NULL, "probe a running server's /readyz (exit 0 when ready)", health_opts, cmd_healthcheck },
+    { "config", "check", "validate a config file (unknown keys are errors)", config_opts, cmd_config },
     { "version", NULL, "print the version", none_opts, cmd_version },
     { NULL, NULL, NULL, NULL, NULL },
 };
