@@ -536,8 +536,9 @@
       var picks = state.selected.map(findRow).filter(Boolean), from, to;
       if (picks.length === 1) { from = picks[0].name; to = 'live'; }
       else if (picks.length === 2) {
-        // Older first, so "extends" reads forward in time.
-        picks.sort(function (a, b) { return a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0; });
+        // Older first, so "extends" reads forward in time. The API's order (newest first) also
+        // settles snapshots taken within the same second.
+        picks.sort(function (a, b) { return state.rows.indexOf(b) - state.rows.indexOf(a); });
         from = picks[0].name;
         to = picks[1].name;
       } else return;

@@ -1,0 +1,632 @@
+// dashboard.mjs - the statesnap dashboard in a real headless chromium against the real server
+// (issue 4, "Done means"). Started by tests/e2e/run.sh BIN, which provides the server and env.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import {
+  DESKTOP, PHONE, TOKEN_KEY, activeId, api, apiOk, corruptZipEntry, dialogOpen, env, listAll, makeState,
+  noHorizontalScroll, rootFile, rowNames, runAll, screenshot, test, text, waitRows, waitText, waitUntil, withPage,
+} from './lib.mjs';
+
+const BULK = 11; // with e2e_base, more than one page of 10
+const fixtures = {};
+
+// The page's own renderings, restated: UTC timestamps and binary-prefixed sizes.
+function fmtBytes(n) {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let u = 0, v = n;
+  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  return (u === 0 ? String(v) : v.toFixed(v >= 100 ? 0 : 1)) + ' ' + units[u];
+}
+function fmtAbs(iso) { return iso.replace('T', ' ').replace('Z', ' UTC'); }
+function readJson(rel) { return JSON.parse(fs.readFileSync(rootFile(rel), 'utf8')); }
+function writeJson(rel, v) { fs.writeFileSync(rootFile(rel), JSON.stringify(v, null, 2) + '\n'); }
+function dotenvValues() {
+  return fs.readFileSync(rootFile('.env'), 'utf8').split('\n')
+    .filter(l => /^[A-Z_]+=/.test(l)).map(l => l.slice(l.indexOf('=') + 1));
+}
+
+async function setup() {
+  await apiOk('POST', '/snapshots', { body: { name: 'e2e_base', labels: { reason: 'baseline', pipeline: '7' }, pin: true } });
+  for (let i = 1; i <= BULK; i++) {
+    await apiOk('POST', '/snapshots', { body: { name: `e2e_bulk_${String(i).padStart(2, '0')}`, labels: { batch: String(i % 3) } } });
+  }
+}
+
+/* ---------- list ---------- */
+
+test('the list shows what the API has: fields, order, sorting, name filter, cursor pagination', async () => {
+  const all = await listAll();
+  const latest = await apiOk('GET', '/snapshots/latest');
+  assert.ok(all.snapshots.length >= BULK + 1);
+  await withPage({}, async (page, rec) => {
+    await page.goto(env.base + '/');
+    const names = await waitRows(page, Math.min(25, all.snapshots.length));
+    assert.deepEqual(names, all.snapshots.slice(0, 25).map(s => s.name), 'newest first, as the API lists them');
+
+    for (const s of all.snapshots.slice(0, 25)) {
+      const row = page.locator(`#snap-rows tr[data-name="${s.name}"]`);
+      assert.equal(await row.locator('td.name').textContent(), s.name);
+      assert.equal(await row.locator('td.created time').textContent(), fmtAbs(s.created_at));
+      assert.match(await row.locator('td.created .rel').textContent(), /^(just now|\d+ s ago|\d+ min ago)$/);
+      assert.equal(await row.locator('td.size').getAttribute('title'), `${s.size} bytes`);
+      assert.equal(await row.locator('td.version').textContent(), s.version);
+      assert.ok(s.git_commit, 'the generated root is a git repository');
+      assert.equal(await row.locator('td.commit').textContent(), s.git_commit.slice(0, 10));
+      assert.equal(await row.locator('td.commit').getAttribute('title'), s.git_commit);
+      assert.equal((await row.locator('td.pinned').textContent()).startsWith('pinned'), s.pinned, `${s.name} pinned`);
+      const labels = await row.locator('td.labels .badge').allTextContents();
+      assert.deepEqual(labels, Object.keys(s.labels).sort().map(k => `${k}=${s.labels[k]}`));
+    }
+    assert.equal(await text(page, '#list-summary'),
+                 `Showing ${Math.min(25, all.snapshots.length)} of ${all.total_count} snapshots · ${fmtBytes(all.total_bytes)} in the store`);
+    // No snapshot here has an offsite state, so the column is not shown.
+    assert.equal(await page.locator('#snap-table thead th.col-offsite').isHidden(), true);
+    // The latest snapshot, big, from GET /snapshots/latest.
+    assert.match(await text(page, '#latest-name'), new RegExp('^' + latest.name + ' · '));
+    assert.match(await text(page, '#latest-age'), /ago$/);
+    assert.equal(await text(page, '#latest-state'), 'OK');
+
+    // Sorting: by size (descending first, then ascending), by name.
+    await page.click('#snap-table th[data-sort="size"] button');
+    assert.equal(await page.getAttribute('#snap-table th[data-sort="size"]', 'aria-sort'), 'descending');
+    let sizes = await page.locator('#snap-rows td.size').evaluateAll(tds => tds.map(td => Number(td.getAttribute('data-bytes'))));
+    assert.deepEqual(sizes, all.snapshots.slice(0, 25).map(s => s.size).sort((a, b) => b - a));
+    await page.click('#snap-table th[data-sort="size"] button');
+    assert.equal(await page.getAttribute('#snap-table th[data-sort="size"]', 'aria-sort'), 'ascending');
+    sizes = await page.locator('#snap-rows td.size').evaluateAll(tds => tds.map(td => Number(td.getAttribute('data-bytes'))));
+    assert.deepEqual(sizes, all.snapshots.slice(0, 25).map(s => s.size).sort((a, b) => a - b));
+    await page.click('#snap-table th[data-sort="name"] button');
+    assert.deepEqual(await rowNames(page), all.snapshots.slice(0, 25).map(s => s.name)
+      .sort((a, b) => a.localeCompare(b, undefined, { numeric: true, sensitivity: 'base' })));
+    await page.click('#snap-table th[data-sort="created_at"] button');
+    assert.deepEqual(await rowNames(page), all.snapshots.slice(0, 25).map(s => s.name));
+
+    // Name filter: the API's prefix filter.
+    const filtered = await listAll({ prefix: 'e2e_bulk_0' });
+    assert.equal(filtered.snapshots.length, 9);
+    await page.fill('#filter-prefix', 'e2e_bulk_0');
+    await waitUntil(async () => JSON.stringify(await rowNames(page)) === JSON.stringify(filtered.snapshots.map(s => s.name)),
+                    'rows filtered by name prefix');
+    assert.ok(rec.requests.some(r => r.url.includes('/api/v1/snapshots?') && r.url.includes('prefix=e2e_bulk_0')));
+    await page.fill('#filter-prefix', '');
+    await waitRows(page, Math.min(25, all.snapshots.length));
+
+    // Pagination with the API's cursor: pages of 10, "Load more" until the end.
+    const first = await apiOk('GET', '/snapshots', { query: { limit: '10' } });
+    assert.ok(first.next_cursor, 'more than one page');
+    await page.selectOption('#page-size', '10');
+    assert.deepEqual(await waitRows(page, 10), first.snapshots.map(s => s.name));
+    assert.equal(await page.isVisible('#btn-more'), true);
+    await page.click('#btn-more');
+    await waitRows(page, Math.min(20, all.snapshots.length));
+    assert.ok(rec.requests.some(r => r.url.includes('cursor=' + encodeURIComponent(first.next_cursor))),
+              'the second page was asked for with the first page\'s next_cursor');
+    while (await page.isVisible('#btn-more')) {
+      const n = (await rowNames(page)).length;
+      await page.click('#btn-more');
+      await waitUntil(async () => (await rowNames(page)).length > n, 'another page');
+    }
+    assert.deepEqual(await rowNames(page), all.snapshots.map(s => s.name), 'every page together is the whole list');
+    await page.selectOption('#page-size', '25');
+  });
+});
+
+test('the latest snapshot\'s age turns amber and red past thresholds set in the page (kept in localStorage)', async () => {
+  await withPage({}, async (page) => {
+    await page.goto(env.base + '/');
+    await waitText(page, '#latest-state', 'OK');
+    assert.match(await page.getAttribute('#latest', 'class'), /\bage-ok\b/);
+    assert.equal(await page.inputValue('#th-amber'), '26');
+    assert.equal(await page.inputValue('#th-red'), '50');
+
+    await page.click('#thresholds summary');
+    await page.fill('#th-amber', '0');
+    await page.fill('#th-red', '1000');
+    await page.click('#thresholds-form button[type="submit"]');
+    await waitUntil(async () => /\bage-amber\b/.test(await page.getAttribute('#latest', 'class')), 'amber');
+    assert.equal(await text(page, '#latest-state'), 'OLD (over 0 h)');
+    assert.deepEqual(JSON.parse(await page.evaluate(() => localStorage.getItem('statesnap.thresholds'))), { amber: 0, red: 1000 });
+
+    await page.reload();
+    await waitUntil(async () => /\bage-amber\b/.test(await page.getAttribute('#latest', 'class')), 'amber after a reload');
+    assert.equal(await page.inputValue('#th-amber'), '0');
+    assert.equal(await page.inputValue('#th-red'), '1000');
+
+    await page.click('#thresholds summary');
+    await page.fill('#th-red', '0');
+    await page.click('#thresholds-form button[type="submit"]');
+    await waitUntil(async () => /\bage-red\b/.test(await page.getAttribute('#latest', 'class')), 'red');
+    assert.equal(await text(page, '#latest-state'), 'TOO OLD (over 0 h)');
+    const border = await page.$eval('#latest', e => getComputedStyle(e).borderLeftColor);
+    assert.equal(border, 'rgb(207, 34, 46)', 'red means red');
+
+    // A red threshold below the amber one is refused, readably.
+    await page.fill('#th-amber', '5');
+    await page.fill('#th-red', '1');
+    await page.click('#thresholds-form button[type="submit"]');
+    assert.equal(await text(page, '#th-error'), 'The red threshold must not be below the amber one.');
+
+    await page.click('#th-reset');
+    await waitUntil(async () => /\bage-ok\b/.test(await page.getAttribute('#latest', 'class')), 'back to OK');
+    assert.equal(await page.evaluate(() => localStorage.getItem('statesnap.thresholds')), null);
+  });
+});
+
+/* ---------- create, pin ---------- */
+
+test('create from the page adds one (name, labels, pin); a duplicate name is refused readably', async () => {
+  const before = await listAll();
+  await withPage({ refusals: [{ status: 409, method: 'POST', path: /^\/api\/v1\/snapshots$/ }] }, async (page, rec) => {
+    await page.goto(env.base + '/');
+    await waitRows(page, Math.min(25, before.snapshots.length));
+    await page.click('#btn-create');
+    assert.equal(await dialogOpen(page, 'dlg-create'), true);
+    assert.equal(await activeId(page), 'create-name', 'focus moves into the dialog');
+
+    // A bad name is caught before any request.
+    const posts = () => rec.requests.filter(r => r.method === 'POST' && r.url.endsWith('/api/v1/snapshots')).length;
+    await page.fill('#create-name', 'bad name!');
+    await page.click('#create-submit');
+    assert.match(await text(page, '#create-error'), /^The name must be 1-64 letters/);
+    assert.equal(posts(), 0);
+
+    await page.fill('#create-name', 'e2e_created');
+    await page.fill('#create-labels', 'reason=e2e-test\nticket=42');
+    await page.check('#create-pin');
+    await page.click('#create-submit');
+    await waitUntil(async () => !(await dialogOpen(page, 'dlg-create')), 'the create dialog to close');
+    await page.locator('#snap-rows tr[data-name="e2e_created"]').waitFor();
+
+    const post = rec.requests.find(r => r.method === 'POST' && r.url.endsWith('/api/v1/snapshots'));
+    assert.deepEqual(JSON.parse(post.body), { name: 'e2e_created', labels: { reason: 'e2e-test', ticket: '42' }, pin: true });
+    assert.match(post.headers['idempotency-key'], /^dash-[0-9a-f]{32}$/);
+    const s = await apiOk('GET', '/snapshots/e2e_created');
+    assert.deepEqual(s.labels, { reason: 'e2e-test', ticket: '42' });
+    assert.equal(s.pinned, true);
+    const after = await listAll();
+    assert.equal(after.total_count, before.total_count + 1);
+    assert.equal(after.snapshots[0].name, 'e2e_created');
+    assert.equal((await rowNames(page))[0], 'e2e_created');
+    const row = page.locator('#snap-rows tr[data-name="e2e_created"]');
+    assert.deepEqual(await row.locator('td.labels .badge').allTextContents(), ['reason=e2e-test', 'ticket=42']);
+    assert.equal(await row.locator('td.pinned .badge').textContent(), 'pinned');
+    await waitText(page, '#messages', 'Created snapshot e2e_created');
+    await waitText(page, '#latest-name', 'e2e_created');
+
+    // The same name again: the API's 409, shown in the dialog.
+    await page.click('#btn-create');
+    await page.fill('#create-name', 'e2e_created');
+    await page.click('#create-submit');
+    const err = await waitText(page, '#create-error', '409');
+    const again = await api('POST', '/snapshots', { body: { name: 'e2e_created' } });
+    assert.equal(again.status, 409);
+    assert.equal(err, `Create failed — 409 ${again.body.title}: ${again.body.detail}`);
+    assert.equal(await dialogOpen(page, 'dlg-create'), true);
+    await page.keyboard.press('Escape');
+    await waitUntil(async () => !(await dialogOpen(page, 'dlg-create')), 'Esc to close the dialog');
+    assert.equal((await listAll()).total_count, before.total_count + 1);
+  });
+});
+
+test('pin and unpin from the list (PATCH)', async () => {
+  await withPage({}, async (page, rec) => {
+    await page.goto(env.base + '/');
+    const row = page.locator('#snap-rows tr[data-name="e2e_created"]');
+    await row.waitFor();
+    assert.equal(await row.locator('button[data-act="pin"]').textContent(), 'Unpin');
+    await row.locator('button[data-act="pin"]').click();
+    await waitUntil(async () => (await row.locator('button[data-act="pin"]').textContent()) === 'Pin', 'the Pin button');
+    assert.equal(await row.locator('td.pinned').textContent(), 'no');
+    assert.equal((await apiOk('GET', '/snapshots/e2e_created')).pinned, false);
+    const patch = rec.requests.find(r => r.method === 'PATCH');
+    assert.ok(patch.url.endsWith('/api/v1/snapshots/e2e_created'));
+    assert.deepEqual(JSON.parse(patch.body), { pin: false });
+    await row.locator('button[data-act="pin"]').click();
+    await waitUntil(async () => (await row.locator('button[data-act="pin"]').textContent()) === 'Unpin', 'the Unpin button');
+    assert.equal((await apiOk('GET', '/snapshots/e2e_created')).pinned, true);
+  });
+});
+
+/* ---------- detail, verify ---------- */
+
+test('detail view: manifest, files with sizes and SHA-256, Verify with its report (good and tampered)', async () => {
+  const d = await apiOk('GET', '/snapshots/e2e_base');
+  await apiOk('POST', '/snapshots', { body: { name: 'e2e_tamper' } });
+  corruptZipEntry(`${env.store}/e2e_tamper.zip`, 'state/positions.json');
+  const bad = await api('POST', '/snapshots/e2e_tamper/verify');
+  assert.equal(bad.status, 422);
+  await withPage({ refusals: [{ status: 422, method: 'POST', path: /^\/api\/v1\/snapshots\/e2e_tamper\/verify$/ }] }, async (page) => {
+    await page.goto(env.base + '/');
+    await page.click('#snap-rows tr[data-name="e2e_base"] td.name a');
+    await waitUntil(async () => page.url().endsWith('#/s/e2e_base'), 'the detail route');
+    await page.locator('#detail-body table.files tbody tr').first().waitFor();
+    const rows = await page.locator('#detail-body table.files tbody tr').evaluateAll(trs => trs.map(tr => ({
+      path: tr.querySelector('.path').textContent, size: Number(tr.querySelector('.size').textContent),
+      sha256: tr.querySelector('.sha').textContent })));
+    assert.deepEqual(rows, d.files.map(f => ({ path: f.path, size: f.size, sha256: f.sha256 })));
+    assert.ok(rows.length >= 9 && rows.some(r => r.path === 'state/positions.json'));
+    const body = await text(page, '#detail-body');
+    assert.ok(body.includes(d.archive_sha256));
+    assert.ok(body.includes(`Format1`) && body.includes(`statesnap version${d.manifest.statesnap_version}`));
+    assert.ok(body.includes(Object.keys(d.manifest.env_keys).sort().join(', ')), 'the .env key names');
+    for (const v of dotenvValues()) assert.ok(!body.includes(v), 'no .env value on the page');
+
+    await page.click('#detail-verify');
+    const good = await apiOk('POST', '/snapshots/e2e_base/verify');
+    assert.equal(await waitText(page, '#verify-result', 'Verified: OK'),
+                 `Verified: OK — ${good.checked_files} files checked, every SHA-256 matches the manifest and the catalog.`);
+    assert.match(await page.getAttribute('#verify-result', 'class'), /\bok\b/);
+
+    await page.goto(env.base + '/#/s/e2e_tamper');
+    await page.locator('#detail-body table.files').waitFor();
+    await page.click('#detail-verify');
+    const t = await waitText(page, '#verify-result', 'VERIFICATION FAILED');
+    assert.match(await page.getAttribute('#verify-result', 'class'), /\bbad\b/);
+    assert.ok(t.includes(`422 ${bad.body.title}: ${bad.body.detail}`), t);
+    const e0 = bad.body.report.errors[0];
+    assert.ok(t.includes(`${e0.path}: ${e0.problem}`), t);
+  });
+  await apiOk('DELETE', '/snapshots/e2e_tamper');
+});
+
+/* ---------- diff ---------- */
+
+test('diff view: a changed position, config values, .env key names, chain extends / rewritten, one vs live', async () => {
+  const posA = readJson('state/positions.json');
+  const riskA = readJson('config/risk_limits.json');
+  const secretsA = dotenvValues();
+  await apiOk('POST', '/snapshots', { body: { name: 'e2e_diff_a' } });
+
+  // Between A and B: the chain grows, one position's qty changes, a risk limit and a secret change.
+  makeState('--advance', '3');
+  const target = posA.positions[0];
+  const posB = { ...posA, positions: posA.positions.map((p, i) => (i === 0 ? { ...p, qty: p.qty + 7 } : p)) };
+  writeJson('state/positions.json', posB);
+  writeJson('config/risk_limits.json', { ...riskA, max_daily_loss_usd: riskA.max_daily_loss_usd - 10000 });
+  const envText = fs.readFileSync(rootFile('.env'), 'utf8');
+  fs.writeFileSync(rootFile('.env'), envText.replace(/^BROKER_API_KEY=.*$/m, 'BROKER_API_KEY=PKROTATEDE2E0000000000000000000'));
+  await apiOk('POST', '/snapshots', { body: { name: 'e2e_diff_b' } });
+  fixtures.diff = { target, qtyA: target.qty, qtyB: target.qty + 7 };
+
+  const api = await apiOk('GET', '/diff', { query: { from: 'e2e_diff_a', to: 'e2e_diff_b' } });
+  assert.equal(api.hash_chain.relation, 'extends');
+
+  await withPage({}, async (page) => {
+    await page.goto(env.base + '/');
+    await page.locator('#snap-rows tr[data-name="e2e_diff_b"]').waitFor();
+    // Pick two in the list (newer first on purpose: the page puts the older one as "from").
+    await page.check('#snap-rows tr[data-name="e2e_diff_b"] input.pick');
+    await page.check('#snap-rows tr[data-name="e2e_diff_a"] input.pick');
+    assert.equal(await text(page, '#btn-diff-selected'), 'Diff the 2 selected');
+    await page.click('#btn-diff-selected');
+    await waitUntil(async () => page.url().endsWith('#/diff?from=e2e_diff_a&to=e2e_diff_b'), 'the diff route');
+
+    const row = page.locator(`#diff-body .diff-positions tr[data-symbol="${target.symbol}"]`);
+    await row.waitFor();
+    assert.equal(await row.getAttribute('data-change'), 'changed');
+    assert.equal(await row.locator('td').nth(2).locator('.old').textContent(), String(fixtures.diff.qtyA));
+    assert.equal(await row.locator('td').nth(2).locator('.new').textContent(), String(fixtures.diff.qtyB));
+    assert.equal(await page.locator('#diff-body .diff-positions tbody tr').count(), 1, 'only that symbol differs');
+    assert.equal(await text(page, '#diff-body .pos-counts'), `Count: ${posA.positions.length} → ${posB.positions.length}`);
+
+    const cfg = await page.locator('#diff-body table.config tbody tr').evaluateAll(trs => trs.map(tr =>
+      Array.from(tr.children).map(td => td.textContent)));
+    assert.deepEqual(cfg, [['config/risk_limits.json', '/max_daily_loss_usd', String(riskA.max_daily_loss_usd),
+                            String(riskA.max_daily_loss_usd - 10000)]]);
+    assert.deepEqual(await page.locator('#diff-body .env-changed li').allTextContents(), ['BROKER_API_KEY']);
+    const pageText = await text(page, 'body');
+    for (const v of [...secretsA, 'PKROTATEDE2E0000000000000000000']) assert.ok(!pageText.includes(v), '.env values never shown');
+
+    const chain = page.locator('#diff-body .chain');
+    assert.equal(await chain.getAttribute('data-relation'), 'extends');
+    assert.equal(await chain.textContent(), `Hash chain EXTENDS: the newer chain continues the older one (${api.hash_chain.lines_added} line(s) added, ` +
+                 `${api.hash_chain.old_lines} → ${api.hash_chain.new_lines}).`);
+    assert.equal(await chain.getAttribute('role'), null);
+
+    // One vs live: close a position in the live root.
+    const closed = posB.positions[1];
+    writeJson('state/positions.json', { ...posB, positions: posB.positions.filter((p, i) => i !== 1) });
+    await page.fill('#diff-from', 'e2e_diff_b');
+    await page.fill('#diff-to', 'live');
+    await page.click('#diff-form button[type="submit"]');
+    const liveRow = page.locator(`#diff-body .diff-positions tr[data-symbol="${closed.symbol}"]`);
+    await liveRow.waitFor();
+    assert.equal(await liveRow.getAttribute('data-change'), 'closed');
+    assert.match(await text(page, '#diff-body .diff-sides'), /To: live/);
+    assert.equal(await text(page, '#diff-body .pos-counts'), `Count: ${posB.positions.length} → ${posB.positions.length - 1}`);
+
+    // A rewritten history is flagged in red.
+    makeState('--edit-chain-line', '5');
+    await apiOk('POST', '/snapshots', { body: { name: 'e2e_diff_c' } });
+    const rw = await apiOk('GET', '/diff', { query: { from: 'e2e_diff_b', to: 'e2e_diff_c' } });
+    assert.equal(rw.hash_chain.relation, 'rewritten');
+    await page.goto(env.base + '/#/diff?from=e2e_diff_b&to=e2e_diff_c');
+    const red = page.locator('#diff-body .chain.chain-rewritten');
+    await red.waitFor();
+    assert.equal(await red.getAttribute('role'), 'alert');
+    assert.match(await red.textContent(), new RegExp(`^HASH CHAIN REWRITTEN — the history was changed, not just extended \\(first divergent line: ${rw.hash_chain.first_divergent_line}\\)`));
+    const [color, bg] = await red.evaluate(e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]);
+    assert.equal(color, 'rgb(138, 17, 17)');
+    assert.equal(bg, 'rgb(255, 224, 222)');
+  });
+});
+
+/* ---------- restore ---------- */
+
+test('restore flow: preview dialog, name to confirm, KILL_SWITCH choice re-previews, [OK] per file, state root restored on disk', async () => {
+  // The state as snapshotted, byte for byte.
+  const src = await apiOk('POST', '/snapshots', { body: { name: 'e2e_restore_src' } });
+  const saved = new Map(src.files.filter(f => f.path !== 'env/.env.masked').map(f => [f.path, fs.readFileSync(rootFile(f.path))]));
+  assert.ok(saved.has('state/positions.json') && saved.has('state/hash_chain.jsonl') && saved.has('config/config.json'));
+  assert.ok(!fs.existsSync(rootFile('state/KILL_SWITCH')));
+
+  // Then the bot runs on: positions, orders, chain change; someone halts it; a secret rotates.
+  makeState('--advance', '4');
+  fs.writeFileSync(rootFile('state/KILL_SWITCH'), 'halted by the e2e test\n');
+  fs.appendFileSync(rootFile('.env'), 'E2E_ROTATED=1\n');
+  const envNow = fs.readFileSync(rootFile('.env'));
+  const changed = [...saved].filter(([p, b]) => !fs.readFileSync(rootFile(p)).equals(b)).map(([p]) => p);
+  assert.ok(changed.includes('state/positions.json') && changed.includes('state/hash_chain.jsonl'), 'the root differs now');
+  const currentCount = readJson('state/positions.json').positions.length;
+  const before = await listAll();
+
+  await withPage({}, async (page, rec) => {
+    await page.goto(env.base + '/#/s/e2e_restore_src');
+    await page.locator('#detail-body table.files').waitFor();
+    await page.click('#detail-restore');
+    await waitUntil(() => dialogOpen(page, 'dlg-restore'), 'the restore dialog');
+    assert.equal(await activeId(page), 'restore-confirm-name');
+    assert.equal(await text(page, '#restore-warning'), 'This will overwrite current state!');
+    assert.equal(await page.isVisible('#restore-warning'), true);
+    assert.equal(await text(page, '#restore-pos-current'), String(currentCount));
+    assert.equal(await text(page, '#restore-pos-snapshot'), String(src.positions_count));
+
+    const preview1 = rec.responses.filter(r => r.url.endsWith('/restore/preview'));
+    assert.equal(preview1.length, 1);
+    const p1 = await preview1[0].json;
+    const actions = () => page.locator('#restore-files tbody tr').evaluateAll(trs => trs.map(tr => [tr.getAttribute('data-path'), tr.querySelector('.badge').textContent]));
+    assert.deepEqual(await actions(), p1.files.map(f => [f.path, f.action]));
+    assert.deepEqual(Object.fromEntries(await actions())['state/positions.json'], 'overwrite');
+    assert.deepEqual(Object.fromEntries(await actions())['config/config.json'], 'unchanged');
+    assert.deepEqual(Object.fromEntries(await actions())['state/KILL_SWITCH'], 'kept');
+    assert.equal(p1.kill_switch, 'kept');
+    assert.match(await text(page, '#restore-ks'), /it will be KEPT/);
+    // The per-symbol table (diff snapshot -> live) is there.
+    await page.locator('#restore-symbols table.positions').waitFor();
+
+    // The confirm button stays disabled until the exact name is typed.
+    const disabled = () => page.isDisabled('#restore-confirm');
+    assert.equal(await disabled(), true);
+    for (const wrong of ['e2e_restore_sr', 'e2e_restore_srcx', 'E2E_RESTORE_SRC', ' e2e_restore_src']) {
+      await page.fill('#restore-confirm-name', wrong);
+      assert.equal(await disabled(), true, `enabled for "${wrong}"`);
+    }
+    await page.fill('#restore-confirm-name', '');
+    await page.type('#restore-confirm-name', 'e2e_restore_src');
+    assert.equal(await disabled(), false);
+
+    // Clearing the KILL_SWITCH re-runs the preview: the token binds the options.
+    await page.check('#restore-ks-clear');
+    await waitUntil(async () => (await actions()).some(([p, a]) => p === 'state/KILL_SWITCH' && a === 'delete'), 'the second preview');
+    const previews = rec.requests.filter(r => r.url.endsWith('/restore/preview'));
+    assert.equal(previews.length, 2);
+    assert.deepEqual(JSON.parse(previews[0].body), { clear_kill_switch: false });
+    assert.deepEqual(JSON.parse(previews[1].body), { clear_kill_switch: true });
+    const p2 = await rec.responses.filter(r => r.url.endsWith('/restore/preview'))[1].json;
+    assert.equal(p2.kill_switch, 'cleared');
+    assert.notEqual(p2.confirm_token, p1.confirm_token);
+    assert.match(await text(page, '#restore-ks'), /REMOVED/);
+    await waitUntil(async () => !(await disabled()), 'confirm enabled again');
+    assert.equal(fs.readFileSync(rootFile('state/positions.json')).equals(saved.get('state/positions.json')), false, 'nothing written yet');
+
+    await screenshot(page, 'restore-dialog-filled-desktop.png');
+    await page.click('#restore-confirm');
+    await page.locator('#restore-result').waitFor();
+    const post = rec.requests.find(r => r.method === 'POST' && r.url.endsWith('/api/v1/snapshots/e2e_restore_src/restore'));
+    assert.deepEqual(JSON.parse(post.body), { confirm_token: p2.confirm_token, clear_kill_switch: true });
+    assert.match(post.headers['idempotency-key'], /^dash-[0-9a-f]{32}$/);
+    const report = await rec.responses.find(r => r.method === 'POST' && r.url.endsWith('/e2e_restore_src/restore')).json;
+
+    const lines = (await text(page, '#restore-lines')).split('\n');
+    assert.deepEqual(lines, report.files.map(f => `[OK] ${f.path}  (${f.action})`));
+    for (const f of p2.files) assert.ok(lines.includes(`[OK] ${f.path}  (${f.action})`), `no [OK] line for ${f.path}`);
+    assert.equal(await text(page, '#restore-next'), 'Run /preflight to verify system state.');
+    assert.equal(await text(page, '#restore-ks-result'), 'KILL_SWITCH: cleared');
+    const safety = /Safety snapshot taken first: (pre_restore_\d{8}T\d{6}Z) \(pinned\)\./.exec(await text(page, '#restore-safety'));
+    assert.ok(safety, 'the safety snapshot is named');
+    assert.equal(safety[1], report.safety_snapshot);
+    assert.equal(await activeId(page), 'restore-close');
+    await page.click('#restore-close');
+    await waitUntil(async () => !(await dialogOpen(page, 'dlg-restore')), 'the dialog to close');
+    await page.goto(env.base + '/');
+    await page.locator(`#snap-rows tr[data-name="${safety[1]}"]`).waitFor();
+    const s = await apiOk('GET', '/snapshots/' + safety[1]);
+    assert.equal(s.pinned, true);
+    assert.equal((await listAll()).total_count, before.total_count + 1);
+  });
+
+  // On disk: every snapshotted file is back, byte for byte; the KILL_SWITCH is gone; .env untouched.
+  for (const [p, bytes] of saved) assert.ok(fs.readFileSync(rootFile(p)).equals(bytes), `${p} restored`);
+  assert.equal(fs.existsSync(rootFile('state/KILL_SWITCH')), false);
+  assert.ok(fs.readFileSync(rootFile('.env')).equals(envNow), '.env is never written');
+});
+
+/* ---------- delete ---------- */
+
+test('delete asks first, Cancel keeps it; a pinned one needs force (the 409 is shown)', async () => {
+  await apiOk('POST', '/snapshots', { body: { name: 'e2e_delme' } });
+  await apiOk('POST', '/snapshots', { body: { name: 'e2e_delpinned', pin: true } });
+  await withPage({ refusals: [{ status: 409, method: 'DELETE', path: /^\/api\/v1\/snapshots\/e2e_delpinned$/ }] }, async (page, rec) => {
+    await page.goto(env.base + '/');
+    const del = name => page.locator(`#snap-rows tr[data-name="${name}"] button[data-act="delete"]`);
+    await del('e2e_delme').click();
+    assert.equal(await dialogOpen(page, 'dlg-delete'), true);
+    assert.equal(await text(page, '#delete-name'), 'e2e_delme');
+    assert.equal(await page.isHidden('#delete-pinned'), true);
+    assert.equal(await activeId(page), 'delete-cancel', 'Cancel has the focus, not Delete');
+    assert.equal(rec.requests.filter(r => r.method === 'DELETE').length, 0, 'nothing deleted before confirming');
+    assert.equal((await api('GET', '/snapshots/e2e_delme')).status, 200);
+    await page.click('#delete-cancel');
+    assert.equal(await dialogOpen(page, 'dlg-delete'), false);
+    assert.equal((await api('GET', '/snapshots/e2e_delme')).status, 200);
+
+    await del('e2e_delme').click();
+    await page.click('#delete-confirm');
+    await waitUntil(async () => !(await rowNames(page)).includes('e2e_delme'), 'the row to go');
+    assert.equal((await api('GET', '/snapshots/e2e_delme')).status, 404);
+    await waitText(page, '#messages', 'Deleted snapshot e2e_delme.');
+
+    await del('e2e_delpinned').click();
+    assert.equal(await page.isVisible('#delete-pinned'), true);
+    await page.click('#delete-confirm');
+    const err = await waitText(page, '#delete-error', '409');
+    const r = await api('DELETE', '/snapshots/e2e_delpinned');
+    assert.equal(r.status, 409);
+    assert.equal(err, `Delete failed — 409 ${r.body.title}: ${r.body.detail}`);
+    await page.check('#delete-force');
+    await page.click('#delete-confirm');
+    await waitUntil(async () => !(await rowNames(page)).includes('e2e_delpinned'), 'the pinned row to go');
+    assert.equal((await api('GET', '/snapshots/e2e_delpinned')).status, 404);
+    const dels = rec.requests.filter(r => r.method === 'DELETE').map(r => new URL(r.url).pathname + new URL(r.url).search);
+    assert.deepEqual(dels, ['/api/v1/snapshots/e2e_delme', '/api/v1/snapshots/e2e_delpinned', '/api/v1/snapshots/e2e_delpinned?force=true']);
+  });
+});
+
+/* ---------- keyboard, labels ---------- */
+
+test('dialogs work from the keyboard (focus in, Esc closes, focus returns); every control is labelled', async () => {
+  const before = await listAll();
+  await withPage({}, async (page) => {
+    await page.goto(env.base + '/');
+    await page.locator('#snap-rows tr[data-name="e2e_base"]').waitFor();
+    const unlabelled = await page.evaluate(() => Array.from(document.querySelectorAll('input, select, textarea, button'))
+      .filter(e => {
+        if (e.tagName === 'BUTTON') return !(e.textContent.trim() || e.getAttribute('aria-label'));
+        return !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby');
+      }).map(e => e.id || e.outerHTML.slice(0, 80)));
+    assert.deepEqual(unlabelled, []);
+
+    await page.focus('#btn-create');
+    await page.keyboard.press('Enter');
+    assert.equal(await dialogOpen(page, 'dlg-create'), true);
+    assert.equal(await activeId(page), 'create-name');
+    await page.keyboard.press('Tab');
+    assert.equal(await activeId(page), 'create-labels');
+    await page.keyboard.press('Escape');
+    assert.equal(await dialogOpen(page, 'dlg-create'), false);
+    assert.equal(await activeId(page), 'btn-create', 'focus back on the opener');
+
+    const delBtn = page.locator('#snap-rows tr[data-name="e2e_base"] button[data-act="delete"]');
+    await delBtn.focus();
+    await page.keyboard.press('Enter');
+    assert.equal(await dialogOpen(page, 'dlg-delete'), true);
+    assert.equal(await activeId(page), 'delete-cancel');
+    await page.keyboard.press('Escape');
+    assert.equal(await dialogOpen(page, 'dlg-delete'), false);
+    assert.deepEqual(await page.evaluate(() => [document.activeElement.getAttribute('data-act'), document.activeElement.getAttribute('data-name')]),
+                     ['delete', 'e2e_base']);
+
+    const resBtn = page.locator('#snap-rows tr[data-name="e2e_base"] button[data-act="restore"]');
+    await resBtn.focus();
+    await page.keyboard.press('Enter');
+    await waitUntil(() => dialogOpen(page, 'dlg-restore'), 'the restore dialog');
+    assert.equal(await activeId(page), 'restore-confirm-name');
+    await page.keyboard.type('e2e_base');
+    assert.equal(await page.isDisabled('#restore-confirm'), false);
+    await page.keyboard.press('Escape');
+    assert.equal(await dialogOpen(page, 'dlg-restore'), false);
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('data-act')), 'restore');
+  });
+  const after = await listAll();
+  assert.deepEqual(after.snapshots.map(s => s.name), before.snapshots.map(s => s.name), 'nothing created, restored or deleted');
+});
+
+/* ---------- read-only token ---------- */
+
+test('a read-only token (entered in the page, kept in sessionStorage) sees create and restore refused readably', async () => {
+  const before = await listAll();
+  const positionsBefore = fs.readFileSync(rootFile('state/positions.json'));
+  const refusals = [
+    { status: 401, method: 'GET', path: /^\/api\/v1\/snapshots(\/latest)?$/ },
+    { status: 403, method: 'POST', path: /^\/api\/v1\/snapshots$/ },
+    { status: 403, method: 'POST', path: /^\/api\/v1\/snapshots\/e2e_base\/restore\/preview$/ },
+  ];
+  await withPage({ token: null, refusals }, async (page, rec) => {
+    await page.goto(env.base + '/');
+    const e401 = await api('GET', '/snapshots', { token: null });
+    const msg = await waitText(page, '#messages .msg.error', '401');
+    assert.equal(msg.replace(/Dismiss$/, ''), `Listing snapshots failed — 401 ${e401.body.title}: ${e401.body.detail} — enter an API token at the top of the page.`);
+    assert.match(await page.getAttribute('#token-form', 'class'), /\bneeds-token\b/);
+
+    await page.fill('#token-input', env.tokenRead);
+    await page.click('#token-form button[type="submit"]');
+    await waitRows(page, Math.min(25, before.snapshots.length));
+    assert.equal(await page.evaluate(k => sessionStorage.getItem(k), TOKEN_KEY), env.tokenRead);
+    assert.equal(await page.evaluate(() => localStorage.length === 0 || !Object.keys(localStorage).some(k => /token/i.test(k))), true,
+                 'the token is not in localStorage');
+    assert.equal(await page.inputValue('#token-input'), '', 'the token is not left in the field');
+    assert.equal(await text(page, '#token-status'), 'Token set for this tab (sessionStorage).');
+
+    await page.click('#btn-create');
+    await page.fill('#create-name', 'e2e_ro_refused');
+    await page.click('#create-submit');
+    const e403c = await api('POST', '/snapshots', { token: env.tokenRead, body: { name: 'e2e_ro_refused' } });
+    assert.equal(e403c.status, 403);
+    assert.equal(await waitText(page, '#create-error', '403'), `Create failed — 403 ${e403c.body.title}: ${e403c.body.detail}`);
+    assert.match(e403c.body.detail, /read role; this needs write/);
+    await page.keyboard.press('Escape');
+
+    await page.click('#snap-rows tr[data-name="e2e_base"] button[data-act="restore"]');
+    const e403r = await api('POST', '/snapshots/e2e_base/restore/preview', { token: env.tokenRead });
+    assert.equal(e403r.status, 403);
+    const rmsg = await waitText(page, '#messages .msg.error', 'Restore preview');
+    assert.equal(rmsg.replace(/Dismiss$/, ''), `Restore preview for e2e_base refused — 403 ${e403r.body.title}: ${e403r.body.detail}`);
+    assert.match(e403r.body.detail, /needs admin/);
+    assert.equal(await dialogOpen(page, 'dlg-restore'), false);
+
+    // The token survives a reload of the tab.
+    const n401 = rec.responses.filter(r => r.status === 401).length;
+    await page.reload();
+    await waitRows(page, Math.min(25, before.snapshots.length));
+    assert.equal(rec.responses.filter(r => r.status === 401).length, n401, 'no new 401 after a reload');
+  });
+  assert.equal((await api('GET', '/snapshots/e2e_ro_refused')).status, 404);
+  assert.equal((await listAll()).total_count, before.total_count);
+  assert.ok(fs.readFileSync(rootFile('state/positions.json')).equals(positionsBefore), 'the state root is untouched');
+});
+
+/* ---------- screenshots ---------- */
+
+for (const [label, vp] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+  test(`screenshots of list, diff and restore dialog at ${label} width (${vp.width}x${vp.height}), nothing wider than the screen`, async () => {
+    const before = await listAll();
+    await withPage({ viewport: vp }, async (page) => {
+      await page.goto(env.base + '/');
+      await waitRows(page, Math.min(25, before.snapshots.length));
+      await noHorizontalScroll(page, vp.width);
+      await screenshot(page, `list-${label}.png`);
+
+      await page.goto(env.base + '/#/diff?from=e2e_diff_a&to=e2e_diff_b');
+      await page.locator(`#diff-body .diff-positions tr[data-symbol="${fixtures.diff ? fixtures.diff.target.symbol : ''}"]`).waitFor();
+      await noHorizontalScroll(page, vp.width);
+      await screenshot(page, `diff-${label}.png`);
+
+      await page.goto(env.base + '/');
+      await page.click('#snap-rows tr[data-name="e2e_base"] button[data-act="restore"]');
+      await waitUntil(() => dialogOpen(page, 'dlg-restore'), 'the restore dialog');
+      await page.locator('#restore-symbols table.positions, #restore-symbols p').first().waitFor();
+      const box = await page.locator('#dlg-restore').boundingBox();
+      assert.ok(box.x >= 0 && box.x + box.width <= vp.width && box.y >= 0 && box.y + box.height <= vp.height,
+                `the dialog fits the screen: ${JSON.stringify(box)}`);
+      assert.equal(await page.isVisible('#restore-warning'), true);
+      assert.equal(await page.isVisible('#restore-confirm'), true, 'the confirm controls are in view');
+      await screenshot(page, `restore-dialog-${label}.png`);
+      await page.click('#restore-cancel');
+      assert.equal(await dialogOpen(page, 'dlg-restore'), false);
+    });
+    assert.equal((await listAll()).total_count, before.total_count, 'a preview restores nothing');
+  });
+}
+
+const ok = await runAll(setup);
+process.exitCode = ok ? 0 : 1;
