@@ -4,6 +4,7 @@ import calendar
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -290,9 +291,68 @@ def test_symlink_out_of_root_is_not_followed(ss, tmp_path):
     outside = tmp_path / "outside.json"
     outside.write_text('{"stolen": "' + "x" * 40 + '"}\n')
     os.symlink(str(outside), os.path.join(ss.root, "state/escape.json"))
-    ss.create("links")
+    snap = ss.create("links")
     for name, data in read_zip(ss.archive("links")).items():
         assert b"stolen" not in data, name
+    assert any("state/escape.json" in w for w in snap["warnings"]), snap["warnings"]
+
+
+def test_symlinked_state_dir_out_of_root_is_not_followed_and_is_warned(ss, tmp_path):
+    """A state/ that is a symlink to another volume must not silently yield a
+    snapshot with every state file 'absent' and exit 0 without a word."""
+    outside = tmp_path / "volume_state"
+    shutil.move(os.path.join(ss.root, "state"), str(outside))
+    os.symlink(str(outside), os.path.join(ss.root, "state"))
+    rc, out, err = ss.run("--json", "create", "--name", "dirlink")
+    if rc == 0:
+        snap = json.loads(out)
+        assert not any(f["path"].startswith("state/") for f in snap["files"])
+        assert any(w.startswith("skipped state") or "state:" in w or "state " in w for w in snap["warnings"]), \
+            "state/ was skipped without a warning: %s" % snap["warnings"]
+    else:
+        assert rc in (1, 2) and err.startswith("statesnap: ") and "state" in err, err
+
+
+@pytest.mark.parametrize("doc,count", [
+    ({"positions": [{"symbol": "A"}, {"symbol": "B"}]}, 2),
+    ([{"symbol": "A"}, {"symbol": "B"}, {"symbol": "C"}], 3),
+    ({"AAPL": {"qty": 1}, "MSFT": {"qty": 2}, "NVDA": {"qty": 3}, "TSLA": {"qty": 4}}, 4),
+    ({"positions": []}, 0),
+], ids=["object-with-array", "bare-array", "object-map", "empty"])
+def test_positions_count_shapes(ss, doc, count):
+    with open(os.path.join(ss.root, "state/positions.json"), "w") as f:
+        json.dump(doc, f)
+    assert ss.create("pc")["positions_count"] == count
+    assert json.loads(read_zip(ss.archive("pc"))["manifest.json"])["positions_count"] == count
+
+
+def test_git_commit_on_a_detached_head(ss):
+    head = git_head(ss.root)
+    subprocess.run(["git", "checkout", "-q", "--detach"], cwd=ss.root, check=True)
+    with open(os.path.join(ss.root, ".git/HEAD")) as f:
+        assert f.read().strip() == head
+    assert ss.create("detached")["git_commit"] == head
+
+
+def test_dotenv_flag_masks_the_named_file(ss, tmp_path):
+    other = tmp_path / "prod.env"
+    other.write_text("# production\nFOO_TOKEN=abcdefghijklmnopqrstuvwx\nexport BAR_SECRET=0123456789abcdef0123\n")
+    snap = ss.create("od", "--dotenv", str(other))
+    entries = read_zip(ss.archive("od"))
+    assert entries[ENV_MASKED] == b"# production\nFOO_TOKEN=********\nexport BAR_SECRET=********\n"
+    man = json.loads(entries["manifest.json"])
+    assert sorted(man["env_keys"]) == ["BAR_SECRET", "FOO_TOKEN"]
+    assert snap["name"] == "od"
+    for data in entries.values():
+        assert b"abcdefghijklmnopqrstuvwx" not in data and b"0123456789abcdef0123" not in data
+
+
+def test_root_given_through_a_symlink(ss, tmp_path):
+    link = tmp_path / "root-link"
+    os.symlink(ss.root, str(link))
+    rc, out, err = ss.run("--root", str(link), "--json", "create", "--name", "vialink", root=False)
+    assert rc == 0, err
+    assert sorted(f["path"] for f in json.loads(out)["files"]) == expected_paths(ss.root)
 
 
 def test_special_file_is_skipped_with_a_warning(ss):

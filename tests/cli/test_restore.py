@@ -238,3 +238,24 @@ def test_restore_json_report(changed):
     assert set(results) <= set(state_paths(entries))
     assert "state/positions.json" in results
     json.dumps(doc)
+
+
+def test_file_recorded_absent_in_the_snapshot_is_removed(ss):
+    """The snapshot says state/orders.json did not exist; after restoring it the
+    state must not carry orders placed later (only KILL_SWITCH is kept, by
+    rule). The preview says so, and the safety snapshot keeps the file."""
+    orders = os.path.join(ss.root, "state/orders.json")
+    with open(orders, "rb") as f:
+        later = f.read()
+    os.remove(orders)
+    snap = ss.create("no_orders")
+    assert "state/orders.json" in snap["absent"]
+    with open(orders, "wb") as f:
+        f.write(later)
+    doc = ss.json("restore", "--name", "no_orders", "--dry-run")
+    actions = {f["path"]: f["action"] for f in doc["files"]}
+    assert actions.get("state/orders.json") == "delete", actions
+    ss.ok("restore", "--name", "no_orders", "--yes")
+    assert not os.path.exists(orders)
+    safety = [n for n in ss.names() if SAFETY_RE.match(n)][0]
+    assert read_zip(ss.archive(safety))["state/orders.json"] == later
