@@ -26,10 +26,19 @@ TEST_OBJ := $(SRC:%.c=build/test/%.o)
 ASAN_OBJ := $(SRC:%.c=build/asan/%.o)
 TEST_LIBOBJ := $(LIBSRC:%.c=build/test/%.o)
 
+# libFuzzer targets: the same sources built with clang and coverage.
+FUZZ_CC     := clang
+FUZZ_CFLAGS := -O1 -g $(CSTD) $(WARN) -DSTATESNAP_TESTING -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_LIBOBJ := $(LIBSRC:%.c=build/fuzz/%.o)
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN    := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/bin/%)
+FUZZ_SECONDS ?= 60
+
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/test/unit/%)
 
-.PHONY: all run test deps test-deps asan clean bench fuzz unit
+.PHONY: all run test deps test-deps asan clean bench fuzz fuzz-build unit
 all: build/statesnap
 
 deps:
@@ -65,12 +74,27 @@ build/test/unit/%: tests/unit/%.c $(TEST_LIBOBJ)
 
 unit: $(UNIT_BIN)
 
+build/fuzz/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(PKGCFLAGS) -MMD -MP -c -o $@ $<
+
+build/fuzz/bin/%: tests/fuzz/%.c $(FUZZ_LIBOBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKGCFLAGS) -o $@ $< $(FUZZ_LIBOBJ) $(LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+# make fuzz: every target for FUZZ_SECONDS each; new inputs land in the corpus.
+fuzz: test-deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 run: deps
 	@$(MAKE) --no-print-directory build/statesnap
 	@scripts/run-demo.sh
 
 test: test-deps
-	@$(MAKE) --no-print-directory build/test/statesnap build/statesnap unit
+	@$(MAKE) --no-print-directory build/test/statesnap build/statesnap unit fuzz-build
 	@tests/run-all.sh build/test/statesnap
 
 asan: test-deps
@@ -80,4 +104,4 @@ asan: test-deps
 clean:
 	rm -rf build
 
--include $(REL_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(ASAN_OBJ:.o=.d)
+-include $(REL_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(ASAN_OBJ:.o=.d) $(FUZZ_LIBOBJ:.o=.d)

@@ -4,7 +4,7 @@
 set -eu
 
 BUILD_PKGS="build-essential pkg-config libmicrohttpd-dev libzip-dev libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev python3"
-TEST_PKGS="libcmocka-dev python3-pytest python3-requests python3-jsonschema python3-yaml zip unzip coreutils sqlite3 valgrind prometheus npm chromium"
+TEST_PKGS="libcmocka-dev python3-pytest python3-requests python3-jsonschema python3-yaml zip unzip coreutils sqlite3 valgrind prometheus npm chromium clang libclang-rt-14-dev"
 
 want="$BUILD_PKGS"
 [ "${1:-build}" = test ] && want="$BUILD_PKGS $TEST_PKGS"

@@ -293,19 +293,48 @@ static int validate_section(struct config *c, json_t *root, const char *key,
     return 0;
 }
 
+static int apply_root(struct config *c, json_t *root, const char *path, struct err *e);
+static int config_defaults(struct config *c, struct err *e);
+
 static int load_file(struct config *c, const char *path, struct err *e)
 {
     json_error_t je;
     json_t *root;
-    long long n;
-    int rc = -1;
 
     root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (root == NULL) {
-        if (access(path, R_OK) != 0)
-            return err_sys(e, errno, "config %s", path), e->code = ERR_INVALID, -1;
+        if (access(path, R_OK) != 0) {
+            err_sys(e, errno, "config %s", path);
+            e->code = ERR_INVALID;
+            return -1;
+        }
         return err_set(e, ERR_INVALID, "config %s: line %d: %s", path, je.line, je.text);
     }
+    return apply_root(c, root, path, e);
+}
+
+int config_parse_text(struct config *c, const char *text, size_t len, struct err *e)
+{
+    json_error_t je;
+    json_t *root;
+
+    if (config_defaults(c, e) != 0)
+        return -1;
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    if (root == NULL)
+        return err_set(e, ERR_INVALID, "config: line %d: %s", je.line, je.text);
+    if (apply_root(c, root, "(text)", e) != 0)
+        return -1;
+    config_sync_engine(c);
+    return 0;
+}
+
+/* Apply a parsed config document; takes ownership of root. */
+static int apply_root(struct config *c, json_t *root, const char *path, struct err *e)
+{
+    long long n;
+    int rc = -1;
+
     if (!json_is_object(root)) {
         err_set(e, ERR_INVALID, "config %s: must be a JSON object", path);
         goto out;
@@ -359,10 +388,8 @@ out:
     return rc;
 }
 
-int config_load(struct config *c, const char *path, struct err *e)
+static int config_defaults(struct config *c, struct err *e)
 {
-    const char *env;
-
     memset(c, 0, sizeof(*c));
     c->compression_level = 6;
     c->max_body_bytes = 1u << 20;
@@ -373,6 +400,16 @@ int config_load(struct config *c, const char *path, struct err *e)
     retention_default(&c->retention_policy);
     if (config_set_string(&c->store, "./snapshots", e) ||
         config_set_string(&c->listen, "127.0.0.1:8080", e))
+        return -1;
+    config_sync_engine(c);
+    return 0;
+}
+
+int config_load(struct config *c, const char *path, struct err *e)
+{
+    const char *env;
+
+    if (config_defaults(c, e) != 0)
         return -1;
     if (path == NULL && access("statesnap.json", F_OK) == 0)
         path = "statesnap.json";

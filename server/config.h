@@ -54,6 +54,10 @@ struct config {
  * config_free either way. */
 int config_load(struct config *c, const char *path, struct err *e);
 
+/* Defaults, then the JSON document text (for tests and fuzzing: no file,
+ * no environment). Returns 0 or -1; call config_free either way. */
+int config_parse_text(struct config *c, const char *text, size_t len, struct err *e);
+
 /* Replace a string setting (used for CLI overrides). Returns 0 or -1. */
 int config_set_string(char **slot, const char *value, struct err *e);
 

@@ -134,6 +134,8 @@ pytest_suite CLI tests/cli
 
 # (e) crash safety
 external_suite CRASH tests/crash/run.sh
+external_suite VALGRIND tests/unit/valgrind.sh
+external_suite FUZZ tests/fuzz/run.sh
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
