@@ -1,6 +1,7 @@
 // dashboard.mjs - the statesnap dashboard in a real headless chromium against the real server
 // (issue 4, "Done means"). Started by tests/e2e/run.sh BIN, which provides the server and env.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import {
   DESKTOP, PHONE, TOKEN_KEY, activeId, api, apiOk, corruptZipEntry, dialogOpen, env, listAll, makeState,
@@ -90,6 +91,16 @@ test('the list shows what the API has: fields, order, sorting, name filter, curs
     assert.ok(rec.requests.some(r => r.url.includes('/api/v1/snapshots?') && r.url.includes('prefix=e2e_bulk_0')));
     await page.fill('#filter-prefix', '');
     await waitRows(page, Math.min(25, all.snapshots.length));
+    // Label filter: the API's label=KEY=VALUE.
+    const byLabel = await listAll({ label: 'batch=1' });
+    assert.equal(byLabel.snapshots.length, 4);
+    await page.fill('#filter-label', 'batch=1');
+    await waitUntil(async () => JSON.stringify(await rowNames(page)) === JSON.stringify(byLabel.snapshots.map(s => s.name)),
+                    'rows filtered by label');
+    assert.equal(await text(page, '#list-summary'),
+                 `Showing 4 of ${all.total_count} snapshots · ${fmtBytes(all.total_bytes)} in the store (filtered)`);
+    await page.fill('#filter-label', '');
+    await waitRows(page, Math.min(25, all.snapshots.length));
 
     // Pagination with the API's cursor: pages of 10, "Load more" until the end.
     const first = await apiOk('GET', '/snapshots', { query: { limit: '10' } });
@@ -108,6 +119,29 @@ test('the list shows what the API has: fields, order, sorting, name filter, curs
     }
     assert.deepEqual(await rowNames(page), all.snapshots.map(s => s.name), 'every page together is the whole list');
     await page.selectOption('#page-size', '25');
+  });
+});
+
+test('the offsite state column appears when a snapshot has one', async () => {
+  // Offsite sync needs an S3 endpoint; the catalog row is what the API reports, so set it there.
+  const sql = "UPDATE snapshots SET offsite_state = CASE name WHEN 'e2e_bulk_01' THEN 'synced' ELSE 'failed' END " +
+              "WHERE name IN ('e2e_bulk_01', 'e2e_bulk_02')";
+  const r = spawnSync('/usr/bin/python3', ['-c', 'import sqlite3, sys\nc = sqlite3.connect(sys.argv[1], timeout=10)\nc.execute(sys.argv[2])\nc.commit()',
+                                           `${env.store}/catalog.db`, sql], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const states = Object.fromEntries((await listAll()).snapshots.map(s => [s.name, s.offsite_state]));
+  assert.equal(states.e2e_bulk_01, 'synced');
+  assert.equal(states.e2e_bulk_02, 'failed');
+  assert.equal(states.e2e_base, null);
+  await withPage({}, async (page) => {
+    await page.goto(env.base + '/');
+    await page.locator('#snap-rows tr[data-name="e2e_bulk_01"]').waitFor();
+    assert.equal(await page.locator('#snap-table thead th.col-offsite').isVisible(), true);
+    const offsite = n => page.locator(`#snap-rows tr[data-name="${n}"] td.offsite`).textContent();
+    assert.equal(await offsite('e2e_bulk_01'), 'synced');
+    assert.equal(await offsite('e2e_bulk_02'), 'failed');
+    assert.equal(await offsite('e2e_base'), '—');
+    assert.match(await page.locator('#snap-rows tr[data-name="e2e_bulk_02"] td.offsite .badge').getAttribute('class'), /\bfailed\b/);
   });
 });
 
@@ -604,12 +638,12 @@ for (const [label, vp] of [['desktop', DESKTOP], ['phone', PHONE]]) {
       await page.goto(env.base + '/');
       await waitRows(page, Math.min(25, before.snapshots.length));
       await noHorizontalScroll(page, vp.width);
-      await screenshot(page, `list-${label}.png`);
+      await screenshot(page, `list-${label}.png`, { fullPage: true });
 
       await page.goto(env.base + '/#/diff?from=e2e_diff_a&to=e2e_diff_b');
       await page.locator(`#diff-body .diff-positions tr[data-symbol="${fixtures.diff ? fixtures.diff.target.symbol : ''}"]`).waitFor();
       await noHorizontalScroll(page, vp.width);
-      await screenshot(page, `diff-${label}.png`);
+      await screenshot(page, `diff-${label}.png`, { fullPage: true });
 
       await page.goto(env.base + '/');
       await page.click('#snap-rows tr[data-name="e2e_base"] button[data-act="restore"]');

@@ -218,9 +218,9 @@ export async function noHorizontalScroll(page, width) {
   assert.ok(w <= width, `page is ${w}px wide at a ${width}px viewport`);
 }
 
-export async function screenshot(page, name) {
+export async function screenshot(page, name, { fullPage = false } = {}) {
   const file = path.join(env.shots, name);
-  await page.screenshot({ path: file });
+  await page.screenshot({ path: file, fullPage });
   const buf = fs.readFileSync(file);
   assert.ok(buf.length > 5000 && buf.subarray(1, 4).toString() === 'PNG', `${name} is not a real screenshot`);
   return file;
