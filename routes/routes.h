@@ -28,6 +28,8 @@ struct route_env {
     /* Append the server's own metrics (HTTP counters, operation histograms)
      * in Prometheus text format. Returns 0 or -1. */
     int (*render_metrics)(FILE *out);
+    /* The scheduler's status document (new reference), or NULL on OOM. */
+    json_t *(*schedule_status)(void);
 };
 
 /* One request as a handler sees it. Everything is borrowed for the call. */
@@ -124,6 +126,16 @@ void route_snapshots_delete(const struct route_req *r, struct route_resp *o);
 /* ---- restore.c ---- */
 void route_restore_preview(const struct route_req *r, struct route_resp *o);
 void route_restore_apply(const struct route_req *r, struct route_resp *o);
+
+/* ---- prune.c ---- */
+void route_prune(const struct route_req *r, struct route_resp *o);
+
+/* ---- audit.c ---- */
+void route_audit_list(const struct route_req *r, struct route_resp *o);
+void route_audit_verify(const struct route_req *r, struct route_resp *o);
+
+/* ---- schedule.c ---- */
+void route_schedule(const struct route_req *r, struct route_resp *o);
 
 /* ---- diff.c ---- */
 void route_diff(const struct route_req *r, struct route_resp *o);

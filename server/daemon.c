@@ -27,11 +27,13 @@
 
 #include "../engine/fsutil.h"
 #include "../engine/store.h"
+#include "alerts.h"
 #include "auth.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
+#include "schedule.h"
 
 struct serve {
     struct config *cfg;
@@ -531,7 +533,11 @@ static void on_mhd_panic(void *cls, const char *file, unsigned int line, const c
 
 static int render_metrics(FILE *f)
 {
-    return metrics_render(f);
+    int rc = metrics_render(f);
+
+    if (schedule_render_metrics(f) != 0 || alerts_render_metrics(f) != 0)
+        rc = -1;
+    return rc;
 }
 
 static void usage(FILE *f)
@@ -767,6 +773,7 @@ int serve_main(struct config *cfg, int argc, char **argv)
     sv.env.readyz_max_age = cfg->readyz_max_age;
     sv.env.static_dir = sv.static_dir[0] ? sv.static_dir : NULL;
     sv.env.render_metrics = render_metrics;
+    sv.env.schedule_status = schedule_status;
     if (pthread_key_create(&worker_key, worker_free) != 0) {
         fprintf(stderr, "statesnap serve: cannot create thread state\n");
         goto out;
@@ -779,6 +786,18 @@ int serve_main(struct config *cfg, int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+
+    /* Both start threads, so after the mask; alerts first, because the
+     * scheduler and every request worker copy cfg->engine with its hook. */
+    if (alerts_start(cfg, ALERTS_LOG_SUCCESS, &e) != 0) {
+        fprintf(stderr, "statesnap serve: %s\n", e.msg);
+        ret = e.code == ERR_INVALID ? 2 : 1;
+        goto out;
+    }
+    if (schedule_start(cfg, &e) != 0) {
+        fprintf(stderr, "statesnap serve: %s\n", e.msg);
+        goto out;
+    }
 
     MHD_set_panic_func(on_mhd_panic, NULL);
     flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
@@ -836,6 +855,9 @@ int serve_main(struct config *cfg, int argc, char **argv)
         if (ls != MHD_INVALID_SOCKET)
             close(ls);
     }
+    /* No new scheduled run from here; one in progress finishes (a create is
+     * all-or-nothing either way, so waiting only avoids wasted work). */
+    schedule_stop();
     /* A request may start on a kept-alive connection just after the count
      * read zero, so zero must hold for a little while before stopping. */
     for (int quiet = 0; quiet < 3 && waited_ms < HTTP_DRAIN_SECONDS * 1000L; waited_ms += 20) {
@@ -845,8 +867,13 @@ int serve_main(struct config *cfg, int argc, char **argv)
     }
     ret = 0;
 out:
+    schedule_stop();
     if (d != NULL)
         MHD_stop_daemon(d);
+    /* The last requests may have queued alerts (a restore just before SIGTERM). */
+    if (alerts_drain(ALERTS_SHUTDOWN_DRAIN_MS) != 0)
+        log_event("warn", "alerts still being sent at shutdown; giving up on them", NULL);
+    alerts_stop();
     if (ret == 0)
         log_event("info", "stopped", NULL);
     if (key_made)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerts.h"
 #include "config.h"
 #include "serve.h"
 #include "../cli/cli.h"
@@ -87,10 +88,19 @@ int main(int argc, char **argv)
         return 2;
     }
     config_sync_engine(&cfg);
-    if (strcmp(rest[0], "serve") == 0)
+    if (strcmp(rest[0], "serve") == 0) {
         rc = serve_main(&cfg, n - 1, rest + 1);
-    else
+    } else if (alerts_start(&cfg, 0, &e) != 0) {
+        /* A CLI restore alerts like the server's; a bad "alerts" config is a config error. */
+        fprintf(stderr, "statesnap: ");
+        format_safe(stderr, e.msg);
+        fputc('\n', stderr);
+        rc = 2;
+    } else {
         rc = cli_main(&cfg, json, root != NULL, store != NULL, n, rest);
+        (void)alerts_drain(ALERTS_CLI_DRAIN_MS);
+        alerts_stop();
+    }
     config_free(&cfg);
     free(rest);
     return rc;

@@ -22,6 +22,9 @@ static const char *const op_names[METRICS_OP_COUNT] = {
     [METRICS_OP_UPDATE] = "update",
     [METRICS_OP_DELETE] = "delete",
     [METRICS_OP_DIFF] = "diff",
+    [METRICS_OP_PRUNE] = "prune",
+    [METRICS_OP_AUDIT] = "audit",
+    [METRICS_OP_AUDIT_VERIFY] = "audit_verify",
 };
 
 /* Upper bounds in seconds: a list takes milliseconds, a 1 GB create minutes. */

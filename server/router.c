@@ -45,6 +45,13 @@ static const struct router_route routes[] = {
     { "POST", "/api/v1/snapshots/{name}/restore", ROLE_ADMIN, ROUTER_BODY_JSON, 1, 0,
       METRICS_OP_RESTORE, route_restore_apply },
     { "GET", "/api/v1/diff", ROLE_READ, ROUTER_BODY_NONE, 0, 0, METRICS_OP_DIFF, route_diff },
+    { "POST", "/api/v1/prune", ROLE_ADMIN, ROUTER_BODY_JSON, 0, 0, METRICS_OP_PRUNE, route_prune },
+    { "GET", "/api/v1/audit", ROLE_READ, ROUTER_BODY_NONE, 0, 0, METRICS_OP_AUDIT,
+      route_audit_list },
+    { "GET", "/api/v1/audit/verify", ROLE_READ, ROUTER_BODY_NONE, 0, 0, METRICS_OP_AUDIT_VERIFY,
+      route_audit_verify },
+    { "GET", "/api/v1/schedule", ROLE_READ, ROUTER_BODY_NONE, 0, 0, METRICS_OP_NONE,
+      route_schedule },
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
