@@ -291,6 +291,43 @@
     });
   }
 
+  function fmtInterval(sec) {
+    if (sec % 3600 === 0) return sec / 3600 + ' h';
+    if (sec % 60 === 0) return sec / 60 + ' min';
+    return sec + ' s';
+  }
+
+  /* The server's periodic auto-snapshot (GET /api/v1/schedule), one line under the latest age. */
+  function renderSchedule(st, e) {
+    var p = $('schedule'), parts;
+    p.classList.remove('sched-failed');
+    if (e) {
+      p.textContent = 'Schedule status unavailable — ' + errText(e);
+      return;
+    }
+    if (!st.enabled) {
+      p.textContent = 'Scheduled snapshots: off';
+      return;
+    }
+    parts = ['Scheduled snapshots: every ' + fmtInterval(st.interval_seconds)];
+    if (st.running) parts.push('running now');
+    if (st.next_run) parts.push('next ' + fmtAbs(st.next_run));
+    if (st.last_result) {
+      parts.push('last run ' + st.last_result + ' at ' + fmtAbs(st.last_end || st.last_start) +
+                 (st.last_snapshot ? ' (' + st.last_snapshot + ')' : '') +
+                 (st.last_result === 'failure' && st.last_error ? ': ' + st.last_error : ''));
+      if (st.last_result === 'failure') p.classList.add('sched-failed');
+    } else {
+      parts.push('no run yet');
+    }
+    p.textContent = parts.join(' · ');
+  }
+
+  function loadSchedule() {
+    return api('GET', '/schedule').then(function (st) { renderSchedule(st, null); },
+                                        function (e) { renderSchedule(null, e); });
+  }
+
   function initThresholds() {
     function fill() {
       $('th-amber').value = String(state.thresholds.amber);
@@ -462,6 +499,7 @@
 
   function refreshAll() {
     loadLatest();
+    loadSchedule();
     return loadList(false);
   }
 
@@ -1238,7 +1276,10 @@
     setInterval(tick, TICK_MS);
     setInterval(function () {
       // Without a usable token this would only repeat the same 401 every minute.
-      if (!$('token-form').classList.contains('needs-token')) loadLatest();
+      if (!$('token-form').classList.contains('needs-token')) {
+        loadLatest();
+        loadSchedule();
+      }
     }, LATEST_REFRESH_MS);
   }
 

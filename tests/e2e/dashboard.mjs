@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import {
-  DESKTOP, PHONE, TOKEN_KEY, activeId, api, apiOk, corruptZipEntry, dialogOpen, env, listAll, makeState,
+  DESKTOP, PHONE, TOKEN_KEY, activeId, api, apiOk, corruptZipEntry, dialogOpen, env, listAll, makeState, startServer,
   noHorizontalScroll, rootFile, rowNames, runAll, screenshot, test, text, waitRows, waitText, waitUntil, withPage,
 } from './lib.mjs';
 
@@ -184,6 +184,40 @@ test('the latest snapshot\'s age turns amber and red past thresholds set in the 
     await waitUntil(async () => /\bage-ok\b/.test(await page.getAttribute('#latest', 'class')), 'back to OK');
     assert.equal(await page.evaluate(() => localStorage.getItem('statesnap.thresholds')), null);
   });
+});
+
+test('the schedule status: off here; on a server with schedule_interval, its last run and the next', async () => {
+  const off = await apiOk('GET', '/schedule');
+  assert.equal(off.enabled, false);
+  await withPage({}, async (page) => {
+    await page.goto(env.base + '/');
+    await waitText(page, '#schedule', 'Scheduled snapshots: off');
+  });
+
+  // A second real server whose scheduler runs at once (no scheduled snapshot yet), then hourly.
+  const srv = await startServer(`${env.tmp}/scheduled`, { schedule_interval: '1h' });
+  try {
+    const st = await waitUntil(async () => {
+      const r = await fetch(srv.base + '/api/v1/schedule');
+      const j = await r.json();
+      return j.last_result === 'success' && !j.running ? j : false;
+    }, 'the first scheduled run');
+    assert.equal(st.interval_seconds, 3600);
+    const snaps = await (await fetch(srv.base + '/api/v1/snapshots')).json();
+    assert.equal(snaps.snapshots[0].name, st.last_snapshot);
+    assert.deepEqual(snaps.snapshots[0].labels, { reason: 'scheduled' });
+    await withPage({ token: null, origin: new URL(srv.base).origin }, async (page) => {
+      await page.goto(srv.base + '/');
+      const t = await waitText(page, '#schedule', 'every');
+      assert.equal(t, `Scheduled snapshots: every 1 h · next ${fmtAbs(st.next_run)} · last run success at ` +
+                      `${fmtAbs(st.last_end)} (${st.last_snapshot})`);
+      assert.doesNotMatch(await page.getAttribute('#schedule', 'class'), /sched-failed/);
+      await waitRows(page, 1);
+      assert.deepEqual(await rowNames(page), [st.last_snapshot]);
+    });
+  } finally {
+    await srv.stop();
+  }
 });
 
 /* ---------- create, pin ---------- */
@@ -581,7 +615,7 @@ test('a read-only token (entered in the page, kept in sessionStorage) sees creat
   const before = await listAll();
   const positionsBefore = fs.readFileSync(rootFile('state/positions.json'));
   const refusals = [
-    { status: 401, method: 'GET', path: /^\/api\/v1\/snapshots(\/latest)?$/ },
+    { status: 401, method: 'GET', path: /^\/api\/v1\/(snapshots|snapshots\/latest|schedule)$/ },
     { status: 403, method: 'POST', path: /^\/api\/v1\/snapshots$/ },
     { status: 403, method: 'POST', path: /^\/api\/v1\/snapshots\/e2e_base\/restore\/preview$/ },
   ];

@@ -1,7 +1,7 @@
 // lib.mjs - the e2e suite's harness: a tiny sequential test runner, the real server's API from
 // Node, a headless Debian chromium with every request and console message recorded, and polls.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -22,6 +22,7 @@ export const env = {
   shots: need('E2E_SHOTS'),
   result: need('E2E_RESULT'),
   tmp: need('E2E_TMP'),
+  bin: need('E2E_BIN'),
 };
 export const ORIGIN = new URL(env.base).origin;
 export const DESKTOP = { width: 1280, height: 800 };
@@ -94,6 +95,32 @@ export function makeState(...args) {
 
 export function rootFile(rel) { return path.join(env.root, rel); }
 
+/* startServer(dir, config) - another real `BIN serve` (loopback dev mode, no tokens) on a fresh
+ * state root and store under dir, with config written to dir/config.json. Resolves with
+ * {base, stop()}; stop() sends SIGTERM and waits for the exit. */
+export async function startServer(dir, config) {
+  fs.mkdirSync(dir, { recursive: true });
+  const root = path.join(dir, 'root'), portFile = path.join(dir, 'port');
+  const r = spawnSync('/usr/bin/python3', [env.makeState, '--out', root, '--chain-lines', '50', '--idem-keys', '10',
+                                           '--pnl-days', '5'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+  const log = fs.openSync(path.join(dir, 'server.log'), 'w');
+  const child = spawn(env.bin, ['--config', path.join(dir, 'config.json'), '--root', root, '--store', path.join(dir, 'store'),
+                                'serve', '--listen', '127.0.0.1:0', '--port-file', portFile,
+                                '--static-dir', path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../static')],
+                      { stdio: ['ignore', log, log] });
+  const exited = new Promise(res => child.on('exit', res));
+  const stop = async () => { child.kill('SIGTERM'); await exited; fs.closeSync(log); };
+  try {
+    await waitUntil(() => fs.existsSync(portFile) && fs.readFileSync(portFile, 'utf8').trim(), 'the second server to listen', 10000);
+  } catch (e) {
+    await stop();
+    throw new Error(`${e.message}: ${fs.readFileSync(path.join(dir, 'server.log'), 'utf8').slice(-500)}`);
+  }
+  return { base: `http://127.0.0.1:${fs.readFileSync(portFile, 'utf8').trim()}`, stop };
+}
+
 /* ---------- browser ---------- */
 
 let browser = null;
@@ -114,7 +141,7 @@ async function launch() {
  * page stayed on the server's origin and logged no console error other than the refusals the
  * test declared in `refusals` ([{status, method, path: RegExp}]), each of which must have
  * happened. `token` preloads sessionStorage as the token form would. */
-export async function withPage({ token = env.tokenAdmin, viewport = DESKTOP, refusals = [] } = {}, body) {
+export async function withPage({ token = env.tokenAdmin, viewport = DESKTOP, refusals = [], origin = ORIGIN } = {}, body) {
   const ctx = await browser.newContext({ viewport, deviceScaleFactor: 1, serviceWorkers: 'block' });
   const rec = { requests: [], responses: [], consoleErrors: [], pageErrors: [], nativeDialogs: [], json: [] };
   ctx.on('request', r => rec.requests.push({ url: r.url(), method: r.method(), headers: r.headers(), body: r.postData() }));
@@ -135,15 +162,15 @@ export async function withPage({ token = env.tokenAdmin, viewport = DESKTOP, ref
   page.setDefaultTimeout(15000);
   try {
     await body(page, rec);
-    assertClean(rec, refusals);
+    assertClean(rec, refusals, origin);
   } finally {
     await ctx.close().catch(() => {});
   }
 }
 
-export function assertClean(rec, refusals) {
+export function assertClean(rec, refusals, origin = ORIGIN) {
   assert.ok(rec.requests.length > 0, 'the page made no request at all');
-  const foreign = rec.requests.filter(r => new URL(r.url).origin !== ORIGIN).map(r => r.url);
+  const foreign = rec.requests.filter(r => new URL(r.url).origin !== origin).map(r => r.url);
   assert.deepEqual(foreign, [], 'requests outside the server origin');
   assert.deepEqual(rec.pageErrors, [], 'uncaught page errors');
   assert.deepEqual(rec.nativeDialogs, [], 'window.alert/confirm/prompt used');
@@ -153,9 +180,9 @@ export function assertClean(rec, refusals) {
     const m = /^Failed to load resource: the server responded with a status of (\d+)/.exec(c.text);
     // Chromium asks for /favicon.ico on its own (not a request of the page: it never shows in
     // the request log); static/ ships no icon, so that probe is a 404.
-    if (m && m[1] === '404' && c.url === ORIGIN + '/favicon.ico' &&
+    if (m && m[1] === '404' && c.url === origin + '/favicon.ico' &&
         !rec.requests.some(r => r.url === c.url)) continue;
-    const i = m ? refusals.findIndex(f => String(f.status) === m[1] && f.path.test(new URL(c.url, ORIGIN).pathname)) : -1;
+    const i = m ? refusals.findIndex(f => String(f.status) === m[1] && f.path.test(new URL(c.url, origin).pathname)) : -1;
     if (i < 0) unexpected.push(c);
     else seen[i]++;
   }

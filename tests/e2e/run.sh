@@ -100,7 +100,7 @@ mkdir -p "$E2E/screenshots"
 E2E_BASE="http://127.0.0.1:$PORT" E2E_ROOT="$TMP/root" E2E_STORE="$TMP/store" \
 E2E_TOKEN_READ=$TOKEN_READ E2E_TOKEN_ADMIN=$TOKEN_ADMIN \
 E2E_MAKE_STATE="$ROOT/tests/fixtures/make_state.py" E2E_SHOTS="$E2E/screenshots" \
-E2E_RESULT="$TMP/result" E2E_TMP="$TMP" \
+E2E_RESULT="$TMP/result" E2E_TMP="$TMP" E2E_BIN="$BIN" \
     node "$E2E/dashboard.mjs"
 rc=$?
 
