@@ -101,6 +101,12 @@ asan: test-deps
 	@$(MAKE) --no-print-directory build/asan/statesnap
 	@STATESNAP_SANITIZED=1 tests/run-all.sh build/asan/statesnap
 
+# make bench: side-by-side measurements against baselines (see bench/bench.py).
+bench: deps
+	@BENCH_PKGS="zip unzip wrk nginx-light sqlite3 time" scripts/deps.sh bench
+	@$(MAKE) --no-print-directory build/statesnap
+	@python3 bench/bench.py
+
 clean:
 	rm -rf build
 

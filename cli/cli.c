@@ -483,6 +483,9 @@ static int cmd_restore(struct cli_ctx *c)
         return fail(&e);
     if ((rc = open_store(c, 1, &s)) != 0)
         return rc;
+    /* The dry run is the preview and checks every byte; a real restore
+     * checks them while extracting, before anything is swapped in. */
+    o.skip_verify = !flag(c, "dry-run");
     if (engine_restore_preview(s, &o, &preview, &e) != 0) {
         rc = fail(&e);
         goto out;

@@ -371,7 +371,8 @@ static int add_lazy(zip_t *za, struct create_ctx *cc, struct lazy_src *ls, const
 static int write_zip(struct create_ctx *cc, const char *tmp)
 {
     struct err *e = cc->e;
-    int zerr = 0, level = cc->s->cfg->compression_level;
+    int zerr = 0, level = cc->o->compression_level > 0 ? cc->o->compression_level
+                                                     : cc->s->cfg->compression_level;
     zip_t *za;
     struct lazy_src mf = { 0 }, sums = { 0 };
 

@@ -93,6 +93,7 @@ struct create_opts {
     int pin;
     const char *version_tag; /* overrides VERSION detection, or NULL */
     long pin_seconds;        /* >0: pinned only for this long (safety snapshots) */
+    int compression_level;   /* 0 = the store's level; 1-9 = this level */
 };
 
 /* Capture the state root into NAME.zip and catalog it. Takes the store lock.
@@ -145,6 +146,8 @@ struct restore_opts {
     const char *const *only;   /* subset of archive paths, or NULL for all */
     size_t n_only;
     int clear_kill_switch;
+    int skip_verify;           /* preview only: plan without reading the whole archive
+                                * (apply verifies every byte before it swaps anything) */
 };
 
 /* Verify NAME's archive and describe what a restore would do:

@@ -8,6 +8,7 @@ TEST_PKGS="libcmocka-dev python3-pytest python3-requests python3-jsonschema pyth
 
 want="$BUILD_PKGS"
 [ "${1:-build}" = test ] && want="$BUILD_PKGS $TEST_PKGS"
+[ "${1:-build}" = bench ] && want="$BUILD_PKGS ${BENCH_PKGS:-}"
 
 missing=""
 for p in $want; do
