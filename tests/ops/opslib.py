@@ -1,0 +1,210 @@
+"""opslib.py - helpers for the packaging and operations tests.
+
+Readers for the files operators deploy (Dockerfile, systemd unit, example
+config, Prometheus rules, README) and for the C sources they must agree with
+(cli/cli.c option tables, server/config.c key lists, the Makefile's sources).
+The servers these tests start are the real binary, through tests/api/apilib.py.
+"""
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests", "api"))
+
+BIN = os.path.abspath(os.environ.get("STATESNAP_BIN", os.path.join(REPO, "build", "test", "statesnap")))
+RELEASE_DIR = os.path.join(REPO, "build", "release")
+RELEASE_BIN = os.path.abspath(os.environ.get("STATESNAP_RELEASE_BIN",
+                                             os.path.join(RELEASE_DIR, "statesnap")))
+BUILD_RELEASE = os.path.join(REPO, "scripts", "build-release.sh")
+DOCKERFILE = os.path.join(REPO, "Dockerfile")
+UNIT = os.path.join(REPO, "deploy", "statesnap.service")
+EXAMPLE_CONFIG = os.path.join(REPO, "deploy", "statesnap.example.json")
+RULES = os.path.join(REPO, "deploy", "prometheus-rules.yml")
+RULES_TESTS = os.path.join(HERE, "prometheus-rules.test.yml")
+README = os.path.join(REPO, "README.md")
+TIMEOUT = 300
+
+
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def run(args, **kw):
+    """subprocess.run with text output captured and a timeout."""
+    kw.setdefault("capture_output", True)
+    kw.setdefault("text", True)
+    kw.setdefault("timeout", TIMEOUT)
+    return subprocess.run([str(a) for a in args], **kw)
+
+
+# ---------------------------------------------------------------- C sources
+
+def strip_c_comments(src):
+    return re.sub(r"/\*.*?\*/", " ", src, flags=re.S)
+
+
+def cli_option_tables():
+    """{table name: [option names]} for every `struct cli_opt NAME[]` in cli/cli.c."""
+    src = strip_c_comments(read(os.path.join(REPO, "cli", "cli.c")))
+    tables = {}
+    for m in re.finditer(r"(?:static\s+)?const\s+struct\s+cli_opt\s+(\w+)\s*\[\]\s*=\s*\{(.*?)\n\};",
+                         src, re.S):
+        tables[m.group(1)] = re.findall(r"\{\s*\"([a-z0-9-]+)\"\s*,", m.group(2))
+    return tables
+
+
+def cli_command_table():
+    """[(command, option table name)] from cli/cli.c's cli_commands[]."""
+    src = strip_c_comments(read(os.path.join(REPO, "cli", "cli.c")))
+    m = re.search(r"const\s+struct\s+cli_cmd\s+cli_commands\s*\[\]\s*=\s*\{(.*?)\n\};", src, re.S)
+    assert m, "cli_commands[] not found in cli/cli.c"
+    out = []
+    for e in re.finditer(r"\{\s*\"([a-z-]+)\"\s*,\s*(?:NULL|\"[^\"]*\")\s*,\s*\"(?:[^\"\\]|\\.)*\"\s*,"
+                         r"\s*(\w+)\s*,", m.group(1)):
+        out.append((e.group(1), e.group(2)))
+    return out
+
+
+def serve_options():
+    """Option names (without --) of `statesnap serve`, from server/daemon.c's parse_args table."""
+    src = strip_c_comments(read(os.path.join(REPO, "server", "daemon.c")))
+    m = re.search(r"\}\s*opts\[\]\s*=\s*\{(.*?)\n\s*\};", src, re.S)
+    assert m, "serve's option table not found in server/daemon.c"
+    return re.findall(r"\{\s*\"--([a-z0-9-]+)\"\s*,", m.group(1))
+
+
+def config_key_lists():
+    """{list name: [keys]} for every `static const char *const NAME_keys[]` in server/config.c
+    (and the token keys declared inside get_tokens)."""
+    src = strip_c_comments(read(os.path.join(REPO, "server", "config.c")))
+    out = {}
+    for m in re.finditer(r"static\s+const\s+char\s*\*\s*const\s+(\w+_keys)\s*\[\]\s*=\s*\{(.*?)\};",
+                         src, re.S):
+        out[m.group(1)] = re.findall(r"\"([a-z0-9_]+)\"", m.group(2))
+    return out
+
+
+def config_keys_dotted():
+    """Every config key as an operator writes it: root, tokens[].name, retention.keep_last, ...
+    The alerts.telegram keys are read by server/alerts.c when it exists."""
+    lists = config_key_lists()
+    keys = list(lists["top_keys"])
+    keys += ["tokens[].%s" % k for k in lists["token_keys"]]
+    for section in ("retention", "alerts", "offsite"):
+        keys += ["%s.%s" % (section, k) for k in lists["%s_keys" % section]]
+    telegram = ["api_base", "bot_token", "chat_id"]
+    alerts_c = os.path.join(REPO, "server", "alerts.c")
+    if os.path.exists(alerts_c):
+        m = re.search(r"telegram_keys\s*\[\]\s*=\s*\{(.*?)\};", strip_c_comments(read(alerts_c)), re.S)
+        if m:
+            telegram = re.findall(r"\"([a-z_]+)\"", m.group(1))
+    keys += ["alerts.telegram.%s" % k for k in telegram]
+    return keys
+
+
+def makefile_source_dirs():
+    """Directories whose *.c files the Makefile compiles (its SRC wildcard)."""
+    m = re.search(r"^SRC\s*:?=\s*\$\(wildcard\s+([^)]*)\)", read(os.path.join(REPO, "Makefile")), re.M)
+    assert m, "SRC := $(wildcard ...) not found in the Makefile"
+    return sorted({os.path.dirname(p) for p in m.group(1).split()})
+
+
+# ---------------------------------------------------------------- Dockerfile
+
+class Stage:
+    def __init__(self, base, name):
+        self.base = base
+        self.name = name
+        self.instructions = []   # (INSTRUCTION, argument text)
+
+    def all(self, instr):
+        return [a for i, a in self.instructions if i == instr]
+
+    def last(self, instr):
+        found = self.all(instr)
+        return found[-1] if found else None
+
+
+def dockerfile_stages(text=None):
+    """Parse a Dockerfile into stages of (INSTRUCTION, arguments), joining
+    continuation lines and dropping comments."""
+    text = read(DOCKERFILE) if text is None else text
+    logical, cur = [], ""
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("#") and not cur:
+            continue
+        if s.startswith("#"):
+            continue
+        if s.endswith("\\"):
+            cur += s[:-1] + " "
+            continue
+        cur += s
+        if cur.strip():
+            logical.append(cur.strip())
+        cur = ""
+    stages = []
+    for line in logical:
+        instr, _, args = line.partition(" ")
+        instr = instr.upper()
+        if instr == "FROM":
+            parts = args.split()
+            name = parts[2] if len(parts) >= 3 and parts[1].upper() == "AS" else None
+            stages.append(Stage(parts[0], name))
+            continue
+        assert stages, "instruction before FROM: " + line
+        stages[-1].instructions.append((instr, args.strip()))
+    return stages
+
+
+def exec_form(args):
+    """The argv of an exec-form (JSON array) or shell-form instruction argument."""
+    import json
+    args = args.strip()
+    if args.startswith("["):
+        return json.loads(args)
+    return ["/bin/sh", "-c", args]
+
+
+def env_pairs(args):
+    """ENV k=v k2=v2 (or the legacy ENV k v) -> {k: v}."""
+    parts = shlex.split(args)
+    if parts and "=" not in parts[0]:
+        return {parts[0]: " ".join(parts[1:])}
+    return dict(p.split("=", 1) for p in parts)
+
+
+# ---------------------------------------------------------------- README
+
+FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
+
+
+def readme_blocks(lang=None):
+    """[(language, body)] of the README's fenced code blocks, in order."""
+    return [(m.group(1), m.group(2)) for m in FENCE.finditer(read(README))
+            if lang is None or m.group(1) == lang]
+
+
+def readme_recipes():
+    """{name: body} of the ```sh blocks whose first line is `# recipe: NAME`, in order."""
+    out = {}
+    for lang, body in readme_blocks("sh"):
+        first = body.split("\n", 1)[0]
+        m = re.match(r"#\s*recipe:\s*([a-z0-9-]+)\s*$", first)
+        if m:
+            assert m.group(1) not in out, "two README recipes named " + m.group(1)
+            out[m.group(1)] = body
+    return out
+
+
+def readme_section(title):
+    """The text of the README's `## title` section (up to the next `## `)."""
+    text = read(README)
+    m = re.search(r"^## %s\s*$(.*?)(?=^## |\Z)" % re.escape(title), text, re.S | re.M)
+    assert m, "README has no '## %s' section" % title
+    return m.group(1)
