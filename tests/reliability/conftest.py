@@ -1,0 +1,24 @@
+"""Reliability suite: hostile archives, hostile HTTP, a full disk, load and
+secrets. It reuses the API suite's harness (tests/api: apilib.Server and the
+make_server/server/admin/... fixtures) and the CLI suite's (tests/cli: snaplib)."""
+import importlib.util
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.dirname(HERE)
+for sub in ("api", "cli"):
+    p = os.path.join(TESTS, sub)
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+# tests/api/conftest.py's fixtures (template_root, root, make_server, server,
+# admin, writer, reader, anon), loaded under a module name of their own and
+# re-exported here, where pytest finds them.
+_spec = importlib.util.spec_from_file_location("statesnap_api_fixtures",
+                                               os.path.join(TESTS, "api", "conftest.py"))
+_api = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_api)
+for _name in ("statesnap_bin", "template_root", "root", "make_server", "server", "admin", "writer",
+              "reader", "anon"):
+    globals()[_name] = getattr(_api, _name)
