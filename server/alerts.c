@@ -32,16 +32,20 @@ static const char *const alerts_keys[] = { "webhook_url", "telegram", "on", "tim
                                            "retries", NULL };
 static const char *const telegram_keys[] = { "api_base", "bot_token", "chat_id", NULL };
 
-struct alerts {
-    /* settings, fixed once started */
+/* The parsed "alerts" section. */
+struct settings {
     char *webhook_url;           /* may carry a secret path: never logged */
-    char *telegram_url;          /* holds the bot token: never logged, wiped at stop */
+    char *telegram_url;          /* holds the bot token: never logged, wiped when freed */
     size_t telegram_url_len;
     json_t *chat_id;
-    unsigned on_ops;
+    unsigned on_ops;             /* bit i = ops[i] */
     int on_failures, on_all;
     long timeout_ms;
     int retries;
+};
+
+struct alerts {
+    struct settings set;         /* fixed once started */
     int log_success;
     /* worker */
     pthread_t thread;
@@ -110,14 +114,14 @@ static int check_keys(const json_t *obj, const char *const *allowed, const char 
     return 0;
 }
 
-static int parse_on(const json_t *on, struct err *e)
+static int parse_on(const json_t *on, struct settings *st, struct err *e)
 {
     const json_t *v;
     size_t i;
 
     if (on == NULL) {
-        al.on_ops = 1u << 2;     /* restore */
-        al.on_failures = 1;
+        st->on_ops = 1u << 2;     /* restore */
+        st->on_failures = 1;
         return 0;
     }
     if (!json_is_array(on) || json_array_size(on) == 0 || json_array_size(on) > 32)
@@ -127,11 +131,11 @@ static int parse_on(const json_t *on, struct err *e)
         const char *s = json_string_value(v);
         size_t k;
         if (s != NULL && strcmp(s, "failures") == 0) {
-            al.on_failures = 1;
+            st->on_failures = 1;
             continue;
         }
         if (s != NULL && strcmp(s, "all") == 0) {
-            al.on_all = 1;
+            st->on_all = 1;
             continue;
         }
         for (k = 0; s != NULL && ops[k] != NULL; k++)
@@ -141,12 +145,12 @@ static int parse_on(const json_t *on, struct err *e)
             return err_set(e, ERR_INVALID, "config: \"alerts.on\"[%zu] must be \"failures\", "
                                            "\"all\" or one of create, delete, restore, prune, "
                                            "import, pin, unpin, labels, verify, offsite", i);
-        al.on_ops |= 1u << k;
+        st->on_ops |= 1u << k;
     }
     return 0;
 }
 
-static int parse_telegram(const json_t *tg, struct err *e)
+static int parse_telegram(const json_t *tg, struct settings *st, struct err *e)
 {
     const json_t *v;
     const char *base = ALERTS_TELEGRAM_API, *token, *env = getenv(ALERTS_TOKEN_ENV);
@@ -183,41 +187,41 @@ static int parse_telegram(const json_t *tg, struct err *e)
         return err_set(e, ERR_INVALID, "config: \"alerts.telegram.chat_id\" is required: a "
                                        "number or a string of 1..%d characters",
                        ALERTS_CHAT_ID_MAX);
-    al.chat_id = json_deep_copy(v);
+    st->chat_id = json_deep_copy(v);
     blen = strlen(base);
     while (blen > 0 && base[blen - 1] == '/')
         blen--;
-    al.telegram_url_len = blen + strlen(token) + 32;
-    if (al.chat_id == NULL || (al.telegram_url = malloc(al.telegram_url_len)) == NULL)
+    st->telegram_url_len = blen + strlen(token) + 32;
+    if (st->chat_id == NULL || (st->telegram_url = malloc(st->telegram_url_len)) == NULL)
         return err_set(e, ERR_IO, "out of memory");
-    n = snprintf(al.telegram_url, al.telegram_url_len, "%.*s/bot%s/sendMessage", (int)blen, base,
+    n = snprintf(st->telegram_url, st->telegram_url_len, "%.*s/bot%s/sendMessage", (int)blen, base,
                  token);
-    if (n < 0 || (size_t)n >= al.telegram_url_len)
+    if (n < 0 || (size_t)n >= st->telegram_url_len)
         return err_set(e, ERR_INVALID, "config: the Telegram URL is too long");
     return 0;
 }
 
-static void settings_free(void)
+static void settings_free(struct settings *st)
 {
-    if (al.telegram_url != NULL)
-        OPENSSL_cleanse(al.telegram_url, al.telegram_url_len);
-    free(al.telegram_url);
-    free(al.webhook_url);
-    json_decref(al.chat_id);
-    al.telegram_url = NULL;
-    al.telegram_url_len = 0;
-    al.webhook_url = NULL;
-    al.chat_id = NULL;
-    al.on_ops = 0;
-    al.on_failures = al.on_all = 0;
+    if (st->telegram_url != NULL)
+        OPENSSL_cleanse(st->telegram_url, st->telegram_url_len);
+    free(st->telegram_url);
+    free(st->webhook_url);
+    json_decref(st->chat_id);
+    st->telegram_url = NULL;
+    st->telegram_url_len = 0;
+    st->webhook_url = NULL;
+    st->chat_id = NULL;
+    st->on_ops = 0;
+    st->on_failures = st->on_all = 0;
 }
 
-static int parse_settings(const json_t *cfg, struct err *e)
+static int parse_settings(const json_t *cfg, struct settings *st, struct err *e)
 {
     const json_t *v;
 
-    al.timeout_ms = ALERTS_TIMEOUT_MS_DEFAULT;
-    al.retries = ALERTS_RETRIES_DEFAULT;
+    st->timeout_ms = ALERTS_TIMEOUT_MS_DEFAULT;
+    st->retries = ALERTS_RETRIES_DEFAULT;
     if (!json_is_object(cfg))
         return err_set(e, ERR_INVALID, "config: \"alerts\" must be an object");
     if (check_keys(cfg, alerts_keys, "alerts", e) != 0)
@@ -226,29 +230,29 @@ static int parse_settings(const json_t *cfg, struct err *e)
         if (!json_is_string(v) || !url_ok(json_string_value(v)))
             return err_set(e, ERR_INVALID, "config: \"alerts.webhook_url\" must be an http:// or "
                                            "https:// URL of at most %d characters", ALERTS_URL_MAX);
-        if ((al.webhook_url = strdup(json_string_value(v))) == NULL)
+        if ((st->webhook_url = strdup(json_string_value(v))) == NULL)
             return err_set(e, ERR_IO, "out of memory");
     }
-    if ((v = json_object_get(cfg, "telegram")) != NULL && parse_telegram(v, e) != 0)
+    if ((v = json_object_get(cfg, "telegram")) != NULL && parse_telegram(v, st, e) != 0)
         return -1;
-    if (al.webhook_url == NULL && al.telegram_url == NULL)
+    if (st->webhook_url == NULL && st->telegram_url == NULL)
         return err_set(e, ERR_INVALID, "config: \"alerts\" needs \"webhook_url\" and/or "
                                        "\"telegram\"");
-    if (parse_on(json_object_get(cfg, "on"), e) != 0)
+    if (parse_on(json_object_get(cfg, "on"), st, e) != 0)
         return -1;
     if ((v = json_object_get(cfg, "timeout_ms")) != NULL) {
         if (!json_is_integer(v) || json_integer_value(v) < ALERTS_TIMEOUT_MS_MIN ||
             json_integer_value(v) > ALERTS_TIMEOUT_MS_MAX)
             return err_set(e, ERR_INVALID, "config: \"alerts.timeout_ms\" must be an integer from "
                                            "%d to %d", ALERTS_TIMEOUT_MS_MIN, ALERTS_TIMEOUT_MS_MAX);
-        al.timeout_ms = (long)json_integer_value(v);
+        st->timeout_ms = (long)json_integer_value(v);
     }
     if ((v = json_object_get(cfg, "retries")) != NULL) {
         if (!json_is_integer(v) || json_integer_value(v) < 0 ||
             json_integer_value(v) > ALERTS_RETRIES_MAX)
             return err_set(e, ERR_INVALID, "config: \"alerts.retries\" must be an integer from 0 "
                                            "to %d", ALERTS_RETRIES_MAX);
-        al.retries = (int)json_integer_value(v);
+        st->retries = (int)json_integer_value(v);
     }
     return 0;
 }
@@ -263,11 +267,11 @@ static int wanted(const json_t *ev)
 
     if (op == NULL)
         return 0;
-    if (al.on_all || (al.on_failures && result != NULL && strcmp(result, "error") == 0))
+    if (al.set.on_all || (al.set.on_failures && result != NULL && strcmp(result, "error") == 0))
         return 1;
     for (size_t k = 0; ops[k] != NULL; k++)
         if (strcmp(ops[k], op) == 0)
-            return (al.on_ops >> k) & 1u;
+            return (al.set.on_ops >> k) & 1u;
     return 0;
 }
 
@@ -437,8 +441,8 @@ static int post_once(CURL *c, const char *url, const char *body, struct curl_sli
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, al.timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, al.timeout_ms);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, al.set.timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, al.set.timeout_ms);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -488,7 +492,7 @@ static void send_channel(CURL *c, enum channel ch, const char *url, const char *
     long wait_ms = ALERTS_BACKOFF_MS;
     int tried = 0, permanent = 0;
 
-    while (tried <= al.retries && !permanent) {
+    while (tried <= al.set.retries && !permanent) {
         if (tried > 0) {
             if (backoff(wait_ms) != 0)
                 break;
@@ -519,19 +523,19 @@ static void deliver(CURL *c, struct curl_slist *hdrs, const json_t *ev)
     char *body;
 
     summarize(ev, &t);
-    if (al.webhook_url != NULL) {
+    if (al.set.webhook_url != NULL) {
         if ((body = webhook_body(ev, &t)) != NULL)
-            send_channel(c, CH_WEBHOOK, al.webhook_url, body, hdrs, ev);
+            send_channel(c, CH_WEBHOOK, al.set.webhook_url, body, hdrs, ev);
         else
             atomic_fetch_add(&delivered[CH_WEBHOOK][1], 1);
         free(body);
     }
-    if (al.telegram_url != NULL) {
-        json_t *msg = json_pack("{s:O, s:s}", "chat_id", al.chat_id, "text", t.buf);
+    if (al.set.telegram_url != NULL) {
+        json_t *msg = json_pack("{s:O, s:s}", "chat_id", al.set.chat_id, "text", t.buf);
         body = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
         json_decref(msg);
         if (body != NULL)
-            send_channel(c, CH_TELEGRAM, al.telegram_url, body, hdrs, ev);
+            send_channel(c, CH_TELEGRAM, al.set.telegram_url, body, hdrs, ev);
         else
             atomic_fetch_add(&delivered[CH_TELEGRAM][1], 1);
         free(body);
@@ -562,9 +566,9 @@ static void *worker(void *arg)
         if (c != NULL && hdrs != NULL) {
             deliver(c, hdrs, ev);
         } else {
-            if (al.webhook_url != NULL)
+            if (al.set.webhook_url != NULL)
                 atomic_fetch_add(&delivered[CH_WEBHOOK][1], 1);
-            if (al.telegram_url != NULL)
+            if (al.set.telegram_url != NULL)
                 atomic_fetch_add(&delivered[CH_TELEGRAM][1], 1);
         }
         json_decref(ev);
@@ -587,6 +591,19 @@ static void on_event(void *ctx, const json_t *event)
 
 /* ---- public ---- */
 
+int alerts_check(const json_t *alerts, struct err *e)
+{
+    struct settings st;
+    int rc;
+
+    if (alerts == NULL)
+        return 0;
+    memset(&st, 0, sizeof(st));
+    rc = parse_settings(alerts, &st, e);
+    settings_free(&st);
+    return rc;
+}
+
 int alerts_start(struct config *cfg, int flags, struct err *e)
 {
     pthread_condattr_t ca;
@@ -594,13 +611,13 @@ int alerts_start(struct config *cfg, int flags, struct err *e)
 
     if (al.started || cfg->alerts == NULL)
         return 0;
-    if (parse_settings(cfg->alerts, e) != 0) {
-        settings_free();
+    if (parse_settings(cfg->alerts, &al.set, e) != 0) {
+        settings_free(&al.set);
         return -1;
     }
     al.log_success = (flags & ALERTS_LOG_SUCCESS) != 0;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        settings_free();
+        settings_free(&al.set);
         return err_set(e, ERR_IO, "alerts: libcurl cannot start");
     }
     /* Timed waits use the monotonic clock, so a clock step cannot stretch a backoff. */
@@ -616,7 +633,7 @@ int alerts_start(struct config *cfg, int flags, struct err *e)
         pthread_cond_destroy(&al.wake);
         pthread_cond_destroy(&al.idle);
         curl_global_cleanup();
-        settings_free();
+        settings_free(&al.set);
         return err_sys(e, rc, "alerts: cannot start the worker thread");
     }
     pthread_mutex_lock(&al.mu);
@@ -717,7 +734,7 @@ void alerts_stop(void)
     pthread_cond_destroy(&al.wake);
     pthread_cond_destroy(&al.idle);
     curl_global_cleanup();
-    settings_free();
+    settings_free(&al.set);
 }
 
 int alerts_render_metrics(FILE *f)

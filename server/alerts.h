@@ -30,6 +30,11 @@
 /* alerts_start flags */
 #define ALERTS_LOG_SUCCESS 1   /* log each delivered alert too (the server); failures always are */
 
+/* Check an "alerts" config object completely (what alerts_start checks),
+ * without starting anything. NULL (no section) is fine. Returns 0, or -1 with
+ * ERR_INVALID naming the key (never a secret's value). */
+int alerts_check(const json_t *alerts, struct err *e);
+
 /* Validate cfg->alerts completely (unknown keys, types, URLs, the "on" list;
  * the Telegram bot token may come from $STATESNAP_TELEGRAM_BOT_TOKEN) and,
  * when a webhook or Telegram is configured, start the worker thread and hook

@@ -1,5 +1,6 @@
 /* config.c - statesnap.json: load, validate (unknown keys are errors), defaults. */
 #include "config.h"
+#include "alerts.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -380,6 +381,7 @@ static int apply_root(struct config *c, json_t *root, const char *path, struct e
     if (validate_section(c, root, "retention", retention_keys, &c->retention, e) ||
         retention_from_json(c->retention, &c->retention_policy, e) ||
         validate_section(c, root, "alerts", alerts_keys, &c->alerts, e) ||
+        alerts_check(c->alerts, e) ||
         validate_section(c, root, "offsite", offsite_keys, &c->offsite, e))
         goto out;
     rc = 0;

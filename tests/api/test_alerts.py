@@ -321,6 +321,8 @@ def test_bad_alerts_config_is_refused_at_start(make_server, alerts, says):
     text = s.log_text()
     assert says in text, text
     assert BOT_TOKEN not in text
-    # The CLI refuses the same config, with the same words.
+    # The CLI refuses the same config, with the same words, and so does `config check`.
     rc, out, err = s.cli("list")
+    assert rc == 2 and says in err and BOT_TOKEN not in err
+    rc, out, err = s.cli("config", "check", "--file", s.config_path)
     assert rc == 2 and says in err and BOT_TOKEN not in err
