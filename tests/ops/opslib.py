@@ -181,13 +181,20 @@ def env_pairs(args):
 
 # ---------------------------------------------------------------- README
 
-FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.S | re.M)
+FENCE = re.compile(r"^( *)```(\w*)[^\n]*\n(.*?)^\1```", re.S | re.M)
 
 
 def readme_blocks(lang=None):
-    """[(language, body)] of the README's fenced code blocks, in order."""
-    return [(m.group(1), m.group(2)) for m in FENCE.finditer(read(README))
-            if lang is None or m.group(1) == lang]
+    """[(language, body)] of the README's fenced code blocks, in order; a block
+    indented inside a list item comes back without its indentation."""
+    out = []
+    for m in FENCE.finditer(read(README)):
+        indent = len(m.group(1))
+        body = "".join(line[indent:] if line[:indent].strip() == "" else line
+                       for line in m.group(3).splitlines(keepends=True))
+        if lang is None or m.group(2) == lang:
+            out.append((m.group(2), body))
+    return out
 
 
 def readme_recipes():
