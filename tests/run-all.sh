@@ -137,5 +137,8 @@ external_suite CRASH tests/crash/run.sh
 external_suite VALGRIND tests/unit/valgrind.sh
 external_suite FUZZ tests/fuzz/run.sh
 
+# (f) packaging and operations: the release build, the API suite on it, deploy files
+[ -f tests/ops/run.sh ] && external_suite OPS tests/ops/run.sh
+
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
