@@ -66,6 +66,8 @@ UNKNOWN = [
     ("retention", lambda d: d["retention"].update(keep_hourly=24), '"retention.keep_hourly"'),
     ("offsite", lambda d: d["offsite"].update(storage_class="GLACIER"), '"offsite.storage_class"'),
     ("tokens", lambda d: d["tokens"][0].update(token="plain-text"), '"tokens[].token"'),
+    ("alerts.telegram", lambda d: d["alerts"]["telegram"].update(parse_mode="HTML"),
+     '"alerts.telegram.parse_mode"'),
 ]
 
 
@@ -108,3 +110,17 @@ def test_readme_example_config_is_the_shipped_file():
     # The README points at deploy/statesnap.example.json rather than copying it,
     # so the two cannot drift; it must say so.
     assert "deploy/statesnap.example.json" in opslib.readme_section("Config reference")
+
+
+def test_example_config_runs_a_server(make_server):
+    # Every section is accepted by serve too (alerts worker, scheduler), not
+    # only by config check. Root, store and listen come from the test; TLS
+    # files and token hashes of the example are replaced by the test's own.
+    doc = load_example()
+    for key in ("root", "store", "listen", "tls_cert", "tls_key", "tokens", "dotenv"):
+        doc.pop(key)
+    s = make_server(config=doc)
+    reader = s.api(s.token("reader"))
+    reader.get("/healthz", expect=200)
+    sched = reader.get("/api/v1/schedule", expect=200).json()
+    assert sched["enabled"] is True and sched["interval_seconds"] == 24 * 3600, sched
