@@ -98,7 +98,7 @@
     return JSON.stringify(v);
   }
 
-  function shortCommit(c) { return c ? c.slice(0, 10) : null; }
+  function shortCommit(c) { return c ? c.slice(0, 7) : null; }
 
   function timeEl(iso) {
     var t = el('time', { datetime: iso, 'data-rel': iso }, fmtAbs(iso));
@@ -387,7 +387,8 @@
   function pinnedCell(s) {
     if (!s.pinned) return el('span', { class: 'muted' }, 'no');
     return el('span', null, el('span', { class: 'badge pinned' }, 'pinned'),
-              s.pinned_until ? el('span', { class: 'rel' }, 'until ' + fmtAbs(s.pinned_until)) : null);
+              s.pinned_until ? el('span', { class: 'rel', title: 'Pinned until ' + fmtAbs(s.pinned_until) },
+                                  'until ' + s.pinned_until.slice(0, 10)) : null);
   }
 
   /* One table cell whose content sits in a single wrapper, so the phone layout (label, value)

@@ -52,7 +52,7 @@ test('the list shows what the API has: fields, order, sorting, name filter, curs
       assert.equal(await row.locator('td.size').getAttribute('title'), `${s.size} bytes`);
       assert.equal(await row.locator('td.version').textContent(), s.version);
       assert.ok(s.git_commit, 'the generated root is a git repository');
-      assert.equal(await row.locator('td.commit').textContent(), s.git_commit.slice(0, 10));
+      assert.equal(await row.locator('td.commit').textContent(), s.git_commit.slice(0, 7));
       assert.equal(await row.locator('td.commit').getAttribute('title'), s.git_commit);
       assert.equal((await row.locator('td.pinned').textContent()).startsWith('pinned'), s.pinned, `${s.name} pinned`);
       const labels = await row.locator('td.labels .badge').allTextContents();
@@ -581,8 +581,9 @@ test('dialogs work from the keyboard (focus in, Esc closes, focus returns); ever
     await page.keyboard.press('Tab');
     assert.equal(await activeId(page), 'create-labels');
     await page.keyboard.press('Escape');
-    assert.equal(await dialogOpen(page, 'dlg-create'), false);
-    assert.equal(await activeId(page), 'btn-create', 'focus back on the opener');
+    // The dialog's close event (which puts the focus back) is queued as a task: poll for it.
+    await waitUntil(async () => !(await dialogOpen(page, 'dlg-create')) && (await activeId(page)) === 'btn-create',
+                    'Esc to close the create dialog and focus its opener');
 
     const delBtn = page.locator('#snap-rows tr[data-name="e2e_base"] button[data-act="delete"]');
     await delBtn.focus();
@@ -590,9 +591,11 @@ test('dialogs work from the keyboard (focus in, Esc closes, focus returns); ever
     assert.equal(await dialogOpen(page, 'dlg-delete'), true);
     assert.equal(await activeId(page), 'delete-cancel');
     await page.keyboard.press('Escape');
-    assert.equal(await dialogOpen(page, 'dlg-delete'), false);
-    assert.deepEqual(await page.evaluate(() => [document.activeElement.getAttribute('data-act'), document.activeElement.getAttribute('data-name')]),
-                     ['delete', 'e2e_base']);
+    await waitUntil(async () => !(await dialogOpen(page, 'dlg-delete')) &&
+                      JSON.stringify(await page.evaluate(() => [document.activeElement.getAttribute('data-act'),
+                                                                document.activeElement.getAttribute('data-name')])) ===
+                      JSON.stringify(['delete', 'e2e_base']),
+                    'Esc to close the delete dialog and focus its opener');
 
     const resBtn = page.locator('#snap-rows tr[data-name="e2e_base"] button[data-act="restore"]');
     await resBtn.focus();
@@ -602,8 +605,9 @@ test('dialogs work from the keyboard (focus in, Esc closes, focus returns); ever
     await page.keyboard.type('e2e_base');
     assert.equal(await page.isDisabled('#restore-confirm'), false);
     await page.keyboard.press('Escape');
-    assert.equal(await dialogOpen(page, 'dlg-restore'), false);
-    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('data-act')), 'restore');
+    await waitUntil(async () => !(await dialogOpen(page, 'dlg-restore')) &&
+                      (await page.evaluate(() => document.activeElement.getAttribute('data-act'))) === 'restore',
+                    'Esc to close the restore dialog and focus its opener');
   });
   const after = await listAll();
   assert.deepEqual(after.snapshots.map(s => s.name), before.snapshots.map(s => s.name), 'nothing created, restored or deleted');
@@ -672,6 +676,8 @@ for (const [label, vp] of [['desktop', DESKTOP], ['phone', PHONE]]) {
       await page.goto(env.base + '/');
       await waitRows(page, Math.min(25, before.snapshots.length));
       await noHorizontalScroll(page, vp.width);
+      const [inner, outer] = await page.$eval('#view-list .table-wrap', e => [e.scrollWidth, e.clientWidth]);
+      assert.ok(inner <= outer, `the snapshot table scrolls sideways (${inner} > ${outer})`);
       await screenshot(page, `list-${label}.png`, { fullPage: true });
 
       await page.goto(env.base + '/#/diff?from=e2e_diff_a&to=e2e_diff_b');
