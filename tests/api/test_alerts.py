@@ -326,3 +326,28 @@ def test_bad_alerts_config_is_refused_at_start(make_server, alerts, says):
     assert rc == 2 and says in err and BOT_TOKEN not in err
     rc, out, err = s.cli("config", "check", "--file", s.config_path)
     assert rc == 2 and says in err and BOT_TOKEN not in err
+
+
+def test_a_full_queue_drops_and_counts_and_never_blocks(make_server, hanging_port):
+    # Every operation alerts; the receiver holds the first one for a minute.
+    s = make_server(config=alerts_cfg("http://127.0.0.1:%d" % hanging_port, on=["all"],
+                                      timeout_ms=60000, retries=0))
+    w = s.api(s.token("writer"))
+    w.create("q")
+    n = 80
+    t0 = time.time()
+    for i in range(n):
+        w.patch("/api/v1/snapshots/q", {"labels": {"i": str(i)}}, expect=200)
+    took = time.time() - t0
+    assert took < n * 0.1 * apilib.SLOW, took
+    text = s.api(None).get("/metrics", expect=200).text
+    queued = metric(text, "statesnap_alerts_queued")
+    dropped = metric(text, "statesnap_alerts_dropped_total")
+    # 64 wait, one is being sent, the rest were dropped.
+    assert queued == 65 and dropped == n + 1 - 65, text
+    assert any(l.get("msg") == "alert dropped: the queue is full" for l in s.log_lines())
+    t0 = time.time()
+    assert s.stop() == 0
+    assert time.time() - t0 < 5 + 3 * apilib.SLOW
+    left = [l for l in s.log_lines() if l.get("msg") == "alerts not sent before stopping"]
+    assert left and left[0]["count"] == 64, s.log_text()[-2000:]
