@@ -911,21 +911,24 @@
     return el('p', { class: 'chain chain-' + hc.relation, role: hc.relation === 'rewritten' ? 'alert' : null, 'data-relation': hc.relation }, p);
   }
 
-  function positionsTable(pos, caption) {
+  /* positionsTable(pos, caption, names) - one row per symbol that differs; names relabels the
+   * changed/opened/closed badges (the restore dialog speaks of what the restore does). */
+  function positionsTable(pos, caption, names) {
     var tb = el('tbody'), t;
+    names = names || { changed: 'changed', opened: 'opened', closed: 'closed' };
     (pos.changed || []).forEach(function (c) {
       tb.appendChild(el('tr', { 'data-symbol': c.symbol, 'data-change': 'changed' },
-        el('th', { scope: 'row', class: 'mono' }, c.symbol), el('td', null, el('span', { class: 'badge pos-changed' }, 'changed')),
+        el('th', { scope: 'row', class: 'mono' }, c.symbol), el('td', null, el('span', { class: 'badge pos-changed' }, names.changed)),
         changeCell(c.old.side, c.new.side), changeCell(c.old.qty, c.new.qty), changeCell(c.old.avg_price, c.new.avg_price)));
     });
     (pos.opened || []).forEach(function (p) {
       tb.appendChild(el('tr', { 'data-symbol': p.symbol, 'data-change': 'opened' },
-        el('th', { scope: 'row', class: 'mono' }, p.symbol), el('td', null, el('span', { class: 'badge pos-opened' }, 'opened')),
+        el('th', { scope: 'row', class: 'mono' }, p.symbol), el('td', null, el('span', { class: 'badge pos-opened' }, names.opened)),
         el('td', { class: 'val' }, fmtValue(p.side)), changeCell(undefined, p.qty), changeCell(undefined, p.avg_price)));
     });
     (pos.closed || []).forEach(function (p) {
       tb.appendChild(el('tr', { 'data-symbol': p.symbol, 'data-change': 'closed' },
-        el('th', { scope: 'row', class: 'mono' }, p.symbol), el('td', null, el('span', { class: 'badge pos-closed' }, 'closed')),
+        el('th', { scope: 'row', class: 'mono' }, p.symbol), el('td', null, el('span', { class: 'badge pos-closed' }, names.closed)),
         el('td', { class: 'val' }, fmtValue(p.side)), changeCell(p.qty, undefined), changeCell(p.avg_price, undefined)));
     });
     if (!tb.children.length) return el('p', { class: 'muted' }, 'No position differs per symbol.');
@@ -1102,7 +1105,8 @@
     view = { changed: (d.positions.changed || []).map(function (c) { return { symbol: c.symbol, old: c.new, new: c.old }; }),
              opened: d.positions.closed || [], closed: d.positions.opened || [] };
     box.appendChild(el('p', { class: 'hint' }, 'Per symbol, what the restore changes (current → snapshot):'));
-    box.appendChild(positionsTable(view, 'Positions per symbol, current to snapshot'));
+    box.appendChild(positionsTable(view, 'Positions per symbol, current to snapshot',
+                                   { changed: 'changed', opened: 'comes back', closed: 'goes away' }));
   }
 
   function runPreview() {

@@ -459,8 +459,15 @@ test('restore flow: preview dialog, name to confirm, KILL_SWITCH choice re-previ
     assert.deepEqual(Object.fromEntries(await actions())['state/KILL_SWITCH'], 'kept');
     assert.equal(p1.kill_switch, 'kept');
     assert.match(await text(page, '#restore-ks'), /it will be KEPT/);
-    // The per-symbol table (diff snapshot -> live) is there.
+    // Per symbol, what the restore does: the API's diff snapshot -> live, read backwards.
     await page.locator('#restore-symbols table.positions').waitFor();
+    const dl = await apiOk('GET', '/diff', { query: { from: 'e2e_restore_src', to: 'live' } });
+    const want = [...dl.positions.changed.map(c => [c.symbol, 'changed']), ...dl.positions.opened.map(p => [p.symbol, 'goes away']),
+                  ...dl.positions.closed.map(p => [p.symbol, 'comes back'])].sort();
+    assert.ok(want.some(([, w]) => w === 'goes away'), 'make_state --advance opens a position');
+    const got = await page.locator('#restore-symbols tbody tr').evaluateAll(trs => trs.map(tr =>
+      [tr.getAttribute('data-symbol'), tr.querySelector('.badge').textContent]));
+    assert.deepEqual(got.sort(), want);
 
     // The confirm button stays disabled until the exact name is typed.
     const disabled = () => page.isDisabled('#restore-confirm');
