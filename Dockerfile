@@ -1,8 +1,8 @@
 # statesnap container: the hardened release build, run as a non-root user.
 #
 #   docker build -t statesnap .
-#   docker run -d --name statesnap -p 127.0.0.1:8080:8080 --read-only --cap-drop ALL \
-#     --security-opt no-new-privileges --user "$(id -u bot):$(id -g bot)" \
+#   docker run -d --name statesnap -p 127.0.0.1:8080:8080 --read-only --tmpfs /tmp \
+#     --cap-drop ALL --security-opt no-new-privileges --user "$(id -u bot):$(id -g bot)" \
 #     -v /var/lib/statesnap:/var/lib/statesnap -v /srv/bot:/srv/bot \
 #     -v /etc/statesnap/statesnap.json:/etc/statesnap/statesnap.json:ro statesnap
 #

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import time
 
@@ -55,6 +56,41 @@ def test_build_stage_copies_every_source_directory(stages):
         copied.update(p.rstrip("/") for p in parts[:-1])
     need = set(opslib.makefile_source_dirs()) | {"Makefile", "scripts"}
     assert need <= copied, "not copied into the build stage: %s" % sorted(need - copied)
+
+
+def test_build_stage_builds_from_exactly_what_it_copies(stages, tmp_path):
+    # The build stage replayed here (Debian 12 is its base): the files its COPY
+    # lines bring, in a fresh directory, then its RUN line that builds. A source
+    # the build needs but the Dockerfile does not copy fails here, not in CI's
+    # first docker build. Package-installing RUN lines are not replayed.
+    build = stages[0]
+    workdir = None
+    ran = False
+    for instr, args in build.instructions:
+        if instr == "WORKDIR":
+            workdir = tmp_path / args.lstrip("/")
+            workdir.mkdir(parents=True, exist_ok=True)
+        elif instr == "COPY":
+            parts = [p for p in shlex.split(args) if not p.startswith("--")]
+            dst = workdir / parts[-1]
+            for src in parts[:-1]:
+                here = os.path.join(opslib.REPO, src)
+                if os.path.isdir(here):    # Docker copies a directory's contents
+                    shutil.copytree(here, dst, dirs_exist_ok=True,
+                                    ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    target = dst / os.path.basename(src) if parts[-1].endswith("/") else dst
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(here, target)
+        elif instr == "RUN" and "build-release.sh" in args:
+            r = opslib.run(["/bin/sh", "-c", args], cwd=workdir)
+            assert r.returncode == 0, "the build stage's RUN failed:\n%s\n%s" % (r.stdout[-3000:], r.stderr[-3000:])
+            assert re.search(r"^statesnap \S+$", r.stdout, re.M), r.stdout[-500:]
+            ran = True
+    assert ran, "no RUN line with scripts/build-release.sh"
+    shipped = [shlex.split(a)[1] for a in stages[-1].all("COPY") if a.startswith("--from=build")]
+    for path in shipped:
+        assert (tmp_path / path.lstrip("/")).is_file(), path
 
 
 def test_every_copy_source_exists():
@@ -213,3 +249,21 @@ def test_container_command_serves_and_healthcheck_follows_readiness(final, tmp_p
         assert os.path.exists(os.path.join(c.env["STATESNAP_STORE"], "first.zip"))
     finally:
         assert c.stop() == 0
+
+
+def test_readme_docker_run_matches_the_image(final):
+    blocks = [b for lang, b in opslib.readme_blocks("sh") if "docker run" in b]
+    assert len(blocks) == 1, "README.md needs one sh block with the docker run line"
+    argv = shlex.split(blocks[0].split("docker run", 1)[1].split("\n\n")[0].replace("\\\n", " ")
+                       .split("\n")[0])
+    vols = set(json.loads(final.last("VOLUME")))
+    config = os.path.join(final.last("WORKDIR"), "statesnap.json")
+    mounts = [argv[i + 1] for i, a in enumerate(argv) if a == "-v"]
+    assert mounts
+    for m in mounts:
+        inside = m.split(":")[1]
+        assert inside in vols or inside == config, "README mounts %s, not a VOLUME of the image" % inside
+    assert vols <= {m.split(":")[1] for m in mounts}, "README leaves a volume unmounted"
+    ports = [argv[i + 1] for i, a in enumerate(argv) if a == "-p"]
+    assert ports and all(p.split(":")[-1] in final.last("EXPOSE").split() for p in ports)
+    assert "--user" in argv and "--read-only" in argv and "--cap-drop" in argv
