@@ -128,7 +128,8 @@ static int usage_error(const char *fmt, const char *arg)
 
 static int print_json(const json_t *doc)
 {
-    char *s = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+    /* 15 significant digits: 572.46 prints as 572.46, not 572.46000000000004. */
+    char *s = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
 
     if (s == NULL)
         return 1;

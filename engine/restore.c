@@ -488,8 +488,10 @@ int engine_restore_apply(struct store *s, const struct restore_opts *o, const ch
 
     *report = NULL;
     memset(&p, 0, sizeof(p));
-    if (token == NULL || strncmp(token, "t.", 2) != 0)
+    if (token == NULL || *token == '\0')
         return err_set(e, ERR_INVALID, "a confirm token from a restore preview is required");
+    if (strncmp(token, "t.", 2) != 0)
+        return err_set(e, ERR_INVALID, "that is not a confirm token from a restore preview");
     errno = 0;
     expires = strtoll(token + 2, &end, 10);
     if (errno != 0 || end == token + 2 || *end != '.')

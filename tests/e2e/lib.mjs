@@ -178,10 +178,6 @@ export function assertClean(rec, refusals, origin = ORIGIN) {
   const unexpected = [];
   for (const c of rec.consoleErrors) {
     const m = /^Failed to load resource: the server responded with a status of (\d+)/.exec(c.text);
-    // Chromium asks for /favicon.ico on its own (not a request of the page: it never shows in
-    // the request log); static/ ships no icon, so that probe is a 404.
-    if (m && m[1] === '404' && c.url === origin + '/favicon.ico' &&
-        !rec.requests.some(r => r.url === c.url)) continue;
     const i = m ? refusals.findIndex(f => String(f.status) === m[1] && f.path.test(new URL(c.url, origin).pathname)) : -1;
     if (i < 0) unexpected.push(c);
     else seen[i]++;
