@@ -205,6 +205,10 @@ static void queue(struct MHD_Connection *conn, const struct serve *sv, struct ht
     if (MHD_queue_response(conn, (unsigned int)o->status, resp) == MHD_YES) {
         rq->responded = 1;
         rq->status = o->status;
+        /* Counted now, not when the connection reports completion: a client
+         * that reads /metrics right after its answer must see it counted. */
+        metrics_http_count(rq->route >= 0 ? sv->route_label[rq->route] : sv->n_labels,
+                           rq->status);
     }
     MHD_destroy_response(resp);
     route_resp_clear(o);
@@ -504,7 +508,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         return;
     *req_cls = NULL;
     log_request(rq->id, rq->method, rq->path, rq->status, elapsed_ms(&rq->start), rq->token_name);
-    metrics_http_count(rq->route >= 0 ? sv->route_label[rq->route] : sv->n_labels, rq->status);
     request_free(rq);
     atomic_fetch_sub(&sv->inflight, 1);
 }
