@@ -63,6 +63,7 @@ for t in build/test/unit/test_*; do
         echo "unit $(basename "$t"): $((ok + notok)) results for a plan of $plan"
     fi
     if [ "$notok" -gt 0 ] || [ "$extra" -gt 0 ]; then
+        echo "unit $(basename "$t"): $ok passed, $((notok + extra)) failed"
         grep -E '^not ok|^# ' "$out" | grep -v '^# not ok - ' | sed 's/^/    /'
     fi
     unit_pass=$((unit_pass + ok))
