@@ -22,3 +22,27 @@ _spec.loader.exec_module(_api)
 for _name in ("statesnap_bin", "template_root", "root", "make_server", "server", "admin", "writer",
               "reader", "anon"):
     globals()[_name] = getattr(_api, _name)
+
+import pytest  # noqa: E402
+
+import apilib  # noqa: E402
+import rellib  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def slow_client(tmp_path_factory):
+    """A server with one slow client on it, started with the session: the
+    client waits out HTTP_CONNECTION_TIMEOUT while the other tests run, and
+    test_slow_client.py checks the outcome at the end."""
+    work = tmp_path_factory.mktemp("slow-client")
+    root = work / "root"
+    apilib.make_state(root, "--seed", "5", "--chain-lines", "50")
+    s = apilib.Server(work, root, apilib.new_tokens())
+    s.start()
+    c = rellib.SlowClient(s.port, rellib.http_constant("HTTP_CONNECTION_TIMEOUT"))
+    c.server = s
+    c.start()
+    yield c
+    c.stop.set()
+    c.join(30)
+    assert s.stop() == 0, s.log_text()[-3000:]

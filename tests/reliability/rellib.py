@@ -8,9 +8,11 @@ import hashlib
 import io
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
+import threading
 import time
 import warnings
 import zipfile
@@ -18,6 +20,8 @@ import zlib
 
 import apilib  # noqa: F401  (tests/api, on sys.path via conftest)
 
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HTTP_H = os.path.join(REPO, "server", "http.h")
 S_IFLNK = 0o120000
 S_IFREG = 0o100000
 S_IFDIR = 0o040000
@@ -29,6 +33,17 @@ CATALOG = "catalog.db"
 
 def sha256(data):
     return hashlib.sha256(data).hexdigest()
+
+
+def http_constant(name):
+    """A limit from server/http.h ("128", "(64ULL << 20)"), so the tests
+    follow the code."""
+    with open(HTTP_H) as f:
+        m = re.search(r"^#define %s\s+([^/\n]+)" % name, f.read(), re.M)
+    assert m, "%s not found in server/http.h" % name
+    expr = re.sub(r"(\d+)[uUlL]+", r"\1", m.group(1).strip())
+    assert re.fullmatch(r"[\d\s()<>+*]+", expr), expr
+    return int(eval(expr))
 
 
 # ---------------------------------------------------------------- store state
@@ -418,3 +433,51 @@ def vm_rss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     raise AssertionError("no VmRSS for %d" % pid)
+
+
+class SlowClient(threading.Thread):
+    """One connection that sends the start of a request byte by byte and then
+    nothing: the server must close it once its connection timeout passes.
+    Meanwhile a fresh client probes /healthz every couple of seconds. Runs in
+    the background so the wait overlaps the rest of the suite."""
+
+    PARTIAL = b"GET /api/v1/snapshots HTTP/1.1\r\nHost: x\r\nX-Slow: "
+
+    def __init__(self, port, timeout):
+        super().__init__(daemon=True)
+        self.port = port
+        self.timeout = timeout
+        self.stop = threading.Event()
+        self.closed_after = None    # seconds from the last byte to the close
+        self.answer = b""
+        self.probes = []            # (seconds, status) of each /healthz
+        self.error = None
+
+    def run(self):
+        try:
+            sk = socket.create_connection(("127.0.0.1", self.port))
+            for i in range(len(self.PARTIAL)):
+                sk.send(self.PARTIAL[i:i + 1])
+                time.sleep(0.05)
+            last = time.monotonic()
+            sk.settimeout(2)
+            while not self.stop.is_set() and time.monotonic() - last < self.timeout + 30:
+                t = time.monotonic()
+                try:
+                    status, _, _ = raw_request(self.port, b"GET /healthz HTTP/1.1\r\nHost: t\r\n"
+                                               b"Connection: close\r\n\r\n", timeout=15)
+                except OSError:
+                    status = None
+                self.probes.append((time.monotonic() - t, status))
+                try:
+                    data = sk.recv(4096)
+                except socket.timeout:
+                    continue
+                except ConnectionResetError:
+                    data = b""
+                self.answer = data
+                self.closed_after = time.monotonic() - last
+                break
+            sk.close()
+        except Exception as ex:   # reported by the test that checks this client
+            self.error = repr(ex)
