@@ -1,9 +1,11 @@
 """SPEC section 12 bars that a CLI test can prove: memory stays bounded on a
 large hash chain (streaming), and parallel commands never corrupt the store."""
+import fcntl
 import json
 import os
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from snaplib import BIN, make_state, read_zip, sha256_file, tree
@@ -89,3 +91,25 @@ def test_parallel_restores_leave_one_consistent_state(ss):
     assert len(matches) == 1, "the state root is a mix of snapshots"
     rc, out, err = ss.run("verify", "--all")
     assert rc == 0, out + err
+
+
+def test_writers_wait_for_the_store_lock_and_readers_do_not(ss):
+    ss.create("first")
+    fd = os.open(os.path.join(ss.store, ".lock"), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        t0 = time.monotonic()
+        rc, out, err = ss.run("--json", "list", timeout=20)
+        assert rc == 0 and time.monotonic() - t0 < 5, "list blocked on the writer lock: %s" % err
+        assert [s["name"] for s in json.loads(out)["snapshots"]] == ["first"]
+        p = subprocess.Popen([BIN, "--root", ss.root, "--store", ss.store, "create", "--name", "waiter"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ss.tmp)
+        time.sleep(1.5)
+        assert p.poll() is None, "create did not wait for the lock (exit %s): %s" % (p.returncode, p.stderr.read())
+        assert not os.path.exists(ss.archive("waiter"))
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert sorted(ss.names()) == ["first", "waiter"]
