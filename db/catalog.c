@@ -203,6 +203,11 @@ int catalog_commit(struct catalog *c, struct err *e)
     return 0;
 }
 
+int catalog_in_transaction(struct catalog *c)
+{
+    return !sqlite3_get_autocommit(c->db);
+}
+
 void catalog_rollback(struct catalog *c)
 {
     if (!sqlite3_get_autocommit(c->db))

@@ -67,6 +67,9 @@ int catalog_begin(struct catalog *c, struct err *e);
 int catalog_commit(struct catalog *c, struct err *e);
 void catalog_rollback(struct catalog *c);
 
+/* 1 inside a transaction begun with catalog_begin, else 0. Cannot fail. */
+int catalog_in_transaction(struct catalog *c);
+
 /* Insert a snapshot and its files. ERR_CONFLICT if the name exists. */
 int catalog_snapshot_insert(struct catalog *c, const struct catalog_snapshot *s, struct err *e);
 

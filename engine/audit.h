@@ -11,7 +11,10 @@
 
 /* Append an entry {time, actor, op, snapshot, result, details} to the
  * catalog (inside the caller's transaction if one is open). The lock is
- * held; audit.jsonl catches up when the lock is released. details may be NULL. */
+ * held; audit.jsonl catches up when the lock is released. details may be
+ * NULL. Outside a transaction the event hook hears of it at once; inside
+ * one, the caller calls engine_emit after its commit (an alert must never
+ * announce what a rollback undid). */
 int audit_append(struct store *s, const char *op, const char *snapshot, const char *result,
                  const json_t *details, struct err *e);
 

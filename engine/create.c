@@ -585,11 +585,13 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
                            "archive_sha256", sha);
     int bad_insert = catalog_snapshot_insert(s->cat, &row, e) != 0 ||
                      audit_append(s, "create", cc.name, "ok", ad, e) != 0;
-    json_decref(ad);
     if (bad_insert || catalog_commit(s->cat, e) != 0) {
+        json_decref(ad);
         catalog_rollback(s->cat);
         goto out_final;
     }
+    engine_emit(s->cfg, "create", "ok", cc.name, ad);
+    json_decref(ad);
     FAILPOINT("create.after_catalog");
     if (store_intent_clear(s, cc.name, "create", e) != 0)
         goto out;
@@ -627,6 +629,12 @@ out_unlink:
 out:
     if (intent)
         store_intent_clear(s, cc.name, "create", NULL);
+    /* Bad input and a taken name are the caller's to hear about, not an alert. */
+    if (rc != 0 && e->code != ERR_INVALID && e->code != ERR_CONFLICT && e->code != ERR_NOT_FOUND) {
+        json_t *fd = json_pack("{s:s}", "error", e->msg);
+        engine_emit(s->cfg, "create", "error", cc.name[0] ? cc.name : NULL, fd);
+        json_decref(fd);
+    }
     if (locked)
         store_unlock(s);
     catalog_snapshot_clear(&row);

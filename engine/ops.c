@@ -528,11 +528,13 @@ int engine_delete(struct store *s, const char *name, int force, json_t **out, st
     json_t *ad = json_pack("{s:b}", "force", force);
     int bad = catalog_snapshot_delete(s->cat, name, e) != 0 ||
               audit_append(s, "delete", name, "ok", ad, e) != 0;
-    json_decref(ad);
     if (bad || catalog_commit(s->cat, e) != 0) {
+        json_decref(ad);
         catalog_rollback(s->cat);
         goto out;
     }
+    engine_emit(s->cfg, "delete", "ok", name, ad);
+    json_decref(ad);
     FAILPOINT("delete.after_catalog");
     if (ops_finish_delete(s, name, e) != 0)
         goto out;
@@ -584,12 +586,17 @@ int engine_update(struct store *s, const char *name, int pin, const json_t *labe
         json_object_set_new(ad, "pinned", json_boolean(pin));
     if (labels != NULL)
         json_object_set(ad, "labels", (json_t *)labels);
-    int bad = audit_append(s, pin >= 0 ? (pin ? "pin" : "unpin") : "labels", name, "ok", ad, e);
-    json_decref(ad);
-    if (bad != 0)
+    const char *op = pin >= 0 ? (pin ? "pin" : "unpin") : "labels";
+    if (audit_append(s, op, name, "ok", ad, e) != 0) {
+        json_decref(ad);
         goto rollback;
-    if (catalog_commit(s->cat, e) != 0)
+    }
+    if (catalog_commit(s->cat, e) != 0) {
+        json_decref(ad);
         goto out;
+    }
+    engine_emit(s->cfg, op, "ok", name, ad);
+    json_decref(ad);
     if (catalog_snapshot_get(s->cat, name, 0, &row, e) != 0)
         goto out;
     *snap = ops_snapshot_json(s, &row);
@@ -644,7 +651,21 @@ out:
     return rc;
 }
 
+static int import_locked(struct store *s, const char *path, json_t **snap, struct err *e);
+
 int engine_import(struct store *s, const char *path, json_t **snap, struct err *e)
+{
+    int rc = import_locked(s, path, snap, e);
+
+    if (rc != 0 && e->code != ERR_CONFLICT && e->code != ERR_INVALID) {
+        json_t *fd = json_pack("{s:s}", "error", e->msg);
+        engine_emit(s->cfg, "import", "error", NULL, fd);
+        json_decref(fd);
+    }
+    return rc;
+}
+
+static int import_locked(struct store *s, const char *path, json_t **snap, struct err *e)
 {
     struct archive *a = NULL;
     char name[ENGINE_NAME_MAX + 1], tmp[PATH_MAX], final[PATH_MAX], file[ENGINE_NAME_MAX + 16];

@@ -79,6 +79,11 @@ int engine_prune(struct store *s, const struct retention_policy *p, int dry_run,
 unlock:
     store_unlock(s);
 out:
+    if (rc != 0 && e->code != ERR_INVALID) {
+        json_t *fd = json_pack("{s:s}", "error", e->msg);
+        engine_emit(s->cfg, "prune", "error", NULL, fd);
+        json_decref(fd);
+    }
     for (size_t i = 0; items && i < n; i++)
         json_decref(items[i].reasons);
     free(items);

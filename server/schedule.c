@@ -135,7 +135,11 @@ static void run_once(struct store **s, struct outcome *r)
     }
     if (rc != 0) {
         snprintf(r->error, sizeof(r->error), "create: %s", e.msg);
-        emit_failure("create", e.msg);
+        /* The engine alerts on failures itself, but not on what it counts
+         * as the caller's mistake (a missing root, a taken name): for a
+         * scheduled run nobody else will notice those. */
+        if (e.code == ERR_INVALID || e.code == ERR_CONFLICT || e.code == ERR_NOT_FOUND)
+            emit_failure("create", e.msg);
         goto out;
     }
     snprintf(r->snapshot, sizeof(r->snapshot), "%s",
@@ -144,7 +148,8 @@ static void run_once(struct store **s, struct outcome *r)
     err_clear(&e);
     if (engine_prune(*s, NULL, 0, &report, &e) != 0) {
         snprintf(r->error, sizeof(r->error), "prune: %s", e.msg);
-        emit_failure("prune", e.msg);
+        if (e.code == ERR_INVALID)
+            emit_failure("prune", e.msg);
         goto out;
     }
     r->have_prune = 1;
