@@ -145,7 +145,19 @@ const struct engine_config *store_config(const struct store *s)
     return s->cfg;
 }
 
+static int lock_impl(struct store *s, int recover, struct err *e);
+
 int store_lock(struct store *s, struct err *e)
+{
+    return lock_impl(s, 1, e);
+}
+
+int store_lock_as_is(struct store *s, struct err *e)
+{
+    return lock_impl(s, 0, e);
+}
+
+static int lock_impl(struct store *s, int recover, struct err *e)
 {
     char path[PATH_MAX];
     int fd;
@@ -180,7 +192,7 @@ int store_lock(struct store *s, struct err *e)
     }
     s->lock_fd = fd;
     s->lock_depth = 1;
-    if (store_recover(s, e) != 0) {
+    if (recover && store_recover(s, e) != 0) {
         store_unlock(s);
         return -1;
     }

@@ -31,6 +31,11 @@ struct store {
  * only count. ERR_LOCKED on timeout. */
 int store_lock(struct store *s, struct err *e);
 
+/* store_lock without the recovery step, for readers that must see the
+ * store exactly as it is (audit verify: a healed audit.jsonl would hide a
+ * deleted last line). */
+int store_lock_as_is(struct store *s, struct err *e);
+
 /* Release one level of the lock. Cannot fail. */
 void store_unlock(struct store *s);
 
