@@ -88,7 +88,7 @@ def test_oversized_headers_are_431(srv):
         t = time.monotonic()
         status, head, body = rellib.raw_request(p, data)
         assert status in (400, 413, 431), "%s: %r %r" % (what, status, body[:200])
-        assert time.monotonic() - t < 5, what
+        assert time.monotonic() - t < 5 * rellib.SLOW, what
         rellib.healthz_ok(p)
     # Just under the memory limit, a large but legal header is still served.
     status, _, _ = rellib.raw_request(p, req("GET", "/healthz", headers=[("X-Big", "a" * (mem // 4))]))
@@ -141,7 +141,7 @@ def test_declared_huge_body_is_refused_before_it_is_sent(make_server):
         t = time.monotonic()
         status, head, body = rellib.raw_request(s.port, data + b"{", timeout=10)
         problem(status, head, body, (413,), "%s with Content-Length %d" % (target, n))
-        assert time.monotonic() - t < 3, "413 only after %.1fs" % (time.monotonic() - t)
+        assert time.monotonic() - t < 3 * rellib.SLOW, "413 only after %.1fs" % (time.monotonic() - t)
         rellib.healthz_ok(s.port)
     assert s.cli("list")[0] == 0
     assert not os.listdir(os.path.join(s.store, ".work"))
@@ -200,7 +200,7 @@ def test_endless_chunked_body_is_cut_off_with_bounded_memory(srv):
     if answer:
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     grew = rellib.vm_rss_kb(srv.proc.pid) - rss0
-    assert grew < 16 * 1024, "RSS grew by %d kB" % grew
+    assert rellib.SANITIZED or grew < 16 * 1024, "RSS grew by %d kB" % grew
     rellib.healthz_ok(p)
 
 
@@ -238,15 +238,15 @@ def test_thousands_of_idle_connections(srv):
             socks.append(sk)
         time.sleep(1)
         fds = open_fds(pid)
-        assert fds <= fds0 + max(limit, n) + 16, "server holds %d descriptors" % fds
-        took = rellib.healthz_ok(p, within=5)
+        assert fds <= fds0 + limit + 16, "server holds %d descriptors (limit %d)" % (fds, limit)
+        took = rellib.healthz_ok(p)
         status, _, body = rellib.raw_request(
             p, req("GET", "/api/v1/snapshots/latest", srv.token("reader")), timeout=5)
         assert status == 200, (status, body[:200])
     finally:
         for sk in socks:
             sk.close()
-    assert took < 5
+    assert took < 5 * rellib.SLOW
     time.sleep(0.5)
     rellib.healthz_ok(p)
 
@@ -332,10 +332,10 @@ def test_json_nesting_bombs_are_400(srv):
             t = time.monotonic()
             s, h, b = rellib.raw_request(p, json_req(method, target, tok, body), timeout=30)
             problem(s, h, b, (400,), "%s %s nesting bomb (%s)" % (method, target, what))
-            assert time.monotonic() - t < 5
+            assert time.monotonic() - t < 5 * rellib.SLOW
         rellib.healthz_ok(p)
     grew = rellib.vm_rss_kb(srv.proc.pid) - rss0
-    assert grew < 32 * 1024, "RSS grew by %d kB" % grew
+    assert rellib.SANITIZED or grew < 32 * 1024, "RSS grew by %d kB" % grew
     assert srv.cli("list", "--json")[0] == 0
     log_is_clean(srv)
 

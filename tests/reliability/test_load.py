@@ -116,7 +116,10 @@ def test_reads_under_load_with_create_delete_churn(make_server, capsys):
     assert not [c for c in writes if c >= 500], "5xx while churning: %s\n%s" % (
         writes, "\n".join(churn.errors + churn2.errors)[:3000])
     assert not churn.errors and not churn2.errors, "\n".join(churn.errors + churn2.errors)[:3000]
-    assert rss_end <= rss_warm * 1.10, "RSS grew from %d kB to %d kB\n%s" % (rss_warm, rss_end, figures)
+    # Under ASan the allocator quarantines freed memory, so RSS grows by design
+    # there; the plain test build is where this bound means something.
+    assert rellib.SANITIZED or rss_end <= rss_warm * 1.10, \
+        "RSS grew from %d kB to %d kB\n%s" % (rss_warm, rss_end, figures)
     # The store is whole afterwards.
     rc, out, err = s.cli("verify", "--all")
     assert rc == 0, out + err

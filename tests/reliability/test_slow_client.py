@@ -17,5 +17,5 @@ def test_slow_client_is_closed_and_others_are_served(slow_client):
     assert not c.answer.startswith(b"HTTP/1.1 2"), c.answer[:200]
     assert c.probes and all(status == 200 for _, status in c.probes), c.probes
     # Generous: the machine may be busy with the load test meanwhile.
-    assert max(t for t, _ in c.probes) < 10, c.probes
+    assert max(t for t, _ in c.probes) < 10 * rellib.SLOW, c.probes
     rellib.healthz_ok(c.server.port)
