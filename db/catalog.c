@@ -4,12 +4,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #define CATALOG_BUSY_TIMEOUT_MS 10000
+#define CATALOG_FULL_BELOW (256u * 1024)   /* free bytes under which the disk counts as full */
 
 struct catalog {
     sqlite3 *db;
+    char dir[4096];     /* the directory holding catalog.db, for free-space checks */
+    int readonly;       /* opened read-only because the disk was full */
 };
+
+/* 1 when the catalog's file system has (almost) no room left. */
+static int disk_full(const struct catalog *c)
+{
+    struct statvfs v;
+
+    if (c->dir[0] == '\0' || statvfs(c->dir, &v) != 0)
+        return 0;
+    return (unsigned long long)v.f_bavail * v.f_frsize < CATALOG_FULL_BELOW;
+}
 
 /* Forward migrations; migrations[i] takes user_version i to i+1. Never edit
  * a shipped step: append a new one. */
@@ -79,8 +93,13 @@ static int db_fail(struct catalog *c, struct err *e, const char *what)
 
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
         return err_set(e, ERR_LOCKED, "catalog busy (%s)", what);
-    if (rc == SQLITE_FULL)
-        return err_set(e, ERR_NO_SPACE, "catalog: disk full (%s)", what);
+    /* SQLite reports a full disk as FULL, or as an I/O error when the WAL
+     * index can't grow: say which it is. */
+    if (rc == SQLITE_FULL || ((rc == SQLITE_IOERR || rc == SQLITE_CANTOPEN || c->readonly) &&
+                              disk_full(c)))
+        return err_set(e, ERR_NO_SPACE, "no space left on the store's disk (catalog: %s)", what);
+    if (rc == SQLITE_READONLY && c->readonly)
+        return err_set(e, ERR_NO_SPACE, "no space left on the store's disk (catalog is read-only)");
     return err_set(e, ERR_IO, "catalog: %s: %s", what, sqlite3_errmsg(c->db));
 }
 
@@ -125,6 +144,29 @@ fail:
     return -1;
 }
 
+static int open_readonly(struct catalog *c, const char *path)
+{
+    char uri[4200];
+    sqlite3_stmt *st = NULL;
+    int version = -1;
+
+    sqlite3_close(c->db);
+    c->db = NULL;
+    if (snprintf(uri, sizeof(uri), "file:%s?immutable=1", path) >= (int)sizeof(uri) ||
+        sqlite3_open_v2(uri, &c->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    /* An empty or older catalog can't be migrated without room: no fallback. */
+    if (version != (int)N_MIGRATIONS)
+        return -1;
+    c->readonly = 1;
+    return 0;
+}
+
 int catalog_open(struct catalog **out, const char *path, struct err *e)
 {
     struct catalog *c;
@@ -132,6 +174,12 @@ int catalog_open(struct catalog **out, const char *path, struct err *e)
     *out = NULL;
     if ((c = calloc(1, sizeof(*c))) == NULL)
         return err_set(e, ERR_IO, "out of memory");
+    snprintf(c->dir, sizeof(c->dir), "%s", path);
+    char *slash = strrchr(c->dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    else
+        snprintf(c->dir, sizeof(c->dir), ".");
     if (sqlite3_open_v2(path, &c->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) !=
         SQLITE_OK) {
@@ -141,14 +189,20 @@ int catalog_open(struct catalog **out, const char *path, struct err *e)
     }
     sqlite3_busy_timeout(c->db, CATALOG_BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(c->db, 0);
-    /* WAL lets readers run beside the one writer; NORMAL sync is durable in
-     * WAL mode except for the last commit on power loss, so commits that
-     * must survive use catalog_commit's FULL path. */
+    /* WAL lets readers run beside the one writer; synchronous=FULL makes
+     * every commit durable before it returns. */
     if (exec(c, "PRAGMA journal_mode=WAL", e) || exec(c, "PRAGMA synchronous=FULL", e) ||
-        exec(c, "PRAGMA foreign_keys=ON", e))
+        exec(c, "PRAGMA foreign_keys=ON", e) || migrate(c, e) != 0) {
+        /* On a full disk the WAL index can't be created, yet reading what is
+         * there must still work: fall back to a read-only view of the file
+         * (the last writer checkpointed it when it closed). */
+        if (e->code == ERR_NO_SPACE && open_readonly(c, path) == 0) {
+            err_clear(e);
+            *out = c;
+            return 0;
+        }
         goto fail;
-    if (migrate(c, e) != 0)
-        goto fail;
+    }
     *out = c;
     return 0;
 fail:
