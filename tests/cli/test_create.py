@@ -372,3 +372,37 @@ def test_global_options_after_the_command(ss, flag_last):
     assert rc == 0, err
     assert json.loads(out)["name"] == "g1"
     assert os.path.isfile(ss.archive("g1"))
+
+
+HARD_ENV = ('PRIVATE_KEY="-----BEGIN PRIVATE KEY-----\n'
+            'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n'
+            'MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu\n'
+            '-----END PRIVATE KEY-----"\n'
+            '  SPACED_KEY = spacedsecretvalue1234567\n'
+            'JUSTATOKENLINEWITHOUTEQUALS1234567890\n'
+            "QUOTED='single quoted secret 12345678'\n"
+            'B64=c2VjcmV0LWJhc2U2NC12YWx1ZQ==\n')
+HARD_SECRETS = ["MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj",
+                "MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu",
+                "spacedsecretvalue1234567", "JUSTATOKENLINEWITHOUTEQUALS1234567890", "single quoted secret 12345678",
+                "c2VjcmV0LWJhc2U2NC12YWx1ZQ"]
+
+
+def test_awkward_env_lines_never_leak(ss):
+    """Multi-line quoted values, spaces around '=', a line that is not KEY=value,
+    quotes, '=' inside a value: no byte of any value reaches the archive."""
+    with open(os.path.join(ss.root, ".env"), "a") as f:
+        f.write(HARD_ENV)
+    rc, out, err = ss.run("--json", "create", "--name", "hard")
+    assert rc == 0, err
+    entries = read_zip(ss.archive("hard"))
+    man = json.loads(entries["manifest.json"])
+    assert {"PRIVATE_KEY", "SPACED_KEY", "QUOTED", "B64"} <= set(man["env_keys"])
+    masked = entries[ENV_MASKED].decode()
+    for key in ("PRIVATE_KEY", "QUOTED", "B64"):
+        assert key + "=********\n" in masked, masked
+    blobs = [out, err] + [d.decode("latin-1") for d in entries.values()]
+    blobs += [d.decode("latin-1") for d in tree(ss.store).values() if d]
+    for s in HARD_SECRETS:
+        assert not any(s in b for b in blobs), "%s... leaked" % s[:8]
+    assert "BEGIN PRIVATE KEY" not in masked and "END PRIVATE KEY" not in masked
