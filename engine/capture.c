@@ -169,13 +169,21 @@ static int walk_dir(struct walk *w, const char *abs_dir, const char *rel_dir, in
             rc = err_sys(w->e, errno, "stat %s", rel);
             break;
         }
-        if (S_ISDIR(st.st_mode)) {
+        if (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode)) {
+            struct stat tst;
             int want = 0;
-            for (size_t i = 0; i < w->n_inc && !want; i++)
+            int is_dir = S_ISDIR(st.st_mode) || (stat(abs, &tst) == 0 && S_ISDIR(tst.st_mode));
+            for (size_t i = 0; i < w->n_inc && !want && is_dir; i++)
                 want = dir_may_match(w->inc[i], rel);
+            if (want && S_ISLNK(st.st_mode)) {
+                /* A linked directory could lead anywhere, or loop: not followed. */
+                rc = warn(w, "skipped %s: a symlinked directory is not followed", rel);
+                continue;
+            }
             if (want)
                 rc = walk_dir(w, abs, rel, depth + 1);
-            continue;
+            if (is_dir)
+                continue;
         }
         if (!matches_any(rel, w->inc, w->n_inc) ||
             matches_any(rel, w->cfg->exclude, w->cfg->n_exclude))
