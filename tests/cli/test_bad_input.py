@@ -187,3 +187,11 @@ def test_unreadable_file(based):
         assert [s["name"] for s in json.loads(out)["snapshots"]] == ["base"]
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_live_is_reserved(based):
+    """`diff --to live` means the state root, so a snapshot named "live" could
+    never be the target of a diff: the name must be refused."""
+    ss, before = based
+    rc, out, err = ss.run("create", "--name", "live")
+    assert_refused(ss, before, rc, out, err, 2)
