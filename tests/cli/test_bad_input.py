@@ -195,3 +195,13 @@ def test_live_is_reserved(based):
     ss, before = based
     rc, out, err = ss.run("create", "--name", "live")
     assert_refused(ss, before, rc, out, err, 2)
+
+
+def test_too_many_files_is_refused_whole(based):
+    ss, before = based
+    for i in range(10001):
+        with open(os.path.join(ss.root, "state", "s%05d.json" % i), "w") as f:
+            f.write("{}")
+    rc, out, err = ss.run("create", "--name", "many")
+    assert_refused(ss, before, rc, out, err, 2)
+    assert "10000" in err
