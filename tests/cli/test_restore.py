@@ -213,10 +213,11 @@ def test_only_restores_the_named_subset(changed):
     assert len([n for n in ss.names() if SAFETY_RE.match(n)]) == 1
 
 
-def test_only_with_a_path_not_in_the_snapshot_is_refused(changed):
+@pytest.mark.parametrize("only", ["state/nope.json", ".env", "env/.env.masked", "../x", "/etc/passwd", ""])
+def test_only_with_a_path_not_restorable_is_refused(changed, only):
     ss, _, before = changed
-    rc, out, err = ss.run("restore", "--name", "pre_live_v1", "--yes", "--only", "state/nope.json")
-    assert rc in (1, 2) and err.startswith("statesnap: ") and len(err.splitlines()) == 1, (rc, err)
+    rc, out, err = ss.run("restore", "--name", "pre_live_v1", "--yes", "--only", only)
+    assert rc == 2 and err.startswith("statesnap: ") and len(err.splitlines()) == 1, (rc, err)
     assert tree(ss.root) == before
     assert ss.names() == ["pre_live_v1"]
 
