@@ -194,6 +194,20 @@ def test_reindex_rebuilds_a_deleted_catalog(three):
     assert rc == 1, "pin was lost by reindex"
 
 
+def test_reindex_keeps_the_order_of_snapshots_taken_in_the_same_second(ss):
+    """created_at has one-second resolution; snapshots made in the same second
+    (a CI create and a safety snapshot) must list in the same order after the
+    catalog is rebuilt as before."""
+    for name in ("s_c", "s_a", "s_e", "s_b", "s_d"):
+        ss.create(name, now=1735137000)
+    before = ss.names()
+    remove_catalog(ss.store)
+    ss.ok("reindex")
+    assert ss.names() == before
+    ss.ok("reindex")
+    assert ss.names() == before
+
+
 def test_reindex_is_idempotent_and_skips_junk(three):
     rows_before = snapshot_rows(three)
     with open(os.path.join(three.store, "junk.zip"), "wb") as f:
