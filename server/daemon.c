@@ -3,6 +3,7 @@
 #include "serve.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -129,6 +131,50 @@ static void request_free(struct http_request *rq)
     free(rq);
 }
 
+/* Percent-decoding for the path and query, as libmicrohttpd's own, except
+ * that %00 stays as it is: a NUL would cut "src%00../x" to "src" and send a
+ * DELETE to the wrong snapshot. Left encoded, the '%' fails the name check. */
+static size_t unescape_no_nul(void *cls, struct MHD_Connection *c, char *s)
+{
+    char *w = s;
+    const char *r = s;
+
+    (void)cls;
+    (void)c;
+    while (*r) {
+        if (r[0] == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+            int hi = isdigit((unsigned char)r[1]) ? r[1] - '0' : (tolower((unsigned char)r[1]) - 'a' + 10);
+            int lo = isdigit((unsigned char)r[2]) ? r[2] - '0' : (tolower((unsigned char)r[2]) - 'a' + 10);
+            int v = hi << 4 | lo;
+            if (v != 0) {
+                *w++ = (char)v;
+                r += 3;
+                continue;
+            }
+        }
+        *w++ = *r++;
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
+struct header_count {
+    const char *name;
+    int n;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct header_count *hc = cls;
+
+    (void)kind;
+    (void)value;
+    if (key != NULL && strcasecmp(key, hc->name) == 0)
+        hc->n++;
+    return MHD_YES;
+}
+
 static const char *lookup(struct MHD_Connection *c, enum MHD_ValueKind kind, const char *key)
 {
     return MHD_lookup_connection_value(c, kind, key);
@@ -235,6 +281,16 @@ static int admit(struct serve *sv, struct MHD_Connection *conn, struct http_requ
     const char *ct = lookup(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     struct route_resp o;
 
+    struct header_count hc = { MHD_HTTP_HEADER_CONTENT_LENGTH, 0 };
+
+    /* Two Content-Length headers are how request smuggling starts: refuse. */
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &hc);
+    if (hc.n > 1) {
+        route_resp_init(&o);
+        route_problem(&o, 400, "more than one Content-Length header");
+        queue(conn, sv, rq, &o);
+        return -1;
+    }
     if (rt->role != ROLE_NONE && !(rt->metrics_scrape && sv->cfg->metrics_public)) {
         enum token_role role = ROLE_NONE;
         enum auth_result ar = AUTH_OK;
@@ -701,6 +757,7 @@ int serve_main(struct config *cfg, int argc, char **argv)
     size_t tls_key_len = 0, tls_cert_len = 0, i;
     const struct router_route *routes;
     unsigned int flags;
+    unsigned int conn_limit = HTTP_CONNECTION_LIMIT;
     sigset_t sigs;
     int rc, sig, ret = 1, key_made = 0;
     long waited_ms = 0;
@@ -802,6 +859,19 @@ int serve_main(struct config *cfg, int argc, char **argv)
         goto out;
     }
 
+    /* Idle clients must not crowd out a fresh one: allow many connections
+     * (epoll makes an idle one cheap), within what the fd limit permits. */
+    {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            (void)setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            rl.rlim_cur < (rlim_t)HTTP_CONNECTION_LIMIT + HTTP_FD_RESERVE)
+            conn_limit = rl.rlim_cur > 2 * HTTP_FD_RESERVE ? (unsigned)(rl.rlim_cur - HTTP_FD_RESERVE)
+                                                           : (unsigned)(rl.rlim_cur / 2);
+    }
     MHD_set_panic_func(on_mhd_panic, NULL);
     flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
@@ -814,7 +884,8 @@ int serve_main(struct config *cfg, int argc, char **argv)
             { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL },
             { MHD_OPTION_SOCK_ADDR, 0, ai->ai_addr },
             { MHD_OPTION_THREAD_POOL_SIZE, HTTP_THREADS, NULL },
-            { MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT, NULL },
+            { MHD_OPTION_CONNECTION_LIMIT, (intptr_t)conn_limit, NULL },
+            { MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_no_nul, NULL },
             { MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT, NULL },
             { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)HTTP_CONNECTION_MEMORY, NULL },
             { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, &sv },
@@ -825,7 +896,7 @@ int serve_main(struct config *cfg, int argc, char **argv)
             { MHD_OPTION_END, 0, NULL },
         };
         if (tls_cert == NULL)
-            opts[8].option = MHD_OPTION_END;
+            opts[sizeof(opts) / sizeof(opts[0]) - 3].option = MHD_OPTION_END;
         d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &sv, MHD_OPTION_ARRAY, opts,
                              MHD_OPTION_END);
     }
