@@ -991,6 +991,8 @@ static void cmd_help(const struct cli_cmd *cmd)
 {
     printf("usage: statesnap %s%s%s [options]\n\n%s\n\nOptions:\n", cmd->name,
            cmd->positional ? " " : "", cmd->positional ? cmd->positional : "", cmd->summary);
+    if (cmd->opts[0].name == NULL)
+        printf("  (none)\n");
     print_opts(stdout, cmd->opts);
     printf("\nGlobal options:\n");
     print_opts(stdout, cli_global_opts);
