@@ -186,6 +186,15 @@ int engine_prune(struct store *s, const struct retention_policy *p, int dry_run,
  * consumed (moved or removed) only on success. */
 int engine_import(struct store *s, const char *path, json_t **snap, struct err *e);
 
+/* Put back the archive of catalogued snapshot NAME from path, a file in the
+ * store's .work (a download). Under the store lock it checks every byte:
+ * the zip's structure and manifest, every entry's SHA-256, that the manifest
+ * names NAME, and that the whole file's SHA-256 and size equal the catalog's;
+ * then renames it to STORE/NAME.zip. ERR_NOT_FOUND when NAME is not
+ * catalogued, ERR_CONFLICT when its archive is already there, ERR_VERIFY on
+ * any mismatch. The file at path is consumed either way. */
+int engine_adopt_archive(struct store *s, const char *name, const char *path, struct err *e);
+
 /* Rebuild the catalog from the archives in the store alone.
  * *report = {indexed, skipped:[{file, problem}]}. */
 int engine_reindex(struct store *s, json_t **report, struct err *e);

@@ -15,6 +15,7 @@
 #include "failpoint.h"
 #include "fsutil.h"
 #include "manifest.h"
+#include "../db/offsite.h"
 
 #define OPS_COPY_BUF (256u * 1024)
 #define OPS_LIST_MAX 1000
@@ -88,6 +89,18 @@ json_t *ops_snapshot_json(const struct store *s, const struct catalog_snapshot *
                   "offsite_state", row->offsite_state[0] ? json_string(row->offsite_state)
                                                          : json_null(),
                   "location", loc);
+    /* Offsite details only once a copy was tried: one indexed read per row. */
+    if (o != NULL && row->offsite_state[0]) {
+        struct catalog_offsite off;
+        if (catalog_offsite_get(s->cat, row->name, &off, NULL) == 0) {
+            json_object_set_new(o, "offsite_error", off.error[0] ? json_string(off.error)
+                                                                 : json_null());
+            json_object_set_new(o, "offsite_at", off.at > 0 ? (engine_time_format(off.at, until,
+                                                                                  sizeof(until)),
+                                                               json_string(until))
+                                                            : json_null());
+        }
+    }
     if (o == NULL || row->files == NULL)
         return o;
     files = json_array();
@@ -747,6 +760,62 @@ out:
     catalog_snapshot_clear(&row);
     if (intent)
         store_intent_clear(s, name, "create", NULL);
+    if (locked)
+        store_unlock(s);
+    return rc;
+}
+
+int engine_adopt_archive(struct store *s, const char *name, const char *path, struct err *e)
+{
+    struct catalog_snapshot row;
+    struct archive *a = NULL;
+    char final[PATH_MAX], sha[65];
+    const char *mname;
+    int64_t size;
+    int rc = -1, locked = 0;
+    size_t wl = strlen(s->work);
+
+    memset(&row, 0, sizeof(row));
+    if (strncmp(path, s->work, wl) != 0 || path[wl] != '/')
+        return err_set(e, ERR_INVALID, "adopt: %s is not in the store's work directory", path);
+    if (store_lock(s, e) != 0)
+        goto out;
+    locked = 1;
+    if (catalog_snapshot_get(s->cat, name, 0, &row, e) != 0 ||
+        store_archive_path(s, name, final, sizeof(final), e) != 0)
+        goto out;
+    if (fs_exists(final) == 1) {
+        err_set(e, ERR_CONFLICT, "the archive of \"%s\" is already in the store", name);
+        goto out;
+    }
+    /* Every byte: the structure, each entry against the manifest, then the
+     * whole file against the hash the catalog recorded at creation. */
+    if (archive_whole(path, &a, e) != 0)
+        goto out;
+    mname = json_string_value(json_object_get(archive_manifest(a), "name"));
+    if (mname == NULL || strcmp(mname, name) != 0) {
+        err_set(e, ERR_VERIFY, "the archive's manifest names another snapshot");
+        goto out;
+    }
+    if (archive_file_sha256(path, sha, &size, e) != 0)
+        goto out;
+    if (strcmp(sha, row.archive_sha256) != 0 || size != row.size) {
+        err_set(e, ERR_VERIFY, "archive SHA-256 %.12s... does not match the catalog's %.12s...",
+                sha, row.archive_sha256);
+        goto out;
+    }
+    if (rename(path, final) != 0) {
+        err_sys(e, errno, "rename into %s", final);
+        goto out;
+    }
+    if (fs_fsync_dir(s->dir, e) != 0)
+        goto out;
+    rc = 0;
+out:
+    archive_close(a);
+    catalog_snapshot_clear(&row);
+    if (rc != 0)
+        unlink(path);
     if (locked)
         store_unlock(s);
     return rc;

@@ -1,0 +1,163 @@
+/* offsite.c - the catalog's offsite columns: typed reads and writes. */
+#include "offsite.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog_internal.h"
+
+static int fail(sqlite3 *db, struct err *e, const char *what)
+{
+    int rc = sqlite3_errcode(db);
+
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        return err_set(e, ERR_LOCKED, "catalog busy (%s)", what);
+    if (rc == SQLITE_FULL)
+        return err_set(e, ERR_NO_SPACE, "no space left on the store's disk (catalog: %s)", what);
+    return err_set(e, ERR_IO, "catalog: %s: %s", what, sqlite3_errmsg(db));
+}
+
+int catalog_offsite_set(struct catalog *c, const char *name, const char *state, const char *error,
+                        int64_t at, struct err *e)
+{
+    sqlite3 *db = catalog_handle(c);
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(db, "UPDATE snapshots SET offsite_state = ?1, offsite_error = ?2, "
+                               "offsite_at = ?3 WHERE name = ?4", -1, &st, NULL) != SQLITE_OK)
+        return fail(db, e, "offsite update");
+    sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
+    if (error != NULL)
+        sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 2);
+    if (at > 0)
+        sqlite3_bind_int64(st, 3, at);
+    else
+        sqlite3_bind_null(st, 3);
+    sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return fail(db, e, "offsite update");
+    if (sqlite3_changes(db) == 0)
+        return err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
+    return 0;
+}
+
+int catalog_offsite_get(struct catalog *c, const char *name, struct catalog_offsite *out,
+                        struct err *e)
+{
+    sqlite3 *db = catalog_handle(c);
+    sqlite3_stmt *st = NULL;
+    const unsigned char *t;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (sqlite3_prepare_v2(db, "SELECT offsite_state, offsite_error, offsite_at FROM snapshots "
+                               "WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
+        return fail(db, e, "offsite read");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        t = sqlite3_column_text(st, 0);
+        snprintf(out->state, sizeof(out->state), "%s", t ? (const char *)t : "");
+        t = sqlite3_column_text(st, 1);
+        /* An error longer than the buffer is cut: it is a human message. */
+        snprintf(out->error, sizeof(out->error), "%s", t ? (const char *)t : "");
+        out->at = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
+    if (rc != SQLITE_ROW)
+        return fail(db, e, "offsite read");
+    return 0;
+}
+
+int catalog_offsite_mark_new(struct catalog *c, struct err *e)
+{
+    sqlite3 *db = catalog_handle(c);
+
+    if (sqlite3_exec(db, "UPDATE snapshots SET offsite_state = 'pending' "
+                         "WHERE offsite_state = ''", NULL, NULL, NULL) != SQLITE_OK)
+        return fail(db, e, "offsite mark pending");
+    return 0;
+}
+
+int catalog_offsite_todo(struct catalog *c, char ***names, size_t *n, struct err *e)
+{
+    sqlite3 *db = catalog_handle(c);
+    sqlite3_stmt *st = NULL;
+    char **v = NULL;
+    size_t cap = 0, len = 0;
+    int rc;
+
+    *names = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(db, "SELECT name FROM snapshots WHERE offsite_state <> 'synced' "
+                               "ORDER BY created_at, id", -1, &st, NULL) != SQLITE_OK)
+        return fail(db, e, "offsite list");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **nv = realloc(v, ncap * sizeof(*nv));
+            if (nv == NULL)
+                goto oom;
+            v = nv;
+            cap = ncap;
+        }
+        if ((v[len] = strdup(t ? (const char *)t : "")) == NULL)
+            goto oom;
+        len++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        for (size_t i = 0; i < len; i++)
+            free(v[i]);
+        free(v);
+        return fail(db, e, "offsite list");
+    }
+    *names = v;
+    *n = len;
+    return 0;
+oom:
+    sqlite3_finalize(st);
+    for (size_t i = 0; i < len; i++)
+        free(v[i]);
+    free(v);
+    return err_set(e, ERR_IO, "out of memory");
+}
+
+int catalog_offsite_stats(struct catalog *c, struct catalog_offsite_stats *out, struct err *e)
+{
+    sqlite3 *db = catalog_handle(c);
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (sqlite3_prepare_v2(db, "SELECT offsite_state, count(*), "
+                               "max(CASE WHEN offsite_state = 'synced' THEN offsite_at END) "
+                               "FROM snapshots GROUP BY offsite_state", -1, &st, NULL) != SQLITE_OK)
+        return fail(db, e, "offsite stats");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *s = (const char *)sqlite3_column_text(st, 0);
+        int64_t k = sqlite3_column_int64(st, 1);
+        if (s == NULL || *s == '\0')
+            out->none += k;
+        else if (strcmp(s, "pending") == 0)
+            out->pending += k;
+        else if (strcmp(s, "synced") == 0) {
+            out->synced += k;
+            out->last_success = sqlite3_column_int64(st, 2);
+        } else if (strcmp(s, "failed") == 0)
+            out->failed += k;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return fail(db, e, "offsite stats");
+    return 0;
+}

@@ -1,0 +1,45 @@
+/* offsite.h - the catalog's offsite columns: per-snapshot copy state, last
+ * error and time, and the totals /metrics shows. */
+#ifndef STATESNAP_DB_OFFSITE_H
+#define STATESNAP_DB_OFFSITE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog.h"
+
+#define CATALOG_OFFSITE_ERROR_MAX 512
+
+/* Offsite state of one snapshot. state is "", "pending", "synced" or "failed". */
+struct catalog_offsite {
+    char state[16];
+    char error[CATALOG_OFFSITE_ERROR_MAX];   /* "" when there is none */
+    int64_t at;                              /* last attempt or success, 0 = never */
+};
+
+/* Snapshots per offsite state, and the newest successful copy. */
+struct catalog_offsite_stats {
+    int64_t none, pending, synced, failed;
+    int64_t last_success;                    /* max offsite_at of synced rows, 0 = none */
+};
+
+/* Set NAME's offsite state, error (NULL = none) and time. ERR_NOT_FOUND if
+ * NAME is not catalogued. */
+int catalog_offsite_set(struct catalog *c, const char *name, const char *state, const char *error,
+                        int64_t at, struct err *e);
+
+/* Read NAME's offsite columns into *out. ERR_NOT_FOUND if absent. */
+int catalog_offsite_get(struct catalog *c, const char *name, struct catalog_offsite *out,
+                        struct err *e);
+
+/* Mark every snapshot with no offsite state yet as "pending". Returns 0 or -1. */
+int catalog_offsite_mark_new(struct catalog *c, struct err *e);
+
+/* Names of snapshots that are not "synced", oldest first. *names and each
+ * entry are malloc'd (free each, then the array). */
+int catalog_offsite_todo(struct catalog *c, char ***names, size_t *n, struct err *e);
+
+/* Counts per state and the last success. Returns 0 or -1. */
+int catalog_offsite_stats(struct catalog *c, struct catalog_offsite_stats *out, struct err *e);
+
+#endif

@@ -1,0 +1,1609 @@
+/* offsite.c - offsite copies in S3-compatible object storage. A small S3
+ * client on libcurl (CURLOPT_AWS_SIGV4 signs every request; the payload's
+ * SHA-256 is signed too, and PUTs carry Content-MD5 and
+ * x-amz-checksum-sha256 so the server verifies what it stores), the sync,
+ * fetch, list and reindex operations, and the server's sync thread.
+ * Local archives are only ever read here; a download lands in .work and
+ * the engine verifies it before it takes its place. */
+#include "offsite.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "../db/offsite.h"
+#include "../engine/archive.h"
+#include "../engine/fsutil.h"
+#include "../engine/meta.h"
+#include "../engine/store.h"
+#include "log.h"
+
+static const char *const offsite_keys[] = {
+    "endpoint", "bucket", "prefix", "region", "access_key", "secret_key", "path_style",
+    "interval", "verify_tls", "sync_after_create", NULL
+};
+
+struct offsite {
+    char scheme[8];              /* "http" or "https" */
+    char host[256];              /* host[:port] of the endpoint */
+    char bucket[64];
+    char prefix[OFFSITE_PREFIX_MAX + 2];
+    char region[64];
+    char sigv4[96];              /* "aws:amz:REGION:s3" */
+    char *access_key;            /* wiped on close */
+    char *secret_key;            /* wiped on close */
+    int path_style, verify_tls, sync_after_create;
+    long interval;
+    CURL *curl;
+    unsigned char *part;         /* OFFSITE_PART_BYTES, for multipart uploads */
+    const atomic_int *abort;     /* set by offsite_stop, or NULL */
+};
+
+/* ---- settings ---- */
+
+static int text_ok(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Prefix characters are limited so a key never needs URL-encoding: the
+ * signed canonical URI is then the path exactly as sent. */
+static int prefix_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n > OFFSITE_PREFIX_MAX || s[0] == '/' || strstr(s, "..") != NULL || strstr(s, "//"))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-' || c == '/'))
+            return 0;
+    }
+    return 1;
+}
+
+static int bucket_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n < 3 || n > 63)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static int region_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > 63)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+static void wipe_free(char *s)
+{
+    if (s != NULL) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+static int get_str(const json_t *cfg, const char *key, const char **out, struct err *e)
+{
+    const json_t *v = json_object_get(cfg, key);
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v))
+        return err_set(e, ERR_INVALID, "config: \"offsite.%s\" must be a string", key);
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int get_flag(const json_t *cfg, const char *key, int *out, struct err *e)
+{
+    const json_t *v = json_object_get(cfg, key);
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_boolean(v))
+        return err_set(e, ERR_INVALID, "config: \"offsite.%s\" must be true or false", key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* A key from the environment (which wins, so the file can hold a placeholder) or the file. */
+static int get_key(const json_t *cfg, const char *key, const char *env, char **out,
+                   struct err *e)
+{
+    const char *val = getenv(env), *file = NULL;
+
+    if (get_str(cfg, key, &file, e) != 0)
+        return -1;
+    if (val == NULL || *val == '\0')
+        val = file;
+    if (val == NULL)
+        return err_set(e, ERR_INVALID, "config: offsite needs \"%s\" or $%s", key, env);
+    if (!text_ok(val, 256))
+        return err_set(e, ERR_INVALID, "config: the offsite %s (%s) must be 1..256 printable "
+                                       "characters without spaces", key,
+                       val == file ? "the file" : env);
+    if ((*out = strdup(val)) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    return 0;
+}
+
+static int parse_settings(const json_t *cfg, struct offsite *o, struct err *e)
+{
+    const char *endpoint = NULL, *bucket = NULL, *prefix = NULL, *region = "us-east-1", *p;
+    const json_t *v;
+    const char *k;
+    char host[200];
+    int n;
+
+    o->interval = OFFSITE_INTERVAL_DEFAULT;
+    o->verify_tls = 1;
+    if (!json_is_object(cfg))
+        return err_set(e, ERR_INVALID, "config: \"offsite\" must be an object");
+    json_object_foreach((json_t *)cfg, k, v) {
+        size_t i;
+        for (i = 0; offsite_keys[i] != NULL && strcmp(offsite_keys[i], k) != 0; i++)
+            ;
+        if (offsite_keys[i] == NULL)
+            return err_set(e, ERR_INVALID, "config: unknown key \"offsite.%.64s\"", k);
+    }
+    if (get_str(cfg, "endpoint", &endpoint, e) || get_str(cfg, "bucket", &bucket, e) ||
+        get_str(cfg, "prefix", &prefix, e) || get_str(cfg, "region", &region, e) ||
+        get_flag(cfg, "path_style", &o->path_style, e) ||
+        get_flag(cfg, "verify_tls", &o->verify_tls, e) ||
+        get_flag(cfg, "sync_after_create", &o->sync_after_create, e))
+        return -1;
+    if (endpoint == NULL || !text_ok(endpoint, 255))
+        return err_set(e, ERR_INVALID, "config: \"offsite.endpoint\" is required: "
+                                       "http(s)://HOST[:PORT]");
+    if (strncmp(endpoint, "https://", 8) == 0) {
+        snprintf(o->scheme, sizeof(o->scheme), "https");
+        p = endpoint + 8;
+    } else if (strncmp(endpoint, "http://", 7) == 0) {
+        snprintf(o->scheme, sizeof(o->scheme), "http");
+        p = endpoint + 7;
+    } else {
+        return err_set(e, ERR_INVALID, "config: \"offsite.endpoint\" must start with http:// "
+                                       "or https://");
+    }
+    n = snprintf(o->host, sizeof(o->host), "%s", p);
+    if (n <= 0 || (size_t)n >= sizeof(o->host))
+        return err_set(e, ERR_INVALID, "config: \"offsite.endpoint\" is too long");
+    if (n > 0 && o->host[n - 1] == '/')
+        o->host[--n] = '\0';
+    if (n == 0 || strpbrk(o->host, "/?#@") != NULL)
+        return err_set(e, ERR_INVALID, "config: \"offsite.endpoint\" must be http(s)://HOST[:PORT] "
+                                       "without a path");
+    if (bucket == NULL || !bucket_ok(bucket))
+        return err_set(e, ERR_INVALID, "config: \"offsite.bucket\" is required: 3..63 of a-z, "
+                                       "0-9, '.' and '-'");
+    snprintf(o->bucket, sizeof(o->bucket), "%s", bucket);
+    if (!region_ok(region))
+        return err_set(e, ERR_INVALID, "config: \"offsite.region\" must be a region name like "
+                                       "eu-central-1");
+    snprintf(o->region, sizeof(o->region), "%s", region);
+    snprintf(o->sigv4, sizeof(o->sigv4), "aws:amz:%s:s3", o->region);
+    if (prefix == NULL) {
+        /* statesnap/<host>/: several hosts share a bucket without meeting. */
+        meta_host(host, sizeof(host));
+        for (char *c = host; *c; c++)
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9') || *c == '.' || *c == '-'))
+                *c = '-';
+        snprintf(o->prefix, sizeof(o->prefix), "statesnap/%s/", host[0] ? host : "host");
+    } else {
+        if (!prefix_ok(prefix))
+            return err_set(e, ERR_INVALID, "config: \"offsite.prefix\" must be at most %d of "
+                                           "letters, digits, '.', '_', '-' and '/', not starting "
+                                           "with '/' and without \"..\"", OFFSITE_PREFIX_MAX);
+        n = snprintf(o->prefix, sizeof(o->prefix), "%s%s", prefix,
+                     *prefix && prefix[strlen(prefix) - 1] != '/' ? "/" : "");
+        if (n < 0 || (size_t)n >= sizeof(o->prefix))
+            return err_set(e, ERR_INVALID, "config: \"offsite.prefix\" is too long");
+    }
+    if ((v = json_object_get(cfg, "interval")) != NULL) {
+        if (json_is_integer(v) && json_integer_value(v) >= 60 &&
+            json_integer_value(v) <= 366L * 86400) {
+            o->interval = (long)json_integer_value(v);
+        } else if (!json_is_string(v) ||
+                   config_parse_duration(json_string_value(v), &o->interval, e) != 0 ||
+                   o->interval < 60) {
+            e->code = ERR_NONE;
+            return err_set(e, ERR_INVALID, "config: \"offsite.interval\" must be a duration of "
+                                           "at least 60 seconds (e.g. \"7d\", \"24h\")");
+        }
+    }
+    if (get_key(cfg, "access_key", OFFSITE_ACCESS_KEY_ENV, &o->access_key, e) ||
+        get_key(cfg, "secret_key", OFFSITE_SECRET_KEY_ENV, &o->secret_key, e))
+        return -1;
+    return 0;
+}
+
+static void settings_clear(struct offsite *o)
+{
+    wipe_free(o->access_key);
+    wipe_free(o->secret_key);
+    o->access_key = o->secret_key = NULL;
+}
+
+int offsite_check(const json_t *offsite, struct err *e)
+{
+    struct offsite o;
+    int rc;
+
+    if (offsite == NULL)
+        return 0;
+    memset(&o, 0, sizeof(o));
+    rc = parse_settings(offsite, &o, e);
+    settings_clear(&o);
+    return rc;
+}
+
+int offsite_open(struct offsite **out, const struct config *cfg, struct err *e)
+{
+    struct offsite *o;
+
+    *out = NULL;
+    if (cfg->offsite == NULL)
+        return err_set(e, ERR_INVALID, "offsite copy is not configured (no \"offsite\" section "
+                                       "in the config)");
+    if ((o = calloc(1, sizeof(*o))) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    if (parse_settings(cfg->offsite, o, e) != 0) {
+        offsite_close(o);
+        return -1;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (o->curl = curl_easy_init()) == NULL) {
+        offsite_close(o);
+        return err_set(e, ERR_IO, "offsite: libcurl cannot start");
+    }
+    *out = o;
+    return 0;
+}
+
+void offsite_close(struct offsite *o)
+{
+    if (o == NULL)
+        return;
+    if (o->curl != NULL) {
+        curl_easy_cleanup(o->curl);
+        curl_global_cleanup();
+    }
+    settings_clear(o);
+    free(o->part);
+    free(o);
+}
+
+/* ---- hashing ---- */
+
+struct digests {
+    EVP_MD_CTX *sha, *md5;
+};
+
+static int digests_init(struct digests *d)
+{
+    d->sha = EVP_MD_CTX_new();
+    d->md5 = EVP_MD_CTX_new();
+    if (d->sha == NULL || d->md5 == NULL || EVP_DigestInit_ex(d->sha, EVP_sha256(), NULL) != 1 ||
+        EVP_DigestInit_ex(d->md5, EVP_md5(), NULL) != 1)
+        return -1;
+    return 0;
+}
+
+static void digests_update(struct digests *d, const void *p, size_t n)
+{
+    EVP_DigestUpdate(d->sha, p, n);
+    if (d->md5 != NULL)
+        EVP_DigestUpdate(d->md5, p, n);
+}
+
+/* Finish into hex SHA-256, base64 SHA-256 and base64 MD5 (any may be NULL). */
+static void digests_final(struct digests *d, char sha_hex[65], char sha_b64[45], char md5_b64[25])
+{
+    unsigned char sha[32], md5[16];
+    unsigned int n;
+
+    EVP_DigestFinal_ex(d->sha, sha, &n);
+    if (sha_hex != NULL)
+        fs_hex(sha, 32, sha_hex);
+    if (sha_b64 != NULL)
+        EVP_EncodeBlock((unsigned char *)sha_b64, sha, 32);
+    if (d->md5 != NULL) {
+        EVP_DigestFinal_ex(d->md5, md5, &n);
+        if (md5_b64 != NULL)
+            EVP_EncodeBlock((unsigned char *)md5_b64, md5, 16);
+    }
+}
+
+static void digests_free(struct digests *d)
+{
+    EVP_MD_CTX_free(d->sha);
+    EVP_MD_CTX_free(d->md5);
+    d->sha = d->md5 = NULL;
+}
+
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+/* ---- one S3 request ---- */
+
+struct req {
+    const char *method;          /* GET, HEAD, PUT, POST, DELETE */
+    const char *key;             /* object key, or NULL for the bucket */
+    const char *query;           /* already canonical: sorted, encoded; or NULL */
+    const unsigned char *body;   /* in-memory body, or NULL */
+    size_t body_len;
+    int in_fd;                   /* file body (whole file), or -1 */
+    int64_t in_len;
+    const char *sha_hex;         /* payload SHA-256 (hex); NULL = empty body */
+    const char *sha_b64;         /* x-amz-checksum-sha256, or NULL */
+    const char *md5_b64;         /* Content-MD5, or NULL */
+    const char *meta_sha;        /* x-amz-meta-sha256 to store, or NULL */
+    const char *content_type;
+    int out_fd;                  /* GET into this file, or -1 */
+    struct digests *out_digest;  /* hash what a GET writes, or NULL */
+    /* results */
+    long status;
+    char etag[130];
+    char got_meta_sha[65];
+    int64_t length;
+    char *resp;                  /* response body (capped), NUL-terminated */
+    size_t resp_len;
+    size_t body_off;
+    int write_failed;
+};
+
+static size_t read_body(char *buf, size_t size, size_t nmemb, void *ud)
+{
+    struct req *r = ud;
+    size_t want = size * nmemb, n;
+
+    if (r->in_fd >= 0) {
+        ssize_t got = fs_read_some(r->in_fd, buf, want);
+        return got < 0 ? CURL_READFUNC_ABORT : (size_t)got;
+    }
+    n = r->body_len - r->body_off;
+    if (n > want)
+        n = want;
+    memcpy(buf, r->body + r->body_off, n);
+    r->body_off += n;
+    return n;
+}
+
+static size_t write_body(char *p, size_t size, size_t nmemb, void *ud)
+{
+    struct req *r = ud;
+    size_t n = size * nmemb;
+
+    /* A download goes to its file only on success; an error body is kept as text. */
+    if (r->out_fd >= 0 && r->status == 200) {
+        if (fs_write_all(r->out_fd, p, n) != 0) {
+            r->write_failed = errno ? errno : EIO;
+            return 0;
+        }
+        if (r->out_digest != NULL)
+            digests_update(r->out_digest, p, n);
+        return n;
+    }
+    if (r->resp_len + n > OFFSITE_RESPONSE_MAX)
+        return n;          /* keep the start: enough for an error code or a page */
+    char *nr = realloc(r->resp, r->resp_len + n + 1);
+    if (nr == NULL)
+        return 0;
+    r->resp = nr;
+    memcpy(r->resp + r->resp_len, p, n);
+    r->resp_len += n;
+    r->resp[r->resp_len] = '\0';
+    return n;
+}
+
+/* Header lines: the status (so the body callback knows where bytes go), ETag, our metadata. */
+static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
+{
+    struct req *r = ud;
+    size_t n = size * nmemb, vl;
+    const char *v;
+
+    if (n > 9 && strncmp(p, "HTTP/", 5) == 0) {
+        const char *sp = memchr(p, ' ', n);
+        if (sp != NULL && (size_t)(sp - p) + 4 <= n)
+            r->status = strtol(sp + 1, NULL, 10);
+        r->etag[0] = r->got_meta_sha[0] = '\0';
+        return n;
+    }
+    if (n > 5 && strncasecmp(p, "etag:", 5) == 0) {
+        v = p + 5;
+        vl = n - 5;
+        while (vl > 0 && (*v == ' ' || *v == '\t'))
+            v++, vl--;
+        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+            vl--;
+        if (vl < sizeof(r->etag)) {
+            memcpy(r->etag, v, vl);
+            r->etag[vl] = '\0';
+        }
+    } else if (n > 18 && strncasecmp(p, "x-amz-meta-sha256:", 18) == 0) {
+        v = p + 18;
+        vl = n - 18;
+        while (vl > 0 && *v == ' ')
+            v++, vl--;
+        if (vl >= 64) {
+            memcpy(r->got_meta_sha, v, 64);
+            r->got_meta_sha[64] = '\0';
+        }
+    }
+    return n;
+}
+
+static int progress(void *ud, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl_off_t uln)
+{
+    const struct offsite *o = ud;
+
+    (void)dlt;
+    (void)dln;
+    (void)ult;
+    (void)uln;
+    return o->abort != NULL && atomic_load(o->abort) ? 1 : 0;
+}
+
+static int build_url(const struct offsite *o, const struct req *r, char *url, size_t len)
+{
+    int n;
+
+    if (o->path_style)
+        n = snprintf(url, len, "%s://%s/%s/%s%s%s", o->scheme, o->host, o->bucket,
+                     r->key ? r->key : "", r->query ? "?" : "", r->query ? r->query : "");
+    else
+        n = snprintf(url, len, "%s://%s.%s/%s%s%s", o->scheme, o->bucket, o->host,
+                     r->key ? r->key : "", r->query ? "?" : "", r->query ? r->query : "");
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* The <Code> of an S3 error body, or "". */
+static void xml_text(const char *xml, const char *tag, char *out, size_t len)
+{
+    char open[64], close[64];
+    const char *a, *b;
+
+    out[0] = '\0';
+    if (xml == NULL)
+        return;
+    snprintf(open, sizeof(open), "<%s>", tag);
+    snprintf(close, sizeof(close), "</%s>", tag);
+    if ((a = strstr(xml, open)) == NULL)
+        return;
+    a += strlen(open);
+    if ((b = strstr(a, close)) == NULL)
+        return;
+    snprintf(out, len, "%.*s", (int)(b - a), a);
+}
+
+static void req_reset(struct req *r)
+{
+    free(r->resp);
+    r->resp = NULL;
+    r->resp_len = 0;
+    r->body_off = 0;
+    r->status = 0;
+    r->etag[0] = r->got_meta_sha[0] = '\0';
+    r->length = -1;
+    r->write_failed = 0;
+}
+
+/* Send r once. 0 on a 2xx; else -1 with e saying what happened (never a
+ * key: only the method, the object and S3's error code) and *retry set
+ * when another attempt could help. */
+static int perform(struct offsite *o, struct req *r, int *retry, struct err *e)
+{
+    CURL *c = o->curl;
+    struct curl_slist *h = NULL;
+    char url[OFFSITE_URL_MAX], line[160], code[64];
+    curl_off_t cl = -1;
+    CURLcode rc;
+    int ret = -1;
+
+    *retry = 0;
+    req_reset(r);
+    if (build_url(o, r, url, sizeof(url)) != 0)
+        return err_set(e, ERR_INVALID, "offsite: object URL too long");
+    curl_easy_reset(c);
+    snprintf(line, sizeof(line), "x-amz-content-sha256: %s", r->sha_hex ? r->sha_hex : EMPTY_SHA256);
+    h = curl_slist_append(h, line);
+    if (r->md5_b64 != NULL) {
+        snprintf(line, sizeof(line), "Content-MD5: %s", r->md5_b64);
+        h = curl_slist_append(h, line);
+    }
+    if (r->sha_b64 != NULL) {
+        snprintf(line, sizeof(line), "x-amz-checksum-sha256: %s", r->sha_b64);
+        h = curl_slist_append(h, line);
+    }
+    if (r->meta_sha != NULL) {
+        snprintf(line, sizeof(line), "x-amz-meta-sha256: %s", r->meta_sha);
+        h = curl_slist_append(h, line);
+    }
+    if (r->content_type != NULL) {
+        snprintf(line, sizeof(line), "Content-Type: %s", r->content_type);
+        h = curl_slist_append(h, line);
+    }
+    /* No "Expect: 100-continue" round trip; and the proxy-free path is simpler. */
+    h = curl_slist_append(h, "Expect:");
+    if (h == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, o->sigv4);
+    curl_easy_setopt(c, CURLOPT_USERNAME, o->access_key);
+    curl_easy_setopt(c, CURLOPT_PASSWORD, o->secret_key);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "statesnap/" STATESNAP_VERSION);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)OFFSITE_CONNECT_TIMEOUT_S);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)OFFSITE_LOW_SPEED_S);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, o->verify_tls ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, o->verify_tls ? 2L : 0L);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, o);
+    if (r->in_fd < 0 && r->body == NULL && r->out_fd < 0)
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)OFFSITE_SMALL_TIMEOUT_S);
+    if (strcmp(r->method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(r->method, "PUT") == 0) {
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, read_body);
+        curl_easy_setopt(c, CURLOPT_READDATA, r);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
+                         (curl_off_t)(r->in_fd >= 0 ? r->in_len : (int64_t)r->body_len));
+        if (r->in_fd >= 0 && lseek(r->in_fd, 0, SEEK_SET) != 0) {
+            err_sys(e, errno, "offsite: rewind the archive");
+            goto out;
+        }
+    } else if (strcmp(r->method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body ? (const char *)r->body : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+    } else if (strcmp(r->method, "DELETE") == 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "DELETE");
+    }
+    rc = curl_easy_perform(c);
+    if (rc != CURLE_OK) {
+        /* libcurl's fixed message only: its error buffer can quote the URL. */
+        err_set(e, ERR_IO, "offsite: %s %s: %s", r->method, r->key ? r->key : o->bucket,
+                r->write_failed ? strerror(r->write_failed) : curl_easy_strerror(rc));
+        *retry = rc != CURLE_ABORTED_BY_CALLBACK && !r->write_failed;
+        goto out;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    if (curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK)
+        r->length = (int64_t)cl;
+    if (r->status >= 200 && r->status < 300) {
+        ret = 0;
+        goto out;
+    }
+    xml_text(r->resp, "Code", code, sizeof(code));
+    if (code[0] == '\0')
+        snprintf(code, sizeof(code), "%s", r->status == 404 ? "NotFound" : "no error code");
+    err_set(e, r->status == 404 ? ERR_NOT_FOUND : ERR_IO, "offsite: %s %s: HTTP %ld %s%s",
+            r->method, r->key ? r->key : o->bucket, r->status, code,
+            strcmp(code, "SignatureDoesNotMatch") == 0 ? " (check offsite.secret_key)"
+            : strcmp(code, "InvalidAccessKeyId") == 0 ? " (check offsite.access_key)"
+            : strcmp(code, "NoSuchBucket") == 0 ? " (check offsite.bucket)" : "");
+    *retry = r->status >= 500 || r->status == 408 || r->status == 429;
+out:
+    curl_slist_free_all(h);
+    return ret;
+}
+
+/* perform() with OFFSITE_ATTEMPTS tries for what can be transient. */
+static int request(struct offsite *o, struct req *r, struct err *e)
+{
+    int retry = 0;
+
+    for (int k = 0; k < OFFSITE_ATTEMPTS; k++) {
+        if (k > 0) {
+            struct timespec ts = { 0, OFFSITE_RETRY_MS * 1000000L };
+            nanosleep(&ts, NULL);
+            err_clear(e);
+            if (r->out_fd >= 0 && (ftruncate(r->out_fd, 0) != 0 ||
+                                   lseek(r->out_fd, 0, SEEK_SET) != 0))
+                return err_sys(e, errno, "offsite: reset the download");
+            if (r->out_digest != NULL) {
+                digests_free(r->out_digest);
+                if (digests_init(r->out_digest) != 0)
+                    return err_set(e, ERR_IO, "out of memory");
+            }
+        }
+        if (perform(o, r, &retry, e) == 0)
+            return 0;
+        if (!retry)
+            break;
+    }
+    return -1;
+}
+
+static void req_init(struct req *r, const char *method, const char *key)
+{
+    memset(r, 0, sizeof(*r));
+    r->method = method;
+    r->key = key;
+    r->in_fd = -1;
+    r->out_fd = -1;
+    r->length = -1;
+}
+
+static void req_done(struct req *r)
+{
+    free(r->resp);
+    r->resp = NULL;
+}
+
+/* ---- objects ---- */
+
+static int object_key(const struct offsite *o, const char *name, const char *suffix, char *out,
+                      size_t len, struct err *e)
+{
+    int n = snprintf(out, len, "%s%s%s", o->prefix, name, suffix);
+
+    if (n < 0 || (size_t)n >= len)
+        return err_set(e, ERR_INVALID, "offsite: object key too long");
+    return 0;
+}
+
+/* HEAD key: 1 when present (size and stored sha256 filled), 0 when absent, -1 on error. */
+static int head_object(struct offsite *o, const char *key, int64_t *size, char sha[65],
+                       struct err *e)
+{
+    struct req r;
+    struct err he = { 0 };
+    int rc;
+
+    req_init(&r, "HEAD", key);
+    rc = request(o, &r, &he);
+    if (rc == 0) {
+        *size = r.length;
+        snprintf(sha, 65, "%s", r.got_meta_sha);
+        req_done(&r);
+        return 1;
+    }
+    req_done(&r);
+    if (he.code == ERR_NOT_FOUND)
+        return 0;
+    *e = he;
+    return -1;
+}
+
+static int put_single(struct offsite *o, const char *key, int fd, int64_t size,
+                      const char *sha_hex, const char *sha_b64, const char *md5_b64,
+                      struct err *e)
+{
+    struct req r;
+    int rc;
+
+    req_init(&r, "PUT", key);
+    r.in_fd = fd;
+    r.in_len = size;
+    r.sha_hex = sha_hex;
+    r.sha_b64 = sha_b64;
+    r.md5_b64 = md5_b64;
+    r.meta_sha = sha_hex;
+    r.content_type = "application/zip";
+    rc = request(o, &r, e);
+    req_done(&r);
+    return rc;
+}
+
+static int put_bytes(struct offsite *o, const char *key, const void *buf, size_t len,
+                     const char *content_type, struct err *e)
+{
+    struct digests d = { 0 };
+    char sha_hex[65], sha_b64[45], md5_b64[25];
+    struct req r;
+    int rc;
+
+    if (digests_init(&d) != 0) {
+        digests_free(&d);
+        return err_set(e, ERR_IO, "out of memory");
+    }
+    digests_update(&d, buf, len);
+    digests_final(&d, sha_hex, sha_b64, md5_b64);
+    digests_free(&d);
+    req_init(&r, "PUT", key);
+    r.body = buf;
+    r.body_len = len;
+    r.sha_hex = sha_hex;
+    r.sha_b64 = sha_b64;
+    r.md5_b64 = md5_b64;
+    r.meta_sha = sha_hex;
+    r.content_type = content_type;
+    rc = request(o, &r, e);
+    req_done(&r);
+    return rc;
+}
+
+/* Multipart upload of the open archive, one OFFSITE_PART_BYTES part in
+ * memory at a time: memory stays bounded whatever the archive's size. An
+ * upload that fails is aborted so no parts linger in the bucket. */
+static int put_multipart(struct offsite *o, const char *key, int fd, int64_t size,
+                         const char *sha_hex, struct err *e)
+{
+    struct req r;
+    char upload_id[512], query[700], *xml = NULL;
+    size_t xml_len = 0, xml_cap = 0;
+    int64_t off = 0;
+    int part = 0, rc = -1;
+    struct err ae = { 0 };
+
+    if (o->part == NULL && (o->part = malloc(OFFSITE_PART_BYTES)) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    if ((size + OFFSITE_PART_BYTES - 1) / OFFSITE_PART_BYTES > OFFSITE_MAX_PARTS)
+        return err_set(e, ERR_TOO_LARGE, "offsite: archive too large for %d parts",
+                       OFFSITE_MAX_PARTS);
+    req_init(&r, "POST", key);
+    r.query = "uploads=";
+    r.meta_sha = sha_hex;
+    r.content_type = "application/zip";
+    if (request(o, &r, e) != 0) {
+        req_done(&r);
+        return -1;
+    }
+    xml_text(r.resp, "UploadId", upload_id, sizeof(upload_id));
+    req_done(&r);
+    if (upload_id[0] == '\0' || strspn(upload_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                  "0123456789-_.~") != strlen(upload_id))
+        return err_set(e, ERR_IO, "offsite: the server gave no usable UploadId");
+    if (lseek(fd, 0, SEEK_SET) != 0)
+        return err_sys(e, errno, "offsite: rewind the archive");
+    xml_cap = 256 + (size_t)((size / OFFSITE_PART_BYTES) + 1) * 200;
+    if ((xml = malloc(xml_cap)) == NULL) {
+        err_set(e, ERR_IO, "out of memory");
+        goto abort;
+    }
+    xml_len = (size_t)snprintf(xml, xml_cap, "<CompleteMultipartUpload>");
+    while (off < size) {
+        struct digests d = { 0 };
+        char psha[65], pmd5[25];
+        size_t want = size - off > OFFSITE_PART_BYTES ? OFFSITE_PART_BYTES : (size_t)(size - off);
+        size_t got = 0;
+        while (got < want) {
+            ssize_t k = fs_read_some(fd, o->part + got, want - got);
+            if (k <= 0) {
+                err_set(e, ERR_IO, "offsite: the archive changed size while uploading");
+                goto abort;
+            }
+            got += (size_t)k;
+        }
+        part++;
+        if (digests_init(&d) != 0) {
+            digests_free(&d);
+            err_set(e, ERR_IO, "out of memory");
+            goto abort;
+        }
+        digests_update(&d, o->part, got);
+        digests_final(&d, psha, NULL, pmd5);
+        digests_free(&d);
+        snprintf(query, sizeof(query), "partNumber=%d&uploadId=%s", part, upload_id);
+        req_init(&r, "PUT", key);
+        r.query = query;
+        r.body = o->part;
+        r.body_len = got;
+        r.sha_hex = psha;
+        r.md5_b64 = pmd5;
+        if (request(o, &r, e) != 0) {
+            req_done(&r);
+            goto abort;
+        }
+        if (r.etag[0] == '\0' || strchr(r.etag, '<') != NULL || strchr(r.etag, '&') != NULL) {
+            req_done(&r);
+            err_set(e, ERR_IO, "offsite: part %d: the server gave no ETag", part);
+            goto abort;
+        }
+        xml_len += (size_t)snprintf(xml + xml_len, xml_cap - xml_len,
+                                    "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>",
+                                    part, r.etag);
+        req_done(&r);
+        off += (int64_t)got;
+    }
+    xml_len += (size_t)snprintf(xml + xml_len, xml_cap - xml_len, "</CompleteMultipartUpload>");
+    {
+        struct digests d = { 0 };
+        char csha[65];
+        if (digests_init(&d) != 0) {
+            digests_free(&d);
+            err_set(e, ERR_IO, "out of memory");
+            goto abort;
+        }
+        digests_update(&d, xml, xml_len);
+        digests_final(&d, csha, NULL, NULL);
+        digests_free(&d);
+        snprintf(query, sizeof(query), "uploadId=%s", upload_id);
+        req_init(&r, "POST", key);
+        r.query = query;
+        r.body = (const unsigned char *)xml;
+        r.body_len = xml_len;
+        r.sha_hex = csha;
+        r.content_type = "application/xml";
+        if (request(o, &r, e) != 0) {
+            req_done(&r);
+            goto abort;
+        }
+        /* S3 can answer 200 with an error document when completing fails late. */
+        if (r.resp != NULL && strstr(r.resp, "<Error>") != NULL) {
+            char code[64];
+            xml_text(r.resp, "Code", code, sizeof(code));
+            req_done(&r);
+            err_set(e, ERR_IO, "offsite: completing the upload of %s failed: %s", key, code);
+            goto abort;
+        }
+        req_done(&r);
+    }
+    rc = 0;
+    goto out;
+abort:
+    snprintf(query, sizeof(query), "uploadId=%s", upload_id);
+    req_init(&r, "DELETE", key);
+    r.query = query;
+    (void)request(o, &r, &ae);
+    req_done(&r);
+out:
+    free(xml);
+    return rc;
+}
+
+/* The manifest beside the archive, so a bucket listing can be read without
+ * downloading archives. */
+static int put_manifest(struct offsite *o, struct store *s, const char *name, const char *path,
+                        struct err *e)
+{
+    struct archive *a = NULL;
+    char key[OFFSITE_KEY_MAX + OFFSITE_PREFIX_MAX], *buf = NULL;
+    size_t len = 0;
+    int rc = -1;
+
+    (void)s;
+    if (object_key(o, name, ".manifest.json", key, sizeof(key), e) != 0 ||
+        archive_open(&a, path, e) != 0 ||
+        archive_read(a, "manifest.json", ENGINE_MAX_MANIFEST_BYTES, &buf, &len, e) != 0)
+        goto out;
+    rc = put_bytes(o, key, buf, len, "application/json", e);
+out:
+    free(buf);
+    archive_close(a);
+    return rc;
+}
+
+/* Upload NAME unless the bucket already holds it with the catalog's hash. */
+static int sync_one(struct offsite *o, struct store *s, const char *name, int *uploaded,
+                    struct err *e)
+{
+    struct catalog_snapshot row;
+    struct digests d = { 0 };
+    char path[PATH_MAX], key[OFFSITE_KEY_MAX + OFFSITE_PREFIX_MAX], sha[65], sha_b64[45],
+        md5_b64[25], remote_sha[65], buf[1 << 16];
+    int64_t remote_size = -1, size = 0;
+    struct stat st;
+    ssize_t k;
+    int fd = -1, rc = -1, r;
+
+    *uploaded = 0;
+    memset(&row, 0, sizeof(row));
+    if (catalog_snapshot_get(s->cat, name, 0, &row, e) != 0 ||
+        store_archive_path(s, name, path, sizeof(path), e) != 0 ||
+        object_key(o, name, ".zip", key, sizeof(key), e) != 0)
+        goto out;
+    if ((r = head_object(o, key, &remote_size, remote_sha, e)) < 0)
+        goto out;
+    if (r == 1 && remote_size == row.size && strcmp(remote_sha, row.archive_sha256) == 0) {
+        rc = 0;
+        goto out;
+    }
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+        err_sys(e, errno, "offsite: cannot read the local archive of %s", name);
+        goto out;
+    }
+    if (fstat(fd, &st) != 0) {
+        err_sys(e, errno, "offsite: stat %s", path);
+        goto out;
+    }
+    size = (int64_t)st.st_size;
+    /* Hash what will be sent, and refuse to copy an archive that no longer
+     * matches its catalog entry: a bad copy offsite is worse than none. */
+    if (digests_init(&d) != 0) {
+        err_set(e, ERR_IO, "out of memory");
+        goto out;
+    }
+    if (size > OFFSITE_MULTIPART_ABOVE) {
+        /* Parts carry their own MD5; only the whole SHA-256 is needed here. */
+        EVP_MD_CTX_free(d.md5);
+        d.md5 = NULL;
+    }
+    while ((k = fs_read_some(fd, buf, sizeof(buf))) > 0)
+        digests_update(&d, buf, (size_t)k);
+    if (k < 0) {
+        err_sys(e, errno, "offsite: read %s", path);
+        goto out;
+    }
+    digests_final(&d, sha, sha_b64, md5_b64);
+    if (strcmp(sha, row.archive_sha256) != 0 || size != row.size) {
+        err_set(e, ERR_VERIFY, "offsite: the local archive of %s does not match its catalog "
+                               "SHA-256 (run statesnap verify); not uploaded", name);
+        goto out;
+    }
+    if (size > OFFSITE_MULTIPART_ABOVE)
+        rc = put_multipart(o, key, fd, size, sha, e);
+    else
+        rc = put_single(o, key, fd, size, sha, sha_b64, md5_b64, e);
+    if (rc != 0)
+        goto out;
+    rc = -1;
+    /* Trust only what the server says it now holds. */
+    if ((r = head_object(o, key, &remote_size, remote_sha, e)) < 0)
+        goto out;
+    if (r == 0 || remote_size != size || strcmp(remote_sha, sha) != 0) {
+        err_set(e, ERR_VERIFY, "offsite: after the upload of %s the server holds %s", name,
+                r == 0 ? "nothing" : remote_size != size ? "a different size"
+                                                        : "a different SHA-256");
+        goto out;
+    }
+    if (put_manifest(o, s, name, path, e) != 0)
+        goto out;
+    *uploaded = 1;
+    rc = 0;
+out:
+    digests_free(&d);
+    if (fd >= 0)
+        close(fd);
+    catalog_snapshot_clear(&row);
+    return rc;
+}
+
+int offsite_sync(struct offsite *o, struct store *s, json_t **report, struct err *e)
+{
+    char **names = NULL;
+    size_t n = 0;
+    json_t *up = json_array(), *already = json_array(), *failed = json_array();
+    int nfailed = 0;
+
+    *report = NULL;
+    if (up == NULL || already == NULL || failed == NULL) {
+        err_set(e, ERR_IO, "out of memory");
+        goto out;
+    }
+    if (catalog_offsite_mark_new(s->cat, e) != 0 || catalog_offsite_todo(s->cat, &names, &n, e) != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        struct err se = { 0 };
+        int uploaded = 0;
+        int64_t now = engine_now();
+        if (sync_one(o, s, names[i], &uploaded, &se) == 0) {
+            /* A snapshot deleted meanwhile has no row to mark: nothing to say. */
+            (void)catalog_offsite_set(s->cat, names[i], "synced", NULL, now, NULL);
+            json_array_append_new(uploaded ? up : already, json_string(names[i]));
+            continue;
+        }
+        if (se.code == ERR_NOT_FOUND && catalog_snapshot_exists(s->cat, names[i], NULL) == 0)
+            continue;
+        (void)catalog_offsite_set(s->cat, names[i], "failed", se.msg, now, NULL);
+        json_array_append_new(failed, json_pack("{s:s, s:s}", "name", names[i], "error", se.msg));
+        {
+            json_t *d = json_pack("{s:s}", "error", se.msg);
+            engine_emit(store_config(s), "offsite", "error", names[i], d);
+            json_decref(d);
+        }
+        if (nfailed++ == 0)
+            *e = se;
+    }
+    *report = json_pack("{s:O, s:O, s:O}", "uploaded", up, "already", already, "failed", failed);
+    if (*report == NULL) {
+        err_set(e, ERR_IO, "out of memory");
+        goto out;
+    }
+    if (nfailed > 0) {
+        if (nfailed > 1) {
+            char first[sizeof(e->msg)];
+            snprintf(first, sizeof(first), "%s", e->msg);
+            e->code = ERR_NONE;
+            err_set(e, ERR_IO, "%d snapshots failed to sync; first: %.200s", nfailed, first);
+        }
+        e->code = ERR_IO;
+    }
+out:
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    json_decref(up);
+    json_decref(already);
+    json_decref(failed);
+    return *report != NULL && nfailed == 0 ? 0 : -1;
+}
+
+static json_t *time_or_null(int64_t t)
+{
+    char buf[32];
+
+    if (t <= 0)
+        return json_null();
+    engine_time_format(t, buf, sizeof(buf));
+    return json_string(buf);
+}
+
+static char *endpoint_text(const struct offsite *o, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s://%s", o->scheme, o->host);
+    return buf;
+}
+
+int offsite_status(struct offsite *o, struct store *s, json_t **doc, struct err *e)
+{
+    struct catalog_offsite_stats st;
+    char **names = NULL, ep[300];
+    size_t n = 0;
+    json_t *failed = json_array();
+
+    *doc = NULL;
+    if (failed == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    if (catalog_offsite_stats(s->cat, &st, e) != 0 || catalog_offsite_todo(s->cat, &names, &n, e) != 0) {
+        json_decref(failed);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct catalog_offsite off;
+        if (catalog_offsite_get(s->cat, names[i], &off, NULL) == 0 &&
+            strcmp(off.state, "failed") == 0)
+            json_array_append_new(failed, json_pack("{s:s, s:s, s:o}", "name", names[i], "error",
+                                                    off.error, "at", time_or_null(off.at)));
+        free(names[i]);
+    }
+    free(names);
+    *doc = json_pack("{s:b, s:s, s:s, s:s, s:s, s:b, s:I, s:b, s:{s:I, s:I, s:I, s:I}, s:o, s:o}",
+                     "enabled", 1, "endpoint", endpoint_text(o, ep, sizeof(ep)), "bucket",
+                     o->bucket, "prefix", o->prefix, "region", o->region, "path_style",
+                     o->path_style, "interval_seconds", (json_int_t)o->interval,
+                     "sync_after_create", o->sync_after_create, "counts", "none",
+                     (json_int_t)st.none, "pending", (json_int_t)st.pending, "synced",
+                     (json_int_t)st.synced, "failed", (json_int_t)st.failed, "last_success",
+                     time_or_null(st.last_success), "failed_snapshots", failed);
+    if (*doc == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    return 0;
+}
+
+/* Undo the XML escapes S3 uses in keys. Keys we care about need none, so
+ * anything escaped simply won't look like one of ours. */
+static void list_page(const char *xml, json_t *out, const struct offsite *o)
+{
+    const char *p = xml;
+    size_t pl = strlen(o->prefix);
+
+    while ((p = strstr(p, "<Contents>")) != NULL) {
+        const char *end = strstr(p, "</Contents>");
+        char block[4096], key[OFFSITE_KEY_MAX + OFFSITE_PREFIX_MAX], size[32], mod[64];
+        size_t bl;
+        if (end == NULL)
+            break;
+        bl = (size_t)(end - p);
+        if (bl >= sizeof(block)) {
+            p = end;
+            continue;
+        }
+        memcpy(block, p, bl);
+        block[bl] = '\0';
+        p = end;
+        xml_text(block, "Key", key, sizeof(key));
+        xml_text(block, "Size", size, sizeof(size));
+        xml_text(block, "LastModified", mod, sizeof(mod));
+        size_t kl = strlen(key);
+        if (kl <= pl + 4 || strncmp(key, o->prefix, pl) != 0 || strcmp(key + kl - 4, ".zip") != 0)
+            continue;
+        char name[ENGINE_NAME_MAX + 1];
+        if (kl - pl - 4 > ENGINE_NAME_MAX)
+            continue;
+        memcpy(name, key + pl, kl - pl - 4);
+        name[kl - pl - 4] = '\0';
+        if (engine_name_check(name, NULL) != 0)
+            continue;
+        json_array_append_new(out, json_pack("{s:s, s:s, s:I, s:s}", "name", name, "key", key,
+                                             "size", (json_int_t)strtoll(size, NULL, 10),
+                                             "last_modified", mod));
+    }
+}
+
+/* Percent-encode for a query value (RFC 3986 unreserved kept). */
+static int query_escape(const char *in, char *out, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t j = 0;
+
+    for (; *in; in++) {
+        unsigned char c = (unsigned char)*in;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            if (j + 1 >= len)
+                return -1;
+            out[j++] = (char)c;
+        } else {
+            if (j + 3 >= len)
+                return -1;
+            out[j++] = '%';
+            out[j++] = hex[c >> 4];
+            out[j++] = hex[c & 15];
+        }
+    }
+    out[j] = '\0';
+    return 0;
+}
+
+/* Every archive object under the prefix (ListObjectsV2, all pages). */
+static int list_objects(struct offsite *o, json_t **objects, struct err *e)
+{
+    char prefix[3 * OFFSITE_PREFIX_MAX + 8], token[1024], etoken[3 * 1024 + 8],
+        query[sizeof(prefix) + sizeof(etoken) + 64], trunc[16];
+    json_t *out = json_array();
+    struct req r;
+
+    *objects = NULL;
+    if (out == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    if (query_escape(o->prefix, prefix, sizeof(prefix)) != 0)
+        return json_decref(out), err_set(e, ERR_INVALID, "offsite: prefix too long");
+    token[0] = '\0';
+    for (int page = 0; page < 100000; page++) {
+        int n;
+        if (token[0]) {
+            if (query_escape(token, etoken, sizeof(etoken)) != 0) {
+                json_decref(out);
+                return err_set(e, ERR_IO, "offsite: continuation token too long");
+            }
+            /* Parameters in canonical (sorted) order, so the signature matches. */
+            n = snprintf(query, sizeof(query), "continuation-token=%s&list-type=2&prefix=%s",
+                         etoken, prefix);
+        } else {
+            n = snprintf(query, sizeof(query), "list-type=2&prefix=%s", prefix);
+        }
+        if (n < 0 || (size_t)n >= sizeof(query)) {
+            json_decref(out);
+            return err_set(e, ERR_INVALID, "offsite: list query too long");
+        }
+        req_init(&r, "GET", NULL);
+        r.query = query;
+        if (request(o, &r, e) != 0) {
+            req_done(&r);
+            json_decref(out);
+            return -1;
+        }
+        if (r.resp != NULL)
+            list_page(r.resp, out, o);
+        xml_text(r.resp, "IsTruncated", trunc, sizeof(trunc));
+        xml_text(r.resp, "NextContinuationToken", token, sizeof(token));
+        req_done(&r);
+        if (strcmp(trunc, "true") != 0 || token[0] == '\0')
+            break;
+    }
+    *objects = out;
+    return 0;
+}
+
+int offsite_list(struct offsite *o, struct store *s, json_t **doc, struct err *e)
+{
+    json_t *objs = NULL, *obj;
+    size_t i;
+
+    *doc = NULL;
+    if (list_objects(o, &objs, e) != 0)
+        return -1;
+    json_array_foreach(objs, i, obj) {
+        char sha[65] = "";
+        int64_t size = -1;
+        struct catalog_offsite off;
+        const char *name = json_string_value(json_object_get(obj, "name"));
+        if (head_object(o, json_string_value(json_object_get(obj, "key")), &size, sha, e) < 0) {
+            json_decref(objs);
+            return -1;
+        }
+        json_object_set_new(obj, "sha256", sha[0] ? json_string(sha) : json_null());
+        json_object_set_new(obj, "catalog_state",
+                            catalog_offsite_get(s->cat, name, &off, NULL) == 0
+                                ? json_string(off.state[0] ? off.state : "none")
+                                : json_null());
+    }
+    *doc = json_pack("{s:s, s:o}", "prefix", o->prefix, "objects", objs);
+    return *doc ? 0 : err_set(e, ERR_IO, "out of memory");
+}
+
+/* GET key into a new .work/upload-offsite-* file, hashing it on the way;
+ * the object's stored sha256 must match what arrived. *path is the temp
+ * file (caller removes it or hands it on). */
+static int download(struct offsite *o, struct store *s, const char *key, const char *name,
+                    char *path, size_t len, char sha[65], struct err *e)
+{
+    struct digests d = { 0 };
+    char rnd[17], file[ENGINE_NAME_MAX + 64];
+    struct req r;
+    int fd, rc = -1;
+
+    if (store_random_hex(rnd, 8, e) != 0)
+        return -1;
+    snprintf(file, sizeof(file), "%soffsite-%s-%s.zip", STORE_UPLOAD_PREFIX, name, rnd);
+    if (fs_join(path, len, s->work, file, e) != 0)
+        return -1;
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+        return err_sys(e, errno, "offsite: create %s", path);
+    if (digests_init(&d) != 0) {
+        err_set(e, ERR_IO, "out of memory");
+        goto out;
+    }
+    EVP_MD_CTX_free(d.md5);
+    d.md5 = NULL;
+    req_init(&r, "GET", key);
+    r.out_fd = fd;
+    r.out_digest = &d;
+    if (request(o, &r, e) != 0) {
+        req_done(&r);
+        goto out;
+    }
+    digests_final(&d, sha, NULL, NULL);
+    if (r.got_meta_sha[0] && strcmp(r.got_meta_sha, sha) != 0) {
+        req_done(&r);
+        err_set(e, ERR_VERIFY, "offsite: %s arrived with SHA-256 %.12s..., the object says "
+                               "%.12s...", key, sha, r.got_meta_sha);
+        goto out;
+    }
+    req_done(&r);
+    if (fsync(fd) != 0) {
+        err_sys(e, errno, "offsite: fsync %s", path);
+        goto out;
+    }
+    rc = 0;
+out:
+    digests_free(&d);
+    if (close(fd) != 0 && rc == 0)
+        rc = err_sys(e, errno, "offsite: close %s", path);
+    if (rc != 0)
+        unlink(path);
+    return rc;
+}
+
+int offsite_fetch(struct offsite *o, struct store *s, const char *name, int *fetched,
+                  struct err *e)
+{
+    char local[PATH_MAX], tmp[PATH_MAX], key[OFFSITE_KEY_MAX + OFFSITE_PREFIX_MAX], sha[65];
+    int r;
+
+    *fetched = 0;
+    if ((r = catalog_snapshot_exists(s->cat, name, e)) < 0)
+        return -1;
+    if (r == 0)
+        return err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
+    if (store_archive_path(s, name, local, sizeof(local), e) != 0 ||
+        object_key(o, name, ".zip", key, sizeof(key), e) != 0)
+        return -1;
+    if (fs_exists(local) == 1)
+        return 0;
+    if (download(o, s, key, name, tmp, sizeof(tmp), sha, e) != 0) {
+        if (e->code == ERR_NOT_FOUND) {
+            e->code = ERR_NONE;
+            err_set(e, ERR_NOT_FOUND, "the archive of %s is missing locally and not in the "
+                                      "offsite store (%s)", name, key);
+        }
+        return -1;
+    }
+    if (engine_adopt_archive(s, name, tmp, e) != 0)
+        return -1;
+    log_event("info", "offsite: archive fetched", json_pack("{s:s}", "snapshot", name));
+    *fetched = 1;
+    return 0;
+}
+
+int offsite_reindex(struct offsite *o, struct store *s, json_t **report, struct err *e)
+{
+    json_t *objs = NULL, *obj, *down = json_array(), *present = json_array(),
+           *skipped = json_array(), *ri = NULL, *snap = NULL;
+    size_t i;
+    int rc = -1;
+
+    *report = NULL;
+    if (down == NULL || present == NULL || skipped == NULL) {
+        err_set(e, ERR_IO, "out of memory");
+        goto out;
+    }
+    if (list_objects(o, &objs, e) != 0)
+        goto out;
+    json_array_foreach(objs, i, obj) {
+        const char *name = json_string_value(json_object_get(obj, "name"));
+        const char *key = json_string_value(json_object_get(obj, "key"));
+        char local[PATH_MAX], tmp[PATH_MAX], sha[65];
+        struct err oe = { 0 };
+        int r;
+        if (store_archive_path(s, name, local, sizeof(local), &oe) != 0)
+            goto skip;
+        if (fs_exists(local) == 1) {
+            json_array_append_new(present, json_string(name));
+            continue;
+        }
+        if (download(o, s, key, name, tmp, sizeof(tmp), sha, &oe) != 0)
+            goto skip;
+        if ((r = catalog_snapshot_exists(s->cat, name, &oe)) < 0) {
+            unlink(tmp);
+            goto skip;
+        }
+        /* Either way every entry's hash is checked before the archive is kept. */
+        if (r == 1 ? engine_adopt_archive(s, name, tmp, &oe) != 0
+                   : engine_import(s, tmp, &snap, &oe) != 0) {
+            unlink(tmp);
+            goto skip;
+        }
+        json_decref(snap);
+        snap = NULL;
+        json_array_append_new(down, json_string(name));
+        continue;
+skip:
+        json_array_append_new(skipped, json_pack("{s:s, s:s}", "key", key, "problem", oe.msg));
+    }
+    if (engine_reindex(s, &ri, e) != 0)
+        goto out;
+    /* What came from the bucket, and what it already held, is offsite. */
+    json_array_foreach(objs, i, obj) {
+        const char *name = json_string_value(json_object_get(obj, "name"));
+        size_t j;
+        json_t *v;
+        json_array_foreach(skipped, j, v)
+            if (strcmp(json_string_value(json_object_get(v, "key")),
+                       json_string_value(json_object_get(obj, "key"))) == 0)
+                break;
+        if (j == json_array_size(skipped))
+            (void)catalog_offsite_set(s->cat, name, "synced", NULL, engine_now(), NULL);
+    }
+    *report = json_pack("{s:O, s:O, s:O, s:O}", "downloaded", down, "present", present,
+                        "skipped", skipped, "indexed", json_object_get(ri, "indexed"));
+    rc = *report ? 0 : err_set(e, ERR_IO, "out of memory");
+out:
+    json_decref(objs);
+    json_decref(down);
+    json_decref(present);
+    json_decref(skipped);
+    json_decref(ri);
+    return rc;
+}
+
+/* ---- the server's sync thread ---- */
+
+struct syncer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    int started, stopping, running, now_requested;
+    atomic_int abort;
+    struct engine_config ecfg;
+    const struct config *cfg;
+    long interval;
+    int sync_after_create;
+    char endpoint[300], bucket[64], prefix[OFFSITE_PREFIX_MAX + 2];
+    void (*prev_hook)(void *ctx, const json_t *event);
+    void *prev_ctx;
+    int64_t last_start, last_end, next_run;
+    int last_result;             /* -1 none, 0 failure, 1 success */
+    char last_error[sizeof(((struct err *)0)->msg)];
+};
+
+static struct syncer sy = { .mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
+                            .last_result = -1 };
+static _Atomic uint64_t rounds[2];
+
+static void on_event(void *ctx, const json_t *event)
+{
+    const char *op = json_string_value(json_object_get(event, "op"));
+    const char *result = json_string_value(json_object_get(event, "result"));
+
+    (void)ctx;
+    if (sy.prev_hook != NULL)
+        sy.prev_hook(sy.prev_ctx, event);
+    if (op != NULL && result != NULL && strcmp(op, "create") == 0 && strcmp(result, "ok") == 0)
+        (void)offsite_sync_now();
+}
+
+static void *syncer(void *arg)
+{
+    struct offsite *o = NULL;
+    struct store *s = NULL;
+    long retry = OFFSITE_RETRY_MIN_S;
+
+    (void)arg;
+    pthread_mutex_lock(&sy.mu);
+    sy.next_run = (int64_t)time(NULL);
+    while (!sy.stopping) {
+        struct err e = { 0 };
+        json_t *report = NULL;
+        int64_t now = (int64_t)time(NULL);
+        int ok;
+        if (!sy.now_requested && now < sy.next_run) {
+            struct timespec until = { .tv_sec = (time_t)sy.next_run, .tv_nsec = 0 };
+            (void)pthread_cond_timedwait(&sy.wake, &sy.mu, &until);
+            continue;
+        }
+        sy.now_requested = 0;
+        sy.running = 1;
+        sy.last_start = now;
+        pthread_mutex_unlock(&sy.mu);
+
+        ok = (o != NULL || offsite_open(&o, sy.cfg, &e) == 0) &&
+             (s != NULL || store_open(&s, &sy.ecfg, 1, &e) == 0);
+        if (ok) {
+            o->abort = &sy.abort;
+            ok = offsite_sync(o, s, &report, &e) == 0;
+        }
+        if (ok)
+            log_event("info", "offsite sync",
+                      json_pack("{s:i, s:i}", "uploaded",
+                                (int)json_array_size(json_object_get(report, "uploaded")),
+                                "already", (int)json_array_size(json_object_get(report, "already"))));
+        else
+            log_event("error", "offsite sync failed", json_pack("{s:s}", "error", e.msg));
+        json_decref(report);
+
+        pthread_mutex_lock(&sy.mu);
+        sy.running = 0;
+        sy.last_end = (int64_t)time(NULL);
+        sy.last_result = ok;
+        snprintf(sy.last_error, sizeof(sy.last_error), "%s", ok ? "" : e.msg);
+        atomic_fetch_add(&rounds[ok ? 0 : 1], 1);
+        /* A failed round comes back sooner, backing off, never later than the interval. */
+        if (ok) {
+            retry = OFFSITE_RETRY_MIN_S;
+            sy.next_run = sy.last_end + sy.interval;
+        } else {
+            sy.next_run = sy.last_end + (retry < sy.interval ? retry : sy.interval);
+            retry = retry * 2 > sy.interval ? sy.interval : retry * 2;
+        }
+    }
+    sy.running = 0;
+    pthread_mutex_unlock(&sy.mu);
+    store_close(s);
+    offsite_close(o);
+    return NULL;
+}
+
+int offsite_start(struct config *cfg, struct err *e)
+{
+    struct offsite *o = NULL;
+    int rc;
+
+    if (cfg->offsite == NULL || sy.started)
+        return 0;
+    /* Parse once now so a bad section fails the start, not the first round. */
+    if (offsite_open(&o, cfg, e) != 0)
+        return -1;
+    sy.interval = o->interval;
+    sy.sync_after_create = o->sync_after_create;
+    endpoint_text(o, sy.endpoint, sizeof(sy.endpoint));
+    snprintf(sy.bucket, sizeof(sy.bucket), "%s", o->bucket);
+    snprintf(sy.prefix, sizeof(sy.prefix), "%s", o->prefix);
+    offsite_close(o);
+    sy.cfg = cfg;
+    sy.ecfg = cfg->engine;
+    sy.ecfg.actor = OFFSITE_ACTOR;
+    sy.stopping = 0;
+    atomic_store(&sy.abort, 0);
+    if ((rc = pthread_create(&sy.thread, NULL, syncer, NULL)) != 0)
+        return err_sys(e, rc, "cannot start the offsite sync thread");
+    pthread_mutex_lock(&sy.mu);
+    sy.started = 1;
+    pthread_mutex_unlock(&sy.mu);
+    if (sy.sync_after_create) {
+        sy.prev_hook = cfg->engine.on_event;
+        sy.prev_ctx = cfg->engine.event_ctx;
+        cfg->engine.on_event = on_event;
+        cfg->engine.event_ctx = NULL;
+    }
+    return 0;
+}
+
+int offsite_sync_now(void)
+{
+    int rc = -1;
+
+    pthread_mutex_lock(&sy.mu);
+    if (sy.started && !sy.stopping) {
+        sy.now_requested = 1;
+        pthread_cond_broadcast(&sy.wake);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&sy.mu);
+    return rc;
+}
+
+void offsite_stop(void)
+{
+    pthread_mutex_lock(&sy.mu);
+    if (!sy.started) {
+        pthread_mutex_unlock(&sy.mu);
+        return;
+    }
+    sy.stopping = 1;
+    atomic_store(&sy.abort, 1);
+    pthread_cond_broadcast(&sy.wake);
+    pthread_mutex_unlock(&sy.mu);
+    pthread_join(sy.thread, NULL);
+    pthread_mutex_lock(&sy.mu);
+    sy.started = 0;
+    pthread_mutex_unlock(&sy.mu);
+}
+
+json_t *offsite_thread_status(void)
+{
+    json_t *doc;
+
+    pthread_mutex_lock(&sy.mu);
+    if (!sy.started) {
+        pthread_mutex_unlock(&sy.mu);
+        return json_pack("{s:b}", "enabled", 0);
+    }
+    doc = json_pack("{s:b, s:b, s:I, s:b, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, "
+                    "s:{s:I, s:I}}",
+                    "enabled", 1, "running", sy.running, "interval_seconds",
+                    (json_int_t)sy.interval, "sync_after_create", sy.sync_after_create,
+                    "endpoint", sy.endpoint, "bucket", sy.bucket, "prefix", sy.prefix,
+                    "last_start", time_or_null(sy.last_start), "last_end",
+                    time_or_null(sy.last_end), "last_result",
+                    sy.last_result < 0 ? json_null()
+                                       : json_string(sy.last_result ? "success" : "failure"),
+                    "last_error", sy.last_result == 0 ? json_string(sy.last_error) : json_null(),
+                    "next_run", time_or_null(sy.stopping ? 0 : sy.next_run), "rounds",
+                    "success", (json_int_t)atomic_load(&rounds[0]), "failure",
+                    (json_int_t)atomic_load(&rounds[1]));
+    pthread_mutex_unlock(&sy.mu);
+    return doc;
+}
+
+int offsite_render_metrics(FILE *f)
+{
+    int on;
+
+    pthread_mutex_lock(&sy.mu);
+    on = sy.started;
+    pthread_mutex_unlock(&sy.mu);
+    fprintf(f, "# HELP statesnap_offsite_enabled Whether the server copies snapshots offsite "
+               "(1) or not (0).\n# TYPE statesnap_offsite_enabled gauge\n"
+               "statesnap_offsite_enabled %d\n", on);
+    fprintf(f, "# HELP statesnap_offsite_rounds_total Offsite sync rounds run by the server, by "
+               "result.\n# TYPE statesnap_offsite_rounds_total counter\n"
+               "statesnap_offsite_rounds_total{result=\"success\"} %llu\n"
+               "statesnap_offsite_rounds_total{result=\"failure\"} %llu\n",
+            (unsigned long long)atomic_load(&rounds[0]), (unsigned long long)atomic_load(&rounds[1]));
+    return ferror(f) ? -1 : 0;
+}
