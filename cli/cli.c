@@ -13,6 +13,7 @@
 #include "render_diff.h"
 #include "../engine/audit.h"
 #include "../engine/engine.h"
+#include "../server/offsite.h"
 
 #define CLI_LINE_MAX 256
 
@@ -99,6 +100,10 @@ static const struct cli_opt health_opts[] = {
 };
 static const struct cli_opt config_opts[] = {
     { "file", "FILE", 0, "the config file to check (default: --config)" },
+    { NULL, NULL, 0, NULL },
+};
+static const struct cli_opt reindex_opts[] = {
+    { "from-offsite", NULL, 0, "first download every archive the offsite store has and this store lacks" },
     { NULL, NULL, 0, NULL },
 };
 static const struct cli_opt none_opts[] = {
@@ -454,6 +459,23 @@ static int confirm(void)
            strcmp(line, "YES") == 0 || strcmp(line, "Yes") == 0;
 }
 
+/* restore of a snapshot whose archive is only offsite: fetch and verify it first. */
+static int offsite_fetch_missing(struct cli_ctx *c, struct store *s, const char *name)
+{
+    struct offsite *o = NULL;
+    struct err e = { 0 };
+    int fetched = 0, rc = 0;
+
+    if (c->cfg->offsite == NULL)
+        return 0;
+    if (offsite_open(&o, c->cfg, &e) != 0 || offsite_fetch(o, s, name, &fetched, &e) != 0)
+        rc = fail(&e);
+    else if (fetched && !c->json)
+        printf("Fetched %s from the offsite store (every hash verified)\n\n", name);
+    offsite_close(o);
+    return rc;
+}
+
 static int cmd_restore(struct cli_ctx *c)
 {
     struct restore_opts o;
@@ -484,6 +506,8 @@ static int cmd_restore(struct cli_ctx *c)
         return fail(&e);
     if ((rc = open_store(c, 1, &s)) != 0)
         return rc;
+    if ((rc = offsite_fetch_missing(c, s, name)) != 0)
+        goto out;
     /* The dry run is the preview and checks every byte; a real restore
      * checks them while extracting, before anything is swapped in. */
     o.skip_verify = !flag(c, "dry-run");
@@ -596,6 +620,8 @@ static int cmd_unpin(struct cli_ctx *c)
     return cmd_pin_common(c, 0);
 }
 
+static int cmd_reindex_offsite(struct cli_ctx *c);
+
 static int cmd_reindex(struct cli_ctx *c)
 {
     struct store *s = NULL;
@@ -606,6 +632,8 @@ static int cmd_reindex(struct cli_ctx *c)
 
     if (c->args.positional != NULL)
         return usage_error("reindex: unexpected argument \"%s\"", c->args.positional);
+    if (flag(c, "from-offsite"))
+        return cmd_reindex_offsite(c);
     if ((rc = open_store(c, 0, &s)) != 0)
         return rc;
     if (engine_reindex(s, &r, &e) != 0) {
@@ -933,6 +961,203 @@ static int cmd_config(struct cli_ctx *c)
     return 0;
 }
 
+/* ---- offsite: thin fronts on server/offsite.c ---- */
+
+/* Open the offsite client and the store, or print why not. */
+static int offsite_begin(struct cli_ctx *c, struct offsite **o, struct store **s)
+{
+    struct err e = { 0 };
+
+    *o = NULL;
+    *s = NULL;
+    if (offsite_open(o, c->cfg, &e) != 0)
+        return fail(&e);
+    if (store_open(s, &c->cfg->engine, 1, &e) != 0) {
+        offsite_close(*o);
+        *o = NULL;
+        return fail(&e);
+    }
+    return 0;
+}
+
+static int cmd_offsite_sync(struct cli_ctx *c)
+{
+    struct offsite *o;
+    struct store *s;
+    struct err e = { 0 };
+    json_t *r = NULL, *v;
+    size_t i;
+    int rc;
+
+    if (c->args.positional != NULL)
+        return usage_error("offsite sync: unexpected argument \"%s\"", c->args.positional);
+    if ((rc = offsite_begin(c, &o, &s)) != 0)
+        return rc;
+    rc = offsite_sync(o, s, &r, &e);
+    if (r != NULL && c->json) {
+        print_json(r);
+    } else if (r != NULL) {
+        printf("OFFSITE SYNC\n============\n");
+        json_array_foreach(json_object_get(r, "uploaded"), i, v)
+            printf("  [OK] %s uploaded\n", json_string_value(v));
+        json_array_foreach(json_object_get(r, "already"), i, v)
+            printf("  [OK] %s already offsite\n", json_string_value(v));
+        json_array_foreach(json_object_get(r, "failed"), i, v) {
+            printf("  [FAILED] %s: ", json_string_value(json_object_get(v, "name")));
+            format_safe(stdout, json_string_value(json_object_get(v, "error")));
+            putchar('\n');
+        }
+        printf("\n%zu uploaded, %zu already offsite, %zu failed\n",
+               json_array_size(json_object_get(r, "uploaded")),
+               json_array_size(json_object_get(r, "already")),
+               json_array_size(json_object_get(r, "failed")));
+    }
+    rc = rc != 0 ? fail(&e) : 0;
+    json_decref(r);
+    store_close(s);
+    offsite_close(o);
+    return rc;
+}
+
+static int cmd_offsite_status(struct cli_ctx *c)
+{
+    struct offsite *o;
+    struct store *s;
+    struct err e = { 0 };
+    json_t *r = NULL, *cnt, *v;
+    size_t i;
+    int rc;
+
+    if (c->args.positional != NULL)
+        return usage_error("offsite status: unexpected argument \"%s\"", c->args.positional);
+    if ((rc = offsite_begin(c, &o, &s)) != 0)
+        return rc;
+    if (offsite_status(o, s, &r, &e) != 0) {
+        rc = fail(&e);
+    } else if (c->json) {
+        print_json(r);
+    } else {
+        cnt = json_object_get(r, "counts");
+        printf("OFFSITE\n=======\nTarget:       %s/%s/%s\nInterval:     %llds\n"
+               "Synced:       %lld\nPending:      %lld\nFailed:       %lld\n"
+               "Last success: %s\n",
+               json_string_value(json_object_get(r, "endpoint")),
+               json_string_value(json_object_get(r, "bucket")),
+               json_string_value(json_object_get(r, "prefix")),
+               (long long)json_integer_value(json_object_get(r, "interval_seconds")),
+               (long long)json_integer_value(json_object_get(cnt, "synced")),
+               (long long)(json_integer_value(json_object_get(cnt, "pending")) +
+                           json_integer_value(json_object_get(cnt, "none"))),
+               (long long)json_integer_value(json_object_get(cnt, "failed")),
+               json_is_string(json_object_get(r, "last_success"))
+                   ? json_string_value(json_object_get(r, "last_success")) : "never");
+        json_array_foreach(json_object_get(r, "failed_snapshots"), i, v) {
+            printf("  [FAILED] %s: ", json_string_value(json_object_get(v, "name")));
+            format_safe(stdout, json_string_value(json_object_get(v, "error")));
+            putchar('\n');
+        }
+    }
+    json_decref(r);
+    store_close(s);
+    offsite_close(o);
+    return rc;
+}
+
+static int cmd_offsite_list(struct cli_ctx *c)
+{
+    struct offsite *o;
+    struct store *s;
+    struct err e = { 0 };
+    json_t *r = NULL, *v;
+    size_t i;
+    int rc;
+
+    if (c->args.positional != NULL)
+        return usage_error("offsite list: unexpected argument \"%s\"", c->args.positional);
+    if ((rc = offsite_begin(c, &o, &s)) != 0)
+        return rc;
+    if (offsite_list(o, s, &r, &e) != 0) {
+        rc = fail(&e);
+    } else if (c->json) {
+        print_json(r);
+    } else {
+        printf("OFFSITE ARCHIVES (%s)\n", json_string_value(json_object_get(r, "prefix")));
+        json_array_foreach(json_object_get(r, "objects"), i, v)
+            printf("  %-40s %12lld  %s  %s\n", json_string_value(json_object_get(v, "name")),
+                   (long long)json_integer_value(json_object_get(v, "size")),
+                   json_is_string(json_object_get(v, "sha256"))
+                       ? json_string_value(json_object_get(v, "sha256")) : "(no sha256)",
+                   json_is_string(json_object_get(v, "catalog_state"))
+                       ? json_string_value(json_object_get(v, "catalog_state")) : "not catalogued");
+        printf("\nTotal: %zu archives\n", json_array_size(json_object_get(r, "objects")));
+    }
+    json_decref(r);
+    store_close(s);
+    offsite_close(o);
+    return rc;
+}
+
+static int cmd_offsite_fetch(struct cli_ctx *c)
+{
+    struct offsite *o;
+    struct store *s;
+    struct err e = { 0 };
+    int bad, rc, fetched = 0;
+    const char *name = target_name(c, 1, &bad);
+
+    if (name == NULL)
+        return bad;
+    if (engine_name_check(name, &e) != 0)
+        return fail(&e);
+    if ((rc = offsite_begin(c, &o, &s)) != 0)
+        return rc;
+    if (offsite_fetch(o, s, name, &fetched, &e) != 0)
+        rc = fail(&e);
+    else if (c->json)
+        printf("{\"name\": \"%s\", \"fetched\": %s}\n", name, fetched ? "true" : "false");
+    else
+        printf(fetched ? "Fetched %s from the offsite store (every hash verified)\n"
+                       : "%s: the archive is already in the store\n", name);
+    store_close(s);
+    offsite_close(o);
+    return rc;
+}
+
+static int cmd_reindex_offsite(struct cli_ctx *c)
+{
+    struct offsite *o;
+    struct store *s;
+    struct err e = { 0 };
+    json_t *r = NULL, *v;
+    size_t i;
+    int rc;
+
+    if ((rc = offsite_begin(c, &o, &s)) != 0)
+        return rc;
+    if (offsite_reindex(o, s, &r, &e) != 0) {
+        rc = fail(&e);
+    } else if (c->json) {
+        print_json(r);
+    } else {
+        json_array_foreach(json_object_get(r, "downloaded"), i, v)
+            printf("  [OK] %s downloaded and verified\n", json_string_value(v));
+        json_array_foreach(json_object_get(r, "skipped"), i, v) {
+            printf("  [skipped] ");
+            format_safe(stdout, json_string_value(json_object_get(v, "key")));
+            printf(": ");
+            format_safe(stdout, json_string_value(json_object_get(v, "problem")));
+            putchar('\n');
+        }
+        printf("Reindexed %lld snapshots (%zu downloaded from the offsite store)\n",
+               (long long)json_integer_value(json_object_get(r, "indexed")),
+               json_array_size(json_object_get(r, "downloaded")));
+    }
+    json_decref(r);
+    store_close(s);
+    offsite_close(o);
+    return rc;
+}
+
 static int cmd_version(struct cli_ctx *c)
 {
     if (c->json)
@@ -956,9 +1181,13 @@ const struct cli_cmd cli_commands[] = {
     { "import", "ZIP", "verify a zip and add it to the store", none_opts, cmd_import },
     { "prune", NULL, "apply the retention policy (keeps at least the 5 newest)", prune_opts, cmd_prune },
     { "audit", "[verify]", "show the audit chain, or verify it", audit_opts, cmd_audit },
-    { "reindex", NULL, "rebuild catalog.db from the archives", none_opts, cmd_reindex },
+    { "reindex", NULL, "rebuild catalog.db from the archives", reindex_opts, cmd_reindex },
     { "healthcheck", NULL, "probe a running server's /readyz (exit 0 when ready)", health_opts, cmd_healthcheck },
     { "config", "check", "validate a config file (unknown keys are errors)", config_opts, cmd_config },
+    { "offsite sync", NULL, "copy every snapshot not yet offsite to the S3 store", none_opts, cmd_offsite_sync },
+    { "offsite status", NULL, "offsite settings, counts per state, failures", none_opts, cmd_offsite_status },
+    { "offsite list", NULL, "the archives in the S3 store, with their SHA-256", none_opts, cmd_offsite_list },
+    { "offsite fetch", "NAME", "bring a snapshot's archive back from the S3 store", name_opts, cmd_offsite_fetch },
     { "version", NULL, "print the version", none_opts, cmd_version },
     { NULL, NULL, NULL, NULL, NULL },
 };
@@ -1061,6 +1290,27 @@ int cli_main(struct config *cfg, int json, int root_flag, int store_flag, int ar
     for (const struct cli_cmd *k = cli_commands; k->name; k++)
         if (strcmp(k->name, argv[0]) == 0)
             cmd = k;
+    /* Two-word commands ("offsite sync"): the second word is part of the name. */
+    if (cmd == NULL && argc > 1) {
+        size_t n0 = strlen(argv[0]);
+        for (const struct cli_cmd *k = cli_commands; k->name; k++)
+            if (strncmp(k->name, argv[0], n0) == 0 && k->name[n0] == ' ' &&
+                strcmp(k->name + n0 + 1, argv[1]) == 0)
+                cmd = k;
+        if (cmd != NULL) {
+            argc--;
+            argv++;
+        }
+    }
+    if (cmd == NULL && argv[0][0] != '\0') {
+        size_t n0 = strlen(argv[0]);
+        for (const struct cli_cmd *k = cli_commands; k->name; k++)
+            if (strncmp(k->name, argv[0], n0) == 0 && k->name[n0] == ' ') {
+                fprintf(stderr, "statesnap: %s: which subcommand? (see statesnap --help)\n",
+                        argv[0]);
+                return 2;
+            }
+    }
     if (cmd == NULL) {
         fprintf(stderr, "statesnap: unknown command \"");
         format_safe(stderr, argv[0]);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../db/catalog.h"
+#include "../db/offsite.h"
 #include "../engine/store.h"
 
 #define READYZ_MAX_AGE_LIMIT (100L * 365 * 24 * 3600)
@@ -74,6 +75,7 @@ void route_readyz(const struct route_req *r, struct route_resp *o)
 static void render_catalog(FILE *f, struct catalog *cat)
 {
     struct catalog_snapshot latest = { 0 };
+    struct catalog_offsite_stats off;
     struct err e = { 0 };
     int64_t count = 0, bytes = 0;
     int up, have_latest = 0;
@@ -109,10 +111,20 @@ static void render_catalog(FILE *f, struct catalog *cat)
             fprintf(f, "statesnap_latest_snapshot_age_seconds +Inf\n");
         }
     }
+    if (!up || catalog_offsite_stats(cat, &off, &e) != 0)
+        memset(&off, 0, sizeof(off));
     fprintf(f, "# HELP statesnap_offsite_last_success_timestamp_seconds Time of the last "
                "successful offsite copy (0 = never).\n"
                "# TYPE statesnap_offsite_last_success_timestamp_seconds gauge\n"
-               "statesnap_offsite_last_success_timestamp_seconds 0\n");
+               "statesnap_offsite_last_success_timestamp_seconds %lld\n"
+               "# HELP statesnap_offsite_snapshots Snapshots by offsite state (none = never "
+               "tried).\n# TYPE statesnap_offsite_snapshots gauge\n"
+               "statesnap_offsite_snapshots{state=\"none\"} %lld\n"
+               "statesnap_offsite_snapshots{state=\"pending\"} %lld\n"
+               "statesnap_offsite_snapshots{state=\"synced\"} %lld\n"
+               "statesnap_offsite_snapshots{state=\"failed\"} %lld\n",
+            (long long)off.last_success, (long long)off.none, (long long)off.pending,
+            (long long)off.synced, (long long)off.failed);
     catalog_snapshot_clear(&latest);
 }
 

@@ -30,6 +30,10 @@ struct route_env {
     int (*render_metrics)(FILE *out);
     /* The scheduler's status document (new reference), or NULL on OOM. */
     json_t *(*schedule_status)(void);
+    /* The offsite sync thread's status (new reference; NULL on OOM), and a
+     * request for a round now (0, or -1 when offsite is not configured). */
+    json_t *(*offsite_status)(void);
+    int (*offsite_sync_now)(void);
 };
 
 /* One request as a handler sees it. Everything is borrowed for the call. */
@@ -136,6 +140,10 @@ void route_audit_verify(const struct route_req *r, struct route_resp *o);
 
 /* ---- schedule.c ---- */
 void route_schedule(const struct route_req *r, struct route_resp *o);
+
+/* ---- offsite.c ---- */
+void route_offsite_status(const struct route_req *r, struct route_resp *o);
+void route_offsite_sync(const struct route_req *r, struct route_resp *o);
 
 /* ---- diff.c ---- */
 void route_diff(const struct route_req *r, struct route_resp *o);

@@ -1,6 +1,7 @@
 /* config.c - statesnap.json: load, validate (unknown keys are errors), defaults. */
 #include "config.h"
 #include "alerts.h"
+#include "offsite.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -382,7 +383,8 @@ static int apply_root(struct config *c, json_t *root, const char *path, struct e
         retention_from_json(c->retention, &c->retention_policy, e) ||
         validate_section(c, root, "alerts", alerts_keys, &c->alerts, e) ||
         alerts_check(c->alerts, e) ||
-        validate_section(c, root, "offsite", offsite_keys, &c->offsite, e))
+        validate_section(c, root, "offsite", offsite_keys, &c->offsite, e) ||
+        offsite_check(c->offsite, e))
         goto out;
     rc = 0;
 out:

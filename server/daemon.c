@@ -35,6 +35,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
+#include "offsite.h"
 #include "schedule.h"
 
 struct serve {
@@ -594,7 +595,8 @@ static int render_metrics(FILE *f)
 {
     int rc = metrics_render(f);
 
-    if (schedule_render_metrics(f) != 0 || alerts_render_metrics(f) != 0)
+    if (schedule_render_metrics(f) != 0 || alerts_render_metrics(f) != 0 ||
+        offsite_render_metrics(f) != 0)
         rc = -1;
     return rc;
 }
@@ -834,6 +836,8 @@ int serve_main(struct config *cfg, int argc, char **argv)
     sv.env.static_dir = sv.static_dir[0] ? sv.static_dir : NULL;
     sv.env.render_metrics = render_metrics;
     sv.env.schedule_status = schedule_status;
+    sv.env.offsite_status = offsite_thread_status;
+    sv.env.offsite_sync_now = offsite_sync_now;
     if (pthread_key_create(&worker_key, worker_free) != 0) {
         fprintf(stderr, "statesnap serve: cannot create thread state\n");
         goto out;
@@ -854,7 +858,7 @@ int serve_main(struct config *cfg, int argc, char **argv)
         ret = e.code == ERR_INVALID ? 2 : 1;
         goto out;
     }
-    if (schedule_start(cfg, &e) != 0) {
+    if (offsite_start(cfg, &e) != 0 || schedule_start(cfg, &e) != 0) {
         fprintf(stderr, "statesnap serve: %s\n", e.msg);
         goto out;
     }
@@ -942,6 +946,7 @@ int serve_main(struct config *cfg, int argc, char **argv)
     ret = 0;
 out:
     schedule_stop();
+    offsite_stop();
     if (d != NULL)
         MHD_stop_daemon(d);
     /* The last requests may have queued alerts (a restore just before SIGTERM). */

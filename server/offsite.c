@@ -555,8 +555,6 @@ static int perform(struct offsite *o, struct req *r, int *retry, struct err *e)
         snprintf(line, sizeof(line), "Content-Type: %s", r->content_type);
         h = curl_slist_append(h, line);
     }
-    /* No "Expect: 100-continue" round trip; and the proxy-free path is simpler. */
-    h = curl_slist_append(h, "Expect:");
     if (h == NULL)
         return err_set(e, ERR_IO, "out of memory");
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -617,11 +615,15 @@ static int perform(struct offsite *o, struct req *r, int *retry, struct err *e)
         goto out;
     }
     xml_text(r->resp, "Code", code, sizeof(code));
+    /* A HEAD answer has no body to name the error: say what the status means. */
     if (code[0] == '\0')
-        snprintf(code, sizeof(code), "%s", r->status == 404 ? "NotFound" : "no error code");
+        snprintf(code, sizeof(code), "%s", r->status == 404 ? "NotFound"
+                                           : r->status == 403 ? "Forbidden"
+                                           : r->status == 400 ? "BadRequest" : "(no error code)");
     err_set(e, r->status == 404 ? ERR_NOT_FOUND : ERR_IO, "offsite: %s %s: HTTP %ld %s%s",
             r->method, r->key ? r->key : o->bucket, r->status, code,
             strcmp(code, "SignatureDoesNotMatch") == 0 ? " (check offsite.secret_key)"
+            : strcmp(code, "Forbidden") == 0 ? " (check the offsite keys and the bucket policy)"
             : strcmp(code, "InvalidAccessKeyId") == 0 ? " (check offsite.access_key)"
             : strcmp(code, "NoSuchBucket") == 0 ? " (check offsite.bucket)" : "");
     *retry = r->status >= 500 || r->status == 408 || r->status == 429;
@@ -897,9 +899,13 @@ static int put_manifest(struct offsite *o, struct store *s, const char *name, co
 
     (void)s;
     if (object_key(o, name, ".manifest.json", key, sizeof(key), e) != 0 ||
-        archive_open(&a, path, e) != 0 ||
-        archive_read(a, "manifest.json", ENGINE_MAX_MANIFEST_BYTES, &buf, &len, e) != 0)
+        archive_open(&a, path, e) != 0)
         goto out;
+    if ((buf = json_dumps(archive_manifest(a), JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL) {
+        err_set(e, ERR_IO, "out of memory");
+        goto out;
+    }
+    len = strlen(buf);
     rc = put_bytes(o, key, buf, len, "application/json", e);
 out:
     free(buf);
@@ -929,6 +935,13 @@ static int sync_one(struct offsite *o, struct store *s, const char *name, int *u
     if ((r = head_object(o, key, &remote_size, remote_sha, e)) < 0)
         goto out;
     if (r == 1 && remote_size == row.size && strcmp(remote_sha, row.archive_sha256) == 0) {
+        /* A round cut short after the archive may have missed the manifest. */
+        char mkey[sizeof(key)], msha[65];
+        int64_t msize;
+        if (object_key(o, name, ".manifest.json", mkey, sizeof(mkey), e) != 0 ||
+            (r = head_object(o, mkey, &msize, msha, e)) < 0 ||
+            (r == 0 && put_manifest(o, s, name, path, e) != 0))
+            goto out;
         rc = 0;
         goto out;
     }
@@ -1325,7 +1338,6 @@ int offsite_fetch(struct offsite *o, struct store *s, const char *name, int *fet
     }
     if (engine_adopt_archive(s, name, tmp, e) != 0)
         return -1;
-    log_event("info", "offsite: archive fetched", json_pack("{s:s}", "snapshot", name));
     *fetched = 1;
     return 0;
 }

@@ -52,6 +52,10 @@ static const struct router_route routes[] = {
       route_audit_verify },
     { "GET", "/api/v1/schedule", ROLE_READ, ROUTER_BODY_NONE, 0, 0, METRICS_OP_NONE,
       route_schedule },
+    { "GET", "/api/v1/offsite", ROLE_READ, ROUTER_BODY_NONE, 0, 0, METRICS_OP_NONE,
+      route_offsite_status },
+    { "POST", "/api/v1/offsite/sync", ROLE_ADMIN, ROUTER_BODY_NONE, 0, 0, METRICS_OP_NONE,
+      route_offsite_sync },
 };
 
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
