@@ -1,0 +1,155 @@
+// s3.js - the offsite suite's S3 side, two processes:
+//   node s3.js server --dir DIR --bucket B --port-file F
+//       s3rver (a real S3-protocol server on loopback, objects on disk in DIR)
+//   node s3.js proxy --upstream PORT [--port P] --port-file F --log FILE
+//       a verifying proxy in front of it. s3rver does not check SigV4
+//       signatures, so every request is checked here with AWS's own signer
+//       (@smithy/signature-v4) against S3_ACCESS_KEY / S3_SECRET_KEY / S3_REGION,
+//       and bodies against x-amz-content-sha256, Content-MD5 and
+//       x-amz-checksum-sha256, as S3 does. A bad request gets S3's error
+//       document (403 SignatureDoesNotMatch, 400 BadDigest, ...) and never
+//       reaches s3rver. One JSON line per request goes to --log.
+'use strict';
+const fs = require('fs');
+const http = require('http');
+const crypto = require('crypto');
+
+function args() {
+  const out = {};
+  const a = process.argv.slice(3);
+  for (let i = 0; i < a.length; i += 2) out[a[i].replace(/^--/, '')] = a[i + 1];
+  return out;
+}
+
+const MAX_BODY = 80 * 1024 * 1024;
+
+async function server(opt) {
+  const S3rver = require('s3rver');
+  // s3rver knows only its own dummy key; give it ours (it checks the key id, not the signature).
+  require('s3rver/lib/models/account').DUMMY_ACCOUNT.createKeyPair(
+    process.env.S3_ACCESS_KEY, process.env.S3_SECRET_KEY);
+  const s3 = new S3rver({
+    address: '127.0.0.1', port: 0, silent: true, directory: opt.dir,
+    configureBuckets: [{ name: opt.bucket }],
+  });
+  const { port } = await s3.run();
+  fs.writeFileSync(opt['port-file'] + '.tmp', String(port));
+  fs.renameSync(opt['port-file'] + '.tmp', opt['port-file']);
+}
+
+function s3error(res, status, code, message) {
+  const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code>` +
+    `<Message>${message}</Message></Error>`;
+  res.writeHead(status, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function proxy(opt) {
+  const { SignatureV4 } = require('@smithy/signature-v4');
+  const { Sha256 } = require('@aws-crypto/sha256-js');
+  const accessKeyId = process.env.S3_ACCESS_KEY;
+  const secretAccessKey = process.env.S3_SECRET_KEY;
+  const region = process.env.S3_REGION || 'us-east-1';
+  const signer = new SignatureV4({
+    credentials: { accessKeyId, secretAccessKey }, region, service: 's3', sha256: Sha256,
+    uriEscapePath: false, applyChecksum: false,
+  });
+  const upstream = Number(opt.upstream);
+  const log = fs.openSync(opt.log, 'a');
+  const note = (rec) => fs.writeSync(log, JSON.stringify(rec) + '\n');
+
+  async function check(req, body) {
+    const auth = req.headers.authorization || '';
+    const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/s3\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
+    if (!m) return [403, 'AccessDenied', 'missing or malformed SigV4 Authorization'];
+    if (m[1] !== accessKeyId) return [403, 'InvalidAccessKeyId', 'unknown access key'];
+    const amzDate = req.headers['x-amz-date'] || '';
+    const d = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(amzDate);
+    if (!d) return [403, 'AccessDenied', 'missing x-amz-date'];
+    const when = new Date(Date.UTC(+d[1], +d[2] - 1, +d[3], +d[4], +d[5], +d[6]));
+    if (Math.abs(Date.now() - when.getTime()) > 15 * 60 * 1000)
+      return [403, 'RequestTimeTooSkewed', 'clock skew'];
+    const claimed = req.headers['x-amz-content-sha256'];
+    if (!claimed) return [400, 'InvalidRequest', 'missing x-amz-content-sha256'];
+    if (claimed !== 'UNSIGNED-PAYLOAD' &&
+        claimed !== crypto.createHash('sha256').update(body).digest('hex'))
+      return [400, 'XAmzContentSHA256Mismatch', 'body does not match x-amz-content-sha256'];
+    const url = new URL(req.url, 'http://' + req.headers.host);
+    const query = {};
+    for (const [k, v] of url.searchParams) query[k] = v;
+    const headers = {};
+    for (const h of m[4].split(';')) {
+      if (req.headers[h] === undefined) return [403, 'AccessDenied', 'signed header missing: ' + h];
+      headers[h] = req.headers[h];
+    }
+    const signed = await signer.sign({
+      method: req.method, protocol: 'http:', hostname: url.hostname, port: Number(url.port),
+      path: url.pathname, query, headers,
+    }, { signingDate: when, signingRegion: region, signingService: 's3' });
+    const sig = /Signature=([0-9a-f]{64})/.exec(signed.headers.authorization)[1];
+    if (!crypto.timingSafeEqual(Buffer.from(sig), Buffer.from(m[5])))
+      return [403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided'];
+    const md5 = req.headers['content-md5'];
+    if (md5 !== undefined && md5 !== crypto.createHash('md5').update(body).digest('base64'))
+      return [400, 'BadDigest', 'Content-MD5 does not match the body'];
+    const sum = req.headers['x-amz-checksum-sha256'];
+    if (sum !== undefined && sum !== crypto.createHash('sha256').update(body).digest('base64'))
+      return [400, 'BadDigest', 'x-amz-checksum-sha256 does not match the body'];
+    return null;
+  }
+
+  const srv = http.createServer((req, res) => {
+    const chunks = [];
+    let size = 0, tooBig = false;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > MAX_BODY) tooBig = true; else chunks.push(c);
+    });
+    req.on('end', async () => {
+      const body = Buffer.concat(chunks);
+      const rec = {
+        method: req.method, url: req.url, bytes: size,
+        md5: req.headers['content-md5'] !== undefined,
+        checksum: req.headers['x-amz-checksum-sha256'] !== undefined,
+        payload_signed: (req.headers['x-amz-content-sha256'] || 'UNSIGNED-PAYLOAD') !== 'UNSIGNED-PAYLOAD',
+      };
+      let bad;
+      try {
+        bad = tooBig ? [400, 'EntityTooLarge', 'body too large for the test proxy'] : await check(req, body);
+      } catch (err) {
+        bad = [500, 'InternalError', String(err)];
+      }
+      if (bad) {
+        rec.status = bad[0];
+        rec.error = bad[1];
+        note(rec);
+        s3error(res, bad[0], bad[1], bad[2]);
+        return;
+      }
+      rec.verified = true;
+      const up = http.request({
+        host: '127.0.0.1', port: upstream, method: req.method, path: req.url,
+        headers: { ...req.headers, 'content-length': String(body.length) },
+      }, (ur) => {
+        rec.status = ur.statusCode;
+        note(rec);
+        res.writeHead(ur.statusCode, ur.headers);
+        ur.pipe(res);
+      });
+      up.on('error', (err) => s3error(res, 502, 'BadGateway', String(err)));
+      up.end(body);
+    });
+  });
+  srv.listen(Number(opt.port || 0), '127.0.0.1', () => {
+    fs.writeFileSync(opt['port-file'] + '.tmp', String(srv.address().port));
+    fs.renameSync(opt['port-file'] + '.tmp', opt['port-file']);
+  });
+}
+
+const mode = process.argv[2];
+if (mode === 'server') server(args());
+else if (mode === 'proxy') proxy(args());
+else {
+  process.stderr.write('usage: node s3.js server|proxy ...\n');
+  process.exit(2);
+}
