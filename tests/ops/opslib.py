@@ -64,7 +64,7 @@ def cli_command_table():
     m = re.search(r"const\s+struct\s+cli_cmd\s+cli_commands\s*\[\]\s*=\s*\{(.*?)\n\};", src, re.S)
     assert m, "cli_commands[] not found in cli/cli.c"
     out = []
-    for e in re.finditer(r"\{\s*\"([a-z-]+)\"\s*,\s*(?:NULL|\"[^\"]*\")\s*,\s*\"(?:[^\"\\]|\\.)*\"\s*,"
+    for e in re.finditer(r"\{\s*\"([a-z-]+(?: [a-z-]+)?)\"\s*,\s*(?:NULL|\"[^\"]*\")\s*,\s*\"(?:[^\"\\]|\\.)*\"\s*,"
                          r"\s*(\w+)\s*,", m.group(1)):
         out.append((e.group(1), e.group(2)))
     return out
