@@ -460,7 +460,7 @@ static int confirm(void)
 }
 
 /* restore of a snapshot whose archive is only offsite: fetch and verify it first. */
-static int offsite_fetch_missing(struct cli_ctx *c, struct store *s, const char *name)
+static int fetch_if_only_offsite(struct cli_ctx *c, struct store *s, const char *name)
 {
     struct offsite *o = NULL;
     struct err e = { 0 };
@@ -506,7 +506,7 @@ static int cmd_restore(struct cli_ctx *c)
         return fail(&e);
     if ((rc = open_store(c, 1, &s)) != 0)
         return rc;
-    if ((rc = offsite_fetch_missing(c, s, name)) != 0)
+    if ((rc = fetch_if_only_offsite(c, s, name)) != 0)
         goto out;
     /* The dry run is the preview and checks every byte; a real restore
      * checks them while extracting, before anything is swapped in. */

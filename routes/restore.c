@@ -60,6 +60,12 @@ void route_restore_preview(const struct route_req *r, struct route_resp *o)
         return;
     if (read_opts(r, body, &ro, &only, o) != 0)
         goto out;
+    /* An archive that is only offsite is fetched and verified before the preview. */
+    if (r->env->offsite_fetch_missing != NULL &&
+        r->env->offsite_fetch_missing(r->store, r->name, &e) != 0) {
+        route_problem_err(o, &e);
+        goto out;
+    }
     if (engine_restore_preview(r->store, &ro, &preview, &e) != 0) {
         json_decref(preview);
         route_problem_err(o, &e);

@@ -34,6 +34,9 @@ struct route_env {
      * request for a round now (0, or -1 when offsite is not configured). */
     json_t *(*offsite_status)(void);
     int (*offsite_sync_now)(void);
+    /* Fetch NAME's archive from the offsite store when it is missing locally
+     * (verified before it is kept). 0 when it is local now or offsite is off. */
+    int (*offsite_fetch_missing)(struct store *s, const char *name, struct err *e);
 };
 
 /* One request as a handler sees it. Everything is borrowed for the call. */

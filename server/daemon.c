@@ -838,6 +838,7 @@ int serve_main(struct config *cfg, int argc, char **argv)
     sv.env.schedule_status = schedule_status;
     sv.env.offsite_status = offsite_thread_status;
     sv.env.offsite_sync_now = offsite_sync_now;
+    sv.env.offsite_fetch_missing = offsite_fetch_missing;
     if (pthread_key_create(&worker_key, worker_free) != 0) {
         fprintf(stderr, "statesnap serve: cannot create thread state\n");
         goto out;

@@ -1023,6 +1023,9 @@ int offsite_sync(struct offsite *o, struct store *s, json_t **report, struct err
         struct err se = { 0 };
         int uploaded = 0;
         int64_t now = engine_now();
+        /* Stopping is not a failure of the snapshots not yet sent: they stay as they are. */
+        if (o->abort != NULL && atomic_load(o->abort))
+            break;
         if (sync_one(o, s, names[i], &uploaded, &se) == 0) {
             /* A snapshot deleted meanwhile has no row to mark: nothing to say. */
             (void)catalog_offsite_set(s->cat, names[i], "synced", NULL, now, NULL);
@@ -1031,6 +1034,8 @@ int offsite_sync(struct offsite *o, struct store *s, json_t **report, struct err
         }
         if (se.code == ERR_NOT_FOUND && catalog_snapshot_exists(s->cat, names[i], NULL) == 0)
             continue;
+        if (o->abort != NULL && atomic_load(o->abort))
+            break;
         (void)catalog_offsite_set(s->cat, names[i], "failed", se.msg, now, NULL);
         json_array_append_new(failed, json_pack("{s:s, s:s}", "name", names[i], "error", se.msg));
         {
@@ -1517,9 +1522,15 @@ int offsite_start(struct config *cfg, struct err *e)
 
     if (cfg->offsite == NULL || sy.started)
         return 0;
+    /* libcurl's global state is set up here, on the main thread, and held
+     * until offsite_stop: the thread's own init/cleanup then only count. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return err_set(e, ERR_IO, "offsite: libcurl cannot start");
     /* Parse once now so a bad section fails the start, not the first round. */
-    if (offsite_open(&o, cfg, e) != 0)
+    if (offsite_open(&o, cfg, e) != 0) {
+        curl_global_cleanup();
         return -1;
+    }
     sy.interval = o->interval;
     sy.sync_after_create = o->sync_after_create;
     endpoint_text(o, sy.endpoint, sizeof(sy.endpoint));
@@ -1531,8 +1542,10 @@ int offsite_start(struct config *cfg, struct err *e)
     sy.ecfg.actor = OFFSITE_ACTOR;
     sy.stopping = 0;
     atomic_store(&sy.abort, 0);
-    if ((rc = pthread_create(&sy.thread, NULL, syncer, NULL)) != 0)
+    if ((rc = pthread_create(&sy.thread, NULL, syncer, NULL)) != 0) {
+        curl_global_cleanup();
         return err_sys(e, rc, "cannot start the offsite sync thread");
+    }
     pthread_mutex_lock(&sy.mu);
     sy.started = 1;
     pthread_mutex_unlock(&sy.mu);
@@ -1559,6 +1572,29 @@ int offsite_sync_now(void)
     return rc;
 }
 
+int offsite_fetch_missing(struct store *s, const char *name, struct err *e)
+{
+    struct offsite *o = NULL;
+    char local[PATH_MAX];
+    int started, fetched = 0, rc;
+
+    pthread_mutex_lock(&sy.mu);
+    started = sy.started && !sy.stopping;
+    pthread_mutex_unlock(&sy.mu);
+    if (!started || engine_name_check(name, NULL) != 0 ||
+        store_archive_path(s, name, local, sizeof(local), NULL) != 0 || fs_exists(local) == 1 ||
+        catalog_snapshot_exists(s->cat, name, NULL) != 1)
+        return 0;
+    if (offsite_open(&o, sy.cfg, e) != 0)
+        return -1;
+    rc = offsite_fetch(o, s, name, &fetched, e);
+    if (rc == 0 && fetched)
+        log_event("info", "offsite: archive fetched for a restore",
+                  json_pack("{s:s}", "snapshot", name));
+    offsite_close(o);
+    return rc;
+}
+
 void offsite_stop(void)
 {
     pthread_mutex_lock(&sy.mu);
@@ -1574,6 +1610,7 @@ void offsite_stop(void)
     pthread_mutex_lock(&sy.mu);
     sy.started = 0;
     pthread_mutex_unlock(&sy.mu);
+    curl_global_cleanup();
 }
 
 json_t *offsite_thread_status(void)

@@ -89,6 +89,11 @@ int offsite_start(struct config *cfg, struct err *e);
 /* Ask the thread for a round now. Returns 0, or -1 when offsite is off. */
 int offsite_sync_now(void);
 
+/* For the server's restore: when offsite runs and NAME's archive is missing
+ * locally, offsite_fetch it (every hash verified). 0 when there is nothing
+ * to do or it was fetched; -1 with e otherwise. Thread-safe. */
+int offsite_fetch_missing(struct store *s, const char *name, struct err *e);
+
 /* Stop the thread (a transfer in progress is cut short; the snapshot stays
  * pending or failed for the next start). Safe when not started. */
 void offsite_stop(void);
