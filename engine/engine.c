@@ -18,6 +18,9 @@ int engine_name_check(const char *name, struct err *e)
     if (n > ENGINE_NAME_MAX)
         return err_set(e, ERR_INVALID, "snapshot name is longer than %d characters",
                        ENGINE_NAME_MAX);
+    /* "live" names the state root itself in a diff. */
+    if (strcmp(name, "live") == 0)
+        return err_set(e, ERR_INVALID, "\"live\" is reserved: it names the current state root");
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)name[i];
         int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||

@@ -821,8 +821,26 @@ out:
     return rc;
 }
 
+struct reindex_order {
+    struct catalog_snapshot *row;
+    int64_t us;
+};
+
+static int cmp_order(const void *x, const void *y)
+{
+    const struct reindex_order *a = x, *b = y;
+
+    if (a->row->created_at != b->row->created_at)
+        return a->row->created_at < b->row->created_at ? -1 : 1;
+    if (a->us != b->us)
+        return a->us < b->us ? -1 : 1;
+    return strcmp(a->row->name, b->row->name);
+}
+
 int engine_reindex(struct store *s, json_t **report, struct err *e)
 {
+    struct reindex_order *order = NULL;
+    int64_t *us = NULL;
     DIR *d = NULL;
     struct dirent *de;
     json_t *skipped = json_array();
@@ -864,14 +882,19 @@ int engine_reindex(struct store *s, json_t **report, struct err *e)
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 64;
             struct catalog_snapshot *nr = realloc(rows, ncap * sizeof(*nr));
-            if (nr == NULL) {
+            int64_t *nu = nr ? realloc(us, ncap * sizeof(*nu)) : NULL;
+            if (nr != NULL)
+                rows = nr;
+            if (nu == NULL) {
                 archive_close(a);
                 err_set(e, ERR_IO, "out of memory");
                 goto out;
             }
-            rows = nr;
+            us = nu;
             cap = ncap;
         }
+        const json_t *cu = json_object_get(archive_manifest(a), "created_us");
+        us[n] = json_is_integer(cu) ? json_integer_value(cu) : 0;
         int ok = ops_row_from_manifest(archive_manifest(a), size, sha, &rows[n], e);
         n++;
         archive_close(a);
@@ -892,12 +915,23 @@ int engine_reindex(struct store *s, json_t **report, struct err *e)
             catalog_snapshot_clear(&old);
         }
     }
+    /* Insert oldest first so row ids follow creation order: the list's
+     * tie-break within one second stays what it was before the reindex. */
+    if ((order = calloc(n + 1, sizeof(*order))) == NULL) {
+        err_set(e, ERR_IO, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        order[i].row = &rows[i];
+        order[i].us = us[i];
+    }
+    qsort(order, n, sizeof(*order), cmp_order);
     if (catalog_begin(s->cat, e) != 0)
         goto out;
     if (catalog_snapshot_delete_all(s->cat, e) != 0)
         goto rollback;
     for (size_t i = 0; i < n; i++)
-        if (catalog_snapshot_insert(s->cat, &rows[i], e) != 0)
+        if (catalog_snapshot_insert(s->cat, order[i].row, e) != 0)
             goto rollback;
     FAILPOINT("reindex.before_commit");
     if (catalog_commit(s->cat, e) != 0)
@@ -911,6 +945,8 @@ rollback:
 out:
     if (d != NULL)
         closedir(d);
+    free(order);
+    free(us);
     catalog_snapshots_free(rows, n);
     json_decref(skipped);
     store_unlock(s);

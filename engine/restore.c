@@ -99,6 +99,17 @@ static int add_step(struct plan *p, const char *path, struct err *e)
     return 0;
 }
 
+static int in_absent(const json_t *m, const char *path)
+{
+    const json_t *v;
+    size_t i;
+
+    json_array_foreach(json_object_get(m, "absent"), i, v)
+        if (json_is_string(v) && strcmp(json_string_value(v), path) == 0)
+            return 1;
+    return 0;
+}
+
 static int64_t live_positions(const char *root)
 {
     char path[PATH_MAX], *buf = NULL;
@@ -145,7 +156,7 @@ static int plan_make(struct store *s, const struct restore_opts *o, struct plan 
     for (i = 0; i < o->n_only; i++) {
         if (strcmp(o->only[i], MANIFEST_ENV_ENTRY) == 0 || strcmp(o->only[i], ".env") == 0)
             return err_set(e, ERR_INVALID, ".env is never restored");
-        if (archive_file_entry(p->a, o->only[i]) == NULL &&
+        if (archive_file_entry(p->a, o->only[i]) == NULL && !in_absent(m, o->only[i]) &&
             !(strcmp(o->only[i], KILL_SWITCH) == 0))
             return err_set(e, ERR_INVALID, "%.200s is not in snapshot \"%s\"", o->only[i], o->name);
     }
@@ -165,6 +176,24 @@ static int plan_make(struct store *s, const struct restore_opts *o, struct plan 
             return -1;
         st->action = st->cur_sha[0] == '\0' ? "create"
                      : strcmp(st->cur_sha, st->want_sha) == 0 ? "unchanged" : "overwrite";
+    }
+    /* A file the snapshot recorded as absent goes too: orders placed after
+     * the snapshot must not sit beside its positions. The safety snapshot
+     * keeps it. The kill switch has its own rule below; .env is never touched. */
+    json_array_foreach(json_object_get(m, "absent"), i, f) {
+        const char *ap = json_string_value(f);
+        char cur[65];
+        if (ap == NULL || !manifest_path_safe(ap) || strcmp(ap, KILL_SWITCH) == 0 ||
+            strcmp(ap, ".env") == 0 || !selected(o, ap))
+            continue;
+        if (file_sha(s->cfg->root, ap, cur, e) != 0)
+            return -1;
+        if (cur[0] == '\0')
+            continue;
+        if (add_step(p, ap, e) != 0)
+            return -1;
+        snprintf(p->v[p->n - 1].cur_sha, sizeof(p->v[0].cur_sha), "%s", cur);
+        p->v[p->n - 1].action = "delete";
     }
     if (!snap_has_ks && selected(o, KILL_SWITCH)) {
         char cur[65];
