@@ -191,7 +191,9 @@ def test_large_archive_uploads_in_parts_with_bounded_memory(host, s3):
     assert r.returncode == 0, r.stderr
     rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1))
     print("offsite sync of a %d MiB archive: peak RSS %d KiB" % (snap["size"] >> 20, rss_kb))
-    assert rss_kb < 64 * 1024
+    # ASan keeps freed memory in quarantine: the bound applies to plain builds.
+    if not os.environ.get("STATESNAP_SANITIZED"):
+        assert rss_kb < 64 * 1024
     parts = [q for q in s3.requests()[seen:] if "partNumber=" in q["url"] and q["method"] == "PUT"]
     assert len(parts) == (snap["size"] + PART - 1) // PART
     assert all(q["verified"] and q["md5"] and q["payload_signed"] for q in parts)
