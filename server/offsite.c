@@ -835,13 +835,27 @@ static int put_multipart(struct offsite *o, const char *key, int fd, int64_t siz
             err_set(e, ERR_IO, "offsite: part %d: the server gave no ETag", part);
             goto abort;
         }
-        xml_len += (size_t)snprintf(xml + xml_len, xml_cap - xml_len,
-                                    "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>",
-                                    part, r.etag);
-        req_done(&r);
+        {
+            int n = snprintf(xml + xml_len, xml_cap - xml_len,
+                             "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", part,
+                             r.etag);
+            req_done(&r);
+            if (n < 0 || (size_t)n >= xml_cap - xml_len) {
+                err_set(e, ERR_IO, "offsite: the part list does not fit");
+                goto abort;
+            }
+            xml_len += (size_t)n;
+        }
         off += (int64_t)got;
     }
-    xml_len += (size_t)snprintf(xml + xml_len, xml_cap - xml_len, "</CompleteMultipartUpload>");
+    {
+        int n = snprintf(xml + xml_len, xml_cap - xml_len, "</CompleteMultipartUpload>");
+        if (n < 0 || (size_t)n >= xml_cap - xml_len) {
+            err_set(e, ERR_IO, "offsite: the part list does not fit");
+            goto abort;
+        }
+        xml_len += (size_t)n;
+    }
     {
         struct digests d = { 0 };
         char csha[65];
