@@ -1,0 +1,124 @@
+/* test_offsite_db.c - the catalog's offsite columns: state, error, time, counts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "../../db/catalog.h"
+#include "../../db/offsite.h"
+
+static char dir[] = "/tmp/statesnap-off-XXXXXX";
+static char path[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    strcpy(dir, "/tmp/statesnap-off-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        return -1;
+    snprintf(path, sizeof(path), "%s/catalog.db", dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[300];
+
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd);
+}
+
+static void add(struct catalog *c, const char *name, int64_t created)
+{
+    struct catalog_snapshot s;
+    struct err e = { 0 };
+
+    memset(&s, 0, sizeof(s));
+    snprintf(s.name, sizeof(s.name), "%s", name);
+    s.created_at = created;
+    s.size = 10;
+    s.file_count = 0;
+    strcpy(s.version, "1");
+    strcpy(s.host, "h");
+    strcpy(s.created_by, "t");
+    memset(s.archive_sha256, 'a', 64);
+    s.labels_json = (char *)"{}";
+    assert_int_equal(catalog_snapshot_insert(c, &s, &e), 0);
+}
+
+static void new_snapshots_become_pending_and_states_are_counted(void **state)
+{
+    struct catalog *c = NULL;
+    struct catalog_offsite off;
+    struct catalog_offsite_stats st;
+    struct err e = { 0 };
+    char **names = NULL;
+    size_t n = 0;
+
+    (void)state;
+    assert_int_equal(catalog_open(&c, path, &e), 0);
+    add(c, "old", 100);
+    add(c, "mid", 200);
+    add(c, "new", 300);
+    assert_int_equal(catalog_offsite_stats(c, &st, &e), 0);
+    assert_int_equal(st.none, 3);
+    assert_int_equal(st.last_success, 0);
+    assert_int_equal(catalog_offsite_mark_new(c, &e), 0);
+    assert_int_equal(catalog_offsite_set(c, "mid", "synced", NULL, 1000, &e), 0);
+    assert_int_equal(catalog_offsite_set(c, "new", "failed", "HTTP 403 SignatureDoesNotMatch",
+                                         1001, &e), 0);
+    assert_int_equal(catalog_offsite_get(c, "new", &off, &e), 0);
+    assert_string_equal(off.state, "failed");
+    assert_string_equal(off.error, "HTTP 403 SignatureDoesNotMatch");
+    assert_int_equal(off.at, 1001);
+    assert_int_equal(catalog_offsite_get(c, "mid", &off, &e), 0);
+    assert_string_equal(off.error, "");
+    /* Not yet synced, oldest first. */
+    assert_int_equal(catalog_offsite_todo(c, &names, &n, &e), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(names[0], "old");
+    assert_string_equal(names[1], "new");
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    assert_int_equal(catalog_offsite_stats(c, &st, &e), 0);
+    assert_int_equal(st.none, 0);
+    assert_int_equal(st.pending, 1);
+    assert_int_equal(st.synced, 1);
+    assert_int_equal(st.failed, 1);
+    assert_int_equal(st.last_success, 1000);
+    catalog_close(c);
+}
+
+static void unknown_snapshot_is_not_found(void **state)
+{
+    struct catalog *c = NULL;
+    struct catalog_offsite off;
+    struct err e = { 0 };
+
+    (void)state;
+    assert_int_equal(catalog_open(&c, path, &e), 0);
+    assert_int_equal(catalog_offsite_set(c, "ghost", "synced", NULL, 1, &e), -1);
+    assert_int_equal(e.code, ERR_NOT_FOUND);
+    err_clear(&e);
+    assert_int_equal(catalog_offsite_get(c, "ghost", &off, &e), -1);
+    assert_int_equal(e.code, ERR_NOT_FOUND);
+    catalog_close(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(new_snapshots_become_pending_and_states_are_counted,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(unknown_snapshot_is_not_found, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
