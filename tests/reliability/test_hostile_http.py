@@ -8,14 +8,12 @@ Requests go over raw sockets so that nothing (requests, urllib3) normalises
 the bytes on the way; tests/api already covers the plain 413 cases."""
 import json
 import os
-import re
 import resource
 import socket
 import time
 
 import pytest
 
-import apilib
 import rellib
 
 http_constant = rellib.http_constant

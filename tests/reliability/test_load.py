@@ -9,8 +9,6 @@ import subprocess
 import threading
 import time
 
-import pytest
-
 import rellib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
