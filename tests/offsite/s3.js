@@ -146,6 +146,10 @@ function proxy(opt) {
   });
 }
 
+// Die with the test run: a killed pytest must not leave servers behind.
+const parent = process.ppid;
+setInterval(() => { if (process.ppid !== parent) process.exit(0); }, 500).unref();
+
 const mode = process.argv[2];
 if (mode === 'server') server(args());
 else if (mode === 'proxy') proxy(args());
