@@ -329,11 +329,17 @@ static int cmd_list(struct cli_ctx *c)
     return rc;
 }
 
-static int cmd_show(struct cli_ctx *c)
+/* The shape several commands share: a NAME, the store, one engine call,
+ * then the JSON document or a text rendering of it. */
+typedef int (*named_op)(struct cli_ctx *c, struct store *s, const char *name, json_t **out,
+                        struct err *e);
+typedef void (*named_render)(const json_t *doc, const char *name);
+
+static int run_named(struct cli_ctx *c, named_op op, named_render render)
 {
     struct store *s = NULL;
     struct err e = { 0 };
-    json_t *snap = NULL;
+    json_t *doc = NULL;
     int bad, rc;
     const char *name = target_name(c, 1, &bad);
 
@@ -343,18 +349,36 @@ static int cmd_show(struct cli_ctx *c)
         return fail(&e);
     if ((rc = open_store(c, 1, &s)) != 0)
         return rc;
-    if (engine_show(s, name, &snap, &e) != 0) {
+    if (op(c, s, name, &doc, &e) != 0) {
         rc = fail(&e);
     } else {
         if (c->json)
-            print_json(snap);
+            print_json(doc);
         else
-            format_show(stdout, snap);
+            render(doc, name);
         rc = 0;
     }
-    json_decref(snap);
+    json_decref(doc);
     store_close(s);
     return rc;
+}
+
+static int op_show(struct cli_ctx *c, struct store *s, const char *name, json_t **out,
+                   struct err *e)
+{
+    (void)c;
+    return engine_show(s, name, out, e);
+}
+
+static void render_show(const json_t *doc, const char *name)
+{
+    (void)name;
+    format_show(stdout, doc);
+}
+
+static int cmd_show(struct cli_ctx *c)
+{
+    return run_named(c, op_show, render_show);
 }
 
 static int cmd_verify(struct cli_ctx *c)
@@ -554,70 +578,50 @@ out:
     return rc;
 }
 
-static int cmd_delete(struct cli_ctx *c)
+static int op_delete(struct cli_ctx *c, struct store *s, const char *name, json_t **out,
+                     struct err *e)
 {
-    struct store *s = NULL;
-    struct err e = { 0 };
-    json_t *r = NULL;
-    int bad, rc;
-    const char *name = target_name(c, 1, &bad);
-
-    if (name == NULL)
-        return bad;
-    if (engine_name_check(name, &e) != 0)
-        return fail(&e);
-    if ((rc = open_store(c, 1, &s)) != 0)
-        return rc;
-    if (engine_delete(s, name, flag(c, "force"), &r, &e) != 0) {
-        rc = fail(&e);
-    } else {
-        if (c->json)
-            print_json(r);
-        else
-            printf("Deleted %s\n", name);
-        rc = 0;
-    }
-    json_decref(r);
-    store_close(s);
-    return rc;
+    return engine_delete(s, name, flag(c, "force"), out, e);
 }
 
-static int cmd_pin_common(struct cli_ctx *c, int pin)
+static void render_delete(const json_t *doc, const char *name)
 {
-    struct store *s = NULL;
-    struct err e = { 0 };
-    json_t *r = NULL;
-    int bad, rc;
-    const char *name = target_name(c, 1, &bad);
+    (void)doc;
+    printf("Deleted %s\n", name);
+}
 
-    if (name == NULL)
-        return bad;
-    if (engine_name_check(name, &e) != 0)
-        return fail(&e);
-    if ((rc = open_store(c, 1, &s)) != 0)
-        return rc;
-    if (engine_update(s, name, pin, NULL, &r, &e) != 0) {
-        rc = fail(&e);
-    } else {
-        if (c->json)
-            print_json(r);
-        else
-            printf("%s %s\n", pin ? "Pinned" : "Unpinned", name);
-        rc = 0;
-    }
-    json_decref(r);
-    store_close(s);
-    return rc;
+static int cmd_delete(struct cli_ctx *c)
+{
+    return run_named(c, op_delete, render_delete);
+}
+
+static int op_pin(struct cli_ctx *c, struct store *s, const char *name, json_t **out,
+                  struct err *e)
+{
+    (void)c;
+    return engine_update(s, name, 1, NULL, out, e);
+}
+
+static int op_unpin(struct cli_ctx *c, struct store *s, const char *name, json_t **out,
+                    struct err *e)
+{
+    (void)c;
+    return engine_update(s, name, 0, NULL, out, e);
+}
+
+static void render_pin(const json_t *doc, const char *name)
+{
+    printf("%s %s\n", json_is_true(json_object_get(doc, "pinned")) ? "Pinned" : "Unpinned", name);
 }
 
 static int cmd_pin(struct cli_ctx *c)
 {
-    return cmd_pin_common(c, 1);
+    return run_named(c, op_pin, render_pin);
 }
 
 static int cmd_unpin(struct cli_ctx *c)
 {
-    return cmd_pin_common(c, 0);
+    return run_named(c, op_unpin, render_pin);
 }
 
 static int cmd_reindex_offsite(struct cli_ctx *c);
