@@ -1,5 +1,5 @@
 // dashboard.mjs - the statesnap dashboard in a real headless chromium against the real server
-// (issue 4, "Done means"). Started by tests/e2e/run.sh BIN, which provides the server and env.
+// (issue 4, "Done means"; the audit page: issue 5). Started by tests/e2e/run.sh BIN, which provides the server and env.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -706,6 +706,188 @@ for (const [label, vp] of [['desktop', DESKTOP], ['phone', PHONE]]) {
       assert.equal(await dialogOpen(page, 'dlg-restore'), false);
     });
     assert.equal((await listAll()).total_count, before.total_count, 'a preview restores nothing');
+  });
+}
+
+/* ---------- audit chain ---------- */
+// Last on purpose: the prune below removes most unpinned snapshots the tests above use.
+
+async function auditAll() {
+  const out = [];
+  let after = 0;
+  for (;;) {
+    const p = await apiOk('GET', '/audit', { query: { after: String(after), limit: '1000' } });
+    out.push(...p.entries);
+    if (p.next_after === null || !p.entries.length) return out;
+    after = p.next_after;
+  }
+}
+
+async function auditRows(page) {
+  return page.locator('#audit-rows tr').evaluateAll(trs => trs.map(tr => ({
+    seq: Number(tr.getAttribute('data-seq')),
+    time: tr.querySelector('td.time time').getAttribute('datetime'),
+    actor: tr.querySelector('td.actor').textContent,
+    op: tr.querySelector('td.op').textContent,
+    snapshot: tr.querySelector('td.snapshot').textContent,
+    result: tr.querySelector('td.result').textContent,
+    details: tr.querySelector('td.details').textContent,
+    error: tr.classList.contains('is-error'),
+  })));
+}
+
+const audited = {};
+
+test('audit page: after create, pin, restore, a refused restore, delete and prune, it lists the API\'s chain newest first; Verify OK', async () => {
+  const startSeq = (await auditAll()).at(-1).seq;
+  await apiOk('POST', '/snapshots', { body: { name: 'e2e_audit_a', labels: { reason: 'audit' } } });
+  await apiOk('PATCH', '/snapshots/e2e_audit_a', { body: { pin: true } });
+  const p = await apiOk('POST', '/snapshots/e2e_audit_a/restore/preview', { body: {} });
+  const rep = await apiOk('POST', '/snapshots/e2e_audit_a/restore', { body: { confirm_token: p.confirm_token } });
+  // A restore refused for a stale preview: the live state moves on between preview and confirm.
+  const stale = await apiOk('POST', '/snapshots/e2e_audit_a/restore/preview', { body: {} });
+  makeState('--advance', '1');
+  const refused = await api('POST', '/snapshots/e2e_audit_a/restore', { body: { confirm_token: stale.confirm_token } });
+  assert.equal(refused.status, 409, refused.text);
+  await apiOk('DELETE', '/snapshots/e2e_audit_a', { query: { force: 'true' } });
+  const pruned = await apiOk('POST', '/prune', { body: {} });
+  assert.ok(pruned.removed.length > 0, 'the prune removes something');
+
+  const all = await auditAll();
+  const mine = all.filter(a => a.seq > startSeq);
+  const tail = mine.filter(a => a.snapshot === 'e2e_audit_a' || a.op === 'prune').map(a => [a.op, a.snapshot, a.result]);
+  assert.deepEqual(tail, [['create', 'e2e_audit_a', 'ok'], ['pin', 'e2e_audit_a', 'ok'], ['restore', 'e2e_audit_a', 'ok'],
+                          ['restore', 'e2e_audit_a', 'error'], ['delete', 'e2e_audit_a', 'ok'], ['prune', null, 'ok']]);
+  const restoreOk = mine.find(a => a.op === 'restore' && a.result === 'ok');
+  assert.equal(restoreOk.details.safety_snapshot, rep.safety_snapshot);
+  const restoreErr = mine.find(a => a.op === 'restore' && a.result === 'error');
+  const pruneEntry = mine.find(a => a.op === 'prune');
+  assert.deepEqual(pruneEntry.details.removed, pruned.removed.map(r => r.name));
+  assert.ok(all.length > 30, 'more than three pages of 10');
+  audited.all = all;
+  audited.pin = mine.find(a => a.op === 'pin');
+
+  await withPage({}, async (page, rec) => {
+    await page.goto(env.base + '/');
+    await page.click('#tab-audit');
+    await waitUntil(async () => page.url().endsWith('#/audit'), 'the audit route');
+    assert.equal(await page.getAttribute('#tab-audit', 'aria-current'), 'page');
+    await page.locator('#audit-rows tr').first().waitFor();
+    assert.equal((await auditRows(page)).length, 25);
+    await page.selectOption('#audit-page-size', '10');
+    await waitUntil(async () => (await auditRows(page)).length === 10 && (await auditRows(page))[0].seq === all.at(-1).seq,
+                    'the newest page of 10');
+    const pages = () => rec.requests.filter(r => /\/api\/v1\/audit\?/.test(r.url) && new URL(r.url).searchParams.get('limit') === '10')
+      .map(r => Number(new URL(r.url).searchParams.get('after')));
+    assert.deepEqual(pages(), [all.at(-1).seq - 10], 'the newest page is asked for with after/limit');
+    assert.match(await text(page, '#audit-summary'), new RegExp(`^Showing the newest 10 entries \\(seq ${all.at(-1).seq} back to ${all.at(-10).seq}\\)`));
+
+    // "Load older" from the keyboard until the start of the chain.
+    await page.focus('#audit-more');
+    while (await page.isVisible('#audit-more')) {
+      const n = (await auditRows(page)).length;
+      assert.equal(await activeId(page), 'audit-more', 'the focus stays on Load older');
+      await page.keyboard.press('Enter');
+      await waitUntil(async () => (await auditRows(page)).length > n, 'an older page');
+    }
+    assert.equal(await activeId(page), 'audit-summary', 'the focus lands on the summary once all are shown');
+    assert.ok(pages().length >= 4, `pages: ${pages()}`);
+    assert.equal(await text(page, '#audit-summary'), `Showing all ${all.length} entries, newest first (seq ${all.at(-1).seq} back to ${all[0].seq}).`);
+
+    // Exactly the API's entries, newest first.
+    const rows = await auditRows(page);
+    assert.deepEqual(rows.map(r => [r.seq, r.time, r.actor, r.op, r.snapshot, r.result]),
+                     [...all].reverse().map(a => [a.seq, a.time, a.actor, a.op, a.snapshot === null ? '—' : a.snapshot,
+                                                  a.result === 'ok' ? 'ok' : 'ERROR']));
+    assert.deepEqual(rows.filter(r => r.error).map(r => r.seq), all.filter(a => a.result !== 'ok').map(a => a.seq).reverse(),
+                     'error rows are highlighted, only they');
+    const bySeq = Object.fromEntries(rows.map(r => [r.seq, r]));
+    assert.equal(bySeq[restoreOk.seq].details,
+                 `safety snapshot ${rep.safety_snapshot} · ${rep.files.length} files` + (rep.kill_switch ? ` · KILL_SWITCH ${rep.kill_switch}` : ''));
+    assert.equal(bySeq[restoreErr.seq].details, restoreErr.details.error);
+    assert.equal(bySeq[pruneEntry.seq].details, `removed ${pruned.removed.map(r => r.name).join(', ')} · kept ${pruned.kept.length}`);
+    assert.equal(bySeq[audited.pin.seq].details, 'pinned');
+    const created = mine.find(a => a.op === 'create' && a.snapshot === 'e2e_audit_a');
+    assert.equal(bySeq[created.seq].details, `${created.details.files} files · ${fmtBytes(created.details.size)} · sha256 ${created.details.archive_sha256.slice(0, 12)}…`);
+    assert.equal(bySeq[mine.find(a => a.op === 'delete').seq].details, 'forced');
+    const plainDelete = all.find(a => a.op === 'delete' && a.details.force === false);
+    assert.ok(plainDelete, 'the delete test deleted one without force');
+    assert.equal(bySeq[plainDelete.seq].details, '—');
+    const [color, bg] = await page.locator(`#audit-rows tr[data-seq="${restoreErr.seq}"]`).evaluate(e =>
+      [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]);
+    assert.deepEqual([color, bg], ['rgb(138, 17, 17)', 'rgb(255, 224, 222)'], 'an error row is red');
+    const body = await text(page, 'body');
+    for (const v of dotenvValues()) assert.ok(!body.includes(v), 'no .env value on the page');
+
+    // Verify, from the keyboard.
+    const v = await apiOk('GET', '/audit/verify');
+    assert.deepEqual(v, { ok: true, entries: all.at(-1).seq, catalog: { ok: true, first_bad: null }, file: { ok: true, first_bad: null } });
+    await page.focus('#audit-verify');
+    await page.keyboard.press('Enter');
+    assert.equal(await waitText(page, '#audit-verify-result', 'Chain OK'),
+                 `Chain OK — ${v.entries} entries: every hash recomputes and links to the one before, and audit.jsonl matches the catalog line for line.`);
+    assert.match(await page.getAttribute('#audit-verify-result', 'class'), /\bok\b/);
+    assert.equal(await page.locator('#audit-rows tr.is-bad').count(), 0);
+  });
+});
+
+test('audit page: one edited line of STORE/audit.jsonl makes Verify fail in red, naming the line and seq the API names', async () => {
+  const file = `${env.store}/audit.jsonl`;
+  const original = fs.readFileSync(file, 'utf8');
+  const lines = original.split('\n');
+  const i = lines.findIndex(l => l.includes(`"seq":${audited.pin.seq},`));
+  assert.ok(i >= 0 && lines[i].includes('"op":"pin"'), 'the pin entry\'s line');
+  lines[i] = lines[i].replace('"op":"pin"', '"op":"unpin"');
+  fs.writeFileSync(file, lines.join('\n'));
+  try {
+    const bad = await api('GET', '/audit/verify');
+    assert.equal(bad.status, 422, bad.text);
+    const fb = bad.body.report.file.first_bad;
+    assert.deepEqual(fb, { line: i + 1, seq: audited.pin.seq, problem: 'hash does not match the entry\'s content (edited)' });
+    assert.equal(bad.body.report.catalog.ok, true);
+    await withPage({ refusals: [{ status: 422, method: 'GET', path: /^\/api\/v1\/audit\/verify$/ }] }, async (page) => {
+      await page.goto(env.base + '/#/audit');
+      await page.locator('#audit-rows tr').first().waitFor();
+      await page.click('#audit-verify');
+      const t = await waitText(page, '#audit-verify-result', 'AUDIT CHAIN BROKEN');
+      assert.ok(t.startsWith(`AUDIT CHAIN BROKEN — ${bad.body.detail}`), t);
+      assert.match(bad.body.detail, new RegExp(`audit\\.jsonl line ${i + 1} \\(seq ${fb.seq}\\)`));
+      assert.equal(await text(page, '#audit-verify-result li[data-chain="file"]'),
+                   `audit.jsonl: broken — first bad entry at audit.jsonl line ${fb.line} (seq ${fb.seq}): ${fb.problem}`);
+      assert.equal(await text(page, '#audit-verify-result li[data-chain="catalog"]'), 'Catalog: intact.');
+      assert.match(await page.getAttribute('#audit-verify-result', 'class'), /\bbad\b/);
+      assert.equal(await page.getAttribute('#audit-verify-result', 'role'), 'alert');
+      const [color, bg] = await page.locator('#audit-verify-result').evaluate(e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]);
+      assert.deepEqual([color, bg], ['rgb(138, 17, 17)', 'rgb(255, 224, 222)']);
+      // The entry the API names is marked in the list when it is shown.
+      await page.selectOption('#audit-page-size', '100');
+      await page.locator(`#audit-rows tr[data-seq="${fb.seq}"]`).waitFor();
+      await page.click('#audit-verify');
+      await page.locator(`#audit-rows tr.is-bad[data-seq="${fb.seq}"]`).waitFor();
+      assert.equal(await page.locator('#audit-rows tr.is-bad').count(), 1);
+      // The list is the catalog's copy: the edit in the file does not show up as an unpin.
+      assert.equal(await text(page, `#audit-rows tr[data-seq="${fb.seq}"] td.op`), 'pin');
+      await screenshot(page, 'audit-broken-desktop.png', { fullPage: true });
+    });
+  } finally {
+    fs.writeFileSync(file, original);
+  }
+  assert.equal((await apiOk('GET', '/audit/verify')).ok, true, 'the original file verifies again');
+});
+
+for (const [label, vp] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+  test(`screenshot of the audit page at ${label} width (${vp.width}x${vp.height}), Verify OK, nothing wider than the screen`, async () => {
+    const all = await auditAll();
+    await withPage({ viewport: vp }, async (page) => {
+      await page.goto(env.base + '/#/audit');
+      await waitUntil(async () => (await auditRows(page)).length === Math.min(25, all.length), 'the newest page');
+      await page.click('#audit-verify');
+      await waitText(page, '#audit-verify-result', 'Chain OK');
+      await noHorizontalScroll(page, vp.width);
+      const [inner, outer] = await page.$eval('#view-audit .table-wrap', e => [e.scrollWidth, e.clientWidth]);
+      assert.ok(inner <= outer, `the audit table scrolls sideways (${inner} > ${outer})`);
+      await screenshot(page, `audit-${label}.png`, { fullPage: true });
+    });
   });
 }
 
