@@ -235,13 +235,19 @@ int engine_audit_list(struct store *s, int64_t after, size_t limit, json_t **pag
         limit = 100;
     if (limit > 1000 || after < 0)
         return err_set(e, ERR_INVALID, "limit must be 1-1000 and after >= 0");
-    if (catalog_audit_list(s->cat, after, limit, &rows, &n, e) != 0)
+    int64_t last;
+    char lasthash[65];
+    if (catalog_audit_last(s->cat, &last, lasthash, e) != 0 ||
+        catalog_audit_list(s->cat, after, limit, &rows, &n, e) != 0)
         return -1;
     arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, entry_json(&rows[i]));
-    *page = json_pack("{s:o,s:o}", "entries", arr,
-                      "next_after", n == limit ? json_integer(rows[n - 1].seq) : json_null());
+    /* A full page is the last one when it ends at the newest entry. */
+    *page = json_pack("{s:o,s:o,s:I}", "entries", arr,
+                      "next_after", n == limit && rows[n - 1].seq < last ? json_integer(rows[n - 1].seq)
+                                                                          : json_null(),
+                      "last_seq", (json_int_t)last);
     catalog_audit_free(rows, n);
     return *page ? 0 : err_set(e, ERR_IO, "out of memory");
 }

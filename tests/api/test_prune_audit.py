@@ -150,7 +150,11 @@ def test_every_api_mutation_is_in_the_chain(scripted, reader):
                  "file": {"ok": True, "first_bad": None}}
     # Past the end: an empty last page.
     r = reader.get("/api/v1/audit?after=%d" % len(entries), expect=200).json()
-    assert r == {"entries": [], "next_after": None}
+    assert r == {"entries": [], "next_after": None, "last_seq": len(entries)}
+    # A full page that ends at the newest entry is the last one too.
+    r = reader.get("/api/v1/audit?after=%d&limit=2" % (len(entries) - 2), expect=200).json()
+    assert [e["seq"] for e in r["entries"]] == [len(entries) - 1, len(entries)]
+    assert r["next_after"] is None
 
 
 def test_audit_query_errors_and_roles(server, reader, anon):
@@ -162,7 +166,8 @@ def test_audit_query_errors_and_roles(server, reader, anon):
     reader.post("/api/v1/audit", expect=405)
     reader.post("/api/v1/audit/verify", expect=405)
     # An empty chain is intact.
-    assert reader.get("/api/v1/audit", expect=200).json() == {"entries": [], "next_after": None}
+    assert reader.get("/api/v1/audit", expect=200).json() == {"entries": [], "next_after": None,
+                                                               "last_seq": 0}
     assert reader.get("/api/v1/audit/verify", expect=200).json()["ok"] is True
 
 
