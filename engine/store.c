@@ -239,7 +239,7 @@ int store_secret(struct store *s, struct err *e)
          * race, and then we read theirs. The key is never half-written. */
         if (RAND_bytes(key, sizeof(key)) != 1)
             return err_set(e, ERR_IO, "no random bytes available");
-        if (snprintf(tmp, sizeof(tmp), "%s/secret.tmpXXXXXX", s->work) >= (int)sizeof(tmp))
+        if (snprintf(tmp, sizeof(tmp), "%s/secret.tmp" FS_TEMPLATE_TAIL, s->work) >= (int)sizeof(tmp))
             return err_set(e, ERR_INVALID, "path too long");
         fd = mkstemp(tmp);
         if (fd < 0)

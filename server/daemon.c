@@ -354,7 +354,7 @@ static int admit(struct serve *sv, struct MHD_Connection *conn, struct http_requ
     }
     if (rt->body == ROUTER_BODY_ZIP) {
         /* Uploads go next to the archives so adopting one is a rename. */
-        if (snprintf(rq->upload_path, sizeof(rq->upload_path), "%s/%s/%sXXXXXX.zip",
+        if (snprintf(rq->upload_path, sizeof(rq->upload_path), "%s/%s/%s" FS_TEMPLATE_TAIL ".zip",
                      sv->cfg->store, STORE_WORK_DIR, STORE_UPLOAD_PREFIX) >=
                 (int)sizeof(rq->upload_path) ||
             (rq->upload_fd = mkostemps(rq->upload_path, 4, O_CLOEXEC)) < 0) {

@@ -8,17 +8,19 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+
+#include "../../engine/fsutil.h"
 #include <sqlite3.h>
 
 #include "../../db/catalog.h"
 
-static char dir[] = "/tmp/statesnap-cat-XXXXXX";
+static char dir[] = "/tmp/statesnap-cat-" FS_TEMPLATE_TAIL;
 static char path[256];
 
 static int setup(void **state)
 {
     (void)state;
-    strcpy(dir, "/tmp/statesnap-cat-XXXXXX");
+    strcpy(dir, "/tmp/statesnap-cat-" FS_TEMPLATE_TAIL);
     if (mkdtemp(dir) == NULL)
         return -1;
     snprintf(path, sizeof(path), "%s/catalog.db", dir);

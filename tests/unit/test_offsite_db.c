@@ -9,16 +9,18 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "../../engine/fsutil.h"
+
 #include "../../db/catalog.h"
 #include "../../db/offsite.h"
 
-static char dir[] = "/tmp/statesnap-off-XXXXXX";
+static char dir[] = "/tmp/statesnap-off-" FS_TEMPLATE_TAIL;
 static char path[256];
 
 static int setup(void **state)
 {
     (void)state;
-    strcpy(dir, "/tmp/statesnap-off-XXXXXX");
+    strcpy(dir, "/tmp/statesnap-off-" FS_TEMPLATE_TAIL);
     if (mkdtemp(dir) == NULL)
         return -1;
     snprintf(path, sizeof(path), "%s/catalog.db", dir);
