@@ -259,10 +259,12 @@ int capture_scan(const struct engine_config *cfg, struct capture_set *out, struc
         return err_sys(e, errno, "state root %s", cfg->root);
     if (walk_dir(&w, cfg->root, "", 0) != 0)
         return -1;
-    qsort(out->files, out->n, sizeof(out->files[0]), cmp_files);
+    /* An empty root leaves files NULL, which qsort and bsearch must not see. */
+    if (out->n > 0)
+        qsort(out->files, out->n, sizeof(out->files[0]), cmp_files);
     for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
         struct capture_file key = { .rel = (char *)expected[i] };
-        if (bsearch(&key, out->files, out->n, sizeof(key), cmp_files) == NULL &&
+        if ((out->n == 0 || bsearch(&key, out->files, out->n, sizeof(key), cmp_files) == NULL) &&
             json_array_append_new(out->absent, json_string(expected[i])) != 0)
             return err_set(e, ERR_IO, "out of memory");
     }
