@@ -191,10 +191,10 @@ int catalog_open(struct catalog **out, const char *path, struct err *e)
     sqlite3_extended_result_codes(c->db, 0);
     /* WAL lets readers run beside the one writer; synchronous=FULL makes
      * every commit durable before it returns. */
-    /* A 512 KiB page cache per connection (the server keeps one per worker
+    /* A 128 KiB page cache per connection (the server keeps one per worker
      * thread): lists and lookups are index-driven, a bigger cache only grows RSS. */
     if (exec(c, "PRAGMA journal_mode=WAL", e) || exec(c, "PRAGMA synchronous=FULL", e) ||
-        exec(c, "PRAGMA cache_size=-512", e) ||
+        exec(c, "PRAGMA cache_size=-128", e) ||
         exec(c, "PRAGMA foreign_keys=ON", e) || migrate(c, e) != 0) {
         /* On a full disk the WAL index can't be created, yet reading what is
          * there must still work: fall back to a read-only view of the file
@@ -258,6 +258,13 @@ int catalog_commit(struct catalog *c, struct err *e)
         return -1;
     }
     return 0;
+}
+
+void catalog_checkpoint(struct catalog *c)
+{
+    if (c == NULL || c->readonly)
+        return;
+    (void)sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 }
 
 int catalog_in_transaction(struct catalog *c)

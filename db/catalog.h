@@ -70,6 +70,11 @@ void catalog_rollback(struct catalog *c);
 /* 1 inside a transaction begun with catalog_begin, else 0. Cannot fail. */
 int catalog_in_transaction(struct catalog *c);
 
+/* Fold the WAL back into catalog.db and truncate it. Readers that never
+ * pause (a busy API) would otherwise keep the WAL, and its shared-memory
+ * index, growing. Best effort: a busy database just waits for next time. */
+void catalog_checkpoint(struct catalog *c);
+
 /* Insert a snapshot and its files. ERR_CONFLICT if the name exists. */
 int catalog_snapshot_insert(struct catalog *c, const struct catalog_snapshot *s, struct err *e);
 

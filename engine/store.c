@@ -208,6 +208,8 @@ void store_unlock(struct store *s)
     /* audit.jsonl follows the catalog before anyone else can write; if this
      * fails the next lock holder catches it up. */
     audit_flush(s, NULL);
+    /* Writers are done: keep the catalog's WAL from growing under readers. */
+    catalog_checkpoint(s->cat);
     /* Closing the description releases the flock. */
     close(s->lock_fd);
     s->lock_fd = -1;

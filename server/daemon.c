@@ -566,8 +566,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         return;
     *req_cls = NULL;
     log_request(rq->id, rq->method, rq->path, rq->status, elapsed_ms(&rq->start), rq->token_name);
+    /* A write (create, restore, import) churns through large buffers; hand
+     * what it freed back to the kernel so a long-running server's RSS
+     * follows its real use. Reads are left alone: they are the hot path. */
+    int write = strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0;
     request_free(rq);
     atomic_fetch_sub(&sv->inflight, 1);
+    if (write)
+        (void)malloc_trim(0);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
