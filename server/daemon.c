@@ -874,6 +874,10 @@ int serve_main(struct config *cfg, int argc, char **argv)
     /* Each of the worker threads would get its own malloc arena, each
      * holding freed memory: two arenas keep the RSS flat under churn. */
     (void)mallopt(M_ARENA_MAX, 2);
+    /* A fixed mmap threshold: glibc otherwise raises it after each large
+     * free (zlib's deflate state, libzip buffers), and those buffers then
+     * fragment the heap instead of going back to the kernel when freed. */
+    (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     /* Idle clients must not crowd out a fresh one: allow many connections
      * (epoll makes an idle one cheap), within what the fd limit permits. */
     {
