@@ -455,7 +455,7 @@ static void request_finish(struct serve *sv, struct MHD_Connection *conn, struct
     struct route_req r = { 0 };
     struct route_resp o;
     struct err e = { 0 };
-    struct worker *w;
+    struct worker *w = NULL;
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     char body_sha[65] = "";
@@ -488,11 +488,15 @@ static void request_finish(struct serve *sv, struct MHD_Connection *conn, struct
         }
         fs_hex(md, 32, body_sha);
     }
-    if ((w = worker_get(sv, &e)) == NULL) {
+    /* Liveness and the dashboard's files must answer even when the store
+     * can't be opened: that is what /healthz is for. */
+    int storeless = rt->handler == route_healthz || rt->handler == route_static;
+    if (!storeless && (w = worker_get(sv, &e)) == NULL) {
         route_problem(&o, 503, "the store cannot be opened: %s", e.msg);
         goto send;
     }
-    if (snprintf(w->actor, sizeof(w->actor), "%s%s", sv->dev_mode ? "" : "token:",
+    if (w != NULL &&
+        snprintf(w->actor, sizeof(w->actor), "%s%s", sv->dev_mode ? "" : "token:",
                  rq->token_name ? rq->token_name : "anonymous") >= (int)sizeof(w->actor))
         (void)snprintf(w->actor, sizeof(w->actor), "token:?");
     r.env = &sv->env;
@@ -506,7 +510,7 @@ static void request_finish(struct serve *sv, struct MHD_Connection *conn, struct
     r.body = rq->body ? rq->body : "";
     r.body_len = rq->body_len;
     r.upload_path = rt->body == ROUTER_BODY_ZIP ? rq->upload_path : NULL;
-    r.store = w->store;
+    r.store = w != NULL ? w->store : NULL;
     router_run(rt, &r, rq->token_name ? rq->token_name : "anonymous", body_sha, &o);
 send:
     /* The engine moved an adopted upload away; anything left goes now, before

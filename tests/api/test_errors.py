@@ -109,3 +109,46 @@ def test_request_id_is_echoed_or_generated(reader):
     a = reader.get("/healthz", expect=200).headers["X-Request-Id"]
     b = reader.get("/healthz", expect=200).headers["X-Request-Id"]
     assert a != b
+
+
+def test_store_io_failure_is_500_problem(make_server):
+    """A failure of the store itself (here its work directory replaced by a
+    file, so no temp file can be made) is a server-side error: 500
+    problem+json, the snapshot list unchanged, and the next create works once
+    the store is whole again."""
+    s = make_server()
+    api = s.api(s.token("admin"))
+    api.post("/api/v1/snapshots", {"name": "before"}, expect=201)
+    work = os.path.join(s.store, ".work")
+    os.rename(work, work + ".saved")
+    with open(work, "w") as f:
+        f.write("not a directory\n")
+    try:
+        r = api.post("/api/v1/snapshots", {"name": "during"}, expect=500)
+        assert r.json()["type"] == "urn:statesnap:problem:internal"
+        assert ".work" in r.json()["detail"]
+    finally:
+        os.remove(work)
+        os.rename(work + ".saved", work)
+    names = [x["name"] for x in api.get("/api/v1/snapshots", expect=200).json()["snapshots"]]
+    assert names == ["before"]
+    api.post("/api/v1/snapshots", {"name": "after"}, expect=201)
+
+
+def test_store_that_cannot_be_opened_is_503(make_server):
+    """Worker threads open the store on their first request; when catalog.db is
+    not a database any more, every request that needs the store is 503 while
+    the liveness probe stays up."""
+    s = make_server()
+    api = s.api(s.token("admin"))
+    cat = os.path.join(s.store, "catalog.db")
+    os.rename(cat, cat + ".saved")
+    os.mkdir(cat)
+    try:
+        r = api.get("/api/v1/snapshots", expect=503)
+        assert r.json()["type"] == "urn:statesnap:problem:unavailable"
+        assert "store cannot be opened" in r.json()["detail"]
+        api.get("/healthz", expect=200)
+    finally:
+        os.rmdir(cat)
+        os.rename(cat + ".saved", cat)
