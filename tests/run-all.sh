@@ -9,7 +9,7 @@ set -u
 
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
-PY=/usr/bin/python3   # Debian's python3 has python3-pytest; a pyenv python3 on PATH may not
+. "$ROOT/tests/lib.sh"
 
 if [ $# -ne 1 ]; then
     echo "usage: tests/run-all.sh BIN" >&2
@@ -71,33 +71,11 @@ for t in build/test/unit/test_*; do
 done
 add "UNIT" "$unit_pass" "$unit_fail"
 
-# junit_counts XML - print "PASSED FAILED" from a pytest JUnit report. Errors
-# and skips count as failures (a skipped test proved nothing); a missing or
-# unreadable report (pytest died) counts as one failure.
-junit_counts() {
-    "$PY" - "$1" <<'PYEND'
-import sys
-import xml.etree.ElementTree as ET
-try:
-    root = ET.parse(sys.argv[1]).getroot()
-except (OSError, ET.ParseError):
-    print(0, 1)
-    sys.exit(0)
-passed = failed = 0
-for s in ([root] if root.tag == "testsuite" else root.iter("testsuite")):
-    bad = int(s.get("failures", 0)) + int(s.get("errors", 0)) + int(s.get("skipped", 0))
-    passed += int(s.get("tests", 0)) - bad
-    failed += bad
-print(passed, failed if passed + failed else 1)
-PYEND
-}
-
 # pytest_suite LABEL DIR - run pytest on DIR, count results from its JUnit XML.
 pytest_suite() {
     local xml=$TMP/$1.xml counts
     rm -f "$xml"
-    "$PY" -m pytest -q --tb=short -p no:cacheprovider --rootdir "$ROOT/$2" --junitxml "$xml" "$ROOT/$2"
-    counts=$(junit_counts "$xml")
+    counts=$(pytest_counts "$ROOT/$2" "$xml")
     add "$1" ${counts% *} ${counts#* }
 }
 

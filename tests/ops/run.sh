@@ -5,34 +5,15 @@
 # tests/ops with BIN as the CLI under test. Ends with "OPS: N passed, M failed"
 # (the API-on-release results are counted in); exits non-zero on any failure.
 set -u
+. "$(dirname "$0")/../lib.sh"
+suite_bin tests/ops/run.sh "$@"
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$(pwd)
-PY=/usr/bin/python3   # Debian's python3 carries pytest, requests, jsonschema, yaml
-
-if [ $# -ne 1 ]; then
-    echo "usage: tests/ops/run.sh BIN" >&2
-    exit 2
-fi
-case "$1" in
-    /*) export STATESNAP_BIN=$1 ;;
-    *) export STATESNAP_BIN=$ROOT/$1 ;;
-esac
 RELEASE=$ROOT/build/release/statesnap
 
 # The tools the tests drive: promtool (prometheus), systemd-analyze (systemd),
-# jq (the README's recipes), readelf (binutils). Installed when root and missing.
-missing=""
-for pair in promtool:prometheus systemd-analyze:systemd jq:jq readelf:binutils curl:curl; do
-    command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
-done
-if [ -n "$missing" ] && [ "$(id -u)" -eq 0 ]; then
-    echo "ops: installing:$missing"
-    log=/tmp/statesnap-apt-ops.log
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >$log 2>&1 ||
-        { apt-get update -q >>$log 2>&1 &&
-          DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing >>$log 2>&1; } ||
-        echo "ops: could not install$missing; the tests that need them will fail"
-fi
+# jq (the README's recipes), readelf (binutils), curl.
+apt_ensure ops promtool:prometheus systemd-analyze:systemd jq:jq readelf:binutils curl:curl
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/statesnap-ops.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
@@ -75,22 +56,7 @@ fi
 # 3. tests/ops: hardening (readelf), help vs option tables, config, systemd,
 #    Prometheus rules, Dockerfile, README recipes.
 [ -x "$RELEASE" ] && export STATESNAP_RELEASE_BIN=$RELEASE
-"$PY" -m pytest -q --tb=short -p no:cacheprovider --rootdir "$ROOT/tests/ops" \
-    --junitxml "$TMP/ops.xml" "$ROOT/tests/ops"
-counts=$("$PY" - "$TMP/ops.xml" <<'PYEND'
-import sys
-import xml.etree.ElementTree as ET
-try:
-    root = ET.parse(sys.argv[1]).getroot()
-except (OSError, ET.ParseError):
-    print(0, 1)
-    sys.exit(0)
-suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-tests = sum(int(s.get("tests", 0)) for s in suites)
-bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) + int(s.get("skipped", 0)) for s in suites)
-print(tests - bad, bad if tests else max(bad, 1))
-PYEND
-)
+counts=$(pytest_counts "$ROOT/tests/ops" "$TMP/ops.xml")
 passed=$((passed + ${counts% *}))
 failed=$((failed + ${counts#* }))
 
