@@ -11,22 +11,6 @@
 #define AUDIT_PAGE_DEFAULT 100
 #define AUDIT_PAGE_MAX 1000
 
-/* Parse a decimal integer in [lo, hi] with nothing around it. Returns 0 or -1. */
-static int parse_int(const char *s, long long lo, long long hi, long long *out)
-{
-    char *end;
-    long long v;
-
-    if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
-        return -1;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 void route_audit_list(const struct route_req *r, struct route_resp *o)
 {
     struct err e = { 0 };
@@ -34,11 +18,11 @@ void route_audit_list(const struct route_req *r, struct route_resp *o)
     long long after = 0, limit = AUDIT_PAGE_DEFAULT;
     const char *s;
 
-    if ((s = r->query(r, "after")) != NULL && parse_int(s, 0, INT64_MAX, &after) != 0) {
+    if ((s = r->query(r, "after")) != NULL && route_parse_int(s, 0, INT64_MAX, &after) != 0) {
         route_problem(o, 400, "after must be a sequence number (an integer >= 0)");
         return;
     }
-    if ((s = r->query(r, "limit")) != NULL && parse_int(s, 1, AUDIT_PAGE_MAX, &limit) != 0) {
+    if ((s = r->query(r, "limit")) != NULL && route_parse_int(s, 1, AUDIT_PAGE_MAX, &limit) != 0) {
         route_problem(o, 400, "limit must be an integer from 1 to %d", AUDIT_PAGE_MAX);
         return;
     }

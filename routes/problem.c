@@ -2,6 +2,7 @@
  * the single mapping from error classes to HTTP status codes. */
 #include "routes.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,5 +260,20 @@ int route_check_name(const struct route_req *r, struct route_resp *o)
         route_problem_err(o, &e);
         return -1;
     }
+    return 0;
+}
+
+int route_parse_int(const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    long long v;
+
+    if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
+        return -1;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v < lo || v > hi)
+        return -1;
+    *out = v;
     return 0;
 }

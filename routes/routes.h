@@ -119,6 +119,10 @@ int route_check_name(const struct route_req *r, struct route_resp *o);
  * engine's label limits. Returns 0, or -1 with a 400 problem in o. */
 int route_check_labels(const json_t *v, struct route_resp *o);
 
+/* Parse a query argument as a decimal integer in [lo, hi], digits only (no
+ * sign, no spaces, nothing after). Returns 0 or -1. */
+int route_parse_int(const char *s, long long lo, long long hi, long long *out);
+
 /* ---- snapshots.c ---- */
 void route_snapshots_create(const struct route_req *r, struct route_resp *o);
 void route_snapshots_list(const struct route_req *r, struct route_resp *o);

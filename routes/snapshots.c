@@ -10,22 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Parse a non-negative decimal integer in [lo, hi]. Returns 0 or -1. */
-static int parse_long(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    long long v;
-
-    if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
-        return -1;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < lo || v > hi)
-        return -1;
-    *out = (long)v;
-    return 0;
-}
-
 /* Parse a boolean query argument: true/false/1/0. Absent = dflt. Returns 0 or -1. */
 static int parse_bool(const char *s, int dflt, int *out)
 {
@@ -105,11 +89,11 @@ void route_snapshots_list(const struct route_req *r, struct route_resp *o)
     const char *s;
     char key[ENGINE_LABEL_KEY_MAX + 1];
     json_t *page = NULL;
-    long limit;
+    long long limit;
     int rc;
 
     if ((s = r->query(r, "limit")) != NULL) {
-        if (parse_long(s, 1, ROUTE_LIST_LIMIT_MAX, &limit) != 0) {
+        if (route_parse_int(s, 1, ROUTE_LIST_LIMIT_MAX, &limit) != 0) {
             route_problem(o, 400, "limit must be an integer from 1 to %d", ROUTE_LIST_LIMIT_MAX);
             return;
         }
