@@ -20,9 +20,8 @@ int catalog_audit_insert(struct catalog *c, const struct catalog_audit *a, struc
     sqlite3_stmt *st = NULL;
     int rc;
 
-    if (sqlite3_prepare_v2(db, "INSERT INTO audit (seq, time, actor, op, snapshot, result, "
-                               "details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (catalog_prepare(c, "INSERT INTO audit (seq, time, actor, op, snapshot, result, "
+                               "details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)", &st) != SQLITE_OK)
         return fail(db, e, "prepare audit insert");
     sqlite3_bind_int64(st, 1, a->seq);
     sqlite3_bind_text(st, 2, a->time, -1, SQLITE_STATIC);
@@ -37,7 +36,7 @@ int catalog_audit_insert(struct catalog *c, const struct catalog_audit *a, struc
     sqlite3_bind_text(st, 8, a->prev_hash, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 9, a->hash, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     if (rc == SQLITE_CONSTRAINT)
         return err_set(e, ERR_CONFLICT, "audit entry %lld exists", (long long)a->seq);
     if (rc != SQLITE_DONE)
@@ -54,15 +53,14 @@ int catalog_audit_last(struct catalog *c, int64_t *seq, char hash[65], struct er
     *seq = 0;
     memset(hash, '0', 64);
     hash[64] = '\0';
-    if (sqlite3_prepare_v2(db, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (catalog_prepare(c, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &st) != SQLITE_OK)
         return fail(db, e, "prepare audit last");
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *seq = sqlite3_column_int64(st, 0);
         snprintf(hash, 65, "%s", (const char *)sqlite3_column_text(st, 1));
     }
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return fail(db, e, "read audit head");
     return 0;
@@ -86,9 +84,8 @@ int catalog_audit_list(struct catalog *c, int64_t after, size_t limit, struct ca
 
     *rows = NULL;
     *n = 0;
-    if (sqlite3_prepare_v2(db, "SELECT seq, time, actor, op, snapshot, result, details, "
-                               "prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (catalog_prepare(c, "SELECT seq, time, actor, op, snapshot, result, details, "
+                               "prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", &st) != SQLITE_OK)
         return fail(db, e, "prepare audit list");
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, (int64_t)limit);
@@ -97,7 +94,7 @@ int catalog_audit_list(struct catalog *c, int64_t after, size_t limit, struct ca
             size_t ncap = cap ? cap * 2 : 64;
             struct catalog_audit *nv = realloc(v, ncap * sizeof(*nv));
             if (nv == NULL) {
-                sqlite3_finalize(st);
+                catalog_release(c, st);
                 catalog_audit_free(v, *n);
                 *n = 0;
                 return err_set(e, ERR_IO, "out of memory");
@@ -117,7 +114,7 @@ int catalog_audit_list(struct catalog *c, int64_t after, size_t limit, struct ca
         snprintf(a->prev_hash, sizeof(a->prev_hash), "%s", (const char *)sqlite3_column_text(st, 7));
         snprintf(a->hash, sizeof(a->hash), "%s", (const char *)sqlite3_column_text(st, 8));
     }
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     if (rc != SQLITE_DONE) {
         catalog_audit_free(v, *n);
         *n = 0;

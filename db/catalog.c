@@ -1,6 +1,7 @@
 /* catalog.c - the SQLite catalog: schema, migrations and typed queries. */
 #include "catalog_internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,10 +10,23 @@
 #define CATALOG_BUSY_TIMEOUT_MS 10000
 #define CATALOG_FULL_BELOW (256u * 1024)   /* free bytes under which the disk counts as full */
 
+/* Prepared statements kept per connection: the server answers every read
+ * from one of a few queries, and parsing SQL each time cost more than
+ * running it. Keyed by the SQL text; a statement in use is skipped, so a
+ * query nested in a loop over the same query gets a second one. */
+#define CATALOG_STMT_CACHE 32
+
+struct cached_stmt {
+    char *sql;
+    sqlite3_stmt *st;
+    int busy;
+};
+
 struct catalog {
     sqlite3 *db;
     char dir[4096];     /* the directory holding catalog.db, for free-space checks */
     int readonly;       /* opened read-only because the disk was full */
+    struct cached_stmt stmts[CATALOG_STMT_CACHE];
 };
 
 /* 1 when the catalog's file system has (almost) no room left. */
@@ -83,6 +97,21 @@ static const char *const migrations[] = {
     "  body TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL"
     ");",
+    /* 1 -> 2: offsite counts kept by triggers and the newest sync found by
+     * an index, so /metrics and /offsite/status are O(1) at any size. */
+    "CREATE TABLE offsite_totals (state TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO offsite_totals SELECT offsite_state, count(*) FROM snapshots GROUP BY offsite_state;"
+    "CREATE INDEX snapshots_offsite ON snapshots(offsite_state, offsite_at);"
+    "CREATE TRIGGER offsite_ins AFTER INSERT ON snapshots BEGIN"
+    "  INSERT INTO offsite_totals VALUES (NEW.offsite_state, 1)"
+    "    ON CONFLICT(state) DO UPDATE SET n = n + 1; END;"
+    "CREATE TRIGGER offsite_del AFTER DELETE ON snapshots BEGIN"
+    "  UPDATE offsite_totals SET n = n - 1 WHERE state = OLD.offsite_state; END;"
+    "CREATE TRIGGER offsite_upd AFTER UPDATE OF offsite_state ON snapshots"
+    "  WHEN OLD.offsite_state IS NOT NEW.offsite_state BEGIN"
+    "  UPDATE offsite_totals SET n = n - 1 WHERE state = OLD.offsite_state;"
+    "  INSERT INTO offsite_totals VALUES (NEW.offsite_state, 1)"
+    "    ON CONFLICT(state) DO UPDATE SET n = n + 1; END;",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -167,11 +196,22 @@ static int open_readonly(struct catalog *c, const char *path)
     return 0;
 }
 
+/* Process-wide SQLite settings, before its first use. Without memory
+ * statistics sqlite3_malloc takes no global mutex: the server's worker
+ * threads each have a connection, and that mutex was where they queued. */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_setup(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int catalog_open(struct catalog **out, const char *path, struct err *e)
 {
     struct catalog *c;
 
     *out = NULL;
+    (void)pthread_once(&sqlite_once, sqlite_setup);
     if ((c = calloc(1, sizeof(*c))) == NULL)
         return err_set(e, ERR_IO, "out of memory");
     snprintf(c->dir, sizeof(c->dir), "%s", path);
@@ -215,8 +255,14 @@ fail:
 
 void catalog_close(struct catalog *c)
 {
+    size_t i;
+
     if (c == NULL)
         return;
+    for (i = 0; i < CATALOG_STMT_CACHE; i++) {
+        sqlite3_finalize(c->stmts[i].st);
+        free(c->stmts[i].sql);
+    }
     sqlite3_close(c->db);
     free(c);
 }
@@ -278,13 +324,56 @@ void catalog_rollback(struct catalog *c)
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+int catalog_prepare(struct catalog *c, const char *sql, sqlite3_stmt **st)
+{
+    struct cached_stmt *free_slot = NULL;
+    size_t i;
+
+    for (i = 0; i < CATALOG_STMT_CACHE; i++) {
+        struct cached_stmt *cs = &c->stmts[i];
+        if (cs->st == NULL) {
+            if (free_slot == NULL)
+                free_slot = cs;
+        } else if (!cs->busy && strcmp(cs->sql, sql) == 0) {
+            cs->busy = 1;
+            *st = cs->st;
+            return 0;
+        }
+    }
+    int rc = sqlite3_prepare_v3(c->db, sql, -1, free_slot ? SQLITE_PREPARE_PERSISTENT : 0, st, NULL);
+
+    if (rc != SQLITE_OK)
+        return rc;
+    /* Full cache (many list filter combinations): this one is not kept. */
+    if (free_slot != NULL && (free_slot->sql = strdup(sql)) != NULL) {
+        free_slot->st = *st;
+        free_slot->busy = 1;
+    }
+    return SQLITE_OK;
+}
+
 static int prepare(struct catalog *c, const char *sql, sqlite3_stmt **st, struct err *e)
 {
-    /* sqlite3_prepare_v3 with PERSISTENT would cache, but statements here
-     * are cheap to prepare next to the cost of the operations around them. */
-    if (sqlite3_prepare_v2(c->db, sql, -1, st, NULL) != SQLITE_OK)
+    if (catalog_prepare(c, sql, st) != SQLITE_OK)
         return db_fail(c, e, "prepare");
     return 0;
+}
+
+void catalog_release(struct catalog *c, sqlite3_stmt *st)
+{
+    size_t i;
+
+    if (st == NULL)
+        return;
+    for (i = 0; i < CATALOG_STMT_CACHE; i++) {
+        if (c->stmts[i].st == st) {
+            (void)sqlite3_reset(st);
+            (void)sqlite3_clear_bindings(st);
+            c->stmts[i].busy = 0;
+            return;
+        }
+    }
+    sqlite3_finalize(st);
 }
 
 static void copy_text(char *dst, size_t len, sqlite3_stmt *st, int col)
@@ -353,7 +442,7 @@ int catalog_snapshot_insert(struct catalog *c, const struct catalog_snapshot *s,
     sqlite3_bind_int64(st, 13, s->positions_count);
     sqlite3_bind_text(st, 14, s->offsite_state, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     if (rc == SQLITE_CONSTRAINT)
         return err_set(e, ERR_CONFLICT, "a snapshot named \"%s\" already exists", s->name);
     if (rc != SQLITE_DONE)
@@ -371,11 +460,11 @@ int catalog_snapshot_insert(struct catalog *c, const struct catalog_snapshot *s,
         sqlite3_bind_text(st, 4, f->sha256, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 5, f->group, -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE) {
-            sqlite3_finalize(st);
+            catalog_release(c, st);
             return db_fail(c, e, "insert snapshot file");
         }
     }
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     return 0;
 }
 
@@ -394,7 +483,7 @@ static int read_files(struct catalog *c, struct catalog_snapshot *s, struct err 
             size_t ncap = cap ? cap * 2 : 16;
             struct catalog_file *nf = realloc(s->files, ncap * sizeof(*nf));
             if (nf == NULL) {
-                sqlite3_finalize(st);
+                catalog_release(c, st);
                 return err_set(e, ERR_IO, "out of memory");
             }
             s->files = nf;
@@ -408,11 +497,11 @@ static int read_files(struct catalog *c, struct catalog_snapshot *s, struct err 
         copy_text(f->group, sizeof(f->group), st, 3);
         s->n_files++;
         if (f->path == NULL) {
-            sqlite3_finalize(st);
+            catalog_release(c, st);
             return err_set(e, ERR_IO, "out of memory");
         }
     }
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     if (rc != SQLITE_DONE)
         return db_fail(c, e, "read snapshot files");
     return 0;
@@ -430,15 +519,15 @@ int catalog_snapshot_get(struct catalog *c, const char *name, int with_files,
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
-        sqlite3_finalize(st);
+        catalog_release(c, st);
         return err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
     }
     if (rc != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        catalog_release(c, st);
         return db_fail(c, e, "read snapshot");
     }
     rc = row_read(st, out, e);
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     if (rc != 0 || (with_files && read_files(c, out, e) != 0)) {
         catalog_snapshot_clear(out);
         return -1;
@@ -455,7 +544,7 @@ int catalog_snapshot_exists(struct catalog *c, const char *name, struct err *e)
         return -1;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     if (rc == SQLITE_ROW)
         return 1;
     if (rc == SQLITE_DONE)
@@ -474,15 +563,15 @@ int catalog_snapshot_latest(struct catalog *c, struct catalog_snapshot *out, str
         return -1;
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
-        sqlite3_finalize(st);
+        catalog_release(c, st);
         return err_set(e, ERR_NOT_FOUND, "there are no snapshots yet");
     }
     if (rc != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        catalog_release(c, st);
         return db_fail(c, e, "read latest snapshot");
     }
     rc = row_read(st, out, e);
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     if (rc != 0)
         catalog_snapshot_clear(out);
     return rc;
@@ -524,7 +613,7 @@ int catalog_snapshot_list(struct catalog *c, const struct catalog_filter *f,
         /* json_extract path: $."key" with the key quoted so dots are literal. */
         if (strchr(f->label_key, '"') != NULL ||
             snprintf(path, sizeof(path), "$.\"%s\"", f->label_key) >= (int)sizeof(path)) {
-            sqlite3_finalize(st);
+            catalog_release(c, st);
             return err_set(e, ERR_INVALID, "bad label key");
         }
         sqlite3_bind_text(st, idx++, path, -1, SQLITE_STATIC);
@@ -532,7 +621,7 @@ int catalog_snapshot_list(struct catalog *c, const struct catalog_filter *f,
     }
     sqlite3_bind_int64(st, idx, (int64_t)limit + 1);
     if ((v = calloc(limit + 1, sizeof(*v))) == NULL) {
-        sqlite3_finalize(st);
+        catalog_release(c, st);
         return err_set(e, ERR_IO, "out of memory");
     }
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -550,11 +639,11 @@ int catalog_snapshot_list(struct catalog *c, const struct catalog_filter *f,
         db_fail(c, e, "list snapshots");
         goto fail;
     }
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     *rows = v;
     return 0;
 fail:
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     catalog_snapshots_free(v, *n);
     *n = 0;
     return -1;
@@ -584,7 +673,7 @@ int catalog_snapshot_names(struct catalog *c, char ***names, size_t *n, struct e
             goto oom;
         (*n)++;
     }
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     if (rc != SQLITE_DONE) {
         for (size_t i = 0; i < *n; i++)
             free(v[i]);
@@ -595,12 +684,28 @@ int catalog_snapshot_names(struct catalog *c, char ***names, size_t *n, struct e
     *names = v;
     return 0;
 oom:
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     for (size_t i = 0; i < *n; i++)
         free(v[i]);
     free(v);
     *n = 0;
     return err_set(e, ERR_IO, "out of memory");
+}
+
+int catalog_version(struct catalog *c, struct catalog_version *v, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+
+    if (prepare(c, "PRAGMA data_version", &st, e) != 0)
+        return -1;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        catalog_release(c, st);
+        return db_fail(c, e, "read data version");
+    }
+    v->others = sqlite3_column_int64(st, 0);
+    catalog_release(c, st);
+    v->own = sqlite3_total_changes64(c->db);
+    return 0;
 }
 
 int catalog_totals(struct catalog *c, int64_t *count, int64_t *bytes, struct err *e)
@@ -610,12 +715,12 @@ int catalog_totals(struct catalog *c, int64_t *count, int64_t *bytes, struct err
     if (prepare(c, "SELECT count, bytes FROM totals WHERE id = 1", &st, e) != 0)
         return -1;
     if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+        catalog_release(c, st);
         return db_fail(c, e, "read totals");
     }
     *count = sqlite3_column_int64(st, 0);
     *bytes = sqlite3_column_int64(st, 1);
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     return 0;
 }
 
@@ -628,7 +733,7 @@ static int exec_named(struct catalog *c, const char *sql, const char *name, stru
         return -1;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     if (rc != SQLITE_DONE)
         return db_fail(c, e, "update snapshot");
     if (sqlite3_changes(c->db) == 0)
@@ -653,7 +758,7 @@ int catalog_snapshot_set_pin(struct catalog *c, const char *name, int pinned, in
     sqlite3_bind_int64(st, 2, pinned ? pin_until : 0);
     sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     if (rc != SQLITE_DONE)
         return db_fail(c, e, "set pin");
     if (sqlite3_changes(c->db) == 0)
@@ -672,7 +777,7 @@ int catalog_snapshot_set_labels(struct catalog *c, const char *name, const char 
     sqlite3_bind_text(st, 1, labels_json, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     if (rc != SQLITE_DONE)
         return db_fail(c, e, "set labels");
     if (sqlite3_changes(c->db) == 0)
@@ -703,7 +808,7 @@ int catalog_snapshot_brief(struct catalog *c, struct catalog_brief **rows, size_
             size_t ncap = cap ? cap * 2 : 64;
             struct catalog_brief *nv = realloc(v, ncap * sizeof(*nv));
             if (nv == NULL) {
-                sqlite3_finalize(st);
+                catalog_release(c, st);
                 free(v);
                 *n = 0;
                 return err_set(e, ERR_IO, "out of memory");
@@ -717,7 +822,7 @@ int catalog_snapshot_brief(struct catalog *c, struct catalog_brief **rows, size_
         b->pinned = sqlite3_column_int(st, 2);
         b->pin_until = sqlite3_column_int64(st, 3);
     }
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     if (rc != SQLITE_DONE) {
         free(v);
         *n = 0;

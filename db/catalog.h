@@ -99,6 +99,15 @@ int catalog_snapshot_names(struct catalog *c, char ***names, size_t *n, struct e
 /* Count and total bytes of all snapshots (kept by triggers: O(1)). */
 int catalog_totals(struct catalog *c, int64_t *count, int64_t *bytes, struct err *e);
 
+/* Changes when anything in the catalog changed: a commit by another
+ * connection (any process) moves `others`, one through c moves `own`.
+ * Equal versions mean equal contents, so readers can reuse an answer. */
+struct catalog_version {
+    int64_t others;
+    int64_t own;
+};
+int catalog_version(struct catalog *c, struct catalog_version *v, struct err *e);
+
 /* Delete NAME and its files. ERR_NOT_FOUND if absent. */
 int catalog_snapshot_delete(struct catalog *c, const char *name, struct err *e);
 

@@ -9,4 +9,10 @@
 /* The connection behind c (borrowed). Only db/ files may use it. */
 sqlite3 *catalog_handle(struct catalog *c);
 
+/* A prepared statement for sql from the connection's cache (or a new one);
+ * give it back with catalog_release(), which resets it. Returns an SQLite
+ * result code; the message is in sqlite3_errmsg(catalog_handle(c)). */
+int catalog_prepare(struct catalog *c, const char *sql, sqlite3_stmt **st);
+void catalog_release(struct catalog *c, sqlite3_stmt *st);
+
 #endif

@@ -16,10 +16,9 @@ int idempotency_lookup(struct catalog *c, const char *key, int64_t now,
     int rc, found = -1;
 
     memset(out, 0, sizeof(*out));
-    if (sqlite3_prepare_v2(db,
+    if (catalog_prepare(c,
                            "SELECT request_hash, status, body FROM idempotency"
-                           " WHERE key = ?1 AND created_at > ?2",
-                           -1, &st, NULL) != SQLITE_OK) {
+                           " WHERE key = ?1 AND created_at > ?2", &st) != SQLITE_OK) {
         err_set(e, ERR_IO, "idempotency lookup: %s", sqlite3_errmsg(db));
         goto out;
     }
@@ -47,7 +46,7 @@ int idempotency_lookup(struct catalog *c, const char *key, int64_t now,
     out->status = sqlite3_column_int(st, 1);
     found = 1;
 out:
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     return found;
 }
 
@@ -60,18 +59,16 @@ int idempotency_save(struct catalog *c, const char *key, const char *request_has
 
     /* The purge rides along with the insert: the table stays small without a
      * separate sweeper, and both happen in one implicit transaction each. */
-    if (sqlite3_prepare_v2(db, "DELETE FROM idempotency WHERE created_at <= ?1", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (catalog_prepare(c, "DELETE FROM idempotency WHERE created_at <= ?1", &st) != SQLITE_OK)
         goto fail;
     sqlite3_bind_int64(st, 1, now - IDEMPOTENCY_TTL_SECONDS);
     if (sqlite3_step(st) != SQLITE_DONE)
         goto fail;
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     st = NULL;
-    if (sqlite3_prepare_v2(db,
+    if (catalog_prepare(c,
                            "INSERT OR REPLACE INTO idempotency(key, request_hash, status, body,"
-                           " created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                           -1, &st, NULL) != SQLITE_OK)
+                           " created_at) VALUES (?1, ?2, ?3, ?4, ?5)", &st) != SQLITE_OK)
         goto fail;
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, request_hash, -1, SQLITE_STATIC);
@@ -85,7 +82,7 @@ int idempotency_save(struct catalog *c, const char *key, const char *request_has
 fail:
     err_set(e, ERR_IO, "idempotency save: %s", sqlite3_errmsg(db));
 out:
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     return ret;
 }
 

@@ -25,8 +25,8 @@ int catalog_offsite_set(struct catalog *c, const char *name, const char *state, 
     sqlite3_stmt *st = NULL;
     int rc;
 
-    if (sqlite3_prepare_v2(db, "UPDATE snapshots SET offsite_state = ?1, offsite_error = ?2, "
-                               "offsite_at = ?3 WHERE name = ?4", -1, &st, NULL) != SQLITE_OK)
+    if (catalog_prepare(c, "UPDATE snapshots SET offsite_state = ?1, offsite_error = ?2, "
+                               "offsite_at = ?3 WHERE name = ?4", &st) != SQLITE_OK)
         return fail(db, e, "offsite update");
     sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
     if (error != NULL)
@@ -39,7 +39,7 @@ int catalog_offsite_set(struct catalog *c, const char *name, const char *state, 
         sqlite3_bind_null(st, 3);
     sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     if (rc != SQLITE_DONE)
         return fail(db, e, "offsite update");
     if (sqlite3_changes(db) == 0)
@@ -56,8 +56,8 @@ int catalog_offsite_get(struct catalog *c, const char *name, struct catalog_offs
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (sqlite3_prepare_v2(db, "SELECT offsite_state, offsite_error, offsite_at FROM snapshots "
-                               "WHERE name = ?1", -1, &st, NULL) != SQLITE_OK)
+    if (catalog_prepare(c, "SELECT offsite_state, offsite_error, offsite_at FROM snapshots "
+                               "WHERE name = ?1", &st) != SQLITE_OK)
         return fail(db, e, "offsite read");
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
@@ -69,7 +69,7 @@ int catalog_offsite_get(struct catalog *c, const char *name, struct catalog_offs
         snprintf(out->error, sizeof(out->error), "%s", t ? (const char *)t : "");
         out->at = sqlite3_column_int64(st, 2);
     }
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     if (rc == SQLITE_DONE)
         return err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
     if (rc != SQLITE_ROW)
@@ -97,8 +97,8 @@ int catalog_offsite_todo(struct catalog *c, char ***names, size_t *n, struct err
 
     *names = NULL;
     *n = 0;
-    if (sqlite3_prepare_v2(db, "SELECT name FROM snapshots WHERE offsite_state <> 'synced' "
-                               "ORDER BY created_at, id", -1, &st, NULL) != SQLITE_OK)
+    if (catalog_prepare(c, "SELECT name FROM snapshots WHERE offsite_state <> 'synced' "
+                               "ORDER BY created_at, id", &st) != SQLITE_OK)
         return fail(db, e, "offsite list");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const unsigned char *t = sqlite3_column_text(st, 0);
@@ -114,7 +114,7 @@ int catalog_offsite_todo(struct catalog *c, char ***names, size_t *n, struct err
             goto oom;
         len++;
     }
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     if (rc != SQLITE_DONE) {
         for (size_t i = 0; i < len; i++)
             free(v[i]);
@@ -125,7 +125,7 @@ int catalog_offsite_todo(struct catalog *c, char ***names, size_t *n, struct err
     *n = len;
     return 0;
 oom:
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     for (size_t i = 0; i < len; i++)
         free(v[i]);
     free(v);
@@ -138,10 +138,9 @@ int catalog_offsite_stats(struct catalog *c, struct catalog_offsite_stats *out, 
     sqlite3_stmt *st = NULL;
     int rc;
 
-    memset(out, 0, sizeof(*out));
-    if (sqlite3_prepare_v2(db, "SELECT offsite_state, count(*), "
-                               "max(CASE WHEN offsite_state = 'synced' THEN offsite_at END) "
-                               "FROM snapshots GROUP BY offsite_state", -1, &st, NULL) != SQLITE_OK)
+    memset(out, 0, sizeof(out[0]));
+    /* Counts from the trigger-kept table, the newest sync from the index. */
+    if (catalog_prepare(c, "SELECT state, n FROM offsite_totals", &st) != SQLITE_OK)
         return fail(db, e, "offsite stats");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *s = (const char *)sqlite3_column_text(st, 0);
@@ -150,14 +149,21 @@ int catalog_offsite_stats(struct catalog *c, struct catalog_offsite_stats *out, 
             out->none += k;
         else if (strcmp(s, "pending") == 0)
             out->pending += k;
-        else if (strcmp(s, "synced") == 0) {
+        else if (strcmp(s, "synced") == 0)
             out->synced += k;
-            out->last_success = sqlite3_column_int64(st, 2);
-        } else if (strcmp(s, "failed") == 0)
+        else if (strcmp(s, "failed") == 0)
             out->failed += k;
     }
-    sqlite3_finalize(st);
+    catalog_release(c, st);
     if (rc != SQLITE_DONE)
+        return fail(db, e, "offsite stats");
+    if (catalog_prepare(c, "SELECT max(offsite_at) FROM snapshots WHERE offsite_state = 'synced'",
+                        &st) != SQLITE_OK)
+        return fail(db, e, "offsite stats");
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        out->last_success = sqlite3_column_int64(st, 0);
+    catalog_release(c, st);
+    if (rc != SQLITE_ROW)
         return fail(db, e, "offsite stats");
     return 0;
 }

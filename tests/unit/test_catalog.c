@@ -67,13 +67,43 @@ static void open_sets_schema_version_and_wal(void **state)
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    assert_int_equal(sqlite3_column_int(st, 0), 2);
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
     sqlite3_close(db);
+}
+
+/* Readers reuse an answer while the version stands still: it must move on
+ * every commit, by this connection or by another one. */
+static void version_moves_with_every_commit(void **state)
+{
+    struct catalog *c = NULL, *other = NULL;
+    struct catalog_version v0, v1, v2, v3;
+    struct catalog_snapshot s;
+    struct err e = { 0 };
+
+    (void)state;
+    assert_int_equal(catalog_open(&c, path, &e), 0);
+    assert_int_equal(catalog_open(&other, path, &e), 0);
+    assert_int_equal(catalog_version(c, &v0, &e), 0);
+    assert_int_equal(catalog_version(c, &v1, &e), 0);
+    assert_memory_equal(&v0, &v1, sizeof(v0));
+    fill(&s, "mine", 100, 1);
+    assert_int_equal(catalog_snapshot_insert(c, &s, &e), 0);
+    assert_int_equal(catalog_version(c, &v2, &e), 0);
+    assert_true(v2.own != v1.own || v2.others != v1.others);
+    fill(&s, "theirs", 200, 1);
+    assert_int_equal(catalog_snapshot_insert(other, &s, &e), 0);
+    assert_int_equal(catalog_version(c, &v3, &e), 0);
+    assert_true(v3.others != v2.others);
+    assert_int_equal(catalog_snapshot_set_pin(other, "mine", 1, 0, &e), 0);
+    assert_int_equal(catalog_version(c, &v1, &e), 0);
+    assert_true(v1.others != v3.others);
+    catalog_close(other);
+    catalog_close(c);
 }
 
 static void newer_schema_is_refused(void **state)
@@ -186,6 +216,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(open_sets_schema_version_and_wal, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_schema_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(version_moves_with_every_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(insert_get_duplicate_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(list_is_newest_first_with_cursor_and_filters, setup, teardown),
     };

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "../../engine/fsutil.h"
 
@@ -114,12 +115,71 @@ static void unknown_snapshot_is_not_found(void **state)
     catalog_close(c);
 }
 
+static void expect_stats(struct catalog *c, int64_t none, int64_t pending, int64_t synced,
+                         int64_t failed, int64_t last)
+{
+    struct catalog_offsite_stats st;
+    struct err e = { 0 };
+
+    assert_int_equal(catalog_offsite_stats(c, &st, &e), 0);
+    assert_int_equal(st.none, none);
+    assert_int_equal(st.pending, pending);
+    assert_int_equal(st.synced, synced);
+    assert_int_equal(st.failed, failed);
+    assert_int_equal(st.last_success, last);
+}
+
+/* The counts are kept by triggers (schema 2): they must follow deletes and
+ * state changes, and a schema-1 catalog must start with the right ones. */
+static void counts_follow_changes_and_a_schema_1_catalog_migrates(void **state)
+{
+    struct catalog *c = NULL;
+    struct err e = { 0 };
+    sqlite3 *db;
+
+    (void)state;
+    assert_int_equal(catalog_open(&c, path, &e), 0);
+    add(c, "a", 100);
+    add(c, "b", 200);
+    add(c, "c", 300);
+    add(c, "d", 400);
+    assert_int_equal(catalog_offsite_mark_new(c, &e), 0);
+    assert_int_equal(catalog_offsite_set(c, "a", "synced", NULL, 1000, &e), 0);
+    assert_int_equal(catalog_offsite_set(c, "b", "synced", NULL, 2000, &e), 0);
+    assert_int_equal(catalog_offsite_set(c, "c", "failed", "boom", 2100, &e), 0);
+    catalog_close(c);
+
+    /* Back to schema 1: what a catalog written by the previous release has. */
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP TRIGGER offsite_ins; DROP TRIGGER offsite_del;"
+                                      "DROP TRIGGER offsite_upd; DROP INDEX snapshots_offsite;"
+                                      "DROP TABLE offsite_totals; PRAGMA user_version = 1;",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    assert_int_equal(catalog_open(&c, path, &e), 0);
+    expect_stats(c, 0, 1, 2, 1, 2000);
+    /* Deleting the newest synced one moves last_success back to the other. */
+    assert_int_equal(catalog_snapshot_delete(c, "b", &e), 0);
+    expect_stats(c, 0, 1, 1, 1, 1000);
+    assert_int_equal(catalog_offsite_set(c, "c", "synced", NULL, 3000, &e), 0);
+    assert_int_equal(catalog_offsite_set(c, "c", "synced", NULL, 3001, &e), 0);
+    expect_stats(c, 0, 1, 2, 0, 3001);
+    add(c, "e", 500);
+    expect_stats(c, 1, 1, 2, 0, 3001);
+    assert_int_equal(catalog_snapshot_delete_all(c, &e), 0);
+    expect_stats(c, 0, 0, 0, 0, 0);
+    catalog_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(new_snapshots_become_pending_and_states_are_counted,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(unknown_snapshot_is_not_found, setup, teardown),
+        cmocka_unit_test_setup_teardown(counts_follow_changes_and_a_schema_1_catalog_migrates,
+                                        setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
