@@ -135,6 +135,41 @@ void store_close(struct store *s)
     free(s);
 }
 
+int store_summary(struct store *s, struct store_summary *out, struct err *e)
+{
+    struct store_summary sm;
+    struct catalog_version v;
+    struct catalog_snapshot latest = { 0 };
+
+    if (catalog_version(s->cat, &v, e) != 0)
+        return -1;
+    if (s->summary_ok && v.others == s->summary_ver.others && v.own == s->summary_ver.own) {
+        *out = s->summary;
+        return 0;
+    }
+    memset(&sm, 0, sizeof(sm));
+    if (catalog_totals(s->cat, &sm.count, &sm.bytes, e) != 0)
+        return -1;
+    if (catalog_snapshot_latest(s->cat, &latest, e) == 0) {
+        sm.have_latest = 1;
+        sm.latest_created_at = latest.created_at;
+        catalog_snapshot_clear(&latest);
+    } else if (e->code != ERR_NOT_FOUND) {
+        return -1;
+    } else {
+        err_clear(e);
+    }
+    if (catalog_offsite_stats(s->cat, &sm.offsite, e) != 0)
+        return -1;
+    /* Kept under the version read first: a commit in between leaves the
+     * figures newer than that version, and the next call reads them again. */
+    s->summary = sm;
+    s->summary_ver = v;
+    s->summary_ok = 1;
+    *out = sm;
+    return 0;
+}
+
 struct catalog *store_catalog(struct store *s)
 {
     return s->cat;

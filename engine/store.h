@@ -7,6 +7,15 @@
 
 #include "engine.h"
 #include "../db/catalog.h"
+#include "../db/offsite.h"
+
+/* The catalog's headline figures (what /metrics shows). */
+struct store_summary {
+    int64_t count, bytes;
+    int have_latest;
+    int64_t latest_created_at;
+    struct catalog_offsite_stats offsite;
+};
 
 #define STORE_WORK_DIR ".work"
 #define STORE_LOCK_FILE ".lock"
@@ -24,6 +33,9 @@ struct store {
     int lock_depth;      /* nested store_lock calls (restore takes a snapshot under its lock) */
     unsigned char secret[32];
     int have_secret;
+    int summary_ok;                  /* summary below is valid for summary_ver */
+    struct catalog_version summary_ver;
+    struct store_summary summary;
 };
 
 /* Take the exclusive store lock (flock on STORE/.lock), waiting up to
@@ -35,6 +47,10 @@ int store_lock(struct store *s, struct err *e);
  * store exactly as it is (audit verify: a healed audit.jsonl would hide a
  * deleted last line). */
 int store_lock_as_is(struct store *s, struct err *e);
+
+/* The summary, read again only when the catalog's version has moved (a
+ * scrape every second then costs one cheap query). Returns 0 or -1. */
+int store_summary(struct store *s, struct store_summary *out, struct err *e);
 
 /* Release one level of the lock. Cannot fail. */
 void store_unlock(struct store *s);

@@ -72,21 +72,15 @@ void route_readyz(const struct route_req *r, struct route_resp *o)
 
 /* The catalog-derived gauges. A catalog that cannot be read shows as
  * statesnap_catalog_up 0 rather than a failed scrape, so the alert can say why. */
-static void render_catalog(FILE *f, struct catalog *cat)
+static void render_catalog(FILE *f, struct store *store)
 {
-    struct catalog_snapshot latest = { 0 };
-    struct catalog_offsite_stats off;
+    struct store_summary sm;
     struct err e = { 0 };
-    int64_t count = 0, bytes = 0;
-    int up, have_latest = 0;
+    int up;
 
-    up = catalog_totals(cat, &count, &bytes, &e) == 0;
-    if (up) {
-        if (catalog_snapshot_latest(cat, &latest, &e) == 0)
-            have_latest = 1;
-        else if (e.code != ERR_NOT_FOUND)
-            up = 0;
-    }
+    up = store_summary(store, &sm, &e) == 0;
+    if (!up)
+        memset(&sm, 0, sizeof(sm));
     fprintf(f, "# HELP statesnap_catalog_up Whether the catalog could be read (1) or not (0).\n"
                "# TYPE statesnap_catalog_up gauge\nstatesnap_catalog_up %d\n", up);
     if (up) {
@@ -94,25 +88,23 @@ static void render_catalog(FILE *f, struct catalog *cat)
                    "# TYPE statesnap_snapshots gauge\nstatesnap_snapshots %lld\n"
                    "# HELP statesnap_snapshots_bytes Total size of all snapshot archives in bytes.\n"
                    "# TYPE statesnap_snapshots_bytes gauge\nstatesnap_snapshots_bytes %lld\n",
-                (long long)count, (long long)bytes);
+                (long long)sm.count, (long long)sm.bytes);
         fprintf(f, "# HELP statesnap_latest_snapshot_timestamp_seconds Creation time of the "
                    "newest snapshot (0 when there is none).\n"
                    "# TYPE statesnap_latest_snapshot_timestamp_seconds gauge\n"
                    "statesnap_latest_snapshot_timestamp_seconds %lld\n",
-                (long long)(have_latest ? latest.created_at : 0));
+                (long long)(sm.have_latest ? sm.latest_created_at : 0));
         fprintf(f, "# HELP statesnap_latest_snapshot_age_seconds Seconds since the newest "
                    "snapshot was created (+Inf when there is none).\n"
                    "# TYPE statesnap_latest_snapshot_age_seconds gauge\n");
-        if (have_latest) {
-            int64_t age = engine_now() - latest.created_at;
+        if (sm.have_latest) {
+            int64_t age = engine_now() - sm.latest_created_at;
             fprintf(f, "statesnap_latest_snapshot_age_seconds %lld\n",
                     (long long)(age < 0 ? 0 : age));
         } else {
             fprintf(f, "statesnap_latest_snapshot_age_seconds +Inf\n");
         }
     }
-    if (!up || catalog_offsite_stats(cat, &off, &e) != 0)
-        memset(&off, 0, sizeof(off));
     fprintf(f, "# HELP statesnap_offsite_last_success_timestamp_seconds Time of the last "
                "successful offsite copy (0 = never).\n"
                "# TYPE statesnap_offsite_last_success_timestamp_seconds gauge\n"
@@ -123,9 +115,9 @@ static void render_catalog(FILE *f, struct catalog *cat)
                "statesnap_offsite_snapshots{state=\"pending\"} %lld\n"
                "statesnap_offsite_snapshots{state=\"synced\"} %lld\n"
                "statesnap_offsite_snapshots{state=\"failed\"} %lld\n",
-            (long long)off.last_success, (long long)off.none, (long long)off.pending,
-            (long long)off.synced, (long long)off.failed);
-    catalog_snapshot_clear(&latest);
+            (long long)sm.offsite.last_success, (long long)sm.offsite.none,
+            (long long)sm.offsite.pending, (long long)sm.offsite.synced,
+            (long long)sm.offsite.failed);
 }
 
 void route_metrics(const struct route_req *r, struct route_resp *o)
@@ -142,7 +134,7 @@ void route_metrics(const struct route_req *r, struct route_resp *o)
     fprintf(f, "# HELP statesnap_build_info Version of the running statesnap.\n"
                "# TYPE statesnap_build_info gauge\n"
                "statesnap_build_info{version=\"%s\"} 1\n", STATESNAP_VERSION);
-    render_catalog(f, r->store->cat);
+    render_catalog(f, r->store);
     if (r->env->render_metrics != NULL)
         rc = r->env->render_metrics(f);
     if (ferror(f))

@@ -28,6 +28,7 @@
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 
+#include "../db/catalog.h"
 #include "../engine/fsutil.h"
 #include "../engine/store.h"
 #include "alerts.h"
@@ -52,12 +53,30 @@ struct serve {
     char static_dir[PATH_MAX];
 };
 
+/* A read answer kept for reuse: the same route and arguments, the same
+ * catalog version and the same second give the same bytes (ages and pin
+ * expiry are whole seconds). Monitoring probes and dashboards ask for the
+ * latest snapshot and the list far more often than the catalog changes. */
+#define RESP_CACHE_SLOTS 8
+#define RESP_CACHE_KEY_MAX 1024
+
+struct resp_cache_slot {
+    int route;                      /* -1 = empty */
+    char key[RESP_CACHE_KEY_MAX];   /* path and query arguments, length-prefixed */
+    struct catalog_version ver;
+    int64_t second;
+    char *body;
+    size_t len;
+};
+
 /* One per worker thread: the store (with its catalog connection) and the
  * engine settings it reads, whose actor changes per request. */
 struct worker {
     struct engine_config ecfg;
     char actor[160];
     struct store *store;
+    struct resp_cache_slot cache[RESP_CACHE_SLOTS];
+    unsigned cache_next;            /* round-robin victim */
 };
 
 static pthread_key_t worker_key;
@@ -68,6 +87,8 @@ static void worker_free(void *p)
 
     if (w == NULL)
         return;
+    for (size_t i = 0; i < RESP_CACHE_SLOTS; i++)
+        free(w->cache[i].body);
     store_close(w->store);
     free(w);
 }
@@ -85,6 +106,8 @@ static struct worker *worker_get(const struct serve *sv, struct err *e)
     }
     w->ecfg = sv->cfg->engine;
     w->ecfg.actor = w->actor;
+    for (size_t i = 0; i < RESP_CACHE_SLOTS; i++)
+        w->cache[i].route = -1;
     if (store_open(&w->store, &w->ecfg, 1, e) != 0 || pthread_setspecific(worker_key, w) != 0) {
         if (e->code == ERR_NONE)
             err_set(e, ERR_IO, "cannot keep per-thread state");
@@ -449,9 +472,111 @@ static int request_body(struct http_request *rq, const struct router_route *rt,
     return 0;
 }
 
+/* ---- reused read answers ---- */
+
+struct key_buf {
+    char *p;
+    size_t len, cap;
+    int overflow;
+};
+
+static void key_add(struct key_buf *k, const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    int w;
+
+    if (k->overflow)
+        return;
+    /* Length-prefixed, so no byte inside a value can fake a boundary. */
+    w = snprintf(k->p + k->len, k->cap - k->len, s ? "%zu:%s" : "-", n, s);
+    if (w < 0 || (size_t)w >= k->cap - k->len)
+        k->overflow = 1;
+    else
+        k->len += (size_t)w;
+}
+
+static enum MHD_Result key_arg(void *cls, enum MHD_ValueKind kind, const char *name,
+                               const char *value)
+{
+    (void)kind;
+    key_add(cls, name);
+    key_add(cls, value);
+    return MHD_YES;
+}
+
+/* The cache key of a GET: its path and every query argument in order.
+ * Returns 0, or -1 when it does not fit (the answer is then not reused). */
+static int cache_key(struct MHD_Connection *conn, const struct http_request *rq, char *out)
+{
+    struct key_buf k = { out, 0, RESP_CACHE_KEY_MAX, 0 };
+
+    key_add(&k, rq->path);
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, key_arg, &k);
+    return k.overflow ? -1 : 0;
+}
+
+static int cacheable(const struct http_request *rq, const struct router_route *rt)
+{
+    return (rt->handler == route_snapshots_latest || rt->handler == route_snapshots_list) &&
+           (strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0);
+}
+
+static struct resp_cache_slot *cache_find(struct worker *w, int route, const char *key,
+                                          const struct catalog_version *ver, int64_t second)
+{
+    for (size_t i = 0; i < RESP_CACHE_SLOTS; i++) {
+        struct resp_cache_slot *c = &w->cache[i];
+        if (c->route == route && c->second == second && c->ver.others == ver->others &&
+            c->ver.own == ver->own && strcmp(c->key, key) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+/* Keep o's 200 JSON answer, turning o into text so what is kept and what is
+ * sent are the same bytes. Any failure just means no reuse. */
+static void cache_put(struct worker *w, int route, const char *key,
+                      const struct catalog_version *ver, int64_t second, struct route_resp *o)
+{
+    struct resp_cache_slot *c = NULL;
+    char *text, *copy;
+    size_t len;
+
+    if (o->status != 200 || o->json == NULL || o->n_headers != 0 ||
+        (o->content_type != NULL && strcmp(o->content_type, ROUTE_JSON) != 0))
+        return;
+    if ((text = json_dumps(o->json, JSON_COMPACT)) == NULL)
+        return;
+    len = strlen(text);
+    json_decref(o->json);
+    o->json = NULL;
+    o->text = text;
+    o->text_len = len;
+    if ((copy = malloc(len + 1)) == NULL)
+        return;
+    memcpy(copy, text, len + 1);
+    /* The same key (an older version or second) is replaced in place. */
+    for (size_t i = 0; i < RESP_CACHE_SLOTS && c == NULL; i++)
+        if (w->cache[i].route == route && strcmp(w->cache[i].key, key) == 0)
+            c = &w->cache[i];
+    if (c == NULL)
+        c = &w->cache[w->cache_next++ % RESP_CACHE_SLOTS];
+    free(c->body);
+    c->route = route;
+    snprintf(c->key, sizeof(c->key), "%s", key);
+    c->ver = *ver;
+    c->second = second;
+    c->body = copy;
+    c->len = len;
+}
+
 static void request_finish(struct serve *sv, struct MHD_Connection *conn, struct http_request *rq,
                            const struct router_route *rt)
 {
+    char key[RESP_CACHE_KEY_MAX];
+    struct catalog_version ver;
+    int64_t second = 0;
+    int reuse = 0;
     struct route_req r = { 0 };
     struct route_resp o;
     struct err e = { 0 };
@@ -511,7 +636,24 @@ static void request_finish(struct serve *sv, struct MHD_Connection *conn, struct
     r.body_len = rq->body_len;
     r.upload_path = rt->body == ROUTER_BODY_ZIP ? rq->upload_path : NULL;
     r.store = w != NULL ? w->store : NULL;
+    if (w != NULL && cacheable(rq, rt) && cache_key(conn, rq, key) == 0 &&
+        catalog_version(store_catalog(w->store), &ver, &e) == 0) {
+        const struct resp_cache_slot *c;
+        reuse = 1;
+        second = engine_now();
+        if ((c = cache_find(w, rq->route, key, &ver, second)) != NULL &&
+            (o.text = malloc(c->len + 1)) != NULL) {
+            memcpy(o.text, c->body, c->len + 1);
+            o.text_len = c->len;
+            o.status = 200;
+            metrics_op_observe(rt->op, 1, elapsed_ms(&rq->start) / 1e3);
+            goto send;
+        }
+    }
+    err_clear(&e);
     router_run(rt, &r, rq->token_name ? rq->token_name : "anonymous", body_sha, &o);
+    if (reuse)
+        cache_put(w, rq->route, key, &ver, second, &o);
 send:
     /* The engine moved an adopted upload away; anything left goes now, before
      * the client hears back, so no one sees a stale temp file in the store. */

@@ -3,8 +3,12 @@
  * at some instant, not all at one instant (as Prometheus expects). */
 #include "metrics.h"
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define CODE_MIN 100
 #define CODE_MAX 599
@@ -27,25 +31,82 @@ static const char *const op_names[METRICS_OP_COUNT] = {
     [METRICS_OP_AUDIT_VERIFY] = "audit_verify",
 };
 
-/* Upper bounds in seconds: a list takes milliseconds, a 1 GB create minutes. */
-static const double buckets[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-                                  60, 300 };
+/* Upper bounds in seconds: a list takes milliseconds, a 1 GB create minutes.
+ * Each with its label as written, so a scrape formats no floating point. */
+static const struct {
+    double le;
+    const char *label;
+} buckets[] = {
+    { 0.005, "0.005" }, { 0.01, "0.01" }, { 0.025, "0.025" }, { 0.05, "0.05" }, { 0.1, "0.1" },
+    { 0.25, "0.25" },   { 0.5, "0.5" },   { 1, "1" },         { 2.5, "2.5" },   { 5, "5" },
+    { 10, "10" },       { 30, "30" },     { 60, "60" },       { 300, "300" },
+};
 #define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
 
 static const char *const *route_labels;
 static size_t n_routes;   /* label index n_routes = "unmatched" */
 static _Atomic uint64_t http_count[METRICS_ROUTES_MAX][CODE_MAX - CODE_MIN + 1];
+static _Atomic unsigned char code_seen[CODE_MAX - CODE_MIN + 1];   /* by any route: a scrape skips the rest */
 static _Atomic uint64_t op_count[METRICS_OP_COUNT][2];
 static _Atomic uint64_t op_bucket[METRICS_OP_COUNT][N_BUCKETS + 1];  /* last = +Inf only */
 static _Atomic uint64_t op_sum_us[METRICS_OP_COUNT];
 
+/* Every per-operation line up to its value ("NAME{op=\"create\",le=\"0.5\"} "),
+ * built once, so a scrape is one copy and one number per line. */
+struct prefix {
+    const char *p;
+    size_t n;
+};
+
+static char prefix_arena[48 * 1024];
+static struct prefix op_prefix[METRICS_OP_COUNT][2];                 /* success, failure */
+static struct prefix bucket_prefix[METRICS_OP_COUNT][N_BUCKETS + 1]; /* last = +Inf */
+static struct prefix sum_prefix[METRICS_OP_COUNT], count_prefix[METRICS_OP_COUNT];
+
+static int prefix_make(struct prefix *out, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int prefix_make(struct prefix *out, size_t *used, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(prefix_arena + *used, sizeof(prefix_arena) - *used, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(prefix_arena) - *used)
+        return -1;
+    out->p = prefix_arena + *used;
+    out->n = (size_t)n;
+    *used += (size_t)n + 1;
+    return 0;
+}
+
 int metrics_init(const char *const *labels, size_t n)
 {
+    size_t used = 0, op, b;
+    int rc = 0;
+
     if (n + 1 > METRICS_ROUTES_MAX)
         return -1;
     route_labels = labels;
     n_routes = n;
-    return 0;
+    for (op = METRICS_OP_NONE + 1; op < METRICS_OP_COUNT; op++) {
+        const char *nm = op_names[op];
+        rc |= prefix_make(&op_prefix[op][0], &used,
+                          "statesnap_operations_total{op=\"%s\",result=\"success\"} ", nm);
+        rc |= prefix_make(&op_prefix[op][1], &used,
+                          "statesnap_operations_total{op=\"%s\",result=\"failure\"} ", nm);
+        for (b = 0; b <= N_BUCKETS; b++)
+            rc |= prefix_make(&bucket_prefix[op][b], &used,
+                              "statesnap_operation_duration_seconds_bucket{op=\"%s\",le=\"%s\"} ",
+                              nm, b < N_BUCKETS ? buckets[b].label : "+Inf");
+        rc |= prefix_make(&sum_prefix[op], &used, "statesnap_operation_duration_seconds_sum{op=\"%s\"} ",
+                          nm);
+        rc |= prefix_make(&count_prefix[op], &used,
+                          "statesnap_operation_duration_seconds_count{op=\"%s\"} ", nm);
+    }
+    return rc == 0 ? 0 : -1;
 }
 
 void metrics_http_count(size_t route, int status)
@@ -53,6 +114,8 @@ void metrics_http_count(size_t route, int status)
     if (route > n_routes || status < CODE_MIN || status > CODE_MAX)
         return;
     atomic_fetch_add_explicit(&http_count[route][status - CODE_MIN], 1, memory_order_relaxed);
+    if (!atomic_load_explicit(&code_seen[status - CODE_MIN], memory_order_relaxed))
+        atomic_store_explicit(&code_seen[status - CODE_MIN], 1, memory_order_relaxed);
 }
 
 void metrics_op_observe(enum metrics_op op, int ok, double seconds)
@@ -63,7 +126,7 @@ void metrics_op_observe(enum metrics_op op, int ok, double seconds)
         return;
     if (seconds < 0)
         seconds = 0;
-    for (b = 0; b < N_BUCKETS && seconds > buckets[b]; b++)
+    for (b = 0; b < N_BUCKETS && seconds > buckets[b].le; b++)
         ;
     atomic_fetch_add_explicit(&op_count[op][ok ? 0 : 1], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&op_bucket[op][b], 1, memory_order_relaxed);
@@ -75,46 +138,128 @@ static uint64_t load(_Atomic uint64_t *v)
     return atomic_load_explicit(v, memory_order_relaxed);
 }
 
-int metrics_render(FILE *f)
-{
-    size_t r, op, b;
-    int code;
+/* The scrape is a few hundred lines, rendered on every probe: plain string
+ * and integer appends to a buffer written out once, no printf. */
+struct text {
+    char buf[32768];
+    size_t len;
+    FILE *out;      /* where a full buffer goes */
+};
 
-    fprintf(f, "# HELP statesnap_http_requests_total HTTP requests served, by route template "
-               "and status code.\n# TYPE statesnap_http_requests_total counter\n");
+static void flush(struct text *f)
+{
+    if (f->len > 0)
+        (void)fwrite_unlocked(f->buf, 1, f->len, f->out);
+    f->len = 0;
+}
+
+static void put_n(struct text *f, const char *s, size_t n)
+{
+    if (n > sizeof(f->buf) - f->len) {
+        flush(f);
+        if (n > sizeof(f->buf)) {
+            (void)fwrite_unlocked(s, 1, n, f->out);
+            return;
+        }
+    }
+    memcpy(f->buf + f->len, s, n);
+    f->len += n;
+}
+
+static void put(struct text *f, const char *s)
+{
+    put_n(f, s, strlen(s));
+}
+
+static void put_u64(struct text *f, uint64_t v)
+{
+    char b[24], *p = b + sizeof(b);
+
+    do
+        *--p = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    put_n(f, p, (size_t)(b + sizeof(b) - p));
+}
+
+static void line(struct text *f, const struct prefix *p, uint64_t value)
+{
+    put_n(f, p->p, p->n);
+    put_u64(f, value);
+    put_n(f, "\n", 1);
+}
+
+/* NAME{K1="V1",K2="V2"} VALUE\n; k2 NULL for one label. */
+static void sample(struct text *f, const char *name, const char *k1, const char *v1, const char *k2,
+                   const char *v2, uint64_t value)
+{
+    put(f, name);
+    put(f, "{");
+    put(f, k1);
+    put(f, "=\"");
+    put(f, v1);
+    if (k2 != NULL) {
+        put(f, "\",");
+        put(f, k2);
+        put(f, "=\"");
+        put(f, v2);
+    }
+    put(f, "\"} ");
+    put_u64(f, value);
+    put(f, "\n");
+}
+
+int metrics_render(FILE *out)
+{
+    struct text *f = malloc(sizeof(*f));
+    size_t r, op, b, i, n_codes = 0;
+    int code, codes[CODE_MAX - CODE_MIN + 1];
+
+    if (f == NULL)
+        return -1;
+    f->len = 0;
+    f->out = out;
+    put(f, "# HELP statesnap_http_requests_total HTTP requests served, by route template "
+           "and status code.\n# TYPE statesnap_http_requests_total counter\n");
+    /* Only the status codes ever answered: a handful of the 500. */
+    for (code = CODE_MIN; code <= CODE_MAX; code++)
+        if (atomic_load_explicit(&code_seen[code - CODE_MIN], memory_order_relaxed))
+            codes[n_codes++] = code;
     for (r = 0; r <= n_routes; r++) {
-        for (code = CODE_MIN; code <= CODE_MAX; code++) {
-            uint64_t v = load(&http_count[r][code - CODE_MIN]);
+        for (i = 0; i < n_codes; i++) {
+            uint64_t v = load(&http_count[r][codes[i] - CODE_MIN]);
+            char c[4] = { (char)('0' + codes[i] / 100), (char)('0' + codes[i] / 10 % 10),
+                          (char)('0' + codes[i] % 10), '\0' };
             if (v == 0)
                 continue;
-            fprintf(f, "statesnap_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n",
-                    r < n_routes ? route_labels[r] : "unmatched", code, (unsigned long long)v);
+            sample(f, "statesnap_http_requests_total", "route",
+                   r < n_routes ? route_labels[r] : "unmatched", "code", c, v);
         }
     }
-    fprintf(f, "# HELP statesnap_operations_total Snapshot operations run through the API, by "
-               "operation and result.\n# TYPE statesnap_operations_total counter\n");
-    for (op = METRICS_OP_NONE + 1; op < METRICS_OP_COUNT; op++)
-        fprintf(f,
-                "statesnap_operations_total{op=\"%s\",result=\"success\"} %llu\n"
-                "statesnap_operations_total{op=\"%s\",result=\"failure\"} %llu\n",
-                op_names[op], (unsigned long long)load(&op_count[op][0]), op_names[op],
-                (unsigned long long)load(&op_count[op][1]));
-    fprintf(f, "# HELP statesnap_operation_duration_seconds Wall time of snapshot operations.\n"
-               "# TYPE statesnap_operation_duration_seconds histogram\n");
+    put(f, "# HELP statesnap_operations_total Snapshot operations run through the API, by "
+           "operation and result.\n# TYPE statesnap_operations_total counter\n");
     for (op = METRICS_OP_NONE + 1; op < METRICS_OP_COUNT; op++) {
-        uint64_t cum = 0;
-        for (b = 0; b < N_BUCKETS; b++) {
-            cum += load(&op_bucket[op][b]);
-            fprintf(f, "statesnap_operation_duration_seconds_bucket{op=\"%s\",le=\"%g\"} %llu\n",
-                    op_names[op], buckets[b], (unsigned long long)cum);
-        }
-        cum += load(&op_bucket[op][N_BUCKETS]);
-        fprintf(f,
-                "statesnap_operation_duration_seconds_bucket{op=\"%s\",le=\"+Inf\"} %llu\n"
-                "statesnap_operation_duration_seconds_sum{op=\"%s\"} %.6f\n"
-                "statesnap_operation_duration_seconds_count{op=\"%s\"} %llu\n",
-                op_names[op], (unsigned long long)cum, op_names[op],
-                (double)load(&op_sum_us[op]) / 1e6, op_names[op], (unsigned long long)cum);
+        line(f, &op_prefix[op][0], load(&op_count[op][0]));
+        line(f, &op_prefix[op][1], load(&op_count[op][1]));
     }
-    return ferror(f) ? -1 : 0;
+    put(f, "# HELP statesnap_operation_duration_seconds Wall time of snapshot operations.\n"
+           "# TYPE statesnap_operation_duration_seconds histogram\n");
+    for (op = METRICS_OP_NONE + 1; op < METRICS_OP_COUNT; op++) {
+        uint64_t cum = 0, us = load(&op_sum_us[op]);
+        char frac[8] = { '.' };
+        for (b = 0; b <= N_BUCKETS; b++) {
+            cum += load(&op_bucket[op][b]);
+            line(f, &bucket_prefix[op][b], cum);
+        }
+        /* The sum in seconds with six decimals, from whole microseconds. */
+        put_n(f, sum_prefix[op].p, sum_prefix[op].n);
+        put_u64(f, us / 1000000);
+        for (i = 6, us %= 1000000; i > 0; i--, us /= 10)
+            frac[i] = (char)('0' + us % 10);
+        put_n(f, frac, 7);
+        put_n(f, "\n", 1);
+        line(f, &count_prefix[op], cum);
+    }
+    flush(f);
+    free(f);
+    return ferror(out) ? -1 : 0;
 }
