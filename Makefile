@@ -2,7 +2,7 @@
 # on a fresh Debian 12 machine (dependencies are apt-installed when root).
 
 CC      ?= cc
-PKGS    := libmicrohttpd libzip jansson sqlite3 libcrypto libcurl
+PKGS    := libmicrohttpd libzip jansson sqlite3 libcrypto libcurl zlib
 CSTD    := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 PKGCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -23,6 +23,7 @@
 #include "manifest.h"
 #include "meta.h"
 #include "ops.h"
+#include "pdeflate.h"
 #include "store.h"
 
 #define CREATE_READ_CHUNK (256u * 1024)
@@ -43,6 +44,9 @@ struct file_src {
     EVP_MD_CTX *md;
     char sha256[65];
     int finished;
+    int level;             /* > 0: deflated here on several threads, not by libzip */
+    struct pdeflate *pd;
+    uint32_t crc;          /* of the content, for libzip, when deflated here */
     zip_error_t zerr;
 };
 
@@ -113,6 +117,31 @@ static int src_open(struct file_src *fs)
     return 0;
 }
 
+/* Every byte read from a file: into its hash, and positions.json also into
+ * memory (its entries are counted for the manifest). */
+static void file_tap(void *ud, const unsigned char *data, size_t r)
+{
+    struct file_src *fs = ud;
+    struct create_ctx *cc = fs->cc;
+
+    EVP_DigestUpdate(fs->md, data, r);
+    if (cc->positions_ok && strcmp(fs->cf->rel, "state/positions.json") == 0) {
+        if (cc->positions_len + r > CREATE_POSITIONS_MAX) {
+            cc->positions_ok = 0;
+        } else {
+            char *np = realloc(cc->positions, cc->positions_len + r + 1);
+            if (np == NULL) {
+                cc->positions_ok = 0;
+            } else {
+                cc->positions = np;
+                memcpy(np + cc->positions_len, data, r);
+                cc->positions_len += r;
+            }
+        }
+    }
+    fs->done += (uint64_t)r;
+}
+
 static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cmd_t cmd)
 {
     struct file_src *fs = ud;
@@ -127,10 +156,25 @@ static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
             zip_error_set(&fs->zerr, ZIP_ER_MEMORY, 0);
             return -1;
         }
+        if (fs->level > 0 && pdeflate_start(&fs->pd, fs->fd, fs->limit, fs->level, 0, fs->cf->rel,
+                                            file_tap, fs, cc->e) != 0) {
+            zip_error_set(&fs->zerr, ZIP_ER_MEMORY, 0);
+            return -1;
+        }
         return 0;
     case ZIP_SOURCE_READ: {
         uint64_t left = fs->limit - fs->done;
         ssize_t r;
+        if (fs->pd != NULL) {
+            /* The deflated stream; the tap hashes the input as it is read. */
+            if ((r = pdeflate_read(fs->pd, data, (size_t)len, cc->e)) < 0) {
+                zip_error_set(&fs->zerr, ZIP_ER_READ, 0);
+                return -1;
+            }
+            if (r == 0 && fs->done == fs->limit)
+                fs->crc = pdeflate_crc(fs->pd);
+            return r;
+        }
         if (left == 0)
             return 0;
         if (len > left)
@@ -146,22 +190,7 @@ static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
             zip_error_set(&fs->zerr, ZIP_ER_READ, 0);
             return -1;
         }
-        EVP_DigestUpdate(fs->md, data, (size_t)r);
-        if (cc->positions_ok && strcmp(fs->cf->rel, "state/positions.json") == 0) {
-            if (cc->positions_len + (size_t)r > CREATE_POSITIONS_MAX) {
-                cc->positions_ok = 0;
-            } else {
-                char *np = realloc(cc->positions, cc->positions_len + (size_t)r + 1);
-                if (np == NULL) {
-                    cc->positions_ok = 0;
-                } else {
-                    cc->positions = np;
-                    memcpy(np + cc->positions_len, data, (size_t)r);
-                    cc->positions_len += (size_t)r;
-                }
-            }
-        }
-        fs->done += (uint64_t)r;
+        file_tap(fs, data, (size_t)r);
         return r;
     }
     case ZIP_SOURCE_CLOSE:
@@ -169,6 +198,8 @@ static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
             sha_hex(fs->md, fs->sha256);
             fs->finished = 1;
         }
+        pdeflate_free(fs->pd);
+        fs->pd = NULL;
         EVP_MD_CTX_free(fs->md);
         fs->md = NULL;
         if (fs->fd >= 0)
@@ -183,11 +214,23 @@ static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
         st->valid = ZIP_STAT_SIZE | ZIP_STAT_MTIME;
         st->size = fs->limit;
         st->mtime = fs->mtime;
+        if (fs->level > 0) {
+            /* Already deflated: libzip copies the stream as it is and takes
+             * the CRC from here once the data is through. */
+            st->valid |= ZIP_STAT_COMP_METHOD;
+            st->comp_method = ZIP_CM_DEFLATE;
+            if (fs->finished) {
+                st->valid |= ZIP_STAT_CRC;
+                st->crc = fs->crc;
+            }
+        }
         return sizeof(*st);
     }
     case ZIP_SOURCE_ERROR:
         return zip_error_to_data(&fs->zerr, data, len);
     case ZIP_SOURCE_FREE:
+        pdeflate_free(fs->pd);
+        fs->pd = NULL;
         EVP_MD_CTX_free(fs->md);
         fs->md = NULL;
         if (fs->fd >= 0)
@@ -342,12 +385,17 @@ static int stored_ext(const char *rel)
     return 0;
 }
 
-static int set_compression(zip_t *za, zip_int64_t idx, int level, uint64_t size, const char *rel)
+static int set_compression(zip_t *za, zip_int64_t idx, int level, struct file_src *fs,
+                           uint64_t size)
 {
     int method = ZIP_CM_DEFLATE;
 
-    if (level == 0 || size < CREATE_STORE_BELOW || stored_ext(rel))
+    if (level == 0 || size < CREATE_STORE_BELOW || stored_ext(fs->cf->rel))
         method = ZIP_CM_STORE;
+    /* A large file is deflated on every core (the chain can be most of a
+     * snapshot); libzip would use one. */
+    else if (size >= PDEFLATE_MIN && pdeflate_threads(0) > 1)
+        fs->level = level;
     return zip_set_file_compression(za, (zip_uint64_t)idx, method,
                                     method == ZIP_CM_STORE ? 0 : (zip_uint32_t)level);
 }
@@ -404,7 +452,7 @@ static int write_zip(struct create_ctx *cc, const char *tmp)
         }
         zip_file_set_external_attributes(za, (zip_uint64_t)idx, 0, ZIP_OPSYS_UNIX,
                                          (zip_uint32_t)(S_IFREG | (st.st_mode & 0777)) << 16);
-        if (set_compression(za, idx, level, (uint64_t)st.st_size, fs->cf->rel) != 0)
+        if (set_compression(za, idx, level, fs, (uint64_t)st.st_size) != 0)
             goto zfail;
     }
     if (cc->env_masked != NULL) {
