@@ -89,6 +89,7 @@ int main(int argc, char **argv)
     }
     config_sync_engine(&cfg);
     if (strcmp(rest[0], "serve") == 0) {
+        serve_tune_malloc(argv);
         rc = serve_main(&cfg, n - 1, rest + 1);
     } else if (alerts_start(&cfg, 0, &e) != 0) {
         /* A CLI restore alerts like the server's; a bad "alerts" config is a config error. */

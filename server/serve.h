@@ -10,6 +10,11 @@
  * SIGINT, drains in-flight requests, and returns the process exit code:
  * 0 after a graceful shutdown, 1 when the server could not start, 2 for
  * bad usage. */
+/* Run this program again (same pid, same argv) with glibc's per-thread
+ * malloc cache turned off, unless GLIBC_TUNABLES already sets it. Returns
+ * only when that is not needed or the exec failed (then nothing changed). */
+void serve_tune_malloc(char **argv);
+
 int serve_main(struct config *cfg, int argc, char **argv);
 
 #endif
