@@ -40,8 +40,9 @@ int archive_stream(struct archive *a, const char *path, archive_sink sink, void 
 int archive_read(struct archive *a, const char *path, size_t max, char **buf, size_t *len,
                  struct err *e);
 
-/* Stream and check every file; append {path, problem} to errors for each bad
- * one. Returns the number of bad files, or -1 if checking itself failed. */
+/* Stream and check every file (those archive_stream already checked whole
+ * through this handle are not read again); append {path, problem} to errors
+ * for each bad one. Returns the number of bad files, or -1 if checking itself failed. */
 int archive_check_all(struct archive *a, json_t *errors, struct err *e);
 
 /* SHA-256 (hex) and size of a whole file. */

@@ -530,7 +530,7 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
     char tmp[PATH_MAX], final[PATH_MAX], sha[65];
     struct catalog_snapshot row;
     int64_t size = 0;
-    int locked = 0, intent = 0, rc = -1;
+    int locked = 0, intent = 0, rc = -1, gated = 0;
 
     memset(&cc, 0, sizeof(cc));
     memset(&row, 0, sizeof(row));
@@ -615,6 +615,10 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
     }
     if (archive_file_sha256(tmp, sha, &size, e) != 0)
         goto out_unlink;
+    if (o->gate != NULL && o->gate(o->gate_ctx, e) != 0) {
+        gated = 1;
+        goto out_unlink;
+    }
     if (store_intent_write(s, cc.name, "create", e) != 0)
         goto out_unlink;
     intent = 1;
@@ -683,7 +687,8 @@ out:
     if (intent)
         store_intent_clear(s, cc.name, "create", NULL);
     /* Bad input and a taken name are the caller's to hear about, not an alert. */
-    if (rc != 0 && e->code != ERR_INVALID && e->code != ERR_CONFLICT && e->code != ERR_NOT_FOUND) {
+    if (rc != 0 && !gated && e->code != ERR_INVALID && e->code != ERR_CONFLICT &&
+        e->code != ERR_NOT_FOUND) {
         json_t *fd = json_pack("{s:s}", "error", e->msg);
         engine_emit(s->cfg, "create", "error", cc.name[0] ? cc.name : NULL, fd);
         json_decref(fd);

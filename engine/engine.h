@@ -94,6 +94,12 @@ struct create_opts {
     const char *version_tag; /* overrides VERSION detection, or NULL */
     long pin_seconds;        /* >0: pinned only for this long (safety snapshots) */
     int compression_level;   /* 0 = the store's level; 1-9 = this level */
+    /* Called once the archive is written and synced, before anything in
+     * the store changes; a failure there abandons the create (its error is
+     * returned, nothing is left, no alert). Restore waits here for its own
+     * checks, which run while the safety snapshot is written. */
+    int (*gate)(void *ctx, struct err *e);
+    void *gate_ctx;
 };
 
 /* Capture the state root into NAME.zip and catalog it. Takes the store lock.

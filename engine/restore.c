@@ -2,6 +2,7 @@
 #include "restore.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -463,7 +464,74 @@ static void remove_tmps(struct plan *p)
             unlink(p->v[i].tmp);
 }
 
-static int safety_snapshot(struct store *s, char *name, size_t len, struct err *e)
+/* Phase 1's work: every file to its temp (hashed on the way), then the
+ * rest of the archive checked. */
+static int prepare_files(struct store *s, struct plan *p, const char *snap, struct err *e)
+{
+    json_t *errors;
+    int bad;
+
+    for (size_t i = 0; i < p->n; i++) {
+        struct step *st = &p->v[i];
+        if (st->tmp[0] == '\0')
+            continue;
+        if (extract_tmp(s, p->a, st->path, st->mode, st->tmp, e) != 0)
+            return -1;
+        FAILPOINT("restore.after_extract");
+    }
+    if ((errors = json_array()) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    bad = archive_check_all(p->a, errors, e);
+    if (bad > 0) {
+        json_t *first = json_array_get(errors, 0);
+        err_set(e, ERR_VERIFY, "snapshot \"%s\" failed verification, nothing restored: %s: %s",
+                snap, json_string_value(json_object_get(first, "path")),
+                json_string_value(json_object_get(first, "problem")));
+    }
+    json_decref(errors);
+    return bad == 0 ? 0 : -1;
+}
+
+/* Phase 1 on a thread of its own while the safety snapshot is written: the
+ * two only read the state root and write temp files (the plan's archive is
+ * this thread's alone), and the snapshot joins the store only after
+ * prepare_wait() says every file checked out. */
+struct prepare_job {
+    struct store *s;
+    struct plan *p;
+    const char *snap;
+    struct err e;
+    int rc;
+    int running;
+    pthread_t th;
+};
+
+static void *prepare_main(void *arg)
+{
+    struct prepare_job *j = arg;
+
+    j->rc = prepare_files(j->s, j->p, j->snap, &j->e);
+    return NULL;
+}
+
+/* The create gate: wait for phase 1; its error if it failed. */
+static int prepare_wait(void *ctx, struct err *e)
+{
+    struct prepare_job *j = ctx;
+
+    if (j->running) {
+        pthread_join(j->th, NULL);
+        j->running = 0;
+    }
+    if (j->rc != 0) {
+        *e = j->e;
+        return -1;
+    }
+    return 0;
+}
+
+static int safety_snapshot(struct store *s, char *name, size_t len, struct prepare_job *job,
+                           struct err *e)
 {
     char stamp[32];
     time_t t = (time_t)engine_now();
@@ -489,10 +557,15 @@ static int safety_snapshot(struct store *s, char *name, size_t len, struct err *
         co.compression_level = 1;
         co.pin_seconds = s->cfg->safety_pin_seconds > 0 ? s->cfg->safety_pin_seconds
                                                         : ENGINE_SAFETY_PIN_SECONDS;
+        co.gate = prepare_wait;
+        co.gate_ctx = job;
         if (engine_create(s, &co, &snap, &ce) == 0) {
             rc = 0;
             break;
         }
+        /* The files failed their check: that is the restore's error. */
+        if (prepare_wait(job, e) != 0)
+            break;
         if (ce.code != ERR_CONFLICT) {
             err_set(e, ce.code, "safety snapshot failed, nothing restored: %s", ce.msg);
             break;
@@ -512,11 +585,14 @@ int engine_restore_apply(struct store *s, const struct restore_opts *o, const ch
     char want[128], safety[ENGINE_NAME_MAX + 1];
     long long expires;
     char *end;
-    json_t *errors = NULL, *files;
+    json_t *files;
+    struct prepare_job job;
+    struct err ignored = { 0 };
     int rc = -1, journaled = 0;
 
     *report = NULL;
     memset(&p, 0, sizeof(p));
+    memset(&job, 0, sizeof(job));
     if (token == NULL || *token == '\0')
         return err_set(e, ERR_INVALID, "a confirm token from a restore preview is required");
     if (strncmp(token, "t.", 2) != 0)
@@ -555,30 +631,22 @@ int engine_restore_apply(struct store *s, const struct restore_opts *o, const ch
     if (journal_write(s, "prepare", o, &p, e) != 0)
         goto out;
     journaled = 1;
-    for (size_t i = 0; i < p.n; i++) {
-        struct step *st = &p.v[i];
-        if (st->tmp[0] == '\0')
-            continue;
-        if (extract_tmp(s, p.a, st->path, st->mode, st->tmp, e) != 0)
-            goto fail;
-        FAILPOINT("restore.after_extract");
+    job.s = s;
+    job.p = &p;
+    job.snap = o->name;
+    if (pthread_create(&job.th, NULL, prepare_main, &job) == 0) {
+        job.running = 1;
+    } else {
+        /* No thread: do it here, then the snapshot. */
+        job.rc = prepare_files(s, &p, o->name, &job.e);
     }
-    if ((errors = json_array()) == NULL) {
-        err_set(e, ERR_IO, "out of memory");
+    int safe = safety_snapshot(s, safety, sizeof(safety), &job, e);
+    /* Joined by the gate unless the create stopped before it. */
+    if (prepare_wait(&job, &ignored) != 0 || safe != 0) {
+        if (job.rc != 0)
+            *e = job.e;
         goto fail;
     }
-    int bad = archive_check_all(p.a, errors, e);
-    if (bad != 0) {
-        if (bad > 0) {
-            json_t *first = json_array_get(errors, 0);
-            err_set(e, ERR_VERIFY, "snapshot \"%s\" failed verification, nothing restored: %s: %s",
-                    o->name, json_string_value(json_object_get(first, "path")),
-                    json_string_value(json_object_get(first, "problem")));
-        }
-        goto fail;
-    }
-    if (safety_snapshot(s, safety, sizeof(safety), e) != 0)
-        goto fail;
     FAILPOINT("restore.after_safety");
     /* Phase 2 (commit): from here on the restore completes, now or at the
      * next start. */
@@ -632,7 +700,6 @@ out:
         audit_append(s, "restore", o->name, "error", ad, NULL);
         json_decref(ad);
     }
-    json_decref(errors);
     plan_free(&p);
     store_unlock(s);
     return rc;
