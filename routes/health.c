@@ -14,6 +14,7 @@
 
 #define READYZ_MAX_AGE_LIMIT (100L * 365 * 24 * 3600)
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define METRICS_RENDER_BYTES (64u << 10)   /* first buffer for a scrape; doubled if it does not fit */
 
 void route_healthz(const struct route_req *r, struct route_resp *o)
 {
@@ -72,6 +73,15 @@ void route_readyz(const struct route_req *r, struct route_resp *o)
 
 /* The catalog-derived gauges. A catalog that cannot be read shows as
  * statesnap_catalog_up 0 rather than a failed scrape, so the alert can say why. */
+/* NAME VALUE lines after their HELP/TYPE text: literal text with fputs and
+ * the number alone, as a scrape is frequent and printf would scan the help
+ * text for conversions. */
+static void gauge(FILE *f, const char *text, long long v)
+{
+    fputs(text, f);
+    fprintf(f, "%lld\n", v);
+}
+
 static void render_catalog(FILE *f, struct store *store)
 {
     struct store_summary sm;
@@ -81,65 +91,86 @@ static void render_catalog(FILE *f, struct store *store)
     up = store_summary(store, &sm, &e) == 0;
     if (!up)
         memset(&sm, 0, sizeof(sm));
-    fprintf(f, "# HELP statesnap_catalog_up Whether the catalog could be read (1) or not (0).\n"
-               "# TYPE statesnap_catalog_up gauge\nstatesnap_catalog_up %d\n", up);
+    gauge(f, "# HELP statesnap_catalog_up Whether the catalog could be read (1) or not (0).\n"
+             "# TYPE statesnap_catalog_up gauge\nstatesnap_catalog_up ", up);
     if (up) {
-        fprintf(f, "# HELP statesnap_snapshots Number of catalogued snapshots.\n"
-                   "# TYPE statesnap_snapshots gauge\nstatesnap_snapshots %lld\n"
-                   "# HELP statesnap_snapshots_bytes Total size of all snapshot archives in bytes.\n"
-                   "# TYPE statesnap_snapshots_bytes gauge\nstatesnap_snapshots_bytes %lld\n",
-                (long long)sm.count, (long long)sm.bytes);
-        fprintf(f, "# HELP statesnap_latest_snapshot_timestamp_seconds Creation time of the "
-                   "newest snapshot (0 when there is none).\n"
-                   "# TYPE statesnap_latest_snapshot_timestamp_seconds gauge\n"
-                   "statesnap_latest_snapshot_timestamp_seconds %lld\n",
-                (long long)(sm.have_latest ? sm.latest_created_at : 0));
-        fprintf(f, "# HELP statesnap_latest_snapshot_age_seconds Seconds since the newest "
-                   "snapshot was created (+Inf when there is none).\n"
-                   "# TYPE statesnap_latest_snapshot_age_seconds gauge\n");
+        gauge(f, "# HELP statesnap_snapshots Number of catalogued snapshots.\n"
+                 "# TYPE statesnap_snapshots gauge\nstatesnap_snapshots ", (long long)sm.count);
+        gauge(f, "# HELP statesnap_snapshots_bytes Total size of all snapshot archives in bytes.\n"
+                 "# TYPE statesnap_snapshots_bytes gauge\nstatesnap_snapshots_bytes ",
+              (long long)sm.bytes);
+        gauge(f, "# HELP statesnap_latest_snapshot_timestamp_seconds Creation time of the "
+                 "newest snapshot (0 when there is none).\n"
+                 "# TYPE statesnap_latest_snapshot_timestamp_seconds gauge\n"
+                 "statesnap_latest_snapshot_timestamp_seconds ",
+              (long long)(sm.have_latest ? sm.latest_created_at : 0));
+        fputs("# HELP statesnap_latest_snapshot_age_seconds Seconds since the newest "
+              "snapshot was created (+Inf when there is none).\n"
+              "# TYPE statesnap_latest_snapshot_age_seconds gauge\n", f);
         if (sm.have_latest) {
             int64_t age = engine_now() - sm.latest_created_at;
-            fprintf(f, "statesnap_latest_snapshot_age_seconds %lld\n",
-                    (long long)(age < 0 ? 0 : age));
+            gauge(f, "statesnap_latest_snapshot_age_seconds ", (long long)(age < 0 ? 0 : age));
         } else {
-            fprintf(f, "statesnap_latest_snapshot_age_seconds +Inf\n");
+            fputs("statesnap_latest_snapshot_age_seconds +Inf\n", f);
         }
     }
-    fprintf(f, "# HELP statesnap_offsite_last_success_timestamp_seconds Time of the last "
-               "successful offsite copy (0 = never).\n"
-               "# TYPE statesnap_offsite_last_success_timestamp_seconds gauge\n"
-               "statesnap_offsite_last_success_timestamp_seconds %lld\n"
-               "# HELP statesnap_offsite_snapshots Snapshots by offsite state (none = never "
-               "tried).\n# TYPE statesnap_offsite_snapshots gauge\n"
-               "statesnap_offsite_snapshots{state=\"none\"} %lld\n"
-               "statesnap_offsite_snapshots{state=\"pending\"} %lld\n"
-               "statesnap_offsite_snapshots{state=\"synced\"} %lld\n"
-               "statesnap_offsite_snapshots{state=\"failed\"} %lld\n",
-            (long long)sm.offsite.last_success, (long long)sm.offsite.none,
-            (long long)sm.offsite.pending, (long long)sm.offsite.synced,
-            (long long)sm.offsite.failed);
+    gauge(f, "# HELP statesnap_offsite_last_success_timestamp_seconds Time of the last "
+             "successful offsite copy (0 = never).\n"
+             "# TYPE statesnap_offsite_last_success_timestamp_seconds gauge\n"
+             "statesnap_offsite_last_success_timestamp_seconds ",
+          (long long)sm.offsite.last_success);
+    gauge(f, "# HELP statesnap_offsite_snapshots Snapshots by offsite state (none = never "
+             "tried).\n# TYPE statesnap_offsite_snapshots gauge\n"
+             "statesnap_offsite_snapshots{state=\"none\"} ", (long long)sm.offsite.none);
+    gauge(f, "statesnap_offsite_snapshots{state=\"pending\"} ", (long long)sm.offsite.pending);
+    gauge(f, "statesnap_offsite_snapshots{state=\"synced\"} ", (long long)sm.offsite.synced);
+    gauge(f, "statesnap_offsite_snapshots{state=\"failed\"} ", (long long)sm.offsite.failed);
+}
+
+/* One rendering into buf (cap bytes). Returns the length, or 0 when it did
+ * not fit or failed (*failed set for a failure that a bigger buffer would
+ * not fix). */
+static size_t render_into(const struct route_req *r, char *buf, size_t cap, int *failed)
+{
+    FILE *f = fmemopen(buf, cap, "w");
+    long len;
+    int rc = 0;
+
+    *failed = 0;
+    if (f == NULL) {
+        *failed = 1;
+        return 0;
+    }
+    fputs("# HELP statesnap_build_info Version of the running statesnap.\n"
+          "# TYPE statesnap_build_info gauge\n"
+          "statesnap_build_info{version=\"" STATESNAP_VERSION "\"} 1\n", f);
+    render_catalog(f, r->store);
+    if (r->env->render_metrics != NULL)
+        rc = r->env->render_metrics(f);
+    len = ftell(f);
+    if (fclose(f) != 0 || len < 0)
+        rc = -1;
+    /* A full buffer shows as an error or as a length at the very end. */
+    if (rc != 0 || len < 0 || (size_t)len >= cap - 1)
+        return 0;
+    return (size_t)len;
 }
 
 void route_metrics(const struct route_req *r, struct route_resp *o)
 {
+    size_t cap = METRICS_RENDER_BYTES, len = 0;
     char *buf = NULL;
-    size_t len = 0;
-    FILE *f;
-    int rc = 0;
+    int failed = 0;
 
-    if ((f = open_memstream(&buf, &len)) == NULL) {
-        route_problem(o, 500, "out of memory");
-        return;
+    /* The scrape is ~20 KiB: rendered straight into one buffer, which
+     * becomes the response, instead of a stream that grows and copies. */
+    for (int tries = 0; tries < 6 && len == 0 && !failed; tries++, cap *= 2) {
+        free(buf);
+        if ((buf = malloc(cap)) == NULL)
+            break;
+        len = render_into(r, buf, cap, &failed);
     }
-    fprintf(f, "# HELP statesnap_build_info Version of the running statesnap.\n"
-               "# TYPE statesnap_build_info gauge\n"
-               "statesnap_build_info{version=\"%s\"} 1\n", STATESNAP_VERSION);
-    render_catalog(f, r->store);
-    if (r->env->render_metrics != NULL)
-        rc = r->env->render_metrics(f);
-    if (ferror(f))
-        rc = -1;
-    if (fclose(f) != 0 || rc != 0) {
+    if (len == 0) {
         free(buf);
         route_problem(o, 500, "cannot render the metrics");
         return;

@@ -42,6 +42,7 @@ static const struct {
     { 10, "10" },       { 30, "30" },     { 60, "60" },       { 300, "300" },
 };
 #define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
+#define METRICS_TEXT_BUF (32u << 10)
 
 static const char *const *route_labels;
 static size_t n_routes;   /* label index n_routes = "unmatched" */
@@ -141,23 +142,28 @@ static uint64_t load(_Atomic uint64_t *v)
 /* The scrape is a few hundred lines, rendered on every probe: plain string
  * and integer appends to a buffer written out once, no printf. */
 struct text {
-    char buf[32768];
-    size_t len;
-    FILE *out;      /* where a full buffer goes */
+    char *buf;
+    size_t cap, len;
+    FILE *out;      /* where a full buffer goes; NULL = a bounded buffer */
+    int overflow;   /* a bounded buffer ran out of room */
 };
 
 static void flush(struct text *f)
 {
-    if (f->len > 0)
+    if (f->len > 0 && f->out != NULL)
         (void)fwrite_unlocked(f->buf, 1, f->len, f->out);
     f->len = 0;
 }
 
 static void put_n(struct text *f, const char *s, size_t n)
 {
-    if (n > sizeof(f->buf) - f->len) {
+    if (n > f->cap - f->len) {
+        if (f->out == NULL) {
+            f->overflow = 1;
+            return;
+        }
         flush(f);
-        if (n > sizeof(f->buf)) {
+        if (n > f->cap) {
             (void)fwrite_unlocked(s, 1, n, f->out);
             return;
         }
@@ -208,16 +214,51 @@ static void sample(struct text *f, const char *name, const char *k1, const char 
     put(f, "\n");
 }
 
+/* One operation's histogram lines, kept per thread with the values they
+ * show: most operations are idle between scrapes, and copying their text
+ * beats formatting it again. */
+struct op_text {
+    int valid;
+    uint64_t vals[N_BUCKETS + 2];   /* the buckets, then the sum in microseconds */
+    size_t len;
+    char text[2048];
+};
+
+static _Thread_local struct op_text op_cache[METRICS_OP_COUNT];
+
+static void render_histogram(struct text *f, size_t op, const uint64_t *vals)
+{
+    uint64_t cum = 0, us = vals[N_BUCKETS + 1];
+    char frac[8] = { '.' };
+    size_t b, i;
+
+    for (b = 0; b <= N_BUCKETS; b++) {
+        cum += vals[b];
+        line(f, &bucket_prefix[op][b], cum);
+    }
+    /* The sum in seconds with six decimals, from whole microseconds. */
+    put_n(f, sum_prefix[op].p, sum_prefix[op].n);
+    put_u64(f, us / 1000000);
+    for (i = 6, us %= 1000000; i > 0; i--, us /= 10)
+        frac[i] = (char)('0' + us % 10);
+    put_n(f, frac, 7);
+    put_n(f, "\n", 1);
+    line(f, &count_prefix[op], cum);
+}
+
 int metrics_render(FILE *out)
 {
-    struct text *f = malloc(sizeof(*f));
+    struct text *f = malloc(sizeof(*f) + METRICS_TEXT_BUF);
     size_t r, op, b, i, n_codes = 0;
     int code, codes[CODE_MAX - CODE_MIN + 1];
 
     if (f == NULL)
         return -1;
+    f->buf = (char *)(f + 1);
+    f->cap = METRICS_TEXT_BUF;
     f->len = 0;
     f->out = out;
+    f->overflow = 0;
     put(f, "# HELP statesnap_http_requests_total HTTP requests served, by route template "
            "and status code.\n# TYPE statesnap_http_requests_total counter\n");
     /* Only the status codes ever answered: a handful of the 500. */
@@ -244,20 +285,23 @@ int metrics_render(FILE *out)
     put(f, "# HELP statesnap_operation_duration_seconds Wall time of snapshot operations.\n"
            "# TYPE statesnap_operation_duration_seconds histogram\n");
     for (op = METRICS_OP_NONE + 1; op < METRICS_OP_COUNT; op++) {
-        uint64_t cum = 0, us = load(&op_sum_us[op]);
-        char frac[8] = { '.' };
-        for (b = 0; b <= N_BUCKETS; b++) {
-            cum += load(&op_bucket[op][b]);
-            line(f, &bucket_prefix[op][b], cum);
+        struct op_text *c = &op_cache[op];
+        uint64_t vals[N_BUCKETS + 2];
+        for (b = 0; b <= N_BUCKETS; b++)
+            vals[b] = load(&op_bucket[op][b]);
+        vals[N_BUCKETS + 1] = load(&op_sum_us[op]);
+        if (!c->valid || memcmp(c->vals, vals, sizeof(vals)) != 0) {
+            struct text t = { c->text, sizeof(c->text), 0, NULL, 0 };
+            render_histogram(&t, op, vals);
+            c->valid = !t.overflow;
+            c->len = t.len;
+            memcpy(c->vals, vals, sizeof(vals));
+            if (!c->valid) {
+                render_histogram(f, op, vals);
+                continue;
+            }
         }
-        /* The sum in seconds with six decimals, from whole microseconds. */
-        put_n(f, sum_prefix[op].p, sum_prefix[op].n);
-        put_u64(f, us / 1000000);
-        for (i = 6, us %= 1000000; i > 0; i--, us /= 10)
-            frac[i] = (char)('0' + us % 10);
-        put_n(f, frac, 7);
-        put_n(f, "\n", 1);
-        line(f, &count_prefix[op], cum);
+        put_n(f, c->text, c->len);
     }
     flush(f);
     free(f);

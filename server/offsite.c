@@ -1660,13 +1660,16 @@ int offsite_render_metrics(FILE *f)
     pthread_mutex_lock(&sy.mu);
     on = sy.started;
     pthread_mutex_unlock(&sy.mu);
-    fprintf(f, "# HELP statesnap_offsite_enabled Whether the server copies snapshots offsite "
-               "(1) or not (0).\n# TYPE statesnap_offsite_enabled gauge\n"
-               "statesnap_offsite_enabled %d\n", on);
-    fprintf(f, "# HELP statesnap_offsite_rounds_total Offsite sync rounds run by the server, by "
-               "result.\n# TYPE statesnap_offsite_rounds_total counter\n"
-               "statesnap_offsite_rounds_total{result=\"success\"} %llu\n"
-               "statesnap_offsite_rounds_total{result=\"failure\"} %llu\n",
-            (unsigned long long)atomic_load(&rounds[0]), (unsigned long long)atomic_load(&rounds[1]));
+    /* Literal text with fputs, numbers alone (see schedule_render_metrics). */
+    fputs("# HELP statesnap_offsite_enabled Whether the server copies snapshots offsite "
+          "(1) or not (0).\n# TYPE statesnap_offsite_enabled gauge\n"
+          "statesnap_offsite_enabled ", f);
+    fprintf(f, "%d\n", on);
+    fputs("# HELP statesnap_offsite_rounds_total Offsite sync rounds run by the server, by "
+          "result.\n# TYPE statesnap_offsite_rounds_total counter\n"
+          "statesnap_offsite_rounds_total{result=\"success\"} ", f);
+    fprintf(f, "%llu\n", (unsigned long long)atomic_load(&rounds[0]));
+    fputs("statesnap_offsite_rounds_total{result=\"failure\"} ", f);
+    fprintf(f, "%llu\n", (unsigned long long)atomic_load(&rounds[1]));
     return ferror(f) ? -1 : 0;
 }
