@@ -57,13 +57,16 @@ static void plan_free(struct plan *p)
     memset(p, 0, sizeof(*p));
 }
 
-static int file_sha(const char *root, const char *rel, char out[65], struct err *e)
+/* The current hash of a state-root file ("" when absent). The preview and
+ * the apply of one restore hash the same files: the second time comes from
+ * the store's memo when the file has not changed. */
+static int file_sha(struct store *s, const char *rel, char out[65], struct err *e)
 {
     char path[PATH_MAX];
     struct stat st;
 
     out[0] = '\0';
-    if (fs_join(path, sizeof(path), root, rel, e) != 0)
+    if (fs_join(path, sizeof(path), s->cfg->root, rel, e) != 0)
         return -1;
     if (lstat(path, &st) != 0) {
         if (errno == ENOENT || errno == ENOTDIR)
@@ -73,7 +76,7 @@ static int file_sha(const char *root, const char *rel, char out[65], struct err 
     if (!S_ISREG(st.st_mode))
         return err_set(e, ERR_CONFLICT, "%s in the state root is not a regular file; "
                        "move it away first", rel);
-    return archive_file_sha256(path, out, NULL, e);
+    return store_file_sha(s, path, &st, out, e);
 }
 
 static int selected(const struct restore_opts *o, const char *path)
@@ -173,7 +176,7 @@ static int plan_make(struct store *s, const struct restore_opts *o, struct plan 
         st = &p->v[p->n - 1];
         snprintf(st->want_sha, sizeof(st->want_sha), "%s",
                  json_string_value(json_object_get(f, "sha256")));
-        if (file_sha(s->cfg->root, fp, st->cur_sha, e) != 0)
+        if (file_sha(s, fp, st->cur_sha, e) != 0)
             return -1;
         st->action = st->cur_sha[0] == '\0' ? "create"
                      : strcmp(st->cur_sha, st->want_sha) == 0 ? "unchanged" : "overwrite";
@@ -187,7 +190,7 @@ static int plan_make(struct store *s, const struct restore_opts *o, struct plan 
         if (ap == NULL || !manifest_path_safe(ap) || strcmp(ap, KILL_SWITCH) == 0 ||
             strcmp(ap, ".env") == 0 || !selected(o, ap))
             continue;
-        if (file_sha(s->cfg->root, ap, cur, e) != 0)
+        if (file_sha(s, ap, cur, e) != 0)
             return -1;
         if (cur[0] == '\0')
             continue;
@@ -198,7 +201,7 @@ static int plan_make(struct store *s, const struct restore_opts *o, struct plan 
     }
     if (!snap_has_ks && selected(o, KILL_SWITCH)) {
         char cur[65];
-        if (file_sha(s->cfg->root, KILL_SWITCH, cur, e) != 0)
+        if (file_sha(s, KILL_SWITCH, cur, e) != 0)
             return -1;
         if (cur[0] != '\0') {
             /* The kill switch was thrown after this snapshot: someone stopped

@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "archive.h"
 #include "audit.h"
 #include "failpoint.h"
 #include "fsutil.h"
@@ -130,9 +131,75 @@ void store_close(struct store *s)
         return;
     if (s->lock_fd >= 0)
         close(s->lock_fd);
+    for (size_t i = 0; i < s->n_memo; i++)
+        free(s->memo[i].path);
+    free(s->memo);
     catalog_close(s->cat);
     OPENSSL_cleanse(s->secret, sizeof(s->secret));
     free(s);
+}
+
+#define STORE_MEMO_SETTLE_NS 100000000LL   /* 100 ms: well past any timestamp tick */
+
+static int same_time(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+static int64_t ns_of(const struct timespec *t)
+{
+    return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
+int store_file_sha(struct store *s, const char *path, const struct stat *st, char out[65],
+                   struct err *e)
+{
+    struct file_memo *m = NULL;
+    struct timespec now;
+    struct stat after;
+    size_t i;
+
+    for (i = 0; i < s->n_memo; i++) {
+        if (strcmp(s->memo[i].path, path) == 0) {
+            m = &s->memo[i];
+            break;
+        }
+    }
+    if (m != NULL && m->dev == st->st_dev && m->ino == st->st_ino && m->size == st->st_size &&
+        same_time(&m->mtime, &st->st_mtim) && same_time(&m->ctime, &st->st_ctim)) {
+        memcpy(out, m->sha, 65);
+        return 0;
+    }
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (archive_file_sha256(path, out, NULL, e) != 0)
+        return -1;
+    /* Remember only a file that had settled before we read it and did not
+     * change while we did. */
+    if (ns_of(&st->st_mtim) > ns_of(&now) - STORE_MEMO_SETTLE_NS ||
+        ns_of(&st->st_ctim) > ns_of(&now) - STORE_MEMO_SETTLE_NS || lstat(path, &after) != 0 ||
+        after.st_ino != st->st_ino || after.st_size != st->st_size ||
+        !same_time(&after.st_mtim, &st->st_mtim) || !same_time(&after.st_ctim, &st->st_ctim))
+        return 0;
+    if (m == NULL) {
+        struct file_memo *nm;
+        char *p;
+        if (s->n_memo >= STORE_MEMO_MAX || (p = strdup(path)) == NULL)
+            return 0;
+        if ((nm = realloc(s->memo, (s->n_memo + 1) * sizeof(*nm))) == NULL) {
+            free(p);
+            return 0;
+        }
+        s->memo = nm;
+        m = &s->memo[s->n_memo++];
+        m->path = p;
+    }
+    m->dev = st->st_dev;
+    m->ino = st->st_ino;
+    m->size = st->st_size;
+    m->mtime = st->st_mtim;
+    m->ctime = st->st_ctim;
+    memcpy(m->sha, out, 65);
+    return 0;
 }
 
 int store_summary(struct store *s, struct store_summary *out, struct err *e)

@@ -4,10 +4,23 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "engine.h"
 #include "../db/catalog.h"
 #include "../db/offsite.h"
+
+/* A state-root file's hash as this process last computed it, with what
+ * identified the file then (see store_file_sha). */
+struct file_memo {
+    char *path;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime, ctime;
+    char sha[65];
+};
+#define STORE_MEMO_MAX 1024
 
 /* The catalog's headline figures (what /metrics shows). */
 struct store_summary {
@@ -33,6 +46,8 @@ struct store {
     int lock_depth;      /* nested store_lock calls (restore takes a snapshot under its lock) */
     unsigned char secret[32];
     int have_secret;
+    struct file_memo *memo;          /* store_file_sha's hashes, n_memo of them */
+    size_t n_memo;
     int summary_ok;                  /* summary below is valid for summary_ver */
     struct catalog_version summary_ver;
     struct store_summary summary;
@@ -51,6 +66,15 @@ int store_lock_as_is(struct store *s, struct err *e);
 /* The summary, read again only when the catalog's version has moved (a
  * scrape every second then costs one cheap query). Returns 0 or -1. */
 int store_summary(struct store *s, struct store_summary *out, struct err *e);
+
+/* SHA-256 (hex) of the regular file at path, whose lstat is *st. A hash
+ * this handle computed before is reused when the file still has the same
+ * device, inode, size, mtime and ctime (a write changes ctime, and rename
+ * changes the inode); a file changed within the last
+ * STORE_MEMO_SETTLE_NS of being hashed is not remembered, as a later
+ * write in the same timestamp tick could leave its times as they were. */
+int store_file_sha(struct store *s, const char *path, const struct stat *st, char out[65],
+                   struct err *e);
 
 /* Release one level of the lock. Cannot fail. */
 void store_unlock(struct store *s);

@@ -278,3 +278,36 @@ def test_disaster_recovery_into_an_emptied_root(ss):
     after = tree(ss.root)
     for p in state_paths(entries):
         assert after[p] == entries[p], p
+
+
+def test_a_change_after_the_preview_is_refused_even_with_the_old_mtime(changed):
+    """The prompt sits between the preview and the apply; the apply hashes the
+    files again (or reuses the preview's hash only while size, inode, mtime
+    and ctime all stand). Rewriting a file in place with the same size and
+    putting its mtime back still moves its ctime: refused, nothing written."""
+    import subprocess
+    from snaplib import BIN
+    ss, _, before = changed
+    time.sleep(0.3)           # every file settled: the preview's hashes are remembered
+    pos = os.path.join(ss.root, "state/positions.json")
+    st = os.stat(pos)
+    proc = subprocess.Popen([BIN, "--root", ss.root, "--store", ss.store, "restore", "pre_live_v1"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ss.tmp)
+    seen = b""
+    while not seen.endswith(b"Proceed? [y/N]: "):
+        ch = proc.stdout.read(1)
+        assert ch, "no prompt: %r" % seen
+        seen += ch
+    with open(pos, "r+b") as f:
+        data = f.read()
+        f.seek(0)
+        f.write(data.replace(b"AAPL", b"AAPX", 1))
+    os.utime(pos, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(pos).st_mtime_ns == st.st_mtime_ns and os.stat(pos).st_size == st.st_size
+    out, err = proc.communicate(b"y\n", timeout=120)
+    assert proc.returncode == 1, (out, err)
+    assert b"changed since the preview" in err, err
+    with open(pos, "rb") as f:
+        assert f.read() == data.replace(b"AAPL", b"AAPX", 1)
+    assert ss.names() == ["pre_live_v1"]
+    assert no_tmp_leftovers(ss.root) == []
