@@ -425,7 +425,8 @@ static int write_zip(struct create_ctx *cc, const char *tmp)
 {
     struct err *e = cc->e;
     int zerr = 0, level = cc->o->compression_level > 0 ? cc->o->compression_level
-                                                     : cc->s->cfg->compression_level;
+                          : cc->o->compression_level == CREATE_LEVEL_STORED ? 0
+                          : cc->s->cfg->compression_level;
     zip_t *za;
     struct lazy_src mf = { 0 }, sums = { 0 };
 

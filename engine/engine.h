@@ -40,6 +40,7 @@ struct engine_config {
     size_t n_exclude;
     int compression_level;            /* 0..9, default 6 */
     long safety_pin_seconds;          /* how long pre_restore_* stays pinned */
+    int safety_compression_level;     /* 0 = stored (default), 1..9 = deflate level */
     long lock_timeout_ms;             /* wait for the store lock this long */
     const char *actor;                /* who is acting: "cli:<user>" or "token:<name>" */
     const struct retention_policy *retention; /* NULL = keep_last 5 */
@@ -87,13 +88,15 @@ void engine_actor(const struct engine_config *cfg, char *out, size_t len);
 void engine_time_format(int64_t t, char *buf, size_t len);
 
 /* ---- create ---- */
+#define CREATE_LEVEL_STORED (-1)   /* create_opts.compression_level: no compression */
+
 struct create_opts {
     const char *name;        /* NULL = snap_YYYYMMDDTHHMMSSZ */
     const json_t *labels;    /* object of string values, or NULL */
     int pin;
     const char *version_tag; /* overrides VERSION detection, or NULL */
     long pin_seconds;        /* >0: pinned only for this long (safety snapshots) */
-    int compression_level;   /* 0 = the store's level; 1-9 = this level */
+    int compression_level;   /* 0 = the store's level; 1-9 = this level; or CREATE_LEVEL_STORED */
     /* Called once the archive is written and synced, before anything in
      * the store changes; a failure there abandons the create (its error is
      * returned, nothing is left, no alert). Restore waits here for its own

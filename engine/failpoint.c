@@ -3,6 +3,7 @@
 
 #ifdef STATESNAP_TESTING
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
  * can enumerate the points an operation goes through. */
 void failpoint_hit(const char *name)
 {
-    static int hits;
+    static _Atomic int hits;   /* restore passes points on two threads */
     const char *want = getenv("STATESNAP_FAILPOINT");
     const char *log = getenv("STATESNAP_FAILPOINT_LOG");
 
@@ -30,7 +31,7 @@ void failpoint_hit(const char *name)
     if (strncmp(want, name, n) != 0 || (want[n] != '\0' && want[n] != ':'))
         return;
     int nth = want[n] == ':' ? (int)strtol(want + n + 1, NULL, 10) : 1;
-    if (++hits >= nth)
+    if (atomic_fetch_add(&hits, 1) + 1 >= nth)
         raise(SIGKILL);
 }
 #else

@@ -556,8 +556,10 @@ static int safety_snapshot(struct store *s, char *name, size_t len, struct prepa
         co.name = name;
         co.labels = labels;
         co.pin = 1;
-        /* Taken while an operator waits to restore: speed over size. */
-        co.compression_level = 1;
+        /* Taken while an operator waits to restore: by default stored, not
+         * deflated, so the safety net does not slow the restore down. */
+        co.compression_level = s->cfg->safety_compression_level > 0
+                                   ? s->cfg->safety_compression_level : CREATE_LEVEL_STORED;
         co.pin_seconds = s->cfg->safety_pin_seconds > 0 ? s->cfg->safety_pin_seconds
                                                         : ENGINE_SAFETY_PIN_SECONDS;
         co.gate = prepare_wait;

@@ -19,7 +19,7 @@ static const char *const top_keys[] = {
     "root", "store", "dotenv", "include", "exclude", "listen", "tokens", "tls_cert", "tls_key",
     "max_body_bytes", "max_upload_bytes", "compression_level", "retention", "schedule_interval",
     "prune_after_create", "alerts", "offsite", "readyz_max_age", "metrics_public",
-    "safety_pin_days", "lock_timeout_ms", NULL
+    "safety_pin_days", "safety_compression_level", "lock_timeout_ms", NULL
 };
 static const char *const retention_keys[] = {
     "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "expire_after", "max_count", NULL
@@ -369,6 +369,10 @@ static int apply_root(struct config *c, json_t *root, const char *path, struct e
         goto out;
     if (json_object_get(root, "safety_pin_days") != NULL)
         c->safety_pin_seconds = (long)n * 86400;
+    n = c->safety_compression_level;
+    if (get_int(root, "safety_compression_level", 0, 9, &n, e) < 0)
+        goto out;
+    c->safety_compression_level = (int)n;
     n = c->lock_timeout_ms;
     if (get_int(root, "lock_timeout_ms", 0, 3600000, &n, e) < 0)
         goto out;
@@ -444,6 +448,7 @@ void config_sync_engine(struct config *c)
     ec->n_exclude = c->n_exclude;
     ec->compression_level = c->compression_level;
     ec->safety_pin_seconds = c->safety_pin_seconds;
+    ec->safety_compression_level = c->safety_compression_level;
     ec->lock_timeout_ms = c->lock_timeout_ms;
     ec->retention = &c->retention_policy;
     ec->prune_after_create = c->prune_after_create;

@@ -35,6 +35,7 @@ struct config {
     uint64_t max_upload_bytes;  /* imported archives, default 4 GiB */
     int compression_level;      /* default 6 */
     long safety_pin_seconds;    /* default 7 days */
+    int safety_compression_level;   /* 0 = stored (default) */
     long lock_timeout_ms;       /* default 30000 */
     long readyz_max_age;        /* seconds, default 0 = no age check */
     long schedule_interval;     /* seconds, 0 = off */

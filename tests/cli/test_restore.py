@@ -311,3 +311,31 @@ def test_a_change_after_the_preview_is_refused_even_with_the_old_mtime(changed):
         assert f.read() == data.replace(b"AAPL", b"AAPX", 1)
     assert ss.names() == ["pre_live_v1"]
     assert no_tmp_leftovers(ss.root) == []
+
+
+@pytest.mark.parametrize("level", [None, 1])
+def test_safety_snapshot_is_stored_unless_a_level_is_configured(changed, level):
+    """pre_restore_* is written without compression by default (the restore
+    waits for it); safety_compression_level 1-9 deflates it. Either way it
+    holds the state as it was and verifies."""
+    import zipfile
+    ss, _, before = changed
+    args = []
+    if level is not None:
+        cfg = os.path.join(ss.tmp, "statesnap.json")
+        with open(cfg, "w") as f:
+            json.dump({"safety_compression_level": level}, f)
+        args = ["--config", cfg]
+    ss.ok(*args, "restore", "pre_live_v1", "--yes")
+    safety = [n for n in ss.names() if SAFETY_RE.fullmatch(n)]
+    assert len(safety) == 1, ss.names()
+    with zipfile.ZipFile(ss.archive(safety[0])) as z:
+        methods = {i.filename: i.compress_type for i in z.infolist()
+                   if i.filename.startswith("state/") and i.file_size >= 64}
+        assert methods, z.namelist()
+        want = zipfile.ZIP_STORED if level is None else zipfile.ZIP_DEFLATED
+        assert set(methods.values()) == {want}, methods
+        for p, data in before.items():
+            if p.startswith("state/") and data is not None:
+                assert z.read(p) == data, p
+    ss.ok("verify", safety[0])
