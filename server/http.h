@@ -17,7 +17,7 @@
 #define HTTP_CONNECTION_LIMIT 4096   /* idle clients are cheap under epoll; a fresh one still gets in */
 #define HTTP_FD_RESERVE 128          /* descriptors kept for the store, logs and SQLite */
 #define HTTP_CONNECTION_TIMEOUT 120         /* seconds of client silence before a close */
-#define HTTP_CONNECTION_MEMORY (32u << 10)  /* per-connection header/read buffer; MHD zeroes it per request */
+#define HTTP_CONNECTION_MEMORY (16u << 10)  /* per-connection header/read buffer; MHD zeroes it per request */
 #define HTTP_DISCARD_MAX (64ULL << 20)      /* body bytes dropped after a 413 before hanging up */
 #define HTTP_DRAIN_SECONDS 600              /* longest wait for in-flight requests at shutdown */
 #define HTTP_PATH_MAX 2048                  /* longest path kept for the log */

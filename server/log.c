@@ -149,5 +149,16 @@ void log_new_request_id(char *out, size_t len)
         tag = atomic_load(&boot_tag);
     }
     seq = atomic_fetch_add(&request_seq, 1) + 1;
-    (void)snprintf(out, len, "%08" PRIx32 "-%012" PRIx64, tag, seq);
+    /* TTTTTTTT-SSSSSSSSSSSS in lowercase hex, without printf (every request). */
+    if (len < 22) {     /* callers pass LOG_REQUEST_ID_MAX + 1 */
+        if (len > 0)
+            out[0] = '\0';
+        return;
+    }
+    for (int i = 7; i >= 0; i--, tag >>= 4)
+        out[i] = "0123456789abcdef"[tag & 15];
+    out[8] = '-';
+    for (int i = 20; i >= 9; i--, seq >>= 4)
+        out[i] = "0123456789abcdef"[seq & 15];
+    out[21] = '\0';
 }
