@@ -1036,6 +1036,11 @@ int serve_main(struct config *cfg, int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    /* Request lines gathered and written by their own thread (after the
+     * mask, so SIGTERM still reaches sigwait below). */
+    if (log_buffer_start() != 0)
+        log_event("warn", "cannot start the log writer; request lines are written one by one",
+                  NULL);
     signal(SIGPIPE, SIG_IGN);
 
     /* Both start threads, so after the mask; alerts first, because the
@@ -1149,6 +1154,7 @@ out:
     alerts_stop();
     if (ret == 0)
         log_event("info", "stopped", NULL);
+    log_buffer_stop();
     if (key_made)
         pthread_key_delete(worker_key);
     if (tls_key != NULL)

@@ -2,7 +2,9 @@
  * from different threads never interleave. */
 #include "log.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,7 +21,114 @@ static _Atomic uint32_t boot_tag;   /* random per process, 0 until first use */
 
 #define LINE_MAX_BYTES 8192
 
-static void emit(json_t *doc)
+/* ---- gathered request lines (log_buffer_start) ---- */
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    int on, stop;
+    char buf[LOG_BUFFER_BYTES];
+    size_t len;
+} lb = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+/* Write out the gathered lines. Called with lb.mu held, so lines leave in
+ * the order they came. */
+static void drain_locked(void)
+{
+    if (lb.len > 0)
+        (void)fs_write_all(STDERR_FILENO, lb.buf, lb.len);
+    lb.len = 0;
+}
+
+static void *flusher(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&lb.mu);
+    while (!lb.stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += (long)LOG_FLUSH_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        int rc = pthread_cond_timedwait(&lb.cv, &lb.mu, &until);
+        if (rc == ETIMEDOUT || lb.len > 0)
+            drain_locked();
+    }
+    drain_locked();
+    pthread_mutex_unlock(&lb.mu);
+    return NULL;
+}
+
+int log_buffer_start(void)
+{
+    pthread_mutex_lock(&lb.mu);
+    if (lb.on) {
+        pthread_mutex_unlock(&lb.mu);
+        return 0;
+    }
+    lb.stop = 0;
+    lb.len = 0;
+    if (pthread_create(&lb.thread, NULL, flusher, NULL) != 0) {
+        pthread_mutex_unlock(&lb.mu);
+        return -1;
+    }
+    lb.on = 1;
+    pthread_mutex_unlock(&lb.mu);
+    return 0;
+}
+
+void log_buffer_stop(void)
+{
+    pthread_mutex_lock(&lb.mu);
+    if (!lb.on) {
+        pthread_mutex_unlock(&lb.mu);
+        return;
+    }
+    lb.stop = 1;
+    lb.on = 0;
+    pthread_cond_signal(&lb.cv);
+    pthread_mutex_unlock(&lb.mu);
+    pthread_join(lb.thread, NULL);
+}
+
+/* One finished line (ending in a newline) of a request: gathered when the
+ * buffer is on, else written at once. */
+static void put_request_line(const char *line, size_t n)
+{
+    pthread_mutex_lock(&lb.mu);
+    if (!lb.on) {
+        pthread_mutex_unlock(&lb.mu);
+        (void)fs_write_all(STDERR_FILENO, line, n);
+        return;
+    }
+    if (n > sizeof(lb.buf) - lb.len)
+        drain_locked();     /* full: this one writer pays, in order */
+    memcpy(lb.buf + lb.len, line, n);
+    lb.len += n;
+    pthread_mutex_unlock(&lb.mu);
+}
+
+/* An event line: written now, after the request lines gathered before it. */
+static void put_event_line(const char *line, size_t n)
+{
+    pthread_mutex_lock(&lb.mu);
+    drain_locked();
+    (void)fs_write_all(STDERR_FILENO, line, n);
+    pthread_mutex_unlock(&lb.mu);
+}
+
+static void emit_line(const char *line, size_t n, int request)
+{
+    if (request)
+        put_request_line(line, n);
+    else
+        put_event_line(line, n);
+}
+
+static void emit(json_t *doc, int request)
 {
     char buf[LINE_MAX_BYTES];
     size_t n;
@@ -32,7 +141,7 @@ static void emit(json_t *doc)
     if (n == 0 || n > sizeof(buf) - 1)
         return;
     buf[n] = '\n';
-    (void)fs_write_all(STDERR_FILENO, buf, n + 1);
+    emit_line(buf, n + 1, request);
 }
 
 /* A JSON string, or null when s is NULL or not UTF-8. */
@@ -105,7 +214,7 @@ void log_request(const char *request_id, const char *method, const char *path, i
                      ".%03d,\"token\":%s}\n",
                      when, request_id, method, path, status, us / 1000, (int)(us % 1000), tok);
         if (n > 0 && n < (int)sizeof(buf)) {
-            (void)fs_write_all(STDERR_FILENO, buf, (size_t)n);
+            emit_line(buf, (size_t)n, 1);
             return;
         }
     }
@@ -121,7 +230,7 @@ general:
     json_object_set_new(doc, "status", json_integer(status));
     json_object_set_new(doc, "duration_ms", json_real((double)(int64_t)(duration_ms * 1000) / 1000));
     json_object_set_new(doc, "token", str_or_null(token_name));
-    emit(doc);
+    emit(doc, 1);
 }
 
 void log_event(const char *level, const char *msg, json_t *fields)
@@ -131,7 +240,7 @@ void log_event(const char *level, const char *msg, json_t *fields)
     if (doc != NULL && fields != NULL)
         json_object_update(doc, fields);
     json_decref(fields);
-    emit(doc);
+    emit(doc, 0);
 }
 
 void log_new_request_id(char *out, size_t len)
