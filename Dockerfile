@@ -36,7 +36,7 @@ RUN scripts/build-release.sh build/release \
 FROM debian:bookworm-slim
 RUN apt-get update -q \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        libmicrohttpd12 libzip4 libjansson4 libsqlite3-0 libssl3 libcurl4 ca-certificates \
+        libmicrohttpd12 libzip4 libjansson4 libsqlite3-0 libssl3 libcurl4 zlib1g ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /var/lib/statesnap \
         --no-create-home --shell /usr/sbin/nologin statesnap \
