@@ -49,6 +49,8 @@ struct store {
     struct file_memo *memo;          /* store_file_sha's hashes, n_memo of them */
     size_t n_memo;
     int summary_ok;                  /* summary below is valid for summary_ver */
+    int64_t summary_second;          /* store_summary_recent: checked in this second, */
+    uint64_t summary_gen;            /* ... and at this write generation */
     struct catalog_version summary_ver;
     struct store_summary summary;
 };
@@ -75,6 +77,12 @@ int store_summary(struct store *s, struct store_summary *out, struct err *e);
  * write in the same timestamp tick could leave its times as they were. */
 int store_file_sha(struct store *s, const char *path, const struct stat *st, char out[65],
                    struct err *e);
+
+/* store_summary for a frequent poller (/metrics): at most one catalog
+ * check per second per handle, and at once after any write made through
+ * the engine in this process. A change by another process (the CLI) shows
+ * within a second. */
+int store_summary_recent(struct store *s, int64_t now, struct store_summary *out, struct err *e);
 
 /* Release one level of the lock. Cannot fail. */
 void store_unlock(struct store *s);

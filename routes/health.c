@@ -88,7 +88,7 @@ static void render_catalog(FILE *f, struct store *store)
     struct err e = { 0 };
     int up;
 
-    up = store_summary(store, &sm, &e) == 0;
+    up = store_summary_recent(store, engine_now(), &sm, &e) == 0;
     if (!up)
         memset(&sm, 0, sizeof(sm));
     gauge(f, "# HELP statesnap_catalog_up Whether the catalog could be read (1) or not (0).\n"
