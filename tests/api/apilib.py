@@ -11,6 +11,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import shutil
 import signal
 import subprocess
@@ -298,3 +299,16 @@ def new_tokens():
 def copy_root(template, dst):
     shutil.copytree(template, dst, symlinks=True)
     return str(dst)
+
+
+def raw_get(port, target):
+    """The whole raw response to a GET whose request target is sent byte for
+    byte (requests would quote it)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as c:
+        c.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                return data
+            data += chunk

@@ -9,7 +9,6 @@ same second: a stale answer anywhere is a failure."""
 import concurrent.futures
 import json
 import re
-import socket
 import time
 
 import apilib
@@ -117,17 +116,8 @@ def test_metrics_catalog_figures_follow_changes(server, anon, writer):
         assert metric(t, 'statesnap_offsite_snapshots{state="none"}') == 0
 
 
-def raw_get(port, target):
-    """GET with a request target sent byte for byte (requests would quote it)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return int(data.split(b" ", 2)[1])
+def raw_status(port, target):
+    return int(apilib.raw_get(port, target).split(b" ", 2)[1])
 
 
 def test_request_log_lines_are_json_for_any_path(server, reader):
@@ -137,8 +127,8 @@ def test_request_log_lines_are_json_for_any_path(server, reader):
                b"/api/v1/tab%09here": "/api/v1/tab\there",
                b"/api/v1/caf%C3%A9": "/api/v1/caf\u00e9"}
     for t in targets:
-        assert raw_get(server.port, t) == 404
-    assert raw_get(server.port, b"/api/v1/bad%FF") == 404
+        assert raw_status(server.port, t) == 404
+    assert raw_status(server.port, b"/api/v1/bad%FF") == 404
     assert server.stop() == 0
     lines = server.log_text().splitlines()
     reqs = []

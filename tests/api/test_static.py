@@ -1,6 +1,5 @@
 """The dashboard's static files: content types, CSP, revalidation, no escapes."""
 import os
-import socket
 import subprocess
 
 import pytest
@@ -18,17 +17,6 @@ def dash(make_server, tmp_path):
     (d / ".secret").write_text("nope\n")
     (tmp_path / "outside.txt").write_text("outside\n")
     return make_server(args=("--static-dir", str(d)))
-
-
-def raw_get(port, target):
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as c:
-        c.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = c.recv(65536)
-            if not chunk:
-                return data
-            data += chunk
 
 
 def test_index_and_assets(dash):
@@ -49,7 +37,7 @@ def test_no_dotfiles_no_traversal(dash):
     api.get("/static/missing.js", expect=404)
     api.get("/static/", expect=404)
     for target in (b"/static/../outside.txt", b"/static/%2e%2e/outside.txt", b"/static/a/../../outside.txt"):
-        data = raw_get(dash.port, target)
+        data = apilib.raw_get(dash.port, target)
         assert data.split(b"\r\n", 1)[0].split(b" ")[1] == b"404", data[:200]
         assert b"outside" not in data.split(b"\r\n\r\n", 1)[1]
 
