@@ -19,6 +19,7 @@
 
 #include "../engine/engine.h"
 #include "log.h"
+#include "metrics.h"
 
 enum channel { CH_WEBHOOK = 0, CH_TELEGRAM, CH_COUNT };
 
@@ -744,25 +745,22 @@ int alerts_render_metrics(FILE *f)
     pthread_mutex_lock(&al.mu);
     queued = al.len + (size_t)al.busy;
     pthread_mutex_unlock(&al.mu);
-    /* Literal text with fputs, numbers alone (see schedule_render_metrics). */
     fputs("# HELP statesnap_alerts_total Alerts delivered (success) or given up after every "
           "retry (failure), by channel.\n# TYPE statesnap_alerts_total counter\n", f);
     for (int ch = 0; ch < CH_COUNT; ch++) {
-        fputs("statesnap_alerts_total{channel=\"", f);
-        fputs(channel_names[ch], f);
-        fputs("\",result=\"success\"} ", f);
-        fprintf(f, "%llu\n", (unsigned long long)atomic_load(&delivered[ch][0]));
-        fputs("statesnap_alerts_total{channel=\"", f);
-        fputs(channel_names[ch], f);
-        fputs("\",result=\"failure\"} ", f);
-        fprintf(f, "%llu\n", (unsigned long long)atomic_load(&delivered[ch][1]));
+        for (int r = 0; r < 2; r++) {
+            fputs("statesnap_alerts_total{channel=\"", f);
+            fputs(channel_names[ch], f);
+            metrics_sample(f, r == 0 ? "\",result=\"success\"} " : "\",result=\"failure\"} ",
+                           (unsigned long long)atomic_load(&delivered[ch][r]));
+        }
     }
-    fputs("# HELP statesnap_alerts_dropped_total Alerts never sent: the queue was full, or "
-          "the process stopped first.\n# TYPE statesnap_alerts_dropped_total counter\n"
-          "statesnap_alerts_dropped_total ", f);
-    fprintf(f, "%llu\n", (unsigned long long)atomic_load(&dropped));
-    fputs("# HELP statesnap_alerts_queued Alerts waiting or being sent.\n"
-          "# TYPE statesnap_alerts_queued gauge\nstatesnap_alerts_queued ", f);
-    fprintf(f, "%zu\n", queued);
+    metrics_sample(f, "# HELP statesnap_alerts_dropped_total Alerts never sent: the queue was "
+                      "full, or the process stopped first.\n"
+                      "# TYPE statesnap_alerts_dropped_total counter\n"
+                      "statesnap_alerts_dropped_total ", (unsigned long long)atomic_load(&dropped));
+    metrics_sample(f, "# HELP statesnap_alerts_queued Alerts waiting or being sent.\n"
+                      "# TYPE statesnap_alerts_queued gauge\nstatesnap_alerts_queued ",
+                   (unsigned long long)queued);
     return ferror(f) ? -1 : 0;
 }

@@ -246,6 +246,12 @@ static void render_histogram(struct text *f, size_t op, const uint64_t *vals)
     line(f, &count_prefix[op], cum);
 }
 
+void metrics_sample(FILE *f, const char *text, unsigned long long v)
+{
+    fputs(text, f);
+    fprintf(f, "%llu\n", v);
+}
+
 int metrics_render(FILE *out)
 {
     struct text *f = malloc(sizeof(*f) + METRICS_TEXT_BUF);

@@ -42,4 +42,9 @@ void metrics_op_observe(enum metrics_op op, int ok, double seconds);
 /* Write every counter with # HELP and # TYPE lines. Returns 0 or -1 (write error). */
 int metrics_render(FILE *f);
 
+/* One sample for a scrape: text (its HELP/TYPE lines, if any, and the
+ * sample's name and labels up to the value) written as it is, then v and
+ * a newline; printf would scan every help text for conversions. */
+void metrics_sample(FILE *f, const char *text, unsigned long long v);
+
 #endif

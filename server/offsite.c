@@ -27,6 +27,7 @@
 #include "../engine/meta.h"
 #include "../engine/store.h"
 #include "log.h"
+#include "metrics.h"
 
 static const char *const offsite_keys[] = {
     "endpoint", "bucket", "prefix", "region", "access_key", "secret_key", "path_style",
@@ -1660,16 +1661,14 @@ int offsite_render_metrics(FILE *f)
     pthread_mutex_lock(&sy.mu);
     on = sy.started;
     pthread_mutex_unlock(&sy.mu);
-    /* Literal text with fputs, numbers alone (see schedule_render_metrics). */
-    fputs("# HELP statesnap_offsite_enabled Whether the server copies snapshots offsite "
-          "(1) or not (0).\n# TYPE statesnap_offsite_enabled gauge\n"
-          "statesnap_offsite_enabled ", f);
-    fprintf(f, "%d\n", on);
-    fputs("# HELP statesnap_offsite_rounds_total Offsite sync rounds run by the server, by "
-          "result.\n# TYPE statesnap_offsite_rounds_total counter\n"
-          "statesnap_offsite_rounds_total{result=\"success\"} ", f);
-    fprintf(f, "%llu\n", (unsigned long long)atomic_load(&rounds[0]));
-    fputs("statesnap_offsite_rounds_total{result=\"failure\"} ", f);
-    fprintf(f, "%llu\n", (unsigned long long)atomic_load(&rounds[1]));
+    metrics_sample(f, "# HELP statesnap_offsite_enabled Whether the server copies snapshots "
+                      "offsite (1) or not (0).\n# TYPE statesnap_offsite_enabled gauge\n"
+                      "statesnap_offsite_enabled ", (unsigned long long)on);
+    metrics_sample(f, "# HELP statesnap_offsite_rounds_total Offsite sync rounds run by the "
+                      "server, by result.\n# TYPE statesnap_offsite_rounds_total counter\n"
+                      "statesnap_offsite_rounds_total{result=\"success\"} ",
+                   (unsigned long long)atomic_load(&rounds[0]));
+    metrics_sample(f, "statesnap_offsite_rounds_total{result=\"failure\"} ",
+                   (unsigned long long)atomic_load(&rounds[1]));
     return ferror(f) ? -1 : 0;
 }

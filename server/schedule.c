@@ -14,6 +14,7 @@
 
 #include "../engine/engine.h"
 #include "log.h"
+#include "metrics.h"
 
 /* "prune: " or "create: cannot open the store: " and an err message. */
 #define SCHEDULE_ERROR_MAX (sizeof(((struct err *)0)->msg) + 64)
@@ -306,30 +307,26 @@ int schedule_render_metrics(FILE *f)
     interval = sc.started ? sc.interval : 0;
     next = sc.started && !sc.stopping ? sc.next_run : 0;
     pthread_mutex_unlock(&sc.mu);
-    /* Literal text with fputs, numbers alone: a scrape is frequent, and
-     * printf would scan every help text for conversions. */
-    fputs("# HELP statesnap_schedule_enabled Whether scheduled snapshots are on (1) or off "
-          "(0).\n# TYPE statesnap_schedule_enabled gauge\nstatesnap_schedule_enabled ", f);
-    fprintf(f, "%d\n", on);
-    fputs("# HELP statesnap_schedule_interval_seconds Seconds between scheduled snapshots "
-          "(0 = off).\n# TYPE statesnap_schedule_interval_seconds gauge\n"
-          "statesnap_schedule_interval_seconds ", f);
-    fprintf(f, "%ld\n", interval);
-    fputs("# HELP statesnap_schedule_runs_total Scheduled runs (create, then prune), by "
-          "result.\n# TYPE statesnap_schedule_runs_total counter\n"
-          "statesnap_schedule_runs_total{result=\"success\"} ", f);
-    fprintf(f, "%llu\n", (unsigned long long)atomic_load(&runs[0]));
-    fputs("statesnap_schedule_runs_total{result=\"failure\"} ", f);
-    fprintf(f, "%llu\n", (unsigned long long)atomic_load(&runs[1]));
-    fputs("# HELP statesnap_schedule_last_success_timestamp_seconds When the last "
-          "successful scheduled run ended (0 = never).\n"
-          "# TYPE statesnap_schedule_last_success_timestamp_seconds gauge\n"
-          "statesnap_schedule_last_success_timestamp_seconds ", f);
-    fprintf(f, "%lld\n", (long long)atomic_load(&last_success_end));
-    fputs("# HELP statesnap_schedule_next_run_timestamp_seconds When the next scheduled run "
-          "starts (0 = none planned).\n"
-          "# TYPE statesnap_schedule_next_run_timestamp_seconds gauge\n"
-          "statesnap_schedule_next_run_timestamp_seconds ", f);
-    fprintf(f, "%lld\n", (long long)next);
+    metrics_sample(f, "# HELP statesnap_schedule_enabled Whether scheduled snapshots are on (1) "
+                      "or off (0).\n# TYPE statesnap_schedule_enabled gauge\n"
+                      "statesnap_schedule_enabled ", (unsigned long long)on);
+    metrics_sample(f, "# HELP statesnap_schedule_interval_seconds Seconds between scheduled "
+                      "snapshots (0 = off).\n# TYPE statesnap_schedule_interval_seconds gauge\n"
+                      "statesnap_schedule_interval_seconds ", (unsigned long long)interval);
+    metrics_sample(f, "# HELP statesnap_schedule_runs_total Scheduled runs (create, then prune), "
+                      "by result.\n# TYPE statesnap_schedule_runs_total counter\n"
+                      "statesnap_schedule_runs_total{result=\"success\"} ",
+                   (unsigned long long)atomic_load(&runs[0]));
+    metrics_sample(f, "statesnap_schedule_runs_total{result=\"failure\"} ",
+                   (unsigned long long)atomic_load(&runs[1]));
+    metrics_sample(f, "# HELP statesnap_schedule_last_success_timestamp_seconds When the last "
+                      "successful scheduled run ended (0 = never).\n"
+                      "# TYPE statesnap_schedule_last_success_timestamp_seconds gauge\n"
+                      "statesnap_schedule_last_success_timestamp_seconds ",
+                   (unsigned long long)atomic_load(&last_success_end));
+    metrics_sample(f, "# HELP statesnap_schedule_next_run_timestamp_seconds When the next "
+                      "scheduled run starts (0 = none planned).\n"
+                      "# TYPE statesnap_schedule_next_run_timestamp_seconds gauge\n"
+                      "statesnap_schedule_next_run_timestamp_seconds ", (unsigned long long)next);
     return ferror(f) ? -1 : 0;
 }
