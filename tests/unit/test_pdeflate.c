@@ -49,7 +49,7 @@ static unsigned char *make_input(size_t n, unsigned seed)
 
 static int temp_file_with(const unsigned char *data, size_t n)
 {
-    char path[] = "/tmp/statesnap-pdeflate-XXXXXX";
+    char path[] = "/tmp/statesnap-pdeflate-" FS_TEMPLATE_TAIL;
     int fd = mkstemp(path);
 
     assert_true(fd >= 0);
