@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 
 #include "../engine/engine.h"
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -471,13 +472,7 @@ static int backoff(long ms)
     struct timespec until;
     int stop;
 
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    clock_deadline_ms(&until, ms);
     pthread_mutex_lock(&al.mu);
     while (!al.stopping && pthread_cond_timedwait(&al.wake, &al.mu, &until) != ETIMEDOUT)
         ;
@@ -607,7 +602,6 @@ int alerts_check(const json_t *alerts, struct err *e)
 
 int alerts_start(struct config *cfg, int flags, struct err *e)
 {
-    pthread_condattr_t ca;
     int rc;
 
     if (al.started || cfg->alerts == NULL)
@@ -622,11 +616,8 @@ int alerts_start(struct config *cfg, int flags, struct err *e)
         return err_set(e, ERR_IO, "alerts: libcurl cannot start");
     }
     /* Timed waits use the monotonic clock, so a clock step cannot stretch a backoff. */
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&al.wake, &ca);
-    pthread_cond_init(&al.idle, &ca);
-    pthread_condattr_destroy(&ca);
+    (void)clock_cond_init(&al.wake);
+    (void)clock_cond_init(&al.idle);
     al.head = al.len = 0;
     al.busy = al.stopping = 0;
     atomic_store(&al.abort_transfer, 0);
@@ -683,13 +674,7 @@ int alerts_drain(long max_ms)
     struct timespec until;
     int rc;
 
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += max_ms / 1000;
-    until.tv_nsec += (max_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    clock_deadline_ms(&until, max_ms);
     pthread_mutex_lock(&al.mu);
     if (!al.started) {
         pthread_mutex_unlock(&al.mu);

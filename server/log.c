@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 
 #include "../engine/fsutil.h"
+#include "clock.h"
 
 static _Atomic uint64_t request_seq;
 static _Atomic uint32_t boot_tag;   /* random per process, 0 until first use */
@@ -30,7 +31,7 @@ static struct {
     int on, stop;
     char buf[LOG_BUFFER_BYTES];
     size_t len;
-} lb = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+} lb = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* Write out the gathered lines. Called with lb.mu held, so lines leave in
  * the order they came. */
@@ -47,12 +48,7 @@ static void *flusher(void *arg)
     pthread_mutex_lock(&lb.mu);
     while (!lb.stop) {
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)LOG_FLUSH_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        clock_deadline_ms(&until, LOG_FLUSH_MS);
         int rc = pthread_cond_timedwait(&lb.cv, &lb.mu, &until);
         if (rc == ETIMEDOUT || lb.len > 0)
             drain_locked();
@@ -71,7 +67,12 @@ int log_buffer_start(void)
     }
     lb.stop = 0;
     lb.len = 0;
+    if (clock_cond_init(&lb.cv) != 0) {
+        pthread_mutex_unlock(&lb.mu);
+        return -1;
+    }
     if (pthread_create(&lb.thread, NULL, flusher, NULL) != 0) {
+        pthread_cond_destroy(&lb.cv);
         pthread_mutex_unlock(&lb.mu);
         return -1;
     }
@@ -92,6 +93,7 @@ void log_buffer_stop(void)
     pthread_cond_signal(&lb.cv);
     pthread_mutex_unlock(&lb.mu);
     pthread_join(lb.thread, NULL);
+    pthread_cond_destroy(&lb.cv);
 }
 
 /* One finished line (ending in a newline) of a request: gathered when the
