@@ -14,7 +14,7 @@
 
 #define READYZ_MAX_AGE_LIMIT (100L * 365 * 24 * 3600)
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-#define METRICS_RENDER_BYTES (64u << 10)   /* first buffer for a scrape; doubled if it does not fit */
+#define METRICS_HEADROOM_BYTES (4u << 10)  /* beyond the last scrape's size: a new status code or two */
 
 void route_healthz(const struct route_req *r, struct route_resp *o)
 {
@@ -73,16 +73,7 @@ void route_readyz(const struct route_req *r, struct route_resp *o)
 
 /* The catalog-derived gauges. A catalog that cannot be read shows as
  * statesnap_catalog_up 0 rather than a failed scrape, so the alert can say why. */
-/* NAME VALUE lines after their HELP/TYPE text: literal text with fputs and
- * the number alone, as a scrape is frequent and printf would scan the help
- * text for conversions. */
-static void gauge(FILE *f, const char *text, long long v)
-{
-    fputs(text, f);
-    fprintf(f, "%lld\n", v);
-}
-
-static void render_catalog(FILE *f, struct store *store)
+static void render_catalog(struct prom_text *t, struct store *store)
 {
     struct store_summary sm;
     struct err e = { 0 };
@@ -91,92 +82,69 @@ static void render_catalog(FILE *f, struct store *store)
     up = store_summary_recent(store, engine_now(), &sm, &e) == 0;
     if (!up)
         memset(&sm, 0, sizeof(sm));
-    gauge(f, "# HELP statesnap_catalog_up Whether the catalog could be read (1) or not (0).\n"
-             "# TYPE statesnap_catalog_up gauge\nstatesnap_catalog_up ", up);
+    prom_sample(t, "# HELP statesnap_catalog_up Whether the catalog could be read (1) or not (0).\n"
+                   "# TYPE statesnap_catalog_up gauge\nstatesnap_catalog_up ", up);
     if (up) {
-        gauge(f, "# HELP statesnap_snapshots Number of catalogued snapshots.\n"
-                 "# TYPE statesnap_snapshots gauge\nstatesnap_snapshots ", (long long)sm.count);
-        gauge(f, "# HELP statesnap_snapshots_bytes Total size of all snapshot archives in bytes.\n"
-                 "# TYPE statesnap_snapshots_bytes gauge\nstatesnap_snapshots_bytes ",
-              (long long)sm.bytes);
-        gauge(f, "# HELP statesnap_latest_snapshot_timestamp_seconds Creation time of the "
-                 "newest snapshot (0 when there is none).\n"
-                 "# TYPE statesnap_latest_snapshot_timestamp_seconds gauge\n"
-                 "statesnap_latest_snapshot_timestamp_seconds ",
-              (long long)(sm.have_latest ? sm.latest_created_at : 0));
-        fputs("# HELP statesnap_latest_snapshot_age_seconds Seconds since the newest "
-              "snapshot was created (+Inf when there is none).\n"
-              "# TYPE statesnap_latest_snapshot_age_seconds gauge\n", f);
+        prom_sample(t, "# HELP statesnap_snapshots Number of catalogued snapshots.\n"
+                       "# TYPE statesnap_snapshots gauge\nstatesnap_snapshots ", (int64_t)sm.count);
+        prom_sample(t, "# HELP statesnap_snapshots_bytes Total size of all snapshot archives in bytes.\n"
+                       "# TYPE statesnap_snapshots_bytes gauge\nstatesnap_snapshots_bytes ",
+                    (int64_t)sm.bytes);
+        prom_sample(t, "# HELP statesnap_latest_snapshot_timestamp_seconds Creation time of the "
+                       "newest snapshot (0 when there is none).\n"
+                       "# TYPE statesnap_latest_snapshot_timestamp_seconds gauge\n"
+                       "statesnap_latest_snapshot_timestamp_seconds ",
+                    (int64_t)(sm.have_latest ? sm.latest_created_at : 0));
+        prom_puts(t, "# HELP statesnap_latest_snapshot_age_seconds Seconds since the newest "
+                     "snapshot was created (+Inf when there is none).\n"
+                     "# TYPE statesnap_latest_snapshot_age_seconds gauge\n");
         if (sm.have_latest) {
             int64_t age = engine_now() - sm.latest_created_at;
-            gauge(f, "statesnap_latest_snapshot_age_seconds ", (long long)(age < 0 ? 0 : age));
+            prom_sample(t, "statesnap_latest_snapshot_age_seconds ", age < 0 ? 0 : age);
         } else {
-            fputs("statesnap_latest_snapshot_age_seconds +Inf\n", f);
+            prom_puts(t, "statesnap_latest_snapshot_age_seconds +Inf\n");
         }
     }
-    gauge(f, "# HELP statesnap_offsite_last_success_timestamp_seconds Time of the last "
-             "successful offsite copy (0 = never).\n"
-             "# TYPE statesnap_offsite_last_success_timestamp_seconds gauge\n"
-             "statesnap_offsite_last_success_timestamp_seconds ",
-          (long long)sm.offsite.last_success);
-    gauge(f, "# HELP statesnap_offsite_snapshots Snapshots by offsite state (none = never "
-             "tried).\n# TYPE statesnap_offsite_snapshots gauge\n"
-             "statesnap_offsite_snapshots{state=\"none\"} ", (long long)sm.offsite.none);
-    gauge(f, "statesnap_offsite_snapshots{state=\"pending\"} ", (long long)sm.offsite.pending);
-    gauge(f, "statesnap_offsite_snapshots{state=\"synced\"} ", (long long)sm.offsite.synced);
-    gauge(f, "statesnap_offsite_snapshots{state=\"failed\"} ", (long long)sm.offsite.failed);
+    prom_sample(t, "# HELP statesnap_offsite_last_success_timestamp_seconds Time of the last "
+                   "successful offsite copy (0 = never).\n"
+                   "# TYPE statesnap_offsite_last_success_timestamp_seconds gauge\n"
+                   "statesnap_offsite_last_success_timestamp_seconds ",
+                (int64_t)sm.offsite.last_success);
+    prom_sample(t, "# HELP statesnap_offsite_snapshots Snapshots by offsite state (none = never "
+                   "tried).\n# TYPE statesnap_offsite_snapshots gauge\n"
+                   "statesnap_offsite_snapshots{state=\"none\"} ", (int64_t)sm.offsite.none);
+    prom_sample(t, "statesnap_offsite_snapshots{state=\"pending\"} ", (int64_t)sm.offsite.pending);
+    prom_sample(t, "statesnap_offsite_snapshots{state=\"synced\"} ", (int64_t)sm.offsite.synced);
+    prom_sample(t, "statesnap_offsite_snapshots{state=\"failed\"} ", (int64_t)sm.offsite.failed);
 }
 
-/* One rendering into buf (cap bytes). Returns the length, or 0 when it did
- * not fit or failed (*failed set for a failure that a bigger buffer would
- * not fix). */
-static size_t render_into(const struct route_req *r, char *buf, size_t cap, int *failed)
-{
-    FILE *f = fmemopen(buf, cap, "w");
-    long len;
-    int rc = 0;
-
-    *failed = 0;
-    if (f == NULL) {
-        *failed = 1;
-        return 0;
-    }
-    fputs("# HELP statesnap_build_info Version of the running statesnap.\n"
-          "# TYPE statesnap_build_info gauge\n"
-          "statesnap_build_info{version=\"" STATESNAP_VERSION "\"} 1\n", f);
-    render_catalog(f, r->store);
-    if (r->env->render_metrics != NULL)
-        rc = r->env->render_metrics(f);
-    len = ftell(f);
-    if (fclose(f) != 0 || len < 0)
-        rc = -1;
-    /* A full buffer shows as an error or as a length at the very end. */
-    if (rc != 0 || len < 0 || (size_t)len >= cap - 1)
-        return 0;
-    return (size_t)len;
-}
+/* The size of this thread's last scrape: the next one starts with room for
+ * it, so a scrape is one malloc and no realloc. */
+static _Thread_local size_t last_scrape_bytes;
 
 void route_metrics(const struct route_req *r, struct route_resp *o)
 {
-    size_t cap = METRICS_RENDER_BYTES, len = 0;
-    char *buf = NULL;
-    int failed = 0;
+    struct prom_text t;
+    int rc = 0;
 
-    /* The scrape is ~20 KiB: rendered straight into one buffer, which
-     * becomes the response, instead of a stream that grows and copies. */
-    for (int tries = 0; tries < 6 && len == 0 && !failed; tries++, cap *= 2) {
-        free(buf);
-        if ((buf = malloc(cap)) == NULL)
-            break;
-        len = render_into(r, buf, cap, &failed);
-    }
-    if (len == 0) {
-        free(buf);
-        route_problem(o, 500, "cannot render the metrics");
+    if (prom_text_init(&t, last_scrape_bytes + METRICS_HEADROOM_BYTES) != 0) {
+        route_problem(o, 500, "cannot render the metrics: out of memory");
         return;
     }
+    prom_puts(&t, "# HELP statesnap_build_info Version of the running statesnap.\n"
+                  "# TYPE statesnap_build_info gauge\n"
+                  "statesnap_build_info{version=\"" STATESNAP_VERSION "\"} 1\n");
+    render_catalog(&t, r->store);
+    if (r->env->render_metrics != NULL)
+        rc = r->env->render_metrics(&t);
+    if (rc != 0 || t.failed) {
+        prom_text_free(&t);
+        route_problem(o, 500, "cannot render the metrics: out of memory");
+        return;
+    }
+    last_scrape_bytes = t.len;
     o->status = 200;
     o->content_type = METRICS_CONTENT_TYPE;
-    o->text = buf;
-    o->text_len = len;
+    o->text = t.buf;
+    o->text_len = t.len;
 }

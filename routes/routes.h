@@ -11,6 +11,7 @@
 
 #include "../engine/engine.h"
 #include "../engine/err.h"
+#include "prom.h"
 
 #define ROUTE_MAX_HEADERS 8
 #define ROUTE_HEADER_VALUE_MAX 320
@@ -26,8 +27,8 @@ struct route_env {
     long readyz_max_age;           /* seconds, 0 = no age check */
     const char *static_dir;        /* dashboard files, or NULL when there are none */
     /* Append the server's own metrics (HTTP counters, operation histograms)
-     * in Prometheus text format. Returns 0 or -1. */
-    int (*render_metrics)(FILE *out);
+     * in Prometheus text format. Returns 0, or -1 when out ran out of memory. */
+    int (*render_metrics)(struct prom_text *out);
     /* The scheduler's status document (new reference), or NULL on OOM. */
     json_t *(*schedule_status)(void);
     /* The offsite sync thread's status (new reference; NULL on OOM), and a

@@ -723,29 +723,29 @@ void alerts_stop(void)
     settings_free(&al.set);
 }
 
-int alerts_render_metrics(FILE *f)
+int alerts_render_metrics(struct prom_text *f)
 {
     size_t queued;
 
     pthread_mutex_lock(&al.mu);
     queued = al.len + (size_t)al.busy;
     pthread_mutex_unlock(&al.mu);
-    fputs("# HELP statesnap_alerts_total Alerts delivered (success) or given up after every "
-          "retry (failure), by channel.\n# TYPE statesnap_alerts_total counter\n", f);
+    prom_puts(f, "# HELP statesnap_alerts_total Alerts delivered (success) or given up after every "
+                 "retry (failure), by channel.\n# TYPE statesnap_alerts_total counter\n");
     for (int ch = 0; ch < CH_COUNT; ch++) {
         for (int r = 0; r < 2; r++) {
-            fputs("statesnap_alerts_total{channel=\"", f);
-            fputs(channel_names[ch], f);
-            metrics_sample(f, r == 0 ? "\",result=\"success\"} " : "\",result=\"failure\"} ",
+            prom_puts(f, "statesnap_alerts_total{channel=\"");
+            prom_puts(f, channel_names[ch]);
+            prom_sample(f, r == 0 ? "\",result=\"success\"} " : "\",result=\"failure\"} ",
                            (unsigned long long)atomic_load(&delivered[ch][r]));
         }
     }
-    metrics_sample(f, "# HELP statesnap_alerts_dropped_total Alerts never sent: the queue was "
+    prom_sample(f, "# HELP statesnap_alerts_dropped_total Alerts never sent: the queue was "
                       "full, or the process stopped first.\n"
                       "# TYPE statesnap_alerts_dropped_total counter\n"
                       "statesnap_alerts_dropped_total ", (unsigned long long)atomic_load(&dropped));
-    metrics_sample(f, "# HELP statesnap_alerts_queued Alerts waiting or being sent.\n"
+    prom_sample(f, "# HELP statesnap_alerts_queued Alerts waiting or being sent.\n"
                       "# TYPE statesnap_alerts_queued gauge\nstatesnap_alerts_queued ",
                    (unsigned long long)queued);
-    return ferror(f) ? -1 : 0;
+    return f->failed ? -1 : 0;
 }

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "../engine/err.h"
+#include "../routes/prom.h"
 #include "config.h"
 
 #define ALERTS_QUEUE_MAX 64                /* events waiting; more are dropped and counted */
@@ -60,6 +61,6 @@ void alerts_stop(void);
 /* Write the alert counters (statesnap_alerts_total{channel,result},
  * statesnap_alerts_dropped_total, statesnap_alerts_queued) in Prometheus
  * text format. Returns 0 or -1 on a write error. */
-int alerts_render_metrics(FILE *f);
+int alerts_render_metrics(struct prom_text *f);
 
 #endif

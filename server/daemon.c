@@ -744,7 +744,7 @@ static void on_mhd_panic(void *cls, const char *file, unsigned int line, const c
 
 /* ---- start-up ---- */
 
-static int render_metrics(FILE *f)
+static int render_metrics(struct prom_text *f)
 {
     int rc = metrics_render(f);
 

@@ -3,7 +3,6 @@
 #include "log.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -170,8 +169,19 @@ static void now_text(char *when, size_t len)
                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
         cached_sec = ts.tv_sec;
     }
-    if (snprintf(when, len, "%s.%03ldZ", cached, ts.tv_nsec / 1000000) >= (int)len)
+    size_t n = strlen(cached);
+    long ms = ts.tv_nsec / 1000000;
+    if (n + 6 > len) {
         when[0] = '\0';
+        return;
+    }
+    memcpy(when, cached, n);
+    when[n] = '.';
+    when[n + 1] = (char)('0' + ms / 100);
+    when[n + 2] = (char)('0' + ms / 10 % 10);
+    when[n + 3] = (char)('0' + ms % 10);
+    when[n + 4] = 'Z';
+    when[n + 5] = '\0';
 }
 
 static json_t *line_new(const char *level, const char *msg)
@@ -194,33 +204,81 @@ static int plain(const char *s)
     return 1;
 }
 
+/* A line being put together in a fixed buffer; overflow is sticky. */
+struct line {
+    char *p;
+    size_t len, cap;
+    int over;
+};
+
+static void add(struct line *l, const char *s, size_t n)
+{
+    if (l->over || n > l->cap - l->len) {
+        l->over = 1;
+        return;
+    }
+    memcpy(l->p + l->len, s, n);
+    l->len += n;
+}
+
+#define ADD_LIT(l, lit) add((l), (lit), sizeof(lit) - 1)
+
+static void add_str(struct line *l, const char *s)
+{
+    add(l, s, strlen(s));
+}
+
+static void add_uint(struct line *l, uint64_t v, int min_digits)
+{
+    char b[24], *e = b + sizeof(b), *p = e;
+
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0 || e - p < min_digits);
+    add(l, p, (size_t)(e - p));
+}
+
 void log_request(const char *request_id, const char *method, const char *path, int status,
                  double duration_ms, const char *token_name)
 {
     json_t *doc;
 
-    /* The common case (an API path, an id, a token name) is written straight
-     * out, the same line json_dumpb would make; one write(2) as always. */
+    /* The common case (an API path, an id, a token name) is put together
+     * here, the same line json_dumpb would make; one write(2) as always. */
     if (plain(request_id) && plain(method) && plain(path) && (token_name == NULL || plain(token_name))) {
-        char buf[LINE_MAX_BYTES], when[40], tok[160];
+        char buf[LINE_MAX_BYTES], when[40];
+        struct line l = { buf, 0, sizeof(buf), 0 };
         int64_t us = (int64_t)(duration_ms * 1000);
-        int n;
         now_text(when, sizeof(when));
-        if (token_name == NULL)
-            snprintf(tok, sizeof(tok), "null");
-        else if (snprintf(tok, sizeof(tok), "\"%s\"", token_name) >= (int)sizeof(tok))
-            goto general;
-        n = snprintf(buf, sizeof(buf),
-                     "{\"time\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"request_id\":\"%s\","
-                     "\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"duration_ms\":%" PRId64
-                     ".%03d,\"token\":%s}\n",
-                     when, request_id, method, path, status, us / 1000, (int)(us % 1000), tok);
-        if (n > 0 && n < (int)sizeof(buf)) {
-            emit_line(buf, (size_t)n, 1);
+        if (us < 0)
+            us = 0;
+        ADD_LIT(&l, "{\"time\":\"");
+        add_str(&l, when);
+        ADD_LIT(&l, "\",\"level\":\"info\",\"msg\":\"request\",\"request_id\":\"");
+        add_str(&l, request_id);
+        ADD_LIT(&l, "\",\"method\":\"");
+        add_str(&l, method);
+        ADD_LIT(&l, "\",\"path\":\"");
+        add_str(&l, path);
+        ADD_LIT(&l, "\",\"status\":");
+        add_uint(&l, status < 0 ? 0 : (uint64_t)status, 1);
+        ADD_LIT(&l, ",\"duration_ms\":");
+        add_uint(&l, (uint64_t)us / 1000, 1);
+        ADD_LIT(&l, ".");
+        add_uint(&l, (uint64_t)us % 1000, 3);
+        if (token_name == NULL) {
+            ADD_LIT(&l, ",\"token\":null}\n");
+        } else {
+            ADD_LIT(&l, ",\"token\":\"");
+            add_str(&l, token_name);
+            ADD_LIT(&l, "\"}\n");
+        }
+        if (!l.over) {
+            emit_line(buf, l.len, 1);
             return;
         }
     }
-general:
     doc = line_new("info", "request");
 
     if (doc == NULL)

@@ -3,6 +3,7 @@
  * at some instant, not all at one instant (as Prometheus expects). */
 #include "metrics.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -42,15 +43,16 @@ static const struct {
     { 10, "10" },       { 30, "30" },     { 60, "60" },       { 300, "300" },
 };
 #define N_BUCKETS (sizeof(buckets) / sizeof(buckets[0]))
-#define METRICS_TEXT_BUF (32u << 10)
+#define METRICS_OPS_TEXT_BYTES (24u << 10)   /* the operations' text is ~20 KiB */
 
-static const char *const *route_labels;
 static size_t n_routes;   /* label index n_routes = "unmatched" */
 static _Atomic uint64_t http_count[METRICS_ROUTES_MAX][CODE_MAX - CODE_MIN + 1];
-static _Atomic unsigned char code_seen[CODE_MAX - CODE_MIN + 1];   /* by any route: a scrape skips the rest */
+#define CODE_WORDS ((CODE_MAX - CODE_MIN + 64) / 64)
+static _Atomic uint64_t code_seen[CODE_WORDS];   /* bit per code answered by any route: a scrape skips the rest */
 static _Atomic uint64_t op_count[METRICS_OP_COUNT][2];
 static _Atomic uint64_t op_bucket[METRICS_OP_COUNT][N_BUCKETS + 1];  /* last = +Inf only */
 static _Atomic uint64_t op_sum_us[METRICS_OP_COUNT];
+static _Atomic uint64_t ops_gen;   /* operations ended: bumped after their counters */
 
 /* Every per-operation line up to its value ("NAME{op=\"create\",le=\"0.5\"} "),
  * built once, so a scrape is one copy and one number per line. */
@@ -63,6 +65,7 @@ static char prefix_arena[48 * 1024];
 static struct prefix op_prefix[METRICS_OP_COUNT][2];                 /* success, failure */
 static struct prefix bucket_prefix[METRICS_OP_COUNT][N_BUCKETS + 1]; /* last = +Inf */
 static struct prefix sum_prefix[METRICS_OP_COUNT], count_prefix[METRICS_OP_COUNT];
+static struct prefix route_prefix[METRICS_ROUTES_MAX];              /* up to the code's digits */
 
 static int prefix_make(struct prefix *out, size_t *used, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -90,8 +93,10 @@ int metrics_init(const char *const *labels, size_t n)
 
     if (n + 1 > METRICS_ROUTES_MAX)
         return -1;
-    route_labels = labels;
     n_routes = n;
+    for (size_t r = 0; r <= n; r++)
+        rc |= prefix_make(&route_prefix[r], &used, "statesnap_http_requests_total{route=\"%s\",code=\"",
+                          r < n ? labels[r] : "unmatched");
     for (op = METRICS_OP_NONE + 1; op < METRICS_OP_COUNT; op++) {
         const char *nm = op_names[op];
         rc |= prefix_make(&op_prefix[op][0], &used,
@@ -115,8 +120,12 @@ void metrics_http_count(size_t route, int status)
     if (route > n_routes || status < CODE_MIN || status > CODE_MAX)
         return;
     atomic_fetch_add_explicit(&http_count[route][status - CODE_MIN], 1, memory_order_relaxed);
-    if (!atomic_load_explicit(&code_seen[status - CODE_MIN], memory_order_relaxed))
-        atomic_store_explicit(&code_seen[status - CODE_MIN], 1, memory_order_relaxed);
+    {
+        unsigned i = (unsigned)(status - CODE_MIN);
+        uint64_t bit = (uint64_t)1 << (i % 64);
+        if (!(atomic_load_explicit(&code_seen[i / 64], memory_order_relaxed) & bit))
+            atomic_fetch_or_explicit(&code_seen[i / 64], bit, memory_order_relaxed);
+    }
 }
 
 void metrics_op_observe(enum metrics_op op, int ok, double seconds)
@@ -132,6 +141,7 @@ void metrics_op_observe(enum metrics_op op, int ok, double seconds)
     atomic_fetch_add_explicit(&op_count[op][ok ? 0 : 1], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&op_bucket[op][b], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&op_sum_us[op], (uint64_t)(seconds * 1e6), memory_order_relaxed);
+    atomic_fetch_add_explicit(&ops_gen, 1, memory_order_release);
 }
 
 static uint64_t load(_Atomic uint64_t *v)
@@ -139,177 +149,142 @@ static uint64_t load(_Atomic uint64_t *v)
     return atomic_load_explicit(v, memory_order_relaxed);
 }
 
-/* The scrape is a few hundred lines, rendered on every probe: plain string
- * and integer appends to a buffer written out once, no printf. */
-struct text {
-    char *buf;
-    size_t cap, len;
-    FILE *out;      /* where a full buffer goes; NULL = a bounded buffer */
-    int overflow;   /* a bounded buffer ran out of room */
-};
-
-static void flush(struct text *f)
+static void line(struct prom_text *t, const struct prefix *p, uint64_t value)
 {
-    if (f->len > 0 && f->out != NULL)
-        (void)fwrite_unlocked(f->buf, 1, f->len, f->out);
-    f->len = 0;
+    prom_put(t, p->p, p->n);
+    prom_u64(t, value);
+    prom_put(t, "\n", 1);
 }
 
-static void put_n(struct text *f, const char *s, size_t n)
+static void render_histogram(struct prom_text *t, size_t op)
 {
-    if (n > f->cap - f->len) {
-        if (f->out == NULL) {
-            f->overflow = 1;
-            return;
-        }
-        flush(f);
-        if (n > f->cap) {
-            (void)fwrite_unlocked(s, 1, n, f->out);
-            return;
-        }
-    }
-    memcpy(f->buf + f->len, s, n);
-    f->len += n;
-}
-
-static void put(struct text *f, const char *s)
-{
-    put_n(f, s, strlen(s));
-}
-
-static void put_u64(struct text *f, uint64_t v)
-{
-    char b[24], *p = b + sizeof(b);
-
-    do
-        *--p = (char)('0' + v % 10);
-    while ((v /= 10) != 0);
-    put_n(f, p, (size_t)(b + sizeof(b) - p));
-}
-
-static void line(struct text *f, const struct prefix *p, uint64_t value)
-{
-    put_n(f, p->p, p->n);
-    put_u64(f, value);
-    put_n(f, "\n", 1);
-}
-
-/* NAME{K1="V1",K2="V2"} VALUE\n; k2 NULL for one label. */
-static void sample(struct text *f, const char *name, const char *k1, const char *v1, const char *k2,
-                   const char *v2, uint64_t value)
-{
-    put(f, name);
-    put(f, "{");
-    put(f, k1);
-    put(f, "=\"");
-    put(f, v1);
-    if (k2 != NULL) {
-        put(f, "\",");
-        put(f, k2);
-        put(f, "=\"");
-        put(f, v2);
-    }
-    put(f, "\"} ");
-    put_u64(f, value);
-    put(f, "\n");
-}
-
-/* One operation's histogram lines, kept per thread with the values they
- * show: most operations are idle between scrapes, and copying their text
- * beats formatting it again. */
-struct op_text {
-    int valid;
-    uint64_t vals[N_BUCKETS + 2];   /* the buckets, then the sum in microseconds */
-    size_t len;
-    char text[2048];
-};
-
-static _Thread_local struct op_text op_cache[METRICS_OP_COUNT];
-
-static void render_histogram(struct text *f, size_t op, const uint64_t *vals)
-{
-    uint64_t cum = 0, us = vals[N_BUCKETS + 1];
+    uint64_t cum = 0, us = load(&op_sum_us[op]);
     char frac[8] = { '.' };
     size_t b, i;
 
     for (b = 0; b <= N_BUCKETS; b++) {
-        cum += vals[b];
-        line(f, &bucket_prefix[op][b], cum);
+        cum += load(&op_bucket[op][b]);
+        line(t, &bucket_prefix[op][b], cum);
     }
     /* The sum in seconds with six decimals, from whole microseconds. */
-    put_n(f, sum_prefix[op].p, sum_prefix[op].n);
-    put_u64(f, us / 1000000);
+    prom_put(t, sum_prefix[op].p, sum_prefix[op].n);
+    prom_u64(t, us / 1000000);
     for (i = 6, us %= 1000000; i > 0; i--, us /= 10)
         frac[i] = (char)('0' + us % 10);
-    put_n(f, frac, 7);
-    put_n(f, "\n", 1);
-    line(f, &count_prefix[op], cum);
+    prom_put(t, frac, 7);
+    prom_put(t, "\n", 1);
+    line(t, &count_prefix[op], cum);
 }
 
-void metrics_sample(FILE *f, const char *text, unsigned long long v)
+/* The operation counters and histograms: ~20 KiB that change only when an
+ * operation ends, which is rare beside scrapes. */
+static void render_ops(struct prom_text *t)
 {
-    fputs(text, f);
-    fprintf(f, "%llu\n", v);
+    size_t op;
+
+    prom_puts(t, "# HELP statesnap_operations_total Snapshot operations run through the API, by "
+                 "operation and result.\n# TYPE statesnap_operations_total counter\n");
+    for (op = METRICS_OP_NONE + 1; op < METRICS_OP_COUNT; op++) {
+        line(t, &op_prefix[op][0], load(&op_count[op][0]));
+        line(t, &op_prefix[op][1], load(&op_count[op][1]));
+    }
+    prom_puts(t, "# HELP statesnap_operation_duration_seconds Wall time of snapshot operations.\n"
+                 "# TYPE statesnap_operation_duration_seconds histogram\n");
+    for (op = METRICS_OP_NONE + 1; op < METRICS_OP_COUNT; op++)
+        render_histogram(t, op);
 }
 
-int metrics_render(FILE *out)
-{
-    struct text *f = malloc(sizeof(*f) + METRICS_TEXT_BUF);
-    size_t r, op, b, i, n_codes = 0;
-    int code, codes[CODE_MAX - CODE_MIN + 1];
+/* Each worker thread keeps the operations' text with the generation it
+ * shows; a scrape copies it while no operation has ended since. Freed when
+ * the thread ends. */
+struct ops_cache {
+    struct prom_text text;
+    uint64_t gen;
+    int valid;
+};
 
-    if (f == NULL)
-        return -1;
-    f->buf = (char *)(f + 1);
-    f->cap = METRICS_TEXT_BUF;
-    f->len = 0;
-    f->out = out;
-    f->overflow = 0;
-    put(f, "# HELP statesnap_http_requests_total HTTP requests served, by route template "
-           "and status code.\n# TYPE statesnap_http_requests_total counter\n");
+static pthread_key_t ops_key;
+static pthread_once_t ops_once = PTHREAD_ONCE_INIT;
+static int ops_key_ok;
+static _Thread_local struct ops_cache *ops_mine;
+
+static void ops_cache_free(void *p)
+{
+    struct ops_cache *c = p;
+
+    prom_text_free(&c->text);
+    free(c);
+}
+
+static void ops_key_make(void)
+{
+    ops_key_ok = pthread_key_create(&ops_key, ops_cache_free) == 0;
+}
+
+static struct ops_cache *ops_cache_get(void)
+{
+    struct ops_cache *c = ops_mine;
+
+    if (c != NULL)
+        return c;
+    pthread_once(&ops_once, ops_key_make);
+    if (!ops_key_ok || (c = calloc(1, sizeof(*c))) == NULL)
+        return NULL;
+    if (pthread_setspecific(ops_key, c) != 0) {
+        free(c);
+        return NULL;
+    }
+    return ops_mine = c;
+}
+
+int metrics_render(struct prom_text *t)
+{
+    struct ops_cache *c;
+    size_t r, i, w, n_codes = 0;
+    int codes[CODE_MAX - CODE_MIN + 1];
+    uint64_t gen;
+
+    prom_puts(t, "# HELP statesnap_http_requests_total HTTP requests served, by route template "
+                 "and status code.\n# TYPE statesnap_http_requests_total counter\n");
     /* Only the status codes ever answered: a handful of the 500. */
-    for (code = CODE_MIN; code <= CODE_MAX; code++)
-        if (atomic_load_explicit(&code_seen[code - CODE_MIN], memory_order_relaxed))
-            codes[n_codes++] = code;
+    for (w = 0; w < CODE_WORDS; w++)
+        for (uint64_t bits = atomic_load_explicit(&code_seen[w], memory_order_relaxed); bits != 0;
+             bits &= bits - 1)
+            codes[n_codes++] = CODE_MIN + (int)(w * 64) + __builtin_ctzll(bits);
     for (r = 0; r <= n_routes; r++) {
         for (i = 0; i < n_codes; i++) {
             uint64_t v = load(&http_count[r][codes[i] - CODE_MIN]);
-            char c[4] = { (char)('0' + codes[i] / 100), (char)('0' + codes[i] / 10 % 10),
-                          (char)('0' + codes[i] % 10), '\0' };
+            char c3[6] = { (char)('0' + codes[i] / 100), (char)('0' + codes[i] / 10 % 10),
+                           (char)('0' + codes[i] % 10), '"', '}', ' ' };
             if (v == 0)
                 continue;
-            sample(f, "statesnap_http_requests_total", "route",
-                   r < n_routes ? route_labels[r] : "unmatched", "code", c, v);
+            prom_put(t, route_prefix[r].p, route_prefix[r].n);
+            prom_put(t, c3, sizeof(c3));
+            prom_u64(t, v);
+            prom_put(t, "\n", 1);
         }
     }
-    put(f, "# HELP statesnap_operations_total Snapshot operations run through the API, by "
-           "operation and result.\n# TYPE statesnap_operations_total counter\n");
-    for (op = METRICS_OP_NONE + 1; op < METRICS_OP_COUNT; op++) {
-        line(f, &op_prefix[op][0], load(&op_count[op][0]));
-        line(f, &op_prefix[op][1], load(&op_count[op][1]));
+    /* The generation before the values: a text made from newer values
+     * than its generation is only made again, never kept too long. */
+    gen = atomic_load_explicit(&ops_gen, memory_order_acquire);
+    if ((c = ops_cache_get()) == NULL) {
+        render_ops(t);
+        return t->failed ? -1 : 0;
     }
-    put(f, "# HELP statesnap_operation_duration_seconds Wall time of snapshot operations.\n"
-           "# TYPE statesnap_operation_duration_seconds histogram\n");
-    for (op = METRICS_OP_NONE + 1; op < METRICS_OP_COUNT; op++) {
-        struct op_text *c = &op_cache[op];
-        uint64_t vals[N_BUCKETS + 2];
-        for (b = 0; b <= N_BUCKETS; b++)
-            vals[b] = load(&op_bucket[op][b]);
-        vals[N_BUCKETS + 1] = load(&op_sum_us[op]);
-        if (!c->valid || memcmp(c->vals, vals, sizeof(vals)) != 0) {
-            struct text t = { c->text, sizeof(c->text), 0, NULL, 0 };
-            render_histogram(&t, op, vals);
-            c->valid = !t.overflow;
-            c->len = t.len;
-            memcpy(c->vals, vals, sizeof(vals));
-            if (!c->valid) {
-                render_histogram(f, op, vals);
-                continue;
-            }
+    if (!c->valid || c->gen != gen) {
+        c->valid = 0;
+        c->text.len = 0;
+        if (c->text.buf == NULL)
+            (void)prom_text_init(&c->text, METRICS_OPS_TEXT_BYTES);
+        c->text.failed = c->text.buf == NULL;
+        render_ops(&c->text);
+        if (c->text.failed) {
+            render_ops(t);
+            return t->failed ? -1 : 0;
         }
-        put_n(f, c->text, c->len);
+        c->valid = 1;
+        c->gen = gen;
     }
-    flush(f);
-    free(f);
-    return ferror(out) ? -1 : 0;
+    prom_put(t, c->text.buf, c->text.len);
+    return t->failed ? -1 : 0;
 }

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "../routes/prom.h"
+
 #define METRICS_ROUTES_MAX 40
 
 enum metrics_op {
@@ -39,12 +41,8 @@ void metrics_http_count(size_t route, int status);
 /* Record one operation's outcome and wall time. Cannot fail. */
 void metrics_op_observe(enum metrics_op op, int ok, double seconds);
 
-/* Write every counter with # HELP and # TYPE lines. Returns 0 or -1 (write error). */
-int metrics_render(FILE *f);
-
-/* One sample for a scrape: text (its HELP/TYPE lines, if any, and the
- * sample's name and labels up to the value) written as it is, then v and
- * a newline; printf would scan every help text for conversions. */
-void metrics_sample(FILE *f, const char *text, unsigned long long v);
+/* Append every counter with # HELP and # TYPE lines. Returns 0, or -1 when
+ * t ran out of memory. */
+int metrics_render(struct prom_text *t);
 
 #endif

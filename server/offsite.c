@@ -1654,21 +1654,21 @@ json_t *offsite_thread_status(void)
     return doc;
 }
 
-int offsite_render_metrics(FILE *f)
+int offsite_render_metrics(struct prom_text *f)
 {
     int on;
 
     pthread_mutex_lock(&sy.mu);
     on = sy.started;
     pthread_mutex_unlock(&sy.mu);
-    metrics_sample(f, "# HELP statesnap_offsite_enabled Whether the server copies snapshots "
+    prom_sample(f, "# HELP statesnap_offsite_enabled Whether the server copies snapshots "
                       "offsite (1) or not (0).\n# TYPE statesnap_offsite_enabled gauge\n"
                       "statesnap_offsite_enabled ", (unsigned long long)on);
-    metrics_sample(f, "# HELP statesnap_offsite_rounds_total Offsite sync rounds run by the "
+    prom_sample(f, "# HELP statesnap_offsite_rounds_total Offsite sync rounds run by the "
                       "server, by result.\n# TYPE statesnap_offsite_rounds_total counter\n"
                       "statesnap_offsite_rounds_total{result=\"success\"} ",
                    (unsigned long long)atomic_load(&rounds[0]));
-    metrics_sample(f, "statesnap_offsite_rounds_total{result=\"failure\"} ",
+    prom_sample(f, "statesnap_offsite_rounds_total{result=\"failure\"} ",
                    (unsigned long long)atomic_load(&rounds[1]));
-    return ferror(f) ? -1 : 0;
+    return f->failed ? -1 : 0;
 }

@@ -10,6 +10,7 @@
 
 #include "../engine/engine.h"
 #include "../engine/err.h"
+#include "../routes/prom.h"
 #include "config.h"
 
 #define OFFSITE_ACCESS_KEY_ENV "STATESNAP_OFFSITE_ACCESS_KEY"
@@ -104,6 +105,6 @@ void offsite_stop(void);
 json_t *offsite_thread_status(void);
 
 /* Write statesnap_offsite_enabled and statesnap_offsite_rounds_total. Returns 0 or -1. */
-int offsite_render_metrics(FILE *f);
+int offsite_render_metrics(struct prom_text *f);
 
 #endif

@@ -296,7 +296,7 @@ json_t *schedule_status(void)
     return doc;
 }
 
-int schedule_render_metrics(FILE *f)
+int schedule_render_metrics(struct prom_text *f)
 {
     int64_t next;
     long interval;
@@ -307,26 +307,26 @@ int schedule_render_metrics(FILE *f)
     interval = sc.started ? sc.interval : 0;
     next = sc.started && !sc.stopping ? sc.next_run : 0;
     pthread_mutex_unlock(&sc.mu);
-    metrics_sample(f, "# HELP statesnap_schedule_enabled Whether scheduled snapshots are on (1) "
+    prom_sample(f, "# HELP statesnap_schedule_enabled Whether scheduled snapshots are on (1) "
                       "or off (0).\n# TYPE statesnap_schedule_enabled gauge\n"
                       "statesnap_schedule_enabled ", (unsigned long long)on);
-    metrics_sample(f, "# HELP statesnap_schedule_interval_seconds Seconds between scheduled "
+    prom_sample(f, "# HELP statesnap_schedule_interval_seconds Seconds between scheduled "
                       "snapshots (0 = off).\n# TYPE statesnap_schedule_interval_seconds gauge\n"
                       "statesnap_schedule_interval_seconds ", (unsigned long long)interval);
-    metrics_sample(f, "# HELP statesnap_schedule_runs_total Scheduled runs (create, then prune), "
+    prom_sample(f, "# HELP statesnap_schedule_runs_total Scheduled runs (create, then prune), "
                       "by result.\n# TYPE statesnap_schedule_runs_total counter\n"
                       "statesnap_schedule_runs_total{result=\"success\"} ",
                    (unsigned long long)atomic_load(&runs[0]));
-    metrics_sample(f, "statesnap_schedule_runs_total{result=\"failure\"} ",
+    prom_sample(f, "statesnap_schedule_runs_total{result=\"failure\"} ",
                    (unsigned long long)atomic_load(&runs[1]));
-    metrics_sample(f, "# HELP statesnap_schedule_last_success_timestamp_seconds When the last "
+    prom_sample(f, "# HELP statesnap_schedule_last_success_timestamp_seconds When the last "
                       "successful scheduled run ended (0 = never).\n"
                       "# TYPE statesnap_schedule_last_success_timestamp_seconds gauge\n"
                       "statesnap_schedule_last_success_timestamp_seconds ",
                    (unsigned long long)atomic_load(&last_success_end));
-    metrics_sample(f, "# HELP statesnap_schedule_next_run_timestamp_seconds When the next "
+    prom_sample(f, "# HELP statesnap_schedule_next_run_timestamp_seconds When the next "
                       "scheduled run starts (0 = none planned).\n"
                       "# TYPE statesnap_schedule_next_run_timestamp_seconds gauge\n"
                       "statesnap_schedule_next_run_timestamp_seconds ", (unsigned long long)next);
-    return ferror(f) ? -1 : 0;
+    return f->failed ? -1 : 0;
 }

@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "../engine/err.h"
+#include "../routes/prom.h"
 #include "config.h"
 
 #define SCHEDULE_ACTOR "scheduler"
@@ -32,6 +33,6 @@ void schedule_stop(void);
 json_t *schedule_status(void);
 
 /* Write statesnap_schedule_* in Prometheus text format. Returns 0 or -1. */
-int schedule_render_metrics(FILE *f);
+int schedule_render_metrics(struct prom_text *f);
 
 #endif
