@@ -145,6 +145,7 @@ void route_metrics(const struct route_req *r, struct route_resp *o)
     last_scrape_bytes = t.len;
     o->status = 200;
     o->content_type = METRICS_CONTENT_TYPE;
-    o->text = t.buf;
     o->text_len = t.len;
+    o->text = prom_text_take(&t);
+    o->text_free = prom_release;
 }

@@ -18,12 +18,20 @@ void route_resp_init(struct route_resp *o)
     o->fd = -1;
 }
 
+void route_text_free(struct route_resp *o)
+{
+    if (o->text != NULL)
+        (o->text_free != NULL ? o->text_free : free)(o->text);
+    o->text = NULL;
+    o->text_free = NULL;
+}
+
 void route_resp_clear(struct route_resp *o)
 {
     if (o == NULL)
         return;
     json_decref(o->json);
-    free(o->text);
+    route_text_free(o);
     if (o->fd >= 0)
         close(o->fd);
     route_resp_init(o);
@@ -117,8 +125,7 @@ static void drop_body(struct route_resp *o)
 {
     json_decref(o->json);
     o->json = NULL;
-    free(o->text);
-    o->text = NULL;
+    route_text_free(o);
     o->text_len = 0;
     if (o->fd >= 0)
         close(o->fd);

@@ -14,11 +14,22 @@ struct prom_text {
     int failed;      /* out of memory: the scrape is incomplete and must not be sent */
 };
 
-/* Start t with room for cap bytes. Returns 0, or -1 (t->failed set) on OOM. */
+/* Start t with room for cap bytes, in a buffer kept from an earlier scrape
+ * when there is one. Returns 0, or -1 (t->failed set) on OOM. */
 int prom_text_init(struct prom_text *t, size_t cap);
 
-/* Free t's buffer. Accepts NULL. */
+/* Free t's buffer (back to the pool). Accepts NULL. */
 void prom_text_free(struct prom_text *t);
+
+/* Take t's text: the caller owns it and gives it back with prom_release. */
+char *prom_text_take(struct prom_text *t);
+
+/* Give back a text from prom_text_take (kept for the next scrape, or
+ * freed). Accepts NULL. Thread-safe. */
+void prom_release(void *text);
+
+/* Free every kept buffer (at shutdown, for leak checkers). Thread-safe. */
+void prom_pool_drain(void);
 
 /* Make room for n more bytes. Returns 0, or -1 (t->failed set) on OOM. */
 int prom_grow(struct prom_text *t, size_t n);

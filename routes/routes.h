@@ -66,8 +66,9 @@ struct route_header {
 struct route_resp {
     int status;
     json_t *json;                  /* owned; rendered compact */
-    char *text;                    /* owned (malloc) raw body */
+    char *text;                    /* owned raw body */
     size_t text_len;
+    void (*text_free)(void *text); /* how text is given back; NULL = free() */
     int fd;                        /* owned file body, -1 = none */
     uint64_t fd_size;
     const char *content_type;      /* static string; NULL = ROUTE_JSON */
@@ -84,6 +85,10 @@ void route_resp_init(struct route_resp *o);
 
 /* Free what o owns and re-initialise it. Accepts NULL. */
 void route_resp_clear(struct route_resp *o);
+
+/* Give back o's text body (with o->text_free, or free()); o->text is NULL
+ * after. Cannot fail. */
+void route_text_free(struct route_resp *o);
 
 /* The HTTP status for an error class; the one place this mapping lives. Cannot fail. */
 int route_status_for(int code);

@@ -242,9 +242,12 @@ static void queue(struct MHD_Connection *conn, const struct serve *sv, struct ht
         if (resp != NULL)
             o->fd = -1;     /* libmicrohttpd closes it */
     } else if (o->text != NULL) {
-        resp = MHD_create_response_from_buffer_with_free_callback(o->text_len, o->text, free);
-        if (resp != NULL)
+        resp = MHD_create_response_from_buffer_with_free_callback(o->text_len, o->text,
+                                                                  o->text_free ? o->text_free : free);
+        if (resp != NULL) {
             o->text = NULL;
+            o->text_free = NULL;
+        }
     } else if (o->json != NULL && (dump = json_dumps(o->json, JSON_COMPACT)) != NULL) {
         resp = MHD_create_response_from_buffer_with_free_callback(strlen(dump), dump, free);
         if (resp == NULL)
@@ -1148,6 +1151,7 @@ out:
     offsite_stop();
     if (d != NULL)
         MHD_stop_daemon(d);
+    prom_pool_drain();   /* every response is gone with the daemon */
     /* The last requests may have queued alerts (a restore just before SIGTERM). */
     if (alerts_drain(ALERTS_SHUTDOWN_DRAIN_MS) != 0)
         log_event("warn", "alerts still being sent at shutdown; giving up on them", NULL);

@@ -51,13 +51,50 @@ static void prom_text_grows_from_one_byte(void **state)
     prom_text_free(NULL);
 }
 
+/* Texts given back are used again, grown when a bigger one is asked for;
+ * beyond what the pool keeps they are freed (valgrind sees no leak). */
+static void released_texts_are_reused(void **state)
+{
+    struct prom_text t;
+    char *texts[20], *first;
+
+    (void)state;
+    prom_pool_drain();
+    assert_int_equal(prom_text_init(&t, 100), 0);
+    prom_puts(&t, "hello");
+    first = prom_text_take(&t);
+    assert_null(t.buf);
+    assert_memory_equal(first, "hello", 5);
+    prom_release(first);
+    assert_int_equal(prom_text_init(&t, 50), 0);
+    assert_ptr_equal(t.buf, first);
+    assert_true(t.cap >= 100);
+    prom_text_free(&t);
+    assert_int_equal(prom_text_init(&t, 1 << 20), 0);    /* bigger than the kept one */
+    assert_true(t.cap >= 1u << 20);
+    memset(t.buf, 'x', t.cap);
+    t.len = t.cap;
+    prom_put(&t, "y", 1);                                   /* grows past it */
+    assert_false(t.failed);
+    assert_int_equal(t.buf[t.len - 1], 'y');
+    prom_text_free(&t);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(prom_text_init(&t, 64), 0);
+        texts[i] = prom_text_take(&t);
+    }
+    for (int i = 0; i < 20; i++)
+        prom_release(texts[i]);
+    prom_release(NULL);
+    prom_pool_drain();
+}
+
 static char *render_now(void)
 {
     struct prom_text t;
 
     assert_int_equal(prom_text_init(&t, 16), 0);
     assert_int_equal(metrics_render(&t), 0);
-    return text_of(&t);   /* caller frees */
+    return text_of(&t);   /* caller gives it back with prom_release */
 }
 
 static void *render_thread(void *arg)
@@ -122,23 +159,25 @@ static void render_follows_every_change(void **state)
     assert_int_equal(pthread_join(th, &res), 0);
     other = res;
     assert_string_equal(other, t2);
-    free(other);
+    prom_release(other);
 
     /* An operation other threads ended shows on this thread's next scrape. */
     metrics_op_observe(METRICS_OP_VERIFY, 1, 0.001);
-    free(t3);
+    prom_release(t3);
     t3 = render_now();
     assert_int_equal(value_of(t3, "statesnap_operations_total{op=\"verify\",result=\"success\"} "), 1);
     assert_int_equal(value_of(t3, "statesnap_operation_duration_seconds_bucket{op=\"verify\",le=\"0.005\"} "), 1);
-    free(t1);
-    free(t2);
-    free(t3);
+    prom_release(t1);
+    prom_release(t2);
+    prom_release(t3);
+    prom_pool_drain();
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(prom_text_grows_from_one_byte),
+        cmocka_unit_test(released_texts_are_reused),
         cmocka_unit_test(render_follows_every_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
