@@ -737,15 +737,15 @@ int alerts_render_metrics(struct prom_text *f)
             prom_puts(f, "statesnap_alerts_total{channel=\"");
             prom_puts(f, channel_names[ch]);
             prom_sample(f, r == 0 ? "\",result=\"success\"} " : "\",result=\"failure\"} ",
-                           (unsigned long long)atomic_load(&delivered[ch][r]));
+                        (int64_t)atomic_load(&delivered[ch][r]));
         }
     }
     prom_sample(f, "# HELP statesnap_alerts_dropped_total Alerts never sent: the queue was "
-                      "full, or the process stopped first.\n"
-                      "# TYPE statesnap_alerts_dropped_total counter\n"
-                      "statesnap_alerts_dropped_total ", (unsigned long long)atomic_load(&dropped));
+                   "full, or the process stopped first.\n"
+                   "# TYPE statesnap_alerts_dropped_total counter\n"
+                   "statesnap_alerts_dropped_total ", (int64_t)atomic_load(&dropped));
     prom_sample(f, "# HELP statesnap_alerts_queued Alerts waiting or being sent.\n"
-                      "# TYPE statesnap_alerts_queued gauge\nstatesnap_alerts_queued ",
-                   (unsigned long long)queued);
+                   "# TYPE statesnap_alerts_queued gauge\nstatesnap_alerts_queued ",
+                (int64_t)queued);
     return f->failed ? -1 : 0;
 }

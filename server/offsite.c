@@ -1662,13 +1662,13 @@ int offsite_render_metrics(struct prom_text *f)
     on = sy.started;
     pthread_mutex_unlock(&sy.mu);
     prom_sample(f, "# HELP statesnap_offsite_enabled Whether the server copies snapshots "
-                      "offsite (1) or not (0).\n# TYPE statesnap_offsite_enabled gauge\n"
-                      "statesnap_offsite_enabled ", (unsigned long long)on);
+                   "offsite (1) or not (0).\n# TYPE statesnap_offsite_enabled gauge\n"
+                   "statesnap_offsite_enabled ", (int64_t)on);
     prom_sample(f, "# HELP statesnap_offsite_rounds_total Offsite sync rounds run by the "
-                      "server, by result.\n# TYPE statesnap_offsite_rounds_total counter\n"
-                      "statesnap_offsite_rounds_total{result=\"success\"} ",
-                   (unsigned long long)atomic_load(&rounds[0]));
+                   "server, by result.\n# TYPE statesnap_offsite_rounds_total counter\n"
+                   "statesnap_offsite_rounds_total{result=\"success\"} ",
+                (int64_t)atomic_load(&rounds[0]));
     prom_sample(f, "statesnap_offsite_rounds_total{result=\"failure\"} ",
-                   (unsigned long long)atomic_load(&rounds[1]));
+                (int64_t)atomic_load(&rounds[1]));
     return f->failed ? -1 : 0;
 }

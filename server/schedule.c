@@ -308,25 +308,25 @@ int schedule_render_metrics(struct prom_text *f)
     next = sc.started && !sc.stopping ? sc.next_run : 0;
     pthread_mutex_unlock(&sc.mu);
     prom_sample(f, "# HELP statesnap_schedule_enabled Whether scheduled snapshots are on (1) "
-                      "or off (0).\n# TYPE statesnap_schedule_enabled gauge\n"
-                      "statesnap_schedule_enabled ", (unsigned long long)on);
+                   "or off (0).\n# TYPE statesnap_schedule_enabled gauge\n"
+                   "statesnap_schedule_enabled ", (int64_t)on);
     prom_sample(f, "# HELP statesnap_schedule_interval_seconds Seconds between scheduled "
-                      "snapshots (0 = off).\n# TYPE statesnap_schedule_interval_seconds gauge\n"
-                      "statesnap_schedule_interval_seconds ", (unsigned long long)interval);
+                   "snapshots (0 = off).\n# TYPE statesnap_schedule_interval_seconds gauge\n"
+                   "statesnap_schedule_interval_seconds ", (int64_t)interval);
     prom_sample(f, "# HELP statesnap_schedule_runs_total Scheduled runs (create, then prune), "
-                      "by result.\n# TYPE statesnap_schedule_runs_total counter\n"
-                      "statesnap_schedule_runs_total{result=\"success\"} ",
-                   (unsigned long long)atomic_load(&runs[0]));
+                   "by result.\n# TYPE statesnap_schedule_runs_total counter\n"
+                   "statesnap_schedule_runs_total{result=\"success\"} ",
+                (int64_t)atomic_load(&runs[0]));
     prom_sample(f, "statesnap_schedule_runs_total{result=\"failure\"} ",
-                   (unsigned long long)atomic_load(&runs[1]));
+                (int64_t)atomic_load(&runs[1]));
     prom_sample(f, "# HELP statesnap_schedule_last_success_timestamp_seconds When the last "
-                      "successful scheduled run ended (0 = never).\n"
-                      "# TYPE statesnap_schedule_last_success_timestamp_seconds gauge\n"
-                      "statesnap_schedule_last_success_timestamp_seconds ",
-                   (unsigned long long)atomic_load(&last_success_end));
+                   "successful scheduled run ended (0 = never).\n"
+                   "# TYPE statesnap_schedule_last_success_timestamp_seconds gauge\n"
+                   "statesnap_schedule_last_success_timestamp_seconds ",
+                (int64_t)atomic_load(&last_success_end));
     prom_sample(f, "# HELP statesnap_schedule_next_run_timestamp_seconds When the next "
-                      "scheduled run starts (0 = none planned).\n"
-                      "# TYPE statesnap_schedule_next_run_timestamp_seconds gauge\n"
-                      "statesnap_schedule_next_run_timestamp_seconds ", (unsigned long long)next);
+                   "scheduled run starts (0 = none planned).\n"
+                   "# TYPE statesnap_schedule_next_run_timestamp_seconds gauge\n"
+                   "statesnap_schedule_next_run_timestamp_seconds ", (int64_t)next);
     return f->failed ? -1 : 0;
 }
