@@ -5,7 +5,6 @@
 #define STATESNAP_METRICS_H
 
 #include <stddef.h>
-#include <stdio.h>
 
 #include "../routes/prom.h"
 
