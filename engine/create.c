@@ -156,7 +156,8 @@ static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
             zip_error_set(&fs->zerr, ZIP_ER_MEMORY, 0);
             return -1;
         }
-        if (fs->level > 0 && pdeflate_start(&fs->pd, fs->fd, fs->limit, fs->level, 0, fs->cf->rel,
+        if (fs->level > 0 && pdeflate_start(&fs->pd, fs->fd, fs->limit, fs->level,
+                                            (unsigned)cc->s->cfg->compress_threads, fs->cf->rel,
                                             file_tap, fs, cc->e) != 0) {
             zip_error_set(&fs->zerr, ZIP_ER_MEMORY, 0);
             return -1;
@@ -392,9 +393,9 @@ static int set_compression(zip_t *za, zip_int64_t idx, int level, struct file_sr
 
     if (level == 0 || size < CREATE_STORE_BELOW || stored_ext(fs->cf->rel))
         method = ZIP_CM_STORE;
-    /* A large file is deflated on every core (the chain can be most of a
-     * snapshot); libzip would use one. */
-    else if (size >= PDEFLATE_MIN && pdeflate_threads(0) > 1)
+    /* A large file is deflated on every core, or compress_threads of them
+     * (the chain can be most of a snapshot); libzip would use one. */
+    else if (size >= PDEFLATE_MIN && pdeflate_threads((unsigned)fs->cc->s->cfg->compress_threads) > 1)
         fs->level = level;
     return zip_set_file_compression(za, (zip_uint64_t)idx, method,
                                     method == ZIP_CM_STORE ? 0 : (zip_uint32_t)level);

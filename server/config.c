@@ -11,6 +11,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "../engine/pdeflate.h"
+
 #define CONFIG_MAX_BYTES (1u << 20)
 #define CONFIG_MAX_GLOBS 256
 #define CONFIG_MAX_TOKENS 256
@@ -19,7 +21,7 @@ static const char *const top_keys[] = {
     "root", "store", "dotenv", "include", "exclude", "listen", "tokens", "tls_cert", "tls_key",
     "max_body_bytes", "max_upload_bytes", "compression_level", "retention", "schedule_interval",
     "prune_after_create", "alerts", "offsite", "readyz_max_age", "metrics_public",
-    "safety_pin_days", "safety_compression_level", "lock_timeout_ms", NULL
+    "safety_pin_days", "safety_compression_level", "lock_timeout_ms", "compress_threads", NULL
 };
 static const char *const retention_keys[] = {
     "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "expire_after", "max_count", NULL
@@ -364,6 +366,10 @@ static int apply_root(struct config *c, json_t *root, const char *path, struct e
     if (get_int(root, "compression_level", 0, 9, &n, e) < 0)
         goto out;
     c->compression_level = (int)n;
+    n = c->compress_threads;
+    if (get_int(root, "compress_threads", 0, PDEFLATE_THREADS_MAX, &n, e) < 0)
+        goto out;
+    c->compress_threads = (int)n;
     n = 0;
     if (get_int(root, "safety_pin_days", 0, 3650, &n, e) < 0)
         goto out;
@@ -447,6 +453,7 @@ void config_sync_engine(struct config *c)
     ec->exclude = (const char *const *)c->exclude;
     ec->n_exclude = c->n_exclude;
     ec->compression_level = c->compression_level;
+    ec->compress_threads = c->compress_threads;
     ec->safety_pin_seconds = c->safety_pin_seconds;
     ec->safety_compression_level = c->safety_compression_level;
     ec->lock_timeout_ms = c->lock_timeout_ms;

@@ -34,6 +34,7 @@ struct config {
     uint64_t max_body_bytes;    /* JSON request bodies, default 1 MiB */
     uint64_t max_upload_bytes;  /* imported archives, default 4 GiB */
     int compression_level;      /* default 6 */
+    int compress_threads;       /* 0 = one per online CPU (default), 1..8 = at most this many */
     long safety_pin_seconds;    /* default 7 days */
     int safety_compression_level;   /* 0 = stored (default) */
     long lock_timeout_ms;       /* default 30000 */

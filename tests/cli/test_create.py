@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from snaplib import (ENV_MASKED, HEX64, RFC3339, expected_paths, human_size_ok, make_state, mask_env,
+from snaplib import (BIN, ENV_MASKED, HEX64, RFC3339, expected_paths, human_size_ok, make_state, mask_env,
                      read_zip, secrets_of, sha256, sha256_file, tree)
 
 
@@ -437,3 +437,60 @@ def test_large_files_deflated_on_several_threads_round_trip(ss, tmp_path):
         f.write(b'{"seq":"later"}\n')
     ss.ok("restore", "big", "--yes")
     assert sha256_file(chain) == want
+
+
+def _peak_threads(ss, *args):
+    """Run statesnap ARGS, sampling its thread count from /proc until it
+    exits; returns (exit status, stderr, most threads seen)."""
+    cmd = [BIN, "--root", ss.root, "--store", ss.store] + list(args)
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ss.tmp)
+    peak = 0
+    while p.poll() is None:
+        try:
+            with open("/proc/%d/status" % p.pid) as f:
+                for ln in f:
+                    if ln.startswith("Threads:"):
+                        peak = max(peak, int(ln.split()[1]))
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        time.sleep(0.001)
+    err = p.stderr.read().decode(errors="replace")
+    return p.wait(), err, peak
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_compress_threads_caps_the_deflate_threads(ss, tmp_path, threads):
+    """compress_threads in the config bounds how many threads a create
+    deflates on (a trading host may want its cores for the bot): 1 keeps the
+    whole create on its one thread; 2 uses two workers beside it, whatever
+    the CPU count. The archive round-trips either way."""
+    chain = os.path.join(ss.root, "state", "hash_chain.jsonl")
+    with open(chain, "ab") as f:
+        line = 0
+        while f.tell() < 24 * (1 << 20):      # long enough to be seen compressing
+            f.write(b'{"seq":%d,"prev":"%064x","side":"sell"}\n' % (line, line * 2654435761 % (1 << 255)))
+            line += 1
+    want = sha256_file(chain)
+    cfg = tmp_path / "statesnap.json"
+    cfg.write_text(json.dumps({"compress_threads": threads}))
+    rc, err, peak = _peak_threads(ss, "--config", str(cfg), "create", "--name", "capped")
+    assert rc == 0, err
+    if threads == 1:
+        assert peak == 1, "a create with compress_threads 1 ran %d threads" % peak
+    else:
+        assert 2 <= peak <= 1 + threads, "a create with compress_threads %d ran %d threads" % (threads, peak)
+    ss.ok("verify", "capped")
+    with open(chain, "ab") as f:
+        f.write(b'{"seq":"later"}\n')
+    ss.ok("restore", "capped", "--yes")
+    assert sha256_file(chain) == want
+
+
+@pytest.mark.parametrize("value", [-1, 9, "2", 1.5])
+def test_compress_threads_out_of_range_is_refused(ss, tmp_path, value):
+    cfg = tmp_path / "statesnap.json"
+    cfg.write_text(json.dumps({"compress_threads": value}))
+    rc, out, err = ss.run("--config", str(cfg), "create", "--name", "never")
+    assert rc == 2, (rc, out, err)
+    assert "compress_threads" in err
+    assert ss.names() == []
