@@ -59,7 +59,7 @@ static void plan_free(struct plan *p)
 
 /* The current hash of a state-root file ("" when absent). The preview and
  * the apply of one restore hash the same files: the second time comes from
- * the store's memo when the file has not changed. */
+ * store_file_sha's memo when the file has not changed. */
 static int file_sha(struct store *s, const char *rel, char out[65], struct err *e)
 {
     char path[PATH_MAX];
@@ -76,7 +76,7 @@ static int file_sha(struct store *s, const char *rel, char out[65], struct err *
     if (!S_ISREG(st.st_mode))
         return err_set(e, ERR_CONFLICT, "%s in the state root is not a regular file; "
                        "move it away first", rel);
-    return store_file_sha(s, path, &st, out, e);
+    return store_file_sha(path, &st, out, e);
 }
 
 static int selected(const struct restore_opts *o, const char *path)

@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -132,9 +133,6 @@ void store_close(struct store *s)
         return;
     if (s->lock_fd >= 0)
         close(s->lock_fd);
-    for (size_t i = 0; i < s->n_memo; i++)
-        free(s->memo[i].path);
-    free(s->memo);
     catalog_close(s->cat);
     OPENSSL_cleanse(s->secret, sizeof(s->secret));
     free(s);
@@ -156,26 +154,86 @@ static int64_t ns_of(const struct timespec *t)
     return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec;
 }
 
-int store_file_sha(struct store *s, const char *path, const struct stat *st, char out[65],
-                   struct err *e)
+/* A state-root file's hash as this process last computed it, with what
+ * identified the file then. One table for the process, whichever handle or
+ * thread asked. */
+struct file_memo {
+    char *path;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime, ctime;
+    char sha[65];
+};
+
+static struct {
+    pthread_mutex_t mu;
+    struct file_memo *m;
+    size_t n;
+} memo = { .mu = PTHREAD_MUTEX_INITIALIZER };
+static _Atomic uint64_t files_hashed;
+
+/* The entry for path, or NULL. Called with memo.mu held. */
+static struct file_memo *memo_find(const char *path)
 {
-    struct file_memo *m = NULL;
+    for (size_t i = 0; i < memo.n; i++)
+        if (strcmp(memo.m[i].path, path) == 0)
+            return &memo.m[i];
+    return NULL;
+}
+
+static int memo_matches(const struct file_memo *m, const struct stat *st)
+{
+    return m->dev == st->st_dev && m->ino == st->st_ino && m->size == st->st_size &&
+           same_time(&m->mtime, &st->st_mtim) && same_time(&m->ctime, &st->st_ctim);
+}
+
+/* Remember path's hash as of *st (best effort: out of memory or a full
+ * table just means it is read again next time). */
+static void memo_put(const char *path, const struct stat *st, const char sha[65])
+{
+    struct file_memo *m;
+
+    pthread_mutex_lock(&memo.mu);
+    if ((m = memo_find(path)) == NULL) {
+        struct file_memo *nm;
+        char *p;
+        if (memo.n >= STORE_MEMO_MAX || (p = strdup(path)) == NULL)
+            goto out;
+        if ((nm = realloc(memo.m, (memo.n + 1) * sizeof(*nm))) == NULL) {
+            free(p);
+            goto out;
+        }
+        memo.m = nm;
+        m = &memo.m[memo.n++];
+        m->path = p;
+    }
+    m->dev = st->st_dev;
+    m->ino = st->st_ino;
+    m->size = st->st_size;
+    m->mtime = st->st_mtim;
+    m->ctime = st->st_ctim;
+    memcpy(m->sha, sha, 65);
+out:
+    pthread_mutex_unlock(&memo.mu);
+}
+
+int store_file_sha(const char *path, const struct stat *st, char out[65], struct err *e)
+{
+    const struct file_memo *m;
     struct timespec now;
     struct stat after;
-    size_t i;
+    int hit;
 
-    for (i = 0; i < s->n_memo; i++) {
-        if (strcmp(s->memo[i].path, path) == 0) {
-            m = &s->memo[i];
-            break;
-        }
-    }
-    if (m != NULL && m->dev == st->st_dev && m->ino == st->st_ino && m->size == st->st_size &&
-        same_time(&m->mtime, &st->st_mtim) && same_time(&m->ctime, &st->st_ctim)) {
+    pthread_mutex_lock(&memo.mu);
+    m = memo_find(path);
+    if ((hit = m != NULL && memo_matches(m, st)) != 0)
         memcpy(out, m->sha, 65);
+    pthread_mutex_unlock(&memo.mu);
+    if (hit)
         return 0;
-    }
     clock_gettime(CLOCK_REALTIME, &now);
+    atomic_fetch_add(&files_hashed, 1);
     if (archive_file_sha256(path, out, NULL, e) != 0)
         return -1;
     /* Remember only a file that had settled before we read it and did not
@@ -185,26 +243,13 @@ int store_file_sha(struct store *s, const char *path, const struct stat *st, cha
         after.st_ino != st->st_ino || after.st_size != st->st_size ||
         !same_time(&after.st_mtim, &st->st_mtim) || !same_time(&after.st_ctim, &st->st_ctim))
         return 0;
-    if (m == NULL) {
-        struct file_memo *nm;
-        char *p;
-        if (s->n_memo >= STORE_MEMO_MAX || (p = strdup(path)) == NULL)
-            return 0;
-        if ((nm = realloc(s->memo, (s->n_memo + 1) * sizeof(*nm))) == NULL) {
-            free(p);
-            return 0;
-        }
-        s->memo = nm;
-        m = &s->memo[s->n_memo++];
-        m->path = p;
-    }
-    m->dev = st->st_dev;
-    m->ino = st->st_ino;
-    m->size = st->st_size;
-    m->mtime = st->st_mtim;
-    m->ctime = st->st_ctim;
-    memcpy(m->sha, out, 65);
+    memo_put(path, st, out);
     return 0;
+}
+
+uint64_t store_files_hashed(void)
+{
+    return atomic_load(&files_hashed);
 }
 
 int store_summary(struct store *s, struct store_summary *out, struct err *e)

@@ -10,17 +10,7 @@
 #include "../db/catalog.h"
 #include "../db/offsite.h"
 
-/* A state-root file's hash as this process last computed it, with what
- * identified the file then (see store_file_sha). */
-struct file_memo {
-    char *path;
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtime, ctime;
-    char sha[65];
-};
-#define STORE_MEMO_MAX 1024
+#define STORE_MEMO_MAX 1024   /* files whose hashes store_file_sha remembers */
 
 /* The catalog's headline figures (what /metrics shows). */
 struct store_summary {
@@ -46,8 +36,6 @@ struct store {
     int lock_depth;      /* nested store_lock calls (restore takes a snapshot under its lock) */
     unsigned char secret[32];
     int have_secret;
-    struct file_memo *memo;          /* store_file_sha's hashes, n_memo of them */
-    size_t n_memo;
     int summary_ok;                  /* summary below is valid for summary_ver */
     int64_t summary_second;          /* store_summary_recent: checked in this second, */
     uint64_t summary_gen;            /* ... and at this write generation */
@@ -70,13 +58,18 @@ int store_lock_as_is(struct store *s, struct err *e);
 int store_summary(struct store *s, struct store_summary *out, struct err *e);
 
 /* SHA-256 (hex) of the regular file at path, whose lstat is *st. A hash
- * this handle computed before is reused when the file still has the same
- * device, inode, size, mtime and ctime (a write changes ctime, and rename
- * changes the inode); a file changed within the last
- * STORE_MEMO_SETTLE_NS of being hashed is not remembered, as a later
- * write in the same timestamp tick could leave its times as they were. */
-int store_file_sha(struct store *s, const char *path, const struct stat *st, char out[65],
-                   struct err *e);
+ * this process computed before (through any handle, on any thread: the API
+ * previews a restore on one worker and may apply it on another) is reused
+ * when the file still has the same device, inode, size, mtime and ctime (a
+ * write changes ctime, and rename changes the inode); a file changed within
+ * the last STORE_MEMO_SETTLE_NS of being hashed is not remembered, as a
+ * later write in the same timestamp tick could leave its times as they
+ * were. Thread-safe. */
+int store_file_sha(const char *path, const struct stat *st, char out[65], struct err *e);
+
+/* How many files store_file_sha has read in this process; the others came
+ * from what it remembered. For tests and diagnostics. Cannot fail. */
+uint64_t store_files_hashed(void);
 
 /* store_summary for a frequent poller (/metrics): at most one catalog
  * check per second per handle, and at once after any write made through
