@@ -9,6 +9,13 @@
 #include <pwd.h>
 #include <unistd.h>
 
+/* Letters and digits anywhere; '.', '_' and '-' after the first character. */
+static int name_char_ok(unsigned char c, size_t i)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           (i > 0 && (c == '.' || c == '_' || c == '-'));
+}
+
 int engine_name_check(const char *name, struct err *e)
 {
     size_t n;
@@ -22,14 +29,26 @@ int engine_name_check(const char *name, struct err *e)
     if (strcmp(name, "live") == 0)
         return err_set(e, ERR_INVALID, "\"live\" is reserved: it names the current state root");
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)name[i];
-        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 (i > 0 && (c == '.' || c == '_' || c == '-'));
-        if (!ok)
+        if (!name_char_ok((unsigned char)name[i], i))
             return err_set(e, ERR_INVALID,
                            "invalid snapshot name: use letters, digits, '.', '_' and '-', "
                            "starting with a letter or digit (at most %d)", ENGINE_NAME_MAX);
     }
+    return 0;
+}
+
+int engine_name_prefix_check(const char *prefix, struct err *e)
+{
+    size_t n = strlen(prefix);
+
+    if (n > ENGINE_NAME_MAX)
+        return err_set(e, ERR_INVALID, "prefix is longer than a snapshot name can be (%d)",
+                       ENGINE_NAME_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (!name_char_ok((unsigned char)prefix[i], i))
+            return err_set(e, ERR_INVALID,
+                           "prefix can only match snapshot names: use letters, digits, '.', '_' "
+                           "and '-', starting with a letter or digit");
     return 0;
 }
 

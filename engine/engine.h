@@ -80,6 +80,10 @@ const struct engine_config *store_config(const struct store *s);
  * Returns 0 or -1 with ERR_INVALID and a message naming the problem. */
 int engine_name_check(const char *name, struct err *e);
 
+/* Check a list filter's name prefix: at most ENGINE_NAME_MAX characters that
+ * could begin a name. Returns 0, or -1 with ERR_INVALID saying why. */
+int engine_name_prefix_check(const char *prefix, struct err *e);
+
 /* Current time in seconds; tests may pin it with STATESNAP_TEST_NOW in test builds. */
 int64_t engine_now(void);
 

@@ -288,8 +288,8 @@ int engine_list(struct store *s, const struct list_opts *o, json_t **page, struc
         return err_set(e, ERR_INVALID, "limit must be from 1 to %d", OPS_LIST_MAX);
     if (o->cursor != NULL && parse_cursor(o->cursor, &f.after_created_at, &f.after_id) != 0)
         return err_set(e, ERR_INVALID, "bad cursor");
-    if (o->prefix != NULL && strlen(o->prefix) > ENGINE_NAME_MAX)
-        return err_set(e, ERR_INVALID, "prefix is too long");
+    if (o->prefix != NULL && engine_name_prefix_check(o->prefix, e) != 0)
+        return -1;
     if (o->label_key != NULL) {
         json_t *probe = json_pack("{s:s}", o->label_key, o->label_value ? o->label_value : "");
         int bad = probe == NULL || ops_labels_check(probe, e) != 0;

@@ -101,13 +101,8 @@ void route_snapshots_list(const struct route_req *r, struct route_resp *o)
     }
     if ((s = r->query(r, "cursor")) != NULL && *s != '\0')
         lo.cursor = s;
-    if ((s = r->query(r, "prefix")) != NULL && *s != '\0') {
-        if (strlen(s) > ENGINE_NAME_MAX) {
-            route_problem(o, 400, "prefix is longer than a snapshot name can be");
-            return;
-        }
-        lo.prefix = s;
-    }
+    if ((s = r->query(r, "prefix")) != NULL && *s != '\0')
+        lo.prefix = s;      /* checked by engine_list */
     if ((s = r->query(r, "label")) != NULL) {
         const char *eq = strchr(s, '=');
         size_t klen = eq ? (size_t)(eq - s) : 0;

@@ -76,7 +76,9 @@ def test_query_arguments_are_part_of_the_key(reader, writer):
         assert len(reader.get("/api/v1/snapshots?limit=1", expect=200).json()["snapshots"]) == 1
         assert len(reader.get("/api/v1/snapshots", expect=200).json()["snapshots"]) == 2
     # A value holding what looks like another argument is not confused with it.
-    assert reader.get("/api/v1/snapshots?prefix=alpha%26limit%3D1", expect=200).json()["snapshots"] == []
+    assert reader.get("/api/v1/snapshots?label=env%3Dprod%26limit%3D1", expect=200).json()["snapshots"] == []
+    assert [s["name"] for s in reader.get("/api/v1/snapshots?label=env%3Dprod", expect=200)
+            .json()["snapshots"]] == ["alpha_1"]
 
 
 def test_latest_404_turns_into_200_at_once(server, reader):

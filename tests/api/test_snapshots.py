@@ -54,6 +54,13 @@ def test_list_newest_first_with_totals_filters_and_pages(writer, reader):
     reader.get("/api/v1/snapshots?limit=0", expect=400)
     reader.get("/api/v1/snapshots?limit=abc", expect=400)
     reader.get("/api/v1/snapshots?label=novalue", expect=400)
+    # A prefix no name could start with is a mistake to be told about, not an empty page.
+    for bad in ("a%2Fb", "a%20b", "_s", "-s", "%FF", "s%C3%A9", "a" * 65):
+        r = reader.get("/api/v1/snapshots?prefix=" + bad, expect=400)
+        assert r.headers["Content-Type"].startswith("application/problem+json"), bad
+        assert "prefix" in r.json()["detail"], (bad, r.json())
+    assert len(reader.get("/api/v1/snapshots?prefix=", expect=200).json()["snapshots"]) == 3
+    assert reader.get("/api/v1/snapshots?prefix=" + "s" * 64, expect=200).json()["snapshots"] == []
 
 
 def test_latest_has_age_and_404_when_empty(writer, reader):
