@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 
-#define PROM_POOL_MAX 16    /* buffers kept: one per scrape in flight, for a few at once */
+#define PROM_POOL_MAX 8     /* buffers kept: a scrape is sent as it is made, so about one per worker */
 
 /* A text's buffer with its size in front, so a released text can be kept. */
 struct block {
