@@ -196,7 +196,7 @@ int archive_open(struct archive **out, const char *path, struct err *e)
          * which reads as if the store had it; say what is wrong instead. */
         err_set(e, zerr == ZIP_ER_OPEN || zerr == ZIP_ER_READ ? ERR_IO : ERR_VERIFY,
                 "%s is not a readable zip archive: %s", path,
-                zerr == ZIP_ER_EXISTS ? "two entries have the same name" : zip_error_strerror(&ze));
+                zerr == ZIP_ER_EXISTS ? "duplicate entry (two files of one name)" : zip_error_strerror(&ze));
         zip_error_fini(&ze);
         free(a);
         return -1;
