@@ -189,6 +189,20 @@ out:
     free(path);
 }
 
+/* The upload's temporary path means nothing to the client (and says where
+ * the store lives): an error names it for what it is. */
+static void name_upload(struct err *e, const char *upload_path)
+{
+    char *at = strstr(e->msg, upload_path);
+    char buf[sizeof(e->msg)];
+
+    if (at == NULL || *upload_path == '\0')
+        return;
+    snprintf(buf, sizeof(buf), "%.*sthe uploaded archive%s", (int)(at - e->msg), e->msg,
+             at + strlen(upload_path));
+    memcpy(e->msg, buf, sizeof(buf));
+}
+
 void route_snapshots_import(const struct route_req *r, struct route_resp *o)
 {
     struct err e = { 0 };
@@ -200,6 +214,8 @@ void route_snapshots_import(const struct route_req *r, struct route_resp *o)
         return;
     }
     rc = engine_import(r->store, r->upload_path, &snap, &e);
+    if (rc != 0)
+        name_upload(&e, r->upload_path);
     finish(o, rc, 201, snap, &e);
 }
 
