@@ -13,27 +13,18 @@
 #include <sqlite3.h>
 
 #include "../../db/catalog.h"
-
-static char dir[] = "/tmp/statesnap-cat-" FS_TEMPLATE_TAIL;
-static char path[256];
+#include "unit_tmp.h"
 
 static int setup(void **state)
 {
     (void)state;
-    strcpy(dir, "/tmp/statesnap-cat-" FS_TEMPLATE_TAIL);
-    if (mkdtemp(dir) == NULL)
-        return -1;
-    snprintf(path, sizeof(path), "%s/catalog.db", dir);
-    return 0;
+    return unit_tmp_make("catalog.db");
 }
 
 static int teardown(void **state)
 {
-    char cmd[300];
-
     (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd);
+    return unit_tmp_remove();
 }
 
 static void fill(struct catalog_snapshot *s, const char *name, int64_t created, int64_t size)
@@ -59,12 +50,12 @@ static void open_sets_schema_version_and_wal(void **state)
     sqlite3_stmt *st;
 
     (void)state;
-    assert_int_equal(catalog_open(&c, path, &e), 0);
+    assert_int_equal(catalog_open(&c, unit_path, &e), 0);
     catalog_close(c);
     /* Reopening an existing catalog migrates nothing and keeps the data. */
-    assert_int_equal(catalog_open(&c, path, &e), 0);
+    assert_int_equal(catalog_open(&c, unit_path, &e), 0);
     catalog_close(c);
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_open(unit_path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     assert_int_equal(sqlite3_column_int(st, 0), 2);
@@ -86,8 +77,8 @@ static void version_moves_with_every_commit(void **state)
     struct err e = { 0 };
 
     (void)state;
-    assert_int_equal(catalog_open(&c, path, &e), 0);
-    assert_int_equal(catalog_open(&other, path, &e), 0);
+    assert_int_equal(catalog_open(&c, unit_path, &e), 0);
+    assert_int_equal(catalog_open(&other, unit_path, &e), 0);
     assert_int_equal(catalog_version(c, &v0, &e), 0);
     assert_int_equal(catalog_version(c, &v1, &e), 0);
     assert_memory_equal(&v0, &v1, sizeof(v0));
@@ -113,10 +104,10 @@ static void newer_schema_is_refused(void **state)
     sqlite3 *db;
 
     (void)state;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_open(unit_path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    assert_int_equal(catalog_open(&c, path, &e), -1);
+    assert_int_equal(catalog_open(&c, unit_path, &e), -1);
     assert_non_null(strstr(e.msg, "newer"));
     assert_null(c);
 }
@@ -130,7 +121,7 @@ static void insert_get_duplicate_delete(void **state)
     int64_t count, bytes;
 
     (void)state;
-    assert_int_equal(catalog_open(&c, path, &e), 0);
+    assert_int_equal(catalog_open(&c, unit_path, &e), 0);
     fill(&s, "pre_live_v1", 1000, 2048);
     memset(f.sha256, 'b', 64);
     strcpy(f.group, "state");
@@ -170,7 +161,7 @@ static void list_is_newest_first_with_cursor_and_filters(void **state)
     char name[32];
 
     (void)state;
-    assert_int_equal(catalog_open(&c, path, &e), 0);
+    assert_int_equal(catalog_open(&c, unit_path, &e), 0);
     for (int i = 0; i < 5; i++) {
         snprintf(name, sizeof(name), "%s_%d", i % 2 ? "daily" : "deploy", i);
         fill(&s, name, 1000 + i, 100);

@@ -17,33 +17,26 @@
 
 #include "../../engine/fsutil.h"
 #include "../../engine/store.h"
+#include "unit_tmp.h"
 
 #define SHA_HELLO "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
 #define SHA_WORLD "486ea46224d1bb4fb680f34f7c9ad96a8f24ec88be73ea8e5a6c65260e9cb8a7"
 
-static char dir[] = "/tmp/statesnap-sha-" FS_TEMPLATE_TAIL;
-static char path[sizeof(dir) + 16];
-
 static int setup(void **state)
 {
     (void)state;
-    strcpy(dir, "/tmp/statesnap-sha-" FS_TEMPLATE_TAIL);
-    if (mkdtemp(dir) == NULL)
-        return -1;
-    snprintf(path, sizeof(path), "%s/f", dir);
-    return 0;
+    return unit_tmp_make("f");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    unlink(path);
-    return rmdir(dir);
+    return unit_tmp_remove();
 }
 
 static void write_file(const char *text)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int fd = open(unit_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
     assert_true(fd >= 0);
     assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
@@ -63,8 +56,8 @@ static void sha_now(char out[65])
     struct stat st;
     struct err e = { 0 };
 
-    assert_int_equal(lstat(path, &st), 0);
-    assert_int_equal(store_file_sha(path, &st, out, &e), 0);
+    assert_int_equal(lstat(unit_path, &st), 0);
+    assert_int_equal(store_file_sha(unit_path, &st, out, &e), 0);
 }
 
 static void *sha_thread(void *arg)
@@ -97,11 +90,11 @@ static void memo_is_shared_and_follows_every_write(void **state)
 
     /* Rewritten in place with the same size and its old mtime put back:
      * only ctime tells, and it is enough. */
-    assert_int_equal(lstat(path, &before), 0);
+    assert_int_equal(lstat(unit_path, &before), 0);
     write_file("world");
     keep[0] = before.st_atim;
     keep[1] = before.st_mtim;
-    assert_int_equal(utimensat(AT_FDCWD, path, keep, 0), 0);
+    assert_int_equal(utimensat(AT_FDCWD, unit_path, keep, 0), 0);
     sha_now(sha);
     assert_string_equal(sha, SHA_WORLD);
     assert_int_equal(store_files_hashed(), n + 2);

@@ -14,27 +14,18 @@
 
 #include "../../db/catalog.h"
 #include "../../db/offsite.h"
-
-static char dir[] = "/tmp/statesnap-off-" FS_TEMPLATE_TAIL;
-static char path[256];
+#include "unit_tmp.h"
 
 static int setup(void **state)
 {
     (void)state;
-    strcpy(dir, "/tmp/statesnap-off-" FS_TEMPLATE_TAIL);
-    if (mkdtemp(dir) == NULL)
-        return -1;
-    snprintf(path, sizeof(path), "%s/catalog.db", dir);
-    return 0;
+    return unit_tmp_make("catalog.db");
 }
 
 static int teardown(void **state)
 {
-    char cmd[300];
-
     (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    return system(cmd);
+    return unit_tmp_remove();
 }
 
 static void add(struct catalog *c, const char *name, int64_t created)
@@ -65,7 +56,7 @@ static void new_snapshots_become_pending_and_states_are_counted(void **state)
     size_t n = 0;
 
     (void)state;
-    assert_int_equal(catalog_open(&c, path, &e), 0);
+    assert_int_equal(catalog_open(&c, unit_path, &e), 0);
     add(c, "old", 100);
     add(c, "mid", 200);
     add(c, "new", 300);
@@ -106,7 +97,7 @@ static void unknown_snapshot_is_not_found(void **state)
     struct err e = { 0 };
 
     (void)state;
-    assert_int_equal(catalog_open(&c, path, &e), 0);
+    assert_int_equal(catalog_open(&c, unit_path, &e), 0);
     assert_int_equal(catalog_offsite_set(c, "ghost", "synced", NULL, 1, &e), -1);
     assert_int_equal(e.code, ERR_NOT_FOUND);
     err_clear(&e);
@@ -138,7 +129,7 @@ static void counts_follow_changes_and_a_schema_1_catalog_migrates(void **state)
     sqlite3 *db;
 
     (void)state;
-    assert_int_equal(catalog_open(&c, path, &e), 0);
+    assert_int_equal(catalog_open(&c, unit_path, &e), 0);
     add(c, "a", 100);
     add(c, "b", 200);
     add(c, "c", 300);
@@ -150,14 +141,14 @@ static void counts_follow_changes_and_a_schema_1_catalog_migrates(void **state)
     catalog_close(c);
 
     /* Back to schema 1: what a catalog written by the previous release has. */
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_open(unit_path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "DROP TRIGGER offsite_ins; DROP TRIGGER offsite_del;"
                                       "DROP TRIGGER offsite_upd; DROP INDEX snapshots_offsite;"
                                       "DROP TABLE offsite_totals; PRAGMA user_version = 1;",
                                   NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
 
-    assert_int_equal(catalog_open(&c, path, &e), 0);
+    assert_int_equal(catalog_open(&c, unit_path, &e), 0);
     expect_stats(c, 0, 1, 2, 1, 2000);
     /* Deleting the newest synced one moves last_success back to the other. */
     assert_int_equal(catalog_snapshot_delete(c, "b", &e), 0);
