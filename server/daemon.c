@@ -705,6 +705,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return rq->responded ? MHD_YES : MHD_NO;
 }
 
+/* libmicrohttpd's accept policy: no new connection once draining began
+ * (it is closed at once; kept-alive ones finish what they started). */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    const struct serve *sv = cls;
+
+    (void)addr;
+    (void)addrlen;
+    return atomic_load(&sv->stopping) ? MHD_NO : MHD_YES;
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -1103,7 +1114,7 @@ int serve_main(struct config *cfg, int argc, char **argv)
         };
         if (tls_cert == NULL)
             opts[sizeof(opts) / sizeof(opts[0]) - 3].option = MHD_OPTION_END;
-        d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &sv, MHD_OPTION_ARRAY, opts,
+        d = MHD_start_daemon(flags, 0, on_accept, &sv, on_request, &sv, MHD_OPTION_ARRAY, opts,
                              MHD_OPTION_END);
     }
     if (d == NULL) {
@@ -1129,12 +1140,11 @@ int serve_main(struct config *cfg, int argc, char **argv)
     log_event("info", "shutting down: draining requests in flight",
               json_pack("{s:s, s:I}", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT", "in_flight",
                         (json_int_t)atomic_load(&sv.inflight)));
+    /* From here on_accept turns new connections away. (Not
+     * MHD_quiesce_daemon: in 0.9.75 it races the epoll worker threads, which
+     * take the listening socket out of their epoll sets themselves when they
+     * see the flag it sets, and it then panics when its own removal fails.) */
     atomic_store(&sv.stopping, 1);
-    {
-        MHD_socket ls = MHD_quiesce_daemon(d);
-        if (ls != MHD_INVALID_SOCKET)
-            close(ls);
-    }
     /* No new scheduled run from here; one in progress finishes (a create is
      * all-or-nothing either way, so waiting only avoids wasted work). */
     schedule_stop();
