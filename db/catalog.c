@@ -112,6 +112,14 @@ static const char *const migrations[] = {
     "  UPDATE offsite_totals SET n = n - 1 WHERE state = OLD.offsite_state;"
     "  INSERT INTO offsite_totals VALUES (NEW.offsite_state, 1)"
     "    ON CONFLICT(state) DO UPDATE SET n = n + 1; END;",
+    /* 2 -> 3: what a snapshot of a live root is (consistent cut or not), the
+     * hash chain's tip, and whether it captured any file at all (retention
+     * never lets an empty one push a real one out). */
+    "ALTER TABLE snapshots ADD COLUMN consistency TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE snapshots ADD COLUMN chain TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE snapshots ADD COLUMN empty INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE snapshots SET empty = NOT EXISTS (SELECT 1 FROM snapshot_files f"
+    "  WHERE f.snapshot_id = snapshots.id AND f.grp <> 'secrets');",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
@@ -277,6 +285,8 @@ void catalog_snapshot_clear(struct catalog_snapshot *s)
     if (s == NULL)
         return;
     free(s->labels_json);
+    free(s->consistency_json);
+    free(s->chain_json);
     for (size_t i = 0; i < s->n_files; i++)
         free(s->files[i].path);
     free(s->files);
@@ -385,7 +395,7 @@ static void copy_text(char *dst, size_t len, sqlite3_stmt *st, int col)
 
 #define SNAP_COLS "id, name, created_at, size, file_count, version, git_commit, host, " \
                   "created_by, archive_sha256, labels, pinned, pin_until, positions_count, " \
-                  "offsite_state"
+                  "offsite_state, consistency, chain, empty"
 
 static int row_read(sqlite3_stmt *st, struct catalog_snapshot *s, struct err *e)
 {
@@ -408,6 +418,11 @@ static int row_read(sqlite3_stmt *st, struct catalog_snapshot *s, struct err *e)
     s->pin_until = sqlite3_column_int64(st, 12);
     s->positions_count = sqlite3_column_int64(st, 13);
     copy_text(s->offsite_state, sizeof(s->offsite_state), st, 14);
+    labels = sqlite3_column_text(st, 15);
+    s->consistency_json = labels && *labels ? strdup((const char *)labels) : NULL;
+    labels = sqlite3_column_text(st, 16);
+    s->chain_json = labels && *labels ? strdup((const char *)labels) : NULL;
+    s->empty = sqlite3_column_int(st, 17);
     if (s->labels_json == NULL)
         return err_set(e, ERR_IO, "out of memory");
     return 0;
@@ -421,7 +436,8 @@ int catalog_snapshot_insert(struct catalog *c, const struct catalog_snapshot *s,
 
     if (prepare(c, "INSERT INTO snapshots (name, created_at, size, file_count, version, "
                    "git_commit, host, created_by, archive_sha256, labels, pinned, pin_until, "
-                   "positions_count, offsite_state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                   "positions_count, offsite_state, consistency, chain, empty) "
+                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 &st, e) != 0)
         return -1;
     sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
@@ -441,6 +457,9 @@ int catalog_snapshot_insert(struct catalog *c, const struct catalog_snapshot *s,
     sqlite3_bind_int64(st, 12, s->pin_until);
     sqlite3_bind_int64(st, 13, s->positions_count);
     sqlite3_bind_text(st, 14, s->offsite_state, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 15, s->consistency_json ? s->consistency_json : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 16, s->chain_json ? s->chain_json : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 17, s->empty);
     rc = sqlite3_step(st);
     catalog_release(c, st);
     if (rc == SQLITE_CONSTRAINT)
@@ -800,7 +819,7 @@ int catalog_snapshot_brief(struct catalog *c, struct catalog_brief **rows, size_
 
     *rows = NULL;
     *n = 0;
-    if (prepare(c, "SELECT name, created_at, pinned, pin_until FROM snapshots "
+    if (prepare(c, "SELECT name, created_at, pinned, pin_until, empty FROM snapshots "
                    "ORDER BY created_at DESC, id DESC", &st, e) != 0)
         return -1;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -821,6 +840,7 @@ int catalog_snapshot_brief(struct catalog *c, struct catalog_brief **rows, size_
         b->created_at = sqlite3_column_int64(st, 1);
         b->pinned = sqlite3_column_int(st, 2);
         b->pin_until = sqlite3_column_int64(st, 3);
+        b->empty = sqlite3_column_int(st, 4);
     }
     catalog_release(c, st);
     if (rc != SQLITE_DONE) {

@@ -35,6 +35,9 @@ struct catalog_snapshot {
     int64_t pin_until;         /* 0 = pinned with no end */
     int64_t positions_count;   /* -1 = unknown */
     char offsite_state[16];    /* "", pending, synced, failed */
+    char *consistency_json;    /* {state, attempts, window_ms, changed} text, or NULL (older) */
+    char *chain_json;          /* the hash chain's tip {path, lines, ...} text, or NULL */
+    int empty;                 /* 1: captured no file (the .env aside) */
     struct catalog_file *files;
     size_t n_files;
 };
@@ -123,6 +126,7 @@ struct catalog_brief {
     int64_t created_at;
     int pinned;
     int64_t pin_until;
+    int empty;                 /* captured no file */
 };
 
 /* All snapshots in brief; *rows malloc'd (free()). */

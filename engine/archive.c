@@ -451,3 +451,17 @@ void archive_reader_close(struct archive_reader *r)
     zip_fclose(r->zf);
     free(r);
 }
+
+int archive_entry_stat(struct archive *a, const char *path, uint64_t *size, uint32_t *crc,
+                       struct err *e)
+{
+    zip_stat_t st;
+
+    if (zip_stat(a->za, path, 0, &st) != 0)
+        return err_set(e, ERR_VERIFY, "%.200s is not in the archive", path);
+    if (!(st.valid & ZIP_STAT_SIZE) || !(st.valid & ZIP_STAT_CRC))
+        return err_set(e, ERR_VERIFY, "%.200s: no size or CRC in the central directory", path);
+    *size = st.size;
+    *crc = st.crc;
+    return 0;
+}

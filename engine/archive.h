@@ -45,6 +45,11 @@ int archive_read(struct archive *a, const char *path, size_t max, char **buf, si
  * for each bad one. Returns the number of bad files, or -1 if checking itself failed. */
 int archive_check_all(struct archive *a, json_t *errors, struct err *e);
 
+/* The central directory's uncompressed size and CRC-32 of entry path
+ * (nothing is inflated). ERR_VERIFY when it is missing. */
+int archive_entry_stat(struct archive *a, const char *path, uint64_t *size, uint32_t *crc,
+                       struct err *e);
+
 /* SHA-256 (hex) and size of a whole file. */
 int archive_file_sha256(const char *path, char hex[65], int64_t *size, struct err *e);
 

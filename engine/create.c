@@ -1,6 +1,7 @@
 /* create.c - capture the state root into a new archive, crash-safely. */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -10,43 +11,48 @@
 #include <time.h>
 #include <unistd.h>
 #include <zip.h>
+#include <zlib.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "archive.h"
 #include "audit.h"
 #include "capture.h"
+#include "chain.h"
+#include "cut.h"
 #include "engine.h"
 #include "envmask.h"
 #include "failpoint.h"
 #include "fsutil.h"
+#include "hooks.h"
 #include "manifest.h"
 #include "meta.h"
 #include "ops.h"
 #include "pdeflate.h"
 #include "store.h"
 
-#define CREATE_READ_CHUNK (256u * 1024)
-#define CREATE_POSITIONS_MAX (16u << 20)   /* positions.json kept in memory to count entries */
 #define CREATE_STORE_BELOW 64              /* tiny files are stored, not deflated */
+#define CREATE_REHASH_MAX (64u << 20)      /* streamed files re-hashed from the archive up to this */
+#define CREATE_CUT_ROUNDS 3                /* cuts retaken when the chain moved under compression */
 
 struct create_ctx;
 
-/* One captured file while libzip pulls its bytes. */
+/* One captured file with its bytes on a descriptor (an append-only file, or
+ * a private copy of a large one) while libzip pulls them. */
 struct file_src {
     struct create_ctx *cc;
-    const struct capture_file *cf;
-    int fd;
-    uint64_t limit;        /* bytes to read: the size when the file was opened */
+    struct cut_file *cut;
     uint64_t done;
-    time_t mtime;
-    mode_t mode;
     EVP_MD_CTX *md;
     char sha256[65];
+    uint32_t crc;          /* of the bytes read, checked against the archive */
     int finished;
     int level;             /* > 0: deflated here on several threads, not by libzip */
     struct pdeflate *pd;
-    uint32_t crc;          /* of the content, for libzip, when deflated here */
+    uint32_t pd_crc;       /* from pdeflate, for libzip, when deflated here */
+    unsigned char ring[CUT_TAIL_MAX];   /* the last bytes read (append-only files) */
+    size_t ring_len;
+    struct chain_scan *chain;           /* fed when this is the hash chain */
     zip_error_t zerr;
 };
 
@@ -66,14 +72,21 @@ struct create_ctx {
     char name[ENGINE_NAME_MAX + 1];
     int64_t now;
     struct capture_set cap;
+    struct cut cut;
     struct file_src *srcs;
     char *env_masked;
     size_t env_len;
     char env_sha[65];
     json_t *env_keys;
-    char *positions;       /* tee of state/positions.json */
-    size_t positions_len;
-    int positions_ok;
+    json_t *absent;        /* the scan's absent paths and files that vanished */
+    json_t *warnings;      /* the scan's and the cut's */
+    json_t *hooks;         /* results of the hooks that ran */
+    struct chain_scan chain;
+    int chain_idx;         /* index of the chain in cap.files, or -1 */
+    json_t *chain_tip;
+    int moved;             /* an append-only file was rewritten or shrank after the cut */
+    int hooks_begun;       /* the pre hook ran (or there is none): the post hook is due */
+    int post_done;
     json_t *manifest;      /* built by make_manifest */
     char version[129];
     char git[65];
@@ -90,104 +103,125 @@ static void sha_hex(EVP_MD_CTX *md, char out[65])
     fs_hex(d, sizeof(d), out);
 }
 
-static int src_open(struct file_src *fs)
-{
-    struct stat st;
-
-    if (fs->fd >= 0)
-        return 0;
-    fs->fd = open(fs->cf->abs, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
-    if (fs->fd < 0) {
-        err_sys(fs->cc->e, errno, "cannot read %s", fs->cf->rel);
-        zip_error_set(&fs->zerr, ZIP_ER_OPEN, errno);
-        return -1;
-    }
-    if (fstat(fs->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        err_set(fs->cc->e, ERR_IO, "%s is no longer a regular file", fs->cf->rel);
-        zip_error_set(&fs->zerr, ZIP_ER_OPEN, 0);
-        close(fs->fd);
-        fs->fd = -1;
-        return -1;
-    }
-    /* Read exactly the size seen now: a file appended to while we read
-     * (hash_chain.jsonl) is captured as the prefix it had, consistently. */
-    fs->limit = (uint64_t)st.st_size;
-    fs->mtime = st.st_mtime;
-    fs->mode = st.st_mode & 0777;
-    return 0;
-}
-
-/* Every byte read from a file: into its hash, and positions.json also into
- * memory (its entries are counted for the manifest). */
+/* Every byte read from a file: into its hash and CRC, the end of an
+ * append-only file into the ring, the chain into its scan. */
 static void file_tap(void *ud, const unsigned char *data, size_t r)
 {
     struct file_src *fs = ud;
-    struct create_ctx *cc = fs->cc;
 
     EVP_DigestUpdate(fs->md, data, r);
-    if (cc->positions_ok && strcmp(fs->cf->rel, "state/positions.json") == 0) {
-        if (cc->positions_len + r > CREATE_POSITIONS_MAX) {
-            cc->positions_ok = 0;
+    fs->crc = (uint32_t)crc32(fs->crc, data, (uInt)r);
+    if (fs->cut->append) {
+        if (r >= CUT_TAIL_MAX) {
+            memcpy(fs->ring, data + r - CUT_TAIL_MAX, CUT_TAIL_MAX);
+            fs->ring_len = CUT_TAIL_MAX;
         } else {
-            char *np = realloc(cc->positions, cc->positions_len + r + 1);
-            if (np == NULL) {
-                cc->positions_ok = 0;
-            } else {
-                cc->positions = np;
-                memcpy(np + cc->positions_len, data, r);
-                cc->positions_len += r;
+            if (fs->ring_len + r > CUT_TAIL_MAX) {
+                size_t drop = fs->ring_len + r - CUT_TAIL_MAX;
+                memmove(fs->ring, fs->ring + drop, fs->ring_len - drop);
+                fs->ring_len -= drop;
             }
+            memcpy(fs->ring + fs->ring_len, data, r);
+            fs->ring_len += r;
         }
     }
+    if (fs->chain != NULL)
+        chain_scan_feed(fs->chain, data, r);
     fs->done += (uint64_t)r;
+}
+
+/* All of an append-only file's bytes are through: do they still end with
+ * what was there when the cut was taken? */
+static int tail_check(struct file_src *fs)
+{
+    const struct cut_file *c = fs->cut;
+
+    if (!c->append || (fs->ring_len == c->tail_len && memcmp(fs->ring, c->tail, c->tail_len) == 0))
+        return 0;
+    fs->cc->moved = 1;
+    err_set(fs->cc->e, ERR_UNSTABLE, "%s was rewritten while it was being read", c->cf->rel);
+    zip_error_set(&fs->zerr, ZIP_ER_READ, 0);
+    return -1;
+}
+
+static void src_reset(struct file_src *fs)
+{
+    pdeflate_free(fs->pd);
+    fs->pd = NULL;
+    EVP_MD_CTX_free(fs->md);
+    fs->md = NULL;
 }
 
 static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cmd_t cmd)
 {
     struct file_src *fs = ud;
     struct create_ctx *cc = fs->cc;
+    struct cut_file *c = fs->cut;
 
     switch (cmd) {
     case ZIP_SOURCE_OPEN:
-        if (src_open(fs) != 0)
-            return -1;
+        src_reset(fs);
         fs->done = 0;
+        fs->ring_len = 0;
+        fs->crc = (uint32_t)crc32(0L, Z_NULL, 0);
+        if (fs->chain != NULL) {
+            chain_scan_free(fs->chain);
+            chain_scan_init(fs->chain, fs->chain->f_seq, fs->chain->f_hash, fs->chain->f_prev);
+        }
+        if (lseek(c->fd, 0, SEEK_SET) != 0) {
+            err_sys(cc->e, errno, "read %s", c->cf->rel);
+            zip_error_set(&fs->zerr, ZIP_ER_READ, errno);
+            return -1;
+        }
         if ((fs->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(fs->md, EVP_sha256(), NULL) != 1) {
             zip_error_set(&fs->zerr, ZIP_ER_MEMORY, 0);
             return -1;
         }
-        if (fs->level > 0 && pdeflate_start(&fs->pd, fs->fd, fs->limit, fs->level,
-                                            (unsigned)cc->s->cfg->compress_threads, fs->cf->rel,
+        if (fs->level > 0 && pdeflate_start(&fs->pd, c->fd, c->limit, fs->level,
+                                            (unsigned)cc->s->cfg->compress_threads, c->cf->rel,
                                             file_tap, fs, cc->e) != 0) {
             zip_error_set(&fs->zerr, ZIP_ER_MEMORY, 0);
             return -1;
         }
         return 0;
     case ZIP_SOURCE_READ: {
-        uint64_t left = fs->limit - fs->done;
+        uint64_t left = c->limit - fs->done;
         ssize_t r;
         if (fs->pd != NULL) {
             /* The deflated stream; the tap hashes the input as it is read. */
             if ((r = pdeflate_read(fs->pd, data, (size_t)len, cc->e)) < 0) {
+                struct stat st;
+                /* An append-only file cut shorter than the cut was rewritten. */
+                if (c->append && fstat(c->fd, &st) == 0 && (uint64_t)st.st_size < c->limit) {
+                    cc->moved = 1;
+                    err_clear(cc->e);
+                    err_set(cc->e, ERR_UNSTABLE, "%s shrank while it was being read", c->cf->rel);
+                }
                 zip_error_set(&fs->zerr, ZIP_ER_READ, 0);
                 return -1;
             }
-            if (r == 0 && fs->done == fs->limit)
-                fs->crc = pdeflate_crc(fs->pd);
+            if (r == 0 && fs->done == c->limit) {
+                fs->pd_crc = pdeflate_crc(fs->pd);
+                if (tail_check(fs) != 0)
+                    return -1;
+            }
             return r;
         }
         if (left == 0)
-            return 0;
+            return tail_check(fs) != 0 ? -1 : 0;
         if (len > left)
             len = left;
-        r = fs_read_some(fs->fd, data, (size_t)len);
+        r = fs_read_some(c->fd, data, (size_t)len);
         if (r < 0) {
-            err_sys(cc->e, errno, "read %s", fs->cf->rel);
+            err_sys(cc->e, errno, "read %s", c->cf->rel);
             zip_error_set(&fs->zerr, ZIP_ER_READ, errno);
             return -1;
         }
         if (r == 0) {
-            err_set(cc->e, ERR_IO, "%s shrank while it was being read; try again", fs->cf->rel);
+            /* Only an append-only file is the live one: it was cut short. */
+            cc->moved = c->append;
+            err_set(cc->e, c->append ? ERR_UNSTABLE : ERR_IO,
+                    "%s shrank while it was being read", c->cf->rel);
             zip_error_set(&fs->zerr, ZIP_ER_READ, 0);
             return -1;
         }
@@ -195,26 +229,18 @@ static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
         return r;
     }
     case ZIP_SOURCE_CLOSE:
-        if (fs->md != NULL && fs->done == fs->limit) {
+        if (fs->md != NULL && fs->done == c->limit) {
             sha_hex(fs->md, fs->sha256);
             fs->finished = 1;
         }
-        pdeflate_free(fs->pd);
-        fs->pd = NULL;
-        EVP_MD_CTX_free(fs->md);
-        fs->md = NULL;
-        if (fs->fd >= 0)
-            close(fs->fd);
-        fs->fd = -1;
+        src_reset(fs);
         return 0;
     case ZIP_SOURCE_STAT: {
         zip_stat_t *st = data;
-        if (src_open(fs) != 0)
-            return -1;
         zip_stat_init(st);
         st->valid = ZIP_STAT_SIZE | ZIP_STAT_MTIME;
-        st->size = fs->limit;
-        st->mtime = fs->mtime;
+        st->size = c->limit;
+        st->mtime = c->id.mtime.tv_sec;
         if (fs->level > 0) {
             /* Already deflated: libzip copies the stream as it is and takes
              * the CRC from here once the data is through. */
@@ -222,7 +248,7 @@ static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
             st->comp_method = ZIP_CM_DEFLATE;
             if (fs->finished) {
                 st->valid |= ZIP_STAT_CRC;
-                st->crc = fs->crc;
+                st->crc = fs->pd_crc;
             }
         }
         return sizeof(*st);
@@ -230,13 +256,7 @@ static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
     case ZIP_SOURCE_ERROR:
         return zip_error_to_data(&fs->zerr, data, len);
     case ZIP_SOURCE_FREE:
-        pdeflate_free(fs->pd);
-        fs->pd = NULL;
-        EVP_MD_CTX_free(fs->md);
-        fs->md = NULL;
-        if (fs->fd >= 0)
-            close(fs->fd);
-        fs->fd = -1;
+        src_reset(fs);
         return 0;
     case ZIP_SOURCE_SUPPORTS:
         return zip_source_make_command_bitmap(ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, ZIP_SOURCE_CLOSE,
@@ -295,6 +315,18 @@ static zip_int64_t lazy_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
     }
 }
 
+/* The positions count, from positions.json's captured bytes when they are in memory. */
+static int64_t captured_positions(const struct create_ctx *cc)
+{
+    for (size_t i = 0; i < cc->cap.n; i++) {
+        const struct cut_file *c = &cc->cut.files[i];
+        if (strcmp(c->cf->rel, "state/positions.json") == 0)
+            return c->present && c->buf != NULL
+                       ? meta_positions_count((const char *)c->buf, (size_t)c->limit) : -1;
+    }
+    return -1;
+}
+
 static json_t *build_manifest(struct create_ctx *cc)
 {
     char created[32];
@@ -303,22 +335,26 @@ static json_t *build_manifest(struct create_ctx *cc)
     engine_time_format(cc->now, created, sizeof(created));
     files = json_array();
     for (size_t i = 0; i < cc->cap.n; i++) {
-        struct file_src *fs = &cc->srcs[i];
-        if (!fs->finished)
+        const struct cut_file *c = &cc->cut.files[i];
+        const struct file_src *fs = &cc->srcs[i];
+        if (!c->present)
+            continue;
+        /* Size and hash come from the one read that produced the entry. */
+        if (c->buf == NULL && !fs->finished)
             goto fail;
-        json_array_append_new(files, json_pack("{s:s,s:I,s:s,s:s}", "path", fs->cf->rel,
-                                               "size", (json_int_t)fs->limit, "sha256", fs->sha256,
-                                               "group", fs->cf->group));
+        json_array_append_new(files, json_pack("{s:s,s:I,s:s,s:s}", "path", c->cf->rel,
+                                               "size", (json_int_t)c->limit, "sha256",
+                                               c->buf != NULL ? c->sha256 : fs->sha256,
+                                               "group", c->cf->group));
     }
     if (cc->env_masked != NULL)
         json_array_append_new(files, json_pack("{s:s,s:I,s:s,s:s}", "path", MANIFEST_ENV_ENTRY,
                                                "size", (json_int_t)cc->env_len, "sha256",
                                                cc->env_sha, "group", "secrets"));
-    int64_t positions = cc->positions_ok && cc->positions != NULL
-                            ? meta_positions_count(cc->positions, cc->positions_len) : -1;
+    int64_t positions = captured_positions(cc);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    m = json_pack("{s:i,s:s,s:s,s:I,s:s,s:o,s:s,s:s,s:o,s:b,s:o,s:O,s:o,s:o,s:s}",
+    m = json_pack("{s:i,s:s,s:s,s:I,s:s,s:o,s:s,s:s,s:o,s:b,s:o,s:O,s:o,s:o,s:s,s:o}",
                   "format", MANIFEST_FORMAT, "name", cc->name, "created_at", created,
                   /* Orders snapshots taken within one second, for reindex. */
                   "created_us", (json_int_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000,
@@ -328,10 +364,16 @@ static json_t *build_manifest(struct create_ctx *cc)
                   "labels", cc->o->labels ? json_deep_copy(cc->o->labels) : json_object(),
                   "pinned", cc->o->pin || cc->o->pin_seconds > 0,
                   "files", files,
-                  "absent", cc->cap.absent,
+                  "absent", cc->absent,
                   "env_keys", cc->env_keys ? json_incref(cc->env_keys) : json_object(),
                   "positions_count", positions >= 0 ? json_integer(positions) : json_null(),
-                  "statesnap_version", STATESNAP_VERSION);
+                  "statesnap_version", STATESNAP_VERSION,
+                  "consistency", cut_consistency_json(&cc->cut));
+    if (m != NULL && cc->chain_idx >= 0) {
+        if (cc->chain_tip == NULL)
+            cc->chain_tip = chain_scan_result(&cc->chain, cc->cap.files[cc->chain_idx].rel);
+        json_object_set(m, "chain", cc->chain_tip);
+    }
     return m;
 fail:
     json_decref(files);
@@ -391,11 +433,13 @@ static int set_compression(zip_t *za, zip_int64_t idx, int level, struct file_sr
 {
     int method = ZIP_CM_DEFLATE;
 
-    if (level == 0 || size < CREATE_STORE_BELOW || stored_ext(fs->cf->rel))
+    if (level == 0 || size < CREATE_STORE_BELOW || stored_ext(fs->cut->cf->rel))
         method = ZIP_CM_STORE;
-    /* A large file is deflated on every core, or compress_threads of them
-     * (the chain can be most of a snapshot); libzip would use one. */
-    else if (size >= PDEFLATE_MIN && pdeflate_threads((unsigned)fs->cc->s->cfg->compress_threads) > 1)
+    /* A large file on a descriptor is deflated on every core, or
+     * compress_threads of them (the chain can be most of a snapshot);
+     * libzip would use one. */
+    else if (fs->cut->fd >= 0 && size >= PDEFLATE_MIN &&
+             pdeflate_threads((unsigned)fs->cc->s->cfg->compress_threads) > 1)
         fs->level = level;
     return zip_set_file_compression(za, (zip_uint64_t)idx, method,
                                     method == ZIP_CM_STORE ? 0 : (zip_uint32_t)level);
@@ -438,23 +482,26 @@ static int write_zip(struct create_ctx *cc, const char *tmp)
         return err_set(e, ERR_IO, "cannot create %s (libzip error %d)", tmp, zerr);
     for (size_t i = 0; i < cc->cap.n; i++) {
         struct file_src *fs = &cc->srcs[i];
+        struct cut_file *c = fs->cut;
         zip_source_t *src;
         zip_int64_t idx;
-        struct stat st;
 
-        if (stat(fs->cf->abs, &st) != 0) {
-            err_sys(e, errno, "cannot read %s", fs->cf->rel);
-            goto fail;
-        }
-        if ((src = zip_source_function(za, file_cb, fs)) == NULL)
+        if (!c->present)
+            continue;
+        /* Bytes read into memory inside the window go in as they are; the
+         * rest streams from its descriptor through file_cb. */
+        src = c->buf != NULL ? zip_source_buffer(za, c->buf, c->limit, 0)
+                             : zip_source_function(za, file_cb, fs);
+        if (src == NULL)
             goto zfail;
-        if ((idx = zip_file_add(za, fs->cf->rel, src, ZIP_FL_ENC_UTF_8)) < 0) {
+        if ((idx = zip_file_add(za, c->cf->rel, src, ZIP_FL_ENC_UTF_8)) < 0) {
             zip_source_free(src);
             goto zfail;
         }
         zip_file_set_external_attributes(za, (zip_uint64_t)idx, 0, ZIP_OPSYS_UNIX,
-                                         (zip_uint32_t)(S_IFREG | (st.st_mode & 0777)) << 16);
-        if (set_compression(za, idx, level, fs, (uint64_t)st.st_size) != 0)
+                                         (zip_uint32_t)(S_IFREG | c->mode) << 16);
+        zip_file_set_mtime(za, (zip_uint64_t)idx, c->id.mtime.tv_sec, 0);
+        if (set_compression(za, idx, level, fs, c->limit) != 0)
             goto zfail;
     }
     if (cc->env_masked != NULL) {
@@ -488,10 +535,195 @@ static int write_zip(struct create_ctx *cc, const char *tmp)
     return 0;
 zfail:
     err_set(e, ERR_IO, "building the archive: %s", zip_strerror(za));
-fail:
     zip_discard(za);
     unlink(tmp);
     return -1;
+}
+
+/* Read the finished archive back the way verify, restore, import and
+ * reindex will: its structure and manifest, every entry's size and CRC in
+ * the central directory against the bytes that were read, and the small
+ * files hashed again whole. create never reports an archive they refuse. */
+static int check_written(struct create_ctx *cc, const char *tmp)
+{
+    struct archive *a = NULL;
+    struct err ae = { 0 };
+    uint64_t fd_bytes = 0;
+    int rc = -1;
+
+    if (archive_open(&a, tmp, &ae) != 0)
+        goto bad;
+    for (size_t i = 0; i < cc->cap.n; i++) {
+        const struct cut_file *c = &cc->cut.files[i];
+        if (c->present && c->buf == NULL)
+            fd_bytes += c->limit;
+    }
+    for (size_t i = 0; i < cc->cap.n; i++) {
+        const struct cut_file *c = &cc->cut.files[i];
+        uint64_t size;
+        uint32_t crc;
+        if (!c->present)
+            continue;
+        if (archive_entry_stat(a, c->cf->rel, &size, &crc, &ae) != 0)
+            goto bad;
+        if (size != c->limit || crc != (c->buf != NULL ? c->crc : cc->srcs[i].crc)) {
+            err_set(&ae, ERR_VERIFY, "%.200s: the archive's size or CRC differs from what was read",
+                    c->cf->rel);
+            goto bad;
+        }
+        if ((c->buf != NULL || fd_bytes <= CREATE_REHASH_MAX) &&
+            archive_stream(a, c->cf->rel, NULL, NULL, &ae) != 0)
+            goto bad;
+    }
+    if (cc->env_masked != NULL && archive_stream(a, MANIFEST_ENV_ENTRY, NULL, NULL, &ae) != 0)
+        goto bad;
+    rc = 0;
+    goto out;
+bad:
+    err_set(cc->e, ERR_IO, "the archive just written does not check out, so it was not kept: %s",
+            ae.msg);
+out:
+    archive_close(a);
+    return rc;
+}
+
+/* Run one hook with the operation's environment, collecting its result. */
+static int run_hook(struct create_ctx *cc, const struct hook_spec *h, const char *what,
+                    const char *result, struct err *e)
+{
+    char v_op[] = "STATESNAP_OP=create", v_name[128], v_root[4200], v_reason[96], v_result[64],
+         v_store[4200], v_cons[64];
+    const char *env[8];
+    json_t *res = NULL;
+    int n = 0, rc;
+
+    snprintf(v_name, sizeof(v_name), "STATESNAP_SNAPSHOT=%s", cc->name);
+    snprintf(v_root, sizeof(v_root), "STATESNAP_ROOT=%s", cc->s->cfg->root);
+    snprintf(v_store, sizeof(v_store), "STATESNAP_STORE=%s", cc->s->dir);
+    snprintf(v_reason, sizeof(v_reason), "STATESNAP_REASON=%.64s",
+             cc->o->reason ? cc->o->reason : "manual");
+    env[n++] = v_op;
+    env[n++] = v_name;
+    env[n++] = v_root;
+    env[n++] = v_store;
+    env[n++] = v_reason;
+    if (result != NULL) {
+        snprintf(v_result, sizeof(v_result), "STATESNAP_RESULT=%s", result);
+        snprintf(v_cons, sizeof(v_cons), "STATESNAP_CONSISTENCY=%s",
+                 cc->cut.attempts == 0 ? "none" : cc->cut.consistent ? "consistent" : "changed");
+        env[n++] = v_result;
+        env[n++] = v_cons;
+    }
+    env[n] = NULL;
+    rc = hook_run(h, what, env, &res, e);
+    if (res != NULL) {
+        json_object_set_new(res, "optional", json_boolean(h->optional));
+        json_array_append_new(cc->hooks, res);
+    }
+    return rc;
+}
+
+/* Does the scan hold what the config requires (by default: one of the
+ * expected files)? An unmounted volume must not become a snapshot. */
+static int require_check(struct create_ctx *cc, struct err *e)
+{
+    const struct capture_policy *p = cc->s->cfg->capture;
+
+    /* A restore's safety snapshot of an empty root is the undo of
+     * restoring into it: always taken. */
+    if (cc->o->reason != NULL && strcmp(cc->o->reason, "pre-restore") == 0)
+        return 0;
+    if (p != NULL && p->require != NULL) {
+        for (size_t g = 0; g < p->n_require; g++) {
+            int hit = 0;
+            for (size_t i = 0; i < cc->cap.n && !hit; i++)
+                hit = fnmatch(p->require[g], cc->cap.files[i].rel, FNM_PATHNAME) == 0;
+            if (!hit)
+                return err_set(e, ERR_UNAVAILABLE,
+                               "state root %.200s has no file matching \"%.100s\" "
+                               "(capture.require): is the volume mounted?",
+                               cc->s->cfg->root, p->require[g]);
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < cc->cap.n; i++)
+        if (capture_is_expected(cc->cap.files[i].rel))
+            return 0;
+    return err_set(e, ERR_UNAVAILABLE,
+                   "state root %.200s holds none of the expected state files "
+                   "(state/positions.json, state/hash_chain.jsonl, config/config.json, ...): "
+                   "is the volume mounted?", cc->s->cfg->root);
+}
+
+/* The post hook, once, when the hook phase began (the pre hook ran, or
+ * there is none): right after the cut, so a paused bot resumes before the
+ * compression, or on the way out of a create that failed before that. A
+ * failing post hook does not undo a capture: it warns (and alerts). */
+static void post_hook(struct create_ctx *cc, const char *result)
+{
+    const struct hook_spec *h = cc->s->cfg->post_snapshot;
+    struct err he = { 0 };
+
+    if (!cc->hooks_begun || cc->post_done || h == NULL)
+        return;
+    cc->post_done = 1;
+    if (run_hook(cc, h, "post_snapshot", result, &he) != 0) {
+        char w[300];
+        json_t *d = json_pack("{s:s}", "error", he.msg);
+        snprintf(w, sizeof(w), "%s", he.msg);
+        json_array_append_new(cc->warnings, json_string(w));
+        engine_emit(cc->s->cfg, "hook", "error", cc->name, d);
+        json_decref(d);
+    }
+}
+
+/* Capture the root: a consistent cut, then every entry of the archive at
+ * tmp written and read back. A rewrite of an append-only file seen only
+ * while compressing takes the cut again. */
+static int capture_and_write(struct create_ctx *cc, const char *tmp, struct err *e)
+{
+    const struct capture_policy *p = cc->s->cfg->capture;
+    const char *chain_path = p && p->chain_path ? p->chain_path : "state/hash_chain.jsonl";
+
+    for (int round = 1;; round++) {
+        cut_free(&cc->cut);
+        json_decref(cc->manifest);
+        cc->manifest = NULL;
+        json_decref(cc->chain_tip);
+        cc->chain_tip = NULL;
+        chain_scan_free(&cc->chain);
+        cc->moved = 0;
+        FAILPOINT("create.before_cut");
+        int cr = cut_take(cc->s->cfg, cc->s->work, &cc->cap, &cc->cut, e);
+        post_hook(cc, cr == 0 ? "ok" : "error");
+        if (cr != 0)
+            return -1;
+        FAILPOINT("create.after_cut");
+        chain_scan_init(&cc->chain, p ? p->chain_seq : NULL, p ? p->chain_hash : NULL,
+                        p ? p->chain_prev : NULL);
+        cc->chain_idx = -1;
+        for (size_t i = 0; i < cc->cap.n; i++) {
+            struct file_src *fs = &cc->srcs[i];
+            memset(fs, 0, sizeof(*fs));
+            fs->cc = cc;
+            fs->cut = &cc->cut.files[i];
+            zip_error_init(&fs->zerr);
+            if (fs->cut->present && strcmp(fs->cut->cf->rel, chain_path) == 0) {
+                cc->chain_idx = (int)i;
+                if (fs->cut->buf != NULL)
+                    chain_scan_feed(&cc->chain, fs->cut->buf, (size_t)fs->cut->limit);
+                else
+                    fs->chain = &cc->chain;
+            }
+        }
+        FAILPOINT("create.before_zip");
+        if (write_zip(cc, tmp) == 0)
+            break;
+        if (!cc->moved || round >= CREATE_CUT_ROUNDS)
+            return -1;
+        err_clear(e);
+    }
+    return 0;
 }
 
 static int choose_name(struct create_ctx *cc, struct err *e)
@@ -526,6 +758,29 @@ static int choose_name(struct create_ctx *cc, struct err *e)
     return err_set(e, ERR_CONFLICT, "too many snapshots in one second");
 }
 
+/* Add what the cut saw to the scan's absent list and warnings. */
+static int merge_cut_notes(struct create_ctx *cc, struct err *e)
+{
+    size_t i;
+    json_t *v;
+
+    for (i = 0; i < cc->cap.n; i++)
+        if (!cc->cut.files[i].present &&
+            json_array_append_new(cc->absent, json_string(cc->cap.files[i].rel)) != 0)
+            return err_set(e, ERR_IO, "out of memory");
+    json_array_foreach(cc->cut.warnings, i, v)
+        if (json_array_append(cc->warnings, v) != 0)
+            return err_set(e, ERR_IO, "out of memory");
+    if (!cc->cut.consistent) {
+        char w[300];
+        snprintf(w, sizeof(w), "not a consistent cut: files changed while they were read "
+                 "(%d attempts); kept because capture.on_inconsistent is \"keep\"",
+                 cc->cut.attempts);
+        json_array_append_new(cc->warnings, json_string(w));
+    }
+    return 0;
+}
+
 int engine_create(struct store *s, const struct create_opts *o, json_t **snap, struct err *e)
 {
     struct create_ctx cc;
@@ -541,17 +796,20 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
     cc.o = o;
     cc.e = e;
     cc.now = engine_now();
-    cc.positions_ok = 1;
+    cc.chain_idx = -1;
+    cc.hooks = json_array();
+    if (cc.hooks == NULL)
+        return err_set(e, ERR_IO, "out of memory");
     /* Everything the caller could have got wrong is checked before the
      * store is touched, so bad input changes nothing. */
     if (o->name != NULL && engine_name_check(o->name, e) != 0)
-        return -1;
+        goto out;
     if (o->labels != NULL && ops_labels_check(o->labels, e) != 0)
-        return -1;
+        goto out;
     if (capture_check_root(s->cfg, e) != 0)
-        return -1;
+        goto out;
     if (store_lock(s, e) != 0)
-        return -1;
+        goto out;
     locked = 1;
     if (choose_name(&cc, e) != 0)
         goto out;
@@ -564,7 +822,28 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
         err_set(e, ERR_CONFLICT, "a snapshot named \"%s\" already exists", cc.name);
         goto out;
     }
+    /* The bot is paused (if it can be) from here until the cut is taken. */
+    cc.hooks_begun = 1;
+    if (s->cfg->pre_snapshot != NULL) {
+        struct err he = { 0 };
+        if (run_hook(&cc, s->cfg->pre_snapshot, "pre_snapshot", NULL, &he) != 0) {
+            if (!s->cfg->pre_snapshot->optional) {
+                *e = he;
+                goto out;
+            }
+            cc.warnings = json_array();
+            json_array_append_new(cc.warnings, json_string(he.msg));
+        }
+    }
     if (capture_scan(s->cfg, &cc.cap, e) != 0)
+        goto out;
+    cc.absent = json_incref(cc.cap.absent);
+    if (cc.warnings == NULL) {
+        cc.warnings = json_incref(cc.cap.warnings);
+    } else {
+        json_array_extend(cc.warnings, cc.cap.warnings);
+    }
+    if (require_check(&cc, e) != 0)
         goto out;
     if (cc.cap.env_path != NULL) {
         EVP_MD_CTX *md;
@@ -584,12 +863,6 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
         err_set(e, ERR_IO, "out of memory");
         goto out;
     }
-    for (size_t i = 0; i < cc.cap.n; i++) {
-        cc.srcs[i].cc = &cc;
-        cc.srcs[i].cf = &cc.cap.files[i];
-        cc.srcs[i].fd = -1;
-        zip_error_init(&cc.srcs[i].zerr);
-    }
     meta_version(s->cfg->root, o->version_tag, cc.version, sizeof(cc.version));
     meta_git_commit(s->cfg->root, cc.git, sizeof(cc.git));
     meta_host(cc.host, sizeof(cc.host));
@@ -599,9 +872,10 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
     snprintf(file, sizeof(file), "%s.zip.tmp", cc.name);
     if (fs_join(tmp, sizeof(tmp), s->work, file, e) != 0)
         goto out;
-    FAILPOINT("create.before_zip");
-    if (write_zip(&cc, tmp) != 0)
+    if (capture_and_write(&cc, tmp, e) != 0)
         goto out;
+    if (merge_cut_notes(&cc, e) != 0)
+        goto out_unlink;
     FAILPOINT("create.after_zip");
     /* libzip renamed its own temp onto tmp but did not sync: do it now,
      * and read the result back for the archive hash. */
@@ -615,6 +889,8 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
         }
         close(fd);
     }
+    if (check_written(&cc, tmp) != 0)
+        goto out_unlink;
     if (archive_file_sha256(tmp, sha, &size, e) != 0)
         goto out_unlink;
     if (o->gate != NULL && o->gate(o->gate_ctx, e) != 0) {
@@ -640,8 +916,11 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
         row.pinned = 1;
     if (catalog_begin(s->cat, e) != 0)
         goto out_final;
-    json_t *ad = json_pack("{s:I,s:i,s:s}", "size", (json_int_t)size, "files", (int)row.n_files,
-                           "archive_sha256", sha);
+    json_t *ad = json_pack("{s:I,s:i,s:s,s:O}", "size", (json_int_t)size, "files",
+                           (int)row.n_files, "archive_sha256", sha, "consistency",
+                           json_object_get(cc.manifest, "consistency"));
+    if (json_array_size(cc.hooks) > 0)
+        json_object_set(ad, "hooks", cc.hooks);
     int bad_insert = catalog_snapshot_insert(s->cat, &row, e) != 0 ||
                      audit_append(s, "create", cc.name, "ok", ad, e) != 0;
     if (bad_insert || catalog_commit(s->cat, e) != 0) {
@@ -649,7 +928,7 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
         catalog_rollback(s->cat);
         goto out_final;
     }
-    engine_emit(s->cfg, "create", "ok", cc.name, ad);
+    engine_emit(s->cfg, "create", cc.cut.consistent ? "ok" : "inconsistent", cc.name, ad);
     json_decref(ad);
     FAILPOINT("create.after_catalog");
     if (store_intent_clear(s, cc.name, "create", e) != 0)
@@ -660,8 +939,9 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
         err_set(e, ERR_IO, "out of memory");
         goto out;
     }
-    json_object_set(*snap, "absent", cc.cap.absent);
-    json_object_set(*snap, "warnings", cc.cap.warnings);
+    json_object_set(*snap, "absent", cc.absent);
+    json_object_set(*snap, "warnings", cc.warnings);
+    json_object_set(*snap, "hooks", cc.hooks);
     if (s->cfg->prune_after_create) {
         /* A create that succeeded stays a success if pruning then fails. */
         json_t *pr = NULL, *names = json_array(), *r;
@@ -673,7 +953,7 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
         } else {
             char w[300];
             snprintf(w, sizeof(w), "prune after create failed: %s", pe.msg);
-            json_array_append_new(cc.cap.warnings, json_string(w));
+            json_array_append_new(cc.warnings, json_string(w));
         }
         json_object_set_new(*snap, "pruned", names);
         json_decref(pr);
@@ -686,25 +966,33 @@ out_final:
 out_unlink:
     unlink(tmp);
 out:
+    post_hook(&cc, rc == 0 ? "ok" : "error");
     if (intent)
         store_intent_clear(s, cc.name, "create", NULL);
     /* Bad input and a taken name are the caller's to hear about, not an alert. */
     if (rc != 0 && !gated && e->code != ERR_INVALID && e->code != ERR_CONFLICT &&
         e->code != ERR_NOT_FOUND) {
         json_t *fd = json_pack("{s:s}", "error", e->msg);
+        if (json_array_size(cc.hooks) > 0)
+            json_object_set(fd, "hooks", cc.hooks);
         engine_emit(s->cfg, "create", "error", cc.name[0] ? cc.name : NULL, fd);
         json_decref(fd);
     }
     if (locked)
         store_unlock(s);
     catalog_snapshot_clear(&row);
+    cut_free(&cc.cut);
     capture_set_free(&cc.cap);
     free(cc.srcs);
     if (cc.env_masked != NULL)
         OPENSSL_cleanse(cc.env_masked, cc.env_len);
     free(cc.env_masked);
     json_decref(cc.env_keys);
-    free(cc.positions);
+    json_decref(cc.absent);
+    json_decref(cc.warnings);
+    json_decref(cc.hooks);
+    json_decref(cc.chain_tip);
+    chain_scan_free(&cc.chain);
     json_decref(cc.manifest);
     return rc;
 }

@@ -28,6 +28,33 @@
 #define ENGINE_SAFETY_PIN_SECONDS (7L * 24 * 3600)
 #define ENGINE_CONFIRM_TOKEN_TTL 900           /* seconds a restore preview is good for */
 
+/* A command run around an operation (engine/hooks.h). */
+#define HOOK_DEFAULT_TIMEOUT_MS 30000
+struct hook_spec {
+    const char *const *argv;          /* argv[0] is looked up in PATH; NULL-ended */
+    size_t argc;
+    long timeout_ms;                  /* 0 = HOOK_DEFAULT_TIMEOUT_MS */
+    int optional;                     /* a failing pre hook only warns */
+};
+
+/* How create takes a consistent cut of a live root (engine/cut.h). */
+#define CAPTURE_DEFAULT_ATTEMPTS 8
+#define CAPTURE_DEFAULT_WAIT_MS 3000
+struct capture_policy {
+    const char *const *append_only;   /* globs of append-only files; NULL = state/NAME.jsonl */
+    size_t n_append_only;
+    const char *const *require;       /* each must match a captured file; NULL = one of the
+                                       * expected state files must be there */
+    size_t n_require;
+    int max_attempts;                 /* cuts tried before giving up; 0 = default */
+    long max_wait_ms;                 /* total time for those tries; 0 = default */
+    int keep_inconsistent;            /* 1 = keep a cut that changed, flagged; 0 = fail */
+    const char *chain_path;           /* the hash chain; NULL = "state/hash_chain.jsonl" */
+    const char *chain_seq;            /* its field names; NULL = seq, hash, prev */
+    const char *chain_hash;
+    const char *chain_prev;
+};
+
 /* Settings an operation needs; filled by the front from config + flags.
  * Strings are borrowed for the life of the store. */
 struct engine_config {
@@ -47,6 +74,9 @@ struct engine_config {
     const char *actor;                /* who is acting: "cli:<user>" or "token:<name>" */
     const struct retention_policy *retention; /* NULL = keep_last 5 */
     int prune_after_create;           /* prune with retention after every create */
+    const struct capture_policy *capture;  /* NULL = defaults */
+    const struct hook_spec *pre_snapshot;  /* NULL = none */
+    const struct hook_spec *post_snapshot;
     /* Called after every audited operation and failed verification with
      * {op, result, snapshot, actor, host, time, details}; the front turns
      * it into alerts. Must not block; may be NULL. The event is borrowed. */
@@ -109,6 +139,7 @@ struct create_opts {
      * checks, which run while the safety snapshot is written. */
     int (*gate)(void *ctx, struct err *e);
     void *gate_ctx;
+    const char *reason;      /* for hooks: "manual", "api", "schedule", "pre-restore"; NULL = manual */
 };
 
 /* Capture the state root into NAME.zip and catalog it. Takes the store lock.

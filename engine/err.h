@@ -15,7 +15,11 @@ enum err_code {
     ERR_TOO_LARGE, /* a limit was exceeded                        -> exit 2, 413 */
     ERR_NO_SPACE,  /* ENOSPC / EDQUOT while writing               -> exit 1, 507 */
     ERR_IO,        /* any other system failure                    -> exit 1, 500 */
-    ERR_ABORTED    /* the operator said no                        -> exit 1 */
+    ERR_ABORTED,   /* the operator said no                        -> exit 1 */
+    ERR_HOOK,      /* a pre/post hook failed or timed out         -> exit 1, 409 */
+    ERR_UNSTABLE,  /* the state kept changing: no consistent cut  -> exit 1, 409 + Retry-After */
+    ERR_UNAVAILABLE /* the state root holds none of the required
+                     * files (is the volume mounted?)             -> exit 1, 503 + Retry-After */
 };
 
 struct err {

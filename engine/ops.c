@@ -89,6 +89,13 @@ json_t *ops_snapshot_json(const struct store *s, const struct catalog_snapshot *
                   "offsite_state", row->offsite_state[0] ? json_string(row->offsite_state)
                                                          : json_null(),
                   "location", loc);
+    if (o != NULL) {
+        /* Older snapshots (before consistent cuts) say nothing: null. */
+        json_t *cons = row->consistency_json ? json_loads(row->consistency_json, 0, NULL) : NULL;
+        json_t *chain = row->chain_json ? json_loads(row->chain_json, 0, NULL) : NULL;
+        json_object_set_new(o, "consistency", cons ? cons : json_null());
+        json_object_set_new(o, "chain", chain ? chain : json_null());
+    }
     /* Offsite details only once a copy was tried: one indexed read per row. */
     if (o != NULL && row->offsite_state[0]) {
         struct catalog_offsite off;
@@ -139,6 +146,18 @@ int ops_row_from_manifest(const json_t *m, int64_t size, const char *sha256,
     row->pinned = json_is_true(json_object_get(m, "pinned"));
     pc = json_object_get(m, "positions_count");
     row->positions_count = json_is_integer(pc) ? json_integer_value(pc) : -1;
+    if (json_is_object(json_object_get(m, "consistency")) &&
+        (row->consistency_json = json_dumps(json_object_get(m, "consistency"),
+                                            JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    if (json_is_object(json_object_get(m, "chain")) &&
+        (row->chain_json = json_dumps(json_object_get(m, "chain"),
+                                      JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    row->empty = 1;
+    json_array_foreach(files, i, f)
+        if (strcmp(json_string_value(json_object_get(f, "group")) ?: "", "secrets") != 0)
+            row->empty = 0;
     if (row->labels_json == NULL)
         return err_set(e, ERR_IO, "out of memory");
     if ((row->files = calloc(json_array_size(files) + 1, sizeof(*row->files))) == NULL)

@@ -45,6 +45,7 @@ int engine_prune(struct store *s, const struct retention_policy *p, int dry_run,
         items[i].name = rows[i].name;
         items[i].created_at = rows[i].created_at;
         items[i].pinned = rows[i].pinned && (rows[i].pin_until == 0 || rows[i].pin_until > now);
+        items[i].empty = rows[i].empty;
     }
     if (retention_apply(p, items, n, now, e) != 0)
         goto unlock;

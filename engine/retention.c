@@ -124,12 +124,14 @@ int retention_apply(const struct retention_policy *p, struct retention_item *ite
     static const char *const fmts[] = { "daily-%d", "weekly-%d", "monthly-%d" };
     const int counts[] = { p->keep_daily, p->keep_weekly, p->keep_monthly };
 
+    int n_last = 0;
+
     for (size_t i = 0; i < n; i++) {
         if ((items[i].reasons = json_array()) == NULL)
             return err_set(e, ERR_IO, "out of memory");
         if (items[i].pinned && json_array_append_new(items[i].reasons, json_string("pinned")))
             return err_set(e, ERR_IO, "out of memory");
-        if ((int)i < p->keep_last && add_reason(&items[i], "last-%d", (int)i + 1, e) != 0)
+        if (!items[i].empty && n_last < p->keep_last && add_reason(&items[i], "last-%d", ++n_last, e) != 0)
             return -1;
     }
     /* Buckets: newest first, the first snapshot of each new day/week/month
@@ -138,6 +140,8 @@ int retention_apply(const struct retention_policy *p, struct retention_item *ite
         char last[16] = "", cur[16];
         int used = 0;
         for (size_t i = 0; i < n && used < counts[kind]; i++) {
+            if (items[i].empty)
+                continue;
             bucket(items[i].created_at, kind, cur, sizeof(cur));
             if (strcmp(cur, last) == 0)
                 continue;

@@ -24,6 +24,7 @@ struct retention_item {
     const char *name;
     int64_t created_at;   /* server clock at creation */
     int pinned;           /* effective pin (expiry already applied) */
+    int empty;            /* captured no file: takes no keep_last or bucket place */
     json_t *reasons;      /* filled by retention_apply: array of strings; empty = remove */
 };
 
@@ -36,7 +37,9 @@ int retention_from_json(const json_t *obj, struct retention_policy *p, struct er
 
 /* Decide, for items sorted newest first, which to keep and why: reasons get
  * "pinned", "last-N", "daily-N", "weekly-N", "monthly-N". An item left with
- * no reason is to be removed. now is the server clock. Returns 0 or -1. */
+ * no reason is to be removed. Empty items (an unmounted volume's snapshot)
+ * never count toward last-N or a bucket, so they cannot push real ones out;
+ * unpinned, they are removed. now is the server clock. Returns 0 or -1. */
 int retention_apply(const struct retention_policy *p, struct retention_item *items, size_t n,
                     int64_t now, struct err *e);
 

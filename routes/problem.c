@@ -49,6 +49,9 @@ int route_status_for(int code)
     case ERR_TOO_LARGE: return 413;
     case ERR_NO_SPACE:  return 507;
     case ERR_ABORTED:   return 409;
+    case ERR_HOOK:      return 409;
+    case ERR_UNSTABLE:  return 409;
+    case ERR_UNAVAILABLE: return 503;
     default:            return 500;
     }
 }
@@ -60,6 +63,9 @@ static const char *slug_for_code(int code)
     switch (code) {
     case ERR_PINNED: return "pinned";
     case ERR_VERIFY: return "verification-failed";
+    case ERR_HOOK: return "hook-failed";
+    case ERR_UNSTABLE: return "state-changing";
+    case ERR_UNAVAILABLE: return "state-missing";
     default:         return NULL;
     }
 }
@@ -183,6 +189,12 @@ void route_problem_err(struct route_resp *o, const struct err *e)
     int status = route_status_for(e->code);
 
     problem_make(o, status, slug_for_code(e->code), e->msg[0] ? e->msg : route_reason(status));
+    /* The state was moving or not there yet: worth trying again soon. */
+    if (e->code == ERR_UNSTABLE || e->code == ERR_UNAVAILABLE) {
+        char secs[16];
+        (void)snprintf(secs, sizeof(secs), "%d", ROUTE_RETRY_AFTER_SECONDS);
+        (void)route_header_add(o, "Retry-After", secs);
+    }
 }
 
 int route_body_object(const struct route_req *r, const char *const *allowed, json_t **out,

@@ -1,0 +1,253 @@
+/* chain.c - the tip of a JSONL hash chain, read as its bytes stream past. */
+#include "chain.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* p at '"': the byte after the closing quote, or NULL. */
+static const char *skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+/* Skip one JSON value (nested objects and arrays included); NULL if cut short. */
+static const char *skip_value(const char *p, const char *end)
+{
+    int depth = 0;
+
+    if (p >= end)
+        return NULL;
+    do {
+        if (p >= end)
+            return NULL;
+        if (*p == '"') {
+            if ((p = skip_string(p, end)) == NULL)
+                return NULL;
+            continue;
+        }
+        if (*p == '{' || *p == '[') {
+            depth++;
+        } else if (*p == '}' || *p == ']') {
+            if (depth == 0)
+                return p;
+            depth--;
+        } else if (depth == 0 && *p == ',') {
+            return p;
+        }
+        p++;
+    } while (depth > 0 || (p < end && *p != ',' && *p != '}' && *p != ' '));
+    return p;
+}
+
+static int key_is(const char *k, size_t klen, const char *want)
+{
+    return strlen(want) == klen && memcmp(k, want, klen) == 0;
+}
+
+/* Copy a plain string value (p at '"', no escapes, at most CHAIN_HASH_MAX). */
+static int take_string(const char *p, const char *end, char out[CHAIN_HASH_MAX + 1])
+{
+    const char *q = p + 1;
+
+    while (q < end && *q != '"' && *q != '\\')
+        q++;
+    if (q >= end || *q != '"' || (size_t)(q - p - 1) > CHAIN_HASH_MAX)
+        return -1;
+    memcpy(out, p + 1, (size_t)(q - p - 1));
+    out[q - p - 1] = '\0';
+    return 0;
+}
+
+/* The three fields of one line; 0, or -1 when it is not such an object. */
+static int parse_line(const struct chain_scan *c, const char *p, const char *end, int64_t *seq,
+                      int *have_seq, char hash[CHAIN_HASH_MAX + 1], char prev[CHAIN_HASH_MAX + 1])
+{
+    int have_hash = 0;
+
+    *have_seq = 0;
+    hash[0] = prev[0] = '\0';
+    p = skip_ws(p, end);
+    if (p >= end || *p != '{')
+        return -1;
+    p++;
+    for (;;) {
+        const char *k, *v;
+        size_t klen;
+        p = skip_ws(p, end);
+        if (p < end && *p == '}')
+            break;
+        if (p >= end || *p != '"')
+            return -1;
+        k = p + 1;
+        if ((p = skip_string(p, end)) == NULL)
+            return -1;
+        klen = (size_t)(p - 1 - k);
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':')
+            return -1;
+        v = p = skip_ws(p + 1, end);
+        if (key_is(k, klen, c->f_seq)) {
+            const char *d = v;
+            int neg = d < end && *d == '-';
+            int64_t n = 0;
+            if (neg)
+                d++;
+            if (d >= end || *d < '0' || *d > '9')
+                return -1;
+            for (; d < end && *d >= '0' && *d <= '9' && n < INT64_MAX / 10 - 9; d++)
+                n = n * 10 + (*d - '0');
+            *seq = neg ? -n : n;
+            *have_seq = 1;
+        } else if (key_is(k, klen, c->f_hash)) {
+            if (*v != '"' || take_string(v, end, hash) != 0)
+                return -1;
+            have_hash = 1;
+        } else if (key_is(k, klen, c->f_prev)) {
+            if (*v != '"' || take_string(v, end, prev) != 0)
+                return -1;
+        }
+        if ((p = skip_value(v, end)) == NULL)
+            return -1;
+        p = skip_ws(p, end);
+        if (p < end && *p == ',') {
+            p++;
+            continue;
+        }
+        if (p < end && *p == '}')
+            break;
+        return -1;
+    }
+    return have_hash ? 0 : -1;
+}
+
+static void mark_bad(struct chain_scan *c)
+{
+    c->links_ok = 0;
+    if (c->first_bad_line == 0)
+        c->first_bad_line = c->lines;
+}
+
+static void one_line(struct chain_scan *c, const char *p, size_t n)
+{
+    char hash[CHAIN_HASH_MAX + 1], prev[CHAIN_HASH_MAX + 1];
+    int64_t seq = 0;
+    int have_seq;
+
+    if (n > 0 && p[n - 1] == '\r')
+        n--;
+    if (n == 0)
+        return;             /* a blank line is no event */
+    c->lines++;
+    if (n > CHAIN_LINE_MAX || parse_line(c, p, p + n, &seq, &have_seq, hash, prev) != 0) {
+        mark_bad(c);
+        c->last_hash[0] = '\0';
+        c->have_seq = 0;
+        return;
+    }
+    if (c->lines > 1 && (c->last_hash[0] == '\0' || strcmp(prev, c->last_hash) != 0))
+        mark_bad(c);
+    memcpy(c->last_hash, hash, sizeof(hash));
+    c->have_seq = have_seq;
+    c->last_seq = seq;
+}
+
+void chain_scan_init(struct chain_scan *c, const char *f_seq, const char *f_hash,
+                     const char *f_prev)
+{
+    memset(c, 0, sizeof(*c));
+    c->f_seq = f_seq ? f_seq : "seq";
+    c->f_hash = f_hash ? f_hash : "hash";
+    c->f_prev = f_prev ? f_prev : "prev";
+    c->links_ok = 1;
+}
+
+/* Keep the start of a line that continues in the next feed. */
+static void keep_partial(struct chain_scan *c, const unsigned char *p, size_t n)
+{
+    if (c->overlong)
+        return;
+    if (c->len + n > CHAIN_LINE_MAX) {
+        c->overlong = 1;
+        return;
+    }
+    if (c->len + n > c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 1024;
+        char *nl;
+        while (ncap < c->len + n)
+            ncap *= 2;
+        if ((nl = realloc(c->line, ncap)) == NULL) {
+            c->overlong = 1;
+            return;
+        }
+        c->line = nl;
+        c->cap = ncap;
+    }
+    memcpy(c->line + c->len, p, n);
+    c->len += n;
+}
+
+static void end_partial(struct chain_scan *c)
+{
+    if (c->overlong) {
+        c->lines++;
+        mark_bad(c);
+        c->last_hash[0] = '\0';
+        c->have_seq = 0;
+    } else if (c->len > 0) {
+        one_line(c, c->line, c->len);
+    }
+    c->len = 0;
+    c->overlong = 0;
+}
+
+void chain_scan_feed(struct chain_scan *c, const unsigned char *p, size_t n)
+{
+    const unsigned char *end = p + n;
+
+    while (p < end) {
+        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL) {
+            keep_partial(c, p, (size_t)(end - p));
+            return;
+        }
+        if (c->len > 0 || c->overlong) {
+            keep_partial(c, p, (size_t)(nl - p));
+            end_partial(c);
+        } else {
+            one_line(c, (const char *)p, (size_t)(nl - p));
+        }
+        p = nl + 1;
+    }
+}
+
+json_t *chain_scan_result(struct chain_scan *c, const char *path)
+{
+    end_partial(c);
+    return json_pack("{s:s,s:I,s:o,s:o,s:b,s:o}", "path", path, "lines", (json_int_t)c->lines,
+                     "last_seq", c->have_seq ? json_integer(c->last_seq) : json_null(),
+                     "last_hash", c->last_hash[0] ? json_string(c->last_hash) : json_null(),
+                     "links_ok", c->links_ok,
+                     "first_bad_line", c->first_bad_line ? json_integer((json_int_t)c->first_bad_line)
+                                                         : json_null());
+}
+
+void chain_scan_free(struct chain_scan *c)
+{
+    free(c->line);
+    c->line = NULL;
+    c->len = c->cap = 0;
+}

@@ -1,0 +1,545 @@
+/* cut.c - a consistent cut of a live state root. */
+#include "cut.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <openssl/evp.h>
+
+#include "fsutil.h"
+
+#define CUT_READ_CHUNK (256u * 1024)
+#define CUT_BACKOFF_FIRST_MS 5
+#define CUT_BACKOFF_MAX_MS 250
+#define CUT_QUIET_NS (2LL * 1000000000) /* untouched this long: invalid JSON is its content */
+
+static const char *const default_append[] = { "state/*.jsonl" };
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int cut_is_append(const struct engine_config *cfg, const char *rel)
+{
+    const struct capture_policy *p = cfg->capture;
+    const char *const *g = default_append;
+    size_t n = 1;
+
+    if (p != NULL && p->append_only != NULL) {
+        g = p->append_only;
+        n = p->n_append_only;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (fnmatch(g[i], rel, FNM_PATHNAME) == 0)
+            return 1;
+    return 0;
+}
+
+static void ident_of(const struct stat *st, struct cut_ident *id)
+{
+    id->dev = st->st_dev;
+    id->ino = st->st_ino;
+    id->size = st->st_size;
+    id->mtime = st->st_mtim;
+    id->ctime = st->st_ctim;
+}
+
+static int ts_eq(struct timespec a, struct timespec b)
+{
+    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+static int ident_eq(const struct cut_ident *a, const struct cut_ident *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           ts_eq(a->mtime, b->mtime) && ts_eq(a->ctime, b->ctime);
+}
+
+static void file_release(struct cut_file *f)
+{
+    free(f->buf);
+    f->buf = NULL;
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+}
+
+/* A private, already unlinked file under work for a large file's copy. */
+static int private_copy_fd(const char *work, struct err *e)
+{
+    char path[4096];
+    int fd = open(work, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+    if (fd >= 0)
+        return fd;
+    /* No O_TMPFILE on this file system: a named file, unlinked at once. */
+    snprintf(path, sizeof(path), "%s/cut-XXXXXX", work);
+    if ((fd = mkostemp(path, O_CLOEXEC)) < 0)
+        return err_sys(e, errno, "cannot make a copy under %s", work);
+    unlink(path);
+    return fd;
+}
+
+/* Read a whole file (f->fd open, f->id its identity at open) into memory or
+ * a private copy, hashing it. Sets intact when nothing changed meanwhile. */
+static int read_whole(struct cut_file *f, int fd, const char *work, struct err *e)
+{
+    uint64_t size = (uint64_t)f->id.size, done = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned char d[32], *chunk = NULL;
+    uint32_t crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    int copy = -1, rc = -1;
+    struct stat st;
+
+    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        err_set(e, ERR_IO, "out of memory");
+        goto out;
+    }
+    if (size <= CUT_MEM_MAX) {
+        /* One byte more than the size: a file that grew is seen to. */
+        if ((f->buf = malloc(size + 1)) == NULL) {
+            err_set(e, ERR_IO, "out of memory");
+            goto out;
+        }
+        while (done <= size) {
+            ssize_t r = fs_read_some(fd, f->buf + done, size + 1 - done);
+            if (r < 0) {
+                err_sys(e, errno, "read %s", f->cf->rel);
+                goto out;
+            }
+            if (r == 0)
+                break;
+            done += (uint64_t)r;
+        }
+        if (done > size)
+            done = size + 1;    /* grew: not intact; the extra byte is not kept */
+        EVP_DigestUpdate(md, f->buf, done > size ? size : done);
+        crc = (uint32_t)crc32(crc, f->buf, (uInt)(done > size ? size : done));
+    } else {
+        if ((chunk = malloc(CUT_READ_CHUNK)) == NULL) {
+            err_set(e, ERR_IO, "out of memory");
+            goto out;
+        }
+        if ((copy = private_copy_fd(work, e)) < 0)
+            goto out;
+        while (done <= size) {
+            size_t want = CUT_READ_CHUNK;
+            ssize_t r;
+            if (want > size + 1 - done)
+                want = (size_t)(size + 1 - done);
+            if ((r = fs_read_some(fd, chunk, want)) < 0) {
+                err_sys(e, errno, "read %s", f->cf->rel);
+                goto out;
+            }
+            if (r == 0)
+                break;
+            if (done + (uint64_t)r > size)
+                r = (ssize_t)(size - done), done = size + 1;
+            else
+                done += (uint64_t)r;
+            if (r > 0) {
+                EVP_DigestUpdate(md, chunk, (size_t)r);
+                crc = (uint32_t)crc32(crc, chunk, (uInt)r);
+                if (fs_write_all(copy, chunk, (size_t)r) != 0) {
+                    err_sys(e, errno, "copy %s into the store's work directory", f->cf->rel);
+                    goto out;
+                }
+            }
+            if (done > size)
+                break;
+        }
+        if (lseek(copy, 0, SEEK_SET) != 0) {
+            err_sys(e, errno, "copy of %s", f->cf->rel);
+            goto out;
+        }
+        f->fd = copy;
+        copy = -1;
+    }
+    if (fstat(fd, &st) != 0) {
+        err_sys(e, errno, "stat %s", f->cf->rel);
+        goto out;
+    }
+    struct cut_ident after;
+    ident_of(&st, &after);
+    f->intact = done == size && ident_eq(&f->id, &after);
+    f->limit = done > size ? size : done;
+    EVP_DigestFinal_ex(md, d, NULL);
+    fs_hex(d, sizeof(d), f->sha256);
+    f->crc = crc;
+    f->hashed = 1;
+    rc = 0;
+out:
+    if (copy >= 0)
+        close(copy);
+    free(chunk);
+    EVP_MD_CTX_free(md);
+    return rc;
+}
+
+/* Cut an append-only file at its last complete line and keep the bytes
+ * before the cut. The descriptor stays open for the compression pass. */
+static int cut_append(struct cut_file *f, int fd, struct err *e)
+{
+    unsigned char buf[CUT_TAIL_MAX];
+    uint64_t end = (uint64_t)f->id.size, cut = 0;
+    struct stat st;
+
+    while (end > 0) {
+        size_t n = end < sizeof(buf) ? (size_t)end : sizeof(buf);
+        ssize_t r = pread(fd, buf, n, (off_t)(end - n));
+        if (r < 0)
+            return err_sys(e, errno, "read %s", f->cf->rel);
+        if ((size_t)r != n) {
+            f->intact = 0;   /* shrank under us */
+            return 0;
+        }
+        unsigned char *nl = memrchr(buf, '\n', n);
+        if (nl != NULL) {
+            cut = end - n + (uint64_t)(nl - buf) + 1;
+            break;
+        }
+        end -= n;
+    }
+    f->limit = cut;
+    f->tail_len = cut < CUT_TAIL_MAX ? (size_t)cut : CUT_TAIL_MAX;
+    if (f->tail_len > 0 &&
+        pread(fd, f->tail, f->tail_len, (off_t)(cut - f->tail_len)) != (ssize_t)f->tail_len) {
+        f->intact = 0;
+        return 0;
+    }
+    if (fstat(fd, &st) != 0)
+        return err_sys(e, errno, "stat %s", f->cf->rel);
+    f->intact = st.st_dev == f->id.dev && st.st_ino == f->id.ino &&
+                (uint64_t)st.st_size >= cut;
+    f->fd = fd;
+    return 0;
+}
+
+/* Open one file and capture it as its kind wants. present = 0 when it is gone. */
+static int capture_one(const struct engine_config *cfg, struct cut_file *f, const char *work,
+                       int append_ok, struct err *e)
+{
+    struct stat st;
+    int fd, rc;
+
+    f->fd = -1;
+    f->present = 1;
+    fd = open(f->cf->abs, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        if (errno == ENOENT) {
+            f->present = 0;
+            return 0;
+        }
+        return err_sys(e, errno, "cannot read %s", f->cf->rel);
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        f->present = 0;     /* replaced by something that is not a file: not captured */
+        return 0;
+    }
+    ident_of(&st, &f->id);
+    f->mode = st.st_mode & 0777;
+    if (append_ok && cut_is_append(cfg, f->cf->rel)) {
+        f->append = 1;
+        if ((rc = cut_append(f, fd, e)) != 0 || f->fd != fd)
+            close(fd);
+        return rc;
+    }
+    rc = read_whole(f, fd, work, e);
+    close(fd);
+    return rc;
+}
+
+/* Is the file still what was captured? (Append-only files may grow.) */
+static int unchanged(const struct cut_file *f)
+{
+    struct stat st;
+    struct cut_ident now;
+
+    if (stat(f->cf->abs, &st) != 0)
+        return !f->present && errno == ENOENT;
+    if (!f->present)
+        return 0;           /* came back */
+    ident_of(&st, &now);
+    if (f->append)
+        return now.dev == f->id.dev && now.ino == f->id.ino && (uint64_t)now.size >= f->limit;
+    return ident_eq(&f->id, &now);
+}
+
+static int is_json_name(const char *rel)
+{
+    size_t n = strlen(rel);
+
+    return n > 5 && strcmp(rel + n - 5, ".json") == 0;
+}
+
+/* A *.json read into memory that does not parse was caught being written,
+ * unless nobody touched it for a while (then it is what the file holds). */
+static int json_torn(const struct cut_file *f, json_t *warnings)
+{
+    struct timespec now;
+    json_error_t je;
+    json_t *doc;
+
+    if (!f->present || f->append || f->buf == NULL || !is_json_name(f->cf->rel))
+        return 0;
+    doc = json_loadb((const char *)f->buf, (size_t)f->limit, JSON_DECODE_ANY, &je);
+    if (doc != NULL) {
+        json_decref(doc);
+        return 0;
+    }
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t age = ((int64_t)now.tv_sec - f->id.mtime.tv_sec) * 1000000000LL +
+                  (now.tv_nsec - f->id.mtime.tv_nsec);
+    if (age < CUT_QUIET_NS)
+        return 1;
+    if (warnings != NULL) {
+        char w[600];
+        snprintf(w, sizeof(w), "%.400s is not valid JSON (line %d: %.100s); captured as it is",
+                 f->cf->rel, je.line, je.text);
+        json_array_append_new(warnings, json_string(w));
+    }
+    return 0;
+}
+
+static int cmp_size(const void *a, const void *b, void *ctx)
+{
+    const struct capture_set *cap = ctx;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    (void)cap;
+    return x < y ? -1 : x > y;
+}
+
+/* One attempt: capture every file, then check them all again. */
+static int attempt(const struct engine_config *cfg, const char *work, const struct capture_set *cap,
+                   struct cut_file *files, const size_t *order, json_t *changed,
+                   int64_t *window_us, struct err *e)
+{
+    size_t n_append = 0;
+    int64_t t0 = mono_us();
+    int ok = 1;
+
+    for (size_t k = 0; k < cap->n; k++) {
+        struct cut_file *f = &files[order[k]];
+        memset(f, 0, sizeof(*f));
+        f->cf = &cap->files[order[k]];
+        f->fd = -1;
+        int append_ok = n_append < CUT_APPEND_MAX;
+        if (capture_one(cfg, f, work, append_ok, e) != 0)
+            return -1;
+        if (f->append)
+            n_append++;
+    }
+    for (size_t k = 0; k < cap->n; k++) {
+        struct cut_file *f = &files[order[k]];
+        if (!unchanged(f) || (f->present && !f->intact)) {
+            ok = 0;
+            json_array_append_new(changed, json_string(f->cf->rel));
+        }
+    }
+    *window_us = mono_us() - t0;
+    /* Outside the window: a JSON file caught half-written is a change too. */
+    for (size_t i = 0; i < cap->n; i++) {
+        if (json_torn(&files[i], NULL)) {
+            files[i].intact = 0;
+            json_array_append_new(changed, json_string(files[i].cf->rel));
+            ok = 0;
+        }
+    }
+    return ok;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int cut_take(const struct engine_config *cfg, const char *work, const struct capture_set *cap,
+             struct cut *out, struct err *e)
+{
+    const struct capture_policy *p = cfg->capture;
+    int max_attempts = p && p->max_attempts > 0 ? p->max_attempts : CAPTURE_DEFAULT_ATTEMPTS;
+    long max_wait = p && p->max_wait_ms > 0 ? p->max_wait_ms : CAPTURE_DEFAULT_WAIT_MS;
+    int keep = p && p->keep_inconsistent;
+    struct cut_file *cur = NULL, *kept = NULL;
+    size_t *order = NULL;
+    unsigned char *have = NULL;     /* keep mode: kept[i] holds an intact read */
+    int64_t start = mono_us();
+    long backoff = CUT_BACKOFF_FIRST_MS;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    out->n = cap->n;
+    out->changed = json_array();
+    out->warnings = json_array();
+    cur = calloc(cap->n + 1, sizeof(*cur));
+    kept = calloc(cap->n + 1, sizeof(*kept));
+    order = calloc(cap->n + 1, sizeof(*order));
+    have = calloc(cap->n + 1, 1);
+    if (out->changed == NULL || out->warnings == NULL || cur == NULL || kept == NULL ||
+        order == NULL || have == NULL) {
+        err_set(e, ERR_IO, "out of memory");
+        goto out;
+    }
+    /* Append-only files first (only their ends are read), then the rest
+     * smallest first, so the files that change most are read closest together. */
+    {
+        size_t *sizes = calloc(cap->n + 1, sizeof(*sizes));
+        if (sizes == NULL) {
+            err_set(e, ERR_IO, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < cap->n; i++) {
+            struct stat st;
+            order[i] = i;
+            sizes[i] = cut_is_append(cfg, cap->files[i].rel) ? 0
+                       : stat(cap->files[i].abs, &st) == 0 ? (size_t)st.st_size + 1 : 1;
+        }
+        /* Insertion sort by size: the set is small and mostly ordered. */
+        for (size_t i = 1; i < cap->n; i++) {
+            size_t v = order[i], j = i;
+            while (j > 0 && cmp_size(&sizes[order[j - 1]], &sizes[v], (void *)cap) > 0) {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = v;
+        }
+        free(sizes);
+    }
+    for (size_t i = 0; i < cap->n; i++)
+        cur[i].fd = kept[i].fd = -1;
+    for (int a = 1;; a++) {
+        int64_t win = 0;
+        json_t *changed = json_array();
+        int r;
+        if (changed == NULL) {
+            err_set(e, ERR_IO, "out of memory");
+            goto out;
+        }
+        r = attempt(cfg, work, cap, cur, order, changed, &win, e);
+        out->attempts = a;
+        if (r < 0) {
+            json_decref(changed);
+            goto out;
+        }
+        if (r == 1) {
+            /* A consistent cut: it replaces whatever was kept. */
+            for (size_t i = 0; i < cap->n; i++) {
+                file_release(&kept[i]);
+                kept[i] = cur[i];
+                have[i] = 1;
+                cur[i].buf = NULL;
+                cur[i].fd = -1;
+            }
+            json_decref(changed);
+            json_array_clear(out->changed);
+            out->consistent = 1;
+            out->window_us = win;
+            break;
+        }
+        json_decref(out->changed);
+        out->changed = changed;
+        out->window_us = win;
+        /* Keep each file's newest intact read (or its absence), for a
+         * flagged snapshot. */
+        for (size_t i = 0; i < cap->n; i++) {
+            if (keep && (!cur[i].present || (cur[i].intact && !json_torn(&cur[i], NULL)))) {
+                file_release(&kept[i]);
+                kept[i] = cur[i];
+                have[i] = 1;
+                cur[i].buf = NULL;
+                cur[i].fd = -1;
+            }
+            file_release(&cur[i]);
+        }
+        int64_t spent_ms = (mono_us() - start) / 1000;
+        if (a >= max_attempts || spent_ms + backoff > max_wait)
+            break;
+        /* Jitter, so a writer on a fixed period is not met at the same phase. */
+        sleep_ms(backoff / 2 + (long)((unsigned)rand() % (unsigned)(backoff / 2 + 1)));
+        backoff = backoff * 2 > CUT_BACKOFF_MAX_MS ? CUT_BACKOFF_MAX_MS : backoff * 2;
+    }
+    if (!out->consistent) {
+        char list[200] = "";
+        size_t i, used = 0;
+        json_t *v;
+        json_array_foreach(out->changed, i, v) {
+            int w = snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
+                             json_string_value(v));
+            if (w < 0 || (size_t)w >= sizeof(list) - used) {
+                snprintf(list + (sizeof(list) > 5 ? sizeof(list) - 5 : 0), 5, "...");
+                break;
+            }
+            used += (size_t)w;
+        }
+        int missing = 0;
+        for (i = 0; i < cap->n && keep; i++)
+            if (!have[i])
+                missing = 1;
+        if (!keep || missing) {
+            err_set(e, ERR_UNSTABLE,
+                    "no consistent cut of the state root in %d attempts over %lld ms: %s kept "
+                    "changing (pause the bot with hooks.pre_snapshot, or set "
+                    "capture.on_inconsistent to \"keep\")",
+                    out->attempts, (long long)((mono_us() - start) / 1000), list);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < cap->n; i++) {
+        struct cut_file *f = &kept[i];
+        f->cf = &cap->files[i];
+        if (!f->present) {
+            char w[600];
+            snprintf(w, sizeof(w), "%.400s vanished before it was read; recorded as absent",
+                     f->cf->rel);
+            json_array_append_new(out->warnings, json_string(w));
+        } else {
+            json_torn(f, out->warnings);   /* adds the "not valid JSON" warning */
+        }
+    }
+    out->files = kept;
+    kept = NULL;
+    rc = 0;
+out:
+    for (size_t i = 0; cur && i < cap->n; i++)
+        file_release(&cur[i]);
+    for (size_t i = 0; kept && i < cap->n; i++)
+        file_release(&kept[i]);
+    free(cur);
+    free(kept);
+    free(order);
+    free(have);
+    return rc;
+}
+
+void cut_free(struct cut *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; c->files && i < c->n; i++)
+        file_release(&c->files[i]);
+    free(c->files);
+    json_decref(c->changed);
+    json_decref(c->warnings);
+    memset(c, 0, sizeof(*c));
+}
+
+json_t *cut_consistency_json(const struct cut *c)
+{
+    return json_pack("{s:s,s:i,s:f,s:O}", "state", c->consistent ? "consistent" : "changed",
+                     "attempts", c->attempts, "window_ms", (double)c->window_us / 1000.0,
+                     "changed", c->changed);
+}
