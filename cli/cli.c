@@ -220,6 +220,7 @@ static int cmd_create(struct cli_ctx *c)
                            c->args.positional);
     }
     memset(&o, 0, sizeof(o));
+    o.reason = "manual";
     for (size_t i = 0; i < c->args.n_multi[li]; i++) {
         if (parse_label(c->args.multi[li][i], labels) != 0) {
             json_decref(labels);

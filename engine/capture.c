@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "fsutil.h"
+#include "manifest.h"
 
 #define CAPTURE_MAX_DEPTH 16
 
@@ -105,6 +106,63 @@ static int warn(struct walk *w, const char *fmt, const char *rel)
     return 0;
 }
 
+/* 1 if s is valid UTF-8 (no overlongs, no surrogates). */
+static int utf8_ok(const unsigned char *s)
+{
+    while (*s) {
+        unsigned c = *s, n, min;
+        if (c < 0x80) {
+            s++;
+            continue;
+        }
+        if ((c & 0xE0) == 0xC0)
+            n = 1, min = 0x80, c &= 0x1F;
+        else if ((c & 0xF0) == 0xE0)
+            n = 2, min = 0x800, c &= 0x0F;
+        else if ((c & 0xF8) == 0xF0)
+            n = 3, min = 0x10000, c &= 0x07;
+        else
+            return 0;
+        for (unsigned i = 1; i <= n; i++) {
+            if ((s[i] & 0xC0) != 0x80)
+                return 0;
+            c = (c << 6) | (s[i] & 0x3F);
+        }
+        if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+            return 0;
+        s += n + 1;
+    }
+    return 1;
+}
+
+int capture_name_ok(const char *rel)
+{
+    return manifest_path_safe(rel) && utf8_ok((const unsigned char *)rel);
+}
+
+void capture_escape(const char *s, char *out, size_t len)
+{
+    size_t o = 0;
+
+    for (const unsigned char *p = (const unsigned char *)s; *p && o + 5 < len; p++) {
+        if (*p == '\\') {
+            out[o++] = '\\';
+            out[o++] = '\\';
+        } else if (*p == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else if (*p == '\t') {
+            out[o++] = '\\';
+            out[o++] = 't';
+        } else if (*p < 0x20 || *p >= 0x7f) {
+            o += (size_t)snprintf(out + o, len - o, "\\x%02x", *p);
+        } else {
+            out[o++] = (char)*p;
+        }
+    }
+    out[o < len ? o : len - 1] = '\0';
+}
+
 static int is_env_name(const char *base)
 {
     return strcmp(base, ".env") == 0 || strncmp(base, ".env.", 5) == 0;
@@ -115,7 +173,8 @@ static int add_file(struct walk *w, const char *rel, const char *abs)
     struct capture_set *o = w->out;
 
     if (o->n >= ENGINE_MAX_FILES)
-        return err_set(w->e, ERR_TOO_LARGE, "more than %d files match the include set",
+        return err_set(w->e, ERR_CONFLICT, "more than %d files match the include set (the most "
+                       "one snapshot holds): narrow \"include\" or add \"exclude\" globs",
                        ENGINE_MAX_FILES);
     if (o->n == w->cap) {
         size_t ncap = w->cap ? w->cap * 2 : 32;
@@ -190,6 +249,14 @@ static int walk_dir(struct walk *w, const char *abs_dir, const char *rel_dir, in
             continue;
         if (strstr(base, CAPTURE_TMP_MARK) != NULL)
             continue;
+        if (!capture_name_ok(rel)) {
+            /* verify, restore and import would refuse the whole archive. */
+            char shown[PATH_MAX * 4 + 1];
+            capture_escape(rel, shown, sizeof(shown));
+            rc = warn(w, "skipped %s: its name cannot go into an archive (control characters, "
+                      "a backslash or ':', or not UTF-8)", shown);
+            continue;
+        }
         if (is_env_name(base)) {
             /* A .env is a secret: it only ever enters an archive masked. */
             rc = warn(w, "skipped %s: .env files are captured masked only", rel);

@@ -41,6 +41,15 @@ const char *capture_group(const char *rel);
 /* 1 if rel is one of the default expected files (restore and diff care). */
 int capture_is_expected(const char *rel);
 
+/* 1 if rel may be an archive entry: the path rule verify and import apply
+ * (engine/manifest.h) and valid UTF-8. */
+int capture_name_ok(const char *rel);
+
+/* Write s into out (len bytes, NUL-terminated, cut if short) with a
+ * backslash, control characters and non-ASCII bytes escaped (\\, \n, \t,
+ * \xNN), safe to print. Cannot fail. */
+void capture_escape(const char *s, char *out, size_t len);
+
 /* Check that the state root exists and is a directory. */
 int capture_check_root(const struct engine_config *cfg, struct err *e);
 

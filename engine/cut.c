@@ -18,6 +18,7 @@
 #define CUT_BACKOFF_FIRST_MS 5
 #define CUT_BACKOFF_MAX_MS 250
 #define CUT_QUIET_NS (2LL * 1000000000) /* untouched this long: invalid JSON is its content */
+#define CUT_RECENT_NS (50LL * 1000000)  /* written this recently: bytes compared at the re-check */
 
 static const char *const default_append[] = { "state/*.jsonl" };
 
@@ -260,7 +261,43 @@ static int capture_one(const struct engine_config *cfg, struct cut_file *f, cons
     return rc;
 }
 
-/* Is the file still what was captured? (Append-only files may grow.) */
+/* Was f written to within CUT_RECENT_NS? File times advance only once per
+ * kernel tick, so a rewrite of the same size in the same tick as the open
+ * leaves the identity as it was: such a file's bytes are compared too. */
+static int recently_written(const struct cut_file *f)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t age = ((int64_t)now.tv_sec - f->id.mtime.tv_sec) * 1000000000LL +
+                  (now.tv_nsec - f->id.mtime.tv_nsec);
+    return age < CUT_RECENT_NS;
+}
+
+/* Do the bytes at off in the file at path still equal want[0..n)? */
+static int same_bytes(const char *path, uint64_t off, const unsigned char *want, size_t n)
+{
+    unsigned char buf[CUT_READ_CHUNK < 65536 ? CUT_READ_CHUNK : 65536];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY), same = 1;
+
+    if (fd < 0)
+        return 0;
+    while (n > 0 && same) {
+        size_t k = n < sizeof(buf) ? n : sizeof(buf);
+        ssize_t r = pread(fd, buf, k, (off_t)off);
+        same = r == (ssize_t)k && memcmp(buf, want, k) == 0;
+        off += k;
+        want += k;
+        n -= k;
+    }
+    close(fd);
+    return same;
+}
+
+/* Is the file still exactly what was captured? Growth of an append-only
+ * file inside the window counts as a change too: the cut is the instant
+ * between the last open and the first re-check, when every file held
+ * precisely the bytes taken. */
 static int unchanged(const struct cut_file *f)
 {
     struct stat st;
@@ -271,9 +308,16 @@ static int unchanged(const struct cut_file *f)
     if (!f->present)
         return 0;           /* came back */
     ident_of(&st, &now);
-    if (f->append)
-        return now.dev == f->id.dev && now.ino == f->id.ino && (uint64_t)now.size >= f->limit;
-    return ident_eq(&f->id, &now);
+    if (f->append) {
+        if (now.dev != f->id.dev || now.ino != f->id.ino || now.size != f->id.size)
+            return 0;
+        return !recently_written(f) ||
+               same_bytes(f->cf->abs, f->limit - f->tail_len, f->tail, f->tail_len);
+    }
+    if (!ident_eq(&f->id, &now))
+        return 0;
+    return f->buf == NULL || !recently_written(f) ||
+           same_bytes(f->cf->abs, 0, f->buf, (size_t)f->limit);
 }
 
 static int is_json_name(const char *rel)

@@ -556,6 +556,7 @@ static int safety_snapshot(struct store *s, char *name, size_t len, struct prepa
         co.name = name;
         co.labels = labels;
         co.pin = 1;
+        co.reason = "pre-restore";
         /* Taken while an operator waits to restore: by default stored, not
          * deflated, so the safety net does not slow the restore down. */
         co.compression_level = s->cfg->safety_compression_level > 0

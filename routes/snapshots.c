@@ -47,6 +47,7 @@ void route_snapshots_create(const struct route_req *r, struct route_resp *o)
 
     if (route_body_object(r, keys, &body, o) != 0)
         return;
+    co.reason = "api";
     if ((v = json_object_get(body, "name")) != NULL && !json_is_null(v)) {
         if (!json_is_string(v)) {
             route_problem(o, 400, "\"name\" must be a string");

@@ -21,7 +21,8 @@ static const char *const top_keys[] = {
     "root", "store", "dotenv", "include", "exclude", "listen", "tokens", "tls_cert", "tls_key",
     "max_body_bytes", "max_upload_bytes", "compression_level", "retention", "schedule_interval",
     "prune_after_create", "alerts", "offsite", "readyz_max_age", "metrics_public",
-    "safety_pin_days", "safety_compression_level", "lock_timeout_ms", "compress_threads", NULL
+    "safety_pin_days", "safety_compression_level", "lock_timeout_ms", "compress_threads",
+    "capture", "hooks", NULL
 };
 static const char *const retention_keys[] = {
     "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "expire_after", "max_count", NULL
@@ -394,7 +395,8 @@ static int apply_root(struct config *c, json_t *root, const char *path, struct e
         validate_section(c, root, "alerts", alerts_keys, &c->alerts, e) ||
         alerts_check(c->alerts, e) ||
         validate_section(c, root, "offsite", offsite_keys, &c->offsite, e) ||
-        offsite_check(c->offsite, e))
+        offsite_check(c->offsite, e) ||
+        config_capture_apply(c, root, e) || config_hooks_apply(c, root, e))
         goto out;
     rc = 0;
 out:
@@ -459,6 +461,9 @@ void config_sync_engine(struct config *c)
     ec->lock_timeout_ms = c->lock_timeout_ms;
     ec->retention = &c->retention_policy;
     ec->prune_after_create = c->prune_after_create;
+    ec->capture = &c->capture_policy;
+    ec->pre_snapshot = c->pre_snapshot.set ? &c->pre_snapshot.spec : NULL;
+    ec->post_snapshot = c->post_snapshot.set ? &c->post_snapshot.spec : NULL;
 }
 
 static void free_strv(char **v, size_t n)
@@ -491,5 +496,6 @@ void config_free(struct config *c)
     json_decref(c->retention);
     json_decref(c->alerts);
     json_decref(c->offsite);
+    config_capture_free(c);
     memset(c, 0, sizeof(*c));
 }

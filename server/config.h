@@ -17,6 +17,13 @@ struct config_token {
     unsigned char sha256[32];   /* SHA-256 of the bearer token; the token itself is never kept */
 };
 
+/* One hook of the "hooks" section. */
+struct config_hook {
+    char **argv;                /* NULL-ended; owned */
+    struct hook_spec spec;      /* points into argv */
+    int set;
+};
+
 struct config {
     char *path;                 /* file it came from, or NULL */
     char *root;
@@ -46,6 +53,11 @@ struct config {
     json_t *retention;          /* validated objects kept for their modules */
     json_t *alerts;
     json_t *offsite;
+    struct capture_policy capture_policy;  /* "capture" (config_capture.c) */
+    char **append_only, **require;         /* owned storage behind capture_policy */
+    char *chain_path, *chain_seq, *chain_hash, *chain_prev;
+    struct config_hook pre_snapshot;       /* "hooks" */
+    struct config_hook post_snapshot;
     struct engine_config engine;/* view for engine calls; points into this struct */
 };
 
@@ -68,6 +80,14 @@ void config_sync_engine(struct config *c);
 
 /* Parse "24h", "90m", "3600", "7d" into seconds. Returns 0 or -1 (ERR_INVALID). */
 int config_parse_duration(const char *s, long *out, struct err *e);
+
+/* The "capture" and "hooks" sections of a parsed config document (unknown
+ * keys and bad values are ERR_INVALID naming the key). 0 or -1. */
+int config_capture_apply(struct config *c, const json_t *root, struct err *e);
+int config_hooks_apply(struct config *c, const json_t *root, struct err *e);
+
+/* Free what those sections own. Cannot fail. */
+void config_capture_free(struct config *c);
 
 /* Free everything c owns. Accepts NULL. */
 void config_free(struct config *c);

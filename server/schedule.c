@@ -108,6 +108,8 @@ static void run_once(struct store **s, struct outcome *r)
     struct tm tm;
     int rc = -1;
 
+    co.reason = "schedule";
+
     memset(r, 0, sizeof(*r));
     if (labels == NULL) {
         snprintf(r->error, sizeof(r->error), "create: out of memory");
