@@ -38,6 +38,45 @@ static const char *str(const json_t *o, const char *k)
     return v ? v : "";
 }
 
+/* "Capture:" and "Chain:" lines: what cut the snapshot is, and the chain's
+ * tip. Snapshots older than consistent cuts print neither. */
+static void format_capture(FILE *out, const json_t *snap)
+{
+    const json_t *c = json_object_get(snap, "consistency"), *ch = json_object_get(snap, "chain");
+    const json_t *v;
+    size_t i;
+
+    if (json_is_object(c)) {
+        long long n = (long long)json_integer_value(json_object_get(c, "attempts"));
+        double ms = json_number_value(json_object_get(c, "window_ms"));
+        if (strcmp(str(c, "state"), "consistent") == 0) {
+            fprintf(out, "Capture: consistent cut (%lld attempt%s, window %.1f ms)\n", n,
+                    n == 1 ? "" : "s", ms);
+        } else {
+            fprintf(out, "Capture: [!] NOT A CONSISTENT CUT (%lld attempt%s): changed while read:",
+                    n, n == 1 ? "" : "s");
+            json_array_foreach(json_object_get(c, "changed"), i, v) {
+                fputs(i ? ", " : " ", out);
+                format_safe(out, json_string_value(v));
+            }
+            fputc('\n', out);
+        }
+    }
+    if (json_is_object(ch)) {
+        fputs("Chain: ", out);
+        format_safe(out, str(ch, "path"));
+        fprintf(out, ", %lld lines", (long long)json_integer_value(json_object_get(ch, "lines")));
+        if (json_is_integer(json_object_get(ch, "last_seq")))
+            fprintf(out, ", last seq %lld",
+                    (long long)json_integer_value(json_object_get(ch, "last_seq")));
+        if (json_is_true(json_object_get(ch, "links_ok")))
+            fputs(", links ok\n", out);
+        else
+            fprintf(out, ", [!] links broken at line %lld\n",
+                    (long long)json_integer_value(json_object_get(ch, "first_bad_line")));
+    }
+}
+
 void format_created(FILE *out, const json_t *snap, const char *restore_cmd)
 {
     char size[32];
@@ -46,8 +85,10 @@ void format_created(FILE *out, const json_t *snap, const char *restore_cmd)
 
     format_size(json_integer_value(json_object_get(snap, "size")), " ", size, sizeof(size));
     fprintf(out, "SNAPSHOT CREATED\n================\n");
-    fprintf(out, "Name: %s\nTime: %s\nSize: %s\n\nCONTENTS:\n", str(snap, "name"),
-            str(snap, "created_at"), size);
+    fprintf(out, "Name: %s\nTime: %s\nSize: %s\n", str(snap, "name"), str(snap, "created_at"),
+            size);
+    format_capture(out, snap);
+    fprintf(out, "\nCONTENTS:\n");
     json_array_foreach(files, i, f) {
         fputs("  ", out);
         format_safe(out, str(f, "path"));
@@ -95,6 +136,17 @@ void format_list(FILE *out, const json_t *page)
         fprintf(out, "| %-*s | %-*s | %-*s | %-*s |\n", (int)w[0], str(s, "name"), (int)w[1], date,
                 (int)w[2], size, (int)w[3], str(s, "version"));
     }
+    {
+        int flagged = 0;
+        json_array_foreach(snaps, i, s) {
+            if (strcmp(str(json_object_get(s, "consistency"), "state"), "changed") != 0)
+                continue;
+            fputs(flagged++ ? ", " : "\n[!] not a consistent cut (files changed while read): ", out);
+            format_safe(out, str(s, "name"));
+        }
+        if (flagged)
+            fputc('\n', out);
+    }
     format_size(json_integer_value(json_object_get(page, "total_bytes")), " ", total, sizeof(total));
     fprintf(out, "\nTotal: %lld snapshot%s, %s\n", (long long)count, count == 1 ? "" : "s", total);
     if (json_is_string(json_object_get(page, "next_cursor")))
@@ -123,6 +175,7 @@ void format_show(FILE *out, const json_t *snap)
     if (json_is_integer(json_object_get(snap, "positions_count")))
         fprintf(out, "Positions: %lld\n",
                 (long long)json_integer_value(json_object_get(snap, "positions_count")));
+    format_capture(out, snap);
     fprintf(out, "Archive SHA256: %s\nLocation: %s\n", str(snap, "archive_sha256"),
             str(snap, "location"));
     if (json_object_size(labels) > 0) {

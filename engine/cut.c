@@ -535,10 +535,11 @@ int cut_take(const struct engine_config *cfg, const char *work, const struct cap
                 missing = 1;
         if (!keep || missing) {
             err_set(e, ERR_UNSTABLE,
-                    "no consistent cut of the state root in %d attempts over %lld ms: %s kept "
+                    "no consistent cut of the state root in %d attempt%s over %lld ms: %s kept "
                     "changing (pause the bot with hooks.pre_snapshot, or set "
                     "capture.on_inconsistent to \"keep\")",
-                    out->attempts, (long long)((mono_us() - start) / 1000), list);
+                    out->attempts, out->attempts == 1 ? "" : "s",
+                    (long long)((mono_us() - start) / 1000), list);
             goto out;
         }
     }

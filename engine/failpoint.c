@@ -11,7 +11,9 @@
 
 /* STATESNAP_FAILPOINT=name[:n] kills at the n-th hit (default the first);
  * STATESNAP_FAILPOINT_LOG=path appends every point passed, so a crash test
- * can enumerate the points an operation goes through. */
+ * can enumerate the points an operation goes through;
+ * STATESNAP_FAILPOINT_SLEEP=name:ms waits there, so a test can change the
+ * state root at that instant (a file that vanishes mid-create). */
 void failpoint_hit(const char *name)
 {
     static _Atomic int hits;   /* restore passes points on two threads */
@@ -25,9 +27,15 @@ void failpoint_hit(const char *name)
             fclose(f);
         }
     }
+    const char *nap = getenv("STATESNAP_FAILPOINT_SLEEP");
+    size_t n = strlen(name);
+    if (nap != NULL && strncmp(nap, name, n) == 0 && nap[n] == ':') {
+        long ms = strtol(nap + n + 1, NULL, 10);
+        if (ms > 0 && ms <= 60000)
+            usleep((useconds_t)ms * 1000);
+    }
     if (want == NULL)
         return;
-    size_t n = strlen(name);
     if (strncmp(want, name, n) != 0 || (want[n] != '\0' && want[n] != ':'))
         return;
     int nth = want[n] == ':' ? (int)strtol(want + n + 1, NULL, 10) : 1;

@@ -113,6 +113,7 @@ pytest_suite CLI tests/cli
 
 # (e) crash safety
 external_suite CRASH tests/crash/run.sh
+external_suite LIVE tests/live/run.sh
 external_suite OFFSITE tests/offsite/run.sh
 external_suite RELIABILITY tests/reliability/run.sh
 external_suite VALGRIND tests/unit/valgrind.sh
