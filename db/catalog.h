@@ -102,6 +102,10 @@ int catalog_snapshot_names(struct catalog *c, char ***names, size_t *n, struct e
 /* Count and total bytes of all snapshots (kept by triggers: O(1)). */
 int catalog_totals(struct catalog *c, int64_t *count, int64_t *bytes, struct err *e);
 
+/* Snapshots kept although their cut was not consistent (consistency.state
+ * "changed"), through a partial index. */
+int catalog_count_inconsistent(struct catalog *c, int64_t *n, struct err *e);
+
 /* Changes when anything in the catalog changed: a commit by another
  * connection (any process) moves `others`, one through c moves `own`.
  * Equal versions mean equal contents, so readers can reuse an answer. */

@@ -270,13 +270,16 @@ int store_summary(struct store *s, struct store_summary *out, struct err *e)
     if (catalog_snapshot_latest(s->cat, &latest, e) == 0) {
         sm.have_latest = 1;
         sm.latest_created_at = latest.created_at;
+        sm.latest_consistent = latest.consistency_json == NULL ? -1
+                               : strstr(latest.consistency_json, "\"state\":\"consistent\"") != NULL;
         catalog_snapshot_clear(&latest);
     } else if (e->code != ERR_NOT_FOUND) {
         return -1;
     } else {
         err_clear(e);
     }
-    if (catalog_offsite_stats(s->cat, &sm.offsite, e) != 0)
+    if (catalog_offsite_stats(s->cat, &sm.offsite, e) != 0 ||
+        catalog_count_inconsistent(s->cat, &sm.inconsistent, e) != 0)
         return -1;
     /* Kept under the version read first: a commit in between leaves the
      * figures newer than that version, and the next call reads them again. */

@@ -17,6 +17,8 @@ struct store_summary {
     int64_t count, bytes;
     int have_latest;
     int64_t latest_created_at;
+    int latest_consistent;      /* 1 consistent cut, 0 flagged, -1 not recorded */
+    int64_t inconsistent;       /* snapshots flagged as not a consistent cut */
     struct catalog_offsite_stats offsite;
 };
 

@@ -95,6 +95,15 @@ static void render_catalog(struct prom_text *t, struct store *store)
                        "# TYPE statesnap_latest_snapshot_timestamp_seconds gauge\n"
                        "statesnap_latest_snapshot_timestamp_seconds ",
                     (int64_t)(sm.have_latest ? sm.latest_created_at : 0));
+        prom_sample(t, "# HELP statesnap_snapshots_inconsistent Snapshots kept although files "
+                       "changed while they were captured (capture.on_inconsistent keep).\n"
+                       "# TYPE statesnap_snapshots_inconsistent gauge\n"
+                       "statesnap_snapshots_inconsistent ", (int64_t)sm.inconsistent);
+        if (sm.have_latest && sm.latest_consistent >= 0)
+            prom_sample(t, "# HELP statesnap_latest_snapshot_consistent Whether the newest "
+                           "snapshot is a consistent cut (1) or was flagged (0).\n"
+                           "# TYPE statesnap_latest_snapshot_consistent gauge\n"
+                           "statesnap_latest_snapshot_consistent ", (int64_t)sm.latest_consistent);
         prom_puts(t, "# HELP statesnap_latest_snapshot_age_seconds Seconds since the newest "
                      "snapshot was created (+Inf when there is none).\n"
                      "# TYPE statesnap_latest_snapshot_age_seconds gauge\n");

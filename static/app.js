@@ -403,6 +403,29 @@
     return el('td', attrs, inner);
   }
 
+  /* A snapshot kept although files changed while it was captured. */
+  function changedBadge(s) {
+    if (!s.consistency || s.consistency.state !== 'changed') return null;
+    return el('span', { class: 'badge failed', title: 'Not a consistent cut: ' +
+                        (s.consistency.changed || []).join(', ') + ' changed while read' }, 'not consistent');
+  }
+
+  function captureText(s) {
+    var c = s.consistency;
+    if (!c) return 'not recorded';
+    if (c.state === 'consistent')
+      return 'consistent cut (' + c.attempts + (c.attempts === 1 ? ' attempt' : ' attempts') +
+             ', window ' + c.window_ms.toFixed(1) + ' ms)';
+    return 'NOT a consistent cut: ' + (c.changed || []).join(', ') + ' changed while read';
+  }
+
+  function chainText(s) {
+    var c = s.chain;
+    if (!c) return 'none';
+    return c.lines + ' lines, last seq ' + (c.last_seq === null ? 'unknown' : c.last_seq) +
+           (c.links_ok ? ', links ok' : ', links broken at line ' + c.first_bad_line);
+  }
+
   function renderList() {
     var body = $('snap-rows'), rows = sortedRows(), showOffsite, table = $('snap-table');
     showOffsite = state.rows.some(function (s) { return s.offsite_state !== null && s.offsite_state !== undefined; });
@@ -417,7 +440,8 @@
                       s.pinned ? 'Unpin' : 'Pin');
       var tr = el('tr', { 'data-name': s.name, class: selected ? 'is-selected' : null },
         cell({ class: 'col-select', 'data-label': 'Diff' }, cb),
-        cell({ class: 'name', 'data-label': 'Name' }, el('a', { href: '#/s/' + encodeURIComponent(s.name) }, s.name)),
+        cell({ class: 'name', 'data-label': 'Name' }, el('a', { href: '#/s/' + encodeURIComponent(s.name) }, s.name),
+           changedBadge(s)),
         cell({ class: 'created', 'data-label': 'Created' }, timeEl(s.created_at),
            el('span', { class: 'rel', 'data-rel-of': s.created_at }, fmtRel(s.created_at))),
         cell({ class: 'size num', 'data-label': 'Size', title: s.size + ' bytes', 'data-bytes': s.size }, fmtBytes(s.size)),
@@ -756,6 +780,8 @@
       ['Pinned', pinnedCell(s)],
       ['Labels', labelBadges(s.labels)],
       ['Positions', s.positions_count === null ? 'unknown' : String(s.positions_count)],
+      ['Capture', captureText(s)],
+      ['Chain', chainText(s)],
       ['Offsite', s.offsite_state || 'not configured'],
       ['Host', s.host],
       ['Created by', s.created_by],
