@@ -89,9 +89,9 @@ void hook_redact(char *text)
             size_t v = w + 1, end;
             while (v < len && text[v] == ' ')
                 v++;
+            /* To the end of the line: a value may have spaces ("Bearer x"). */
             end = v;
-            while (end < len && !isspace((unsigned char)text[end]) && text[end] != ',' &&
-                   text[end] != ';')
+            while (end < len && text[end] != '\n')
                 end++;
             if (end > v && !(end - v == 3 && memcmp(text + v, "***", 3) == 0)) {
                 /* A secret of up to 2 bytes grows to "***": the buffer may

@@ -29,8 +29,8 @@ int hook_run(const struct hook_spec *h, const char *what, const char *const *env
 
 /* Replace, in place, every value of an assignment-looking word whose name
  * says it is a secret (KEY, SECRET, TOKEN, PASSWORD, PASSPHRASE, AUTH,
- * CREDENTIAL: "API_KEY=abc" -> "API_KEY=***", also "Bearer abc" -> "Bearer
- * ***") so a hook that prints its environment leaks nothing into the log or
+ * CREDENTIAL, PRIVATE: "API_KEY=abc def" -> "API_KEY=***", the value running
+ * to the end of its line; also "Bearer abc" -> "Bearer ***") so a hook that prints its environment leaks nothing into the log or
  * the audit trail. Cannot fail. */
 void hook_redact(char *text);
 

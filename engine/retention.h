@@ -24,8 +24,8 @@ struct retention_item {
     const char *name;
     int64_t created_at;   /* server clock at creation */
     int pinned;           /* effective pin (expiry already applied) */
-    int empty;            /* captured no file: takes no keep_last or bucket place */
     json_t *reasons;      /* filled by retention_apply: array of strings; empty = remove */
+    int empty;            /* captured no file: takes no keep_last or bucket place */
 };
 
 /* The default policy: keep_last 5, nothing else. Cannot fail. */

@@ -23,12 +23,12 @@ static size_t history(struct retention_item *items)
     size_t n = 0;
 
     snprintf(names[n], sizeof(names[n]), "d0-noon");
-    items[n++] = (struct retention_item){ names[0], NOW, 0, NULL };
+    items[n++] = (struct retention_item){ names[0], NOW, 0, NULL, 0 };
     snprintf(names[n], sizeof(names[n]), "d0-8am");
-    items[n++] = (struct retention_item){ names[1], NOW - 4 * 3600, 0, NULL };
+    items[n++] = (struct retention_item){ names[1], NOW - 4 * 3600, 0, NULL, 0 };
     for (int d = 1; d < 90; d++) {
         snprintf(names[n], sizeof(names[n]), "d%d", d);
-        items[n] = (struct retention_item){ names[n], NOW - (int64_t)d * DAY, 0, NULL };
+        items[n] = (struct retention_item){ names[n], NOW - (int64_t)d * DAY, 0, NULL, 0 };
         n++;
     }
     return n;
@@ -167,6 +167,45 @@ static void keep_last_below_five_is_refused(void **state)
     json_decref(cfg);
 }
 
+/* Five snapshots of an unmounted volume, newest, cannot push the real ones
+ * out: they take no last-N place, and unpinned they go. */
+static void empty_snapshots_never_push_real_ones_out(void **state)
+{
+    struct retention_policy p;
+    struct retention_item items[12];
+    struct err e = { 0 };
+    char buf[128];
+    size_t n = 0;
+
+    (void)state;
+    retention_default(&p);
+    for (int i = 0; i < 5; i++) {
+        snprintf(names[n], sizeof(names[n]), "empty%d", i);
+        items[n] = (struct retention_item){ names[n], NOW - i, 0, NULL, 1 };
+        n++;
+    }
+    snprintf(names[n], sizeof(names[n]), "empty-pinned");
+    items[n] = (struct retention_item){ names[n], NOW - 10, 1, NULL, 1 };
+    n++;
+    for (int i = 0; i < 6; i++) {
+        snprintf(names[n], sizeof(names[n]), "real%d", i);
+        items[n] = (struct retention_item){ names[n], NOW - DAY * (i + 1), 0, NULL, 0 };
+        n++;
+    }
+    assert_int_equal(retention_apply(&p, items, n, NOW, &e), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(json_array_size(items[i].reasons), 0);
+    assert_string_equal(reasons(&items[5], buf, sizeof(buf)), "pinned");
+    for (int i = 0; i < 5; i++) {
+        char want[16];
+        snprintf(want, sizeof(want), "last-%d", i + 1);
+        assert_string_equal(reasons(&items[6 + i], buf, sizeof(buf)), want);
+    }
+    assert_int_equal(json_array_size(items[11].reasons), 0);
+    for (size_t i = 0; i < n; i++)
+        json_decref(items[i].reasons);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -174,6 +213,7 @@ int main(void)
         cmocka_unit_test(pinned_survive_and_expire_after_bounds_buckets),
         cmocka_unit_test(max_count_never_cuts_last_or_pinned),
         cmocka_unit_test(keep_last_below_five_is_refused),
+        cmocka_unit_test(empty_snapshots_never_push_real_ones_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

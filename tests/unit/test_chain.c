@@ -1,0 +1,165 @@
+/* test_chain.c - the hash chain's tip and links, fed in any chunking; hook output redaction. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "../../engine/chain.h"
+#include "../../engine/hooks.h"
+
+/* A chain of n lines with links h0 -> h1 -> ...; line bad (1-based) gets a wrong prev. */
+static char *make_chain(int n, int bad, const char *seqk, const char *hashk, const char *prevk)
+{
+    size_t cap = (size_t)n * 200 + 1, len = 0;
+    char *s = malloc(cap);
+
+    for (int i = 0; i < n; i++) {
+        char prev[16], hash[16];
+        snprintf(prev, sizeof(prev), "h%d", i - 1 + (i + 1 == bad ? 100 : 0));
+        snprintf(hash, sizeof(hash), "h%d", i);
+        len += (size_t)snprintf(s + len, cap - len,
+                                "{\"data\":{\"%s\":\"x\",\"%s\":99,\"nested\":[1,{\"a\":\"}\"}]},"
+                                "\"%s\":\"%s\",\"%s\":\"%s\",\"%s\":%d,\"ts\":\"t\"}\n",
+                                hashk, seqk, hashk, hash, prevk, i == 0 ? "genesis" : prev, seqk, i);
+    }
+    return s;
+}
+
+static json_t *scan(const char *data, size_t len, size_t chunk, const char *seqk,
+                    const char *hashk, const char *prevk)
+{
+    struct chain_scan c;
+    json_t *r;
+
+    chain_scan_init(&c, seqk, hashk, prevk);
+    for (size_t off = 0; off < len; off += chunk)
+        chain_scan_feed(&c, (const unsigned char *)data + off, len - off < chunk ? len - off : chunk);
+    r = chain_scan_result(&c, "state/hash_chain.jsonl");
+    chain_scan_free(&c);
+    return r;
+}
+
+static void tip_and_links_in_any_chunking(void **state)
+{
+    char *data = make_chain(500, 0, "seq", "hash", "prev");
+    size_t chunks[] = { 1, 7, 64, 4096, 1 << 20 };
+
+    (void)state;
+    for (size_t k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
+        json_t *r = scan(data, strlen(data), chunks[k], NULL, NULL, NULL);
+        assert_int_equal(json_integer_value(json_object_get(r, "lines")), 500);
+        assert_int_equal(json_integer_value(json_object_get(r, "last_seq")), 499);
+        assert_string_equal(json_string_value(json_object_get(r, "last_hash")), "h499");
+        assert_true(json_is_true(json_object_get(r, "links_ok")));
+        assert_true(json_is_null(json_object_get(r, "first_bad_line")));
+        json_decref(r);
+    }
+    free(data);
+}
+
+static void a_broken_link_is_named(void **state)
+{
+    char *data = make_chain(50, 17, "seq", "hash", "prev");
+    json_t *r;
+
+    (void)state;
+    r = scan(data, strlen(data), 33, NULL, NULL, NULL);
+    assert_false(json_is_true(json_object_get(r, "links_ok")));
+    assert_int_equal(json_integer_value(json_object_get(r, "first_bad_line")), 17);
+    assert_int_equal(json_integer_value(json_object_get(r, "last_seq")), 49);
+    json_decref(r);
+    free(data);
+}
+
+static void field_names_are_configurable(void **state)
+{
+    char *data = make_chain(20, 0, "n", "digest", "parent");
+    json_t *r;
+
+    (void)state;
+    r = scan(data, strlen(data), 5, "n", "digest", "parent");
+    assert_true(json_is_true(json_object_get(r, "links_ok")));
+    assert_int_equal(json_integer_value(json_object_get(r, "last_seq")), 19);
+    json_decref(r);
+    /* With the default names nothing is found: every line is bad. */
+    r = scan(data, strlen(data), 5, NULL, NULL, NULL);
+    assert_false(json_is_true(json_object_get(r, "links_ok")));
+    assert_int_equal(json_integer_value(json_object_get(r, "first_bad_line")), 1);
+    json_decref(r);
+    free(data);
+}
+
+static void junk_and_partial_lines(void **state)
+{
+    const char *cases[] = { "", "\n\n", "not json\n", "{\"hash\":\"a\",\"seq\":1", "{\"hash\":\"a\"}",
+                            "{\"hash\":\"a\",\"seq\":12345678901234567890123}\n", "[1,2]\n" };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *r = scan(cases[i], strlen(cases[i]), 3, NULL, NULL, NULL);
+        assert_non_null(r);
+        json_decref(r);
+    }
+    /* A last line without its newline still counts. */
+    json_t *r = scan("{\"hash\":\"a\",\"seq\":1}\n{\"hash\":\"b\",\"prev\":\"a\",\"seq\":2}", 52, 4,
+                     NULL, NULL, NULL);
+    assert_int_equal(json_integer_value(json_object_get(r, "lines")), 2);
+    assert_int_equal(json_integer_value(json_object_get(r, "last_seq")), 2);
+    assert_true(json_is_true(json_object_get(r, "links_ok")));
+    json_decref(r);
+}
+
+static void overlong_line_is_not_parsed(void **state)
+{
+    size_t n = CHAIN_LINE_MAX + 100;
+    char *s = malloc(n + 64);
+    json_t *r;
+
+    (void)state;
+    memset(s, 'x', n);
+    memcpy(s, "{\"hash\":\"", 9);
+    snprintf(s + n, 64, "\"}\n{\"hash\":\"z\",\"seq\":3}\n");
+    r = scan(s, strlen(s), 1000, NULL, NULL, NULL);
+    assert_int_equal(json_integer_value(json_object_get(r, "lines")), 2);
+    assert_false(json_is_true(json_object_get(r, "links_ok")));
+    assert_int_equal(json_integer_value(json_object_get(r, "first_bad_line")), 1);
+    json_decref(r);
+    free(s);
+}
+
+static void hook_output_is_redacted(void **state)
+{
+    struct { const char *in, *out; } t[] = {
+        { "API_KEY=sk_live_abcdef more\nnext line", "API_KEY=***\nnext line" },
+        { "db_password: hunter22, next", "db_password: ***" },
+        { "Authorization: Bearer eyJabc.def", "Authorization: ***" },
+        { "curl -H 'x: Bearer eyJabc.def'", "curl -H 'x: Bearer ***" },
+        { "SECRET=ab", "SECRET=**" },
+        { "seq=42 name=bot", "seq=42 name=bot" },
+        { "TOKEN=***", "TOKEN=***" },
+        { "", "" },
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        char buf[128];
+        snprintf(buf, sizeof(buf), "%s", t[i].in);
+        hook_redact(buf);
+        assert_string_equal(buf, t[i].out);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(tip_and_links_in_any_chunking),
+        cmocka_unit_test(a_broken_link_is_named),
+        cmocka_unit_test(field_names_are_configurable),
+        cmocka_unit_test(junk_and_partial_lines),
+        cmocka_unit_test(overlong_line_is_not_parsed),
+        cmocka_unit_test(hook_output_is_redacted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
