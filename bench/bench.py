@@ -10,6 +10,8 @@ and writes bench/RESULTS.md.
   HTTP req/s and p99 of /api/v1/snapshots/latest, /metrics and the first list
        page under wrk, beside nginx serving a static file of the same size
   list first page and latest with 100,000 catalogued snapshots vs 100
+  capture window (first open to last check of the cut) on the 100 MB and 1 GB-chain
+       roots while tests/fixtures/bot.py writes 100 events a second: median and max
 
 Environment: BENCH_RUNS (default 3), BENCH_BIG_BYTES (default 1e9),
 BENCH_WRK_SECONDS (default 8), BENCH_QUICK=1 (small sizes, for trying it out).
@@ -34,6 +36,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 BIN = os.environ.get("STATESNAP_BIN", os.path.join(TOP, "build", "statesnap"))
 GEN = os.path.join(TOP, "tests", "fixtures", "make_state.py")
+BOT = os.path.join(TOP, "tests", "fixtures", "bot.py")
+WINDOW_TARGET_MS = 50.0
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SMALL_BYTES = 2_000_000 if QUICK else 10_000_000
@@ -132,6 +136,40 @@ def files_pass(work, root, store, name, judged=True):
         note="statesnap also verifies, fsyncs, journals and takes a safety snapshot")
     drop(ext)
     drop(target)
+
+
+def window_pass(root, store, label, runs):
+    """Creates of a root a bot is writing: the consistency window of each."""
+    stop = os.path.join(os.path.dirname(root), "bot.stop")
+    bot = subprocess.Popen([sys.executable, BOT, "--root", root, "--rate", "100", "--style", "mixed",
+                            "--stop-file", stop, "--seconds", "3600"], stdout=subprocess.DEVNULL)
+    windows, attempts = [], []
+    try:
+        time.sleep(0.5)
+        for i in range(runs):
+            name = "win%d" % i
+            out = subprocess.run(ss(root, store, "--json", "create", "--name", name),
+                                 capture_output=True, text=True)
+            if out.returncode != 0:
+                continue
+            cons = json.loads(out.stdout)["consistency"]
+            windows.append(cons["window_ms"])
+            attempts.append(cons["attempts"])
+            sh(ss(root, store, "delete", name, "--force"), check=False)
+    finally:
+        with open(stop, "w"):
+            pass
+        bot.wait()
+        os.unlink(stop)
+    if not windows:
+        rows.append(("capture window %s" % label, "no cut", "-", 0, "<= 50 ms", False, ""))
+        return
+    med, worst = statistics.median(windows), max(windows)
+    rows.append(("capture window %s (median)" % label, "%.2f ms" % med, "-", med / WINDOW_TARGET_MS,
+                 "<= 1 (50 ms)", med <= WINDOW_TARGET_MS, "bot at 100 events/s"))
+    rows.append(("capture window %s (max)" % label, "%.2f ms" % worst, "-", worst / WINDOW_TARGET_MS,
+                 "<= 1 (50 ms)", worst <= WINDOW_TARGET_MS,
+                 "%d creates, %.1f cuts each on average" % (len(windows), statistics.mean(attempts))))
 
 
 def tree_bytes(root):
@@ -345,6 +383,8 @@ def main():
         print("bench: generating a %s root" % human(MID_BYTES), flush=True)
         gen_root(root, MID_BYTES)
         files_pass(work, root, store, "mid")
+        print("bench: capture window on the %s root under a writer" % human(MID_BYTES), flush=True)
+        window_pass(root, store, human(MID_BYTES), max(RUNS, 5))
         # HTTP before the 1 GB root: its gigabytes of writes and the page
         # cache churn after them are noise for latencies in milliseconds.
         print("bench: HTTP under wrk beside nginx", flush=True)
@@ -355,6 +395,8 @@ def main():
         big = os.path.join(work, "bigroot")
         gen_root(big, BIG_BYTES)
         rss_pass(work, big, store)
+        print("bench: capture window on the %s-chain root under a writer" % human(BIG_BYTES), flush=True)
+        window_pass(big, store, "%s chain" % human(BIG_BYTES), RUNS)
         drop(big)
     finally:
         shutil.rmtree(work, ignore_errors=True)

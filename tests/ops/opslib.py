@@ -104,6 +104,16 @@ def config_keys_dotted():
         if m:
             telegram = re.findall(r"\"([a-z_]+)\"", m.group(1))
     keys += ["alerts.telegram.%s" % k for k in telegram]
+    # The capture and hooks sections live in server/config_capture.c.
+    cap_c = os.path.join(REPO, "server", "config_capture.c")
+    if os.path.exists(cap_c):
+        src = strip_c_comments(read(cap_c))
+        cl = {m.group(1): re.findall(r"\"([a-z0-9_]+)\"", m.group(2)) for m in re.finditer(
+            r"static\s+const\s+char\s*\*\s*const\s+(\w+_keys)\s*\[\]\s*=\s*\{(.*?)\};", src, re.S)}
+        keys += ["capture.%s" % k for k in cl["capture_keys"]]
+        keys += ["capture.chain.%s" % k for k in cl["chain_keys"]]
+        keys += ["hooks.%s" % k for k in cl["hooks_keys"]]
+        keys += ["hooks.%s.%s" % (h, k) for h in cl["hooks_keys"] for k in cl["hook_keys"]]
     return keys
 
 
