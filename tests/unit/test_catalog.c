@@ -58,7 +58,7 @@ static void open_sets_schema_version_and_wal(void **state)
     assert_int_equal(sqlite3_open(unit_path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 2);
+    assert_int_equal(sqlite3_column_int(st, 0), 3);
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -110,6 +110,70 @@ static void newer_schema_is_refused(void **state)
     assert_int_equal(catalog_open(&c, unit_path, &e), -1);
     assert_non_null(strstr(e.msg, "newer"));
     assert_null(c);
+}
+
+/* Schema 3 adds consistency, chain and empty: a schema-2 catalog gets them,
+ * with empty computed from the files (the .env's masked copy aside), and the
+ * new fields round-trip. */
+static void schema_2_catalog_migrates_and_new_fields_round_trip(void **state)
+{
+    struct catalog *c = NULL;
+    struct err e = { 0 };
+    struct catalog_snapshot s, got;
+    struct catalog_file real = { .path = (char *)"state/positions.json", .size = 10 };
+    struct catalog_file env = { .path = (char *)"env/.env.masked", .size = 10 };
+    struct catalog_brief *rows = NULL;
+    size_t n = 0;
+    int64_t flagged = -1;
+    sqlite3 *db;
+
+    (void)state;
+    memset(real.sha256, 'a', 64);
+    strcpy(real.group, "state");
+    memset(env.sha256, 'b', 64);
+    strcpy(env.group, "secrets");
+    assert_int_equal(catalog_open(&c, unit_path, &e), 0);
+    fill(&s, "real", 1000, 10);
+    s.files = &real;
+    s.n_files = 1;
+    assert_int_equal(catalog_snapshot_insert(c, &s, &e), 0);
+    fill(&s, "envonly", 2000, 10);
+    s.files = &env;
+    s.n_files = 1;
+    assert_int_equal(catalog_snapshot_insert(c, &s, &e), 0);
+    catalog_close(c);
+    assert_int_equal(sqlite3_open(unit_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP INDEX snapshots_changed;"
+                                      "ALTER TABLE snapshots DROP COLUMN consistency;"
+                                      "ALTER TABLE snapshots DROP COLUMN chain;"
+                                      "ALTER TABLE snapshots DROP COLUMN empty;"
+                                      "PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(catalog_open(&c, unit_path, &e), 0);
+    assert_int_equal(catalog_snapshot_brief(c, &rows, &n, &e), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].name, "envonly");
+    assert_int_equal(rows[0].empty, 1);
+    assert_int_equal(rows[1].empty, 0);
+    free(rows);
+    assert_int_equal(catalog_snapshot_get(c, "real", 0, &got, &e), 0);
+    assert_null(got.consistency_json);
+    assert_null(got.chain_json);
+    catalog_snapshot_clear(&got);
+    fill(&s, "flagged", 3000, 10);
+    s.files = &real;
+    s.n_files = 1;
+    s.consistency_json = (char *)"{\"attempts\":2,\"changed\":[\"state/positions.json\"],"
+                                 "\"state\":\"changed\",\"window_ms\":0.5}";
+    s.chain_json = (char *)"{\"lines\":3}";
+    assert_int_equal(catalog_snapshot_insert(c, &s, &e), 0);
+    assert_int_equal(catalog_snapshot_get(c, "flagged", 0, &got, &e), 0);
+    assert_string_equal(got.consistency_json, s.consistency_json);
+    assert_string_equal(got.chain_json, "{\"lines\":3}");
+    catalog_snapshot_clear(&got);
+    assert_int_equal(catalog_count_inconsistent(c, &flagged, &e), 0);
+    assert_int_equal(flagged, 1);
+    catalog_close(c);
 }
 
 static void insert_get_duplicate_delete(void **state)
@@ -209,6 +273,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(newer_schema_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(version_moves_with_every_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(insert_get_duplicate_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(schema_2_catalog_migrates_and_new_fields_round_trip, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(list_is_newest_first_with_cursor_and_filters, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
