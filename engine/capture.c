@@ -299,3 +299,38 @@ void capture_set_free(struct capture_set *c)
     free(c->env_path);
     memset(c, 0, sizeof(*c));
 }
+
+int capture_is_secret_name(const char *base)
+{
+    size_t n = strlen(base);
+
+    /* .env, .env.local, .envrc, .environment, and prod.env / bot.env. */
+    return strncmp(base, ".env", 4) == 0 || (n > 4 && strcmp(base + n - 4, ".env") == 0);
+}
+
+int capture_path_allowed(const struct engine_config *cfg, const char *rel)
+{
+    const char *const *inc = cfg->include ? cfg->include : default_include;
+    size_t n_inc = cfg->include ? cfg->n_include
+                                : sizeof(default_include) / sizeof(default_include[0]);
+    const char *base = strrchr(rel, '/');
+    const char *c = rel;
+
+    base = base ? base + 1 : rel;
+    /* What the walk would never capture is never written either: .git (its
+     * config runs commands), secrets, our own temp files, deeper than the walk. */
+    if (count_parts(rel) > CAPTURE_MAX_DEPTH + 1 || capture_is_secret_name(base) ||
+        strstr(rel, CAPTURE_TMP_MARK) != NULL)
+        return 0;
+    for (;;) {
+        const char *slash = strchr(c, '/');
+        size_t len = slash ? (size_t)(slash - c) : strlen(c);
+        if (len == 4 && strncmp(c, ".git", 4) == 0)
+            return 0;
+        if (slash == NULL)
+            break;
+        c = slash + 1;
+    }
+    return matches_any(rel, inc, n_inc) &&
+           !matches_any(rel, cfg->exclude, cfg->n_exclude);
+}

@@ -41,6 +41,18 @@ const char *capture_group(const char *rel);
 /* 1 if rel is one of the default expected files (restore and diff care). */
 int capture_is_expected(const char *rel);
 
+/* 1 if base (a file name) is a secret's: .env, .env.*, .envrc, anything
+ * starting ".env" or ending ".env". Such files only ever enter an archive
+ * masked (the dotenv) or not at all. Cannot fail. */
+int capture_is_secret_name(const char *base);
+
+/* 1 if rel (a safe relative path) is one the store's current include set
+ * allows: it matches cfg's include globs (or the defaults) and no exclude
+ * glob, has no ".git" component, is not a secret's name or a restore temp
+ * file, and is no deeper than the walk goes. Restore writes and deletes, and
+ * import admits, only such paths. Cannot fail. */
+int capture_path_allowed(const struct engine_config *cfg, const char *rel);
+
 /* Check that the state root exists and is a directory. */
 int capture_check_root(const struct engine_config *cfg, struct err *e);
 

@@ -12,6 +12,7 @@
 
 #include "archive.h"
 #include "audit.h"
+#include "capture.h"
 #include "failpoint.h"
 #include "fsutil.h"
 #include "manifest.h"
@@ -154,6 +155,29 @@ int ops_row_from_manifest(const json_t *m, int64_t size, const char *sha256,
         row->n_files = i + 1;
         if (cf->path == NULL)
             return err_set(e, ERR_IO, "out of memory");
+    }
+    return 0;
+}
+
+int ops_archive_admissible(const struct engine_config *cfg, const json_t *m, struct err *e)
+{
+    const json_t *f;
+    size_t i;
+
+    json_array_foreach(json_object_get(m, "files"), i, f) {
+        const char *p = json_string_value(json_object_get(f, "path"));
+        if (p == NULL || (strcmp(p, MANIFEST_ENV_ENTRY) != 0 && !capture_path_allowed(cfg, p)))
+            return err_set(e, ERR_VERIFY, "archive holds %.200s, which this store's include set "
+                           "does not allow", p ? p : "(no path)");
+    }
+    /* Our own creates list the expected files that were missing, whatever
+     * the include set; restore deletes an absent file only inside it. */
+    json_array_foreach(json_object_get(m, "absent"), i, f) {
+        const char *p = json_string_value(f);
+        if (p == NULL || !manifest_path_safe(p) ||
+            (strcmp(p, ".env") != 0 && !capture_is_expected(p) && !capture_path_allowed(cfg, p)))
+            return err_set(e, ERR_VERIFY, "archive lists %.200s as absent, which this store's "
+                           "include set does not allow", p ? p : "(not a string)");
     }
     return 0;
 }
@@ -694,6 +718,10 @@ static int import_locked(struct store *s, const char *path, json_t **snap, struc
             e->code = ERR_INVALID;
         return -1;
     }
+    if (ops_archive_admissible(s->cfg, archive_manifest(a), e) != 0) {
+        archive_close(a);
+        return -1;
+    }
     snprintf(name, sizeof(name), "%s", json_string_value(json_object_get(archive_manifest(a), "name")));
     archive_close(a);
     a = NULL;
@@ -723,6 +751,7 @@ static int import_locked(struct store *s, const char *path, json_t **snap, struc
     }
     /* Re-check the copy we now own: the source could have changed meanwhile. */
     if (archive_whole(tmp, &a, e) != 0 ||
+        ops_archive_admissible(s->cfg, archive_manifest(a), e) != 0 ||
         strcmp(json_string_value(json_object_get(archive_manifest(a), "name")), name) != 0) {
         if (e->code == ERR_NONE)
             err_set(e, ERR_VERIFY, "archive changed while importing");
@@ -790,7 +819,7 @@ int engine_adopt_archive(struct store *s, const char *name, const char *path, st
     }
     /* Every byte: the structure, each entry against the manifest, then the
      * whole file against the hash the catalog recorded at creation. */
-    if (archive_whole(path, &a, e) != 0)
+    if (archive_whole(path, &a, e) != 0 || ops_archive_admissible(s->cfg, archive_manifest(a), e) != 0)
         goto out;
     mname = json_string_value(json_object_get(archive_manifest(a), "name"));
     if (mname == NULL || strcmp(mname, name) != 0) {
@@ -870,7 +899,9 @@ int engine_reindex(struct store *s, json_t **report, struct err *e)
         name[len - 4] = '\0';
         if (engine_name_check(name, NULL) != 0 || fs_join(path, sizeof(path), s->dir, de->d_name, e))
             continue;
-        if (archive_whole(path, &a, &ae) != 0 || archive_file_sha256(path, sha, &size, &ae) != 0 ||
+        if (archive_whole(path, &a, &ae) != 0 ||
+            ops_archive_admissible(s->cfg, archive_manifest(a), &ae) != 0 ||
+            archive_file_sha256(path, sha, &size, &ae) != 0 ||
             strcmp(json_string_value(json_object_get(archive_manifest(a), "name")), name) != 0) {
             if (ae.code == ERR_NONE)
                 err_set(&ae, ERR_VERIFY, "manifest names another snapshot");
