@@ -27,6 +27,7 @@
 #define ENGINE_MAX_ENV_BYTES (1u << 20)        /* the .env file */
 #define ENGINE_SAFETY_PIN_SECONDS (7L * 24 * 3600)
 #define ENGINE_CONFIRM_TOKEN_TTL 900           /* seconds a restore preview is good for */
+#define ENGINE_CLOCK_SKEW 300                  /* an imported created_at may be this far ahead */
 
 /* Settings an operation needs; filled by the front from config + flags.
  * Strings are borrowed for the life of the store. */
@@ -83,6 +84,16 @@ int engine_name_check(const char *name, struct err *e);
 /* Check a list filter's name prefix: at most ENGINE_NAME_MAX characters that
  * could begin a name. Returns 0, or -1 with ERR_INVALID saying why. */
 int engine_name_prefix_check(const char *prefix, struct err *e);
+
+/* Decode the UTF-8 sequence at s (which is NUL-terminated): the code point,
+ * with its length in *n; -1 (and *n = 1) for a byte that does not start a
+ * valid sequence. Cannot fail otherwise. */
+int32_t engine_utf8_next(const char *s, size_t *n);
+
+/* 1 if code point cp must not reach a terminal raw or stand in a label: C0
+ * and C1 controls, DEL, bidi embeddings, overrides, isolates and marks,
+ * zero-width and line/paragraph separators. Cannot fail. */
+int engine_char_unsafe(int32_t cp);
 
 /* Current time in seconds; tests may pin it with STATESNAP_TEST_NOW in test builds. */
 int64_t engine_now(void);

@@ -47,9 +47,14 @@ int ops_labels_check(const json_t *labels, struct err *e)
             return err_set(e, ERR_INVALID, "label \"%.64s\" must be a string of at most %d bytes",
                            k, ENGINE_LABEL_VALUE_MAX);
         const char *s = json_string_value(v);
-        for (size_t i = 0; s[i]; i++)
-            if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-                return err_set(e, ERR_INVALID, "label \"%.64s\" has a control character", k);
+        for (size_t i = 0, cl; s[i]; i += cl) {
+            int32_t cp = engine_utf8_next(s + i, &cl);
+            /* Shown raw in terminals and the dashboard: a C1 control (U+009B
+             * is a CSI) or a bidi override would rewrite what an operator reads. */
+            if (cp < 0 || engine_char_unsafe(cp))
+                return err_set(e, ERR_INVALID, "label \"%.64s\" has a control, bidi or "
+                               "invisible character (U+%04X)", k, cp < 0 ? 0xFFFD : (unsigned)cp);
+        }
     }
     return 0;
 }
@@ -162,8 +167,23 @@ int ops_row_from_manifest(const json_t *m, int64_t size, const char *sha256,
 int ops_archive_admissible(const struct engine_config *cfg, const json_t *m, struct err *e)
 {
     const json_t *f;
+    const char *created = json_string_value(json_object_get(m, "created_at"));
+    struct err le = { 0 };
+    int64_t t;
     size_t i;
 
+    /* A time ahead of ours would become "latest" and keep /readyz green. */
+    if (manifest_parse_time(created, &t) != 0)
+        return err_set(e, ERR_VERIFY, "manifest.json: \"created_at\" is not RFC 3339 UTC");
+    if (t > engine_now() + ENGINE_CLOCK_SKEW) {
+        char now[32];
+        engine_time_format(engine_now(), now, sizeof(now));
+        return err_set(e, ERR_VERIFY, "manifest.json: created_at %.32s is in the future (this "
+                       "host's clock says %s; at most %d s ahead is accepted)", created, now,
+                       ENGINE_CLOCK_SKEW);
+    }
+    if (ops_labels_check(json_object_get(m, "labels"), &le) != 0)
+        return err_set(e, ERR_VERIFY, "manifest.json: %s", le.msg);
     json_array_foreach(json_object_get(m, "files"), i, f) {
         const char *p = json_string_value(json_object_get(f, "path"));
         if (p == NULL || (strcmp(p, MANIFEST_ENV_ENTRY) != 0 && !capture_path_allowed(cfg, p)))
@@ -897,7 +917,12 @@ int engine_reindex(struct store *s, json_t **report, struct err *e)
             continue;
         memcpy(name, de->d_name, len - 4);
         name[len - 4] = '\0';
-        if (engine_name_check(name, NULL) != 0 || fs_join(path, sizeof(path), s->dir, de->d_name, e))
+        if (engine_name_check(name, &ae) != 0) {
+            json_array_append_new(skipped, json_pack("{s:s,s:s}", "file", de->d_name, "problem",
+                                                     ae.msg));
+            continue;
+        }
+        if (fs_join(path, sizeof(path), s->dir, de->d_name, e))
             continue;
         if (archive_whole(path, &a, &ae) != 0 ||
             ops_archive_admissible(s->cfg, archive_manifest(a), &ae) != 0 ||
