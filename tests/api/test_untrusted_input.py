@@ -53,3 +53,17 @@ def test_import_with_a_bidi_label_is_422(writer, admin, reader):
     bad = ziptools.rebuild(export(reader, "src"), name="lab", update={"labels": {"r": "a\u202eb"}})
     r = admin.post("/api/v1/snapshots/import", data=bad, headers=ZIP, expect=422)
     assert "label" in r.json()["detail"]
+
+
+def test_commented_out_assignments_never_reach_the_archive(server, writer, reader):
+    old = "sk_live_51HxQ2eLkdIwHu7ixV0gQ3sT"
+    env = os.path.join(server.root, ".env")
+    with open(env) as f:
+        text = f.read()
+    with open(env, "w") as f:
+        f.write("#BROKER_API_KEY_OLD=%s\n%s" % (old, text))
+    writer.create("c1")
+    data = reader.get("/api/v1/snapshots/c1/archive", expect=200).content
+    assert old.encode() not in data
+    masked = ziptools.entries(data)["env/.env.masked"].decode()
+    assert masked.startswith("#BROKER_API_KEY_OLD=********\n"), masked

@@ -124,3 +124,24 @@ def test_text_output_escapes_what_would_drive_a_terminal(ss):
     assert len({len(x) for x in rows}) == 1, lst
     diff = ss.ok("diff", "--from", "esc", "--to", "live")
     assert "\u202e" not in diff
+
+
+# ---- item 6: commented-out assignments in .env
+
+OLD_KEY = "sk_live_51HxQ2eLkdIwHu7ixV0gQ3sT"
+
+
+def test_commented_out_assignments_are_masked(ss):
+    env = os.path.join(ss.root, ".env")
+    with open(env) as f:
+        text = f.read()
+    with open(env, "w") as f:
+        f.write("#BROKER_API_KEY_OLD=%s\n# export DB_PASSWORD_2023 = 'winter2023!'\n"
+                "# rotate keys monthly\n# old key %s revoked\n%s" % (OLD_KEY, OLD_KEY, text))
+    ss.create("c1")
+    masked = ziptools.entries(open(ss.archive("c1"), "rb").read())["env/.env.masked"].decode()
+    assert OLD_KEY not in masked and "winter2023" not in masked, masked
+    assert masked.startswith("#BROKER_API_KEY_OLD=********\n# export DB_PASSWORD_2023=********\n"
+                             "# rotate keys monthly\n"
+                             "# statesnap: comment removed (it may hold a secret)\n"), masked
+    assert "BROKER_API_KEY_OLD" not in ss.json("show", "c1")["manifest"]["env_keys"]
