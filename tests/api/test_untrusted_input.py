@@ -67,3 +67,17 @@ def test_commented_out_assignments_never_reach_the_archive(server, writer, reade
     assert old.encode() not in data
     masked = ziptools.entries(data)["env/.env.masked"].decode()
     assert masked.startswith("#BROKER_API_KEY_OLD=********\n"), masked
+
+
+def test_env_by_another_name_never_enters_an_archive(server, writer, reader):
+    """Issue #16 item 5: a symlink and a hard link to .env inside the root."""
+    secrets = [v for v in apilib.make_state(server.root, "--print-secrets").splitlines() if v]
+    os.symlink("../.env", os.path.join(server.root, "state", "env_backup.json"))
+    os.link(os.path.join(server.root, ".env"), os.path.join(server.root, "state", "env_hard.json"))
+    snap = writer.create("e1")
+    paths = [f["path"] for f in snap["files"]]
+    assert "state/env_backup.json" not in paths and "state/env_hard.json" not in paths
+    data = reader.get("/api/v1/snapshots/e1/archive", expect=200).content
+    for name, body in ziptools.entries(data).items():
+        for s in secrets:
+            assert s.encode() not in body, name
