@@ -21,8 +21,13 @@
 #define ENGINE_LABEL_KEY_MAX 64
 #define ENGINE_LABEL_VALUE_MAX 256
 #define ENGINE_MAX_FILES 10000                 /* files in one snapshot */
-#define ENGINE_MAX_ENTRY_BYTES (64ULL << 30)   /* one archive entry, uncompressed */
-#define ENGINE_MAX_TOTAL_BYTES (256ULL << 30)  /* whole archive, uncompressed */
+#define ENGINE_MAX_ENTRY_BYTES (64ULL << 30)   /* one archive entry, uncompressed: hard cap */
+#define ENGINE_MAX_TOTAL_BYTES (1ULL << 40)    /* max_unpacked_bytes can be at most this */
+/* Defaults of the zip-bomb limits (config max_unpacked_bytes, max_compression_ratio):
+ * a bot's state root is megabytes to a few GB (the 1 GB hash chain of the spec). */
+#define ENGINE_DEFAULT_MAX_UNPACKED (16ULL << 30)
+#define ENGINE_DEFAULT_MAX_RATIO 1000u
+#define ENGINE_RATIO_MIN_BYTES (1u << 20)      /* the ratio is checked for entries this big */
 #define ENGINE_MAX_MANIFEST_BYTES (64u << 20)  /* manifest.json */
 #define ENGINE_MAX_ENV_BYTES (1u << 20)        /* the .env file */
 #define ENGINE_SAFETY_PIN_SECONDS (7L * 24 * 3600)
@@ -48,6 +53,8 @@ struct engine_config {
     const char *actor;                /* who is acting: "cli:<user>" or "token:<name>" */
     const struct retention_policy *retention; /* NULL = keep_last 5 */
     int prune_after_create;           /* prune with retention after every create */
+    uint64_t max_unpacked_bytes;      /* an archive's total uncompressed size; 0 = default */
+    unsigned max_compression_ratio;   /* per entry of ENGINE_RATIO_MIN_BYTES or more; 0 = default */
     /* Called after every audited operation and failed verification with
      * {op, result, snapshot, actor, host, time, details}; the front turns
      * it into alerts. Must not block; may be NULL. The event is borrowed. */
