@@ -27,8 +27,9 @@ struct capture_set {
 
 /* Walk cfg->root and collect the files matching the include globs (or the
  * defaults) and not the exclude globs. Never follows a symlink out of the
- * root, skips special files and anything named .env* (that goes through
- * masking only). ERR_INVALID when the root is missing. Free with
+ * root, skips special files and every secret (a .env-like name, or the
+ * dotenv or ROOT/.env by identity: a hard link, or a symlink resolving to
+ * it), which goes through masking only. ERR_INVALID when the root is missing. Free with
  * capture_set_free (also after failure). */
 int capture_scan(const struct engine_config *cfg, struct capture_set *out, struct err *e);
 
