@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "../engine/engine.h"
+
 void format_size(int64_t bytes, const char *sep, char *out, size_t len)
 {
     static const char *const units[] = { "KB", "MB", "GB", "TB" };
@@ -20,14 +22,53 @@ void format_size(int64_t bytes, const char *sep, char *out, size_t len)
     snprintf(out, len, "%.1f%s%s", v, sep, units[u]);
 }
 
-void format_safe(FILE *out, const char *s)
+/* One piece of s at *i, escaped as format_safe says, into piece (>= 8 bytes). */
+static size_t safe_piece(const char *s, size_t *i, char piece[8])
 {
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c == 0x7f)
-            fprintf(out, "\\x%02x", c);
-        else
-            fputc(c, out);
+    size_t n;
+    int32_t cp = engine_utf8_next(s + *i, &n);
+    size_t len;
+
+    if (cp < 0 || cp < 0x20 || cp == 0x7f)
+        len = (size_t)snprintf(piece, 8, "\\x%02x", (unsigned char)s[*i]);
+    else if (engine_char_unsafe(cp))
+        len = (size_t)snprintf(piece, 8, "\\u%04x", (unsigned)cp);
+    else {
+        memcpy(piece, s + *i, n);
+        piece[n] = '\0';
+        len = n;
+    }
+    *i += n;
+    return len;
+}
+
+size_t format_safe(FILE *out, const char *s)
+{
+    char piece[8];
+    size_t i = 0, total = 0;
+
+    while (s && s[i]) {
+        size_t n = safe_piece(s, &i, piece);
+        fwrite(piece, 1, n, out);
+        total += n;
+    }
+    return total;
+}
+
+void format_safe_str(char *buf, size_t len, const char *s)
+{
+    char piece[8];
+    size_t i = 0, used = 0;
+
+    if (len == 0)
+        return;
+    buf[0] = '\0';
+    while (s && s[i]) {
+        size_t n = safe_piece(s, &i, piece);
+        if (used + n + 1 > len)
+            break;
+        memcpy(buf + used, piece, n + 1);
+        used += n;
     }
 }
 
@@ -85,8 +126,9 @@ void format_created(FILE *out, const json_t *snap, const char *restore_cmd)
 
     format_size(json_integer_value(json_object_get(snap, "size")), " ", size, sizeof(size));
     fprintf(out, "SNAPSHOT CREATED\n================\n");
-    fprintf(out, "Name: %s\nTime: %s\nSize: %s\n", str(snap, "name"), str(snap, "created_at"),
-            size);
+    fputs("Name: ", out);
+    format_safe(out, str(snap, "name"));
+    fprintf(out, "\nTime: %s\nSize: %s\n", str(snap, "created_at"), size);
     format_capture(out, snap);
     fprintf(out, "\nCONTENTS:\n");
     json_array_foreach(files, i, f) {
@@ -99,7 +141,11 @@ void format_created(FILE *out, const json_t *snap, const char *restore_cmd)
         format_safe(out, json_string_value(w));
         fputc('\n', out);
     }
-    fprintf(out, "\nLocation: %s\n\nRESTORE COMMAND:\n  %s\n", str(snap, "location"), restore_cmd);
+    fputs("\nLocation: ", out);
+    format_safe(out, str(snap, "location"));
+    fputs("\n\nRESTORE COMMAND:\n  ", out);
+    format_safe(out, restore_cmd);
+    fputc('\n', out);
 }
 
 void format_list(FILE *out, const json_t *page)
@@ -109,15 +155,19 @@ void format_list(FILE *out, const json_t *page)
     char size[32], total[32];
     int64_t count = json_integer_value(json_object_get(page, "total_count"));
 
+    char name[4 * ENGINE_NAME_MAX + 1], version[1024];
+
     json_array_foreach(snaps, i, s) {
         format_size(json_integer_value(json_object_get(s, "size")), "", size, sizeof(size));
-        if (strlen(str(s, "name")) > w[0])
-            w[0] = strlen(str(s, "name"));
+        format_safe_str(name, sizeof(name), str(s, "name"));
+        format_safe_str(version, sizeof(version), str(s, "version"));
+        if (strlen(name) > w[0])
+            w[0] = strlen(name);
         w[1] = 10;
         if (strlen(size) > w[2])
             w[2] = strlen(size);
-        if (strlen(str(s, "version")) > w[3])
-            w[3] = strlen(str(s, "version"));
+        if (strlen(version) > w[3])
+            w[3] = strlen(version);
     }
     fprintf(out, "SNAPSHOTS\n=========\n");
     fprintf(out, "| %-*s | %-*s | %-*s | %-*s |\n", (int)w[0], "Name", (int)w[1], "Date",
@@ -133,8 +183,10 @@ void format_list(FILE *out, const json_t *page)
         char date[11];
         snprintf(date, sizeof(date), "%s", str(s, "created_at"));
         format_size(json_integer_value(json_object_get(s, "size")), "", size, sizeof(size));
-        fprintf(out, "| %-*s | %-*s | %-*s | %-*s |\n", (int)w[0], str(s, "name"), (int)w[1], date,
-                (int)w[2], size, (int)w[3], str(s, "version"));
+        format_safe_str(name, sizeof(name), str(s, "name"));
+        format_safe_str(version, sizeof(version), str(s, "version"));
+        fprintf(out, "| %-*s | %-*s | %-*s | %-*s |\n", (int)w[0], name, (int)w[1], date,
+                (int)w[2], size, (int)w[3], version);
     }
     {
         int flagged = 0;
@@ -162,13 +214,20 @@ void format_show(FILE *out, const json_t *snap)
     size_t i;
 
     format_size(json_integer_value(json_object_get(snap, "size")), " ", size, sizeof(size));
-    fprintf(out, "SNAPSHOT %s\n", str(snap, "name"));
-    for (size_t n = strlen(str(snap, "name")) + 9; n > 0; n--)
+    fputs("SNAPSHOT ", out);
+    size_t rule = format_safe(out, str(snap, "name")) + 9;
+    fputc('\n', out);
+    for (; rule > 0; rule--)
         fputc('=', out);
-    fprintf(out, "\nTime: %s\nSize: %s\nVersion: %s\nGit commit: %s\nHost: %s\nCreated by: %s\n",
-            str(snap, "created_at"), size, str(snap, "version"),
-            json_is_string(json_object_get(snap, "git_commit")) ? str(snap, "git_commit") : "-",
-            str(snap, "host"), str(snap, "created_by"));
+    fprintf(out, "\nTime: %s\nSize: %s\nVersion: ", str(snap, "created_at"), size);
+    format_safe(out, str(snap, "version"));
+    fputs("\nGit commit: ", out);
+    format_safe(out, json_is_string(json_object_get(snap, "git_commit")) ? str(snap, "git_commit") : "-");
+    fputs("\nHost: ", out);
+    format_safe(out, str(snap, "host"));
+    fputs("\nCreated by: ", out);
+    format_safe(out, str(snap, "created_by"));
+    fputc('\n', out);
     fprintf(out, "Pinned: %s%s%s\n", json_is_true(json_object_get(snap, "pinned")) ? "yes" : "no",
             json_is_string(json_object_get(snap, "pinned_until")) ? " until " : "",
             str(snap, "pinned_until"));
@@ -176,8 +235,9 @@ void format_show(FILE *out, const json_t *snap)
         fprintf(out, "Positions: %lld\n",
                 (long long)json_integer_value(json_object_get(snap, "positions_count")));
     format_capture(out, snap);
-    fprintf(out, "Archive SHA256: %s\nLocation: %s\n", str(snap, "archive_sha256"),
-            str(snap, "location"));
+    fprintf(out, "Archive SHA256: %s\nLocation: ", str(snap, "archive_sha256"));
+    format_safe(out, str(snap, "location"));
+    fputc('\n', out);
     if (json_object_size(labels) > 0) {
         fprintf(out, "Labels:");
         json_object_foreach((json_t *)labels, k, v) {
@@ -212,8 +272,11 @@ void format_show(FILE *out, const json_t *snap)
         }
         fputc('\n', out);
     }
-    if (json_is_string(json_object_get(snap, "manifest_error")))
-        fprintf(out, "\n[!] archive problem: %s\n", str(snap, "manifest_error"));
+    if (json_is_string(json_object_get(snap, "manifest_error"))) {
+        fputs("\n[!] archive problem: ", out);
+        format_safe(out, str(snap, "manifest_error"));
+        fputc('\n', out);
+    }
 }
 
 static void print_count(FILE *out, const char *label, const json_t *v)
@@ -232,7 +295,9 @@ void format_restore_preview(FILE *out, const json_t *p)
 
     snprintf(date, sizeof(date), "%s", str(p, "created_at"));
     fprintf(out, "RESTORE FROM SNAPSHOT\n=====================\n");
-    fprintf(out, "Source: %s (%s)\n\n", str(p, "snapshot"), date);
+    fputs("Source: ", out);
+    format_safe(out, str(p, "snapshot"));
+    fprintf(out, " (%s)\n\n", date);
     fprintf(out, "[!] WARNING: This will overwrite current state!\n\n");
     print_count(out, "Current positions", json_object_get(p, "current_positions"));
     print_count(out, "Snapshot positions", json_object_get(p, "snapshot_positions"));
@@ -245,7 +310,13 @@ void format_restore_preview(FILE *out, const json_t *p)
             fputs("  (present now, absent in the snapshot; --clear-kill-switch removes it)", out);
         fputc('\n', out);
     }
-    fprintf(out, "  .env is never restored.\n\n");
+    fprintf(out, "  .env is never restored.\n");
+    json_array_foreach(json_object_get(p, "warnings"), i, f) {
+        fputs("  [!] ", out);
+        format_safe(out, json_string_value(f));
+        fputc('\n', out);
+    }
+    fputc('\n', out);
 }
 
 void format_restore_report(FILE *out, const json_t *r)
@@ -253,7 +324,9 @@ void format_restore_report(FILE *out, const json_t *r)
     const json_t *f;
     size_t i;
 
-    fprintf(out, "Safety snapshot: %s (pinned)\n\nRESTORING...\n", str(r, "safety_snapshot"));
+    fputs("Safety snapshot: ", out);
+    format_safe(out, str(r, "safety_snapshot"));
+    fputs(" (pinned)\n\nRESTORING...\n", out);
     json_array_foreach(json_object_get(r, "files"), i, f) {
         const char *a = str(f, "action");
         fprintf(out, "  [%s] ", strcmp(a, "kept") == 0 ? "KEPT" : str(f, "result"));

@@ -27,8 +27,14 @@ void format_restore_report(FILE *out, const json_t *report);
 /* Verification lines for one report. */
 void format_verify(FILE *out, const json_t *report);
 
-/* Write s with control characters shown as \xNN (archive contents can't
- * drive the terminal). Cannot fail. */
-void format_safe(FILE *out, const char *s);
+/* Write s with what could drive or deceive a terminal escaped: C0 controls,
+ * DEL and bytes that are not UTF-8 as \xNN, C1 controls (U+009B is a CSI),
+ * bidi overrides and isolates and other invisible format characters as
+ * \uNNNN (engine_char_unsafe). Returns the bytes written. Cannot fail. */
+size_t format_safe(FILE *out, const char *s);
+
+/* format_safe into buf (len bytes, always NUL-terminated; cut short when it
+ * does not fit), for columns whose width is measured. Cannot fail. */
+void format_safe_str(char *buf, size_t len, const char *s);
 
 #endif

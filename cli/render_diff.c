@@ -1,5 +1,6 @@
 /* render_diff.c - the CLI's text view of a Diff document. */
 #include "render_diff.h"
+#include "format.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -7,22 +8,12 @@
 #define JSON_LINES_PER_FILE 20   /* changes shown per non-config file before "... N more" */
 #define VALUE_SHOW_MAX 80        /* bytes of one JSON value shown on a line */
 
-/* Write s with control bytes shown as \xNN: paths and keys come from the
- * archive and must not drive the operator's terminal. Returns bytes written. */
+/* Write s escaped as format_safe does: paths and keys come from the archive
+ * and must not drive (or, with bidi overrides, deceive) the operator's
+ * terminal. Returns bytes written. */
 static size_t put_text(FILE *out, const char *s)
 {
-    size_t n = 0;
-
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
-            fprintf(out, "\\x%02x", *p);
-            n += 4;
-        } else {
-            fputc(*p, out);
-            n++;
-        }
-    }
-    return n;
+    return format_safe(out, s ? s : "");
 }
 
 static const char *str_or(const json_t *v, const char *dflt)

@@ -2,6 +2,7 @@
 #include "archive.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,16 @@
 
 #define ARCHIVE_BUF (256u * 1024)
 #define ARCHIVE_MAX_SUMS (64u << 20)
+
+/* Process-wide: set from the config at store_open, read by every open. */
+static _Atomic uint64_t limit_unpacked = ENGINE_DEFAULT_MAX_UNPACKED;
+static _Atomic unsigned limit_ratio = ENGINE_DEFAULT_MAX_RATIO;
+
+void archive_set_limits(uint64_t max_unpacked, unsigned max_ratio)
+{
+    atomic_store(&limit_unpacked, max_unpacked ? max_unpacked : ENGINE_DEFAULT_MAX_UNPACKED);
+    atomic_store(&limit_ratio, max_ratio ? max_ratio : ENGINE_DEFAULT_MAX_RATIO);
+}
 
 struct archive {
     zip_t *za;
@@ -72,7 +83,8 @@ static int check_structure(struct archive *a, struct err *e)
 {
     zip_int64_t n = zip_get_num_entries(a->za, 0);
     const char **names = NULL;
-    uint64_t total = 0;
+    uint64_t total = 0, max_total = atomic_load(&limit_unpacked);
+    unsigned ratio = atomic_load(&limit_ratio);
     int rc = -1;
 
     if (n < 0 || n > ENGINE_MAX_FILES + 2)
@@ -106,9 +118,20 @@ static int check_structure(struct archive *a, struct err *e)
                     st.name);
             goto out;
         }
-        if (st.size > ENGINE_MAX_ENTRY_BYTES || (total += st.size) > ENGINE_MAX_TOTAL_BYTES) {
-            err_set(e, ERR_VERIFY, "archive is too large when unpacked (limit %llu bytes)",
-                    (unsigned long long)ENGINE_MAX_TOTAL_BYTES);
+        /* The zip-bomb limits, from the central directory's sizes before a
+         * byte is inflated; archive_stream then never inflates past them. */
+        if (st.size > ENGINE_MAX_ENTRY_BYTES || st.size > max_total ||
+            (total += st.size) > max_total) {
+            err_set(e, ERR_VERIFY, "archive is too large when unpacked (limit %llu bytes, "
+                    "max_unpacked_bytes)", (unsigned long long)max_total);
+            goto out;
+        }
+        if (st.size >= ENGINE_RATIO_MIN_BYTES && (st.valid & ZIP_STAT_COMP_SIZE) &&
+            st.size / ratio > st.comp_size) {
+            err_set(e, ERR_VERIFY, "archive entry \"%.200s\" unpacks too large for its compressed "
+                    "size: %llu bytes from %llu (ratio over the limit %u:1, "
+                    "max_compression_ratio)", st.name, (unsigned long long)st.size,
+                    (unsigned long long)st.comp_size, ratio);
             goto out;
         }
         names[i] = st.name;
@@ -267,6 +290,11 @@ int archive_stream(struct archive *a, const char *path, archive_sink sink, void 
          * what the manifest promised (a zip bomb ends here). */
         if (got > want) {
             err_set(e, ERR_VERIFY, "%.200s: more data than the manifest says", path);
+            goto out;
+        }
+        if (got > atomic_load(&limit_unpacked)) {
+            err_set(e, ERR_VERIFY, "%.200s: unpacks past the limit of %llu bytes "
+                    "(max_unpacked_bytes)", path, (unsigned long long)atomic_load(&limit_unpacked));
             goto out;
         }
         EVP_DigestUpdate(md, buf, (size_t)r);

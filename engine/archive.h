@@ -14,9 +14,16 @@ struct archive;
 /* Receives decompressed bytes while an entry streams; returns 0 or -1 (with e set). */
 typedef int (*archive_sink)(void *ctx, const void *buf, size_t n, struct err *e);
 
+/* Set the zip-bomb limits every archive_open of this process checks (from
+ * the store's config; one config per process): max_unpacked bytes for the
+ * whole archive (and any entry), and max_ratio:1 for an entry of
+ * ENGINE_RATIO_MIN_BYTES or more. 0 keeps the default. Thread-safe; cannot fail. */
+void archive_set_limits(uint64_t max_unpacked, unsigned max_ratio);
+
 /* Open the zip at path and check its structure without reading file data:
  * safe unique entry names, no symlinks or directories, size and count
- * limits, a valid manifest.json, a SHA256SUMS that agrees with it, and
+ * limits, the zip-bomb limits (archive_set_limits) from the central
+ * directory's sizes, a valid manifest.json, a SHA256SUMS that agrees with it, and
  * entries == manifest files exactly. ERR_NOT_FOUND if absent, ERR_VERIFY
  * for anything wrong with the archive. Free with archive_close. */
 int archive_open(struct archive **out, const char *path, struct err *e);

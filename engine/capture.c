@@ -35,6 +35,10 @@ struct walk {
     struct capture_set *out;
     size_t cap;
     struct err *e;
+    int env_known;          /* env_dev/env_ino filled (lazily, by is_secret) */
+    size_t n_env;
+    dev_t env_dev[2];       /* the dotenv and ROOT/.env, by identity */
+    ino_t env_ino[2];
 };
 
 const char *capture_group(const char *rel)
@@ -164,8 +168,41 @@ void capture_escape(const char *s, char *out, size_t len)
 }
 
 static int is_env_name(const char *base)
+/* Is this entry of the walk a secret that only ever enters masked? By name
+ * (capture_is_secret_name), and by identity: the dotenv or ROOT/.env under
+ * another name (a hard link), or a symlink that resolves to one of them or
+ * to a file with a secret's name. */
+static int is_secret(struct walk *w, const char *base, const char *abs, const struct stat *st)
 {
-    return strcmp(base, ".env") == 0 || strncmp(base, ".env.", 5) == 0;
+    struct stat id = *st, tst;
+    char path[PATH_MAX], real[PATH_MAX];
+
+    if (capture_is_secret_name(base))
+        return 1;
+    if (!w->env_known) {
+        const char *cand[2] = { w->cfg->dotenv, NULL };
+        if (fs_join(path, sizeof(path), w->cfg->root, ".env", NULL) == 0)
+            cand[1] = path;
+        for (size_t i = 0; i < 2; i++) {
+            if (cand[i] != NULL && stat(cand[i], &tst) == 0) {
+                w->env_dev[w->n_env] = tst.st_dev;
+                w->env_ino[w->n_env++] = tst.st_ino;
+            }
+        }
+        w->env_known = 1;
+    }
+    if (S_ISLNK(st->st_mode)) {
+        const char *rb;
+        if (stat(abs, &id) != 0)
+            return 0;
+        if (realpath(abs, real) != NULL && (rb = strrchr(real, '/')) != NULL &&
+            capture_is_secret_name(rb + 1))
+            return 1;
+    }
+    for (size_t i = 0; i < w->n_env; i++)
+        if (id.st_dev == w->env_dev[i] && id.st_ino == w->env_ino[i])
+            return 1;
+    return 0;
 }
 
 static int add_file(struct walk *w, const char *rel, const char *abs)
@@ -257,7 +294,7 @@ static int walk_dir(struct walk *w, const char *abs_dir, const char *rel_dir, in
                       "a backslash or ':', or not UTF-8)", shown);
             continue;
         }
-        if (is_env_name(base)) {
+        if (is_secret(w, base, abs, &st)) {
             /* A .env is a secret: it only ever enters an archive masked. */
             rc = warn(w, "skipped %s: .env files are captured masked only", rel);
             continue;
@@ -365,4 +402,39 @@ void capture_set_free(struct capture_set *c)
     json_decref(c->warnings);
     free(c->env_path);
     memset(c, 0, sizeof(*c));
+}
+
+int capture_is_secret_name(const char *base)
+{
+    size_t n = strlen(base);
+
+    /* .env, .env.local, .envrc, .environment, and prod.env / bot.env. */
+    return strncmp(base, ".env", 4) == 0 || (n > 4 && strcmp(base + n - 4, ".env") == 0);
+}
+
+int capture_path_allowed(const struct engine_config *cfg, const char *rel)
+{
+    const char *const *inc = cfg->include ? cfg->include : default_include;
+    size_t n_inc = cfg->include ? cfg->n_include
+                                : sizeof(default_include) / sizeof(default_include[0]);
+    const char *base = strrchr(rel, '/');
+    const char *c = rel;
+
+    base = base ? base + 1 : rel;
+    /* What the walk would never capture is never written either: .git (its
+     * config runs commands), secrets, our own temp files, deeper than the walk. */
+    if (count_parts(rel) > CAPTURE_MAX_DEPTH + 1 || capture_is_secret_name(base) ||
+        strstr(rel, CAPTURE_TMP_MARK) != NULL)
+        return 0;
+    for (;;) {
+        const char *slash = strchr(c, '/');
+        size_t len = slash ? (size_t)(slash - c) : strlen(c);
+        if (len == 4 && strncmp(c, ".git", 4) == 0)
+            return 0;
+        if (slash == NULL)
+            break;
+        c = slash + 1;
+    }
+    return matches_any(rel, inc, n_inc) &&
+           !matches_any(rel, cfg->exclude, cfg->n_exclude);
 }

@@ -27,8 +27,9 @@ struct capture_set {
 
 /* Walk cfg->root and collect the files matching the include globs (or the
  * defaults) and not the exclude globs. Never follows a symlink out of the
- * root, skips special files and anything named .env* (that goes through
- * masking only). ERR_INVALID when the root is missing. Free with
+ * root, skips special files and every secret (a .env-like name, or the
+ * dotenv or ROOT/.env by identity: a hard link, or a symlink resolving to
+ * it), which goes through masking only. ERR_INVALID when the root is missing. Free with
  * capture_set_free (also after failure). */
 int capture_scan(const struct engine_config *cfg, struct capture_set *out, struct err *e);
 
@@ -49,6 +50,17 @@ int capture_name_ok(const char *rel);
  * backslash, control characters and non-ASCII bytes escaped (\\, \n, \t,
  * \xNN), safe to print. Cannot fail. */
 void capture_escape(const char *s, char *out, size_t len);
+/* 1 if base (a file name) is a secret's: .env, .env.*, .envrc, anything
+ * starting ".env" or ending ".env". Such files only ever enter an archive
+ * masked (the dotenv) or not at all. Cannot fail. */
+int capture_is_secret_name(const char *base);
+
+/* 1 if rel (a safe relative path) is one the store's current include set
+ * allows: it matches cfg's include globs (or the defaults) and no exclude
+ * glob, has no ".git" component, is not a secret's name or a restore temp
+ * file, and is no deeper than the walk goes. Restore writes and deletes, and
+ * import admits, only such paths. Cannot fail. */
+int capture_path_allowed(const struct engine_config *cfg, const char *rel);
 
 /* Check that the state root exists and is a directory. */
 int capture_check_root(const struct engine_config *cfg, struct err *e);

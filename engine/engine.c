@@ -25,9 +25,13 @@ int engine_name_check(const char *name, struct err *e)
     if (n > ENGINE_NAME_MAX)
         return err_set(e, ERR_INVALID, "snapshot name is longer than %d characters",
                        ENGINE_NAME_MAX);
-    /* "live" names the state root itself in a diff. */
+    /* "live" names the state root itself in a diff; "latest" is the newest
+     * snapshot in GET .../snapshots/latest, so DELETE .../latest must not
+     * mean another one. */
     if (strcmp(name, "live") == 0)
         return err_set(e, ERR_INVALID, "\"live\" is reserved: it names the current state root");
+    if (strcmp(name, "latest") == 0)
+        return err_set(e, ERR_INVALID, "\"latest\" is reserved: it names the newest snapshot");
     for (size_t i = 0; i < n; i++) {
         if (!name_char_ok((unsigned char)name[i], i))
             return err_set(e, ERR_INVALID,
@@ -50,6 +54,48 @@ int engine_name_prefix_check(const char *prefix, struct err *e)
                            "prefix can only match snapshot names: use letters, digits, '.', '_' "
                            "and '-', starting with a letter or digit");
     return 0;
+}
+
+int32_t engine_utf8_next(const char *s, size_t *n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    int32_t cp;
+    size_t len, i;
+
+    *n = 1;
+    if (u[0] < 0x80)
+        return u[0];
+    if (u[0] >= 0xc2 && u[0] <= 0xdf)
+        len = 2, cp = u[0] & 0x1f;
+    else if (u[0] >= 0xe0 && u[0] <= 0xef)
+        len = 3, cp = u[0] & 0x0f;
+    else if (u[0] >= 0xf0 && u[0] <= 0xf4)
+        len = 4, cp = u[0] & 0x07;
+    else
+        return -1;
+    for (i = 1; i < len; i++) {
+        if ((u[i] & 0xc0) != 0x80)
+            return -1;
+        cp = (cp << 6) | (u[i] & 0x3f);
+    }
+    /* Overlong forms, surrogates and beyond U+10FFFF are not UTF-8. */
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return -1;
+    *n = len;
+    return cp;
+}
+
+int engine_char_unsafe(int32_t cp)
+{
+    return cp < 0x20 || cp == 0x7f ||
+           (cp >= 0x80 && cp <= 0x9f) ||        /* C1 controls: U+009B is a CSI */
+           cp == 0x061c ||                      /* Arabic letter mark */
+           (cp >= 0x200b && cp <= 0x200f) ||    /* zero-width, LRM, RLM */
+           cp == 0x2028 || cp == 0x2029 ||      /* line and paragraph separators */
+           (cp >= 0x202a && cp <= 0x202e) ||    /* bidi embeddings and overrides */
+           (cp >= 0x2060 && cp <= 0x2069) ||    /* invisible operators, bidi isolates */
+           cp == 0xfeff;                        /* zero-width no-break space */
 }
 
 int64_t engine_now(void)

@@ -21,12 +21,18 @@
 #define ENGINE_LABEL_KEY_MAX 64
 #define ENGINE_LABEL_VALUE_MAX 256
 #define ENGINE_MAX_FILES 10000                 /* files in one snapshot */
-#define ENGINE_MAX_ENTRY_BYTES (64ULL << 30)   /* one archive entry, uncompressed */
-#define ENGINE_MAX_TOTAL_BYTES (256ULL << 30)  /* whole archive, uncompressed */
+#define ENGINE_MAX_ENTRY_BYTES (64ULL << 30)   /* one archive entry, uncompressed: hard cap */
+#define ENGINE_MAX_TOTAL_BYTES (1ULL << 40)    /* max_unpacked_bytes can be at most this */
+/* Defaults of the zip-bomb limits (config max_unpacked_bytes, max_compression_ratio):
+ * a bot's state root is megabytes to a few GB (the 1 GB hash chain of the spec). */
+#define ENGINE_DEFAULT_MAX_UNPACKED (16ULL << 30)
+#define ENGINE_DEFAULT_MAX_RATIO 1000u
+#define ENGINE_RATIO_MIN_BYTES (1u << 20)      /* the ratio is checked for entries this big */
 #define ENGINE_MAX_MANIFEST_BYTES (64u << 20)  /* manifest.json */
 #define ENGINE_MAX_ENV_BYTES (1u << 20)        /* the .env file */
 #define ENGINE_SAFETY_PIN_SECONDS (7L * 24 * 3600)
 #define ENGINE_CONFIRM_TOKEN_TTL 900           /* seconds a restore preview is good for */
+#define ENGINE_CLOCK_SKEW 300                  /* an imported created_at may be this far ahead */
 
 /* A command run around an operation (engine/hooks.h). */
 #define HOOK_DEFAULT_TIMEOUT_MS 30000
@@ -77,6 +83,8 @@ struct engine_config {
     const struct capture_policy *capture;  /* NULL = defaults */
     const struct hook_spec *pre_snapshot;  /* NULL = none */
     const struct hook_spec *post_snapshot;
+    uint64_t max_unpacked_bytes;      /* an archive's total uncompressed size; 0 = default */
+    unsigned max_compression_ratio;   /* per entry of ENGINE_RATIO_MIN_BYTES or more; 0 = default */
     /* Called after every audited operation and failed verification with
      * {op, result, snapshot, actor, host, time, details}; the front turns
      * it into alerts. Must not block; may be NULL. The event is borrowed. */
@@ -113,6 +121,16 @@ int engine_name_check(const char *name, struct err *e);
 /* Check a list filter's name prefix: at most ENGINE_NAME_MAX characters that
  * could begin a name. Returns 0, or -1 with ERR_INVALID saying why. */
 int engine_name_prefix_check(const char *prefix, struct err *e);
+
+/* Decode the UTF-8 sequence at s (which is NUL-terminated): the code point,
+ * with its length in *n; -1 (and *n = 1) for a byte that does not start a
+ * valid sequence. Cannot fail otherwise. */
+int32_t engine_utf8_next(const char *s, size_t *n);
+
+/* 1 if code point cp must not reach a terminal raw or stand in a label: C0
+ * and C1 controls, DEL, bidi embeddings, overrides, isolates and marks,
+ * zero-width and line/paragraph separators. Cannot fail. */
+int engine_char_unsafe(int32_t cp);
 
 /* Current time in seconds; tests may pin it with STATESNAP_TEST_NOW in test builds. */
 int64_t engine_now(void);

@@ -43,6 +43,68 @@ static int key_char(int c, int first)
     return isalpha(c) || c == '_' || (!first && (isdigit(c) || c == '.' || c == '-'));
 }
 
+#define ENVMASK_TOKEN_RUN 16   /* a run this long with a letter and a digit may be a secret */
+#define ENVMASK_COMMENT_REMOVED "# statesnap: comment removed (it may hold a secret)\n"
+
+static int token_char(int c)
+{
+    return isalnum(c) || c == '_' || c == '+' || c == '/' || c == '=' || c == '.' || c == '-';
+}
+
+/* Could this comment text carry a secret? A long token-like run with both
+ * letters and digits (an API key, a hash, a base64 blob), or a URL with
+ * credentials in it (scheme://user:pass@host). */
+static int comment_may_hold_secret(const char *c, size_t n)
+{
+    const char *url = NULL;
+
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        int alpha = 0, digit = 0;
+        while (j < n && token_char((unsigned char)c[j])) {
+            alpha |= isalpha((unsigned char)c[j]) != 0;
+            digit |= isdigit((unsigned char)c[j]) != 0;
+            j++;
+        }
+        if (j - i >= ENVMASK_TOKEN_RUN && alpha && digit)
+            return 1;
+        i = j > i ? j : i + 1;
+    }
+    for (size_t i = 0; i + 3 <= n && url == NULL; i++)
+        if (memcmp(c + i, "://", 3) == 0)
+            url = c + i + 3;
+    return url != NULL && memchr(url, '@', n - (size_t)(url - c)) != NULL;
+}
+
+/* Append a comment line (line[i] is its '#'). "# KEY=value" and "#export
+ * KEY=value" (a disabled or old assignment) are masked like an assignment,
+ * with no fingerprint (the key is not live); other prose is kept verbatim
+ * unless comment_may_hold_secret(), when the whole line is replaced. */
+static int add_comment(struct buf *out, const char *line, size_t ll, size_t i)
+{
+    size_t j = i, ks, ke;
+
+    while (j < ll && (line[j] == '#' || line[j] == ' ' || line[j] == '\t'))
+        j++;
+    if (ll - j > 7 && strncmp(line + j, "export", 6) == 0 &&
+        (line[j + 6] == ' ' || line[j + 6] == '\t')) {
+        j += 7;
+        while (j < ll && (line[j] == ' ' || line[j] == '\t'))
+            j++;
+    }
+    ks = j;
+    while (j < ll && key_char((unsigned char)line[j], j == ks))
+        j++;
+    ke = j;
+    while (j < ll && (line[j] == ' ' || line[j] == '\t'))
+        j++;
+    if (ke > ks && j < ll && line[j] == '=')
+        return buf_add(out, line, ke) || buf_add(out, "=" ENVMASK_MASK "\n", 10);
+    if (comment_may_hold_secret(line + i, ll - i))
+        return buf_add(out, ENVMASK_COMMENT_REMOVED, strlen(ENVMASK_COMMENT_REMOVED));
+    return buf_add(out, line, ll) || buf_add(out, "\n", 1);
+}
+
 static int fingerprint(const unsigned char key[32], const char *v, size_t n, json_t *keys,
                        const char *name)
 {
@@ -77,8 +139,14 @@ int envmask_apply(const char *in, size_t len, const unsigned char key[32], char 
 
         while (i < ll && (line[i] == ' ' || line[i] == '\t'))
             i++;
-        if (i == ll || line[i] == '#' || (ll - i == 1 && line[i] == '\r')) {
+        if (i == ll || (ll - i == 1 && line[i] == '\r')) {
             if (buf_add(&out, line, ll) || buf_add(&out, "\n", 1))
+                goto oom;
+            pos = next;
+            continue;
+        }
+        if (line[i] == '#') {
+            if (add_comment(&out, line, ll, i))
                 goto oom;
             pos = next;
             continue;

@@ -10,8 +10,12 @@
 #define ENVMASK_MASK "********"
 
 /* Mask the .env text in (len bytes): every KEY=value line becomes
- * KEY=********, comments and blank lines stay, a line that is neither is
- * replaced by a comment (it might hold a secret). *masked (malloc'd, caller
+ * KEY=********, blank lines stay, a line that is neither is replaced by a
+ * comment (it might hold a secret). A comment that looks like an assignment
+ * ("#OLD_KEY=value", "# export K=v") is masked like one, without a
+ * fingerprint; a comment holding a 16+ character token with letters and
+ * digits, or a URL with credentials, is replaced by a note; other comments
+ * stay verbatim. *masked (malloc'd, caller
  * frees) gets the text; *keys (caller decrefs) maps KEY to the lowercase hex
  * HMAC-SHA256 of its value under key[32]. Returns 0 or -1. The caller wipes in. */
 int envmask_apply(const char *in, size_t len, const unsigned char key[32], char **masked,

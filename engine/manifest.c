@@ -76,8 +76,11 @@ int manifest_validate(const json_t *m, struct err *e)
     if (!json_is_integer(v) || json_integer_value(v) != MANIFEST_FORMAT)
         return err_set(e, ERR_VERIFY, "manifest.json: unsupported format (want %d)", MANIFEST_FORMAT);
     name = json_string_value(json_object_get(m, "name"));
-    if (name == NULL || engine_name_check(name, NULL) != 0)
+    if (name == NULL)
         return err_set(e, ERR_VERIFY, "manifest.json: missing or invalid \"name\"");
+    struct err ne = { 0 };
+    if (engine_name_check(name, &ne) != 0)
+        return err_set(e, ERR_VERIFY, "manifest.json: invalid \"name\": %s", ne.msg);
     if (manifest_parse_time(json_string_value(json_object_get(m, "created_at")), &t) != 0)
         return err_set(e, ERR_VERIFY, "manifest.json: \"created_at\" is not RFC 3339 UTC");
     static const char *const strings[] = { "version", "host", "created_by", "statesnap_version" };

@@ -12,6 +12,7 @@
 
 #include "archive.h"
 #include "audit.h"
+#include "capture.h"
 #include "failpoint.h"
 #include "fsutil.h"
 #include "manifest.h"
@@ -46,9 +47,14 @@ int ops_labels_check(const json_t *labels, struct err *e)
             return err_set(e, ERR_INVALID, "label \"%.64s\" must be a string of at most %d bytes",
                            k, ENGINE_LABEL_VALUE_MAX);
         const char *s = json_string_value(v);
-        for (size_t i = 0; s[i]; i++)
-            if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-                return err_set(e, ERR_INVALID, "label \"%.64s\" has a control character", k);
+        for (size_t i = 0, cl; s[i]; i += cl) {
+            int32_t cp = engine_utf8_next(s + i, &cl);
+            /* Shown raw in terminals and the dashboard: a C1 control (U+009B
+             * is a CSI) or a bidi override would rewrite what an operator reads. */
+            if (cp < 0 || engine_char_unsafe(cp))
+                return err_set(e, ERR_INVALID, "label \"%.64s\" has a control, bidi or "
+                               "invisible character (U+%04X)", k, cp < 0 ? 0xFFFD : (unsigned)cp);
+        }
     }
     return 0;
 }
@@ -173,6 +179,44 @@ int ops_row_from_manifest(const json_t *m, int64_t size, const char *sha256,
         row->n_files = i + 1;
         if (cf->path == NULL)
             return err_set(e, ERR_IO, "out of memory");
+    }
+    return 0;
+}
+
+int ops_archive_admissible(const struct engine_config *cfg, const json_t *m, struct err *e)
+{
+    const json_t *f;
+    const char *created = json_string_value(json_object_get(m, "created_at"));
+    struct err le = { 0 };
+    int64_t t;
+    size_t i;
+
+    /* A time ahead of ours would become "latest" and keep /readyz green. */
+    if (manifest_parse_time(created, &t) != 0)
+        return err_set(e, ERR_VERIFY, "manifest.json: \"created_at\" is not RFC 3339 UTC");
+    if (t > engine_now() + ENGINE_CLOCK_SKEW) {
+        char now[32];
+        engine_time_format(engine_now(), now, sizeof(now));
+        return err_set(e, ERR_VERIFY, "manifest.json: created_at %.32s is in the future (this "
+                       "host's clock says %s; at most %d s ahead is accepted)", created, now,
+                       ENGINE_CLOCK_SKEW);
+    }
+    if (ops_labels_check(json_object_get(m, "labels"), &le) != 0)
+        return err_set(e, ERR_VERIFY, "manifest.json: %s", le.msg);
+    json_array_foreach(json_object_get(m, "files"), i, f) {
+        const char *p = json_string_value(json_object_get(f, "path"));
+        if (p == NULL || (strcmp(p, MANIFEST_ENV_ENTRY) != 0 && !capture_path_allowed(cfg, p)))
+            return err_set(e, ERR_VERIFY, "archive holds %.200s, which this store's include set "
+                           "does not allow", p ? p : "(no path)");
+    }
+    /* Our own creates list the expected files that were missing, whatever
+     * the include set; restore deletes an absent file only inside it. */
+    json_array_foreach(json_object_get(m, "absent"), i, f) {
+        const char *p = json_string_value(f);
+        if (p == NULL || !manifest_path_safe(p) ||
+            (strcmp(p, ".env") != 0 && !capture_is_expected(p) && !capture_path_allowed(cfg, p)))
+            return err_set(e, ERR_VERIFY, "archive lists %.200s as absent, which this store's "
+                           "include set does not allow", p ? p : "(not a string)");
     }
     return 0;
 }
@@ -713,6 +757,10 @@ static int import_locked(struct store *s, const char *path, json_t **snap, struc
             e->code = ERR_INVALID;
         return -1;
     }
+    if (ops_archive_admissible(s->cfg, archive_manifest(a), e) != 0) {
+        archive_close(a);
+        return -1;
+    }
     snprintf(name, sizeof(name), "%s", json_string_value(json_object_get(archive_manifest(a), "name")));
     archive_close(a);
     a = NULL;
@@ -742,6 +790,7 @@ static int import_locked(struct store *s, const char *path, json_t **snap, struc
     }
     /* Re-check the copy we now own: the source could have changed meanwhile. */
     if (archive_whole(tmp, &a, e) != 0 ||
+        ops_archive_admissible(s->cfg, archive_manifest(a), e) != 0 ||
         strcmp(json_string_value(json_object_get(archive_manifest(a), "name")), name) != 0) {
         if (e->code == ERR_NONE)
             err_set(e, ERR_VERIFY, "archive changed while importing");
@@ -809,7 +858,7 @@ int engine_adopt_archive(struct store *s, const char *name, const char *path, st
     }
     /* Every byte: the structure, each entry against the manifest, then the
      * whole file against the hash the catalog recorded at creation. */
-    if (archive_whole(path, &a, e) != 0)
+    if (archive_whole(path, &a, e) != 0 || ops_archive_admissible(s->cfg, archive_manifest(a), e) != 0)
         goto out;
     mname = json_string_value(json_object_get(archive_manifest(a), "name"));
     if (mname == NULL || strcmp(mname, name) != 0) {
@@ -887,9 +936,16 @@ int engine_reindex(struct store *s, json_t **report, struct err *e)
             continue;
         memcpy(name, de->d_name, len - 4);
         name[len - 4] = '\0';
-        if (engine_name_check(name, NULL) != 0 || fs_join(path, sizeof(path), s->dir, de->d_name, e))
+        if (engine_name_check(name, &ae) != 0) {
+            json_array_append_new(skipped, json_pack("{s:s,s:s}", "file", de->d_name, "problem",
+                                                     ae.msg));
             continue;
-        if (archive_whole(path, &a, &ae) != 0 || archive_file_sha256(path, sha, &size, &ae) != 0 ||
+        }
+        if (fs_join(path, sizeof(path), s->dir, de->d_name, e))
+            continue;
+        if (archive_whole(path, &a, &ae) != 0 ||
+            ops_archive_admissible(s->cfg, archive_manifest(a), &ae) != 0 ||
+            archive_file_sha256(path, sha, &size, &ae) != 0 ||
             strcmp(json_string_value(json_object_get(archive_manifest(a), "name")), name) != 0) {
             if (ae.code == ERR_NONE)
                 err_set(&ae, ERR_VERIFY, "manifest names another snapshot");

@@ -26,6 +26,14 @@ int ops_finish_delete(struct store *s, const char *name, struct err *e);
  * audit entry; the lock is held. ERR_NOT_FOUND if absent. */
 int ops_delete_locked(struct store *s, const char *name, struct err *e);
 
+/* Whether an archive from outside (import, an offsite copy, reindex) may
+ * join the store: created_at at most ENGINE_CLOCK_SKEW seconds ahead of now,
+ * labels that ops_labels_check accepts, every file it holds is one the current include set allows
+ * (or the masked env entry), every absent entry is one a restore could
+ * delete or one of the expected files. ERR_VERIFY naming the first path
+ * that is not. Cannot fail otherwise. */
+int ops_archive_admissible(const struct engine_config *cfg, const json_t *m, struct err *e);
+
 /* Validate a labels object (string values, key and value limits). */
 int ops_labels_check(const json_t *labels, struct err *e);
 

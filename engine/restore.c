@@ -21,6 +21,7 @@
 #include "manifest.h"
 #include "meta.h"
 #include "ops.h"
+#include "rootfs.h"
 
 #define KILL_SWITCH "state/KILL_SWITCH"
 #define POSITIONS "state/positions.json"
@@ -57,25 +58,43 @@ static void plan_free(struct plan *p)
     memset(p, 0, sizeof(*p));
 }
 
-/* The current hash of a state-root file ("" when absent). The preview and
- * the apply of one restore hash the same files: the second time comes from
- * store_file_sha's memo when the file has not changed. */
+/* 1 if st is the .env restore never writes: the configured dotenv or
+ * ROOT/.env, by identity (a hard link or another name for it counts). */
+static int is_dotenv(const struct store *s, const struct stat *st)
+{
+    char path[PATH_MAX];
+    struct stat dst;
+
+    if (s->cfg->dotenv != NULL && stat(s->cfg->dotenv, &dst) == 0 &&
+        dst.st_dev == st->st_dev && dst.st_ino == st->st_ino)
+        return 1;
+    return fs_join(path, sizeof(path), s->cfg->root, ".env", NULL) == 0 &&
+           stat(path, &dst) == 0 && dst.st_dev == st->st_dev && dst.st_ino == st->st_ino;
+}
+
+/* The current hash of a state-root file ("" when absent), reached without
+ * following a symlink (rootfs). The preview and the apply of one restore hash
+ * the same files: the second time comes from store_file_sha's memo when the
+ * file has not changed. */
 static int file_sha(struct store *s, const char *rel, char out[65], struct err *e)
 {
     char path[PATH_MAX];
     struct stat st;
+    int r;
 
     out[0] = '\0';
-    if (fs_join(path, sizeof(path), s->cfg->root, rel, e) != 0)
-        return -1;
-    if (lstat(path, &st) != 0) {
-        if (errno == ENOENT || errno == ENOTDIR)
-            return 0;
-        return err_sys(e, errno, "stat %s", rel);
-    }
+    if ((r = rootfs_lstat(s->cfg->root, rel, &st, e)) <= 0)
+        return r;
     if (!S_ISREG(st.st_mode))
         return err_set(e, ERR_CONFLICT, "%s in the state root is not a regular file; "
                        "move it away first", rel);
+    if (is_dotenv(s, &st))
+        return err_set(e, ERR_VERIFY, "%.200s in the state root is the .env file (same inode); "
+                       "restore never writes it", rel);
+    if (fs_join(path, sizeof(path), s->cfg->root, rel, e) != 0)
+        return -1;
+    /* Read by name: the walk above proved no symlink leads there, and the
+     * hash only feeds the plan, which the apply checks again. */
     return store_file_sha(path, &st, out, e);
 }
 
@@ -119,9 +138,11 @@ static int64_t live_positions(const char *root)
     char path[PATH_MAX], *buf = NULL;
     size_t n;
     struct err e = { 0 };
+    struct stat st;
     int64_t c;
 
-    if (fs_join(path, sizeof(path), root, POSITIONS, &e) != 0 ||
+    if (rootfs_lstat(root, POSITIONS, &st, &e) != 1 || !S_ISREG(st.st_mode) ||
+        fs_join(path, sizeof(path), root, POSITIONS, &e) != 0 ||
         fs_read_file(path, RESTORE_POSITIONS_MAX, &buf, &n, &e) != 0)
         return -1;
     c = meta_positions_count(buf, n);
@@ -171,6 +192,11 @@ static int plan_make(struct store *s, const struct restore_opts *o, struct plan 
             snap_has_ks = 1;
         if (strcmp(fp, MANIFEST_ENV_ENTRY) == 0 || !selected(o, fp))
             continue;
+        /* The archive does not decide what a restore writes: the store's
+         * include set does, whatever the manifest says. */
+        if (!capture_path_allowed(s->cfg, fp))
+            return err_set(e, ERR_VERIFY, "snapshot \"%s\" holds %.200s, which this store's "
+                           "include set does not allow; nothing restored", o->name, fp);
         if (add_step(p, fp, e) != 0)
             return -1;
         st = &p->v[p->n - 1];
@@ -190,6 +216,15 @@ static int plan_make(struct store *s, const struct restore_opts *o, struct plan 
         if (ap == NULL || !manifest_path_safe(ap) || strcmp(ap, KILL_SWITCH) == 0 ||
             strcmp(ap, ".env") == 0 || !selected(o, ap))
             continue;
+        /* Only what the include set allows is ever deleted. A snapshot taken
+         * with another include set may list files it never captured. */
+        if (!capture_path_allowed(s->cfg, ap)) {
+            char w[320];
+            snprintf(w, sizeof(w), "%.200s is recorded as absent but is outside the include "
+                     "set: left alone", ap);
+            json_array_append_new(p->warnings, json_string(w));
+            continue;
+        }
         if (file_sha(s, ap, cur, e) != 0)
             return -1;
         if (cur[0] == '\0')
@@ -199,7 +234,7 @@ static int plan_make(struct store *s, const struct restore_opts *o, struct plan 
         snprintf(p->v[p->n - 1].cur_sha, sizeof(p->v[0].cur_sha), "%s", cur);
         p->v[p->n - 1].action = "delete";
     }
-    if (!snap_has_ks && selected(o, KILL_SWITCH)) {
+    if (!snap_has_ks && selected(o, KILL_SWITCH) && capture_path_allowed(s->cfg, KILL_SWITCH)) {
         char cur[65];
         if (file_sha(s, KILL_SWITCH, cur, e) != 0)
             return -1;
@@ -374,25 +409,13 @@ static int fd_sink_write(void *ctx, const void *buf, size_t n, struct err *e)
     return 0;
 }
 
-static int parent_of(const char *path, char *out, size_t len)
-{
-    const char *slash = strrchr(path, '/');
-
-    if (slash == NULL)
-        return snprintf(out, len, ".") >= (int)len ? -1 : 0;
-    if ((size_t)(slash - path) >= len)
-        return -1;
-    memcpy(out, path, (size_t)(slash - path));
-    out[slash - path] = '\0';
-    return 0;
-}
-
-/* Name the temp file for rel: beside its target, marked, random. */
-static int tmp_name(struct store *s, const char *rel, char *tmp, size_t tmplen, struct err *e)
+/* Name the temp file for rel below root: beside its target, marked, random. */
+static int tmp_name_in(const char *root, const char *rel, char *tmp, size_t tmplen,
+                       struct err *e)
 {
     char target[PATH_MAX], rnd[17];
 
-    if (fs_join(target, sizeof(target), s->cfg->root, rel, e) != 0 ||
+    if (fs_join(target, sizeof(target), root, rel, e) != 0 ||
         store_random_hex(rnd, 8, e) != 0)
         return -1;
     if (snprintf(tmp, tmplen, "%s" CAPTURE_TMP_MARK ".%s", target, rnd) >= (int)tmplen)
@@ -400,36 +423,51 @@ static int tmp_name(struct store *s, const char *rel, char *tmp, size_t tmplen, 
     return 0;
 }
 
-/* Extract rel from the archive into the temp file tmp (named by tmp_name),
- * checking its hash on the way; fsync it. */
-static int extract_tmp(struct store *s, struct archive *a, const char *rel, mode_t mode,
+/* The last component of a temp path (it lives beside its target). */
+static const char *tmp_base(const char *tmp)
+{
+    const char *slash = strrchr(tmp, '/');
+
+    return slash ? slash + 1 : tmp;
+}
+
+/* Extract rel from the archive into the temp file tmp (named by tmp_name)
+ * in rel's directory below root, checking its hash on the way; fsync it.
+ * The directory is reached (and made) through rootfs, and the temp is
+ * created relative to that verified directory fd, so no symlink in the
+ * root can send the bytes elsewhere. */
+static int extract_tmp(const char *root, struct archive *a, const char *rel, mode_t mode,
                        const char *tmp, struct err *e)
 {
-    char target[PATH_MAX], dir[PATH_MAX];
     struct fd_sink sink;
-    int fd;
+    const char *base, *tb = tmp_base(tmp);
+    int dfd, fd;
 
-    if (fs_join(target, sizeof(target), s->cfg->root, rel, e) != 0 ||
-        parent_of(target, dir, sizeof(dir)) != 0)
-        return err_set(e, ERR_INVALID, "path too long: %.200s", rel);
-    if (fs_mkdir_p(dir, 0755, e) != 0)
+    if ((dfd = rootfs_open_parent(root, rel, 1, &base, e)) < 0)
         return -1;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode ? mode : 0644);
-    if (fd < 0)
-        return err_sys(e, errno, "create %s", tmp);
+    fd = openat(dfd, tb, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode ? mode : 0644);
+    if (fd < 0) {
+        err_sys(e, errno, "create %s", tmp);
+        close(dfd);
+        return -1;
+    }
     sink.fd = fd;
     sink.rel = rel;
     if (archive_stream(a, rel, fd_sink_write, &sink, e) != 0 || fsync(fd) != 0) {
         if (e->code == ERR_NONE)
             err_sys(e, errno, "sync %s", tmp);
         close(fd);
-        unlink(tmp);
+        unlinkat(dfd, tb, 0);
+        close(dfd);
         return -1;
     }
     if (close(fd) != 0) {
-        unlink(tmp);
-        return err_sys(e, errno, "close %s", tmp);
+        err_sys(e, errno, "close %s", tmp);
+        unlinkat(dfd, tb, 0);
+        close(dfd);
+        return -1;
     }
+    close(dfd);
     return 0;
 }
 
@@ -441,30 +479,61 @@ static mode_t entry_mode(const struct plan *p, const char *rel)
     return 0644;
 }
 
+/* Delete rel, or rename temp tmp onto it, in rel's directory below root
+ * reached through rootfs: renameat/unlinkat relative to that verified
+ * directory fd, then fsync it. */
+static int swap_in(const char *root, const char *rel, const char *tmp, struct err *e)
+{
+    const char *base;
+    int dfd, rc = 0;
+
+    if ((dfd = rootfs_open_parent(root, rel, 0, &base, e)) < 0) {
+        /* Nothing to delete where there is no directory. */
+        if (tmp == NULL && e != NULL && e->code == ERR_NOT_FOUND) {
+            err_clear(e);
+            return 0;
+        }
+        return -1;
+    }
+    if (tmp == NULL) {
+        if (unlinkat(dfd, base, 0) != 0 && errno != ENOENT)
+            rc = err_sys(e, errno, "remove %s", rel);
+    } else if (renameat(dfd, tmp_base(tmp), dfd, base) != 0) {
+        rc = err_sys(e, errno, "rename onto %s", rel);
+    }
+    if (rc == 0 && fsync(dfd) != 0 && errno != EINVAL)
+        rc = err_sys(e, errno, "fsync the directory of %s", rel);
+    close(dfd);
+    return rc;
+}
+
 /* Swap one prepared file into place (or delete the kill switch). */
 static int commit_step(struct store *s, const struct step *st, struct err *e)
 {
-    char target[PATH_MAX];
-
-    if (fs_join(target, sizeof(target), s->cfg->root, st->path, e) != 0)
-        return -1;
-    if (strcmp(st->action, "delete") == 0) {
-        if (unlink(target) != 0 && errno != ENOENT)
-            return err_sys(e, errno, "remove %s", st->path);
-        return fs_fsync_parent(target, e);
-    }
+    if (strcmp(st->action, "delete") == 0)
+        return swap_in(s->cfg->root, st->path, NULL, e);
     if (st->tmp[0] == '\0')
         return 0;
-    if (rename(st->tmp, target) != 0)
-        return err_sys(e, errno, "rename onto %s", st->path);
-    return fs_fsync_parent(target, e);
+    return swap_in(s->cfg->root, st->path, st->tmp, e);
 }
 
-static void remove_tmps(struct plan *p)
+/* Remove the temp of rel, if any, from rel's directory (through rootfs). */
+static void remove_tmp(const char *root, const char *rel, const char *tmp)
+{
+    const char *base;
+    int dfd = rootfs_open_parent(root, rel, 0, &base, NULL);
+
+    if (dfd < 0)
+        return;
+    unlinkat(dfd, tmp_base(tmp), 0);
+    close(dfd);
+}
+
+static void remove_tmps(struct store *s, struct plan *p)
 {
     for (size_t i = 0; i < p->n; i++)
         if (p->v[i].tmp[0] != '\0')
-            unlink(p->v[i].tmp);
+            remove_tmp(s->cfg->root, p->v[i].path, p->v[i].tmp);
 }
 
 /* Phase 1's work: every file to its temp (hashed on the way), then the
@@ -478,7 +547,7 @@ static int prepare_files(struct store *s, struct plan *p, const char *snap, stru
         struct step *st = &p->v[i];
         if (st->tmp[0] == '\0')
             continue;
-        if (extract_tmp(s, p->a, st->path, st->mode, st->tmp, e) != 0)
+        if (extract_tmp(s->cfg->root, p->a, st->path, st->mode, st->tmp, e) != 0)
             return -1;
         FAILPOINT("restore.after_extract");
     }
@@ -631,7 +700,7 @@ int engine_restore_apply(struct store *s, const struct restore_opts *o, const ch
         if (strcmp(st->action, "create") != 0 && strcmp(st->action, "overwrite") != 0)
             continue;
         st->mode = entry_mode(&p, st->path);
-        if (tmp_name(s, st->path, st->tmp, sizeof(st->tmp), e) != 0)
+        if (tmp_name_in(s->cfg->root, st->path, st->tmp, sizeof(st->tmp), e) != 0)
             goto out;
     }
     if (journal_write(s, "prepare", o, &p, e) != 0)
@@ -695,7 +764,7 @@ int engine_restore_apply(struct store *s, const struct restore_opts *o, const ch
     }
     goto out;
 fail:
-    remove_tmps(&p);
+    remove_tmps(s, &p);
 out:
     if (journaled)
         journal_remove(s, NULL);
@@ -713,9 +782,114 @@ out:
 
 /* ---- recovery ---- */
 
+/* The temp tmp (from a journal) when it is exactly what tmp_name makes for
+ * rel below root: ROOT/REL.statesnap-tmp.<hex>. Anything else in a journal
+ * is not ours to touch. */
+static int tmp_is_ours(const char *root, const char *rel, const char *tmp)
+{
+    char target[PATH_MAX];
+    size_t tl, ml = strlen(CAPTURE_TMP_MARK);
+
+    if (tmp == NULL || fs_join(target, sizeof(target), root, rel, NULL) != 0)
+        return 0;
+    tl = strlen(target);
+    if (strncmp(tmp, target, tl) != 0 || strncmp(tmp + tl, CAPTURE_TMP_MARK, ml) != 0 ||
+        tmp[tl + ml] != '.' || tmp[tl + ml + 1] == '\0')
+        return 0;
+    for (const char *c = tmp + tl + ml + 1; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* SHA-256 of regular file name in directory dfd, not following a symlink.
+ * 1 when hashed, 0 when it is not there (or not a regular file), -1. */
+static int sha_at(int dfd, const char *name, char hex[65], struct err *e)
+{
+    unsigned char buf[64 * 1024], digest[32];
+    EVP_MD_CTX *md;
+    struct stat st;
+    ssize_t r;
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+
+    if (fd < 0)
+        return errno == ENOENT || errno == ELOOP ? 0 : err_sys(e, errno, "open %s", name);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return 0;
+    }
+    if ((md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        close(fd);
+        return err_set(e, ERR_IO, "out of memory");
+    }
+    while ((r = fs_read_some(fd, buf, sizeof(buf))) > 0)
+        EVP_DigestUpdate(md, buf, (size_t)r);
+    close(fd);
+    if (r < 0) {
+        EVP_MD_CTX_free(md);
+        return err_sys(e, errno, "read %s", name);
+    }
+    EVP_DigestFinal_ex(md, digest, NULL);
+    EVP_MD_CTX_free(md);
+    fs_hex(digest, sizeof(digest), hex);
+    return 1;
+}
+
+/* Bring one journaled create/overwrite to its snapshot version: the temp
+ * when it holds the right bytes, else the target when it already does, else
+ * extracted again from the archive (*a opened on first need). Every file is
+ * reached through rootfs, relative to the verified directory fd. */
+static int recover_file(struct store *s, const char *root, const char *name, const char *rel,
+                        const char *want, const char *tmp, struct archive **a, struct err *e)
+{
+    char arch[PATH_MAX], ntmp[PATH_MAX], cur[65];
+    const char *base;
+    struct err he = { 0 };
+    int dfd, rc = -1;
+
+    if ((dfd = rootfs_open_parent(root, rel, 1, &base, e)) < 0)
+        return -1;
+    /* A temp file is trusted only with the right bytes: a crash during an
+     * earlier recovery may have left it half-written. */
+    if (tmp_is_ours(root, rel, tmp)) {
+        if (want && sha_at(dfd, tmp_base(tmp), cur, &he) == 1 && strcmp(cur, want) == 0) {
+            if (renameat(dfd, tmp_base(tmp), dfd, base) != 0)
+                goto out_sys;
+            goto done;
+        }
+        unlinkat(dfd, tmp_base(tmp), 0);
+    }
+    if (want && sha_at(dfd, base, cur, &he) == 1 && strcmp(cur, want) == 0)
+        goto done;
+    /* Neither the temp nor the right bytes: extract again from the archive. */
+    if (*a == NULL && (store_archive_path(s, name, arch, sizeof(arch), e) != 0 ||
+                       archive_open(a, arch, e) != 0))
+        goto out;
+    if (tmp_is_ours(root, rel, tmp) && strlen(tmp) < sizeof(ntmp))
+        snprintf(ntmp, sizeof(ntmp), "%s", tmp);
+    else if (tmp_name_in(root, rel, ntmp, sizeof(ntmp), e) != 0)
+        goto out;
+    if (extract_tmp(root, *a, rel, 0644, ntmp, e) != 0)
+        goto out;
+    if (renameat(dfd, tmp_base(ntmp), dfd, base) != 0) {
+        unlinkat(dfd, tmp_base(ntmp), 0);
+        goto out_sys;
+    }
+done:
+    fsync(dfd);
+    rc = 0;
+    goto out;
+out_sys:
+    err_sys(e, errno, "finishing the interrupted restore of \"%s\": %.200s", name, rel);
+out:
+    close(dfd);
+    return rc;
+}
+
 int restore_recover(struct store *s, const char *path, struct err *e)
 {
-    char *text = NULL, arch[PATH_MAX];
+    char *text = NULL;
     size_t len;
     json_t *j = NULL, *files, *f;
     const char *phase, *name, *root;
@@ -739,9 +913,10 @@ int restore_recover(struct store *s, const char *path, struct err *e)
     }
     if (strcmp(phase, "prepare") == 0) {
         json_array_foreach(files, i, f) {
+            const char *rel = json_string_value(json_object_get(f, "path"));
             const char *tmp = json_string_value(json_object_get(f, "tmp"));
-            if (tmp != NULL && tmp[0] != '\0' && strstr(tmp, CAPTURE_TMP_MARK) != NULL)
-                unlink(tmp);
+            if (rel != NULL && manifest_path_safe(rel) && tmp_is_ours(root, rel, tmp))
+                remove_tmp(root, rel, tmp);
         }
         rc = unlink(path) == 0 || errno == ENOENT ? fs_fsync_dir(s->work, e)
                                                   : err_sys(e, errno, "remove %s", path);
@@ -753,70 +928,25 @@ int restore_recover(struct store *s, const char *path, struct err *e)
         const char *action = json_string_value(json_object_get(f, "action"));
         const char *want = json_string_value(json_object_get(f, "sha256"));
         const char *tmp = json_string_value(json_object_get(f, "tmp"));
-        char target[PATH_MAX], cur[65];
+        /* The same rule as the restore itself: nothing outside the include set. */
         if (rel == NULL || action == NULL || !manifest_path_safe(rel) ||
-            fs_join(target, sizeof(target), root, rel, e) != 0)
+            !capture_path_allowed(s->cfg, rel))
             continue;
         if (strcmp(action, "delete") == 0) {
-            if (unlink(target) != 0 && errno != ENOENT)
-                goto out_sys;
-            fs_fsync_parent(target, NULL);
+            if (swap_in(root, rel, NULL, e) != 0)
+                goto out;
             continue;
         }
         if (strcmp(action, "create") != 0 && strcmp(action, "overwrite") != 0)
             continue;
-        int have_tmp = tmp != NULL && tmp[0] != '\0' && strstr(tmp, CAPTURE_TMP_MARK) != NULL &&
-                       fs_exists(tmp) == 1;
-        struct err he = { 0 };
-        /* A temp file is trusted only with the right bytes: a crash during an
-         * earlier recovery may have left it half-written. */
-        if (have_tmp && want && archive_file_sha256(tmp, cur, NULL, &he) == 0 &&
-            strcmp(cur, want) == 0) {
-            if (rename(tmp, target) != 0)
-                goto out_sys;
-            fs_fsync_parent(target, NULL);
-            continue;
-        }
-        if (have_tmp)
-            unlink(tmp);
-        if (fs_exists(target) == 1 && archive_file_sha256(target, cur, NULL, &he) == 0 && want &&
-            strcmp(cur, want) == 0)
-            continue;
-        /* Neither the temp nor the right bytes: extract again from the archive. */
-        if (a == NULL) {
-            if (store_archive_path(s, name, arch, sizeof(arch), e) != 0 ||
-                archive_open(&a, arch, e) != 0)
-                goto out;
-        }
-        struct engine_config rc_cfg = *s->cfg;
-        const struct engine_config *saved = s->cfg;
-        char ntmp[PATH_MAX];
-        rc_cfg.root = root;
-        s->cfg = &rc_cfg;
-        int x;
-        if (tmp != NULL && strstr(tmp, CAPTURE_TMP_MARK) != NULL && strlen(tmp) < sizeof(ntmp)) {
-            snprintf(ntmp, sizeof(ntmp), "%s", tmp);
-            x = 0;
-        } else {
-            x = tmp_name(s, rel, ntmp, sizeof(ntmp), e);
-        }
-        if (x == 0)
-            x = extract_tmp(s, a, rel, 0644, ntmp, e);
-        s->cfg = saved;
-        if (x != 0)
+        if (recover_file(s, root, name, rel, want, tmp, &a, e) != 0)
             goto out;
-        if (rename(ntmp, target) != 0) {
-            unlink(ntmp);
-            goto out_sys;
-        }
-        fs_fsync_parent(target, NULL);
     }
-    if (unlink(path) != 0 && errno != ENOENT)
-        goto out_sys;
+    if (unlink(path) != 0 && errno != ENOENT) {
+        err_sys(e, errno, "finishing the interrupted restore of \"%s\"", name);
+        goto out;
+    }
     rc = fs_fsync_dir(s->work, e);
-    goto out;
-out_sys:
-    err_sys(e, errno, "finishing the interrupted restore of \"%s\"", name);
 out:
     archive_close(a);
     json_decref(j);

@@ -78,6 +78,7 @@ int store_open(struct store **out, const struct engine_config *cfg, int create, 
         return err_set(e, ERR_IO, "out of memory");
     s->cfg = cfg;
     s->lock_fd = -1;
+    archive_set_limits(cfg->max_unpacked_bytes, cfg->max_compression_ratio);
     if (snprintf(s->dir, sizeof(s->dir), "%s", cfg->store) >= (int)sizeof(s->dir) ||
         fs_join(s->work, sizeof(s->work), s->dir, STORE_WORK_DIR, e) != 0) {
         err_set(e, ERR_INVALID, "store path too long");

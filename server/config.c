@@ -22,7 +22,7 @@ static const char *const top_keys[] = {
     "max_body_bytes", "max_upload_bytes", "compression_level", "retention", "schedule_interval",
     "prune_after_create", "alerts", "offsite", "readyz_max_age", "metrics_public",
     "safety_pin_days", "safety_compression_level", "lock_timeout_ms", "compress_threads",
-    "capture", "hooks", NULL
+    "capture", "hooks", "max_unpacked_bytes", "max_compression_ratio", NULL
 };
 static const char *const retention_keys[] = {
     "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "expire_after", "max_count", NULL
@@ -363,6 +363,15 @@ static int apply_root(struct config *c, json_t *root, const char *path, struct e
         goto out;
     if (n)
         c->max_upload_bytes = (uint64_t)n;
+    if ((n = 0, get_int(root, "max_unpacked_bytes", 1024, (long long)ENGINE_MAX_TOTAL_BYTES, &n,
+                        e)) < 0)
+        goto out;
+    if (n)
+        c->max_unpacked_bytes = (uint64_t)n;
+    if ((n = 0, get_int(root, "max_compression_ratio", 2, 1000000, &n, e)) < 0)
+        goto out;
+    if (n)
+        c->max_compression_ratio = (unsigned)n;
     n = c->compression_level;
     if (get_int(root, "compression_level", 0, 9, &n, e) < 0)
         goto out;
@@ -410,6 +419,8 @@ static int config_defaults(struct config *c, struct err *e)
     c->compression_level = 6;
     c->max_body_bytes = 1u << 20;
     c->max_upload_bytes = 4ULL << 30;
+    c->max_unpacked_bytes = ENGINE_DEFAULT_MAX_UNPACKED;
+    c->max_compression_ratio = ENGINE_DEFAULT_MAX_RATIO;
     c->safety_pin_seconds = ENGINE_SAFETY_PIN_SECONDS;
     c->lock_timeout_ms = 30000;
     c->metrics_public = 1;
@@ -464,6 +475,8 @@ void config_sync_engine(struct config *c)
     ec->capture = &c->capture_policy;
     ec->pre_snapshot = c->pre_snapshot.set ? &c->pre_snapshot.spec : NULL;
     ec->post_snapshot = c->post_snapshot.set ? &c->post_snapshot.spec : NULL;
+    ec->max_unpacked_bytes = c->max_unpacked_bytes;
+    ec->max_compression_ratio = c->max_compression_ratio;
 }
 
 static void free_strv(char **v, size_t n)

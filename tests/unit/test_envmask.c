@@ -52,6 +52,31 @@ static void unparseable_lines_and_multiline_values_vanish(void **state)
     json_decref(keys);
 }
 
+static void comments_that_look_like_assignments_are_masked(void **state)
+{
+    char *out;
+    json_t *keys;
+
+    (void)state;
+    mask("#BROKER_API_KEY_OLD=sk_live_abcdef123456\n# export OLD_TOKEN = 'x y'\n"
+         "  ## rotate monthly: see the runbook\n"
+         "# previous key sk_live_4eC39HqLyjWDarjtT1zdp7dc, revoked\n"
+         "# db was postgres://bot:hunter2@db.internal/trading\n"
+         "LIVE=1\n", &out, &keys);
+    assert_string_equal(out, "#BROKER_API_KEY_OLD=********\n# export OLD_TOKEN=********\n"
+                             "  ## rotate monthly: see the runbook\n"
+                             "# statesnap: comment removed (it may hold a secret)\n"
+                             "# statesnap: comment removed (it may hold a secret)\n"
+                             "LIVE=********\n");
+    assert_null(strstr(out, "sk_live"));
+    assert_null(strstr(out, "hunter2"));
+    /* A commented key is not live: no fingerprint, so diff does not list it. */
+    assert_int_equal(json_object_size(keys), 1);
+    assert_non_null(json_object_get(keys, "LIVE"));
+    free(out);
+    json_decref(keys);
+}
+
 static void fingerprint_tracks_value_not_key(void **state)
 {
     char *o1, *o2, *o3;
@@ -112,6 +137,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(values_are_masked_comments_kept),
         cmocka_unit_test(unparseable_lines_and_multiline_values_vanish),
+        cmocka_unit_test(comments_that_look_like_assignments_are_masked),
         cmocka_unit_test(fingerprint_tracks_value_not_key),
         cmocka_unit_test(names),
         cmocka_unit_test(archive_paths),
