@@ -167,7 +167,6 @@ void capture_escape(const char *s, char *out, size_t len)
     out[o < len ? o : len - 1] = '\0';
 }
 
-static int is_env_name(const char *base)
 /* Is this entry of the walk a secret that only ever enters masked? By name
  * (capture_is_secret_name), and by identity: the dotenv or ROOT/.env under
  * another name (a hard link), or a symlink that resolves to one of them or
