@@ -29,6 +29,13 @@ void archive_set_limits(uint64_t max_unpacked, unsigned max_ratio)
     atomic_store(&limit_ratio, max_ratio ? max_ratio : ENGINE_DEFAULT_MAX_RATIO);
 }
 
+int archive_ratio_exceeded(uint64_t size, uint64_t comp)
+{
+    unsigned ratio = atomic_load(&limit_ratio);
+
+    return size >= ENGINE_RATIO_MIN_BYTES && size / ratio > comp;
+}
+
 struct archive {
     zip_t *za;
     json_t *manifest;

@@ -20,6 +20,10 @@ typedef int (*archive_sink)(void *ctx, const void *buf, size_t n, struct err *e)
  * ENGINE_RATIO_MIN_BYTES or more. 0 keeps the default. Thread-safe; cannot fail. */
 void archive_set_limits(uint64_t max_unpacked, unsigned max_ratio);
 
+/* 1 if an entry of size bytes deflated to comp bytes is over the ratio
+ * limit archive_open enforces. Cannot fail. */
+int archive_ratio_exceeded(uint64_t size, uint64_t comp);
+
 /* Open the zip at path and check its structure without reading file data:
  * safe unique entry names, no symlinks or directories, size and count
  * limits, the zip-bomb limits (archive_set_limits) from the central

@@ -53,6 +53,7 @@ struct file_src {
     unsigned char ring[CUT_TAIL_MAX];   /* the last bytes read (append-only files) */
     size_t ring_len;
     struct chain_scan *chain;           /* fed when this is the hash chain */
+    int store_only;        /* deflates past the zip-bomb ratio limit: stored instead */
     zip_error_t zerr;
 };
 
@@ -433,7 +434,8 @@ static int set_compression(zip_t *za, zip_int64_t idx, int level, struct file_sr
 {
     int method = ZIP_CM_DEFLATE;
 
-    if (level == 0 || size < CREATE_STORE_BELOW || stored_ext(fs->cut->cf->rel))
+    fs->level = 0;
+    if (level == 0 || size < CREATE_STORE_BELOW || stored_ext(fs->cut->cf->rel) || fs->store_only)
         method = ZIP_CM_STORE;
     /* A large file on a descriptor is deflated on every core, or
      * compress_threads of them (the chain can be most of a snapshot);
@@ -538,6 +540,29 @@ zfail:
     zip_discard(za);
     unlink(tmp);
     return -1;
+}
+
+/* Entries that deflated past the ratio limit archive_open enforces on
+ * every read (a file of zeros): marked to be stored. Returns how many. */
+static int mark_over_ratio(struct create_ctx *cc, const char *tmp)
+{
+    int zerr = 0, n = 0;
+    zip_t *za = zip_open(tmp, ZIP_RDONLY, &zerr);
+
+    if (za == NULL)
+        return 0;   /* check_written says what is wrong */
+    for (size_t i = 0; i < cc->cap.n; i++) {
+        zip_stat_t st;
+        if (!cc->cut.files[i].present || cc->srcs[i].store_only ||
+            zip_stat(za, cc->cut.files[i].cf->rel, 0, &st) != 0)
+            continue;
+        if ((st.valid & ZIP_STAT_COMP_SIZE) && archive_ratio_exceeded(st.size, st.comp_size)) {
+            cc->srcs[i].store_only = 1;
+            n++;
+        }
+    }
+    zip_discard(za);
+    return n;
 }
 
 /* Read the finished archive back the way verify, restore, import and
@@ -717,8 +742,12 @@ static int capture_and_write(struct create_ctx *cc, const char *tmp, struct err 
             }
         }
         FAILPOINT("create.before_zip");
-        if (write_zip(cc, tmp) == 0)
-            break;
+        if (write_zip(cc, tmp) == 0) {
+            /* A file that deflates past the zip-bomb ratio is stored
+             * instead, or every later read of the archive would refuse it. */
+            if (mark_over_ratio(cc, tmp) == 0 || write_zip(cc, tmp) == 0)
+                break;
+        }
         if (!cc->moved || round >= CREATE_CUT_ROUNDS)
             return -1;
         err_clear(e);

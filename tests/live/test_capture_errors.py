@@ -209,3 +209,20 @@ def test_bad_capture_and_hook_config_is_refused(tmp_path, root, store, cfg, word
     rc, out, err = cli(root, store, "create", config=path)
     assert rc == 2 and word in err, (rc, err)
     assert store_state(store) == before
+
+
+def test_a_file_of_zeros_is_stored_so_its_snapshot_verifies(root, store):
+    """Deflated, 4 MiB of zeros passes the zip-bomb ratio limit that every read
+    of an archive enforces: create stores such a file instead of reporting a
+    snapshot that verify and restore would refuse."""
+    with open(os.path.join(root, "state", "prealloc.json"), "wb") as f:
+        f.write(b'{"pad":"' + b"0" * (4 << 20) + b'"}')
+    rc, out, err = cli(root, store, "--json", "create", "--name", "zeros")
+    assert rc == 0, err
+    rc, out, err = cli(root, store, "verify", "zeros")
+    assert rc == 0, out + err
+    import zipfile
+    with zipfile.ZipFile(os.path.join(store, "zeros.zip")) as z:
+        info = z.getinfo("state/prealloc.json")
+        assert info.compress_type == zipfile.ZIP_STORED
+        assert z.getinfo("state/hash_chain.jsonl").compress_type == zipfile.ZIP_DEFLATED
