@@ -293,7 +293,8 @@ def test_invalid_utf8_is_400_and_the_log_stays_valid(srv):
                                ("POST", "/api/v1/snapshots/%s/verify" % bad),
                                ("GET", "/api/v1/diff?from=%s&to=live" % bad),
                                ("GET", "/api/v1/diff?from=src&to=" + bad)):
-            s, h, b = rellib.raw_request(p, req(method, target, tok))
+            data = json_req(method, target, tok, b"") if method == "POST" else req(method, target, tok)
+            s, h, b = rellib.raw_request(p, data)
             problem(s, h, b, (400, 404), "%s %s" % (method, target))
         # A list filter that is not text is refused, not answered with an empty page.
         for target in ("/api/v1/snapshots?prefix=" + bad, "/api/v1/snapshots?label=k%3d" + bad):
@@ -368,7 +369,7 @@ def test_path_traversal_in_every_path_parameter(payload, srv):
     probes = [
         ("GET", "/api/v1/snapshots/%s", None),
         ("GET", "/api/v1/snapshots/%s/archive", None),
-        ("POST", "/api/v1/snapshots/%s/verify", None),
+        ("POST", "/api/v1/snapshots/%s/verify", b""),
         ("POST", "/api/v1/snapshots/%s/restore/preview", b"{}"),
         ("POST", "/api/v1/snapshots/%s/restore", b'{"confirm_token": "' + b"0" * 64 + b'"}'),
         ("PATCH", "/api/v1/snapshots/%s", b'{"pin": true}'),
