@@ -249,6 +249,9 @@ static int te_is_chunked(const char *te)
     return te[n] == '\0';
 }
 
+_Static_assert(HTTP_HEADERS_MAX == 100 && HTTP_HEADER_BYTES_MAX == 16384,
+               "head_check's 431 detail names these limits");
+
 /* Check the head of a request as RFC 9112 asks: one Host on HTTP/1.1,
  * field names without whitespace, no Content-Length beside a
  * Transfer-Encoding, no transfer coding but chunked; and its size. Returns
@@ -1007,15 +1010,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     struct serve *sv = cls;
     struct http_request *rq = *req_cls;
 
-    (void)toe;
     if (rq == NULL || *req_cls == &uri_refused) {
         *req_cls = NULL;
         return;
     }
     *req_cls = NULL;
-    /* Back to the short timeout until the next request's head is in. */
-    (void)MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
-                                    (unsigned int)HTTP_IDLE_TIMEOUT);
+    /* Back to the short timeout until the next request's head is in. Only
+     * after a normal completion: the connection is then live and in
+     * libmicrohttpd's timeout lists; on any other end it is being closed
+     * (and possibly already out of them), so it is left alone. */
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        (void)MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                        (unsigned int)HTTP_IDLE_TIMEOUT);
     log_request(rq->id, rq->method, rq->path, rq->status, elapsed_ms(&rq->start), rq->token_name);
     /* A write (create, restore, import) churns through large buffers; hand
      * what it freed back to the kernel so a long-running server's RSS
