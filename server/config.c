@@ -201,7 +201,8 @@ static int host_entry_ok(const char *s)
     }
     if (*p == '\0')
         return 1;
-    if (*p != ':' || p[1] == '\0' || strlen(p + 1) > 5 || strspn(p + 1, "0123456789") != strlen(p + 1))
+    if (*p != ':' || p[1] == '\0' || strlen(p + 1) > 5 ||
+        strspn(p + 1, "0123456789") != strlen(p + 1))
         return 0;
     n = (size_t)strtoul(p + 1, NULL, 10);
     return n >= 1 && n <= 65535;

@@ -278,8 +278,9 @@ static int head_check(struct MHD_Connection *conn, const char *version, const ch
         *why = "more than one Content-Length header";
     else if (hs.n_te > 1 || (hs.n_te == 1 && hs.n_length > 0))
         *why = "Transfer-Encoding and Content-Length together (or Transfer-Encoding twice)";
-    else if (hs.n_te == 1 && ((te = lookup(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)) ==
-                                  NULL || !te_is_chunked(te)))
+    else if (hs.n_te == 1 &&
+             ((te = lookup(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)) == NULL ||
+              !te_is_chunked(te)))
         *why = "the only transfer coding accepted is chunked";
     return *why != NULL ? 400 : 0;
 }
@@ -314,7 +315,8 @@ static int parse_host(const char *v, char *host, size_t len, unsigned *port)
     host[n] = '\0';
     if (*p == '\0')
         return 0;
-    if (*p != ':' || p[1] == '\0' || strlen(p + 1) > 5 || strspn(p + 1, "0123456789") != strlen(p + 1))
+    if (*p != ':' || p[1] == '\0' || strlen(p + 1) > 5 ||
+        strspn(p + 1, "0123456789") != strlen(p + 1))
         return -1;
     *port = (unsigned)strtoul(p + 1, NULL, 10);
     return *port >= 1 && *port <= 65535 ? 0 : -1;
@@ -596,7 +598,7 @@ static struct http_request *request_begin(struct serve *sv, struct MHD_Connectio
     const char *given, *why, *host;
     char allow[ROUTER_ALLOW_MAX];
     size_t plen, n;
-    int status;
+    int status, probe;
 
     if (rq == NULL)
         return NULL;
@@ -633,8 +635,9 @@ static struct http_request *request_begin(struct serve *sv, struct MHD_Connectio
      * send anything it likes, but its Host header still says its name.
      * Probes (/healthz, /readyz) are asked by whatever name a checker has. */
     host = lookup(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-    if (host != NULL && !(rq->route >= 0 && (router_routes(&n)[rq->route].handler == route_healthz ||
-                                            router_routes(&n)[rq->route].handler == route_readyz))) {
+    probe = rq->route >= 0 && (router_routes(&n)[rq->route].handler == route_healthz ||
+                               router_routes(&n)[rq->route].handler == route_readyz);
+    if (host != NULL && !probe) {
         int ok = host_allowed(sv, host);
         if (ok <= 0) {
             rq->rejected = 1;
@@ -945,8 +948,10 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     const char *q = strchr(uri, '?');
     const union MHD_ConnectionInfo *ci;
     size_t len = strlen(uri), args = 0, plen;
-    char id[LOG_REQUEST_ID_MAX + 1], head[512], *body = NULL, *path;
+    char id[LOG_REQUEST_ID_MAX + 1], head[512], date[40], *body = NULL, *path;
     struct route_resp o;
+    struct tm tm;
+    time_t now = time(NULL);
     int status = 0, n;
 
     if (len > HTTP_URI_MAX) {
@@ -968,13 +973,16 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
         route_problem(&o, 400, "the query has %zu arguments; the limit is %d", args,
                       HTTP_QUERY_ARGS_MAX);
     ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (ci != NULL && !sv->tls && o.json != NULL &&
+    if (gmtime_r(&now, &tm) == NULL ||
+        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+        date[0] = '\0';
+    if (ci != NULL && !sv->tls && o.json != NULL && date[0] != '\0' &&
         (body = json_dumps(o.json, JSON_COMPACT)) != NULL &&
         (n = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %d %s\r\nContent-Type: " ROUTE_PROBLEM_JSON "\r\n"
+                      "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: " ROUTE_PROBLEM_JSON "\r\n"
                       "Content-Length: %zu\r\nConnection: close\r\nX-Request-Id: %s\r\n"
                       "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n\r\n",
-                      status, route_reason(status), strlen(body), id)) > 0 &&
+                      status, route_reason(status), date, strlen(body), id)) > 0 &&
         (size_t)n < sizeof(head)) {
         /* A fresh socket's send buffer takes these few hundred bytes at once. */
         (void)send(ci->connect_fd, head, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);

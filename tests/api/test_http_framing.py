@@ -60,6 +60,7 @@ def one_problem(raw, status, what):
     got, hdrs, body = rs[0]
     assert got == status, "%s: status %d, want %d: %r" % (what, got, status, body[:300])
     assert hdrs.get("content-type", "").startswith("application/problem+json"), (what, hdrs)
+    assert hdrs.get("date") and hdrs.get("x-request-id"), (what, hdrs)
     doc = json.loads(body)
     apilib.validate_schema(apilib.schema_of("Problem"), doc, what)
     assert doc["status"] == status
