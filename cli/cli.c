@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
+#include "../engine/fsutil.h"
 #include "format.h"
 #include "render_diff.h"
 #include "../engine/audit.h"
@@ -205,6 +207,20 @@ static int parse_label(const char *kv, json_t *labels)
 
 /* ---- commands ---- */
 
+/* The engine names an archive relative to the store; the CLI runs beside
+ * the store, so its own output shows where the file is. Leaves snap as it
+ * is when the path does not fit. Cannot fail. */
+static void locate_archive(const struct cli_ctx *c, json_t *snap)
+{
+    const char *loc = json_string_value(json_object_get(snap, "location"));
+    char path[PATH_MAX];
+
+    if (loc == NULL || *loc == '\0' || *loc == '/' ||
+        fs_join(path, sizeof(path), c->cfg->store, loc, NULL) != 0)
+        return;
+    json_object_set_new(snap, "location", json_string(path));
+}
+
 static int cmd_create(struct cli_ctx *c)
 {
     struct create_opts o;
@@ -256,6 +272,7 @@ static int cmd_create(struct cli_ctx *c)
         rc = fail(&e);
         goto out;
     }
+    locate_archive(c, snap);
     if (c->json) {
         print_json(snap);
     } else {
@@ -367,8 +384,10 @@ static int run_named(struct cli_ctx *c, named_op op, named_render render)
 static int op_show(struct cli_ctx *c, struct store *s, const char *name, json_t **out,
                    struct err *e)
 {
-    (void)c;
-    return engine_show(s, name, out, e);
+    if (engine_show(s, name, out, e) != 0)
+        return -1;
+    locate_archive(c, *out);
+    return 0;
 }
 
 static void render_show(const json_t *doc, const char *name)

@@ -66,12 +66,15 @@ static int row_pinned(const struct catalog_snapshot *r, int64_t now)
 
 json_t *ops_snapshot_json(const struct store *s, const struct catalog_snapshot *row)
 {
-    char created[32], until[32], loc[PATH_MAX];
+    char created[32], until[32], loc[ENGINE_NAME_MAX + 8];
     json_t *o, *labels, *files;
     int64_t now = engine_now();
 
     engine_time_format(row->created_at, created, sizeof(created));
-    if (store_archive_path(s, row->name, loc, sizeof(loc), NULL) != 0)
+    /* Relative to the store: where the store lives on the server is the
+     * operator's business, not every reader's (a front that owns the
+     * filesystem, the CLI, joins it with the store path itself). */
+    if (snprintf(loc, sizeof(loc), "%s.zip", row->name) >= (int)sizeof(loc))
         loc[0] = '\0';
     labels = json_loads(row->labels_json ? row->labels_json : "{}", 0, NULL);
     if (!json_is_object(labels)) {

@@ -80,7 +80,9 @@ static const char *slug_for_status(int status)
     case 405: return "method-not-allowed";
     case 409: return "conflict";
     case 413: return "too-large";
+    case 414: return "uri-too-long";
     case 415: return "unsupported-media-type";
+    case 431: return "header-too-large";
     case 422: return "unprocessable";
     case 423: return "locked";
     case 503: return "unavailable";
@@ -103,9 +105,11 @@ const char *route_reason(int status)
     case 405: return "Method Not Allowed";
     case 409: return "Conflict";
     case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Content";
     case 423: return "Locked";
+    case 431: return "Request Header Fields Too Large";
     case 503: return "Service Unavailable";
     case 507: return "Insufficient Storage";
     default:  return "Internal Server Error";

@@ -55,6 +55,7 @@ struct route_req {
     size_t body_len;
     const char *upload_path;       /* import: temp file holding the uploaded body */
     struct store *store;           /* this worker thread's store */
+    int is_admin;                  /* the caller holds the admin role (dev mode: everyone) */
 };
 
 struct route_header {

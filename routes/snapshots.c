@@ -259,6 +259,13 @@ void route_snapshots_update(const struct route_req *r, struct route_resp *o)
         }
         pin = json_is_true(v);
     }
+    /* A write token (CI) may pin, but taking a pin away is what lets the
+     * next prune delete the snapshot, and deleting is admin: so is unpinning.
+     * Refused before anything changes, labels included. */
+    if (pin == 0 && !r->is_admin) {
+        route_problem(o, 403, "unpinning a snapshot needs the admin role");
+        goto out;
+    }
     labels = json_object_get(body, "labels");
     if (route_check_labels(labels, o) != 0)
         goto out;

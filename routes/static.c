@@ -60,9 +60,36 @@ static int path_ok(const char *p)
     }
 }
 
+/* Open rel (checked by path_ok) below dir without following a symlink in
+ * any of its components: a link inside static/ (to a file or a directory)
+ * must not let a request read outside it. Returns the descriptor or -1. */
+static int open_below(const char *dir, const char *rel)
+{
+    char comp[STATIC_PATH_MAX + 1];
+    const char *p = rel, *slash;
+    int dfd, fd;
+
+    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return -1;
+    while ((slash = strchr(p, '/')) != NULL) {
+        size_t n = (size_t)(slash - p);
+        memcpy(comp, p, n);   /* n <= STATIC_PATH_MAX: path_ok bounds the whole path */
+        comp[n] = '\0';
+        fd = openat(dfd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(dfd);
+        if (fd < 0)
+            return -1;
+        dfd = fd;
+        p = slash + 1;
+    }
+    fd = openat(dfd, p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    close(dfd);
+    return fd;
+}
+
 void route_static(const struct route_req *r, struct route_resp *o)
 {
-    char path[PATH_MAX], etag[64];
+    char etag[64];
     const char *rel = r->rest, *inm;
     struct stat st;
     int fd = -1;
@@ -70,12 +97,11 @@ void route_static(const struct route_req *r, struct route_resp *o)
     /* GET / has no rest; "/static/" (an empty rest) is not a file. */
     if (rel == NULL)
         rel = "index.html";
-    if (r->env->static_dir == NULL || !path_ok(rel) ||
-        snprintf(path, sizeof(path), "%s/%s", r->env->static_dir, rel) >= (int)sizeof(path)) {
+    if (r->env->static_dir == NULL || !path_ok(rel)) {
         route_problem(o, 404, "no such file");
         return;
     }
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    fd = open_below(r->env->static_dir, rel);
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0)
             close(fd);

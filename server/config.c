@@ -3,6 +3,7 @@
 #include "alerts.h"
 #include "offsite.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,8 @@ static const char *const top_keys[] = {
     "max_body_bytes", "max_upload_bytes", "compression_level", "retention", "schedule_interval",
     "prune_after_create", "alerts", "offsite", "readyz_max_age", "metrics_public",
     "safety_pin_days", "safety_compression_level", "lock_timeout_ms", "compress_threads",
-    "capture", "hooks", "max_unpacked_bytes", "max_compression_ratio", NULL
+    "capture", "hooks", "max_unpacked_bytes", "max_compression_ratio", "allowed_hosts",
+    "max_connections_per_ip", NULL
 };
 static const char *const retention_keys[] = {
     "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "expire_after", "max_count", NULL
@@ -174,6 +176,62 @@ static int get_duration(json_t *root, const char *key, long *out, struct err *e)
         e->code = ERR_NONE;
         return err_set(e, ERR_INVALID, "config: \"%s\": bad duration \"%.32s\"", key,
                        json_string_value(v));
+    }
+    return 0;
+}
+
+/* "name", "name:port", "[v6]" or "[v6]:port": what a Host header may say.
+ * Returns 1 when s has that shape (names: letters, digits, '-', '.'). */
+static int host_entry_ok(const char *s)
+{
+    const char *p = s, *end;
+    size_t n;
+
+    if (*p == '[') {
+        if ((end = strchr(p, ']')) == NULL || end == p + 1)
+            return 0;
+        for (p++; p < end; p++)
+            if (!(isxdigit((unsigned char)*p) || *p == ':' || *p == '.'))
+                return 0;
+        p = end + 1;
+    } else {
+        n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.");
+        if (n == 0 || n > 253)
+            return 0;
+        p += n;
+    }
+    if (*p == '\0')
+        return 1;
+    if (*p != ':' || p[1] == '\0' || strlen(p + 1) > 5 ||
+        strspn(p + 1, "0123456789") != strlen(p + 1))
+        return 0;
+    n = (size_t)strtoul(p + 1, NULL, 10);
+    return n >= 1 && n <= 65535;
+}
+
+/* allowed_hosts: ["statesnap.internal", "bot-1.example:8443"], kept lower case. */
+static int get_allowed_hosts(struct config *c, json_t *root, struct err *e)
+{
+    json_t *v = json_object_get(root, "allowed_hosts"), *h;
+    size_t i;
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_array(v) || json_array_size(v) > CONFIG_ALLOWED_HOSTS_MAX)
+        return err_set(e, ERR_INVALID, "config: \"allowed_hosts\" must be an array of at most %d "
+                       "host names", CONFIG_ALLOWED_HOSTS_MAX);
+    if ((c->allowed_hosts = calloc(json_array_size(v) + 1, sizeof(char *))) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    json_array_foreach(v, i, h) {
+        const char *s = json_string_value(h);
+        if (s == NULL || !host_entry_ok(s))
+            return err_set(e, ERR_INVALID, "config: allowed_hosts[%zu] must be a host name or "
+                           "address, optionally with :PORT (as a Host header says it)", i);
+        if ((c->allowed_hosts[i] = strdup(s)) == NULL)
+            return err_set(e, ERR_IO, "out of memory");
+        for (char *p = c->allowed_hosts[i]; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        c->n_allowed_hosts = i + 1;
     }
     return 0;
 }
@@ -353,8 +411,12 @@ static int apply_root(struct config *c, json_t *root, const char *path, struct e
     if (get_globs(root, "include", &c->include, &c->n_include, e) ||
         get_globs(root, "exclude", &c->exclude, &c->n_exclude, e))
         goto out;
-    if (get_tokens(c, root, e) != 0)
+    if (get_tokens(c, root, e) != 0 || get_allowed_hosts(c, root, e) != 0)
         goto out;
+    n = c->max_connections_per_ip;
+    if (get_int(root, "max_connections_per_ip", 0, 65535, &n, e) < 0)
+        goto out;
+    c->max_connections_per_ip = (long)n;
     if ((n = 0, get_int(root, "max_body_bytes", 1024, 1LL << 30, &n, e)) < 0)
         goto out;
     if (n)
@@ -424,6 +486,7 @@ static int config_defaults(struct config *c, struct err *e)
     c->safety_pin_seconds = ENGINE_SAFETY_PIN_SECONDS;
     c->lock_timeout_ms = 30000;
     c->metrics_public = 1;
+    c->max_connections_per_ip = CONFIG_PER_IP_DEFAULT;
     retention_default(&c->retention_policy);
     if (config_set_string(&c->store, "./snapshots", e) ||
         config_set_string(&c->listen, "127.0.0.1:8080", e))
@@ -498,6 +561,7 @@ void config_free(struct config *c)
     free(c->dotenv);
     free_strv(c->include, c->n_include);
     free_strv(c->exclude, c->n_exclude);
+    free_strv(c->allowed_hosts, c->n_allowed_hosts);
     free(c->listen);
     for (size_t i = 0; i < c->n_tokens; i++)
         free(c->tokens[i].name);

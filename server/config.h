@@ -9,6 +9,9 @@
 #include "../engine/engine.h"
 #include "../engine/err.h"
 
+#define CONFIG_PER_IP_DEFAULT 1024  /* a quarter of the server's connection limit */
+#define CONFIG_ALLOWED_HOSTS_MAX 64
+
 enum token_role { ROLE_NONE = 0, ROLE_READ = 1, ROLE_WRITE = 2, ROLE_ADMIN = 3 };
 
 struct config_token {
@@ -51,6 +54,9 @@ struct config {
     long schedule_interval;     /* seconds, 0 = off */
     int prune_after_create;
     int metrics_public;         /* default 1: /metrics needs no token */
+    char **allowed_hosts;       /* extra Host names ("NAME" or "NAME:PORT"), lower case */
+    size_t n_allowed_hosts;
+    long max_connections_per_ip;    /* default CONFIG_PER_IP_DEFAULT, 0 = no limit */
     struct retention_policy retention_policy;  /* parsed "retention" */
     json_t *retention;          /* validated objects kept for their modules */
     json_t *alerts;

@@ -51,7 +51,14 @@ struct serve {
     const char *route_labels[METRICS_ROUTES_MAX];
     size_t route_label[METRICS_ROUTES_MAX];     /* route index -> label index */
     char static_dir[PATH_MAX];
+    unsigned port;               /* the port listened on */
+    char bind_host[256];         /* listen's host, lower case, no brackets */
+    int bind_wildcard;           /* 0.0.0.0 or :: */
+    int tls;
 };
+
+/* *req_cls of a request refused from its request line: no state, no handler. */
+static char uri_refused;
 
 /* A read answer kept for reuse: the same route and arguments, the same
  * catalog version and the same second give the same bytes (ages and pin
@@ -183,26 +190,213 @@ static size_t unescape_no_nul(void *cls, struct MHD_Connection *c, char *s)
     return (size_t)(w - s);
 }
 
-struct header_count {
-    const char *name;
-    int n;
-};
-
-static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value)
-{
-    struct header_count *hc = cls;
-
-    (void)kind;
-    (void)value;
-    if (key != NULL && strcasecmp(key, hc->name) == 0)
-        hc->n++;
-    return MHD_YES;
-}
-
 static const char *lookup(struct MHD_Connection *c, enum MHD_ValueKind kind, const char *key)
 {
     return MHD_lookup_connection_value(c, kind, key);
+}
+
+/* ---- the request head: framing, size, Host and Origin ---- */
+
+/* What one pass over the header fields found. */
+struct head_scan {
+    size_t n, bytes;
+    int n_host, n_length, n_te;
+    int bad_name;                /* empty, or not an RFC 9110 token ("Host " included) */
+};
+
+static int token_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct head_scan *hs = cls;
+    const unsigned char *k = (const unsigned char *)(key ? key : "");
+
+    (void)kind;
+    hs->n++;
+    hs->bytes += strlen((const char *)k) + (value ? strlen(value) : 0) + 4;
+    if (*k == '\0')
+        hs->bad_name = 1;
+    for (; *k; k++)
+        if (!token_char(*k))
+            hs->bad_name = 1;
+    if (key == NULL)
+        return MHD_YES;
+    if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+        hs->n_host++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        hs->n_length++;
+    else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+        hs->n_te++;
+    return MHD_YES;
+}
+
+/* "chunked", in any case, with optional spaces around it. */
+static int te_is_chunked(const char *te)
+{
+    size_t n;
+
+    while (*te == ' ' || *te == '\t')
+        te++;
+    if (strncasecmp(te, "chunked", 7) != 0)
+        return 0;
+    for (n = 7; te[n] == ' ' || te[n] == '\t'; n++)
+        ;
+    return te[n] == '\0';
+}
+
+_Static_assert(HTTP_HEADERS_MAX == 100 && HTTP_HEADER_BYTES_MAX == 16384,
+               "head_check's 431 detail names these limits");
+
+/* Check the head of a request as RFC 9112 asks: one Host on HTTP/1.1,
+ * field names without whitespace, no Content-Length beside a
+ * Transfer-Encoding, no transfer coding but chunked; and its size. Returns
+ * 0, or the status to refuse with (400, 431) and the reason in why. */
+static int head_check(struct MHD_Connection *conn, const char *version, const char **why)
+{
+    struct head_scan hs = { 0 };
+    const char *te;
+
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &hs);
+    *why = NULL;
+    if (hs.n > HTTP_HEADERS_MAX || hs.bytes > HTTP_HEADER_BYTES_MAX) {
+        *why = "the header fields are too large: at most 100 fields of 16 KiB in all";
+        return 431;
+    }
+    if (hs.bad_name)
+        *why = "a header field name is empty or holds whitespace or a delimiter";
+    else if (hs.n_host > 1)
+        *why = "more than one Host header";
+    else if (hs.n_host == 0 && version != NULL && strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
+        *why = "an HTTP/1.1 request needs a Host header";
+    else if (hs.n_length > 1)
+        /* Two Content-Length headers are how request smuggling starts. */
+        *why = "more than one Content-Length header";
+    else if (hs.n_te > 1 || (hs.n_te == 1 && hs.n_length > 0))
+        *why = "Transfer-Encoding and Content-Length together (or Transfer-Encoding twice)";
+    else if (hs.n_te == 1 &&
+             ((te = lookup(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING)) == NULL ||
+              !te_is_chunked(te)))
+        *why = "the only transfer coding accepted is chunked";
+    return *why != NULL ? 400 : 0;
+}
+
+/* Split a Host value ("name", "name:port", "[v6]:port") into its host,
+ * lower case and without brackets, and port (0 = none). Returns 0, or -1
+ * when it is not that shape. */
+static int parse_host(const char *v, char *host, size_t len, unsigned *port)
+{
+    const char *end, *p;
+    size_t n;
+
+    *port = 0;
+    if (*v == '[') {
+        if ((end = strchr(v, ']')) == NULL)
+            return -1;
+        v++;
+        n = (size_t)(end - v);
+        if (n == 0 || strspn(v, "0123456789abcdefABCDEF:.") < n)
+            return -1;
+        p = end + 1;
+    } else {
+        n = strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.");
+        if (n == 0)
+            return -1;
+        p = v + n;
+    }
+    if (n >= len)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        host[i] = (char)tolower((unsigned char)v[i]);
+    host[n] = '\0';
+    if (*p == '\0')
+        return 0;
+    if (*p != ':' || p[1] == '\0' || strlen(p + 1) > 5 ||
+        strspn(p + 1, "0123456789") != strlen(p + 1))
+        return -1;
+    *port = (unsigned)strtoul(p + 1, NULL, 10);
+    return *port >= 1 && *port <= 65535 ? 0 : -1;
+}
+
+static int is_ip_literal(const char *h)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+
+    return inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
+}
+
+/* May a request name this Host? Loopback names and the listen address on
+ * our port (with a wildcard listen: any address literal, which DNS
+ * rebinding cannot produce), and the configured allowed_hosts. Returns 1,
+ * 0 for a foreign name, -1 for a malformed value. */
+static int host_allowed(const struct serve *sv, const char *value)
+{
+    char h[256], eh[256];
+    unsigned port, eport;
+
+    if (parse_host(value, h, sizeof(h), &port) != 0)
+        return -1;
+    if ((port == 0 || port == sv->port) &&
+        (auth_host_is_loopback(h) || (sv->bind_wildcard ? is_ip_literal(h)
+                                                        : strcmp(h, sv->bind_host) == 0)))
+        return 1;
+    for (size_t i = 0; i < sv->cfg->n_allowed_hosts; i++)
+        if (parse_host(sv->cfg->allowed_hosts[i], eh, sizeof(eh), &eport) == 0 &&
+            strcmp(eh, h) == 0 && (eport == 0 || eport == port))
+            return 1;
+    return 0;
+}
+
+/* host[:port] of an origin or a Host value, lower case, without the
+ * scheme's default port. Returns 0, or -1 when it does not fit. */
+static int authority_norm(const char *a, unsigned default_port, char *out, size_t len)
+{
+    char suffix[8];
+    size_t n = strlen(a), sl;
+
+    if (n >= len)
+        return -1;
+    for (size_t i = 0; i <= n; i++)
+        out[i] = (char)tolower((unsigned char)a[i]);
+    sl = (size_t)snprintf(suffix, sizeof(suffix), ":%u", default_port);
+    if (n > sl && strcmp(out + n - sl, suffix) == 0)
+        out[n - sl] = '\0';
+    return 0;
+}
+
+/* 1 when the browser says this request comes from another origin:
+ * Sec-Fetch-Site other than same-origin/none, or an Origin that is not
+ * this request's own scheme-less host[:port] ("null" included). Clients
+ * that are not browsers send neither. Cannot fail. */
+static int cross_origin(const struct serve *sv, struct MHD_Connection *conn)
+{
+    const char *site = lookup(conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+    const char *origin = lookup(conn, MHD_HEADER_KIND, "Origin");
+    const char *host = lookup(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    char a[300], b[300];
+    unsigned dport;
+
+    if (site != NULL && strcasecmp(site, "same-origin") != 0 && strcasecmp(site, "none") != 0)
+        return 1;
+    if (origin == NULL)
+        return 0;
+    if (strncasecmp(origin, "http://", 7) == 0) {
+        origin += 7;
+        dport = 80;
+    } else if (strncasecmp(origin, "https://", 8) == 0) {
+        origin += 8;
+        dport = 443;
+    } else {
+        return 1;
+    }
+    /* The scheme is not compared: behind a proxy that ends TLS the page is
+     * https:// and this server plain http, on the same host and port. */
+    return host == NULL || authority_norm(origin, dport, a, sizeof(a)) != 0 ||
+           authority_norm(host, sv->tls ? 443 : 80, b, sizeof(b)) != 0 || strcmp(a, b) != 0;
 }
 
 static const char *req_query(const struct route_req *r, const char *key)
@@ -274,7 +468,7 @@ static void queue(struct MHD_Connection *conn, const struct serve *sv, struct ht
     if (!have_cache)
         MHD_add_response_header(resp, "Cache-Control", "no-store");
     /* While draining, do not invite the client to send another request here. */
-    if (atomic_load(&sv->stopping))
+    if (atomic_load(&sv->stopping) || rq->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     if (MHD_queue_response(conn, (unsigned int)o->status, resp) == MHD_YES) {
         rq->responded = 1;
@@ -309,14 +503,13 @@ static int admit(struct serve *sv, struct MHD_Connection *conn, struct http_requ
     const char *ct = lookup(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     struct route_resp o;
 
-    struct header_count hc = { MHD_HTTP_HEADER_CONTENT_LENGTH, 0 };
-
-    /* Two Content-Length headers are how request smuggling starts: refuse. */
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &hc);
-    if (hc.n > 1) {
-        route_resp_init(&o);
-        route_problem(&o, 400, "more than one Content-Length header");
-        queue(conn, sv, rq, &o);
+    /* A page on another site may make the browser send a request here (a
+     * form, sendBeacon, a no-cors fetch) but never reads the answer: nothing
+     * that changes state runs for it, whatever the token or mode. */
+    if (strcmp(rq->method, "GET") != 0 && strcmp(rq->method, "HEAD") != 0 &&
+        cross_origin(sv, conn)) {
+        queue_problem(conn, sv, rq, 403, "a request from another origin (Origin or "
+                                         "Sec-Fetch-Site) may not change anything here");
         return -1;
     }
     if (rt->role != ROLE_NONE && !(rt->metrics_scrape && sv->cfg->metrics_public)) {
@@ -341,6 +534,7 @@ static int admit(struct serve *sv, struct MHD_Connection *conn, struct http_requ
             queue(conn, sv, rq, &o);
             return -1;
         }
+        rq->role = role;
         if (role < rt->role) {
             route_resp_init(&o);
             route_problem(&o, 403, "token \"%s\" has the %s role; this needs %s", rq->token_name,
@@ -363,8 +557,12 @@ static int admit(struct serve *sv, struct MHD_Connection *conn, struct http_requ
             return -1;
         }
     }
-    if (rt->body == ROUTER_BODY_JSON && ct != NULL && !media_type_is(ct, "application/json")) {
-        queue_problem(conn, sv, rq, 415, "send the body as application/json");
+    /* Also without a body: a form, sendBeacon or a no-cors fetch from another
+     * site can only send the CORS-safelisted types, so this alone keeps them
+     * off every JSON route (prune with an empty body used to run). */
+    if (rt->body == ROUTER_BODY_JSON && !media_type_is(ct, "application/json")) {
+        queue_problem(conn, sv, rq, 415, "send Content-Type: application/json (also with an "
+                                         "empty body)");
         return -1;
     }
     if (rt->body == ROUTER_BODY_ZIP && !media_type_is(ct, "application/zip")) {
@@ -393,12 +591,14 @@ static int admit(struct serve *sv, struct MHD_Connection *conn, struct http_requ
 }
 
 static struct http_request *request_begin(struct serve *sv, struct MHD_Connection *conn,
-                                          const char *url, const char *method)
+                                          const char *url, const char *method,
+                                          const char *version)
 {
     struct http_request *rq = calloc(1, sizeof(*rq));
-    const char *given;
+    const char *given, *why, *host;
     char allow[ROUTER_ALLOW_MAX];
-    size_t plen;
+    size_t plen, n;
+    int status, probe;
 
     if (rq == NULL)
         return NULL;
@@ -423,6 +623,32 @@ static struct http_request *request_begin(struct serve *sv, struct MHD_Connectio
     /* Keep the static-file rest pointing into our own copy of the path. */
     if (rq->rest != NULL)
         rq->rest = (size_t)(rq->rest - url) <= plen ? rq->path + (rq->rest - url) : NULL;
+    /* Broken framing leaves the connection's next bytes meaningless (or
+     * another request smuggled in them): answer and close. */
+    if ((status = head_check(conn, version, &why)) != 0) {
+        rq->rejected = 1;
+        rq->close = 1;
+        queue_problem(conn, sv, rq, status, why);
+        return rq;
+    }
+    /* DNS rebinding: a page whose own name now resolves here may read and
+     * send anything it likes, but its Host header still says its name.
+     * Probes (/healthz, /readyz) are asked by whatever name a checker has. */
+    host = lookup(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    probe = rq->route >= 0 && (router_routes(&n)[rq->route].handler == route_healthz ||
+                               router_routes(&n)[rq->route].handler == route_readyz);
+    if (host != NULL && !probe) {
+        int ok = host_allowed(sv, host);
+        if (ok <= 0) {
+            rq->rejected = 1;
+            rq->close = ok < 0;
+            queue_problem(conn, sv, rq, ok < 0 ? 400 : 403,
+                          ok < 0 ? "the Host header is not host[:port]"
+                                 : "this server is not known by that Host name; add it to "
+                                   "allowed_hosts in the config if it should be");
+            return rq;
+        }
+    }
     if (rq->route == ROUTER_NOT_FOUND) {
         queue_problem(conn, sv, rq, 404, "no such resource");
     } else if (rq->route == ROUTER_BAD_METHOD) {
@@ -431,11 +657,14 @@ static struct http_request *request_begin(struct serve *sv, struct MHD_Connectio
         route_problem(&o, 405, "%s is not allowed here; allowed: %s", rq->method, allow);
         (void)route_header_add(&o, "Allow", allow);
         queue(conn, sv, rq, &o);
-    } else {
-        size_t n;
-        if (admit(sv, conn, rq, &router_routes(&n)[rq->route]) != 0)
-            rq->rejected = 1;
+    } else if (admit(sv, conn, rq, &router_routes(&n)[rq->route]) != 0) {
+        rq->rejected = 1;
     }
+    /* Past its head, a request may take a while to send its body or read
+     * the answer: the short idle timeout is for clients that send nothing. */
+    if (!rq->rejected)
+        (void)MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                        (unsigned int)HTTP_CONNECTION_TIMEOUT);
     return rq;
 }
 
@@ -594,12 +823,6 @@ static void request_finish(struct serve *sv, struct MHD_Connection *conn, struct
                       (unsigned long long)rq->limit);
         goto send;
     }
-    if (rt->body == ROUTER_BODY_JSON && rq->body_len > 0 &&
-        !media_type_is(lookup(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
-                       "application/json")) {
-        route_problem(&o, 415, "send the body as application/json");
-        goto send;
-    }
     if (rt->body == ROUTER_BODY_ZIP) {
         /* The engine adopts this file as an archive: it must be on disk first. */
         if (fsync(rq->upload_fd) != 0 || close(rq->upload_fd) != 0) {
@@ -639,6 +862,7 @@ static void request_finish(struct serve *sv, struct MHD_Connection *conn, struct
     r.body_len = rq->body_len;
     r.upload_path = rt->body == ROUTER_BODY_ZIP ? rq->upload_path : NULL;
     r.store = w != NULL ? w->store : NULL;
+    r.is_admin = rq->role == ROLE_ADMIN;
     if (w != NULL && cacheable(rq, rt) && cache_key(conn, rq, key) == 0 &&
         catalog_version(store_catalog(w->store), &ver, &e) == 0) {
         const struct resp_cache_slot *c;
@@ -680,8 +904,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const struct router_route *rt = NULL;
     size_t n;
 
+    if (*req_cls == &uri_refused)
+        return MHD_NO;     /* already answered from the request line */
     if (rq == NULL) {
-        if ((rq = request_begin(sv, conn, url, method)) == NULL)
+        if ((rq = request_begin(sv, conn, url, method, version)) == NULL)
             return MHD_NO;
         *req_cls = rq;
         atomic_fetch_add(&sv->inflight, 1);
@@ -705,6 +931,76 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return rq->responded ? MHD_YES : MHD_NO;
 }
 
+/* libmicrohttpd's URI hook: the raw request target, before libmicrohttpd
+ * parses its query. In 0.9.75 that parse takes pool memory per argument;
+ * when the pool runs out it neither answers nor closes (the connection
+ * hangs until its timeout), and a target too long for the pool gets an HTML
+ * 414. So a target over HTTP_URI_MAX bytes or HTTP_QUERY_ARGS_MAX arguments
+ * is answered here, a problem document written straight to the socket (not
+ * under TLS: plain bytes there would break the stream, so that client only
+ * sees the close), and the connection ends: the write side is shut so
+ * nothing libmicrohttpd says after it reaches the client, its timeout drops
+ * to a second, and *req_cls becomes uri_refused so no handler runs. NULL
+ * (a normal request) otherwise. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct serve *sv = cls;
+    const char *q = strchr(uri, '?');
+    const union MHD_ConnectionInfo *ci;
+    size_t len = strlen(uri), args = 0, plen;
+    char id[LOG_REQUEST_ID_MAX + 1], head[512], date[40], *body = NULL, *path;
+    struct route_resp o;
+    struct tm tm;
+    time_t now = time(NULL);
+    int status = 0, n;
+
+    if (len > HTTP_URI_MAX) {
+        status = 414;
+    } else if (q != NULL) {
+        for (args = 1; (q = strchr(q + 1, '&')) != NULL; args++)
+            ;
+        if (args > HTTP_QUERY_ARGS_MAX)
+            status = 400;
+    }
+    if (status == 0)
+        return NULL;
+    log_new_request_id(id, sizeof(id));
+    route_resp_init(&o);
+    if (status == 414)
+        route_problem(&o, 414, "the request target is %zu bytes; the limit is %d", len,
+                      HTTP_URI_MAX);
+    else
+        route_problem(&o, 400, "the query has %zu arguments; the limit is %d", args,
+                      HTTP_QUERY_ARGS_MAX);
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (gmtime_r(&now, &tm) == NULL ||
+        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm) == 0)
+        date[0] = '\0';
+    if (ci != NULL && !sv->tls && o.json != NULL && date[0] != '\0' &&
+        (body = json_dumps(o.json, JSON_COMPACT)) != NULL &&
+        (n = snprintf(head, sizeof(head),
+                      "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: " ROUTE_PROBLEM_JSON "\r\n"
+                      "Content-Length: %zu\r\nConnection: close\r\nX-Request-Id: %s\r\n"
+                      "X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n\r\n",
+                      status, route_reason(status), date, strlen(body), id)) > 0 &&
+        (size_t)n < sizeof(head)) {
+        /* A fresh socket's send buffer takes these few hundred bytes at once. */
+        (void)send(ci->connect_fd, head, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)send(ci->connect_fd, body, strlen(body), MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    if (ci != NULL)
+        (void)shutdown(ci->connect_fd, SHUT_WR);
+    (void)MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, 1u);
+    plen = strcspn(uri, "?");
+    if ((path = strndup(uri, plen < HTTP_PATH_MAX ? plen : HTTP_PATH_MAX)) != NULL)
+        log_request(id, "-", path, status, 0.0, NULL);
+    free(path);
+    free(body);
+    route_resp_clear(&o);
+    metrics_http_count(sv->n_labels, status);
+    return &uri_refused;
+}
+
 /* libmicrohttpd's accept policy: no new connection once draining began
  * (it is closed at once; kept-alive ones finish what they started). */
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
@@ -722,9 +1018,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     struct serve *sv = cls;
     struct http_request *rq = *req_cls;
 
-    if (rq == NULL)
+    if (rq == NULL || *req_cls == &uri_refused) {
+        *req_cls = NULL;
         return;
+    }
     *req_cls = NULL;
+    /* Back to the short timeout until the next request's head is in. Only
+     * after a normal completion: the connection is then live and in
+     * libmicrohttpd's timeout lists; on any other end it is being closed
+     * (and possibly already out of them), so it is left alone. */
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        (void)MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                        (unsigned int)HTTP_IDLE_TIMEOUT);
     log_request(rq->id, rq->method, rq->path, rq->status, elapsed_ms(&rq->start), rq->token_name);
     /* A write (create, restore, import) churns through large buffers; hand
      * what it freed back to the kernel so a long-running server's RSS
@@ -995,6 +1300,13 @@ int serve_main(struct config *cfg, int argc, char **argv)
     memset(&sv, 0, sizeof(sv));
     sv.cfg = cfg;
     sv.dev_mode = cfg->n_tokens == 0;
+    for (i = 0; host[i] != '\0' && i < sizeof(sv.bind_host) - 1; i++)
+        sv.bind_host[i] = (char)tolower((unsigned char)host[i]);
+    sv.bind_wildcard = strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+    sv.tls = cfg->tls_cert != NULL;
+    /* Known now unless the kernel picks it (port 0): then no client can
+     * know it before the port file is written below. */
+    sv.port = (unsigned)strtoul(port, NULL, 10);
     if (sv.dev_mode && !(auth_host_is_loopback(host) && is_loopback_addr(ai->ai_addr))) {
         fprintf(stderr, "statesnap serve: no tokens are configured, so the server only listens "
                         "on loopback (127.0.0.1, ::1, localhost); add tokens to listen on %s\n",
@@ -1090,7 +1402,12 @@ int serve_main(struct config *cfg, int argc, char **argv)
                                                            : (unsigned)(rl.rlim_cur / 2);
     }
     MHD_set_panic_func(on_mhd_panic, NULL);
-    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /* poll, not epoll: libmicrohttpd 0.9.75's epoll mode reads a connection
+     * once per edge, so a client that sends half a request and closes in
+     * the same breath stays in CLOSE_WAIT until its timeout; a burst of
+     * those filled every connection slot. poll is level-triggered and
+     * notices the close at once. */
+    flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (tls_cert != NULL)
@@ -1103,7 +1420,9 @@ int serve_main(struct config *cfg, int argc, char **argv)
             { MHD_OPTION_THREAD_POOL_SIZE, HTTP_THREADS, NULL },
             { MHD_OPTION_CONNECTION_LIMIT, (intptr_t)conn_limit, NULL },
             { MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_no_nul, NULL },
-            { MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT, NULL },
+            { MHD_OPTION_CONNECTION_TIMEOUT, HTTP_IDLE_TIMEOUT, NULL },
+            { MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)cfg->max_connections_per_ip, NULL },
+            { MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, &sv },
             { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)HTTP_CONNECTION_MEMORY, NULL },
             { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, &sv },
             { MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL },
@@ -1123,7 +1442,10 @@ int serve_main(struct config *cfg, int argc, char **argv)
         goto out;
     }
     info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    if (info == NULL || (a.port_file && write_port_file(a.port_file, info->port) != 0))
+    if (info == NULL)
+        goto out;
+    sv.port = info->port;
+    if (a.port_file && write_port_file(a.port_file, info->port) != 0)
         goto out;
     if (sv.dev_mode)
         log_event("warn", "no tokens configured: dev mode, every request is admin, loopback only",

@@ -38,7 +38,7 @@ static const struct router_route routes[] = {
       METRICS_OP_DELETE, route_snapshots_delete },
     { "GET", "/api/v1/snapshots/{name}/archive", ROLE_READ, ROUTER_BODY_NONE, 0, 0,
       METRICS_OP_EXPORT, route_snapshots_archive },
-    { "POST", "/api/v1/snapshots/{name}/verify", ROLE_READ, ROUTER_BODY_NONE, 0, 0,
+    { "POST", "/api/v1/snapshots/{name}/verify", ROLE_READ, ROUTER_BODY_JSON, 0, 0,
       METRICS_OP_VERIFY, route_snapshots_verify },
     { "POST", "/api/v1/snapshots/{name}/restore/preview", ROLE_ADMIN, ROUTER_BODY_JSON, 0, 0,
       METRICS_OP_RESTORE_PREVIEW, route_restore_preview },
@@ -54,7 +54,7 @@ static const struct router_route routes[] = {
       route_schedule },
     { "GET", "/api/v1/offsite", ROLE_READ, ROUTER_BODY_NONE, 0, 0, METRICS_OP_NONE,
       route_offsite_status },
-    { "POST", "/api/v1/offsite/sync", ROLE_ADMIN, ROUTER_BODY_NONE, 0, 0, METRICS_OP_NONE,
+    { "POST", "/api/v1/offsite/sync", ROLE_ADMIN, ROUTER_BODY_JSON, 0, 0, METRICS_OP_NONE,
       route_offsite_sync },
 };
 

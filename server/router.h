@@ -15,7 +15,7 @@
 
 enum router_body {
     ROUTER_BODY_NONE = 0,   /* a body is read (within max_body_bytes) and ignored */
-    ROUTER_BODY_JSON,       /* application/json, within max_body_bytes */
+    ROUTER_BODY_JSON,       /* Content-Type: application/json even when empty, within max_body_bytes */
     ROUTER_BODY_ZIP         /* application/zip, streamed to a temp file, max_upload_bytes */
 };
 

@@ -145,10 +145,10 @@
     if (token) headers.Authorization = 'Bearer ' + token;
     if (opts.idempotent) headers['Idempotency-Key'] = opts.idempotent;
     init = { method: method, headers: headers, cache: 'no-store', credentials: 'same-origin' };
-    if (opts.body !== undefined) {
-      headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(opts.body);
-    }
+    // The server refuses a POST or PATCH that does not say application/json, even one without
+    // a body (verify, offsite sync): that is what keeps other sites' forms off the API.
+    if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') headers['Content-Type'] = 'application/json';
+    if (opts.body !== undefined) init.body = JSON.stringify(opts.body);
     return fetch(url, init).then(function (res) {
       var ct = res.headers.get('Content-Type') || '';
       return res.text().then(function (text) {
@@ -786,7 +786,7 @@
       ['Host', s.host],
       ['Created by', s.created_by],
       ['Archive SHA-256', el('span', { class: 'sha' }, s.archive_sha256)],
-      ['Archive', el('span', { class: 'mono' }, s.location)]
+      ['Archive file (in the store)', el('span', { class: 'mono' }, s.location)]
     ]));
 
     body.appendChild(el('h3', null, 'Files'));

@@ -158,6 +158,12 @@ class Api:
 
     def request(self, method, path, expect=None, token="default", headers=None, **kw):
         h = dict(headers or {})
+        # Every POST and PATCH route takes JSON (or a zip, which names its
+        # own type), and the server refuses one without the type even when
+        # it has no body, as a browser client must send it too.
+        if method in ("POST", "PATCH") and "json" not in kw and "data" not in kw and \
+                not any(k.lower() == "content-type" for k in h):
+            h["Content-Type"] = "application/json"
         tok = self.token if token == "default" else token
         if tok is not None:
             h["Authorization"] = "Bearer " + tok
@@ -305,7 +311,7 @@ def raw_get(port, target):
     """The whole raw response to a GET whose request target is sent byte for
     byte (requests would quote it)."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as c:
-        c.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        c.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         data = b""
         while True:
             chunk = c.recv(65536)

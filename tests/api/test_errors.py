@@ -69,7 +69,7 @@ def test_wrong_content_type_is_415(writer, admin):
 def test_body_without_content_type_is_415(server):
     """curl-like raw request: a body and no Content-Type header."""
     body = b'{"name":"raw"}'
-    req = (b"POST /api/v1/snapshots HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+    req = (b"POST /api/v1/snapshots HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
            server.token("writer").encode() + b"\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
     with socket.create_connection(("127.0.0.1", server.port), timeout=30) as c:
         c.sendall(req)

@@ -129,7 +129,9 @@ def test_patch_pin_and_labels(writer, admin):
     assert snap["pinned"] is True and snap["labels"] == {"keep": "yes"}
     r = admin.delete("/api/v1/snapshots/p", expect=409)
     assert r.json()["type"] == "urn:statesnap:problem:pinned"
-    snap = writer.patch("/api/v1/snapshots/p", {"pin": False}, expect=200).json()
+    # Unpinning is admin's (test_roles_pin.py has the whole table).
+    writer.patch("/api/v1/snapshots/p", {"pin": False}, expect=403)
+    snap = admin.patch("/api/v1/snapshots/p", {"pin": False}, expect=200).json()
     assert snap["pinned"] is False and snap["labels"] == {"keep": "yes"}
     writer.patch("/api/v1/snapshots/p", {}, expect=400)
     writer.patch("/api/v1/snapshots/p", {"pin": "yes"}, expect=400)
@@ -148,3 +150,24 @@ def test_delete_and_force_for_pinned(writer, admin, reader, server):
     admin.delete("/api/v1/snapshots/pinned?force=maybe", expect=400)
     admin.delete("/api/v1/snapshots/pinned?force=true", expect=200)
     assert reader.get("/api/v1/snapshots", expect=200).json()["total_count"] == 0
+
+
+def test_location_is_store_relative(writer, reader, admin, server):
+    """No response hands a read token the server's filesystem layout: an
+    archive's location is its file name inside the store (issue #16, item 13)."""
+    created = writer.create("where", pin=True)
+    docs = [created,
+            reader.get("/api/v1/snapshots/where", expect=200).json(),
+            reader.get("/api/v1/snapshots/latest", expect=200).json(),
+            admin.patch("/api/v1/snapshots/where", {"labels": {"a": "b"}}, expect=200).json()]
+    docs += reader.get("/api/v1/snapshots", expect=200).json()["snapshots"]
+    for d in docs:
+        assert d["location"] == "where.zip", d["location"]
+        assert os.path.isfile(os.path.join(server.store, d["location"]))
+    for r in (reader.get("/api/v1/snapshots?limit=1000", expect=200),
+              reader.get("/api/v1/snapshots/where", expect=200)):
+        assert server.store not in r.text and os.path.realpath(server.store) not in r.text
+    # The CLI, which runs beside the store, still says where the file is.
+    rc, out, err = server.cli("show", "where")
+    assert rc == 0, err
+    assert "Location: %s" % os.path.join(server.store, "where.zip") in out, out

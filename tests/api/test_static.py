@@ -58,3 +58,24 @@ def test_tls(make_server, tmp_path):
     assert api.base.startswith("https://")
     api.get("/healthz", expect=200)
     api.create("over_tls")
+
+
+def test_symlinks_do_not_lead_out_of_the_static_dir(make_server, tmp_path):
+    """A link inside static/, to a directory or a file outside it, is not
+    followed (issue #16, item 12); a real subdirectory still is served."""
+    d = tmp_path / "static"
+    (d / "sub").mkdir(parents=True)
+    (d / "index.html").write_text("<!doctype html><title>x</title>")
+    (d / "sub" / "ok.js").write_text("ok\n")
+    outside = tmp_path / "private"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("outside the static dir\n")
+    os.symlink(str(outside), str(d / "linked"))
+    os.symlink(str(outside / "secret.txt"), str(d / "file.txt"))
+    os.symlink(str(outside), str(d / "sub" / "deeper"))
+    s = make_server(args=("--static-dir", str(d)))
+    api = s.api(None)
+    assert api.get("/static/sub/ok.js", expect=200).text == "ok\n"
+    for path in ("/static/linked/secret.txt", "/static/file.txt", "/static/sub/deeper/secret.txt"):
+        r = api.get(path, expect=404)
+        assert "outside the static dir" not in r.text

@@ -3,6 +3,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
 import {
   DESKTOP, PHONE, TOKEN_KEY, activeId, api, apiOk, corruptZipEntry, dialogOpen, env, listAll, makeState, startServer,
   noHorizontalScroll, rootFile, rowNames, runAll, screenshot, test, text, waitRows, waitText, waitUntil, withPage,
@@ -737,6 +740,128 @@ async function auditRows(page) {
 }
 
 const audited = {};
+
+/* ---------- cross-site requests and DNS rebinding (issue #16, item 2) ---------- */
+
+// The attack page: everything a page on another origin can make a browser send without CORS
+// (no-cors fetch, sendBeacon, an HTML form), aimed at a dev-mode server (`make run`: no token).
+function attackPage(target, victim) {
+  return `<!doctype html><meta charset=utf-8><title>attack</title>
+<iframe name=sink></iframe>
+<form id=f1 method=post action="${target}/api/v1/prune" enctype="text/plain" target=sink><input name='{"dry_run":false,"x":"' value='"}'></form>
+<form id=f2 method=post action="${target}/api/v1/snapshots" enctype="application/x-www-form-urlencoded" target=sink><input name=name value=evil_form></form>
+<script>
+(async () => {
+  const T = ${JSON.stringify(target)};
+  const sent = [];
+  const nc = (p, init) => fetch(T + p, Object.assign({ mode: 'no-cors', credentials: 'include' }, init))
+    .then(() => sent.push(p), e => sent.push(p + ' failed: ' + e));
+  await Promise.allSettled([
+    nc('/api/v1/prune', { method: 'POST' }),
+    nc('/api/v1/prune', { method: 'POST', body: '{}' }),
+    nc('/api/v1/snapshots', { method: 'POST', body: '{"name":"evil_nocors"}', headers: { 'Content-Type': 'application/json' } }),
+    nc('/api/v1/snapshots/${victim}/verify', { method: 'POST' }),
+    nc('/api/v1/snapshots/${victim}/restore/preview', { method: 'POST', body: '{}' }),
+    nc('/api/v1/offsite/sync', { method: 'POST' }),
+    nc('/api/v1/snapshots/${victim}', { method: 'PATCH', body: '{"pin":true}' }).catch(() => {}),
+    // A CORS fetch with the JSON type needs a preflight, which gets no CORS answer.
+    fetch(T + '/api/v1/prune', { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } })
+      .then(() => sent.push('cors prune answered'), () => sent.push('cors prune blocked')),
+  ]);
+  sent.push('beacon prune ' + navigator.sendBeacon(T + '/api/v1/prune', ''));
+  sent.push('beacon create ' + navigator.sendBeacon(T + '/api/v1/snapshots', new Blob(['{"name":"evil_beacon"}'], { type: 'text/plain' })));
+  document.getElementById('f1').submit();
+  await new Promise(r => setTimeout(r, 300));
+  document.getElementById('f2').submit();
+  window.__sent = sent;
+})();
+</script>`;
+}
+
+test('a page on another origin cannot create, verify, prune or sync through the browser (no-cors fetch, sendBeacon, forms)', async () => {
+  const dev = await startServer(path.join(env.tmp, 'cross-site'), {});
+  const site = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    res.end(attackPage(dev.base, 'victim'));
+  });
+  await new Promise(r => site.listen(0, '127.0.0.1', r));
+  const attacker = `http://127.0.0.1:${site.address().port}`;
+  const devApi = async (method, p, body) => {
+    const r = await fetch(dev.base + '/api/v1' + p, { method, headers: body ? { 'Content-Type': 'application/json' } : {},
+                                                      body: body ? JSON.stringify(body) : undefined });
+    assert.ok(r.ok, `${method} ${p}: ${r.status}`);
+    return r.json();
+  };
+  const ctx = await (await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
+                                             args: ['--headless', '--no-sandbox', '--disable-gpu'] })).newContext();
+  try {
+    await devApi('POST', '/snapshots', { name: 'victim' });
+    for (let i = 0; i < 6; i++) await devApi('POST', '/snapshots', { name: `plain_${i}` });
+    const before = (await devApi('GET', '/snapshots?limit=1000')).snapshots.map(s => `${s.name}:${s.pinned}`);
+    const audit0 = (await devApi('GET', '/audit?limit=1000')).entries.length;
+    const seen = [];
+    ctx.on('response', r => { if (r.url().startsWith(dev.base)) seen.push({ method: r.request().method(), path: new URL(r.url()).pathname, status: r.status() }); });
+    const page = await ctx.newPage();
+    await page.goto(attacker + '/');
+    await waitUntil(() => page.evaluate(() => window.__sent && window.__sent.length >= 10), 'the attack page to send everything');
+    // The beacons and the second form are fire-and-forget: wait until the server answered them.
+    await waitUntil(() => seen.filter(x => x.method === 'POST' && x.path === '/api/v1/snapshots').length >= 3 &&
+                          seen.filter(x => x.method === 'POST' && x.path === '/api/v1/prune').length >= 4, 'the server to answer every attack request');
+    const sent = await page.evaluate(() => window.__sent);
+    assert.ok(sent.includes('cors prune blocked'), sent.join(', '));
+    // Every attack request reached the server and was refused: 415 (not JSON) or 403 (foreign origin).
+    // (The CORS fetch's preflight, OPTIONS, is 405 without CORS headers: that is what blocks it.)
+    const bad = seen.filter(x => x.path.startsWith('/api/') && x.method !== 'OPTIONS' && x.status !== 403 && x.status !== 415);
+    assert.deepEqual(bad, [], 'attack requests the server did not refuse');
+    assert.ok(seen.filter(x => x.method === 'POST' && x.path === '/api/v1/prune').every(x => x.status === 403 || x.status === 415),
+              JSON.stringify(seen));
+    assert.ok(seen.some(x => x.path === '/api/v1/snapshots/victim/verify'), JSON.stringify(seen));
+    // The store is as it was: no snapshot created, none pruned, nothing audited.
+    const after = (await devApi('GET', '/snapshots?limit=1000')).snapshots.map(s => `${s.name}:${s.pinned}`);
+    assert.deepEqual(after, before);
+    assert.equal((await devApi('GET', '/audit?limit=1000')).entries.length, audit0);
+  } finally {
+    await ctx.browser().close().catch(() => {});
+    await new Promise(r => site.close(r));
+    await dev.stop();
+  }
+});
+
+test('DNS rebinding: a page whose own name now resolves to the server gets nothing (Host check)', async () => {
+  const dev = await startServer(path.join(env.tmp, 'rebinding'), {});
+  const port = new URL(dev.base).port;
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
+                                          args: ['--headless', '--no-sandbox', '--disable-gpu',
+                                                 '--host-resolver-rules=MAP rebind.test 127.0.0.1'] });
+  try {
+    const r0 = await fetch(dev.base + '/api/v1/snapshots', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"name":"secret_one"}' });
+    assert.equal(r0.status, 201);
+    const page = await (await browser.newContext()).newPage();
+    // The attacker's page at rebind.test:PORT, same origin as everything it asks for now.
+    const nav = await page.goto(`http://rebind.test:${port}/`);
+    assert.equal(nav.status(), 403);
+    const got = await page.evaluate(async () => {
+      const out = {};
+      for (const [k, p, init] of [['list', '/api/v1/snapshots', {}], ['archive', '/api/v1/snapshots/secret_one/archive', {}],
+                                  ['delete', '/api/v1/snapshots/secret_one', { method: 'DELETE' }],
+                                  ['preview', '/api/v1/snapshots/secret_one/restore/preview',
+                                   { method: 'POST', body: '{}', headers: { 'Content-Type': 'application/json' } }]]) {
+        const r = await fetch(p, init);
+        out[k] = { status: r.status, body: await r.text() };
+      }
+      return out;
+    });
+    for (const [k, v] of Object.entries(got)) {
+      assert.equal(v.status, 403, `${k}: ${v.status} ${v.body.slice(0, 200)}`);
+      assert.ok(!v.body.includes('secret_one') || k !== 'list', `${k} leaked the list`);
+    }
+    const list = await (await fetch(dev.base + '/api/v1/snapshots')).json();
+    assert.deepEqual(list.snapshots.map(s => s.name), ['secret_one']);
+  } finally {
+    await browser.close().catch(() => {});
+    await dev.stop();
+  }
+});
 
 test('audit page: after create, pin, restore, a refused restore, delete and prune, it lists the API\'s chain newest first; Verify OK', async () => {
   const startSeq = (await auditAll()).at(-1).seq;

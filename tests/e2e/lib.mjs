@@ -69,7 +69,8 @@ export async function api(method, p, { token = env.tokenAdmin, body, query } = {
   if (query) url += '?' + new URLSearchParams(query).toString();
   const headers = {};
   if (token) headers.Authorization = 'Bearer ' + token;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  // Every POST and PATCH route needs the JSON type, also without a body (as the dashboard sends it).
+  if (body !== undefined || method === 'POST' || method === 'PATCH') headers['Content-Type'] = 'application/json';
   const r = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await r.text();
   let json = null;

@@ -32,14 +32,15 @@ import rellib  # noqa: E402
 @pytest.fixture(scope="session", autouse=True)
 def slow_client(tmp_path_factory):
     """A server with one slow client on it, started with the session: the
-    client waits out HTTP_CONNECTION_TIMEOUT while the other tests run, and
+    client waits out HTTP_IDLE_TIMEOUT (a request head that never ends is
+    silence before a request) while the other tests run, and
     test_slow_client.py checks the outcome at the end."""
     work = tmp_path_factory.mktemp("slow-client")
     root = work / "root"
     apilib.make_state(root, "--seed", "5", "--chain-lines", "50")
     s = apilib.Server(work, root, apilib.new_tokens())
     s.start()
-    c = rellib.SlowClient(s.port, rellib.http_constant("HTTP_CONNECTION_TIMEOUT"))
+    c = rellib.SlowClient(s.port, rellib.http_constant("HTTP_IDLE_TIMEOUT"))
     c.server = s
     c.start()
     yield c

@@ -422,7 +422,7 @@ def healthz_ok(port, within=5.0 * SLOW):
     """GET /healthz on a fresh connection answers 200 within `within` seconds;
     returns the seconds it took."""
     t = time.monotonic()
-    status, head, body = raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    status, head, body = raw_request(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
                                      timeout=within)
     took = time.monotonic() - t
     assert status == 200, "a fresh client got no /healthz 200 within %.1fs (status %r, %r)" % (
@@ -445,7 +445,7 @@ class SlowClient(threading.Thread):
     Meanwhile a fresh client probes /healthz every couple of seconds. Runs in
     the background so the wait overlaps the rest of the suite."""
 
-    PARTIAL = b"GET /api/v1/snapshots HTTP/1.1\r\nHost: x\r\nX-Slow: "
+    PARTIAL = b"GET /api/v1/snapshots HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
 
     def __init__(self, port, timeout):
         super().__init__(daemon=True)
@@ -468,7 +468,7 @@ class SlowClient(threading.Thread):
             while not self.stop.is_set() and time.monotonic() - last < self.timeout + 30:
                 t = time.monotonic()
                 try:
-                    status, _, _ = raw_request(self.port, b"GET /healthz HTTP/1.1\r\nHost: t\r\n"
+                    status, _, _ = raw_request(self.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                                b"Connection: close\r\n\r\n", timeout=15)
                 except OSError:
                     status = None

@@ -150,7 +150,7 @@ def test_declared_huge_body_is_refused_before_it_is_sent(make_server):
 
 def test_bad_framing_is_400(srv):
     p, tok = srv.port, admin_token(srv)
-    head = b"POST /api/v1/snapshots HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n" \
+    head = b"POST /api/v1/snapshots HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n" \
            b"Content-Type: application/json\r\nConnection: close\r\n" % tok.encode()
     cases = {
         "negative length": b"Content-Length: -5\r\n\r\n{}",
@@ -180,7 +180,7 @@ def test_endless_chunked_body_is_cut_off_with_bounded_memory(srv):
     discard = http_constant("HTTP_DISCARD_MAX")
     rss0 = rellib.vm_rss_kb(srv.proc.pid)
     sk = socket.create_connection(("127.0.0.1", p), timeout=30)
-    sk.sendall(b"POST /api/v1/snapshots HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+    sk.sendall(b"POST /api/v1/snapshots HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
                b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
                b"FFFFFFFFFFFFFFFF\r\n" % tok.encode())
     block, sent, answer = b" " * (1 << 20), 0, b""
@@ -236,9 +236,12 @@ def test_thousands_of_idle_connections(make_server):
     fds0 = open_fds(pid)
     socks = []
     try:
-        for _ in range(n):
+        # From four loopback addresses, each within the per-address limit
+        # (max_connections_per_ip): it is the overall limit that is tested.
+        for i in range(n):
             sk = socket.socket()
             sk.settimeout(5)
+            sk.bind(("127.0.0.%d" % (2 + i % 4), 0))
             sk.connect(("127.0.0.1", p))
             socks.append(sk)
         time.sleep(1)
@@ -290,7 +293,8 @@ def test_invalid_utf8_is_400_and_the_log_stays_valid(srv):
                                ("POST", "/api/v1/snapshots/%s/verify" % bad),
                                ("GET", "/api/v1/diff?from=%s&to=live" % bad),
                                ("GET", "/api/v1/diff?from=src&to=" + bad)):
-            s, h, b = rellib.raw_request(p, req(method, target, tok))
+            data = json_req(method, target, tok, b"") if method == "POST" else req(method, target, tok)
+            s, h, b = rellib.raw_request(p, data)
             problem(s, h, b, (400, 404), "%s %s" % (method, target))
         # A list filter that is not text is refused, not answered with an empty page.
         for target in ("/api/v1/snapshots?prefix=" + bad, "/api/v1/snapshots?label=k%3d" + bad):
@@ -365,7 +369,7 @@ def test_path_traversal_in_every_path_parameter(payload, srv):
     probes = [
         ("GET", "/api/v1/snapshots/%s", None),
         ("GET", "/api/v1/snapshots/%s/archive", None),
-        ("POST", "/api/v1/snapshots/%s/verify", None),
+        ("POST", "/api/v1/snapshots/%s/verify", b""),
         ("POST", "/api/v1/snapshots/%s/restore/preview", b"{}"),
         ("POST", "/api/v1/snapshots/%s/restore", b'{"confirm_token": "' + b"0" * 64 + b'"}'),
         ("PATCH", "/api/v1/snapshots/%s", b'{"pin": true}'),
