@@ -63,6 +63,10 @@ static const struct cli_opt restore_opts_tbl[] = {
     { "dry-run", NULL, 0, "show what would happen and stop" },
     { "only", "P1,P2", 0, "restore only these archive paths" },
     { "clear-kill-switch", NULL, 0, "remove a KILL_SWITCH the snapshot does not have" },
+    { "engage-kill-switch", NULL, 0, "leave state/KILL_SWITCH engaged after the restore" },
+    { "while-running", NULL, 0, "go ahead although the bot runs (lock/pid file, quiet period)" },
+    { "replace-special", NULL, 0, "replace a symlink, FIFO or empty directory at a target" },
+    { "target", "DIR", 0, "restore into a new or empty DIR instead (live root untouched)" },
     { NULL, NULL, 0, NULL },
 };
 static const struct cli_opt delete_opts[] = {
@@ -527,7 +531,7 @@ static int cmd_restore(struct cli_ctx *c)
     struct err e = { 0 };
     json_t *preview = NULL, *report = NULL;
     const char *only[CLI_MAX_REPEAT];
-    char onlybuf[4096];
+    char onlybuf[4096], targetbuf[4096];
     int bad, rc;
     const char *name = target_name(c, 1, &bad);
 
@@ -536,6 +540,20 @@ static int cmd_restore(struct cli_ctx *c)
     memset(&o, 0, sizeof(o));
     o.name = name;
     o.clear_kill_switch = flag(c, "clear-kill-switch");
+    o.engage_kill_switch = flag(c, "engage-kill-switch");
+    o.while_running = flag(c, "while-running");
+    o.replace_special = flag(c, "replace-special");
+    if (opt(c, "target") != NULL) {
+        /* A path, always: "forensics" means ./forensics, not a configured name. */
+        if (strchr(opt(c, "target"), '/') == NULL) {
+            if (snprintf(targetbuf, sizeof(targetbuf), "./%s", opt(c, "target")) >=
+                (int)sizeof(targetbuf))
+                return usage_error("restore: --target path is too long%s", "");
+            o.target = targetbuf;
+        } else {
+            o.target = opt(c, "target");
+        }
+    }
     if (opt(c, "only") != NULL) {
         if (snprintf(onlybuf, sizeof(onlybuf), "%s", opt(c, "only")) >= (int)sizeof(onlybuf))
             return usage_error("restore: --only list is too long%s", "");
@@ -591,6 +609,12 @@ static int cmd_restore(struct cli_ctx *c)
     else
         format_restore_report(stdout, report);
     rc = 0;
+    /* Applied, but something rewrote the root right after: not a silent OK. */
+    if (json_array_size(json_object_get(report, "changed_during_restore")) > 0) {
+        fprintf(stderr, "statesnap: the restore was applied, but the state root changed right "
+                "after it (something still writes it): it is not the snapshot now\n");
+        rc = 1;
+    }
 out:
     json_decref(preview);
     json_decref(report);

@@ -319,14 +319,41 @@ void format_restore_preview(FILE *out, const json_t *p)
     fputc('\n', out);
 }
 
+/* The hooks that ran around an operation: one line each. */
+static void format_hooks(FILE *out, const json_t *hooks)
+{
+    const json_t *h;
+    size_t i;
+
+    json_array_foreach(hooks, i, h) {
+        const json_t *code = json_object_get(h, "exit_code");
+        fprintf(out, "  hook %s: ", str(h, "hook"));
+        if (json_is_true(json_object_get(h, "timed_out")))
+            fputs("timed out", out);
+        else if (json_is_integer(code))
+            fprintf(out, "exit %lld", (long long)json_integer_value(code));
+        else
+            fputs("did not run", out);
+        fprintf(out, " (%lld ms)\n", (long long)json_integer_value(json_object_get(h, "duration_ms")));
+    }
+}
+
 void format_restore_report(FILE *out, const json_t *r)
 {
     const json_t *f;
     size_t i;
 
-    fputs("Safety snapshot: ", out);
-    format_safe(out, str(r, "safety_snapshot"));
-    fputs(" (pinned)\n\nRESTORING...\n", out);
+    if (json_is_string(json_object_get(r, "target"))) {
+        fputs("Target: ", out);
+        format_safe(out, str(r, "target"));
+        fputs(" (the live state root is untouched; no safety snapshot)\n", out);
+    } else {
+        fputs("Safety snapshot: ", out);
+        format_safe(out, str(r, "safety_snapshot"));
+        fputs(" (pinned)\n", out);
+    }
+    format_hooks(out, json_object_get(r, "hooks"));
+    fputs("\nRESTORING...\n", out);
     json_array_foreach(json_object_get(r, "files"), i, f) {
         const char *a = str(f, "action");
         fprintf(out, "  [%s] ", strcmp(a, "kept") == 0 ? "KEPT" : str(f, "result"));
@@ -336,6 +363,23 @@ void format_restore_report(FILE *out, const json_t *r)
         else if (strcmp(a, "delete") == 0)
             fputs(" (removed)", out);
         fputc('\n', out);
+    }
+    if (strcmp(str(r, "kill_switch"), "engaged") == 0)
+        fputs("  [!] state/KILL_SWITCH engaged: the bot does not trade until it is cleared\n", out);
+    json_array_foreach(json_object_get(r, "warnings"), i, f) {
+        fputs("  [!] ", out);
+        format_safe(out, json_string_value(f));
+        fputc('\n', out);
+    }
+    if (json_array_size(json_object_get(r, "changed_during_restore")) > 0) {
+        fputs("\n[!] CHANGED DURING RESTORE:", out);
+        json_array_foreach(json_object_get(r, "changed_during_restore"), i, f) {
+            fputc(' ', out);
+            format_safe(out, json_string_value(f));
+        }
+        fprintf(out, "\nRESTORE APPLIED, BUT THE STATE ROOT IS NO LONGER THE SNAPSHOT\n%s\n",
+                str(r, "next_step"));
+        return;
     }
     fprintf(out, "\nRESTORE COMPLETE\n%s\n", str(r, "next_step"));
 }

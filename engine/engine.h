@@ -83,6 +83,13 @@ struct engine_config {
     const struct capture_policy *capture;  /* NULL = defaults */
     const struct hook_spec *pre_snapshot;  /* NULL = none */
     const struct hook_spec *post_snapshot;
+    const struct hook_spec *pre_restore;   /* e.g. stop the bot; failing aborts the restore */
+    const struct hook_spec *post_restore;  /* e.g. its preflight, then start it */
+    const char *bot_lock_file;        /* held by a running bot (flock or fcntl); NULL = unknown */
+    const char *bot_pid_file;         /* the running bot's pid; NULL = unknown */
+    long restore_quiet_ms;            /* targets unchanged this long before a swap; < 0 = 2000 */
+    int restore_engage_kill_switch;   /* leave state/KILL_SWITCH engaged after every restore */
+    const char *restore_targets_dir;  /* where an API restore elsewhere writes (by name) */
     uint64_t max_unpacked_bytes;      /* an archive's total uncompressed size; 0 = default */
     unsigned max_compression_ratio;   /* per entry of ENGINE_RATIO_MIN_BYTES or more; 0 = default */
     /* Called after every audited operation and failed verification with
@@ -212,6 +219,11 @@ struct restore_opts {
     int clear_kill_switch;
     int skip_verify;           /* preview only: plan without reading the whole archive
                                 * (apply verifies every byte before it swaps anything) */
+    int while_running;         /* go ahead although the bot runs (lock/pid file, quiet period) */
+    int replace_special;       /* replace a symlink, FIFO, socket or empty directory at a target */
+    int engage_kill_switch;    /* leave state/KILL_SWITCH engaged (or the config's default) */
+    const char *target;        /* restore elsewhere: a new or empty directory, no safety
+                                * snapshot, the live root untouched; NULL = the state root */
 };
 
 /* Verify NAME's archive and describe what a restore would do:

@@ -1,6 +1,7 @@
 /* restore.c - preview and apply a restore: verified, journaled, crash-safe. */
 #include "restore.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -21,12 +22,16 @@
 #include "manifest.h"
 #include "meta.h"
 #include "ops.h"
+#include "hooks.h"
 #include "rootfs.h"
+#include "writer.h"
 
 #define KILL_SWITCH "state/KILL_SWITCH"
 #define POSITIONS "state/positions.json"
 #define RESTORE_POSITIONS_MAX (16u << 20)
 #define RESTORE_NEXT_STEP "Run /preflight to verify system state."
+#define RESTORE_TOKEN_MAX 200
+#define RESTORE_SETTLE_MAX_MS 500     /* after the swap, targets are looked at again this late */
 
 /* One file of the plan. */
 struct step {
@@ -36,6 +41,7 @@ struct step {
     char want_sha[65];      /* "" for kept/delete */
     mode_t mode;
     char tmp[PATH_MAX];
+    const char *special;    /* the target is a symlink, fifo, ... (not a file): its kind */
 };
 
 struct plan {
@@ -43,6 +49,7 @@ struct plan {
     size_t n;
     struct archive *a;
     json_t *warnings;
+    json_t *specials;       /* [{path, kind, remedy}] of targets that are not files */
     char archive_sha[65];
     int64_t created_at;
     int64_t cur_positions, snap_positions;
@@ -55,6 +62,7 @@ static void plan_free(struct plan *p)
     free(p->v);
     archive_close(p->a);
     json_decref(p->warnings);
+    json_decref(p->specials);
     memset(p, 0, sizeof(*p));
 }
 
@@ -76,18 +84,32 @@ static int is_dotenv(const struct store *s, const struct stat *st)
  * following a symlink (rootfs). The preview and the apply of one restore hash
  * the same files: the second time comes from store_file_sha's memo when the
  * file has not changed. */
-static int file_sha(struct store *s, const char *rel, char out[65], struct err *e)
+static const char *special_kind(mode_t m)
+{
+    return S_ISLNK(m) ? "symlink" : S_ISFIFO(m) ? "fifo" : S_ISSOCK(m) ? "socket"
+           : S_ISDIR(m) ? "directory" : S_ISREG(m) ? NULL : "device";
+}
+
+static int file_sha(struct store *s, const char *rel, char out[65], const char **special,
+                    struct err *e)
 {
     char path[PATH_MAX];
     struct stat st;
     int r;
 
     out[0] = '\0';
+    *special = NULL;
+    /* A restore elsewhere plans against a target that may not exist yet. */
+    if (access(s->cfg->root, F_OK) != 0 && errno == ENOENT)
+        return 0;
     if ((r = rootfs_lstat(s->cfg->root, rel, &st, e)) <= 0)
         return r;
-    if (!S_ISREG(st.st_mode))
-        return err_set(e, ERR_CONFLICT, "%s in the state root is not a regular file; "
-                       "move it away first", rel);
+    if ((*special = special_kind(st.st_mode)) != NULL) {
+        /* Not a file: named in the plan, replaced only when asked. The
+         * token still binds it (its kind and inode). */
+        snprintf(out, 65, "%.16s:%llx", *special, (unsigned long long)st.st_ino);
+        return 0;
+    }
     if (is_dotenv(s, &st))
         return err_set(e, ERR_VERIFY, "%.200s in the state root is the .env file (same inode); "
                        "restore never writes it", rel);
@@ -152,6 +174,27 @@ static int64_t live_positions(const char *root)
 
 /* Open and structure-check the archive, and work out per file what would
  * happen. Reads the state root, writes nothing. */
+/* A target that is not a regular file: the plan names it with the remedy.
+ * A non-empty directory is never replaced, even when asked. */
+static int note_special(const struct restore_opts *o, struct plan *p, const char *path,
+                        const char *kind, struct err *e)
+{
+    char remedy[400];
+
+    if (strcmp(kind, "directory") == 0)
+        snprintf(remedy, sizeof(remedy), "%.200s is a directory where the snapshot has a file: "
+                 "move it away (--replace-special replaces an empty one)", path);
+    else
+        snprintf(remedy, sizeof(remedy), "%.200s is a %s, not a file: move it away, or pass "
+                 "--replace-special (API: \"replace_special\": true) to replace it", path, kind);
+    if (json_array_append_new(p->specials, json_pack("{s:s,s:s,s:s,s:b}", "path", path, "kind",
+                                                     kind, "remedy", remedy, "replaced",
+                                                     o->replace_special)) != 0 ||
+        json_array_append_new(p->warnings, json_string(remedy)) != 0)
+        return err_set(e, ERR_IO, "out of memory");
+    return 0;
+}
+
 static int plan_make(struct store *s, const struct restore_opts *o, struct plan *p, struct err *e)
 {
     struct catalog_snapshot row;
@@ -161,9 +204,10 @@ static int plan_make(struct store *s, const struct restore_opts *o, struct plan 
     int snap_has_ks = 0;
 
     memset(p, 0, sizeof(*p));
-    if ((p->warnings = json_array()) == NULL)
+    if ((p->warnings = json_array()) == NULL || (p->specials = json_array()) == NULL)
         return err_set(e, ERR_IO, "out of memory");
-    if (engine_name_check(o->name, e) != 0 || capture_check_root(s->cfg, e) != 0)
+    if (engine_name_check(o->name, e) != 0 ||
+        (o->target == NULL && capture_check_root(s->cfg, e) != 0))
         return -1;
     if (catalog_snapshot_get(s->cat, o->name, 0, &row, e) != 0)
         return -1;
@@ -202,10 +246,12 @@ static int plan_make(struct store *s, const struct restore_opts *o, struct plan 
         st = &p->v[p->n - 1];
         snprintf(st->want_sha, sizeof(st->want_sha), "%s",
                  json_string_value(json_object_get(f, "sha256")));
-        if (file_sha(s, fp, st->cur_sha, e) != 0)
+        if (file_sha(s, fp, st->cur_sha, &st->special, e) != 0)
             return -1;
         st->action = st->cur_sha[0] == '\0' ? "create"
                      : strcmp(st->cur_sha, st->want_sha) == 0 ? "unchanged" : "overwrite";
+        if (st->special != NULL && note_special(o, p, fp, st->special, e) != 0)
+            return -1;
     }
     /* A file the snapshot recorded as absent goes too: orders placed after
      * the snapshot must not sit beside its positions. The safety snapshot
@@ -225,7 +271,8 @@ static int plan_make(struct store *s, const struct restore_opts *o, struct plan 
             json_array_append_new(p->warnings, json_string(w));
             continue;
         }
-        if (file_sha(s, ap, cur, e) != 0)
+        const char *special;
+        if (file_sha(s, ap, cur, &special, e) != 0)
             return -1;
         if (cur[0] == '\0')
             continue;
@@ -233,10 +280,14 @@ static int plan_make(struct store *s, const struct restore_opts *o, struct plan 
             return -1;
         snprintf(p->v[p->n - 1].cur_sha, sizeof(p->v[0].cur_sha), "%s", cur);
         p->v[p->n - 1].action = "delete";
+        p->v[p->n - 1].special = special;
+        if (special != NULL && note_special(o, p, ap, special, e) != 0)
+            return -1;
     }
     if (!snap_has_ks && selected(o, KILL_SWITCH) && capture_path_allowed(s->cfg, KILL_SWITCH)) {
         char cur[65];
-        if (file_sha(s, KILL_SWITCH, cur, e) != 0)
+        const char *special;
+        if (file_sha(s, KILL_SWITCH, cur, &special, e) != 0)
             return -1;
         if (cur[0] != '\0') {
             /* The kill switch was thrown after this snapshot: someone stopped
@@ -252,28 +303,32 @@ static int plan_make(struct store *s, const struct restore_opts *o, struct plan 
 }
 
 /* The confirm token binds the snapshot, the options and the state root's
- * current bytes: t.<expiry>.<hmac>. */
-static int plan_token(struct store *s, const struct restore_opts *o, const struct plan *p,
-                      int64_t expires, char *out, size_t len, struct err *e)
+ * current bytes: t.<expiry>.<hmac>.<shape hmac>. The second MAC leaves the
+ * current bytes out: after a pre_restore hook stopped the bot (which may
+ * write on its way down), the same plan is still what the operator confirmed. */
+static int plan_mac(struct store *s, const struct restore_opts *o, const struct plan *p,
+                    int64_t expires, int with_bytes, char hex[65], struct err *e)
 {
     unsigned char mac[32];
     unsigned int maclen = 0;
-    char hex[65];
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned char digest[32];
-    char head[128];
+    char head[4300];
 
     if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
         EVP_MD_CTX_free(md);
         return err_set(e, ERR_IO, "out of memory");
     }
-    snprintf(head, sizeof(head), "restore-v1\n%lld\n%d\n", (long long)expires, o->clear_kill_switch);
+    snprintf(head, sizeof(head), "restore-v2\n%lld\n%d\n%d\n%d\n%d\n%s\n", (long long)expires,
+             o->clear_kill_switch, o->replace_special, o->engage_kill_switch, with_bytes,
+             o->target ? o->target : "");
     EVP_DigestUpdate(md, head, strlen(head));
     EVP_DigestUpdate(md, o->name, strlen(o->name) + 1);
     EVP_DigestUpdate(md, p->archive_sha, strlen(p->archive_sha) + 1);
     for (size_t i = 0; i < p->n; i++) {
         EVP_DigestUpdate(md, p->v[i].path, strlen(p->v[i].path) + 1);
-        EVP_DigestUpdate(md, p->v[i].cur_sha, strlen(p->v[i].cur_sha) + 1);
+        if (with_bytes)
+            EVP_DigestUpdate(md, p->v[i].cur_sha, strlen(p->v[i].cur_sha) + 1);
         EVP_DigestUpdate(md, p->v[i].action, strlen(p->v[i].action) + 1);
     }
     EVP_DigestFinal_ex(md, digest, NULL);
@@ -283,7 +338,17 @@ static int plan_token(struct store *s, const struct restore_opts *o, const struc
     if (HMAC(EVP_sha256(), s->secret, sizeof(s->secret), digest, sizeof(digest), mac, &maclen) == NULL)
         return err_set(e, ERR_IO, "hmac failed");
     fs_hex(mac, 32, hex);
-    if (snprintf(out, len, "t.%lld.%s", (long long)expires, hex) >= (int)len)
+    return 0;
+}
+
+static int plan_token(struct store *s, const struct restore_opts *o, const struct plan *p,
+                      int64_t expires, char *out, size_t len, struct err *e)
+{
+    char full[65], shape[65];
+
+    if (plan_mac(s, o, p, expires, 1, full, e) != 0 || plan_mac(s, o, p, expires, 0, shape, e) != 0)
+        return -1;
+    if (snprintf(out, len, "t.%lld.%s.%s", (long long)expires, full, shape) >= (int)len)
         return err_set(e, ERR_IO, "token buffer too small");
     return 0;
 }
@@ -303,26 +368,96 @@ static json_t *plan_json(const struct restore_opts *o, const struct plan *p)
         }
     }
     engine_time_format(p->created_at, created, sizeof(created));
-    return json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:O}", "snapshot", o->name, "created_at", created,
+    return json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:O,s:O,s:o}", "snapshot", o->name, "created_at",
+                     created,
                      "current_positions", p->cur_positions >= 0 ? json_integer(p->cur_positions)
                                                                  : json_null(),
                      "snapshot_positions", p->snap_positions >= 0
                                                ? json_integer(p->snap_positions) : json_null(),
-                     "files", files, "kill_switch", ks, "warnings", p->warnings);
+                     "files", files, "kill_switch", ks, "warnings", p->warnings,
+                     "special", p->specials,
+                     "target", o->target ? json_string(o->target) : json_null());
+    /* (the preview names the target as given; the report names the directory) */
+}
+
+/* The store sees target as its state root (and no dotenv) between begin
+ * and end: every path rule, the journal and its recovery then work on target. */
+struct retarget {
+    const struct engine_config *saved;
+    struct engine_config cfg;
+};
+
+static void retarget_begin(struct store *s, struct retarget *rt, const char *target)
+{
+    rt->saved = s->cfg;
+    rt->cfg = *s->cfg;
+    rt->cfg.root = target;
+    rt->cfg.dotenv = NULL;
+    s->cfg = &rt->cfg;
+}
+
+static void retarget_end(struct store *s, struct retarget *rt)
+{
+    if (rt->saved != NULL)
+        s->cfg = rt->saved;
+}
+
+static int target_empty_or_absent(const char *target, struct err *e);
+
+/* The directory a restore elsewhere writes: a path as given (the CLI), or a
+ * bare name under cfg->restore_targets_dir (the API: a client never names a
+ * server path). NULL with e when it cannot be. */
+static const char *target_path(struct store *s, const char *target, char *buf, size_t len,
+                               struct err *e)
+{
+    if (strchr(target, '/') != NULL)
+        return target;
+    if (s->cfg->restore_targets_dir == NULL) {
+        err_set(e, ERR_INVALID, "restore elsewhere by name needs \"restore_targets_dir\" in the "
+                "config (or give a path)");
+        return NULL;
+    }
+    if (engine_name_check(target, NULL) != 0) {
+        err_set(e, ERR_INVALID, "a restore target name is [A-Za-z0-9][A-Za-z0-9._-]{0,63}");
+        return NULL;
+    }
+    if (fs_join(buf, len, s->cfg->restore_targets_dir, target, e) != 0)
+        return NULL;
+    return buf;
 }
 
 int engine_restore_preview(struct store *s, const struct restore_opts *o, json_t **preview,
                            struct err *e)
 {
     struct plan p;
-    char token[128], exp[32];
+    char token[RESTORE_TOKEN_MAX], exp[32];
     json_t *errors = NULL;
     int64_t expires = engine_now() + ENGINE_CONFIRM_TOKEN_TTL;
     int rc = -1, bad;
 
     *preview = NULL;
+    memset(&p, 0, sizeof(p));
+    struct retarget rt = { 0 };
+    char tbuf[PATH_MAX];
+    const char *tdir = NULL;
+    if (o->target != NULL) {
+        if ((tdir = target_path(s, o->target, tbuf, sizeof(tbuf), e)) == NULL ||
+            target_empty_or_absent(tdir, e) != 0)
+            return -1;
+        retarget_begin(s, &rt, tdir);
+    }
     if (plan_make(s, o, &p, e) != 0)
         goto out;
+    if (o->target == NULL && !o->while_running) {
+        char what[600];
+        struct err be = { 0 };
+        if (writer_bot_running(s->cfg, what, sizeof(what), &be) > 0) {
+            char w[700];
+            snprintf(w, sizeof(w), "the bot is running (%s): the restore will be refused until "
+                     "it stops (or with --while-running)", what);
+            json_array_append_new(p.warnings, json_string(w));
+        }
+    }
     /* A preview promises the archive is good: check every byte now. */
     if ((errors = json_array()) == NULL)
         goto out;
@@ -347,6 +482,7 @@ int engine_restore_preview(struct store *s, const struct restore_opts *o, json_t
     json_object_set_new(*preview, "expires_at", json_string(exp));
     rc = 0;
 out:
+    retarget_end(s, &rt);
     json_decref(errors);
     plan_free(&p);
     return rc;
@@ -653,43 +789,299 @@ static int safety_snapshot(struct store *s, char *name, size_t len, struct prepa
     return rc;
 }
 
+/* ---- coordination with the bot: hooks, writer detection, identities ---- */
+
+/* Run a restore hook with the operation's environment; its result joins hooks. */
+static int restore_hook(struct store *s, const struct hook_spec *h, const char *what,
+                        const struct restore_opts *o, const char *safety, const char *result,
+                        json_t *hooks, struct err *e)
+{
+    char v_name[128], v_root[4200], v_store[4200], v_safety[128], v_result[64];
+    const char *env[8];
+    json_t *res = NULL;
+    int n = 0, rc;
+
+    snprintf(v_name, sizeof(v_name), "STATESNAP_SNAPSHOT=%s", o->name);
+    snprintf(v_root, sizeof(v_root), "STATESNAP_ROOT=%s", s->cfg->root);
+    snprintf(v_store, sizeof(v_store), "STATESNAP_STORE=%s", s->dir);
+    env[n++] = "STATESNAP_OP=restore";
+    env[n++] = v_name;
+    env[n++] = v_root;
+    env[n++] = v_store;
+    if (safety != NULL && safety[0]) {
+        snprintf(v_safety, sizeof(v_safety), "STATESNAP_SAFETY_SNAPSHOT=%s", safety);
+        env[n++] = v_safety;
+    }
+    if (result != NULL) {
+        snprintf(v_result, sizeof(v_result), "STATESNAP_RESULT=%s", result);
+        env[n++] = v_result;
+    }
+    env[n] = NULL;
+    rc = hook_run(h, what, env, &res, e);
+    if (res != NULL) {
+        json_object_set_new(res, "optional", json_boolean(h->optional));
+        json_array_append_new(hooks, res);
+    }
+    return rc;
+}
+
+/* The paths a restore looks at: every step's target. */
+static char **plan_paths(const struct plan *p)
+{
+    char **v = calloc(p->n + 1, sizeof(*v));
+
+    for (size_t i = 0; v && i < p->n; i++)
+        v[i] = p->v[i].path;
+    return v;
+}
+
+/* Leave state/KILL_SWITCH engaged: written (no symlink followed) unless the
+ * plan restores or keeps one. */
+static int engage_kill_switch(struct store *s, const struct plan *p, const char *snap,
+                              struct err *e)
+{
+    char text[200], when[32];
+    const char *base;
+    int dfd, fd;
+
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->v[i].path, KILL_SWITCH) == 0 && strcmp(p->v[i].action, "delete") != 0)
+            return 0;
+    engine_time_format(engine_now(), when, sizeof(when));
+    snprintf(text, sizeof(text), "engaged by statesnap after restoring %s at %s: clear it once "
+             "the bot's preflight has reconciled with the exchange\n", snap, when);
+    if ((dfd = rootfs_open_parent(s->cfg->root, KILL_SWITCH, 1, &base, e)) < 0)
+        return -1;
+    fd = openat(dfd, base, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 || fs_write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
+        err_sys(e, errno, "engage %s", KILL_SWITCH);
+        if (fd >= 0)
+            close(fd);
+        close(dfd);
+        return -1;
+    }
+    close(fd);
+    if (fsync(dfd) != 0 && errno != EINVAL) {
+        err_sys(e, errno, "fsync the directory of %s", KILL_SWITCH);
+        close(dfd);
+        return -1;
+    }
+    close(dfd);
+    return 0;
+}
+
+/* --target is absent, or an empty directory. */
+static int target_empty_or_absent(const char *target, struct err *e)
+{
+    struct stat st;
+    DIR *d;
+    struct dirent *de;
+    int empty = 1;
+
+    if (target == NULL || target[0] == '\0')
+        return err_set(e, ERR_INVALID, "--target needs a directory");
+    if (lstat(target, &st) != 0)
+        return errno == ENOENT ? 0 : err_sys(e, errno, "--target %s", target);
+    if (!S_ISDIR(st.st_mode))
+        return err_set(e, ERR_INVALID, "--target %.200s is not a directory", target);
+    if ((d = opendir(target)) == NULL)
+        return err_sys(e, errno, "--target %s", target);
+    while ((de = readdir(d)) != NULL && empty)
+        empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
+    closedir(d);
+    if (!empty)
+        return err_set(e, ERR_CONFLICT, "--target %.200s is not empty: restore elsewhere writes "
+                       "into a new or empty directory only", target);
+    return 0;
+}
+
+/* A target directory for restore elsewhere: new (made 0700) or empty, and
+ * neither the state root, nor inside it, nor the store. */
+static int target_check(struct store *s, const char *target, struct err *e)
+{
+    char real[PATH_MAX], live[PATH_MAX], store[PATH_MAX];
+    struct stat st;
+    DIR *d;
+    struct dirent *de;
+    size_t n;
+
+    if (target == NULL || target[0] == '\0')
+        return err_set(e, ERR_INVALID, "--target needs a directory");
+    if (lstat(target, &st) != 0) {
+        if (errno != ENOENT || fs_mkdir_p(target, 0700, e) != 0)
+            return errno == ENOENT ? -1 : err_sys(e, errno, "--target %s", target);
+    } else if (!S_ISDIR(st.st_mode)) {
+        return err_set(e, ERR_INVALID, "--target %.200s is not a directory", target);
+    } else if ((d = opendir(target)) != NULL) {
+        int empty = 1;
+        while ((de = readdir(d)) != NULL && empty)
+            empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
+        closedir(d);
+        if (!empty)
+            return err_set(e, ERR_CONFLICT, "--target %.200s is not empty: restore elsewhere "
+                           "writes into a new or empty directory only", target);
+    }
+    if (realpath(target, real) == NULL)
+        return err_sys(e, errno, "--target %s", target);
+    if (s->cfg->root != NULL && realpath(s->cfg->root, live) != NULL) {
+        n = strlen(live);
+        if (strncmp(real, live, n) == 0 && (real[n] == '\0' || real[n] == '/'))
+            return err_set(e, ERR_INVALID, "--target %.200s is the state root or inside it; "
+                           "restore the live root without --target", target);
+    }
+    if (realpath(s->dir, store) != NULL) {
+        n = strlen(store);
+        if (strncmp(real, store, n) == 0 && (real[n] == '\0' || real[n] == '/'))
+            return err_set(e, ERR_INVALID, "--target %.200s is inside the store", target);
+    }
+    return 0;
+}
+
 int engine_restore_apply(struct store *s, const struct restore_opts *o, const char *token,
                          json_t **report, struct err *e)
 {
     struct plan p;
-    char want[128], safety[ENGINE_NAME_MAX + 1];
+    char want[RESTORE_TOKEN_MAX], safety[ENGINE_NAME_MAX + 1] = "", what[600];
+    const char *given_shape, *dot;
     long long expires;
-    char *end;
-    json_t *files;
+    char *end, **paths = NULL;
+    json_t *files = NULL, *hooks = json_array(), *changed = json_array(),
+           *warnings = json_array();
     struct prepare_job job;
     struct err ignored = { 0 };
-    int rc = -1, journaled = 0;
+    struct writer_ident *ids = NULL, *after = NULL;
+    struct retarget rt = { 0 };
+    char tbuf[PATH_MAX];
+    const char *tdir = NULL;
+    int rc = -1, journaled = 0, locked = 0, hooks_begun = 0, live = o->target == NULL;
+    int engage = live && (o->engage_kill_switch || s->cfg->restore_engage_kill_switch);
+    long quiet = s->cfg->restore_quiet_ms >= 0 ? s->cfg->restore_quiet_ms : WRITER_DEFAULT_QUIET_MS;
 
     *report = NULL;
     memset(&p, 0, sizeof(p));
     memset(&job, 0, sizeof(job));
-    if (token == NULL || *token == '\0')
-        return err_set(e, ERR_INVALID, "a confirm token from a restore preview is required");
-    if (strncmp(token, "t.", 2) != 0)
-        return err_set(e, ERR_INVALID, "that is not a confirm token from a restore preview");
+    if (hooks == NULL || changed == NULL || warnings == NULL) {
+        err_set(e, ERR_IO, "out of memory");
+        goto out;
+    }
+    if (token == NULL || *token == '\0') {
+        err_set(e, ERR_INVALID, "a confirm token from a restore preview is required");
+        goto out;
+    }
+    if (strncmp(token, "t.", 2) != 0) {
+        err_set(e, ERR_INVALID, "that is not a confirm token from a restore preview");
+        goto out;
+    }
     errno = 0;
     expires = strtoll(token + 2, &end, 10);
-    if (errno != 0 || end == token + 2 || *end != '.')
-        return err_set(e, ERR_INVALID, "malformed confirm token");
+    if (errno != 0 || end == token + 2 || *end != '.' || strlen(token) >= RESTORE_TOKEN_MAX) {
+        err_set(e, ERR_INVALID, "malformed confirm token");
+        goto out;
+    }
+    dot = strchr(end + 1, '.');
+    given_shape = dot ? dot + 1 : NULL;
+    if (engage && o->clear_kill_switch) {
+        err_set(e, ERR_INVALID, "clearing the kill switch and leaving it engaged contradict: "
+                "give one of --clear-kill-switch, --engage-kill-switch");
+        goto out;
+    }
+#ifdef STATESNAP_TESTING
+    {
+        /* Test builds: the suites that do not test the quiet period skip it. */
+        const char *q = getenv("STATESNAP_TEST_RESTORE_QUIET_MS");
+        if (q != NULL && *q != '\0' && s->cfg->restore_quiet_ms < 0)
+            quiet = strtol(q, NULL, 10);
+    }
+#endif
     if (store_lock(s, e) != 0)
-        return -1;
+        goto out;
+    locked = 1;
+    if (!live) {
+        if ((tdir = target_path(s, o->target, tbuf, sizeof(tbuf), e)) == NULL ||
+            target_check(s, tdir, e) != 0)
+            goto out;
+        retarget_begin(s, &rt, tdir);
+    }
+    /* Stop the bot (if the operator said how) before anything is planned:
+     * it may write on its way down. The post hook runs whatever happens. */
+    if (live && (s->cfg->pre_restore != NULL || s->cfg->post_restore != NULL))
+        hooks_begun = 1;
+    if (live && s->cfg->pre_restore != NULL) {
+        struct err he = { 0 };
+        if (restore_hook(s, s->cfg->pre_restore, "pre_restore", o, NULL, NULL, hooks, &he) != 0) {
+            if (!s->cfg->pre_restore->optional) {
+                err_set(e, ERR_HOOK, "%s; nothing restored", he.msg);
+                goto out;
+            }
+            json_array_append_new(warnings, json_string(he.msg));
+        }
+    }
     if (plan_make(s, o, &p, e) != 0)
         goto out;
     if (plan_token(s, o, &p, expires, want, sizeof(want), e) != 0)
         goto out;
     if (strlen(want) != strlen(token) || CRYPTO_memcmp(want, token, strlen(want)) != 0) {
-        err_set(e, ERR_CONFLICT, "the state root or the options changed since the preview; "
-                "preview again");
-        goto out;
+        /* After the pre hook the bytes may differ (the bot's last writes,
+         * kept by the safety snapshot); the plan itself must not. */
+        const char *want_shape = strrchr(want, '.') + 1;
+        if (s->cfg->pre_restore == NULL || !live || given_shape == NULL ||
+            strlen(given_shape) != strlen(want_shape) ||
+            CRYPTO_memcmp(given_shape, want_shape, strlen(want_shape)) != 0) {
+            err_set(e, ERR_CONFLICT, "the state root or the options changed since the preview; "
+                    "preview again");
+            goto out;
+        }
+        json_array_append_new(warnings, json_string("the state root changed after "
+                                                    "hooks.pre_restore ran (the bot's last "
+                                                    "writes): they are in the safety snapshot"));
     }
     if (expires < engine_now()) {
         err_set(e, ERR_CONFLICT, "the confirm token has expired; preview again");
         goto out;
+    }
+    for (size_t i = 0; i < p.n; i++) {
+        const struct step *st = &p.v[i];
+        if (st->special == NULL || strcmp(st->action, "unchanged") == 0)
+            continue;
+        if (!o->replace_special || strcmp(st->special, "directory") == 0) {
+            const json_t *sp;
+            size_t k;
+            json_array_foreach(p.specials, k, sp)
+                if (strcmp(json_string_value(json_object_get(sp, "path")), st->path) == 0)
+                    err_set(e, ERR_CONFLICT, "%s; nothing restored",
+                            json_string_value(json_object_get(sp, "remedy")));
+            goto out;
+        }
+    }
+    if ((paths = plan_paths(&p)) == NULL || (ids = calloc(p.n + 1, sizeof(*ids))) == NULL ||
+        (after = calloc(p.n + 1, sizeof(*after))) == NULL) {
+        err_set(e, ERR_IO, "out of memory");
+        goto out;
+    }
+    if (writer_idents(s->cfg->root, paths, p.n, ids, e) != 0)
+        goto out;
+    if (live && !o->while_running) {
+        /* A running bot would rewrite the root right after the swap. */
+        int r = writer_bot_running(s->cfg, what, sizeof(what), e);
+        if (r < 0)
+            goto out;
+        if (r > 0) {
+            err_set(e, ERR_CONFLICT, "the bot is running (%s): stop it first (hooks.pre_restore "
+                    "can), or pass --while-running; nothing restored", what);
+            goto out;
+        }
+        json_t *moved = json_array();
+        r = writer_quiet(s->cfg->root, paths, p.n, ids, quiet, moved, e);
+        if (r != 0) {
+            if (r > 0)
+                err_set(e, ERR_CONFLICT, "%s changed during the %ld ms quiet period before the "
+                        "swap: something still writes the state root (stop the bot, or pass "
+                        "--while-running); nothing restored",
+                        json_string_value(json_array_get(moved, 0)), quiet);
+            json_decref(moved);
+            goto out;
+        }
+        json_decref(moved);
     }
     /* Phase 1 (prepare): every file to a temp beside its target, hashed on
      * the way; the rest of the archive checked too. Nothing is swapped, so
@@ -709,20 +1101,45 @@ int engine_restore_apply(struct store *s, const struct restore_opts *o, const ch
     job.s = s;
     job.p = &p;
     job.snap = o->name;
-    if (pthread_create(&job.th, NULL, prepare_main, &job) == 0) {
-        job.running = 1;
+    if (!live) {
+        /* Restore elsewhere: the live root is not touched, so no safety net. */
+        if (prepare_files(s, &p, o->name, e) != 0)
+            goto fail;
     } else {
-        /* No thread: do it here, then the snapshot. */
-        job.rc = prepare_files(s, &p, o->name, &job.e);
-    }
-    int safe = safety_snapshot(s, safety, sizeof(safety), &job, e);
-    /* Joined by the gate unless the create stopped before it. */
-    if (prepare_wait(&job, &ignored) != 0 || safe != 0) {
-        if (job.rc != 0)
-            *e = job.e;
-        goto fail;
+        if (pthread_create(&job.th, NULL, prepare_main, &job) == 0) {
+            job.running = 1;
+        } else {
+            /* No thread: do it here, then the snapshot. */
+            job.rc = prepare_files(s, &p, o->name, &job.e);
+        }
+        int safe = safety_snapshot(s, safety, sizeof(safety), &job, e);
+        /* Joined by the gate unless the create stopped before it. */
+        if (prepare_wait(&job, &ignored) != 0 || safe != 0) {
+            if (job.rc != 0)
+                *e = job.e;
+            goto fail;
+        }
     }
     FAILPOINT("restore.after_safety");
+    /* Right before the swap: the targets as they were planned (and quiet). */
+    {
+        json_t *moved = json_array();
+        int r = writer_quiet(s->cfg->root, paths, p.n, ids, 0, moved, e);
+        if (r < 0) {
+            json_decref(moved);
+            goto fail;
+        }
+        if (r > 0 && !o->while_running) {
+            err_set(e, ERR_CONFLICT, "%s changed while the restore was prepared: something "
+                    "still writes the state root; nothing restored",
+                    json_string_value(json_array_get(moved, 0)));
+            json_decref(moved);
+            goto fail;
+        }
+        json_decref(moved);
+    }
+    if (engage && engage_kill_switch(s, &p, o->name, e) != 0)
+        goto fail;
     /* Phase 2 (commit): from here on the restore completes, now or at the
      * next start. */
     if (journal_write(s, "commit", o, &p, e) != 0)
@@ -733,6 +1150,7 @@ int engine_restore_apply(struct store *s, const struct restore_opts *o, const ch
         const struct step *st = &p.v[i];
         if (commit_step(s, st, e) != 0) {
             json_decref(files);
+            files = NULL;
             /* The journal stays: the next command rolls forward. */
             journaled = 0;
             goto out;
@@ -741,42 +1159,97 @@ int engine_restore_apply(struct store *s, const struct restore_opts *o, const ch
         json_array_append_new(files, json_pack("{s:s,s:s,s:s}", "path", st->path, "action",
                                                st->action, "result", "OK"));
     }
+    if (writer_idents(s->cfg->root, paths, p.n, after, e) != 0) {
+        journaled = 0;
+        goto out;
+    }
     if (journal_remove(s, e) != 0) {
-        json_decref(files);
         journaled = 0;
         goto out;
     }
     journaled = 0;
-    *report = json_pack("{s:s,s:s,s:o,s:o,s:s}", "snapshot", o->name, "safety_snapshot", safety,
-                        "files", files, "kill_switch", json_null(), "next_step", RESTORE_NEXT_STEP);
+    /* Again a little later: a bot still running rewrites right after the swap. */
+    if (live) {
+        long settle = quiet / 4 < RESTORE_SETTLE_MAX_MS ? quiet / 4 : RESTORE_SETTLE_MAX_MS;
+        if (writer_quiet(s->cfg->root, paths, p.n, after, settle, changed, &ignored) > 0) {
+            char w[400];
+            snprintf(w, sizeof(w), "%s changed right after the restore: something still writes "
+                     "the state root, so it is not the snapshot now (see changed_during_restore)",
+                     json_string_value(json_array_get(changed, 0)));
+            json_array_append_new(warnings, json_string(w));
+        }
+    }
+    *report = json_pack("{s:s,s:o,s:O,s:o,s:s,s:O,s:O,s:O,s:o}", "snapshot", o->name,
+                        "safety_snapshot", live ? json_string(safety) : json_null(),
+                        "files", files, "kill_switch", json_null(), "next_step", RESTORE_NEXT_STEP,
+                        "hooks", hooks, "changed_during_restore", changed, "warnings", warnings,
+                        "target", live ? json_null() : json_string(tdir));
     for (size_t i = 0; i < p.n && *report; i++)
         if (strcmp(p.v[i].path, KILL_SWITCH) == 0)
             json_object_set_new(*report, "kill_switch",
                                 json_string(strcmp(p.v[i].action, "kept") == 0 ? "kept"
                                             : strcmp(p.v[i].action, "delete") == 0 ? "cleared"
                                             : "restored"));
+    if (*report && engage && strcmp(json_string_value(json_object_get(*report, "kill_switch")) ?: "",
+                                    "restored") != 0)
+        json_object_set_new(*report, "kill_switch", json_string("engaged"));
     rc = *report ? 0 : err_set(e, ERR_IO, "out of memory");
-    if (rc == 0) {
-        json_t *ad = json_pack("{s:s,s:O,s:O}", "safety_snapshot", safety, "files", files,
-                               "kill_switch", json_object_get(*report, "kill_switch"));
-        audit_append(s, "restore", o->name, "ok", ad, NULL);
-        json_decref(ad);
-    }
     goto out;
 fail:
     remove_tmps(s, &p);
 out:
     if (journaled)
         journal_remove(s, NULL);
+    retarget_end(s, &rt);
+    /* The post hook (the bot's preflight, then its start) runs whenever the
+     * pre hook ran, and its result is part of the report. */
+    if (hooks_begun && s->cfg->post_restore != NULL) {
+        struct err he = { 0 };
+        const char *res = rc != 0 ? "error" : json_array_size(changed) ? "changed" : "ok";
+        if (restore_hook(s, s->cfg->post_restore, "post_restore", o, safety, res, hooks, &he) != 0) {
+            char w[300];
+            snprintf(w, sizeof(w), "%s", he.msg);
+            json_array_append_new(warnings, json_string(w));
+            json_t *d = json_pack("{s:s}", "error", he.msg);
+            engine_emit(s->cfg, "hook", "error", o->name, d);
+            json_decref(d);
+        }
+    }
+    if (rc == 0) {
+        json_t *ad = json_pack("{s:O,s:O,s:O}", "safety_snapshot",
+                               json_object_get(*report, "safety_snapshot"), "files", files,
+                               "kill_switch", json_object_get(*report, "kill_switch"));
+        if (json_array_size(hooks) > 0)
+            json_object_set(ad, "hooks", hooks);
+        if (json_array_size(changed) > 0)
+            json_object_set(ad, "changed_during_restore", changed);
+        if (!live)
+            json_object_set_new(ad, "target", json_string(tdir));
+        audit_append(s, "restore", o->name, json_array_size(changed) ? "changed" : "ok", ad, NULL);
+        if (json_array_size(changed) > 0)
+            engine_emit(s->cfg, "restore", "changed", o->name, ad);
+        json_decref(ad);
+    }
     /* A refused restore is worth a line (a bad archive, a stale token); bad
      * input is not, and changes nothing. */
-    if (rc != 0 && e->code != ERR_LOCKED && e->code != ERR_INVALID && e->code != ERR_NOT_FOUND) {
+    if (rc != 0 && locked && e->code != ERR_LOCKED && e->code != ERR_INVALID &&
+        e->code != ERR_NOT_FOUND) {
         json_t *ad = json_pack("{s:s}", "error", e->msg);
+        if (json_array_size(hooks) > 0)
+            json_object_set(ad, "hooks", hooks);
         audit_append(s, "restore", o->name, "error", ad, NULL);
         json_decref(ad);
     }
+    json_decref(files);
+    json_decref(hooks);
+    json_decref(changed);
+    json_decref(warnings);
+    free(paths);
+    free(ids);
+    free(after);
     plan_free(&p);
-    store_unlock(s);
+    if (locked)
+        store_unlock(s);
     return rc;
 }
 

@@ -14,15 +14,35 @@ static int read_opts(const struct route_req *r, json_t *body, struct restore_opt
     json_t *v, *item;
     size_t i;
 
+    static const char *const flags[] = { "clear_kill_switch", "while_running", "replace_special",
+                                         "engage_kill_switch", NULL };
+    int *slots[4];
+
     memset(ro, 0, sizeof(*ro));
     *only_buf = NULL;
     ro->name = r->name;
-    if ((v = json_object_get(body, "clear_kill_switch")) != NULL) {
+    slots[0] = &ro->clear_kill_switch;
+    slots[1] = &ro->while_running;
+    slots[2] = &ro->replace_special;
+    slots[3] = &ro->engage_kill_switch;
+    for (int k = 0; flags[k] != NULL; k++) {
+        if ((v = json_object_get(body, flags[k])) == NULL)
+            continue;
         if (!json_is_boolean(v)) {
-            route_problem(o, 400, "\"clear_kill_switch\" must be true or false");
+            route_problem(o, 400, "\"%s\" must be true or false", flags[k]);
             return -1;
         }
-        ro->clear_kill_switch = json_is_true(v);
+        *slots[k] = json_is_true(v);
+    }
+    /* Restore elsewhere: a name under the config's restore_targets_dir, never a path. */
+    if ((v = json_object_get(body, "target")) != NULL && !json_is_null(v)) {
+        const char *t = json_string_value(v);
+        if (t == NULL || engine_name_check(t, NULL) != 0) {
+            route_problem(o, 400, "\"target\" must be a name ([A-Za-z0-9][A-Za-z0-9._-]{0,63}) "
+                          "under the server's restore_targets_dir");
+            return -1;
+        }
+        ro->target = t;
     }
     if ((v = json_object_get(body, "only")) == NULL || json_is_null(v))
         return 0;
@@ -50,7 +70,8 @@ static int read_opts(const struct route_req *r, json_t *body, struct restore_opt
 
 void route_restore_preview(const struct route_req *r, struct route_resp *o)
 {
-    static const char *const keys[] = { "only", "clear_kill_switch", NULL };
+    static const char *const keys[] = { "only", "clear_kill_switch", "while_running",
+                                        "replace_special", "engage_kill_switch", "target", NULL };
     struct restore_opts ro;
     struct err e = { 0 };
     const char **only = NULL;
@@ -79,7 +100,9 @@ out:
 
 void route_restore_apply(const struct route_req *r, struct route_resp *o)
 {
-    static const char *const keys[] = { "confirm_token", "only", "clear_kill_switch", NULL };
+    static const char *const keys[] = { "confirm_token", "only", "clear_kill_switch",
+                                        "while_running", "replace_special", "engage_kill_switch",
+                                        "target", NULL };
     struct restore_opts ro;
     struct err e = { 0 };
     const char **only = NULL;

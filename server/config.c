@@ -24,7 +24,8 @@ static const char *const top_keys[] = {
     "prune_after_create", "alerts", "offsite", "readyz_max_age", "metrics_public",
     "safety_pin_days", "safety_compression_level", "lock_timeout_ms", "compress_threads",
     "capture", "hooks", "max_unpacked_bytes", "max_compression_ratio", "allowed_hosts",
-    "max_connections_per_ip", NULL
+    "max_connections_per_ip", "bot", "restore_quiet_ms", "restore_engage_kill_switch",
+    "restore_targets_dir", NULL
 };
 static const char *const retention_keys[] = {
     "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "expire_after", "max_count", NULL
@@ -467,7 +468,8 @@ static int apply_root(struct config *c, json_t *root, const char *path, struct e
         alerts_check(c->alerts, e) ||
         validate_section(c, root, "offsite", offsite_keys, &c->offsite, e) ||
         offsite_check(c->offsite, e) ||
-        config_capture_apply(c, root, e) || config_hooks_apply(c, root, e))
+        config_capture_apply(c, root, e) || config_hooks_apply(c, root, e) ||
+        config_restore_apply(c, root, e))
         goto out;
     rc = 0;
 out:
@@ -481,6 +483,7 @@ static int config_defaults(struct config *c, struct err *e)
     c->compression_level = 6;
     c->max_body_bytes = 1u << 20;
     c->max_upload_bytes = 4ULL << 30;
+    c->restore_quiet_ms = -1;
     c->max_unpacked_bytes = ENGINE_DEFAULT_MAX_UNPACKED;
     c->max_compression_ratio = ENGINE_DEFAULT_MAX_RATIO;
     c->safety_pin_seconds = ENGINE_SAFETY_PIN_SECONDS;
@@ -538,6 +541,13 @@ void config_sync_engine(struct config *c)
     ec->capture = &c->capture_policy;
     ec->pre_snapshot = c->pre_snapshot.set ? &c->pre_snapshot.spec : NULL;
     ec->post_snapshot = c->post_snapshot.set ? &c->post_snapshot.spec : NULL;
+    ec->pre_restore = c->pre_restore.set ? &c->pre_restore.spec : NULL;
+    ec->post_restore = c->post_restore.set ? &c->post_restore.spec : NULL;
+    ec->bot_lock_file = c->bot_lock_file;
+    ec->bot_pid_file = c->bot_pid_file;
+    ec->restore_quiet_ms = c->restore_quiet_ms;
+    ec->restore_engage_kill_switch = c->restore_engage_kill_switch;
+    ec->restore_targets_dir = c->restore_targets_dir;
     ec->max_unpacked_bytes = c->max_unpacked_bytes;
     ec->max_compression_ratio = c->max_compression_ratio;
 }

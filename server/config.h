@@ -66,6 +66,12 @@ struct config {
     char *chain_path, *chain_seq, *chain_hash, *chain_prev;
     struct config_hook pre_snapshot;       /* "hooks" */
     struct config_hook post_snapshot;
+    struct config_hook pre_restore;
+    struct config_hook post_restore;
+    char *bot_lock_file, *bot_pid_file;    /* "bot" */
+    long restore_quiet_ms;                 /* -1 = default */
+    int restore_engage_kill_switch;
+    char *restore_targets_dir;
     struct engine_config engine;/* view for engine calls; points into this struct */
 };
 
@@ -93,6 +99,7 @@ int config_parse_duration(const char *s, long *out, struct err *e);
  * keys and bad values are ERR_INVALID naming the key). 0 or -1. */
 int config_capture_apply(struct config *c, const json_t *root, struct err *e);
 int config_hooks_apply(struct config *c, const json_t *root, struct err *e);
+int config_restore_apply(struct config *c, const json_t *root, struct err *e);
 
 /* Free what those sections own. Cannot fail. */
 void config_capture_free(struct config *c);

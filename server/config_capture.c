@@ -1,6 +1,7 @@
-/* config_capture.c - the "capture" and "hooks" sections of statesnap.json:
- * how a create takes a consistent cut of a live root, and the commands run
- * around it. */
+/* config_capture.c - the sections of statesnap.json about the live bot: how
+ * a create takes a consistent cut of its root ("capture"), the commands run
+ * around a create or a restore ("hooks"), and how a restore tells the bot is
+ * running ("bot", "restore_quiet_ms", "restore_engage_kill_switch"). */
 #include "config.h"
 
 #include <stdio.h>
@@ -14,7 +15,9 @@ static const char *const capture_keys[] = {
     "append_only", "require", "max_attempts", "max_wait_ms", "on_inconsistent", "chain", NULL
 };
 static const char *const chain_keys[] = { "path", "seq_field", "hash_field", "prev_field", NULL };
-static const char *const hooks_keys[] = { "pre_snapshot", "post_snapshot", NULL };
+static const char *const hooks_keys[] = { "pre_snapshot", "post_snapshot", "pre_restore",
+                                           "post_restore", NULL };
+static const char *const bot_keys[] = { "lock_file", "pid_file", NULL };
 static const char *const hook_keys[] = { "argv", "timeout_ms", "optional", NULL };
 
 static int only_keys(const json_t *obj, const char *const *list, const char *where,
@@ -76,6 +79,21 @@ static int field_name(const json_t *obj, const char *key, const char *where, cha
     if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 128)
         return err_set(e, ERR_INVALID, "config: \"%s.%s\" must be a short non-empty string",
                        where, key);
+    free(*slot);
+    return (*slot = strdup(json_string_value(v))) ? 0 : err_set(e, ERR_IO, "out of memory");
+}
+
+/* An absolute path setting (the bot's lock and pid files). */
+static int field_path(const json_t *obj, const char *key, const char *where, char **slot,
+                      struct err *e)
+{
+    const json_t *v = json_object_get(obj, key);
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_string(v) || json_string_value(v)[0] != '/' || json_string_length(v) > 4096)
+        return err_set(e, ERR_INVALID, "config: \"%s%s%s\" must be an absolute path", where,
+                       *where ? "." : "", key);
     free(*slot);
     return (*slot = strdup(json_string_value(v))) ? 0 : err_set(e, ERR_IO, "out of memory");
 }
@@ -194,6 +212,41 @@ int config_hooks_apply(struct config *c, const json_t *root, struct err *e)
     if ((v = json_object_get(hooks, "post_snapshot")) != NULL &&
         one_hook(v, "post_snapshot", &c->post_snapshot, e) != 0)
         return -1;
+    if ((v = json_object_get(hooks, "pre_restore")) != NULL &&
+        one_hook(v, "pre_restore", &c->pre_restore, e) != 0)
+        return -1;
+    if ((v = json_object_get(hooks, "post_restore")) != NULL &&
+        one_hook(v, "post_restore", &c->post_restore, e) != 0)
+        return -1;
+    return 0;
+}
+
+int config_restore_apply(struct config *c, const json_t *root, struct err *e)
+{
+    const json_t *bot = json_object_get(root, "bot"), *v;
+
+    if (bot != NULL) {
+        if (!json_is_object(bot))
+            return err_set(e, ERR_INVALID, "config: \"bot\" must be an object");
+        if (only_keys(bot, bot_keys, "bot", e) != 0 ||
+            field_path(bot, "lock_file", "bot", &c->bot_lock_file, e) ||
+            field_path(bot, "pid_file", "bot", &c->bot_pid_file, e))
+            return -1;
+    }
+    if ((v = json_object_get(root, "restore_quiet_ms")) != NULL) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 600000)
+            return err_set(e, ERR_INVALID,
+                           "config: \"restore_quiet_ms\" must be an integer from 0 to 600000");
+        c->restore_quiet_ms = (long)json_integer_value(v);
+    }
+    if (field_path(root, "restore_targets_dir", "", &c->restore_targets_dir, e) != 0)
+        return -1;
+    if ((v = json_object_get(root, "restore_engage_kill_switch")) != NULL) {
+        if (!json_is_boolean(v))
+            return err_set(e, ERR_INVALID,
+                           "config: \"restore_engage_kill_switch\" must be true or false");
+        c->restore_engage_kill_switch = json_is_true(v);
+    }
     return 0;
 }
 
@@ -207,4 +260,9 @@ void config_capture_free(struct config *c)
     free(c->chain_prev);
     free_strv(c->pre_snapshot.argv);
     free_strv(c->post_snapshot.argv);
+    free_strv(c->pre_restore.argv);
+    free_strv(c->post_restore.argv);
+    free(c->bot_lock_file);
+    free(c->restore_targets_dir);
+    free(c->bot_pid_file);
 }

@@ -1,7 +1,11 @@
 # lib.sh - what the suite runners (tests/*/run.sh, tests/run-all.sh) share:
 # the binary under test, installing a missing tool, and counting pytest results.
-# Source it; it defines functions and PY, and changes nothing else.
+# Source it; it defines functions and PY, and exports STATESNAP_TEST_RESTORE_QUIET_MS.
 
+# Restores wait for a quiet period (restore_quiet_ms, 2 s) before they swap;
+# the suites that do not test it skip the wait (test builds only read this;
+# a config that sets restore_quiet_ms wins).
+export STATESNAP_TEST_RESTORE_QUIET_MS=${STATESNAP_TEST_RESTORE_QUIET_MS:-0}
 PY=/usr/bin/python3   # Debian's python3 has pytest, requests, jsonschema, yaml; a pyenv one may not
 
 # suite_bin RUNNER ARG... - export STATESNAP_BIN as the absolute path of the

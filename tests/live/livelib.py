@@ -37,7 +37,8 @@ def make_root(path, *args):
 class Bot:
     """tests/fixtures/bot.py running against a root until stopped."""
 
-    def __init__(self, root, rate=250, style="mixed", pause=False, workdir=None):
+    def __init__(self, root, rate=250, style="mixed", pause=False, workdir=None, lock_file=None,
+                 pid_file=None):
         self.root = root
         workdir = workdir or os.path.dirname(root)
         self.stop_file = os.path.join(workdir, "bot.stop")
@@ -47,6 +48,10 @@ class Bot:
                "--stop-file", self.stop_file, "--seconds", "900"]
         if pause:
             cmd += ["--pause-file", self.pause_file, "--ack-file", self.ack_file]
+        if lock_file:
+            cmd += ["--lock-file", lock_file]
+        if pid_file:
+            cmd += ["--pid-file", pid_file]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
         self.events = None
         # Let it write a few hundred events first.
