@@ -114,6 +114,7 @@ def config_keys_dotted():
         keys += ["capture.chain.%s" % k for k in cl["chain_keys"]]
         keys += ["hooks.%s" % k for k in cl["hooks_keys"]]
         keys += ["hooks.%s.%s" % (h, k) for h in cl["hooks_keys"] for k in cl["hook_keys"]]
+        keys += ["bot.%s" % k for k in cl.get("bot_keys", [])]
     return keys
 
 
