@@ -895,45 +895,50 @@ static int target_empty_or_absent(const char *target, struct err *e)
     return 0;
 }
 
-/* A target directory for restore elsewhere: new (made 0700) or empty, and
- * neither the state root, nor inside it, nor the store. */
+/* 1 if path is dir or below it (both real paths). */
+static int below(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+
+    return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/' || n == 1);
+}
+
+/* A target directory for restore elsewhere: new (made 0700, in a directory
+ * that exists) or empty, and neither the state root, nor inside it, nor the
+ * store. Checked before anything is made. */
 static int target_check(struct store *s, const char *target, struct err *e)
 {
-    char real[PATH_MAX], live[PATH_MAX], store[PATH_MAX];
-    struct stat st;
-    DIR *d;
-    struct dirent *de;
-    size_t n;
+    char real[PATH_MAX], live[PATH_MAX], store[PATH_MAX], parent[PATH_MAX];
+    const char *slash, *base;
+    int absent;
 
-    if (target == NULL || target[0] == '\0')
-        return err_set(e, ERR_INVALID, "--target needs a directory");
-    if (lstat(target, &st) != 0) {
-        if (errno != ENOENT || fs_mkdir_p(target, 0700, e) != 0)
-            return errno == ENOENT ? -1 : err_sys(e, errno, "--target %s", target);
-    } else if (!S_ISDIR(st.st_mode)) {
-        return err_set(e, ERR_INVALID, "--target %.200s is not a directory", target);
-    } else if ((d = opendir(target)) != NULL) {
-        int empty = 1;
-        while ((de = readdir(d)) != NULL && empty)
-            empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0;
-        closedir(d);
-        if (!empty)
-            return err_set(e, ERR_CONFLICT, "--target %.200s is not empty: restore elsewhere "
-                           "writes into a new or empty directory only", target);
+    if (target_empty_or_absent(target, e) != 0)
+        return -1;
+    absent = access(target, F_OK) != 0;
+    if (!absent) {
+        if (realpath(target, real) == NULL)
+            return err_sys(e, errno, "--target %s", target);
+    } else {
+        /* Where it would be: its parent's real path and its name. */
+        slash = strrchr(target, '/');
+        base = slash ? slash + 1 : target;
+        snprintf(parent, sizeof(parent), "%.*s", slash ? (int)(slash - target) : 1,
+                 slash ? (slash == target ? "/" : target) : ".");
+        if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+            return err_set(e, ERR_INVALID, "--target %.200s: name a directory", target);
+        if (realpath(parent, real) == NULL)
+            return err_sys(e, errno, "--target %s: its directory", target);
+        if (strlen(real) + 1 + strlen(base) >= sizeof(real))
+            return err_set(e, ERR_INVALID, "--target %.200s: path too long", target);
+        strcat(strcat(real, strcmp(real, "/") == 0 ? "" : "/"), base);
     }
-    if (realpath(target, real) == NULL)
+    if (s->cfg->root != NULL && realpath(s->cfg->root, live) != NULL && below(real, live))
+        return err_set(e, ERR_INVALID, "--target %.200s is the state root or inside it; "
+                       "restore the live root without --target", target);
+    if (realpath(s->dir, store) != NULL && below(real, store))
+        return err_set(e, ERR_INVALID, "--target %.200s is inside the store", target);
+    if (absent && mkdir(target, 0700) != 0)
         return err_sys(e, errno, "--target %s", target);
-    if (s->cfg->root != NULL && realpath(s->cfg->root, live) != NULL) {
-        n = strlen(live);
-        if (strncmp(real, live, n) == 0 && (real[n] == '\0' || real[n] == '/'))
-            return err_set(e, ERR_INVALID, "--target %.200s is the state root or inside it; "
-                           "restore the live root without --target", target);
-    }
-    if (realpath(s->dir, store) != NULL) {
-        n = strlen(store);
-        if (strncmp(real, store, n) == 0 && (real[n] == '\0' || real[n] == '/'))
-            return err_set(e, ERR_INVALID, "--target %.200s is inside the store", target);
-    }
     return 0;
 }
 
@@ -997,8 +1002,12 @@ int engine_restore_apply(struct store *s, const struct restore_opts *o, const ch
         goto out;
     locked = 1;
     if (!live) {
-        if ((tdir = target_path(s, o->target, tbuf, sizeof(tbuf), e)) == NULL ||
-            target_check(s, tdir, e) != 0)
+        if ((tdir = target_path(s, o->target, tbuf, sizeof(tbuf), e)) == NULL)
+            goto out;
+        /* The configured directory of API targets is made on first use. */
+        if (tdir == tbuf && fs_mkdir_p(s->cfg->restore_targets_dir, 0700, e) != 0)
+            goto out;
+        if (target_check(s, tdir, e) != 0)
             goto out;
         retarget_begin(s, &rt, tdir);
     }

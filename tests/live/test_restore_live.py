@@ -101,7 +101,7 @@ def test_a_writer_is_refused_or_reported_never_a_silent_ok(setup, rate):
         bot.stop()
     assert rc == 1, (out, err)
     assert ("quiet period" in err or "changed while the restore was prepared" in err or
-            "CHANGED DURING RESTORE" in out), (out, err)
+            "changed since the preview" in err or "CHANGED DURING RESTORE" in out), (out, err)
     assert "RESTORE COMPLETE" not in out
 
 
