@@ -143,11 +143,8 @@ static void schema_2_catalog_migrates_and_new_fields_round_trip(void **state)
     assert_int_equal(catalog_snapshot_insert(c, &s, &e), 0);
     catalog_close(c);
     assert_int_equal(sqlite3_open(unit_path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DROP INDEX snapshots_changed;"
-                                      "ALTER TABLE snapshots DROP COLUMN consistency;"
-                                      "ALTER TABLE snapshots DROP COLUMN chain;"
-                                      "ALTER TABLE snapshots DROP COLUMN empty;"
-                                      "PRAGMA user_version = 2;", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, UNIT_CATALOG_DOWN_TO_2 "PRAGMA user_version = 2;", NULL,
+                                  NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(catalog_open(&c, unit_path, &e), 0);
     assert_int_equal(catalog_snapshot_brief(c, &rows, &n, &e), 0);

@@ -11,6 +11,14 @@
 
 #define UNIT_TMP_TEMPLATE "/tmp/statesnap-unit-" FS_TEMPLATE_TAIL
 
+/* SQL that takes a schema-3 catalog back to schema 2 (what the previous
+ * release wrote), for migration tests; the caller sets user_version. */
+#define UNIT_CATALOG_DOWN_TO_2                                  \
+    "DROP INDEX snapshots_changed;"                             \
+    "ALTER TABLE snapshots DROP COLUMN consistency;"            \
+    "ALTER TABLE snapshots DROP COLUMN chain;"                  \
+    "ALTER TABLE snapshots DROP COLUMN empty;"
+
 static char unit_dir[sizeof(UNIT_TMP_TEMPLATE)];
 static char unit_path[sizeof(UNIT_TMP_TEMPLATE) + 64];
 
