@@ -93,7 +93,8 @@ static int private_copy_fd(const char *work, struct err *e)
 
 /* Read a whole file (f->fd open, f->id its identity at open) into memory or
  * a private copy, hashing it. Sets intact when nothing changed meanwhile. */
-static int read_whole(struct cut_file *f, int fd, const char *work, struct err *e)
+static int read_whole(struct cut_file *f, int fd, const char *work, uint64_t *in_memory,
+                      struct err *e)
 {
     uint64_t size = (uint64_t)f->id.size, done = 0;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
@@ -106,7 +107,8 @@ static int read_whole(struct cut_file *f, int fd, const char *work, struct err *
         err_set(e, ERR_IO, "out of memory");
         goto out;
     }
-    if (size <= CUT_MEM_MAX) {
+    if (size <= CUT_MEM_MAX && *in_memory + size <= CUT_MEM_TOTAL) {
+        *in_memory += size;
         /* One byte more than the size: a file that grew is seen to. */
         if ((f->buf = malloc(size + 1)) == NULL) {
             err_set(e, ERR_IO, "out of memory");
@@ -228,7 +230,7 @@ static int cut_append(struct cut_file *f, int fd, struct err *e)
 
 /* Open one file and capture it as its kind wants. present = 0 when it is gone. */
 static int capture_one(const struct engine_config *cfg, struct cut_file *f, const char *work,
-                       int append_ok, struct err *e)
+                       int append_ok, uint64_t *in_memory, struct err *e)
 {
     struct stat st;
     int fd, rc;
@@ -256,7 +258,7 @@ static int capture_one(const struct engine_config *cfg, struct cut_file *f, cons
             close(fd);
         return rc;
     }
-    rc = read_whole(f, fd, work, e);
+    rc = read_whole(f, fd, work, in_memory, e);
     close(fd);
     return rc;
 }
@@ -370,6 +372,7 @@ static int attempt(const struct engine_config *cfg, const char *work, const stru
                    int64_t *window_us, struct err *e)
 {
     size_t n_append = 0;
+    uint64_t in_memory = 0;
     int64_t t0 = mono_us();
     int ok = 1;
 
@@ -379,7 +382,7 @@ static int attempt(const struct engine_config *cfg, const char *work, const stru
         f->cf = &cap->files[order[k]];
         f->fd = -1;
         int append_ok = n_append < CUT_APPEND_MAX;
-        if (capture_one(cfg, f, work, append_ok, e) != 0)
+        if (capture_one(cfg, f, work, append_ok, &in_memory, e) != 0)
             return -1;
         if (f->append)
             n_append++;

@@ -31,7 +31,8 @@
 #include "capture.h"
 #include "engine.h"
 
-#define CUT_MEM_MAX (4u << 20)     /* files up to this size are read into memory */
+#define CUT_MEM_MAX (4u << 20)     /* files up to this size are read into memory, */
+#define CUT_MEM_TOTAL (64u << 20)  /* ... up to this much in all; the rest into private copies */
 #define CUT_TAIL_MAX 4096          /* bytes kept from before an append-only file's cut */
 #define CUT_APPEND_MAX 256         /* append-only files held open; more are read whole */
 
