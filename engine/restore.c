@@ -1234,9 +1234,8 @@ out:
             json_object_set(ad, "changed_during_restore", changed);
         if (!live)
             json_object_set_new(ad, "target", json_string(tdir));
+        /* The audit entry is also the event (alerts): result "changed" is one. */
         audit_append(s, "restore", o->name, json_array_size(changed) ? "changed" : "ok", ad, NULL);
-        if (json_array_size(changed) > 0)
-            engine_emit(s->cfg, "restore", "changed", o->name, ad);
         json_decref(ad);
     }
     /* A refused restore is worth a line (a bad archive, a stale token); bad

@@ -269,7 +269,9 @@ static int wanted(const json_t *ev)
 
     if (op == NULL)
         return 0;
-    if (al.set.on_all || (al.set.on_failures && result != NULL && strcmp(result, "error") == 0))
+    /* "failures": anything but ok, so a kept inconsistent cut and a
+     * restore the bot overwrote at once alert too, not only errors. */
+    if (al.set.on_all || (al.set.on_failures && result != NULL && strcmp(result, "ok") != 0))
         return 1;
     for (size_t k = 0; ops[k] != NULL; k++)
         if (strcmp(ops[k], op) == 0)
@@ -351,7 +353,10 @@ static void summarize(const json_t *ev, struct text *t)
     t->len = 0;
     t->cut = 0;
     t->buf[0] = '\0';
-    text_add(t, "statesnap: %s %s\n", op, ok ? "OK" : "FAILED");
+    text_add(t, "statesnap: %s %s\n", op, ok ? "OK" : strcmp(result, "error") == 0 ? "FAILED"
+                                       : strcmp(result, "changed") == 0 ? "APPLIED BUT CHANGED"
+                                       : strcmp(result, "inconsistent") == 0 ? "KEPT, NOT A CONSISTENT CUT"
+                                       : "FAILED");
     if (json_is_string(json_object_get(ev, "snapshot")))
         text_add(t, "Snapshot: %s\n", json_string_value(json_object_get(ev, "snapshot")));
     text_add(t, "Host: %s\n", str_or(json_object_get(ev, "host"), "?"));
