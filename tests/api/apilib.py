@@ -213,6 +213,9 @@ class Server:
         self.tokens = tokens or {}
         cfg = {"tokens": [{"name": n, "role": role, "sha256": sha256(tok.encode())}
                           for n, (role, tok) in self.tokens.items()]}
+        # The quiet period before a restore's swap (2 s) is tested where it
+        # matters (tests/live); here, as on the release binary, it is off.
+        cfg["restore_quiet_ms"] = 0
         cfg.update(config or {})
         self.config_path = os.path.join(self.workdir, "statesnap.json")
         with open(self.config_path, "w") as f:
