@@ -1,6 +1,6 @@
 /* config_capture.c - the "capture" and "hooks" sections of statesnap.json:
  * how a create takes a consistent cut of a live root, and the commands run
- * around it. */
+ * around it (and against a restore drill's scratch copy). */
 #include "config.h"
 
 #include <stdio.h>
@@ -14,7 +14,7 @@ static const char *const capture_keys[] = {
     "append_only", "require", "max_attempts", "max_wait_ms", "on_inconsistent", "chain", NULL
 };
 static const char *const chain_keys[] = { "path", "seq_field", "hash_field", "prev_field", NULL };
-static const char *const hooks_keys[] = { "pre_snapshot", "post_snapshot", NULL };
+static const char *const hooks_keys[] = { "pre_snapshot", "post_snapshot", "drill_check", NULL };
 static const char *const hook_keys[] = { "argv", "timeout_ms", "optional", NULL };
 
 static int only_keys(const json_t *obj, const char *const *list, const char *where,
@@ -194,6 +194,9 @@ int config_hooks_apply(struct config *c, const json_t *root, struct err *e)
     if ((v = json_object_get(hooks, "post_snapshot")) != NULL &&
         one_hook(v, "post_snapshot", &c->post_snapshot, e) != 0)
         return -1;
+    if ((v = json_object_get(hooks, "drill_check")) != NULL &&
+        one_hook(v, "drill_check", &c->drill_check, e) != 0)
+        return -1;
     return 0;
 }
 
@@ -207,4 +210,5 @@ void config_capture_free(struct config *c)
     free(c->chain_prev);
     free_strv(c->pre_snapshot.argv);
     free_strv(c->post_snapshot.argv);
+    free_strv(c->drill_check.argv);
 }
