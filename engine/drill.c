@@ -283,6 +283,7 @@ int engine_drill(struct store *s, const struct drill_opts *o, json_t **report, s
         }
         goto done;
     }
+    FAILPOINT("drill.after_scratch");
     /* From here the drill ran, whatever it finds: its outcome is recorded. */
     if (archive_open(&a, d.archive, &why) != 0) {
         if (why.code == ERR_NOT_FOUND) {
@@ -296,6 +297,7 @@ int engine_drill(struct store *s, const struct drill_opts *o, json_t **report, s
         goto done;
     FAILPOINT("drill.after_extract");
     (void)run_check(&d, &why);
+    FAILPOINT("drill.after_check");
 done:
     archive_close(a);
     a = NULL;
