@@ -316,8 +316,14 @@ done:
         err_set(e, ERR_IO, "out of memory");
         goto out;
     }
-    if (record(&d, *report, ok, at, ms, why.msg, e) != 0)
+    /* A drill that could not be recorded did not happen as far as anyone
+     * watching can tell: no report, the recording's error (a busy store is
+     * 423 / exit 1, try again). */
+    if (record(&d, *report, ok, at, ms, why.msg, e) != 0) {
+        json_decref(*report);
+        *report = NULL;
         goto out;
+    }
     if (!ok) {
         *e = why;
         goto out;

@@ -247,8 +247,8 @@ struct drill_opts {
  * check, error, drilled_at} (caller decrefs) is set whenever the drill ran.
  * Returns 0 when it passed; -1 with ERR_VERIFY (the archive is bad), ERR_HOOK
  * (the check failed), ERR_IO/ERR_NO_SPACE (extraction failed) and *report
- * set, or -1 without a report when no drill ran (ERR_INVALID, ERR_NOT_FOUND,
- * ERR_LOCKED). */
+ * set, or -1 without a report when no drill ran or its result could not be
+ * recorded (ERR_INVALID, ERR_NOT_FOUND, ERR_LOCKED, ERR_NO_SPACE, ERR_IO). */
 int engine_drill(struct store *s, const struct drill_opts *o, json_t **report, struct err *e);
 
 /* ---- delete, pin, labels ---- */

@@ -193,3 +193,16 @@ def test_sigkilled_drill_leaves_nothing_after_the_next_command(ss, tmp_path):
     # Killed before recording: no drill row, and the next drill works.
     assert drill_rows(ss) == []
     assert ss.json("drill", "k")["result"] == "ok"
+
+
+def test_busy_store_runs_no_drill_and_records_nothing(ss, tmp_path):
+    import fcntl
+    ss.create("busy")
+    cfg = config(tmp_path, lock_timeout_ms=200)
+    with open(os.path.join(ss.store, ".lock"), "a") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        rc, out, err = ss.run("--config", cfg, "drill", "busy")
+        fcntl.flock(lk, fcntl.LOCK_UN)
+    assert rc == 1 and "busy" in err, (out, err)
+    assert out == "" and drill_dirs(ss) == [] and drill_rows(ss) == []
+    assert ss.json("show", "busy")["last_drill"] is None
