@@ -52,6 +52,11 @@ static const struct cli_opt verify_opts[] = {
     { "all", NULL, 0, "verify every snapshot" },
     { NULL, NULL, 0, NULL },
 };
+static const struct cli_opt drill_opts_tbl[] = {
+    { "name", "NAME", 0, "the snapshot to drill" },
+    { "latest", NULL, 0, "drill the newest snapshot" },
+    { NULL, NULL, 0, NULL },
+};
 static const struct cli_opt diff_opts[] = {
     { "from", "A", 0, "older snapshot (or live)" },
     { "to", "B", 0, "newer snapshot, or live for the current state root" },
@@ -443,6 +448,41 @@ static int cmd_verify(struct cli_ctx *c)
         format_safe(stderr, e.msg);
         fputc('\n', stderr);
     }
+    json_decref(r);
+    store_close(s);
+    return rc;
+}
+
+static int cmd_drill(struct cli_ctx *c)
+{
+    struct drill_opts o = { 0 };
+    struct store *s = NULL;
+    struct err e = { 0 };
+    json_t *r = NULL;
+    int bad, rc, latest = flag(c, "latest");
+    const char *name = target_name(c, !latest, &bad);
+
+    if (name == NULL && !latest)
+        return bad;
+    if (name != NULL && latest)
+        return usage_error("drill: give NAME or --latest%s", "");
+    if (name != NULL && engine_name_check(name, &e) != 0)
+        return fail(&e);
+    if ((rc = open_store(c, 1, &s)) != 0)
+        return rc;
+    o.name = name;
+    o.reason = "manual";
+    rc = engine_drill(s, &o, &r, &e);
+    if (r != NULL) {
+        if (c->json)
+            print_json(r);
+        else
+            format_drill(stdout, r);
+    }
+    /* A drill that ran and failed is exit 1 with its report on stdout and
+     * the reason on stderr; one that could not run is the usual error. */
+    if (rc != 0)
+        rc = fail(&e);
     json_decref(r);
     store_close(s);
     return rc;
@@ -1220,6 +1260,7 @@ const struct cli_cmd cli_commands[] = {
     { "list", NULL, "list snapshots, newest first", list_opts, cmd_list },
     { "show", "NAME", "a snapshot's details and manifest", name_opts, cmd_show },
     { "verify", "NAME", "re-hash an archive (or --all) against its manifest", verify_opts, cmd_verify },
+    { "drill", "NAME", "rehearse a restore (or --latest) in a scratch directory, check it, record it", drill_opts_tbl, cmd_drill },
     { "diff", NULL, "compare two snapshots, or one with live", diff_opts, cmd_diff },
     { "restore", "NAME", "restore a snapshot into the state root", restore_opts_tbl, cmd_restore },
     { "delete", "NAME", "delete a snapshot", delete_opts, cmd_delete },

@@ -235,6 +235,12 @@ void format_show(FILE *out, const json_t *snap)
         fprintf(out, "Positions: %lld\n",
                 (long long)json_integer_value(json_object_get(snap, "positions_count")));
     format_capture(out, snap);
+    if (json_is_object(json_object_get(snap, "last_drill"))) {
+        const json_t *ld = json_object_get(snap, "last_drill");
+        fprintf(out, "Last drill: %s at %s\n", strcmp(str(ld, "result"), "ok") == 0 ? "ok"
+                                                                               : "[!] FAILED",
+                str(ld, "at"));
+    }
     fprintf(out, "Archive SHA256: %s\nLocation: ", str(snap, "archive_sha256"));
     format_safe(out, str(snap, "location"));
     fputc('\n', out);
@@ -398,6 +404,61 @@ void format_verify(FILE *out, const json_t *r)
         format_safe(out, str(e, "path"));
         fputs(": ", out);
         format_safe(out, str(e, "problem"));
+        fputc('\n', out);
+    }
+}
+
+#define HOOK_LINE_MAX 4097   /* a hook's whole output is at most 4 KiB */
+
+void format_drill(FILE *out, const json_t *r)
+{
+    const json_t *check = json_object_get(r, "check");
+    char size[32];
+    int ok = strcmp(str(r, "result"), "ok") == 0;
+
+    format_size(json_integer_value(json_object_get(r, "bytes")), " ", size, sizeof(size));
+    fputs("RESTORE DRILL\n=============\nSnapshot: ", out);
+    format_safe(out, str(r, "snapshot"));
+    fprintf(out, "\nFiles checked: %lld (%s extracted, .env never written)\n",
+            (long long)json_integer_value(json_object_get(r, "files_checked")), size);
+    if (json_is_object(check)) {
+        fputs("Check: ", out);
+        if (json_is_true(json_object_get(check, "timed_out")))
+            fputs("timed out", out);
+        else if (json_is_integer(json_object_get(check, "signal")) &&
+                 json_integer_value(json_object_get(check, "signal")) > 0)
+            fprintf(out, "killed by signal %lld",
+                    (long long)json_integer_value(json_object_get(check, "signal")));
+        else
+            fprintf(out, "exit %lld",
+                    (long long)json_integer_value(json_object_get(check, "exit_code")));
+        fprintf(out, " in %lld ms%s\n",
+                (long long)json_integer_value(json_object_get(check, "duration_ms")),
+                json_is_true(json_object_get(check, "optional")) ? " (optional)" : "");
+        const char *output = str(check, "output");
+        if (*output != '\0')
+            fputs("Check output:\n", out);
+        /* Line by line, each made safe for the terminal on its own. */
+        while (*output != '\0') {
+            size_t n = strcspn(output, "\n");
+            char line[HOOK_LINE_MAX];
+            snprintf(line, sizeof(line), "%.*s", (int)(n < sizeof(line) ? n : sizeof(line) - 1),
+                     output);
+            fputs("  ", out);
+            format_safe(out, line);
+            fputc('\n', out);
+            output += n + (output[n] == '\n');
+        }
+    } else {
+        fputs("Check: none (hooks.drill_check is not set)\n", out);
+    }
+    fprintf(out, "Duration: %lld ms\nDrilled at: %s\n",
+            (long long)json_integer_value(json_object_get(r, "duration_ms")), str(r, "drilled_at"));
+    if (ok) {
+        fputs("[OK] DRILL PASSED: the snapshot restores and checks out\n", out);
+    } else {
+        fputs("[FAILED] DRILL FAILED: ", out);
+        format_safe(out, str(r, "error"));
         fputc('\n', out);
     }
 }

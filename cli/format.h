@@ -24,6 +24,9 @@ void format_restore_preview(FILE *out, const json_t *preview);
 /* RESTORING... [OK] lines, RESTORE COMPLETE and the next step. */
 void format_restore_report(FILE *out, const json_t *report);
 
+/* The RESTORE DRILL block for a drill report, ending [OK] or [FAILED]. */
+void format_drill(FILE *out, const json_t *report);
+
 /* Verification lines for one report. */
 void format_verify(FILE *out, const json_t *report);
 

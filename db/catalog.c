@@ -123,6 +123,26 @@ static const char *const migrations[] = {
     /* Flagged snapshots are few: counted for /metrics through a partial index. */
     "CREATE INDEX snapshots_changed ON snapshots(id)"
     "  WHERE consistency LIKE '%\"state\":\"changed\"%';",
+    /* 3 -> 4: restore drills (db/drill.c). No foreign key: a drill's record
+     * outlives its snapshot (the counters in /metrics never go back), and
+     * archive_sha256 tells a drill of a since-recreated name apart. */
+    "CREATE TABLE drills ("
+    "  id INTEGER PRIMARY KEY,"
+    "  snapshot TEXT NOT NULL,"
+    "  archive_sha256 TEXT NOT NULL,"
+    "  at INTEGER NOT NULL,"
+    "  result TEXT NOT NULL CHECK (result IN ('ok', 'failed')),"
+    "  files_checked INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL,"
+    "  duration_ms INTEGER NOT NULL,"
+    "  error TEXT"
+    ");"
+    "CREATE INDEX drills_snapshot ON drills(snapshot, id DESC);"
+    "CREATE INDEX drills_result ON drills(result, at);"
+    "CREATE TABLE drill_totals (result TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO drill_totals VALUES ('ok', 0), ('failed', 0);"
+    "CREATE TRIGGER drills_ins AFTER INSERT ON drills BEGIN"
+    "  UPDATE drill_totals SET n = n + 1 WHERE result = NEW.result; END;",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

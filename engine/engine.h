@@ -90,6 +90,7 @@ struct engine_config {
     long restore_quiet_ms;            /* targets unchanged this long before a swap; < 0 = 2000 */
     int restore_engage_kill_switch;   /* leave state/KILL_SWITCH engaged after every restore */
     const char *restore_targets_dir;  /* where an API restore elsewhere writes (by name) */
+    const struct hook_spec *drill_check;   /* run against a drill's scratch copy; NULL = none */
     uint64_t max_unpacked_bytes;      /* an archive's total uncompressed size; 0 = default */
     unsigned max_compression_ratio;   /* per entry of ENGINE_RATIO_MIN_BYTES or more; 0 = default */
     /* Called after every audited operation and failed verification with
@@ -239,6 +240,28 @@ int engine_restore_preview(struct store *s, const struct restore_opts *o, json_t
  * kill_switch, next_step}. */
 int engine_restore_apply(struct store *s, const struct restore_opts *o, const char *token,
                          json_t **report, struct err *e);
+
+/* ---- restore drill ---- */
+struct drill_opts {
+    const char *name;          /* the snapshot; NULL = the newest */
+    const char *reason;        /* for the hook: "manual", "api", "schedule"; NULL = manual */
+};
+
+/* Rehearse a restore of NAME (or the newest snapshot) without touching the
+ * state root: extract every file but the masked .env into a scratch
+ * directory STORE/.work/drill-NAME-RANDOM/ (each entry checked for size and
+ * SHA-256 as it streams, then the rest of the archive and its whole SHA-256
+ * against the catalog), run cfg->drill_check against it, remove the scratch,
+ * and record the result in the catalog and the audit chain (op "drill") and
+ * emit it as an event. The store lock is held only to set up and to record,
+ * so creates are not held up while the check runs.
+ * *report = {snapshot, result: ok|failed, files_checked, bytes, duration_ms,
+ * check, error, drilled_at} (caller decrefs) is set whenever the drill ran.
+ * Returns 0 when it passed; -1 with ERR_VERIFY (the archive is bad), ERR_HOOK
+ * (the check failed), ERR_IO/ERR_NO_SPACE (extraction failed) and *report
+ * set, or -1 without a report when no drill ran or its result could not be
+ * recorded (ERR_INVALID, ERR_NOT_FOUND, ERR_LOCKED, ERR_NO_SPACE, ERR_IO). */
+int engine_drill(struct store *s, const struct drill_opts *o, json_t **report, struct err *e);
 
 /* ---- delete, pin, labels ---- */
 /* Remove NAME's archive and rows. Pinned needs force (else ERR_PINNED).

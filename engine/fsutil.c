@@ -1,6 +1,7 @@
 /* fsutil.c - careful file-system helpers: full writes, fsync, atomic replace. */
 #include "fsutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -230,4 +231,43 @@ void fs_hex(const unsigned char *in, size_t n, char *out)
         out[2 * i + 1] = digits[in[i] & 15];
     }
     out[2 * n] = '\0';
+}
+
+static int remove_tree_at(int at, const char *name, int depth, struct err *e)
+{
+    DIR *d;
+    struct dirent *de;
+    int fd, rc = 0;
+
+    if (unlinkat(at, name, 0) == 0 || errno == ENOENT)
+        return 0;
+    if (errno != EISDIR && errno != EPERM)
+        return err_sys(e, errno, "remove %.200s", name);
+    if (depth >= FS_TREE_DEPTH_MAX)
+        return err_set(e, ERR_IO, "remove %.200s: nested too deep", name);
+    /* O_NOFOLLOW: had name been swapped for a symlink since the unlink
+     * failed, this open fails rather than descend into its target. */
+    fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : err_sys(e, errno, "open %.200s", name);
+    if ((d = fdopendir(fd)) == NULL) {
+        int saved = errno;
+        close(fd);
+        return err_sys(e, saved, "read %.200s", name);
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (remove_tree_at(dirfd(d), de->d_name, depth + 1, e) != 0)
+            rc = -1;
+    }
+    closedir(d);
+    if (rc == 0 && unlinkat(at, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+        rc = err_sys(e, errno, "remove %.200s", name);
+    return rc;
+}
+
+int fs_remove_tree(int at, const char *name, struct err *e)
+{
+    return remove_tree_at(at, name, 0, e);
 }

@@ -41,6 +41,13 @@ int fs_read_file(const char *path, size_t max, char **buf, size_t *len, struct e
 /* 1 if path exists (lstat), 0 if not, -1 on another error. */
 int fs_exists(const char *path);
 
+/* Remove name (in the directory open as at) and, if it is a directory,
+ * everything below it, never following a symlink: a link is removed, not
+ * what it points to. Nesting deeper than FS_TREE_DEPTH_MAX is refused
+ * (ERR_IO) after removing what it could. ENOENT counts as done. 0 or -1. */
+#define FS_TREE_DEPTH_MAX 64
+int fs_remove_tree(int at, const char *name, struct err *e);
+
 /* Lowercase hex of n bytes into out (2n+1 bytes). Cannot fail. */
 void fs_hex(const unsigned char *in, size_t n, char *out);
 

@@ -16,6 +16,7 @@
 #include "failpoint.h"
 #include "fsutil.h"
 #include "manifest.h"
+#include "../db/drill.h"
 #include "../db/offsite.h"
 
 #define OPS_COPY_BUF (256u * 1024)
@@ -104,6 +105,19 @@ json_t *ops_snapshot_json(const struct store *s, const struct catalog_snapshot *
         json_t *chain = row->chain_json ? json_loads(row->chain_json, 0, NULL) : NULL;
         json_object_set_new(o, "consistency", cons ? cons : json_null());
         json_object_set_new(o, "chain", chain ? chain : json_null());
+    }
+    /* The last restore drill of this very archive: one indexed read. A
+     * catalog that cannot say reads as no drill rather than no snapshot. */
+    if (o != NULL) {
+        struct catalog_drill dr;
+        char at[32];
+        if (catalog_drill_last(s->cat, row->name, row->archive_sha256, &dr, NULL) == 1) {
+            engine_time_format(dr.at, at, sizeof(at));
+            json_object_set_new(o, "last_drill", json_pack("{s:s, s:s}", "at", at, "result",
+                                                           dr.result));
+        } else {
+            json_object_set_new(o, "last_drill", json_null());
+        }
     }
     /* Offsite details only once a copy was tried: one indexed read per row. */
     if (o != NULL && row->offsite_state[0]) {

@@ -280,6 +280,7 @@ int store_summary(struct store *s, struct store_summary *out, struct err *e)
         err_clear(e);
     }
     if (catalog_offsite_stats(s->cat, &sm.offsite, e) != 0 ||
+        catalog_drill_stats(s->cat, &sm.drills, e) != 0 ||
         catalog_count_inconsistent(s->cat, &sm.inconsistent, e) != 0)
         return -1;
     /* Kept under the version read first: a commit in between leaves the
@@ -474,6 +475,27 @@ static int intent_name(const char *file, const char *suffix, char *name, size_t 
     return engine_name_check(name, NULL) == 0;
 }
 
+/* A drill's scratch directory in .work (d): a drill still running holds a
+ * flock on it and is left alone (1); one whose process is gone, killed
+ * mid-drill, is removed with everything in it, no symlink followed (1). 0
+ * when f is not a directory (removed like any temp file), -1 on error. */
+static int drill_leftover(DIR *d, const char *f, struct err *e)
+{
+    int fd = openat(dirfd(d), f, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd < 0)
+        return errno == ENOTDIR || errno == ELOOP || errno == ENOENT ? 0
+               : err_sys(e, errno, "open leftover %s", f);
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int saved = errno;
+        close(fd);
+        return saved == EWOULDBLOCK ? 1 : err_sys(e, saved, "lock leftover %s", f);
+    }
+    int rc = fs_remove_tree(dirfd(d), f, e);
+    close(fd);
+    return rc == 0 ? 1 : -1;
+}
+
 int store_recover(struct store *s, struct err *e)
 {
     DIR *d;
@@ -507,6 +529,14 @@ int store_recover(struct store *s, struct err *e)
                 rc = -1;
                 break;
             }
+        } else if (strncmp(f, STORE_DRILL_PREFIX, strlen(STORE_DRILL_PREFIX)) == 0) {
+            int r = drill_leftover(d, f, e);
+            if (r < 0) {
+                rc = -1;
+                break;
+            }
+            if (r > 0)
+                continue;
         } else if (strncmp(f, STORE_UPLOAD_PREFIX, strlen(STORE_UPLOAD_PREFIX)) == 0) {
             struct stat st;
             if (lstat(path, &st) != 0 || time(NULL) - st.st_mtime < UPLOAD_STALE_SECONDS)

@@ -8,6 +8,7 @@
 
 #include "engine.h"
 #include "../db/catalog.h"
+#include "../db/drill.h"
 #include "../db/offsite.h"
 
 #define STORE_MEMO_MAX 1024   /* files whose hashes store_file_sha remembers */
@@ -20,6 +21,7 @@ struct store_summary {
     int latest_consistent;      /* 1 consistent cut, 0 flagged, -1 not recorded */
     int64_t inconsistent;       /* snapshots flagged as not a consistent cut */
     struct catalog_offsite_stats offsite;
+    struct catalog_drill_stats drills;
 };
 
 #define STORE_WORK_DIR ".work"
@@ -28,6 +30,7 @@ struct store_summary {
 #define STORE_CATALOG_FILE "catalog.db"
 #define STORE_JOURNAL_FILE "restore.journal"
 #define STORE_UPLOAD_PREFIX "upload-"   /* in-flight uploads: recovery leaves young ones alone */
+#define STORE_DRILL_PREFIX "drill-"     /* restore drills' scratch directories (engine/drill.c) */
 
 struct store {
     const struct engine_config *cfg;
@@ -91,8 +94,9 @@ int store_archive_path(const struct store *s, const char *name, char *out, size_
                        struct err *e);
 
 /* Finish or undo what a killed process left in .work: roll a restore
- * journal forward, resolve create/delete intents, remove temp files. The
- * caller holds the lock. */
+ * journal forward, resolve create/delete intents, remove temp files and the
+ * scratch directories of drills no process holds any more (each live drill
+ * holds a flock on its directory). The caller holds the lock. */
 int store_recover(struct store *s, struct err *e);
 
 /* Write a small intent file .work/NAME.KIND (durably). */

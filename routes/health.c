@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../db/catalog.h"
+#include "../db/drill.h"
 #include "../db/offsite.h"
 #include "../engine/store.h"
 
@@ -19,6 +20,44 @@
 void route_healthz(const struct route_req *r, struct route_resp *o)
 {
     route_json(o, 200, json_pack("{s:s, s:s}", "status", "ok", "version", STATESNAP_VERSION));
+}
+
+/* readyz_max_drill_age: 503 when no restore drill succeeded within it.
+ * Returns 0 when ready on that count (or not asked), -1 with o filled. */
+static int drill_check(const struct route_req *r, struct route_resp *o, const char *latest,
+                       int64_t age, long max_age)
+{
+    long max_drill = r->env->readyz_max_drill_age;
+    struct catalog_drill_stats st;
+    struct err e = { 0 };
+    char reason[160];
+    int64_t drill_age;
+
+    if (max_drill <= 0)
+        return 0;
+    if (catalog_drill_stats(r->store->cat, &st, &e) != 0) {
+        snprintf(reason, sizeof(reason), "catalog unreadable");
+        drill_age = -1;
+    } else if (st.last_success == 0) {
+        snprintf(reason, sizeof(reason), "no restore drill has succeeded yet");
+        drill_age = -1;
+    } else {
+        drill_age = engine_now() - st.last_success;
+        if (drill_age < 0)
+            drill_age = 0;
+        if (drill_age <= max_drill)
+            return 0;
+        (void)snprintf(reason, sizeof(reason),
+                       "last successful restore drill is %lld s old (readyz_max_drill_age %ld s)",
+                       (long long)drill_age, max_drill);
+    }
+    route_json(o, 503, json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:I}", "status", "unready",
+                                 "reason", reason, "latest", latest, "age_seconds",
+                                 (json_int_t)age, "max_age", (json_int_t)max_age,
+                                 "drill_age_seconds",
+                                 drill_age < 0 ? json_null() : json_integer(drill_age),
+                                 "max_drill_age", (json_int_t)max_drill));
+    return -1;
 }
 
 void route_readyz(const struct route_req *r, struct route_resp *o)
@@ -56,6 +95,10 @@ void route_readyz(const struct route_req *r, struct route_resp *o)
     age = engine_now() - latest.created_at;
     if (age < 0)
         age = 0;
+    if (drill_check(r, o, latest.name, age, max_age) != 0) {
+        catalog_snapshot_clear(&latest);
+        return;
+    }
     if (max_age > 0 && age > max_age) {
         char reason[160];
         (void)snprintf(reason, sizeof(reason), "latest snapshot is %lld s old (max_age %ld s)",
@@ -113,6 +156,23 @@ static void render_catalog(struct prom_text *t, struct store *store)
         } else {
             prom_puts(t, "statesnap_latest_snapshot_age_seconds +Inf\n");
         }
+    }
+    /* From the catalog, so drills run by the CLI count too. */
+    if (up) {
+        prom_sample(t, "# HELP statesnap_last_drill_success_timestamp_seconds When the last "
+                       "successful restore drill ended (0 = never).\n"
+                       "# TYPE statesnap_last_drill_success_timestamp_seconds gauge\n"
+                       "statesnap_last_drill_success_timestamp_seconds ",
+                    (int64_t)sm.drills.last_success);
+        prom_sample(t, "# HELP statesnap_last_drill_failure_timestamp_seconds When the last "
+                       "failed restore drill ended (0 = never).\n"
+                       "# TYPE statesnap_last_drill_failure_timestamp_seconds gauge\n"
+                       "statesnap_last_drill_failure_timestamp_seconds ",
+                    (int64_t)sm.drills.last_failure);
+        prom_sample(t, "# HELP statesnap_drills_total Restore drills recorded in the catalog, by "
+                       "result.\n# TYPE statesnap_drills_total counter\n"
+                       "statesnap_drills_total{result=\"ok\"} ", (int64_t)sm.drills.ok);
+        prom_sample(t, "statesnap_drills_total{result=\"failed\"} ", (int64_t)sm.drills.failed);
     }
     prom_sample(t, "# HELP statesnap_offsite_last_success_timestamp_seconds Time of the last "
                    "successful offsite copy (0 = never).\n"

@@ -31,6 +31,9 @@ struct route_env {
     int (*render_metrics)(struct prom_text *out);
     /* The scheduler's status document (new reference), or NULL on OOM. */
     json_t *(*schedule_status)(void);
+    /* The drill scheduler's status document (new reference), or NULL on OOM. */
+    json_t *(*drill_status)(void);
+    long readyz_max_drill_age;     /* seconds, 0 = /readyz does not look at drills */
     /* The offsite sync thread's status (new reference; NULL on OOM), and a
      * request for a round now (0, or -1 when offsite is not configured). */
     json_t *(*offsite_status)(void);
@@ -151,6 +154,10 @@ void route_prune(const struct route_req *r, struct route_resp *o);
 /* ---- audit.c ---- */
 void route_audit_list(const struct route_req *r, struct route_resp *o);
 void route_audit_verify(const struct route_req *r, struct route_resp *o);
+
+/* ---- drill.c ---- */
+void route_drill_run(const struct route_req *r, struct route_resp *o);
+void route_drills(const struct route_req *r, struct route_resp *o);
 
 /* ---- schedule.c ---- */
 void route_schedule(const struct route_req *r, struct route_resp *o);

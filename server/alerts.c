@@ -28,7 +28,7 @@ static const char *const channel_names[CH_COUNT] = { "webhook", "telegram" };
 
 /* Operations an "on" entry may name; bit i of on_ops is ops[i]. */
 static const char *const ops[] = { "create", "delete", "restore", "prune", "import", "pin",
-                                   "unpin", "labels", "verify", "offsite", NULL };
+                                   "unpin", "labels", "verify", "offsite", "drill", NULL };
 
 static const char *const alerts_keys[] = { "webhook_url", "telegram", "on", "timeout_ms",
                                            "retries", NULL };
@@ -146,7 +146,7 @@ static int parse_on(const json_t *on, struct settings *st, struct err *e)
         if (s == NULL || ops[k] == NULL)
             return err_set(e, ERR_INVALID, "config: \"alerts.on\"[%zu] must be \"failures\", "
                                            "\"all\" or one of create, delete, restore, prune, "
-                                           "import, pin, unpin, labels, verify, offsite", i);
+                                           "import, pin, unpin, labels, verify, offsite, drill", i);
         st->on_ops |= 1u << k;
     }
     return 0;

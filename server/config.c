@@ -25,7 +25,7 @@ static const char *const top_keys[] = {
     "safety_pin_days", "safety_compression_level", "lock_timeout_ms", "compress_threads",
     "capture", "hooks", "max_unpacked_bytes", "max_compression_ratio", "allowed_hosts",
     "max_connections_per_ip", "bot", "restore_quiet_ms", "restore_engage_kill_switch",
-    "restore_targets_dir", NULL
+    "restore_targets_dir", "drill_interval", "readyz_max_drill_age", NULL
 };
 static const char *const retention_keys[] = {
     "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "expire_after", "max_count", NULL
@@ -457,7 +457,9 @@ static int apply_root(struct config *c, json_t *root, const char *path, struct e
         goto out;
     c->lock_timeout_ms = (long)n;
     if (get_duration(root, "readyz_max_age", &c->readyz_max_age, e) ||
-        get_duration(root, "schedule_interval", &c->schedule_interval, e))
+        get_duration(root, "schedule_interval", &c->schedule_interval, e) ||
+        get_duration(root, "drill_interval", &c->drill_interval, e) ||
+        get_duration(root, "readyz_max_drill_age", &c->readyz_max_drill_age, e))
         goto out;
     if (get_bool(root, "prune_after_create", &c->prune_after_create, e) ||
         get_bool(root, "metrics_public", &c->metrics_public, e))
@@ -548,6 +550,7 @@ void config_sync_engine(struct config *c)
     ec->restore_quiet_ms = c->restore_quiet_ms;
     ec->restore_engage_kill_switch = c->restore_engage_kill_switch;
     ec->restore_targets_dir = c->restore_targets_dir;
+    ec->drill_check = c->drill_check.set ? &c->drill_check.spec : NULL;
     ec->max_unpacked_bytes = c->max_unpacked_bytes;
     ec->max_compression_ratio = c->max_compression_ratio;
 }

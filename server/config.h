@@ -52,6 +52,8 @@ struct config {
     long lock_timeout_ms;       /* default 30000 */
     long readyz_max_age;        /* seconds, default 0 = no age check */
     long schedule_interval;     /* seconds, 0 = off */
+    long drill_interval;        /* seconds between the server's restore drills, 0 = off */
+    long readyz_max_drill_age;  /* seconds, 0 = /readyz does not look at drills */
     int prune_after_create;
     int metrics_public;         /* default 1: /metrics needs no token */
     char **allowed_hosts;       /* extra Host names ("NAME" or "NAME:PORT"), lower case */
@@ -72,6 +74,7 @@ struct config {
     long restore_quiet_ms;                 /* -1 = default */
     int restore_engage_kill_switch;
     char *restore_targets_dir;
+    struct config_hook drill_check;        /* run against a restore drill's scratch copy */
     struct engine_config engine;/* view for engine calls; points into this struct */
 };
 

@@ -1,7 +1,8 @@
 /* config_capture.c - the sections of statesnap.json about the live bot: how
  * a create takes a consistent cut of its root ("capture"), the commands run
- * around a create or a restore ("hooks"), and how a restore tells the bot is
- * running ("bot", "restore_quiet_ms", "restore_engage_kill_switch"). */
+ * around a create or a restore and against a restore drill's scratch copy
+ * ("hooks"), and how a restore tells the bot is running ("bot",
+ * "restore_quiet_ms", "restore_engage_kill_switch", "restore_targets_dir"). */
 #include "config.h"
 
 #include <stdio.h>
@@ -16,7 +17,7 @@ static const char *const capture_keys[] = {
 };
 static const char *const chain_keys[] = { "path", "seq_field", "hash_field", "prev_field", NULL };
 static const char *const hooks_keys[] = { "pre_snapshot", "post_snapshot", "pre_restore",
-                                           "post_restore", NULL };
+                                           "post_restore", "drill_check", NULL };
 static const char *const bot_keys[] = { "lock_file", "pid_file", NULL };
 static const char *const hook_keys[] = { "argv", "timeout_ms", "optional", NULL };
 
@@ -218,6 +219,9 @@ int config_hooks_apply(struct config *c, const json_t *root, struct err *e)
     if ((v = json_object_get(hooks, "post_restore")) != NULL &&
         one_hook(v, "post_restore", &c->post_restore, e) != 0)
         return -1;
+    if ((v = json_object_get(hooks, "drill_check")) != NULL &&
+        one_hook(v, "drill_check", &c->drill_check, e) != 0)
+        return -1;
     return 0;
 }
 
@@ -265,4 +269,5 @@ void config_capture_free(struct config *c)
     free(c->bot_lock_file);
     free(c->restore_targets_dir);
     free(c->bot_pid_file);
+    free_strv(c->drill_check.argv);
 }

@@ -38,6 +38,7 @@
 #include "metrics.h"
 #include "router.h"
 #include "offsite.h"
+#include "drill_schedule.h"
 #include "schedule.h"
 
 struct serve {
@@ -1067,7 +1068,8 @@ static int render_metrics(struct prom_text *f)
 {
     int rc = metrics_render(f);
 
-    if (schedule_render_metrics(f) != 0 || alerts_render_metrics(f) != 0 ||
+    if (schedule_render_metrics(f) != 0 || drill_schedule_render_metrics(f) != 0 ||
+        alerts_render_metrics(f) != 0 ||
         offsite_render_metrics(f) != 0)
         rc = -1;
     return rc;
@@ -1348,6 +1350,8 @@ int serve_main(struct config *cfg, int argc, char **argv)
     sv.env.static_dir = sv.static_dir[0] ? sv.static_dir : NULL;
     sv.env.render_metrics = render_metrics;
     sv.env.schedule_status = schedule_status;
+    sv.env.drill_status = drill_schedule_status;
+    sv.env.readyz_max_drill_age = cfg->readyz_max_drill_age;
     sv.env.offsite_status = offsite_thread_status;
     sv.env.offsite_sync_now = offsite_sync_now;
     sv.env.offsite_fetch_missing = offsite_fetch_missing;
@@ -1376,7 +1380,8 @@ int serve_main(struct config *cfg, int argc, char **argv)
         ret = e.code == ERR_INVALID ? 2 : 1;
         goto out;
     }
-    if (offsite_start(cfg, &e) != 0 || schedule_start(cfg, &e) != 0) {
+    if (offsite_start(cfg, &e) != 0 || schedule_start(cfg, &e) != 0 ||
+        drill_schedule_start(cfg, &e) != 0) {
         fprintf(stderr, "statesnap serve: %s\n", e.msg);
         goto out;
     }
@@ -1470,6 +1475,7 @@ int serve_main(struct config *cfg, int argc, char **argv)
     /* No new scheduled run from here; one in progress finishes (a create is
      * all-or-nothing either way, so waiting only avoids wasted work). */
     schedule_stop();
+    drill_schedule_stop();
     /* A request may start on a kept-alive connection just after the count
      * read zero, so zero must hold for a little while before stopping. */
     for (int quiet = 0; quiet < 3 && waited_ms < HTTP_DRAIN_SECONDS * 1000L; waited_ms += 20) {
@@ -1480,6 +1486,7 @@ int serve_main(struct config *cfg, int argc, char **argv)
     ret = 0;
 out:
     schedule_stop();
+    drill_schedule_stop();
     offsite_stop();
     if (d != NULL)
         MHD_stop_daemon(d);

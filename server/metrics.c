@@ -30,6 +30,7 @@ static const char *const op_names[METRICS_OP_COUNT] = {
     [METRICS_OP_PRUNE] = "prune",
     [METRICS_OP_AUDIT] = "audit",
     [METRICS_OP_AUDIT_VERIFY] = "audit_verify",
+    [METRICS_OP_DRILL] = "drill",
 };
 
 /* Upper bounds in seconds: a list takes milliseconds, a 1 GB create minutes.

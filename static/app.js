@@ -410,6 +410,21 @@
                         (s.consistency.changed || []).join(', ') + ' changed while read' }, 'not consistent');
   }
 
+  /* The last restore drill of a snapshot: a badge in the list, a line in the detail. */
+  function drillBadge(s) {
+    var d = s.last_drill;
+    if (!d) return null;
+    return el('span', { class: 'badge drill-' + d.result, title: 'last restore drill ' + d.result + ' at ' + fmtAbs(d.at) },
+              d.result === 'ok' ? 'drill ok' : 'drill failed');
+  }
+
+  function drillText(s) {
+    var d = s.last_drill;
+    if (!d) return el('span', { class: 'muted' }, 'never drilled');
+    return el('span', null, el('span', { class: 'badge drill-' + d.result }, d.result === 'ok' ? 'passed' : 'FAILED'),
+              ' ', timeEl(d.at), ' (' + fmtRel(d.at) + ')');
+  }
+
   function captureText(s) {
     var c = s.consistency;
     if (!c) return 'not recorded';
@@ -441,7 +456,7 @@
       var tr = el('tr', { 'data-name': s.name, class: selected ? 'is-selected' : null },
         cell({ class: 'col-select', 'data-label': 'Diff' }, cb),
         cell({ class: 'name', 'data-label': 'Name' }, el('a', { href: '#/s/' + encodeURIComponent(s.name) }, s.name),
-           changedBadge(s)),
+           changedBadge(s), drillBadge(s)),
         cell({ class: 'created', 'data-label': 'Created' }, timeEl(s.created_at),
            el('span', { class: 'rel', 'data-rel-of': s.created_at }, fmtRel(s.created_at))),
         cell({ class: 'size num', 'data-label': 'Size', title: s.size + ' bytes', 'data-bytes': s.size }, fmtBytes(s.size)),
@@ -782,6 +797,7 @@
       ['Positions', s.positions_count === null ? 'unknown' : String(s.positions_count)],
       ['Capture', captureText(s)],
       ['Chain', chainText(s)],
+      ['Last drill', drillText(s)],
       ['Offsite', s.offsite_state || 'not configured'],
       ['Host', s.host],
       ['Created by', s.created_by],
@@ -833,6 +849,7 @@
     state.detail = null;
     $('detail-name').textContent = name;
     $('verify-result').hidden = true;
+    $('drill-result').hidden = true;
     clear($('detail-body'));
     $('detail-body').appendChild(el('p', { class: 'muted' }, 'Loading…'));
     return api('GET', '/snapshots/' + encodeURIComponent(name)).then(function (s) {
@@ -864,7 +881,50 @@
     }
   }
 
+  function renderDrill(report, problem) {
+    var box = $('drill-result'), c;
+    clear(box);
+    box.hidden = false;
+    box.className = 'verify-result ' + (report && report.result === 'ok' ? 'ok' : 'bad');
+    if (!report) {
+      box.appendChild(el('p', null, el('strong', null, 'DRILL NOT RUN'), ' — ' + problem));
+      return;
+    }
+    box.appendChild(el('p', null, el('strong', null, report.result === 'ok' ? 'Drill passed' : 'DRILL FAILED'),
+                       ' — ' + report.files_checked + ' files checked, ' + fmtBytes(report.bytes) +
+                       ' restored into a scratch directory and removed, ' + report.duration_ms + ' ms.'));
+    c = report.check;
+    box.appendChild(el('p', { class: 'drill-check' }, c
+      ? 'Drill check: ' + (c.timed_out ? 'timed out' : c.signal ? 'killed by signal ' + c.signal : 'exit ' + c.exit_code) +
+        ' in ' + c.duration_ms + ' ms' + (c.optional ? ' (optional)' : '')
+      : 'Drill check: none (hooks.drill_check is not configured, or the copy did not check out).'));
+    if (c && c.output) box.appendChild(el('pre', { class: 'json' }, c.output));
+    if (report.error) box.appendChild(el('p', { class: 'drill-error' }, report.error));
+  }
+
   function initDetail() {
+    $('detail-drill').addEventListener('click', function () {
+      var name = state.detail ? state.detail.name : currentRoute().name, b = $('detail-drill');
+      b.disabled = true;
+      b.textContent = 'Drilling…';
+      api('POST', '/snapshots/' + encodeURIComponent(name) + '/drill', { body: {} }).then(function (r) {
+        renderDrill(r, null);
+      }, function (e) {
+        if (e.status === 422 && e.body && e.body.report) renderDrill(e.body.report, errText(e));
+        else renderDrill(null, errText(e));
+      }).then(function () {
+        b.disabled = false;
+        b.textContent = 'Drill';
+        // The detail's "Last drill" and the list's badge follow the catalog.
+        return api('GET', '/snapshots/' + encodeURIComponent(name)).then(function (s) {
+          if (currentRoute().name !== name) return;
+          state.detail = s;
+          renderDetail();
+          var row = findRow(name);
+          if (row) { row.last_drill = s.last_drill; renderList(); }
+        }, function () {});
+      });
+    });
     $('detail-verify').addEventListener('click', function () {
       var name = state.detail ? state.detail.name : currentRoute().name, b = $('detail-verify');
       b.disabled = true;

@@ -7,6 +7,7 @@ STATESNAP_FAILPOINT_LOG to list the points it passes (with repeats: the n-th
 hit of restore.after_rename is the n-th file), then each (point, n) becomes one
 test that runs the operation again with STATESNAP_FAILPOINT=point:n."""
 import atexit
+import json
 import os
 import re
 import shutil
@@ -36,6 +37,7 @@ OPS = {
     "reindex": (["reindex"], False),
     "prune": (["prune", "--keep-last", "5"], False),
     "import": (["import", "{ext}"], False),
+    "drill": (["drill", "--name", TARGET], False),
 }
 FILLERS = ["fill%d" % i for i in range(1, 7)]   # so that prune --keep-last 5 has work
 EXT_NAME = "extsnap"                            # exported from another store, then imported
@@ -253,6 +255,17 @@ def test_kill_point(case):
                 problems.append("%s is absent but importing it again fails: %s" % (EXT_NAME, err.strip()))
         if not os.path.isfile(t.ext):
             problems.append("import consumed the source file outside the store")
+    elif op == "drill":
+        # A drill never touches the root; killed, it leaves only what the next
+        # command removes (check_store: nothing in .work), and drilling again works.
+        if tree(ss.root) != t.pre:
+            problems.append("a drill changed the state root: " + tree_diff(t.pre, tree(ss.root)))
+        if names != names_before:
+            problems.append("a drill changed the catalog: %s -> %s" % (names_before, names))
+        rc, out, err = ss.run("--json", *args)
+        if rc != 0 or json.loads(out)["result"] != "ok":
+            problems.append("drill after recovery: exit %d: %s" % (rc, err.strip()))
+        problems += check_store(ss)
     else:
         paths = restored_paths(t, op)
         state, bad = root_state(t, ss, paths)

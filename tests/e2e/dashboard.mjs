@@ -340,6 +340,71 @@ test('detail view: manifest, files with sizes and SHA-256, Verify with its repor
   await apiOk('DELETE', '/snapshots/e2e_tamper');
 });
 
+/* ---------- restore drill ---------- */
+
+test('Drill in the detail view: passed, then the list badge and "Last drill"; a tampered archive and a failing drill_check fail readably', async () => {
+  await apiOk('POST', '/snapshots', { body: { name: 'e2e_drill' } });
+  await apiOk('POST', '/snapshots', { body: { name: 'e2e_drill_bad' } });
+  corruptZipEntry(`${env.store}/e2e_drill_bad.zip`, 'state/positions.json');
+  await withPage({ refusals: [{ status: 422, method: 'POST', path: /^\/api\/v1\/snapshots\/e2e_drill_bad\/drill$/ }] }, async (page) => {
+    await page.goto(env.base + '/#/s/e2e_drill');
+    await page.locator('#detail-body table.files').waitFor();
+    assert.ok((await text(page, '#detail-body')).includes('Last drillnever drilled'));
+    await page.click('#detail-drill');
+    const t = await waitText(page, '#drill-result', 'Drill passed');
+    assert.match(await page.getAttribute('#drill-result', 'class'), /\bok\b/);
+    const snap = await apiOk('GET', '/snapshots/e2e_drill');
+    assert.equal(snap.last_drill.result, 'ok');
+    const drills = await apiOk('GET', '/drills');
+    const rec = drills.recent[0];
+    assert.equal(rec.snapshot, 'e2e_drill');
+    assert.ok(t.includes(`${rec.files_checked} files checked, ${fmtBytes(rec.bytes)} restored into a scratch directory and removed`), t);
+    assert.ok(t.includes('Drill check: none'), t);
+    await waitUntil(async () => (await text(page, '#detail-body')).includes(`Last drillpassed ${fmtAbs(snap.last_drill.at)}`),
+                    'the detail\'s Last drill line');
+    assert.equal(await page.isEnabled('#detail-drill'), true);
+    // The list shows the badge.
+    await page.goto(env.base + '/');
+    const badge = page.locator('#snap-rows tr[data-name="e2e_drill"] td.name .badge.drill-ok');
+    await badge.waitFor();
+    assert.equal(await badge.textContent(), 'drill ok');
+    assert.equal(await page.locator('#snap-rows tr[data-name="e2e_drill_bad"] td.name .badge').count(), 0);
+
+    await page.goto(env.base + '/#/s/e2e_drill_bad');
+    await page.locator('#detail-body table.files').waitFor();
+    await page.click('#detail-drill');
+    const bad = await waitText(page, '#drill-result', 'DRILL FAILED');
+    assert.match(await page.getAttribute('#drill-result', 'class'), /\bbad\b/);
+    assert.ok(bad.includes('state/positions.json'), bad);
+    await waitUntil(async () => (await text(page, '#detail-body')).includes('Last drillFAILED'), 'Last drill FAILED');
+    await page.goto(env.base + '/');
+    await page.locator('#snap-rows tr[data-name="e2e_drill_bad"] td.name .badge.drill-failed').waitFor();
+  });
+  await apiOk('DELETE', '/snapshots/e2e_drill');
+  await apiOk('DELETE', '/snapshots/e2e_drill_bad');
+
+  // A server whose drill_check refuses the copy: the page shows the exit status and output.
+  const srv = await startServer(`${env.tmp}/drillcheck`, {
+    hooks: { drill_check: { argv: ['/bin/sh', '-c', 'echo preflight: positions do not match orders; exit 3'] } } });
+  try {
+    const made = await fetch(srv.base + '/api/v1/snapshots', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+                                                                 body: JSON.stringify({ name: 'checked' }) });
+    assert.equal(made.status, 201);
+    await withPage({ token: null, origin: new URL(srv.base).origin,
+                     refusals: [{ status: 422, method: 'POST', path: /^\/api\/v1\/snapshots\/checked\/drill$/ }] }, async (page) => {
+      await page.goto(srv.base + '/#/s/checked');
+      await page.locator('#detail-body table.files').waitFor();
+      await page.click('#detail-drill');
+      const t = await waitText(page, '#drill-result', 'DRILL FAILED');
+      assert.ok(t.includes('Drill check: exit 3'), t);
+      assert.ok(t.includes('preflight: positions do not match orders'), t);
+      assert.ok(t.includes('hook drill_check failed with exit status 3'), t);
+    });
+  } finally {
+    await srv.stop();
+  }
+});
+
 /* ---------- diff ---------- */
 
 test('diff view: a changed position, config values, .env key names, chain extends / rewritten, one vs live', async () => {

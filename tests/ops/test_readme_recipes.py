@@ -15,7 +15,7 @@ import opslib
 
 RECIPES = opslib.readme_recipes()
 TESTED = {"pre-deploy-snapshot", "download-artifact", "readyz-probe", "metrics-check",
-          "restore-api", "restore-cli"}
+          "restore-api", "restore-cli", "drill-cli", "drill-api"}
 
 
 def test_every_curl_block_is_a_recipe_and_every_recipe_is_tested():
@@ -191,6 +191,43 @@ def test_restore_cli_runbook(recipes):
     assert "Run /preflight to verify system state." in r.stdout
     assert re.search(r"pre_restore_\d{8}T\d{6}Z", r.stdout.split("Run /preflight")[-1]), r.stdout
     assert sha256_file(positions_path(recipes)) == before
+
+
+# ---------------------------------------------------------------- drill runbook
+
+def flip_middle_byte(zpath, entry):
+    import struct
+    import zipfile
+    with zipfile.ZipFile(zpath) as z:
+        info = z.getinfo(entry)
+    with open(zpath, "r+b") as f:
+        f.seek(info.header_offset)
+        name_len, extra_len = struct.unpack("<HH", f.read(30)[26:30])
+        at = info.header_offset + 30 + name_len + extra_len + info.compress_size // 2
+        f.seek(at)
+        b = f.read(1)
+        f.seek(at)
+        f.write(bytes([b[0] ^ 0xFF]))
+
+
+def test_drill_cli_runbook(recipes):
+    recipes.api("writer").create("older")
+    recipes.api("writer").create("newest")
+    r = recipes.run("drill-cli")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "[OK] DRILL PASSED" in r.stdout, r.stdout
+    assert "newest\tok" in r.stdout and "older\tnever drilled" in r.stdout, r.stdout
+
+
+def test_drill_api_passes_and_fails_on_a_corrupted_archive(recipes):
+    recipes.api("writer").create("good")
+    r = recipes.run("drill-api")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"^good: ok, \d+ files, \d+ ms$", r.stdout, re.M), r.stdout
+    recipes.api("writer").create("bad")
+    flip_middle_byte(os.path.join(recipes.server.store, "bad.zip"), "state/positions.json")
+    r = recipes.run("drill-api")
+    assert r.returncode != 0 and "422" in r.stderr, r.stdout + r.stderr
 
 
 # ---------------------------------------------------------------- README configs

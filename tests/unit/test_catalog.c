@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "../../db/catalog.h"
+#include "../../db/drill.h"
 #include "unit_tmp.h"
 
 static int setup(void **state)
@@ -58,7 +59,7 @@ static void open_sets_schema_version_and_wal(void **state)
     assert_int_equal(sqlite3_open(unit_path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 3);
+    assert_int_equal(sqlite3_column_int(st, 0), 4);
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -143,7 +144,8 @@ static void schema_2_catalog_migrates_and_new_fields_round_trip(void **state)
     assert_int_equal(catalog_snapshot_insert(c, &s, &e), 0);
     catalog_close(c);
     assert_int_equal(sqlite3_open(unit_path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, UNIT_CATALOG_DOWN_TO_2 "PRAGMA user_version = 2;", NULL,
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE drills; DROP TABLE drill_totals;"
+                                      UNIT_CATALOG_DOWN_TO_2 "PRAGMA user_version = 2;", NULL,
                                   NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(catalog_open(&c, unit_path, &e), 0);
@@ -263,6 +265,62 @@ static void list_is_newest_first_with_cursor_and_filters(void **state)
     catalog_close(c);
 }
 
+static void drill_add(struct catalog *c, const char *name, char sha, const char *result,
+                      int64_t at)
+{
+    struct catalog_drill d;
+    struct err e = { 0 };
+
+    memset(&d, 0, sizeof(d));
+    snprintf(d.snapshot, sizeof(d.snapshot), "%s", name);
+    memset(d.archive_sha256, sha, 64);
+    snprintf(d.result, sizeof(d.result), "%s", result);
+    if (strcmp(result, "failed") == 0)
+        snprintf(d.error, sizeof(d.error), "state/positions.json: SHA-256 mismatch");
+    d.at = at;
+    d.files_checked = 9;
+    assert_int_equal(catalog_drill_insert(c, &d, &e), 0);
+}
+
+/* The last drill is the newest of that very archive; the totals and the
+ * newest success/failure follow every insert and survive the snapshot. */
+static void drills_last_per_archive_and_totals(void **state)
+{
+    struct catalog *c = NULL;
+    struct catalog_drill d, *rows = NULL;
+    struct catalog_drill_stats st;
+    struct err e = { 0 };
+    size_t n;
+
+    (void)state;
+    assert_int_equal(catalog_open(&c, unit_path, &e), 0);
+    assert_int_equal(catalog_drill_stats(c, &st, &e), 0);
+    assert_true(st.ok == 0 && st.failed == 0 && st.last_success == 0 && st.last_failure == 0);
+    assert_int_equal(catalog_drill_last(c, "a", "x", &d, &e), 0);
+    drill_add(c, "a", 'a', "ok", 1000);
+    drill_add(c, "a", 'a', "failed", 2000);
+    drill_add(c, "b", 'b', "ok", 3000);
+    drill_add(c, "a", 'c', "ok", 4000);   /* "a" deleted and made again: another archive */
+    char sha[65];
+    memset(sha, 'a', 64);
+    sha[64] = '\0';
+    assert_int_equal(catalog_drill_last(c, "a", sha, &d, &e), 1);
+    assert_string_equal(d.result, "failed");
+    assert_int_equal(d.at, 2000);
+    assert_string_equal(d.error, "state/positions.json: SHA-256 mismatch");
+    assert_int_equal(catalog_drill_stats(c, &st, &e), 0);
+    assert_int_equal(st.ok, 3);
+    assert_int_equal(st.failed, 1);
+    assert_int_equal(st.last_success, 4000);
+    assert_int_equal(st.last_failure, 2000);
+    assert_int_equal(catalog_drill_recent(c, 2, &rows, &n, &e), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(rows[0].at, 4000);
+    assert_string_equal(rows[1].snapshot, "b");
+    free(rows);
+    catalog_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +331,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(schema_2_catalog_migrates_and_new_fields_round_trip, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(list_is_newest_first_with_cursor_and_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(drills_last_per_archive_and_totals, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
