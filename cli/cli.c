@@ -314,7 +314,7 @@ static int cmd_list(struct cli_ctx *c)
         o.label_key = key;
         o.label_value = eq + 1;
     }
-    if ((rc = open_store(c, 1, &s)) != 0)
+    if ((rc = open_store(c, 0, &s)) != 0)
         return rc;
     if (engine_list(s, &o, &page, &e) != 0) {
         rc = fail(&e);
@@ -348,7 +348,7 @@ static int run_named(struct cli_ctx *c, named_op op, named_render render)
         return bad;
     if (engine_name_check(name, &e) != 0)
         return fail(&e);
-    if ((rc = open_store(c, 1, &s)) != 0)
+    if ((rc = open_store(c, 0, &s)) != 0)
         return rc;
     if (op(c, s, name, &doc, &e) != 0) {
         rc = fail(&e);
@@ -397,7 +397,7 @@ static int cmd_verify(struct cli_ctx *c)
         return usage_error("verify: give NAME or --all%s", "");
     if (name != NULL && engine_name_check(name, &e) != 0)
         return fail(&e);
-    if ((rc = open_store(c, 1, &s)) != 0)
+    if ((rc = open_store(c, 0, &s)) != 0)
         return rc;
     rc = all ? engine_verify_all(s, &r, &e) : engine_verify(s, name, &r, &e);
     if (r != NULL) {
@@ -441,7 +441,7 @@ static int cmd_diff(struct cli_ctx *c)
     if ((strcmp(from, "live") != 0 && engine_name_check(from, &e) != 0) ||
         (strcmp(to, "live") != 0 && engine_name_check(to, &e) != 0))
         return fail(&e);
-    if ((rc = open_store(c, 1, &s)) != 0)
+    if ((rc = open_store(c, 0, &s)) != 0)
         return rc;
     if (engine_diff(s, from, to, &d, &e) != 0) {
         rc = fail(&e);
@@ -529,7 +529,7 @@ static int cmd_restore(struct cli_ctx *c)
         return usage_error("restore: with --json, give --yes or --dry-run%s", "");
     if (engine_name_check(name, &e) != 0)
         return fail(&e);
-    if ((rc = open_store(c, 1, &s)) != 0)
+    if ((rc = open_store(c, 0, &s)) != 0)
         return rc;
     if ((rc = fetch_if_only_offsite(c, s, name)) != 0)
         goto out;
@@ -639,7 +639,7 @@ static int cmd_reindex(struct cli_ctx *c)
         return usage_error("reindex: unexpected argument \"%s\"", c->args.positional);
     if (flag(c, "from-offsite"))
         return cmd_reindex_offsite(c);
-    if ((rc = open_store(c, 0, &s)) != 0)
+    if ((rc = open_store(c, 1, &s)) != 0)
         return rc;
     if (engine_reindex(s, &r, &e) != 0) {
         rc = fail(&e);
@@ -709,7 +709,7 @@ static int cmd_export(struct cli_ctx *c)
         return usage_error("export: --out path too long%s", "");
     if (opt(c, "out") == NULL)
         strncat(out, ".zip", sizeof(out) - strlen(out) - 1);
-    if ((rc = open_store(c, 1, &s)) != 0)
+    if ((rc = open_store(c, 0, &s)) != 0)
         return rc;
     if (engine_archive_path(s, name, &path, sha, &e) != 0) {
         rc = fail(&e);
@@ -787,7 +787,7 @@ static int cmd_prune(struct cli_ctx *c)
                 "recent snapshots", p.keep_last, RETENTION_MIN_KEEP_LAST);
         return fail(&e);
     }
-    if ((rc = open_store(c, 1, &s)) != 0)
+    if ((rc = open_store(c, 0, &s)) != 0)
         return rc;
     if (engine_prune(s, &p, flag(c, "dry-run"), &r, &e) != 0) {
         rc = fail(&e);
@@ -827,8 +827,8 @@ static int cmd_audit(struct cli_ctx *c)
     size_t limit = 0, i;
     int rc;
 
-    if (pos != NULL && strcmp(pos, "verify") != 0)
-        return usage_error("audit: unknown subcommand \"%s\" (audit or audit verify)", pos);
+    if (pos != NULL && strcmp(pos, "verify") != 0 && strcmp(pos, "repair") != 0)
+        return usage_error("audit: unknown subcommand \"%s\" (audit, audit verify or audit repair)", pos);
     if (opt(c, "after")) {
         char *end;
         errno = 0;
@@ -838,15 +838,31 @@ static int cmd_audit(struct cli_ctx *c)
     }
     if (opt(c, "limit") && parse_size(opt(c, "limit"), &limit) != 0)
         return usage_error("audit: --limit must be from 1 to 1000, got \"%s\"", opt(c, "limit"));
-    if ((rc = open_store(c, 1, &s)) != 0)
+    if ((rc = open_store(c, 0, &s)) != 0)
         return rc;
-    if (pos != NULL) {
+    if (pos != NULL && strcmp(pos, "repair") == 0) {
+        if ((rc = engine_audit_repair(s, &r, &e)) != 0)
+            rc = fail(&e);
+        else if (c->json)
+            print_json(r);
+        else
+            printf("OK audit.jsonl %s (%lld entries, %lld written)\n",
+                   json_is_true(json_object_get(r, "rewritten")) ? "written anew from the catalog"
+                                                                 : "caught up with the catalog",
+                   (long long)json_integer_value(json_object_get(r, "entries")),
+                   (long long)json_integer_value(json_object_get(r, "appended")));
+    } else if (pos != NULL) {
         rc = engine_audit_verify(s, &r, &e);
+        json_t *file = json_object_get(r, "file");
         if (r != NULL && c->json)
             print_json(r);
         else if (rc == 0)
             printf("OK audit chain (%lld entries)\n",
                    (long long)json_integer_value(json_object_get(r, "entries")));
+        if (rc == 0 && !c->json && json_integer_value(json_object_get(file, "behind")) > 0)
+            printf("WARNING audit.jsonl is %lld entries behind the catalog: %s\n",
+                   (long long)json_integer_value(json_object_get(file, "behind")),
+                   json_string_value(json_object_get(file, "note")));
         if (rc != 0) {
             if (!c->json && r != NULL)
                 printf("FAILED audit chain\n");
@@ -1185,7 +1201,7 @@ const struct cli_cmd cli_commands[] = {
     { "export", "NAME", "copy a snapshot's zip out of the store", export_opts, cmd_export },
     { "import", "ZIP", "verify a zip and add it to the store", none_opts, cmd_import },
     { "prune", NULL, "apply the retention policy (keeps at least the 5 newest)", prune_opts, cmd_prune },
-    { "audit", "[verify]", "show the audit chain, or verify it", audit_opts, cmd_audit },
+    { "audit", "[verify|repair]", "show the audit chain, verify it (reads only), or repair a file a crash left behind", audit_opts, cmd_audit },
     { "reindex", NULL, "rebuild catalog.db from the archives", reindex_opts, cmd_reindex },
     { "healthcheck", NULL, "probe a running server's /readyz (exit 0 when ready)", health_opts, cmd_healthcheck },
     { "config", "check", "validate a config file (unknown keys are errors)", config_opts, cmd_config },

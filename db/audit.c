@@ -66,6 +66,40 @@ int catalog_audit_last(struct catalog *c, int64_t *seq, char hash[65], struct er
     return 0;
 }
 
+int catalog_audit_flushed(struct catalog *c, int64_t *seq, struct err *e)
+{
+    sqlite3 *db = catalog_handle(c);
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *seq = 0;
+    if (catalog_prepare(c, "SELECT seq FROM audit_flushed WHERE id = 1", &st) != SQLITE_OK)
+        return fail(db, e, "prepare audit flushed");
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *seq = sqlite3_column_int64(st, 0);
+    catalog_release(c, st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail(db, e, "read audit flushed");
+    return 0;
+}
+
+int catalog_audit_set_flushed(struct catalog *c, int64_t seq, struct err *e)
+{
+    sqlite3 *db = catalog_handle(c);
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (catalog_prepare(c, "UPDATE audit_flushed SET seq = ? WHERE id = 1", &st) != SQLITE_OK)
+        return fail(db, e, "prepare audit flushed update");
+    sqlite3_bind_int64(st, 1, seq);
+    rc = sqlite3_step(st);
+    catalog_release(c, st);
+    if (rc != SQLITE_DONE)
+        return fail(db, e, "record audit flushed");
+    return 0;
+}
+
 static char *dup_col(sqlite3_stmt *st, int col)
 {
     const unsigned char *t = sqlite3_column_text(st, col);

@@ -123,6 +123,12 @@ static const char *const migrations[] = {
     /* Flagged snapshots are few: counted for /metrics through a partial index. */
     "CREATE INDEX snapshots_changed ON snapshots(id)"
     "  WHERE consistency LIKE '%\"state\":\"changed\"%';",
+    /* 3 -> 4: how far audit.jsonl is known to have been written (set after
+     * each fsync of the file), so a file shorter than that is a deleted tail,
+     * and a file short of the catalog but not of that mark is a crash before
+     * the flush. */
+    "CREATE TABLE audit_flushed (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);"
+    "INSERT INTO audit_flushed VALUES (1, 0);",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -36,6 +36,7 @@ struct store {
     struct catalog *cat;
     int lock_fd;         /* -1 when the lock is not held */
     int lock_depth;      /* nested store_lock calls (restore takes a snapshot under its lock) */
+    int lock_as_is;      /* taken by store_lock_as_is: unlock leaves audit.jsonl alone */
     unsigned char secret[32];
     int have_secret;
     int summary_ok;                  /* summary below is valid for summary_ver */
@@ -52,7 +53,7 @@ int store_lock(struct store *s, struct err *e);
 
 /* store_lock without the recovery step, for readers that must see the
  * store exactly as it is (audit verify: a healed audit.jsonl would hide a
- * deleted last line). */
+ * deleted last line); its store_unlock does not flush audit.jsonl either. */
 int store_lock_as_is(struct store *s, struct err *e);
 
 /* The summary, read again only when the catalog's version has moved (a
