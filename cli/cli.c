@@ -1179,6 +1179,34 @@ static int cmd_reindex_offsite(struct cli_ctx *c)
     return rc;
 }
 
+static int cmd_init(struct cli_ctx *c)
+{
+    struct store *s = NULL;
+    struct stat st;
+    char cat[PATH_MAX];
+    int rc, existed;
+
+    if (c->args.positional != NULL)
+        return usage_error("init: unexpected argument \"%s\" (use --store DIR)", c->args.positional);
+    if (snprintf(cat, sizeof(cat), "%s/%s", c->cfg->engine.store ? c->cfg->engine.store : "",
+                 STORE_CATALOG_FILE) >= (int)sizeof(cat))
+        return usage_error("init: store path too long%s", "");
+    existed = stat(cat, &st) == 0;
+    if ((rc = open_store(c, 1, &s)) != 0)
+        return rc;
+    if (c->json) {
+        json_t *doc = json_pack("{s:s,s:b}", "store", c->cfg->engine.store, "created", !existed);
+        print_json(doc);
+        json_decref(doc);
+    } else {
+        printf("%s store ", existed ? "Existing" : "Initialized");
+        format_safe(stdout, c->cfg->engine.store);
+        putchar('\n');
+    }
+    store_close(s);
+    return 0;
+}
+
 static int cmd_version(struct cli_ctx *c)
 {
     if (c->json)
@@ -1189,6 +1217,7 @@ static int cmd_version(struct cli_ctx *c)
 }
 
 const struct cli_cmd cli_commands[] = {
+    { "init", NULL, "make an empty store at --store (create, import and reindex make one too)", none_opts, cmd_init },
     { "create", NULL, "capture the state root into a new snapshot", create_opts, cmd_create },
     { "list", NULL, "list snapshots, newest first", list_opts, cmd_list },
     { "show", "NAME", "a snapshot's details and manifest", name_opts, cmd_show },

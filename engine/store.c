@@ -84,26 +84,49 @@ int store_open(struct store **out, const struct engine_config *cfg, int create, 
         err_set(e, ERR_INVALID, "store path too long");
         goto fail;
     }
+    if (fs_join(path, sizeof(path), s->dir, STORE_CATALOG_FILE, e) != 0)
+        goto fail;
     if (stat(s->dir, &st) != 0) {
         if (errno != ENOENT || !create) {
             if (errno == ENOENT)
-                err_set(e, ERR_NOT_FOUND, "store %s does not exist", s->dir);
+                err_set(e, ERR_NOT_FOUND, STORE_NOT_A_STORE, s->dir);
             else
                 err_sys(e, errno, "store %s", s->dir);
             goto fail;
         }
-        if (fs_mkdir_p(s->dir, 0755, e) != 0)
+        if (fs_mkdir_p(s->dir, STORE_DIR_MODE, e) != 0)
             goto fail;
+        /* mkdir's mode passes through the umask; the store is private anyway. */
+        if (chmod(s->dir, STORE_DIR_MODE) != 0) {
+            err_sys(e, errno, "chmod %s", s->dir);
+            goto fail;
+        }
     } else if (!S_ISDIR(st.st_mode)) {
         err_set(e, ERR_INVALID, "store %s is not a directory", s->dir);
         goto fail;
     }
-    if (mkdir(s->work, 0700) != 0 && errno != EEXIST) {
+    /* Only a command that may create a snapshot makes a store: a typo in
+     * --store must not leave an empty catalog behind and report 0 snapshots. */
+    if (!create && fs_exists(path) != 1) {
+        err_set(e, ERR_NOT_FOUND, STORE_NOT_A_STORE, s->dir);
+        goto fail;
+    }
+    if (mkdir(s->work, STORE_DIR_MODE) != 0 && errno != EEXIST) {
         err_sys(e, errno, "create %s", s->work);
         goto fail;
     }
-    if (fs_join(path, sizeof(path), s->dir, STORE_CATALOG_FILE, e) != 0 ||
-        catalog_open(&s->cat, path, e) != 0)
+    if (create && fs_exists(path) != 1) {
+        /* SQLite gives its -wal and -shm the database file's mode. */
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, STORE_FILE_MODE);
+        if (fd < 0 || fchmod(fd, STORE_FILE_MODE) != 0) {
+            err_sys(e, errno, "create %s", path);
+            if (fd >= 0)
+                close(fd);
+            goto fail;
+        }
+        close(fd);
+    }
+    if (catalog_open(&s->cat, path, e) != 0)
         goto fail;
     /* A killed operation is finished by whoever comes next; if the lock is
      * busy, its holder is alive and will do it. A handle opened to write

@@ -22,6 +22,13 @@ struct store_summary {
     struct catalog_offsite_stats offsite;
 };
 
+#define STORE_DIR_MODE 0700    /* the store and .work: the owner's alone, whatever the umask */
+#define STORE_FILE_MODE 0600   /* archives, catalog, audit.jsonl, lock, secret */
+
+/* store_open's refusal of a path that holds no catalog (printf format, one %s). */
+#define STORE_NOT_A_STORE "no statesnap store at %s: is there a store at this location? " \
+    "(check --store / STATESNAP_STORE; `statesnap create` or `import` makes a new one)"
+
 #define STORE_WORK_DIR ".work"
 #define STORE_LOCK_FILE ".lock"
 #define STORE_SECRET_FILE ".secret"

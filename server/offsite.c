@@ -1295,7 +1295,7 @@ static int download(struct offsite *o, struct store *s, const char *key, const c
     snprintf(file, sizeof(file), "%soffsite-%s-%s.zip", STORE_UPLOAD_PREFIX, name, rnd);
     if (fs_join(path, len, s->work, file, e) != 0)
         return -1;
-    if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, STORE_FILE_MODE)) < 0)
         return err_sys(e, errno, "offsite: create %s", path);
     if (digests_init(&d) != 0) {
         err_set(e, ERR_IO, "out of memory");
