@@ -985,7 +985,7 @@ static int cmd_config(struct cli_ctx *c)
 /* ---- offsite: thin fronts on server/offsite.c ---- */
 
 /* Open the offsite client and the store, or print why not. */
-static int offsite_begin(struct cli_ctx *c, struct offsite **o, struct store **s)
+static int offsite_begin(struct cli_ctx *c, int create, struct offsite **o, struct store **s)
 {
     struct err e = { 0 };
 
@@ -993,7 +993,7 @@ static int offsite_begin(struct cli_ctx *c, struct offsite **o, struct store **s
     *s = NULL;
     if (offsite_open(o, c->cfg, &e) != 0)
         return fail(&e);
-    if (store_open(s, &c->cfg->engine, 1, &e) != 0) {
+    if (store_open(s, &c->cfg->engine, create, &e) != 0) {
         offsite_close(*o);
         *o = NULL;
         return fail(&e);
@@ -1012,13 +1012,18 @@ static int cmd_offsite_sync(struct cli_ctx *c)
 
     if (c->args.positional != NULL)
         return usage_error("offsite sync: unexpected argument \"%s\"", c->args.positional);
-    if ((rc = offsite_begin(c, &o, &s)) != 0)
+    if ((rc = offsite_begin(c, 0, &o, &s)) != 0)
         return rc;
     rc = offsite_sync(o, s, &r, &e);
     if (r != NULL && c->json) {
         print_json(r);
     } else if (r != NULL) {
         printf("OFFSITE SYNC\n============\n");
+        json_array_foreach(json_object_get(r, "lost"), i, v) {
+            printf("  [LOST] %s: ", json_string_value(json_object_get(v, "name")));
+            format_safe(stdout, json_string_value(json_object_get(v, "problem")));
+            printf(" (back to pending)\n");
+        }
         json_array_foreach(json_object_get(r, "uploaded"), i, v)
             printf("  [OK] %s uploaded\n", json_string_value(v));
         json_array_foreach(json_object_get(r, "already"), i, v)
@@ -1032,6 +1037,9 @@ static int cmd_offsite_sync(struct cli_ctx *c)
                json_array_size(json_object_get(r, "uploaded")),
                json_array_size(json_object_get(r, "already")),
                json_array_size(json_object_get(r, "failed")));
+        printf("%lld synced copies checked in the bucket, %zu found gone or replaced\n",
+               (long long)json_integer_value(json_object_get(r, "checked")),
+               json_array_size(json_object_get(r, "lost")));
     }
     rc = rc != 0 ? fail(&e) : 0;
     json_decref(r);
@@ -1051,7 +1059,7 @@ static int cmd_offsite_status(struct cli_ctx *c)
 
     if (c->args.positional != NULL)
         return usage_error("offsite status: unexpected argument \"%s\"", c->args.positional);
-    if ((rc = offsite_begin(c, &o, &s)) != 0)
+    if ((rc = offsite_begin(c, 0, &o, &s)) != 0)
         return rc;
     if (offsite_status(o, s, &r, &e) != 0) {
         rc = fail(&e);
@@ -1095,7 +1103,7 @@ static int cmd_offsite_list(struct cli_ctx *c)
 
     if (c->args.positional != NULL)
         return usage_error("offsite list: unexpected argument \"%s\"", c->args.positional);
-    if ((rc = offsite_begin(c, &o, &s)) != 0)
+    if ((rc = offsite_begin(c, 0, &o, &s)) != 0)
         return rc;
     if (offsite_list(o, s, &r, &e) != 0) {
         rc = fail(&e);
@@ -1111,6 +1119,21 @@ static int cmd_offsite_list(struct cli_ctx *c)
                    json_is_string(json_object_get(v, "catalog_state"))
                        ? json_string_value(json_object_get(v, "catalog_state")) : "not catalogued");
         printf("\nTotal: %zu archives\n", json_array_size(json_object_get(r, "objects")));
+        if (json_array_size(json_object_get(r, "missing")) > 0) {
+            printf("\nMISSING FROM THE BUCKET (catalogued here)\n");
+            json_array_foreach(json_object_get(r, "missing"), i, v)
+                printf("  %-40s catalog says %s\n", json_string_value(json_object_get(v, "name")),
+                       json_string_value(json_object_get(v, "catalog_state")));
+        }
+        if (json_array_size(json_object_get(r, "foreign")) > 0) {
+            printf("\nOTHER OBJECTS UNDER THE PREFIX (skipped)\n");
+            json_array_foreach(json_object_get(r, "foreign"), i, v) {
+                printf("  ");
+                format_safe(stdout, json_string_value(json_object_get(v, "key")));
+                printf("  %lld bytes: %s\n", (long long)json_integer_value(json_object_get(v, "size")),
+                       json_string_value(json_object_get(v, "reason")));
+            }
+        }
     }
     json_decref(r);
     store_close(s);
@@ -1130,7 +1153,7 @@ static int cmd_offsite_fetch(struct cli_ctx *c)
         return bad;
     if (engine_name_check(name, &e) != 0)
         return fail(&e);
-    if ((rc = offsite_begin(c, &o, &s)) != 0)
+    if ((rc = offsite_begin(c, 1, &o, &s)) != 0)
         return rc;
     if (offsite_fetch(o, s, name, &fetched, &e) != 0)
         rc = fail(&e);
@@ -1153,7 +1176,7 @@ static int cmd_reindex_offsite(struct cli_ctx *c)
     size_t i;
     int rc;
 
-    if ((rc = offsite_begin(c, &o, &s)) != 0)
+    if ((rc = offsite_begin(c, 1, &o, &s)) != 0)
         return rc;
     if (offsite_reindex(o, s, &r, &e) != 0) {
         rc = fail(&e);
