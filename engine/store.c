@@ -18,6 +18,7 @@
 
 #include "archive.h"
 #include "audit.h"
+#include "../db/audit.h"
 #include "failpoint.h"
 #include "fsutil.h"
 #include "ops.h"
@@ -279,6 +280,54 @@ uint64_t store_files_hashed(void)
     return atomic_load(&files_hashed);
 }
 
+static const char *const op_names[STORE_OP_COUNT] = { "create", "import", "restore", "delete",
+                                                       "update", "prune" };
+static _Atomic int64_t cli_ops_seen[STORE_OP_COUNT][2];
+static _Atomic uint64_t cli_ops_gen;
+
+const char *store_op_name(enum store_op o)
+{
+    return o < STORE_OP_COUNT ? op_names[o] : "";
+}
+
+void store_cli_ops(int64_t out[STORE_OP_COUNT][2])
+{
+    for (int i = 0; i < STORE_OP_COUNT; i++)
+        for (int j = 0; j < 2; j++)
+            out[i][j] = atomic_load(&cli_ops_seen[i][j]);
+}
+
+uint64_t store_cli_ops_generation(void)
+{
+    return atomic_load(&cli_ops_gen);
+}
+
+/* The CLI's audited operations from the catalog's counts into sm and the
+ * process-wide table. */
+static int read_cli_ops(struct store *s, struct store_summary *sm, struct err *e)
+{
+    struct catalog_audit_op rows[64];
+    size_t n = 0;
+    int changed = 0;
+
+    if (catalog_audit_op_counts(s->cat, "cli", rows, sizeof(rows) / sizeof(rows[0]), &n, e) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const char *op = strcmp(rows[i].op, "pin") == 0 || strcmp(rows[i].op, "unpin") == 0 ||
+                                 strcmp(rows[i].op, "labels") == 0 ? "update" : rows[i].op;
+        for (int k = 0; k < STORE_OP_COUNT; k++)
+            if (strcmp(op, op_names[k]) == 0)
+                sm->cli_ops[k][strcmp(rows[i].result, "ok") == 0 ? 0 : 1] += rows[i].n;
+    }
+    for (int k = 0; k < STORE_OP_COUNT; k++)
+        for (int j = 0; j < 2; j++)
+            if (atomic_exchange(&cli_ops_seen[k][j], sm->cli_ops[k][j]) != sm->cli_ops[k][j])
+                changed = 1;
+    if (changed)
+        atomic_fetch_add(&cli_ops_gen, 1);
+    return 0;
+}
+
 int store_summary(struct store *s, struct store_summary *out, struct err *e)
 {
     struct store_summary sm;
@@ -306,7 +355,7 @@ int store_summary(struct store *s, struct store_summary *out, struct err *e)
         err_clear(e);
     }
     if (catalog_offsite_stats(s->cat, &sm.offsite, e) != 0 ||
-        catalog_count_inconsistent(s->cat, &sm.inconsistent, e) != 0)
+        catalog_count_inconsistent(s->cat, &sm.inconsistent, e) != 0 || read_cli_ops(s, &sm, e) != 0)
         return -1;
     /* Kept under the version read first: a commit in between leaves the
      * figures newer than that version, and the next call reads them again. */

@@ -12,8 +12,17 @@
 
 #define STORE_MEMO_MAX 1024   /* files whose hashes store_file_sha remembers */
 
+/* The audited operations /metrics counts from the catalog, whichever
+ * process ran them (pin and unpin are "update", as in the API's op label). */
+enum store_op { STORE_OP_CREATE, STORE_OP_IMPORT, STORE_OP_RESTORE, STORE_OP_DELETE,
+                STORE_OP_UPDATE, STORE_OP_PRUNE, STORE_OP_COUNT };
+
+/* The op label ("create", ...) of o. Cannot fail. */
+const char *store_op_name(enum store_op o);
+
 /* The catalog's headline figures (what /metrics shows). */
 struct store_summary {
+    int64_t cli_ops[STORE_OP_COUNT][2];   /* run by the CLI (another process): ok, not ok */
     int64_t count, bytes;
     int have_latest;
     int64_t latest_created_at;
@@ -86,6 +95,12 @@ uint64_t store_files_hashed(void);
  * the engine in this process. A change by another process (the CLI) shows
  * within a second. */
 int store_summary_recent(struct store *s, int64_t now, struct store_summary *out, struct err *e);
+
+/* The CLI's operation counts as the last store_summary in this process read
+ * them (process-wide, so /metrics can add them to the server's own), and a
+ * generation that moves whenever they change. Cannot fail. */
+void store_cli_ops(int64_t out[STORE_OP_COUNT][2]);
+uint64_t store_cli_ops_generation(void);
 
 /* Release one level of the lock. Cannot fail. */
 void store_unlock(struct store *s);
