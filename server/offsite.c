@@ -30,8 +30,8 @@
 #include "metrics.h"
 
 static const char *const offsite_keys[] = {
-    "endpoint", "bucket", "prefix", "region", "access_key", "secret_key", "path_style",
-    "interval", "verify_tls", "sync_after_create", NULL
+    "endpoint", "bucket", "prefix", "region", "access_key", "secret_key", "session_token",
+    "path_style", "interval", "verify_tls", "sync_after_create", NULL
 };
 
 struct offsite {
@@ -43,6 +43,7 @@ struct offsite {
     char sigv4[96];              /* "aws:amz:REGION:s3" */
     char *access_key;            /* wiped on close */
     char *secret_key;            /* wiped on close */
+    char *session_token;         /* temporary credentials' x-amz-security-token, or NULL; wiped */
     int path_style, verify_tls, sync_after_create;
     long interval;
     CURL *curl;
@@ -150,13 +151,75 @@ static int get_key(const json_t *cfg, const char *key, const char *env, char **o
     if (val == NULL || *val == '\0')
         val = file;
     if (val == NULL)
-        return err_set(e, ERR_INVALID, "config: offsite needs \"%s\" or $%s", key, env);
+        return err_set(e, ERR_INVALID, "config: offsite needs \"%s\" or $%s%s", key, env,
+                       strcmp(key, "access_key") == 0 ? " (or $AWS_ACCESS_KEY_ID with "
+                                                        "$AWS_SECRET_ACCESS_KEY)" : "");
     if (!text_ok(val, 256))
         return err_set(e, ERR_INVALID, "config: the offsite %s (%s) must be 1..256 printable "
                                        "characters without spaces", key,
                        val == file ? "the file" : env);
     if ((*out = strdup(val)) == NULL)
         return err_set(e, ERR_IO, "out of memory");
+    return 0;
+}
+
+/* A non-empty environment variable, or NULL. */
+static const char *env_set(const char *name)
+{
+    const char *v = getenv(name);
+
+    return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/* The credentials, from the first source that names an access key:
+ *  1. $STATESNAP_OFFSITE_ACCESS_KEY, or offsite.access_key in the config
+ *     (each of the three values: its STATESNAP_OFFSITE_* variable over the
+ *     config's key, as before);
+ *  2. else the standard $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY and
+ *     $AWS_SESSION_TOKEN (what STS, SSO and `aws configure export-credentials`
+ *     hand out), all three from there: a temporary key never mixes with a
+ *     token from elsewhere. */
+static int get_credentials(const json_t *cfg, struct offsite *o, struct err *e)
+{
+    const char *file = NULL, *token = NULL;
+
+    if (get_str(cfg, "access_key", &file, e) != 0)
+        return -1;
+    if (env_set(OFFSITE_ACCESS_KEY_ENV) == NULL && file == NULL && env_set("AWS_ACCESS_KEY_ID") != NULL) {
+        const char *ak = env_set("AWS_ACCESS_KEY_ID"), *sk = env_set("AWS_SECRET_ACCESS_KEY");
+        if (json_object_get(cfg, "secret_key") != NULL || json_object_get(cfg, "session_token") != NULL)
+            return err_set(e, ERR_INVALID, "config: offsite.secret_key/session_token are set but "
+                                           "the access key comes from $AWS_ACCESS_KEY_ID: give all "
+                                           "three in one place");
+        if (sk == NULL)
+            return err_set(e, ERR_INVALID, "config: $AWS_ACCESS_KEY_ID is set but "
+                                           "$AWS_SECRET_ACCESS_KEY is not");
+        token = env_set("AWS_SESSION_TOKEN");
+        if (!text_ok(ak, 256) || !text_ok(sk, 256))
+            return err_set(e, ERR_INVALID, "config: $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY "
+                                           "must be 1..256 printable characters without spaces");
+        if (token != NULL && !text_ok(token, OFFSITE_TOKEN_MAX))
+            return err_set(e, ERR_INVALID, "config: $AWS_SESSION_TOKEN must be 1..%d printable "
+                                           "characters without spaces", OFFSITE_TOKEN_MAX);
+        if ((o->access_key = strdup(ak)) == NULL || (o->secret_key = strdup(sk)) == NULL ||
+            (token != NULL && (o->session_token = strdup(token)) == NULL))
+            return err_set(e, ERR_IO, "out of memory");
+        return 0;
+    }
+    if (get_key(cfg, "access_key", OFFSITE_ACCESS_KEY_ENV, &o->access_key, e) ||
+        get_key(cfg, "secret_key", OFFSITE_SECRET_KEY_ENV, &o->secret_key, e))
+        return -1;
+    if (get_str(cfg, "session_token", &token, e) != 0)
+        return -1;
+    if (env_set(OFFSITE_SESSION_TOKEN_ENV) != NULL)
+        token = env_set(OFFSITE_SESSION_TOKEN_ENV);
+    if (token != NULL) {
+        if (!text_ok(token, OFFSITE_TOKEN_MAX))
+            return err_set(e, ERR_INVALID, "config: the offsite session_token must be 1..%d "
+                                           "printable characters without spaces", OFFSITE_TOKEN_MAX);
+        if ((o->session_token = strdup(token)) == NULL)
+            return err_set(e, ERR_IO, "out of memory");
+    }
     return 0;
 }
 
@@ -245,17 +308,15 @@ static int parse_settings(const json_t *cfg, struct offsite *o, struct err *e)
                                            "at least 60 seconds (e.g. \"7d\", \"24h\")");
         }
     }
-    if (get_key(cfg, "access_key", OFFSITE_ACCESS_KEY_ENV, &o->access_key, e) ||
-        get_key(cfg, "secret_key", OFFSITE_SECRET_KEY_ENV, &o->secret_key, e))
-        return -1;
-    return 0;
+    return get_credentials(cfg, o, e);
 }
 
 static void settings_clear(struct offsite *o)
 {
     wipe_free(o->access_key);
     wipe_free(o->secret_key);
-    o->access_key = o->secret_key = NULL;
+    wipe_free(o->session_token);
+    o->access_key = o->secret_key = o->session_token = NULL;
 }
 
 int offsite_check(const json_t *offsite, struct err *e)
@@ -555,6 +616,20 @@ static int perform(struct offsite *o, struct req *r, int *retry, struct err *e)
     if (r->content_type != NULL) {
         snprintf(line, sizeof(line), "Content-Type: %s", r->content_type);
         h = curl_slist_append(h, line);
+    }
+    if (o->session_token != NULL) {
+        /* Temporary credentials: libcurl's SigV4 signs every header we add,
+         * so the token is in SignedHeaders as S3 requires. */
+        size_t tl = strlen(o->session_token) + 32;
+        char *tok = malloc(tl);
+        if (tok == NULL) {
+            curl_slist_free_all(h);
+            return err_set(e, ERR_IO, "out of memory");
+        }
+        snprintf(tok, tl, "x-amz-security-token: %s", o->session_token);
+        h = curl_slist_append(h, tok);
+        OPENSSL_cleanse(tok, tl);
+        free(tok);
     }
     if (h == NULL)
         return err_set(e, ERR_IO, "out of memory");

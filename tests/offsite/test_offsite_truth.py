@@ -226,3 +226,65 @@ def test_fetch_a_name_that_exists_only_in_the_bucket(host, s3):
     r = host.run("offsite", "fetch", "alias", check=1)
     assert "not \"alias\"" in r.stderr, r.stderr
     assert "alias" not in host.snapshots()
+
+
+# ---- temporary credentials (issue 17 item 3) ----
+
+TOKEN = "FwoGZXIvYXdzEJr//////////wEaDOtest+session/token=" + "A" * 600
+
+
+def token_requests(s3, host, start):
+    return [q for q in s3.requests()[start:] if host.prefix in q["url"] or
+            "prefix=" + host.prefix.replace("/", "%2F") in q["url"]]
+
+
+def assert_token_on_the_wire(reqs, token):
+    assert reqs, "no request reached the bucket"
+    for q in reqs:
+        assert q.get("verified"), q
+        assert q["security_token"] == token, q
+        assert "x-amz-security-token" in q["signed_headers"].split(";"), q
+
+
+def test_session_token_from_the_config_is_sent_and_signed(host, s3):
+    host.write_config(offsite={"session_token": TOKEN})
+    host.run("config", "check", check=0)
+    host.run("create", "--name", "sts", check=0)
+    n = len(s3.requests())
+    r = host.run("offsite", "sync", check=0)
+    assert TOKEN not in r.stdout + r.stderr
+    assert_token_on_the_wire(token_requests(s3, host, n), TOKEN)
+    assert host.snapshots()["sts"]["offsite_state"] == "synced"
+
+
+def test_standard_aws_environment_variables_are_read(host, s3):
+    doc = json.load(open(host.cfg))
+    for k in ("access_key", "secret_key"):
+        del doc["offsite"][k]
+    json.dump(doc, open(host.cfg, "w"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STATESNAP_OFFSITE_"))}
+    env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_SESSION_TOKEN=TOKEN)
+    host.run("create", "--name", "awsenv", check=0, env=env)
+    n = len(s3.requests())
+    r = host.run("offsite", "sync", check=0, env=env)
+    assert TOKEN not in r.stdout + r.stderr and SECRET_KEY not in r.stdout + r.stderr
+    assert_token_on_the_wire(token_requests(s3, host, n), TOKEN)
+    # Without a token: plain keys from the environment, no token header.
+    env.pop("AWS_SESSION_TOKEN")
+    host.run("create", "--name", "awsenv2", check=0, env=env)
+    n = len(s3.requests())
+    host.run("offsite", "sync", check=0, env=env)
+    reqs = token_requests(s3, host, n)
+    assert reqs and all(q["security_token"] is None and q.get("verified") for q in reqs)
+    # The config's keys come first; a token is never mixed in from AWS_*.
+    host.write_config()
+    env["AWS_ACCESS_KEY_ID"], env["AWS_SESSION_TOKEN"] = "AKIDNOTTHISONE", TOKEN
+    n = len(s3.requests())
+    host.run("offsite", "sync", check=0, env=env)
+    reqs = token_requests(s3, host, n)
+    assert reqs and all(q["security_token"] is None and q.get("verified") for q in reqs)
+    # STATESNAP_OFFSITE_SESSION_TOKEN sets the token for the configured keys.
+    env["STATESNAP_OFFSITE_SESSION_TOKEN"] = TOKEN + "B"
+    n = len(s3.requests())
+    host.run("offsite", "sync", check=0, env=env)
+    assert_token_on_the_wire(token_requests(s3, host, n), TOKEN + "B")
