@@ -340,7 +340,7 @@ static int cmd_list(struct cli_ctx *c)
         o.label_key = key;
         o.label_value = eq + 1;
     }
-    if ((rc = open_store(c, 1, &s)) != 0)
+    if ((rc = open_store(c, 0, &s)) != 0)
         return rc;
     if (engine_list(s, &o, &page, &e) != 0) {
         rc = fail(&e);
@@ -374,7 +374,7 @@ static int run_named(struct cli_ctx *c, named_op op, named_render render)
         return bad;
     if (engine_name_check(name, &e) != 0)
         return fail(&e);
-    if ((rc = open_store(c, 1, &s)) != 0)
+    if ((rc = open_store(c, 0, &s)) != 0)
         return rc;
     if (op(c, s, name, &doc, &e) != 0) {
         rc = fail(&e);
@@ -425,7 +425,7 @@ static int cmd_verify(struct cli_ctx *c)
         return usage_error("verify: give NAME or --all%s", "");
     if (name != NULL && engine_name_check(name, &e) != 0)
         return fail(&e);
-    if ((rc = open_store(c, 1, &s)) != 0)
+    if ((rc = open_store(c, 0, &s)) != 0)
         return rc;
     rc = all ? engine_verify_all(s, &r, &e) : engine_verify(s, name, &r, &e);
     if (r != NULL) {
@@ -504,7 +504,7 @@ static int cmd_diff(struct cli_ctx *c)
     if ((strcmp(from, "live") != 0 && engine_name_check(from, &e) != 0) ||
         (strcmp(to, "live") != 0 && engine_name_check(to, &e) != 0))
         return fail(&e);
-    if ((rc = open_store(c, 1, &s)) != 0)
+    if ((rc = open_store(c, 0, &s)) != 0)
         return rc;
     if (engine_diff(s, from, to, &d, &e) != 0) {
         rc = fail(&e);
@@ -606,7 +606,7 @@ static int cmd_restore(struct cli_ctx *c)
         return usage_error("restore: with --json, give --yes or --dry-run%s", "");
     if (engine_name_check(name, &e) != 0)
         return fail(&e);
-    if ((rc = open_store(c, 1, &s)) != 0)
+    if ((rc = open_store(c, 0, &s)) != 0)
         return rc;
     if ((rc = fetch_if_only_offsite(c, s, name)) != 0)
         goto out;
@@ -722,7 +722,7 @@ static int cmd_reindex(struct cli_ctx *c)
         return usage_error("reindex: unexpected argument \"%s\"", c->args.positional);
     if (flag(c, "from-offsite"))
         return cmd_reindex_offsite(c);
-    if ((rc = open_store(c, 0, &s)) != 0)
+    if ((rc = open_store(c, 1, &s)) != 0)
         return rc;
     if (engine_reindex(s, &r, &e) != 0) {
         rc = fail(&e);
@@ -792,7 +792,7 @@ static int cmd_export(struct cli_ctx *c)
         return usage_error("export: --out path too long%s", "");
     if (opt(c, "out") == NULL)
         strncat(out, ".zip", sizeof(out) - strlen(out) - 1);
-    if ((rc = open_store(c, 1, &s)) != 0)
+    if ((rc = open_store(c, 0, &s)) != 0)
         return rc;
     if (engine_archive_path(s, name, &path, sha, &e) != 0) {
         rc = fail(&e);
@@ -870,7 +870,7 @@ static int cmd_prune(struct cli_ctx *c)
                 "recent snapshots", p.keep_last, RETENTION_MIN_KEEP_LAST);
         return fail(&e);
     }
-    if ((rc = open_store(c, 1, &s)) != 0)
+    if ((rc = open_store(c, 0, &s)) != 0)
         return rc;
     if (engine_prune(s, &p, flag(c, "dry-run"), &r, &e) != 0) {
         rc = fail(&e);
@@ -910,8 +910,8 @@ static int cmd_audit(struct cli_ctx *c)
     size_t limit = 0, i;
     int rc;
 
-    if (pos != NULL && strcmp(pos, "verify") != 0)
-        return usage_error("audit: unknown subcommand \"%s\" (audit or audit verify)", pos);
+    if (pos != NULL && strcmp(pos, "verify") != 0 && strcmp(pos, "repair") != 0)
+        return usage_error("audit: unknown subcommand \"%s\" (audit, audit verify or audit repair)", pos);
     if (opt(c, "after")) {
         char *end;
         errno = 0;
@@ -921,15 +921,31 @@ static int cmd_audit(struct cli_ctx *c)
     }
     if (opt(c, "limit") && parse_size(opt(c, "limit"), &limit) != 0)
         return usage_error("audit: --limit must be from 1 to 1000, got \"%s\"", opt(c, "limit"));
-    if ((rc = open_store(c, 1, &s)) != 0)
+    if ((rc = open_store(c, 0, &s)) != 0)
         return rc;
-    if (pos != NULL) {
+    if (pos != NULL && strcmp(pos, "repair") == 0) {
+        if ((rc = engine_audit_repair(s, &r, &e)) != 0)
+            rc = fail(&e);
+        else if (c->json)
+            print_json(r);
+        else
+            printf("OK audit.jsonl %s (%lld entries, %lld written)\n",
+                   json_is_true(json_object_get(r, "rewritten")) ? "written anew from the catalog"
+                                                                 : "caught up with the catalog",
+                   (long long)json_integer_value(json_object_get(r, "entries")),
+                   (long long)json_integer_value(json_object_get(r, "appended")));
+    } else if (pos != NULL) {
         rc = engine_audit_verify(s, &r, &e);
+        json_t *file = json_object_get(r, "file");
         if (r != NULL && c->json)
             print_json(r);
         else if (rc == 0)
             printf("OK audit chain (%lld entries)\n",
                    (long long)json_integer_value(json_object_get(r, "entries")));
+        if (rc == 0 && !c->json && json_integer_value(json_object_get(file, "behind")) > 0)
+            printf("WARNING audit.jsonl is %lld entries behind the catalog: %s\n",
+                   (long long)json_integer_value(json_object_get(file, "behind")),
+                   json_string_value(json_object_get(file, "note")));
         if (rc != 0) {
             if (!c->json && r != NULL)
                 printf("FAILED audit chain\n");
@@ -1052,7 +1068,7 @@ static int cmd_config(struct cli_ctx *c)
 /* ---- offsite: thin fronts on server/offsite.c ---- */
 
 /* Open the offsite client and the store, or print why not. */
-static int offsite_begin(struct cli_ctx *c, struct offsite **o, struct store **s)
+static int offsite_begin(struct cli_ctx *c, int create, struct offsite **o, struct store **s)
 {
     struct err e = { 0 };
 
@@ -1060,7 +1076,7 @@ static int offsite_begin(struct cli_ctx *c, struct offsite **o, struct store **s
     *s = NULL;
     if (offsite_open(o, c->cfg, &e) != 0)
         return fail(&e);
-    if (store_open(s, &c->cfg->engine, 1, &e) != 0) {
+    if (store_open(s, &c->cfg->engine, create, &e) != 0) {
         offsite_close(*o);
         *o = NULL;
         return fail(&e);
@@ -1079,13 +1095,18 @@ static int cmd_offsite_sync(struct cli_ctx *c)
 
     if (c->args.positional != NULL)
         return usage_error("offsite sync: unexpected argument \"%s\"", c->args.positional);
-    if ((rc = offsite_begin(c, &o, &s)) != 0)
+    if ((rc = offsite_begin(c, 0, &o, &s)) != 0)
         return rc;
     rc = offsite_sync(o, s, &r, &e);
     if (r != NULL && c->json) {
         print_json(r);
     } else if (r != NULL) {
         printf("OFFSITE SYNC\n============\n");
+        json_array_foreach(json_object_get(r, "lost"), i, v) {
+            printf("  [LOST] %s: ", json_string_value(json_object_get(v, "name")));
+            format_safe(stdout, json_string_value(json_object_get(v, "problem")));
+            printf(" (back to pending)\n");
+        }
         json_array_foreach(json_object_get(r, "uploaded"), i, v)
             printf("  [OK] %s uploaded\n", json_string_value(v));
         json_array_foreach(json_object_get(r, "already"), i, v)
@@ -1099,6 +1120,9 @@ static int cmd_offsite_sync(struct cli_ctx *c)
                json_array_size(json_object_get(r, "uploaded")),
                json_array_size(json_object_get(r, "already")),
                json_array_size(json_object_get(r, "failed")));
+        printf("%lld synced copies checked in the bucket, %zu found gone or replaced\n",
+               (long long)json_integer_value(json_object_get(r, "checked")),
+               json_array_size(json_object_get(r, "lost")));
     }
     rc = rc != 0 ? fail(&e) : 0;
     json_decref(r);
@@ -1118,7 +1142,7 @@ static int cmd_offsite_status(struct cli_ctx *c)
 
     if (c->args.positional != NULL)
         return usage_error("offsite status: unexpected argument \"%s\"", c->args.positional);
-    if ((rc = offsite_begin(c, &o, &s)) != 0)
+    if ((rc = offsite_begin(c, 0, &o, &s)) != 0)
         return rc;
     if (offsite_status(o, s, &r, &e) != 0) {
         rc = fail(&e);
@@ -1162,7 +1186,7 @@ static int cmd_offsite_list(struct cli_ctx *c)
 
     if (c->args.positional != NULL)
         return usage_error("offsite list: unexpected argument \"%s\"", c->args.positional);
-    if ((rc = offsite_begin(c, &o, &s)) != 0)
+    if ((rc = offsite_begin(c, 0, &o, &s)) != 0)
         return rc;
     if (offsite_list(o, s, &r, &e) != 0) {
         rc = fail(&e);
@@ -1178,6 +1202,21 @@ static int cmd_offsite_list(struct cli_ctx *c)
                    json_is_string(json_object_get(v, "catalog_state"))
                        ? json_string_value(json_object_get(v, "catalog_state")) : "not catalogued");
         printf("\nTotal: %zu archives\n", json_array_size(json_object_get(r, "objects")));
+        if (json_array_size(json_object_get(r, "missing")) > 0) {
+            printf("\nMISSING FROM THE BUCKET (catalogued here)\n");
+            json_array_foreach(json_object_get(r, "missing"), i, v)
+                printf("  %-40s catalog says %s\n", json_string_value(json_object_get(v, "name")),
+                       json_string_value(json_object_get(v, "catalog_state")));
+        }
+        if (json_array_size(json_object_get(r, "foreign")) > 0) {
+            printf("\nOTHER OBJECTS UNDER THE PREFIX (skipped)\n");
+            json_array_foreach(json_object_get(r, "foreign"), i, v) {
+                printf("  ");
+                format_safe(stdout, json_string_value(json_object_get(v, "key")));
+                printf("  %lld bytes: %s\n", (long long)json_integer_value(json_object_get(v, "size")),
+                       json_string_value(json_object_get(v, "reason")));
+            }
+        }
     }
     json_decref(r);
     store_close(s);
@@ -1197,7 +1236,7 @@ static int cmd_offsite_fetch(struct cli_ctx *c)
         return bad;
     if (engine_name_check(name, &e) != 0)
         return fail(&e);
-    if ((rc = offsite_begin(c, &o, &s)) != 0)
+    if ((rc = offsite_begin(c, 1, &o, &s)) != 0)
         return rc;
     if (offsite_fetch(o, s, name, &fetched, &e) != 0)
         rc = fail(&e);
@@ -1220,7 +1259,7 @@ static int cmd_reindex_offsite(struct cli_ctx *c)
     size_t i;
     int rc;
 
-    if ((rc = offsite_begin(c, &o, &s)) != 0)
+    if ((rc = offsite_begin(c, 1, &o, &s)) != 0)
         return rc;
     if (offsite_reindex(o, s, &r, &e) != 0) {
         rc = fail(&e);
@@ -1246,6 +1285,34 @@ static int cmd_reindex_offsite(struct cli_ctx *c)
     return rc;
 }
 
+static int cmd_init(struct cli_ctx *c)
+{
+    struct store *s = NULL;
+    struct stat st;
+    char cat[PATH_MAX];
+    int rc, existed;
+
+    if (c->args.positional != NULL)
+        return usage_error("init: unexpected argument \"%s\" (use --store DIR)", c->args.positional);
+    if (snprintf(cat, sizeof(cat), "%s/%s", c->cfg->engine.store ? c->cfg->engine.store : "",
+                 STORE_CATALOG_FILE) >= (int)sizeof(cat))
+        return usage_error("init: store path too long%s", "");
+    existed = stat(cat, &st) == 0;
+    if ((rc = open_store(c, 1, &s)) != 0)
+        return rc;
+    if (c->json) {
+        json_t *doc = json_pack("{s:s,s:b}", "store", c->cfg->engine.store, "created", !existed);
+        print_json(doc);
+        json_decref(doc);
+    } else {
+        printf("%s store ", existed ? "Existing" : "Initialized");
+        format_safe(stdout, c->cfg->engine.store);
+        putchar('\n');
+    }
+    store_close(s);
+    return 0;
+}
+
 static int cmd_version(struct cli_ctx *c)
 {
     if (c->json)
@@ -1256,6 +1323,7 @@ static int cmd_version(struct cli_ctx *c)
 }
 
 const struct cli_cmd cli_commands[] = {
+    { "init", NULL, "make an empty store at --store (create, import and reindex make one too)", none_opts, cmd_init },
     { "create", NULL, "capture the state root into a new snapshot", create_opts, cmd_create },
     { "list", NULL, "list snapshots, newest first", list_opts, cmd_list },
     { "show", "NAME", "a snapshot's details and manifest", name_opts, cmd_show },
@@ -1269,7 +1337,7 @@ const struct cli_cmd cli_commands[] = {
     { "export", "NAME", "copy a snapshot's zip out of the store", export_opts, cmd_export },
     { "import", "ZIP", "verify a zip and add it to the store", none_opts, cmd_import },
     { "prune", NULL, "apply the retention policy (keeps at least the 5 newest)", prune_opts, cmd_prune },
-    { "audit", "[verify]", "show the audit chain, or verify it", audit_opts, cmd_audit },
+    { "audit", "[verify|repair]", "show the audit chain, verify it (reads only), or repair a file a crash left behind", audit_opts, cmd_audit },
     { "reindex", NULL, "rebuild catalog.db from the archives", reindex_opts, cmd_reindex },
     { "healthcheck", NULL, "probe a running server's /readyz (exit 0 when ready)", health_opts, cmd_healthcheck },
     { "config", "check", "validate a config file (unknown keys are errors)", config_opts, cmd_config },

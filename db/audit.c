@@ -66,6 +66,64 @@ int catalog_audit_last(struct catalog *c, int64_t *seq, char hash[65], struct er
     return 0;
 }
 
+int catalog_audit_flushed(struct catalog *c, int64_t *seq, struct err *e)
+{
+    sqlite3 *db = catalog_handle(c);
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *seq = 0;
+    if (catalog_prepare(c, "SELECT seq FROM audit_flushed WHERE id = 1", &st) != SQLITE_OK)
+        return fail(db, e, "prepare audit flushed");
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *seq = sqlite3_column_int64(st, 0);
+    catalog_release(c, st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail(db, e, "read audit flushed");
+    return 0;
+}
+
+int catalog_audit_set_flushed(struct catalog *c, int64_t seq, struct err *e)
+{
+    sqlite3 *db = catalog_handle(c);
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (catalog_prepare(c, "UPDATE audit_flushed SET seq = ? WHERE id = 1", &st) != SQLITE_OK)
+        return fail(db, e, "prepare audit flushed update");
+    sqlite3_bind_int64(st, 1, seq);
+    rc = sqlite3_step(st);
+    catalog_release(c, st);
+    if (rc != SQLITE_DONE)
+        return fail(db, e, "record audit flushed");
+    return 0;
+}
+
+int catalog_audit_op_counts(struct catalog *c, const char *origin, struct catalog_audit_op *rows,
+                            size_t max, size_t *n, struct err *e)
+{
+    sqlite3 *db = catalog_handle(c);
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *n = 0;
+    if (catalog_prepare(c, "SELECT op, result, n FROM audit_ops WHERE origin = ?", &st) != SQLITE_OK)
+        return fail(db, e, "prepare audit op counts");
+    sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
+        const unsigned char *op = sqlite3_column_text(st, 0), *res = sqlite3_column_text(st, 1);
+        snprintf(rows[*n].op, sizeof(rows[*n].op), "%s", op ? (const char *)op : "");
+        snprintf(rows[*n].result, sizeof(rows[*n].result), "%s", res ? (const char *)res : "");
+        rows[*n].n = sqlite3_column_int64(st, 2);
+        (*n)++;
+    }
+    catalog_release(c, st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail(db, e, "read audit op counts");
+    return 0;
+}
+
 static char *dup_col(sqlite3_stmt *st, int col)
 {
     const unsigned char *t = sqlite3_column_text(st, col);

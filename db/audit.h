@@ -25,6 +25,25 @@ int catalog_audit_insert(struct catalog *c, const struct catalog_audit *a, struc
 /* The last entry's seq and hash; seq 0 and 64 zeros when empty. */
 int catalog_audit_last(struct catalog *c, int64_t *seq, char hash[65], struct err *e);
 
+/* The seq audit.jsonl was last fsynced up to (0 for none, or a catalog
+ * migrated from schema 3 before its first flush). */
+int catalog_audit_flushed(struct catalog *c, int64_t *seq, struct err *e);
+
+/* Record that audit.jsonl is durably written up to seq. */
+int catalog_audit_set_flushed(struct catalog *c, int64_t seq, struct err *e);
+
+/* One row of the per-operation counts the audit table's trigger keeps. */
+struct catalog_audit_op {
+    char op[32];
+    char result[16];
+    int64_t n;
+};
+
+/* The counts of operations whose actor is origin ("cli" or "server"), at
+ * most max rows (there are a handful). Returns 0 and *n, or -1. */
+int catalog_audit_op_counts(struct catalog *c, const char *origin, struct catalog_audit_op *rows,
+                            size_t max, size_t *n, struct err *e);
+
 /* Up to limit entries with seq > after, oldest first. *rows malloc'd (catalog_audit_free). */
 int catalog_audit_list(struct catalog *c, int64_t after, size_t limit, struct catalog_audit **rows,
                        size_t *n, struct err *e);

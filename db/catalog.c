@@ -143,6 +143,23 @@ static const char *const migrations[] = {
     "INSERT INTO drill_totals VALUES ('ok', 0), ('failed', 0);"
     "CREATE TRIGGER drills_ins AFTER INSERT ON drills BEGIN"
     "  UPDATE drill_totals SET n = n + 1 WHERE result = NEW.result; END;",
+    /* 4 -> 5: how far audit.jsonl is known to have been written (set after
+     * each fsync of the file), so a file shorter than that is a deleted tail,
+     * and a file short of the catalog but not of that mark is a crash before
+     * the flush. */
+    "CREATE TABLE audit_flushed (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);"
+    "INSERT INTO audit_flushed VALUES (1, 0);"
+    /* Operations by result and by who ran them (the CLI, or a server: a
+     * token, the scheduler), kept by a trigger on the append-only audit
+     * table, so /metrics counts every process's operations in O(1). */
+    "CREATE TABLE audit_ops (op TEXT NOT NULL, result TEXT NOT NULL, origin TEXT NOT NULL,"
+    "  n INTEGER NOT NULL, PRIMARY KEY (op, result, origin)) WITHOUT ROWID;"
+    "INSERT INTO audit_ops SELECT op, result,"
+    "  CASE WHEN actor LIKE 'cli:%' THEN 'cli' ELSE 'server' END, count(*) FROM audit GROUP BY 1, 2, 3;"
+    "CREATE TRIGGER audit_ops_ins AFTER INSERT ON audit BEGIN"
+    "  INSERT INTO audit_ops VALUES (NEW.op, NEW.result,"
+    "    CASE WHEN NEW.actor LIKE 'cli:%' THEN 'cli' ELSE 'server' END, 1)"
+    "    ON CONFLICT(op, result, origin) DO UPDATE SET n = n + 1; END;",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -77,6 +77,63 @@ int catalog_offsite_get(struct catalog *c, const char *name, struct catalog_offs
     return 0;
 }
 
+int catalog_offsite_rows(struct catalog *c, struct catalog_offsite_row **rows, size_t *n,
+                         struct err *e)
+{
+    sqlite3 *db = catalog_handle(c);
+    sqlite3_stmt *st = NULL;
+    struct catalog_offsite_row *v = NULL;
+    size_t cap = 0, len = 0;
+    int rc;
+
+    *rows = NULL;
+    *n = 0;
+    if (catalog_prepare(c, "SELECT name, offsite_state, size, archive_sha256 FROM snapshots "
+                               "ORDER BY created_at, id", &st) != SQLITE_OK)
+        return fail(db, e, "offsite rows");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct catalog_offsite_row *nv = realloc(v, ncap * sizeof(*nv));
+            if (nv == NULL)
+                goto oom;
+            v = nv;
+            cap = ncap;
+        }
+        memset(&v[len], 0, sizeof(v[len]));
+        if ((v[len].name = strdup(t ? (const char *)t : "")) == NULL)
+            goto oom;
+        t = sqlite3_column_text(st, 1);
+        snprintf(v[len].state, sizeof(v[len].state), "%s", t ? (const char *)t : "");
+        v[len].size = sqlite3_column_int64(st, 2);
+        t = sqlite3_column_text(st, 3);
+        snprintf(v[len].sha256, sizeof(v[len].sha256), "%s", t ? (const char *)t : "");
+        len++;
+    }
+    catalog_release(c, st);
+    if (rc != SQLITE_DONE) {
+        catalog_offsite_rows_free(v, len);
+        return fail(db, e, "offsite rows");
+    }
+    *rows = v;
+    *n = len;
+    return 0;
+oom:
+    catalog_release(c, st);
+    catalog_offsite_rows_free(v, len);
+    return err_set(e, ERR_IO, "out of memory");
+}
+
+void catalog_offsite_rows_free(struct catalog_offsite_row *rows, size_t n)
+{
+    if (rows == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(rows[i].name);
+    free(rows);
+}
+
 int catalog_offsite_mark_new(struct catalog *c, struct err *e)
 {
     sqlite3 *db = catalog_handle(c);

@@ -39,6 +39,22 @@ int catalog_offsite_mark_new(struct catalog *c, struct err *e);
  * entry are malloc'd (free each, then the array). */
 int catalog_offsite_todo(struct catalog *c, char ***names, size_t *n, struct err *e);
 
+/* One snapshot as the offsite re-check sees it. */
+struct catalog_offsite_row {
+    char *name;
+    char state[16];
+    int64_t size;
+    char sha256[65];
+};
+
+/* Every catalogued snapshot (name, offsite state, size, archive SHA-256),
+ * oldest first. *rows malloc'd: free with catalog_offsite_rows_free. */
+int catalog_offsite_rows(struct catalog *c, struct catalog_offsite_row **rows, size_t *n,
+                         struct err *e);
+
+/* Free n rows. Accepts NULL. */
+void catalog_offsite_rows_free(struct catalog_offsite_row *rows, size_t n);
+
 /* Counts per state and the last success. Returns 0 or -1. */
 int catalog_offsite_stats(struct catalog *c, struct catalog_offsite_stats *out, struct err *e);
 

@@ -153,26 +153,41 @@ static int file_tail(int fd, int64_t *seq, struct err *e)
     return 0;
 }
 
-int audit_flush(struct store *s, struct err *e)
+static int flush_impl(struct store *s, int rebuild_missing, int64_t *behind_out, struct err *e)
 {
     char path[PATH_MAX];
     int fd, rc = -1, wrote = 0;
-    int64_t seq, last;
+    int64_t seq, last, flushed;
     char lasthash[65];
 
-    if (catalog_audit_last(s->cat, &last, lasthash, e) != 0)
+    if (catalog_audit_last(s->cat, &last, lasthash, e) != 0 ||
+        catalog_audit_flushed(s->cat, &flushed, e) != 0)
         return -1;
     if (fs_join(path, sizeof(path), s->dir, AUDIT_FILE, e) != 0)
         return -1;
-    if (last == 0 && fs_exists(path) != 1)
-        return 0;
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fs_exists(path) != 1) {
+        if (last == 0)
+            return 0;
+        /* A file that had entries and is gone is evidence: only an explicit
+         * `audit repair` writes a new one. */
+        if (flushed > 0 && !rebuild_missing) {
+            if (behind_out)
+                *behind_out = -1;
+            return 0;
+        }
+        flushed = 0;
+    }
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return err_sys(e, errno, "open %s", path);
+    (void)fchmod(fd, 0600);
     if (file_tail(fd, &seq, e) != 0)
         goto out;
-    /* A file ahead of the catalog, or unreadable, is evidence: leave it for verify. */
-    if (seq < 0 || seq >= last) {
+    /* A file ahead of the catalog, unreadable, or shorter than it was
+     * durably written (a deleted tail) is evidence: leave it for verify. */
+    if (seq < 0 || seq > last || seq < flushed) {
+        if (behind_out)
+            *behind_out = -1;
         rc = 0;
         goto out;
     }
@@ -206,10 +221,68 @@ int audit_flush(struct store *s, struct err *e)
         err_sys(e, errno, "sync %s", path);
         goto out;
     }
+    if (wrote && fs_fsync_dir(s->dir, e) != 0)
+        goto out;
+    /* Only once the lines are on disk: a crash before this leaves the mark
+     * behind the file, never ahead of it. */
+    if (seq != flushed && catalog_audit_set_flushed(s->cat, seq, e) != 0)
+        goto out;
+    if (behind_out)
+        *behind_out = 0;
     rc = 0;
 out:
     close(fd);
     return rc;
+}
+
+int audit_flush(struct store *s, struct err *e)
+{
+    return flush_impl(s, 0, NULL, e);
+}
+
+static int audit_verify_locked(struct store *s, json_t **report, struct err *e);
+
+int engine_audit_repair(struct store *s, json_t **report, struct err *e)
+{
+    int64_t behind = 0, last, appended = 0;
+    char lasthash[65];
+    json_t *v = NULL;
+    struct err ve = { 0 };
+    int rc, missing = 0;
+
+    *report = NULL;
+    if (store_lock_as_is(s, e) != 0)
+        return -1;
+    /* Verify first: repair writes only what a crash left out, or a new file
+     * where the old one was moved aside. */
+    rc = audit_verify_locked(s, &v, &ve);
+    if (v != NULL) {
+        json_t *f = json_object_get(v, "file");
+        behind = json_integer_value(json_object_get(f, "behind"));
+        missing = json_is_true(json_object_get(json_object_get(f, "first_bad"), "file_missing"));
+    }
+    json_decref(v);
+    if (rc != 0 && !missing) {
+        *e = ve;
+        if (e->code == ERR_VERIFY) {
+            size_t l = strlen(e->msg);
+            snprintf(e->msg + l, sizeof(e->msg) - l, "%s",
+                     "; not a crash: keep audit.jsonl as evidence, move it aside and run "
+                     "audit repair again to write a new one from the catalog");
+        }
+        store_unlock(s);
+        return -1;
+    }
+    rc = catalog_audit_last(s->cat, &last, lasthash, e);
+    if (rc == 0)
+        rc = flush_impl(s, 1, NULL, e);
+    store_unlock(s);
+    if (rc != 0)
+        return -1;
+    appended = missing ? last : behind;
+    *report = json_pack("{s:b,s:I,s:I,s:b}", "ok", 1, "entries", (json_int_t)last, "appended",
+                        (json_int_t)appended, "rewritten", missing);
+    return *report ? 0 : err_set(e, ERR_IO, "out of memory");
 }
 
 static json_t *entry_json(const struct catalog_audit *a)
@@ -277,8 +350,6 @@ static json_t *bad(int64_t where_key, const char *key, int64_t seq, const char *
                      "problem", problem);
 }
 
-static int audit_verify_locked(struct store *s, json_t **report, struct err *e);
-
 int engine_audit_verify(struct store *s, json_t **report, struct err *e)
 {
     int rc;
@@ -296,7 +367,8 @@ int engine_audit_verify(struct store *s, json_t **report, struct err *e)
 
 static int audit_verify_locked(struct store *s, json_t **report, struct err *e)
 {
-    int64_t after = 0, want = 1, count = 0, last;
+    int64_t after = 0, want = 1, count = 0, last, flushed = 0, behind = 0;
+    int missing = 0, torn = 0;
     char prev[65], lasthash[65], path[PATH_MAX];
     json_t *cat_bad = json_null(), *file_bad = json_null();
     char *text = NULL;
@@ -331,12 +403,29 @@ static int audit_verify_locked(struct store *s, json_t **report, struct err *e)
             break;
     }
     /* The file's chain, line by line, and each line against the catalog. */
+    if (catalog_audit_flushed(s->cat, &flushed, e) != 0)
+        goto fail;
     if (fs_join(path, sizeof(path), s->dir, AUDIT_FILE, e) != 0)
         goto fail;
     memset(prev, '0', 64);
-    if (fs_read_file(path, (size_t)1 << 34, &text, &len, &fe) != 0 && fe.code != ERR_NOT_FOUND) {
-        *e = fe;
-        goto fail;
+    if (fs_read_file(path, (size_t)1 << 34, &text, &len, &fe) != 0) {
+        if (fe.code != ERR_NOT_FOUND) {
+            *e = fe;
+            goto fail;
+        }
+        missing = 1;
+    }
+    /* A last line without its newline that does not parse is an append a
+     * kill cut short: the next flush cuts it and writes it again. */
+    if (text != NULL && len > 0 && text[len - 1] != '\n') {
+        char *nl = memrchr(text, '\n', len);
+        char *tail = nl ? nl + 1 : text;
+        json_t *o = json_loads(tail, 0, NULL);
+        if (!json_is_object(o)) {
+            *tail = '\0';
+            torn = 1;
+        }
+        json_decref(o);
     }
     int64_t line_no = 0, fwant = 1;
     char *save = NULL;
@@ -383,16 +472,42 @@ static int audit_verify_locked(struct store *s, json_t **report, struct err *e)
         free(a.details);
         json_decref(o);
     }
-    if (json_is_null(file_bad) && fwant - 1 < last)
-        file_bad = bad(line_no + 1, "line", fwant, "entries missing at the end of the file");
+    /* Short of the catalog: a crash between a commit and its flush leaves
+     * the file at (or past) the mark recorded after its last fsync; a file
+     * short of that mark lost lines it had, which no crash does. */
+    if (json_is_null(file_bad) && fwant - 1 < last) {
+        char problem[200];
+        int64_t have = fwant - 1;
+        if (missing && flushed > 0) {
+            snprintf(problem, sizeof(problem), "audit.jsonl is missing; it had been written up to "
+                     "seq %lld (deleted)", (long long)flushed);
+            file_bad = json_pack("{s:I,s:I,s:s,s:b}", "line", (json_int_t)1, "seq", (json_int_t)1,
+                                 "problem", problem, "file_missing", 1);
+        } else if (have < flushed) {
+            snprintf(problem, sizeof(problem), "entries missing at the end of the file: it ends at "
+                     "seq %lld but had been written up to seq %lld (a deleted or cut tail)",
+                     (long long)have, (long long)flushed);
+            file_bad = bad(line_no + 1, "line", fwant, problem);
+        } else {
+            behind = last - have;
+        }
+    }
     free(text);
     text = NULL;
     int ok = json_is_null(cat_bad) && json_is_null(file_bad);
-    *report = json_pack("{s:b,s:I,s:{s:b,s:o},s:{s:b,s:o}}", "ok", ok, "entries", (json_int_t)last,
+    *report = json_pack("{s:b,s:I,s:{s:b,s:o},s:{s:b,s:o,s:I,s:I}}", "ok", ok, "entries", (json_int_t)last,
                         "catalog", "ok", json_is_null(cat_bad), "first_bad", cat_bad,
-                        "file", "ok", json_is_null(file_bad), "first_bad", file_bad);
+                        "file", "ok", json_is_null(file_bad), "first_bad", file_bad,
+                        "entries", (json_int_t)(fwant - 1), "behind", (json_int_t)behind);
     if (*report == NULL)
         return err_set(e, ERR_IO, "out of memory");
+    if (behind > 0)
+        json_object_set_new(json_object_get(*report, "file"), "note",
+                            json_string(torn ? "a crash cut the last append short "
+                                               "(any write or `statesnap audit repair` catches it up)"
+                                             : "a crash came between a commit and "
+                                               "its write to audit.jsonl (any write or `statesnap audit "
+                                               "repair` catches it up)"));
     if (!ok) {
         const json_t *fb = json_is_null(json_object_get(json_object_get(*report, "catalog"), "first_bad"))
                                ? json_object_get(json_object_get(*report, "file"), "first_bad")

@@ -930,7 +930,8 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
         goto out_unlink;
     intent = 1;
     FAILPOINT("create.after_intent");
-    if (rename(tmp, final) != 0) {
+    /* libzip creates with 0666 & ~umask: the store's files are the owner's alone. */
+    if (chmod(tmp, STORE_FILE_MODE) != 0 || rename(tmp, final) != 0) {
         err_sys(e, errno, "rename into %s", final);
         goto out_unlink;
     }

@@ -107,9 +107,13 @@ struct catalog;
 void engine_emit(const struct engine_config *cfg, const char *op, const char *result,
                  const char *snapshot, const json_t *details);
 
-/* Open (and with create != 0, make) the store named in cfg: the directory,
- * catalog.db and .work/. If leftovers of a crashed operation are found and
- * the lock is free, they are cleaned or rolled forward first. Returns 0 and
+/* Open the store named in cfg. With create != 0 (a command that may add a
+ * snapshot: create, import, reindex, serve) the directory (0700), .work/
+ * and catalog.db (0600) are made if missing, whatever the umask, and
+ * audit.jsonl is caught up with the catalog; with create == 0 a path that
+ * holds no catalog.db is ERR_NOT_FOUND ("no statesnap store at ...") and
+ * nothing is made. If leftovers of a crashed operation are found and the
+ * lock is free, they are cleaned or rolled forward first. Returns 0 and
  * *out (free with store_close) or -1. cfg must outlive the store. */
 int store_open(struct store **out, const struct engine_config *cfg, int create, struct err *e);
 

@@ -714,7 +714,8 @@ static int copy_file(const char *from, const char *to, struct err *e)
 
     if ((in = open(from, O_RDONLY | O_CLOEXEC)) < 0)
         return err_sys(e, errno, "open %s", from);
-    if ((out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+    if ((out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, STORE_FILE_MODE)) < 0 ||
+        fchmod(out, STORE_FILE_MODE) != 0) {
         err_sys(e, errno, "create %s", to);
         goto out;
     }
@@ -820,7 +821,7 @@ static int import_locked(struct store *s, const char *path, json_t **snap, struc
     }
     intent = 1;
     FAILPOINT("import.after_intent");
-    if (rename(tmp, final) != 0) {
+    if (chmod(tmp, STORE_FILE_MODE) != 0 || rename(tmp, final) != 0) {
         err_sys(e, errno, "rename into %s", final);
         unlink(tmp);
         goto out;

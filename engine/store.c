@@ -18,6 +18,7 @@
 
 #include "archive.h"
 #include "audit.h"
+#include "../db/audit.h"
 #include "failpoint.h"
 #include "fsutil.h"
 #include "ops.h"
@@ -84,30 +85,56 @@ int store_open(struct store **out, const struct engine_config *cfg, int create, 
         err_set(e, ERR_INVALID, "store path too long");
         goto fail;
     }
+    if (fs_join(path, sizeof(path), s->dir, STORE_CATALOG_FILE, e) != 0)
+        goto fail;
     if (stat(s->dir, &st) != 0) {
         if (errno != ENOENT || !create) {
             if (errno == ENOENT)
-                err_set(e, ERR_NOT_FOUND, "store %s does not exist", s->dir);
+                err_set(e, ERR_NOT_FOUND, STORE_NOT_A_STORE, s->dir);
             else
                 err_sys(e, errno, "store %s", s->dir);
             goto fail;
         }
-        if (fs_mkdir_p(s->dir, 0755, e) != 0)
+        if (fs_mkdir_p(s->dir, STORE_DIR_MODE, e) != 0)
             goto fail;
+        /* mkdir's mode passes through the umask; the store is private anyway. */
+        if (chmod(s->dir, STORE_DIR_MODE) != 0) {
+            err_sys(e, errno, "chmod %s", s->dir);
+            goto fail;
+        }
     } else if (!S_ISDIR(st.st_mode)) {
         err_set(e, ERR_INVALID, "store %s is not a directory", s->dir);
         goto fail;
     }
-    if (mkdir(s->work, 0700) != 0 && errno != EEXIST) {
+    /* Only a command that may create a snapshot makes a store: a typo in
+     * --store must not leave an empty catalog behind and report 0 snapshots. */
+    if (!create && fs_exists(path) != 1) {
+        err_set(e, ERR_NOT_FOUND, STORE_NOT_A_STORE, s->dir);
+        goto fail;
+    }
+    if (mkdir(s->work, STORE_DIR_MODE) != 0 && errno != EEXIST) {
         err_sys(e, errno, "create %s", s->work);
         goto fail;
     }
-    if (fs_join(path, sizeof(path), s->dir, STORE_CATALOG_FILE, e) != 0 ||
-        catalog_open(&s->cat, path, e) != 0)
+    if (create && fs_exists(path) != 1) {
+        /* SQLite gives its -wal and -shm the database file's mode. */
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, STORE_FILE_MODE);
+        if (fd < 0 || fchmod(fd, STORE_FILE_MODE) != 0) {
+            err_sys(e, errno, "create %s", path);
+            if (fd >= 0)
+                close(fd);
+            goto fail;
+        }
+        close(fd);
+    }
+    if (catalog_open(&s->cat, path, e) != 0)
         goto fail;
     /* A killed operation is finished by whoever comes next; if the lock is
-     * busy, its holder is alive and will do it. */
-    if (work_has_entries(s)) {
+     * busy, its holder is alive and will do it. A handle opened to write
+     * (create != 0: the server at start, create, import) also brings
+     * audit.jsonl up to the catalog, which a kill just after a commit can
+     * leave one flush behind. */
+    if (create || work_has_entries(s)) {
         struct engine_config quick = *cfg;
         const struct engine_config *saved = s->cfg;
         struct err ignored = { 0 };
@@ -253,6 +280,54 @@ uint64_t store_files_hashed(void)
     return atomic_load(&files_hashed);
 }
 
+static const char *const op_names[STORE_OP_COUNT] = { "create", "import", "restore", "delete",
+                                                       "update", "prune" };
+static _Atomic int64_t cli_ops_seen[STORE_OP_COUNT][2];
+static _Atomic uint64_t cli_ops_gen;
+
+const char *store_op_name(enum store_op o)
+{
+    return o < STORE_OP_COUNT ? op_names[o] : "";
+}
+
+void store_cli_ops(int64_t out[STORE_OP_COUNT][2])
+{
+    for (int i = 0; i < STORE_OP_COUNT; i++)
+        for (int j = 0; j < 2; j++)
+            out[i][j] = atomic_load(&cli_ops_seen[i][j]);
+}
+
+uint64_t store_cli_ops_generation(void)
+{
+    return atomic_load(&cli_ops_gen);
+}
+
+/* The CLI's audited operations from the catalog's counts into sm and the
+ * process-wide table. */
+static int read_cli_ops(struct store *s, struct store_summary *sm, struct err *e)
+{
+    struct catalog_audit_op rows[64];
+    size_t n = 0;
+    int changed = 0;
+
+    if (catalog_audit_op_counts(s->cat, "cli", rows, sizeof(rows) / sizeof(rows[0]), &n, e) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const char *op = strcmp(rows[i].op, "pin") == 0 || strcmp(rows[i].op, "unpin") == 0 ||
+                                 strcmp(rows[i].op, "labels") == 0 ? "update" : rows[i].op;
+        for (int k = 0; k < STORE_OP_COUNT; k++)
+            if (strcmp(op, op_names[k]) == 0)
+                sm->cli_ops[k][strcmp(rows[i].result, "ok") == 0 ? 0 : 1] += rows[i].n;
+    }
+    for (int k = 0; k < STORE_OP_COUNT; k++)
+        for (int j = 0; j < 2; j++)
+            if (atomic_exchange(&cli_ops_seen[k][j], sm->cli_ops[k][j]) != sm->cli_ops[k][j])
+                changed = 1;
+    if (changed)
+        atomic_fetch_add(&cli_ops_gen, 1);
+    return 0;
+}
+
 int store_summary(struct store *s, struct store_summary *out, struct err *e)
 {
     struct store_summary sm;
@@ -281,7 +356,7 @@ int store_summary(struct store *s, struct store_summary *out, struct err *e)
     }
     if (catalog_offsite_stats(s->cat, &sm.offsite, e) != 0 ||
         catalog_drill_stats(s->cat, &sm.drills, e) != 0 ||
-        catalog_count_inconsistent(s->cat, &sm.inconsistent, e) != 0)
+        catalog_count_inconsistent(s->cat, &sm.inconsistent, e) != 0 || read_cli_ops(s, &sm, e) != 0)
         return -1;
     /* Kept under the version read first: a commit in between leaves the
      * figures newer than that version, and the next call reads them again. */
@@ -364,6 +439,7 @@ static int lock_impl(struct store *s, int recover, struct err *e)
     }
     s->lock_fd = fd;
     s->lock_depth = 1;
+    s->lock_as_is = !recover;
     if (recover && store_recover(s, e) != 0) {
         store_unlock(s);
         return -1;
@@ -378,8 +454,13 @@ void store_unlock(struct store *s)
     if (--s->lock_depth > 0)
         return;
     /* audit.jsonl follows the catalog before anyone else can write; if this
-     * fails the next lock holder catches it up. */
-    audit_flush(s, NULL);
+     * fails the next lock holder catches it up. A reader that locked the
+     * store as is (audit verify) writes nothing: it must not heal the
+     * evidence it just looked at. */
+    if (!s->lock_as_is) {
+        FAILPOINT("store.before_audit_flush");
+        audit_flush(s, NULL);
+    }
     /* Writers are done: keep the catalog's WAL from growing under readers. */
     catalog_checkpoint(s->cat);
     /* Closing the description releases the flock. */

@@ -13,8 +13,17 @@
 
 #define STORE_MEMO_MAX 1024   /* files whose hashes store_file_sha remembers */
 
+/* The audited operations /metrics counts from the catalog, whichever
+ * process ran them (pin and unpin are "update", as in the API's op label). */
+enum store_op { STORE_OP_CREATE, STORE_OP_IMPORT, STORE_OP_RESTORE, STORE_OP_DELETE,
+                STORE_OP_UPDATE, STORE_OP_PRUNE, STORE_OP_COUNT };
+
+/* The op label ("create", ...) of o. Cannot fail. */
+const char *store_op_name(enum store_op o);
+
 /* The catalog's headline figures (what /metrics shows). */
 struct store_summary {
+    int64_t cli_ops[STORE_OP_COUNT][2];   /* run by the CLI (another process): ok, not ok */
     int64_t count, bytes;
     int have_latest;
     int64_t latest_created_at;
@@ -23,6 +32,13 @@ struct store_summary {
     struct catalog_offsite_stats offsite;
     struct catalog_drill_stats drills;
 };
+
+#define STORE_DIR_MODE 0700    /* the store and .work: the owner's alone, whatever the umask */
+#define STORE_FILE_MODE 0600   /* archives, catalog, audit.jsonl, lock, secret */
+
+/* store_open's refusal of a path that holds no catalog (printf format, one %s). */
+#define STORE_NOT_A_STORE "no statesnap store at %s: is there a store at this location? " \
+    "(check --store / STATESNAP_STORE; `statesnap create` or `import` makes a new one)"
 
 #define STORE_WORK_DIR ".work"
 #define STORE_LOCK_FILE ".lock"
@@ -39,6 +55,7 @@ struct store {
     struct catalog *cat;
     int lock_fd;         /* -1 when the lock is not held */
     int lock_depth;      /* nested store_lock calls (restore takes a snapshot under its lock) */
+    int lock_as_is;      /* taken by store_lock_as_is: unlock leaves audit.jsonl alone */
     unsigned char secret[32];
     int have_secret;
     int summary_ok;                  /* summary below is valid for summary_ver */
@@ -55,7 +72,7 @@ int store_lock(struct store *s, struct err *e);
 
 /* store_lock without the recovery step, for readers that must see the
  * store exactly as it is (audit verify: a healed audit.jsonl would hide a
- * deleted last line). */
+ * deleted last line); its store_unlock does not flush audit.jsonl either. */
 int store_lock_as_is(struct store *s, struct err *e);
 
 /* The summary, read again only when the catalog's version has moved (a
@@ -81,6 +98,12 @@ uint64_t store_files_hashed(void);
  * the engine in this process. A change by another process (the CLI) shows
  * within a second. */
 int store_summary_recent(struct store *s, int64_t now, struct store_summary *out, struct err *e);
+
+/* The CLI's operation counts as the last store_summary in this process read
+ * them (process-wide, so /metrics can add them to the server's own), and a
+ * generation that moves whenever they change. Cannot fail. */
+void store_cli_ops(int64_t out[STORE_OP_COUNT][2]);
+uint64_t store_cli_ops_generation(void);
 
 /* Release one level of the lock. Cannot fail. */
 void store_unlock(struct store *s);

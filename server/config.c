@@ -34,8 +34,8 @@ static const char *const alerts_keys[] = {
     "webhook_url", "telegram", "on", "timeout_ms", "retries", NULL
 };
 static const char *const offsite_keys[] = {
-    "endpoint", "bucket", "prefix", "region", "access_key", "secret_key", "path_style",
-    "interval", "verify_tls", "sync_after_create", NULL
+    "endpoint", "bucket", "prefix", "region", "access_key", "secret_key", "session_token",
+    "path_style", "interval", "verify_tls", "sync_after_create", NULL
 };
 
 static int key_known(const char *k, const char *const *list)

@@ -116,7 +116,7 @@ static struct worker *worker_get(const struct serve *sv, struct err *e)
     w->ecfg.actor = w->actor;
     for (size_t i = 0; i < RESP_CACHE_SLOTS; i++)
         w->cache[i].route = -1;
-    if (store_open(&w->store, &w->ecfg, 1, e) != 0 || pthread_setspecific(worker_key, w) != 0) {
+    if (store_open(&w->store, &w->ecfg, 0, e) != 0 || pthread_setspecific(worker_key, w) != 0) {
         if (e->code == ERR_NONE)
             err_set(e, ERR_IO, "cannot keep per-thread state");
         worker_free(w);
@@ -1316,10 +1316,12 @@ int serve_main(struct config *cfg, int argc, char **argv)
         freeaddrinfo(ai);
         return 2;
     }
-    /* Open the store once up front: it is created if missing, a crashed
-     * operation is finished now rather than on some request, and a bad store
-     * path fails the start instead of every request. */
-    if (store_open(&boot, &cfg->engine, 1, &e) != 0) {
+    /* Open the store once up front: a crashed operation is finished now
+     * rather than on some request, audit.jsonl catches up with the catalog,
+     * and a bad store path fails the start instead of every request. A
+     * missing store is made only when this server could create a snapshot
+     * (its state root exists); else a typo would serve an empty store. */
+    if (store_open(&boot, &cfg->engine, cfg->root != NULL && access(cfg->root, F_OK) == 0, &e) != 0) {
         fprintf(stderr, "statesnap serve: %s\n", e.msg);
         goto out;
     }

@@ -3,6 +3,8 @@
  * at some instant, not all at one instant (as Prometheus expects). */
 #include "metrics.h"
 
+#include "../engine/store.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -177,17 +179,37 @@ static void render_histogram(struct prom_text *t, size_t op)
     line(t, &count_prefix[op], cum);
 }
 
+/* The audited operation the CLI's counts of op are kept under, or -1. */
+static int store_op_of(size_t op)
+{
+    switch (op) {
+    case METRICS_OP_CREATE: return STORE_OP_CREATE;
+    case METRICS_OP_IMPORT: return STORE_OP_IMPORT;
+    case METRICS_OP_RESTORE: return STORE_OP_RESTORE;
+    case METRICS_OP_DELETE: return STORE_OP_DELETE;
+    case METRICS_OP_UPDATE: return STORE_OP_UPDATE;
+    case METRICS_OP_PRUNE: return STORE_OP_PRUNE;
+    default: return -1;
+    }
+}
+
 /* The operation counters and histograms: ~20 KiB that change only when an
  * operation ends, which is rare beside scrapes. */
 static void render_ops(struct prom_text *t)
 {
     size_t op;
+    int64_t cli[STORE_OP_COUNT][2];
 
-    prom_puts(t, "# HELP statesnap_operations_total Snapshot operations run through the API, by "
-                 "operation and result.\n# TYPE statesnap_operations_total counter\n");
+    store_cli_ops(cli);
+    prom_puts(t, "# HELP statesnap_operations_total Snapshot operations by operation and result, "
+                 "whichever process ran them: this server's API requests, plus the create, import, "
+                 "restore, delete, update (pin/unpin) and prune operations the CLI or any other "
+                 "process recorded in the store's audit chain (read from the catalog at scrape "
+                 "time).\n# TYPE statesnap_operations_total counter\n");
     for (op = METRICS_OP_NONE + 1; op < METRICS_OP_COUNT; op++) {
-        line(t, &op_prefix[op][0], load(&op_count[op][0]));
-        line(t, &op_prefix[op][1], load(&op_count[op][1]));
+        int k = store_op_of(op);
+        line(t, &op_prefix[op][0], load(&op_count[op][0]) + (k >= 0 ? (uint64_t)cli[k][0] : 0));
+        line(t, &op_prefix[op][1], load(&op_count[op][1]) + (k >= 0 ? (uint64_t)cli[k][1] : 0));
     }
     prom_puts(t, "# HELP statesnap_operation_duration_seconds Wall time of snapshot operations.\n"
                  "# TYPE statesnap_operation_duration_seconds histogram\n");
@@ -267,7 +289,7 @@ int metrics_render(struct prom_text *t)
     }
     /* The generation before the values: a text made from newer values
      * than its generation is only made again, never kept too long. */
-    gen = atomic_load_explicit(&ops_gen, memory_order_acquire);
+    gen = atomic_load_explicit(&ops_gen, memory_order_acquire) + store_cli_ops_generation();
     if ((c = ops_cache_get()) == NULL) {
         render_ops(t);
         return t->failed ? -1 : 0;

@@ -30,8 +30,8 @@
 #include "metrics.h"
 
 static const char *const offsite_keys[] = {
-    "endpoint", "bucket", "prefix", "region", "access_key", "secret_key", "path_style",
-    "interval", "verify_tls", "sync_after_create", NULL
+    "endpoint", "bucket", "prefix", "region", "access_key", "secret_key", "session_token",
+    "path_style", "interval", "verify_tls", "sync_after_create", NULL
 };
 
 struct offsite {
@@ -43,6 +43,7 @@ struct offsite {
     char sigv4[96];              /* "aws:amz:REGION:s3" */
     char *access_key;            /* wiped on close */
     char *secret_key;            /* wiped on close */
+    char *session_token;         /* temporary credentials' x-amz-security-token, or NULL; wiped */
     int path_style, verify_tls, sync_after_create;
     long interval;
     CURL *curl;
@@ -150,13 +151,75 @@ static int get_key(const json_t *cfg, const char *key, const char *env, char **o
     if (val == NULL || *val == '\0')
         val = file;
     if (val == NULL)
-        return err_set(e, ERR_INVALID, "config: offsite needs \"%s\" or $%s", key, env);
+        return err_set(e, ERR_INVALID, "config: offsite needs \"%s\" or $%s%s", key, env,
+                       strcmp(key, "access_key") == 0 ? " (or $AWS_ACCESS_KEY_ID with "
+                                                        "$AWS_SECRET_ACCESS_KEY)" : "");
     if (!text_ok(val, 256))
         return err_set(e, ERR_INVALID, "config: the offsite %s (%s) must be 1..256 printable "
                                        "characters without spaces", key,
                        val == file ? "the file" : env);
     if ((*out = strdup(val)) == NULL)
         return err_set(e, ERR_IO, "out of memory");
+    return 0;
+}
+
+/* A non-empty environment variable, or NULL. */
+static const char *env_set(const char *name)
+{
+    const char *v = getenv(name);
+
+    return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/* The credentials, from the first source that names an access key:
+ *  1. $STATESNAP_OFFSITE_ACCESS_KEY, or offsite.access_key in the config
+ *     (each of the three values: its STATESNAP_OFFSITE_* variable over the
+ *     config's key, as before);
+ *  2. else the standard $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY and
+ *     $AWS_SESSION_TOKEN (what STS, SSO and `aws configure export-credentials`
+ *     hand out), all three from there: a temporary key never mixes with a
+ *     token from elsewhere. */
+static int get_credentials(const json_t *cfg, struct offsite *o, struct err *e)
+{
+    const char *file = NULL, *token = NULL;
+
+    if (get_str(cfg, "access_key", &file, e) != 0)
+        return -1;
+    if (env_set(OFFSITE_ACCESS_KEY_ENV) == NULL && file == NULL && env_set("AWS_ACCESS_KEY_ID") != NULL) {
+        const char *ak = env_set("AWS_ACCESS_KEY_ID"), *sk = env_set("AWS_SECRET_ACCESS_KEY");
+        if (json_object_get(cfg, "secret_key") != NULL || json_object_get(cfg, "session_token") != NULL)
+            return err_set(e, ERR_INVALID, "config: offsite.secret_key/session_token are set but "
+                                           "the access key comes from $AWS_ACCESS_KEY_ID: give all "
+                                           "three in one place");
+        if (sk == NULL)
+            return err_set(e, ERR_INVALID, "config: $AWS_ACCESS_KEY_ID is set but "
+                                           "$AWS_SECRET_ACCESS_KEY is not");
+        token = env_set("AWS_SESSION_TOKEN");
+        if (!text_ok(ak, 256) || !text_ok(sk, 256))
+            return err_set(e, ERR_INVALID, "config: $AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY "
+                                           "must be 1..256 printable characters without spaces");
+        if (token != NULL && !text_ok(token, OFFSITE_TOKEN_MAX))
+            return err_set(e, ERR_INVALID, "config: $AWS_SESSION_TOKEN must be 1..%d printable "
+                                           "characters without spaces", OFFSITE_TOKEN_MAX);
+        if ((o->access_key = strdup(ak)) == NULL || (o->secret_key = strdup(sk)) == NULL ||
+            (token != NULL && (o->session_token = strdup(token)) == NULL))
+            return err_set(e, ERR_IO, "out of memory");
+        return 0;
+    }
+    if (get_key(cfg, "access_key", OFFSITE_ACCESS_KEY_ENV, &o->access_key, e) ||
+        get_key(cfg, "secret_key", OFFSITE_SECRET_KEY_ENV, &o->secret_key, e))
+        return -1;
+    if (get_str(cfg, "session_token", &token, e) != 0)
+        return -1;
+    if (env_set(OFFSITE_SESSION_TOKEN_ENV) != NULL)
+        token = env_set(OFFSITE_SESSION_TOKEN_ENV);
+    if (token != NULL) {
+        if (!text_ok(token, OFFSITE_TOKEN_MAX))
+            return err_set(e, ERR_INVALID, "config: the offsite session_token must be 1..%d "
+                                           "printable characters without spaces", OFFSITE_TOKEN_MAX);
+        if ((o->session_token = strdup(token)) == NULL)
+            return err_set(e, ERR_IO, "out of memory");
+    }
     return 0;
 }
 
@@ -245,17 +308,15 @@ static int parse_settings(const json_t *cfg, struct offsite *o, struct err *e)
                                            "at least 60 seconds (e.g. \"7d\", \"24h\")");
         }
     }
-    if (get_key(cfg, "access_key", OFFSITE_ACCESS_KEY_ENV, &o->access_key, e) ||
-        get_key(cfg, "secret_key", OFFSITE_SECRET_KEY_ENV, &o->secret_key, e))
-        return -1;
-    return 0;
+    return get_credentials(cfg, o, e);
 }
 
 static void settings_clear(struct offsite *o)
 {
     wipe_free(o->access_key);
     wipe_free(o->secret_key);
-    o->access_key = o->secret_key = NULL;
+    wipe_free(o->session_token);
+    o->access_key = o->secret_key = o->session_token = NULL;
 }
 
 int offsite_check(const json_t *offsite, struct err *e)
@@ -555,6 +616,20 @@ static int perform(struct offsite *o, struct req *r, int *retry, struct err *e)
     if (r->content_type != NULL) {
         snprintf(line, sizeof(line), "Content-Type: %s", r->content_type);
         h = curl_slist_append(h, line);
+    }
+    if (o->session_token != NULL) {
+        /* Temporary credentials: libcurl's SigV4 signs every header we add,
+         * so the token is in SignedHeaders as S3 requires. */
+        size_t tl = strlen(o->session_token) + 32;
+        char *tok = malloc(tl);
+        if (tok == NULL) {
+            curl_slist_free_all(h);
+            return err_set(e, ERR_IO, "out of memory");
+        }
+        snprintf(tok, tl, "x-amz-security-token: %s", o->session_token);
+        h = curl_slist_append(h, tok);
+        OPENSSL_cleanse(tok, tl);
+        free(tok);
     }
     if (h == NULL)
         return err_set(e, ERR_IO, "out of memory");
@@ -1020,20 +1095,126 @@ out:
     return rc;
 }
 
+static int list_objects(struct offsite *o, json_t **objects, struct err *e);
+
+/* Check every snapshot the catalog calls synced against the bucket's
+ * listing (size), and a HEAD (x-amz-meta-sha256) for each whose size
+ * matches: one that is gone, or is another object now, goes back to
+ * "pending" with the reason, is alerted, and is appended to lost. -1 only
+ * when the bucket could not be asked. */
+static int recheck_synced(struct offsite *o, struct store *s, json_t *lost, int64_t *checked,
+                          struct err *e)
+{
+    json_t *listing = NULL, *archives, *manifests;
+    struct catalog_offsite_row *rows = NULL;
+    size_t n = 0;
+    int rc = -1;
+
+    *checked = 0;
+    if (list_objects(o, &listing, e) != 0) {
+        char why[sizeof(e->msg)];
+        snprintf(why, sizeof(why), "%s", e->msg);
+        e->code = ERR_NONE;
+        err_set(e, ERR_IO, "offsite: cannot list the bucket, so nothing was checked or sent: %.400s", why);
+        return -1;
+    }
+    archives = json_object_get(listing, "archives");
+    manifests = json_object_get(listing, "manifests");
+    if (catalog_offsite_rows(s->cat, &rows, &n, e) != 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *obj = json_object_get(archives, rows[i].name);
+        char problem[2 * (OFFSITE_KEY_MAX + OFFSITE_PREFIX_MAX) + 200], sha[65] = "",
+            key[OFFSITE_KEY_MAX + OFFSITE_PREFIX_MAX];
+        int64_t size = -1;
+        int r;
+        if (strcmp(rows[i].state, "synced") != 0)
+            continue;
+        if (o->abort != NULL && atomic_load(o->abort))
+            break;
+        (*checked)++;
+        problem[0] = '\0';
+        if (obj == NULL) {
+            snprintf(problem, sizeof(problem), "gone from the bucket: %s%s.zip is missing",
+                     o->prefix, rows[i].name);
+        } else if (json_integer_value(json_object_get(obj, "size")) != rows[i].size) {
+            snprintf(problem, sizeof(problem), "the bucket holds another object as %s%s.zip (%lld "
+                     "bytes, the snapshot has %lld)", o->prefix, rows[i].name,
+                     (long long)json_integer_value(json_object_get(obj, "size")), (long long)rows[i].size);
+        } else {
+            if (object_key(o, rows[i].name, ".zip", key, sizeof(key), e) != 0 ||
+                (r = head_object(o, key, &size, sha, e)) < 0)
+                goto out;
+            if (r == 0)
+                snprintf(problem, sizeof(problem), "gone from the bucket: %s is missing", key);
+            else if (strcmp(sha, rows[i].sha256) != 0)
+                snprintf(problem, sizeof(problem), "the bucket holds another object as %s (SHA-256 "
+                         "%.12s..., the snapshot's is %.12s...)", key, sha[0] ? sha : "unknown",
+                         rows[i].sha256);
+            else if (json_object_get(manifests, rows[i].name) == NULL)
+                snprintf(problem, sizeof(problem), "its manifest %s%s.manifest.json is gone from the "
+                         "bucket", o->prefix, rows[i].name);
+        }
+        if (problem[0] == '\0')
+            continue;
+        (void)catalog_offsite_set(s->cat, rows[i].name, "pending", problem, engine_now(), NULL);
+        json_array_append_new(lost, json_pack("{s:s, s:s}", "name", rows[i].name, "problem", problem));
+        json_t *d = json_pack("{s:s}", "error", problem);
+        engine_emit(store_config(s), "offsite", "error", rows[i].name, d);
+        json_decref(d);
+    }
+    rc = 0;
+out:
+    catalog_offsite_rows_free(rows, n);
+    json_decref(listing);
+    return rc;
+}
+
 int offsite_sync(struct offsite *o, struct store *s, json_t **report, struct err *e)
 {
     char **names = NULL;
     size_t n = 0;
-    json_t *up = json_array(), *already = json_array(), *failed = json_array();
+    json_t *up = json_array(), *already = json_array(), *failed = json_array(), *lost = json_array();
     int nfailed = 0;
+    int64_t checked = 0;
 
     *report = NULL;
-    if (up == NULL || already == NULL || failed == NULL) {
+    if (up == NULL || already == NULL || failed == NULL || lost == NULL) {
         err_set(e, ERR_IO, "out of memory");
         goto out;
     }
-    if (catalog_offsite_mark_new(s->cat, e) != 0 || catalog_offsite_todo(s->cat, &names, &n, e) != 0)
+    /* Every round asks the bucket, even with nothing new: an endpoint that
+     * cannot be reached fails the round, and a copy that vanished or was
+     * replaced is found and sent again. */
+    if (catalog_offsite_mark_new(s->cat, e) != 0)
         goto out;
+    {
+        struct err le = { 0 };
+        int listed = recheck_synced(o, s, lost, &checked, &le) == 0;
+        if (catalog_offsite_todo(s->cat, &names, &n, e) != 0)
+            goto out;
+        if (!listed) {
+            /* Nothing could be sent: what was to go failed this round, with
+             * the reason; what was synced stays so (unknown is not lost). */
+            for (size_t i = 0; i < n; i++) {
+                json_t *d = json_pack("{s:s}", "error", le.msg);
+                (void)catalog_offsite_set(s->cat, names[i], "failed", le.msg, engine_now(), NULL);
+                json_array_append_new(failed, json_pack("{s:s, s:s}", "name", names[i], "error", le.msg));
+                engine_emit(store_config(s), "offsite", "error", names[i], d);
+                json_decref(d);
+            }
+            if (n == 0) {
+                json_t *d = json_pack("{s:s}", "error", le.msg);
+                engine_emit(store_config(s), "offsite", "error", NULL, d);
+                json_decref(d);
+            }
+            *e = le;
+            *report = json_pack("{s:O, s:O, s:O, s:O, s:I}", "uploaded", up, "already", already,
+                                "failed", failed, "lost", lost, "checked", (json_int_t)checked);
+            nfailed = 1;
+            goto out;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         struct err se = { 0 };
         int uploaded = 0;
@@ -1061,7 +1242,8 @@ int offsite_sync(struct offsite *o, struct store *s, json_t **report, struct err
         if (nfailed++ == 0)
             *e = se;
     }
-    *report = json_pack("{s:O, s:O, s:O}", "uploaded", up, "already", already, "failed", failed);
+    *report = json_pack("{s:O, s:O, s:O, s:O, s:I}", "uploaded", up, "already", already, "failed", failed,
+                        "lost", lost, "checked", (json_int_t)checked);
     if (*report == NULL) {
         err_set(e, ERR_IO, "out of memory");
         goto out;
@@ -1082,6 +1264,7 @@ out:
     json_decref(up);
     json_decref(already);
     json_decref(failed);
+    json_decref(lost);
     return *report != NULL && nfailed == 0 ? 0 : -1;
 }
 
@@ -1137,43 +1320,75 @@ int offsite_status(struct offsite *o, struct store *s, json_t **doc, struct err 
     return 0;
 }
 
-/* Undo the XML escapes S3 uses in keys. Keys we care about need none, so
- * anything escaped simply won't look like one of ours. */
-static void list_page(const char *xml, json_t *out, const struct offsite *o)
+/* Sort one <Contents> entry into the listing: our archives
+ * (PREFIX/NAME.zip) and manifests (PREFIX/NAME.manifest.json) by name, and
+ * everything else under the prefix as foreign, with why it was skipped.
+ * Keys are taken as listed: S3's XML escapes never occur in a valid name,
+ * so an escaped key is simply foreign. */
+static void list_entry(const char *block, json_t *listing, const struct offsite *o)
+{
+    char key[OFFSITE_KEY_MAX + OFFSITE_PREFIX_MAX], size[32], mod[64], name[ENGINE_NAME_MAX + 1];
+    size_t pl = strlen(o->prefix), kl;
+    const char *rest, *why = NULL, *kind = NULL;
+    json_int_t bytes;
+
+    xml_text(block, "Key", key, sizeof(key));
+    xml_text(block, "Size", size, sizeof(size));
+    xml_text(block, "LastModified", mod, sizeof(mod));
+    bytes = (json_int_t)strtoll(size, NULL, 10);
+    kl = strlen(key);
+    if (kl < pl || strncmp(key, o->prefix, pl) != 0)
+        return;   /* outside the prefix: not ours to judge */
+    rest = key + pl;
+    if (strchr(rest, '/') != NULL)
+        why = "in a folder below the prefix";
+    else if (kl > pl + 4 && strcmp(key + kl - 4, ".zip") == 0)
+        kind = ".zip";
+    else if (kl > pl + 14 && strcmp(key + kl - 14, ".manifest.json") == 0)
+        kind = ".manifest.json";
+    else
+        why = "not NAME.zip or NAME.manifest.json";
+    if (kind != NULL) {
+        size_t nl = kl - pl - strlen(kind);
+        if (nl > ENGINE_NAME_MAX) {
+            why = "name too long for a snapshot";
+        } else {
+            memcpy(name, rest, nl);
+            name[nl] = '\0';
+            if (engine_name_check(name, NULL) != 0)
+                why = "not a valid snapshot name";
+        }
+    }
+    if (why != NULL) {
+        json_array_append_new(json_object_get(listing, "foreign"),
+                              json_pack("{s:s, s:I, s:s}", "key", key, "size", bytes, "reason", why));
+        return;
+    }
+    if (strcmp(kind, ".zip") == 0)
+        json_object_set_new(json_object_get(listing, "archives"), name,
+                            json_pack("{s:s, s:s, s:I, s:s}", "name", name, "key", key, "size", bytes,
+                                      "last_modified", mod));
+    else
+        json_object_set_new(json_object_get(listing, "manifests"), name, json_integer(bytes));
+}
+
+static void list_page(const char *xml, json_t *listing, const struct offsite *o)
 {
     const char *p = xml;
-    size_t pl = strlen(o->prefix);
 
     while ((p = strstr(p, "<Contents>")) != NULL) {
         const char *end = strstr(p, "</Contents>");
-        char block[4096], key[OFFSITE_KEY_MAX + OFFSITE_PREFIX_MAX], size[32], mod[64];
+        char block[4096];
         size_t bl;
         if (end == NULL)
             break;
         bl = (size_t)(end - p);
-        if (bl >= sizeof(block)) {
-            p = end;
-            continue;
+        if (bl < sizeof(block)) {
+            memcpy(block, p, bl);
+            block[bl] = '\0';
+            list_entry(block, listing, o);
         }
-        memcpy(block, p, bl);
-        block[bl] = '\0';
         p = end;
-        xml_text(block, "Key", key, sizeof(key));
-        xml_text(block, "Size", size, sizeof(size));
-        xml_text(block, "LastModified", mod, sizeof(mod));
-        size_t kl = strlen(key);
-        if (kl <= pl + 4 || strncmp(key, o->prefix, pl) != 0 || strcmp(key + kl - 4, ".zip") != 0)
-            continue;
-        char name[ENGINE_NAME_MAX + 1];
-        if (kl - pl - 4 > ENGINE_NAME_MAX)
-            continue;
-        memcpy(name, key + pl, kl - pl - 4);
-        name[kl - pl - 4] = '\0';
-        if (engine_name_check(name, NULL) != 0)
-            continue;
-        json_array_append_new(out, json_pack("{s:s, s:s, s:I, s:s}", "name", name, "key", key,
-                                             "size", (json_int_t)strtoll(size, NULL, 10),
-                                             "last_modified", mod));
     }
 }
 
@@ -1202,12 +1417,15 @@ static int query_escape(const char *in, char *out, size_t len)
     return 0;
 }
 
-/* Every archive object under the prefix (ListObjectsV2, all pages). */
+/* Everything under the prefix (ListObjectsV2, all pages):
+ * *listing = {archives:{NAME:{name,key,size,last_modified}}, manifests:{NAME:size},
+ * foreign:[{key,size,reason}]}. -1 when the endpoint cannot be listed. */
 static int list_objects(struct offsite *o, json_t **objects, struct err *e)
 {
     char prefix[3 * OFFSITE_PREFIX_MAX + 8], token[1024], etoken[3 * 1024 + 8],
         query[sizeof(prefix) + sizeof(etoken) + 64], trunc[16];
-    json_t *out = json_array();
+    json_t *out = json_pack("{s:o, s:o, s:o}", "archives", json_object(), "manifests", json_object(),
+                            "foreign", json_array());
     struct req r;
 
     *objects = NULL;
@@ -1252,31 +1470,64 @@ static int list_objects(struct offsite *o, json_t **objects, struct err *e)
     return 0;
 }
 
+/* The listing's archives as an array (new reference), in key order. */
+static json_t *archives_of(json_t *listing)
+{
+    json_t *arr = json_array(), *v;
+    const char *k;
+
+    json_object_foreach(json_object_get(listing, "archives"), k, v)
+        json_array_append(arr, v);
+    return arr;
+}
+
 int offsite_list(struct offsite *o, struct store *s, json_t **doc, struct err *e)
 {
-    json_t *objs = NULL, *obj;
-    size_t i;
+    json_t *listing = NULL, *objs = NULL, *missing = NULL, *obj;
+    struct catalog_offsite_row *rows = NULL;
+    size_t n = 0;
+    const char *name;
 
     *doc = NULL;
-    if (list_objects(o, &objs, e) != 0)
+    if (list_objects(o, &listing, e) != 0)
         return -1;
-    json_array_foreach(objs, i, obj) {
+    if ((objs = json_array()) == NULL || (missing = json_array()) == NULL) {
+        err_set(e, ERR_IO, "out of memory");
+        goto fail;
+    }
+    json_object_foreach(json_object_get(listing, "archives"), name, obj) {
         char sha[65] = "";
         int64_t size = -1;
         struct catalog_offsite off;
-        const char *name = json_string_value(json_object_get(obj, "name"));
-        if (head_object(o, json_string_value(json_object_get(obj, "key")), &size, sha, e) < 0) {
-            json_decref(objs);
-            return -1;
-        }
+        if (head_object(o, json_string_value(json_object_get(obj, "key")), &size, sha, e) < 0)
+            goto fail;
         json_object_set_new(obj, "sha256", sha[0] ? json_string(sha) : json_null());
         json_object_set_new(obj, "catalog_state",
                             catalog_offsite_get(s->cat, name, &off, NULL) == 0
                                 ? json_string(off.state[0] ? off.state : "none")
                                 : json_null());
+        json_object_set_new(obj, "manifest",
+                            json_boolean(json_object_get(json_object_get(listing, "manifests"), name) != NULL));
+        json_array_append(objs, obj);
     }
-    *doc = json_pack("{s:s, s:o}", "prefix", o->prefix, "objects", objs);
+    /* What the catalog has that the bucket does not: whatever its state says. */
+    if (catalog_offsite_rows(s->cat, &rows, &n, e) != 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++)
+        if (json_object_get(json_object_get(listing, "archives"), rows[i].name) == NULL)
+            json_array_append_new(missing, json_pack("{s:s, s:s}", "name", rows[i].name, "catalog_state",
+                                                     rows[i].state[0] ? rows[i].state : "none"));
+    catalog_offsite_rows_free(rows, n);
+    *doc = json_pack("{s:s, s:o, s:o, s:O}", "prefix", o->prefix, "objects", objs, "missing", missing,
+                     "foreign", json_object_get(listing, "foreign"));
+    objs = missing = NULL;
+    json_decref(listing);
     return *doc ? 0 : err_set(e, ERR_IO, "out of memory");
+fail:
+    json_decref(objs);
+    json_decref(missing);
+    json_decref(listing);
+    return -1;
 }
 
 /* GET key into a new .work/upload-offsite-* file, hashing it on the way;
@@ -1295,7 +1546,7 @@ static int download(struct offsite *o, struct store *s, const char *key, const c
     snprintf(file, sizeof(file), "%soffsite-%s-%s.zip", STORE_UPLOAD_PREFIX, name, rnd);
     if (fs_join(path, len, s->work, file, e) != 0)
         return -1;
-    if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, STORE_FILE_MODE)) < 0)
         return err_sys(e, errno, "offsite: create %s", path);
     if (digests_init(&d) != 0) {
         err_set(e, ERR_IO, "out of memory");
@@ -1339,25 +1590,56 @@ int offsite_fetch(struct offsite *o, struct store *s, const char *name, int *fet
     int r;
 
     *fetched = 0;
+    if (engine_name_check(name, e) != 0)
+        return -1;
     if ((r = catalog_snapshot_exists(s->cat, name, e)) < 0)
         return -1;
-    if (r == 0)
-        return err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
     if (store_archive_path(s, name, local, sizeof(local), e) != 0 ||
         object_key(o, name, ".zip", key, sizeof(key), e) != 0)
         return -1;
-    if (fs_exists(local) == 1)
+    if (r == 1 && fs_exists(local) == 1)
         return 0;
     if (download(o, s, key, name, tmp, sizeof(tmp), sha, e) != 0) {
         if (e->code == ERR_NOT_FOUND) {
             e->code = ERR_NONE;
-            err_set(e, ERR_NOT_FOUND, "the archive of %s is missing locally and not in the "
-                                      "offsite store (%s)", name, key);
+            if (r == 1)
+                err_set(e, ERR_NOT_FOUND, "the archive of %s is missing locally and not in the "
+                                          "offsite store (%s)", name, key);
+            else
+                err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\" in the catalog or the offsite "
+                                          "store (%s)", name, key);
         }
         return -1;
     }
-    if (engine_adopt_archive(s, name, tmp, e) != 0)
-        return -1;
+    if (r == 1) {
+        if (engine_adopt_archive(s, name, tmp, e) != 0)
+            return -1;
+    } else {
+        /* Only in the bucket: imported like any zip (every byte checked),
+         * and only under the name asked for. */
+        struct archive *a = NULL;
+        json_t *snap = NULL;
+        const char *mname;
+        if (archive_open(&a, tmp, e) != 0) {
+            unlink(tmp);
+            return -1;
+        }
+        mname = json_string_value(json_object_get(archive_manifest(a), "name"));
+        if (mname == NULL || strcmp(mname, name) != 0) {
+            err_set(e, ERR_VERIFY, "offsite: %s holds a snapshot named \"%.64s\", not \"%s\"", key,
+                    mname ? mname : "", name);
+            archive_close(a);
+            unlink(tmp);
+            return -1;
+        }
+        archive_close(a);
+        if (engine_import(s, tmp, &snap, e) != 0) {
+            unlink(tmp);
+            return -1;
+        }
+        json_decref(snap);
+        (void)catalog_offsite_set(s->cat, name, "synced", NULL, engine_now(), NULL);
+    }
     *fetched = 1;
     return 0;
 }
@@ -1374,8 +1656,13 @@ int offsite_reindex(struct offsite *o, struct store *s, json_t **report, struct 
         err_set(e, ERR_IO, "out of memory");
         goto out;
     }
-    if (list_objects(o, &objs, e) != 0)
-        goto out;
+    {
+        json_t *listing = NULL;
+        if (list_objects(o, &listing, e) != 0)
+            goto out;
+        objs = archives_of(listing);
+        json_decref(listing);
+    }
     json_array_foreach(objs, i, obj) {
         const char *name = json_string_value(json_object_get(obj, "name"));
         const char *key = json_string_value(json_object_get(obj, "key"));

@@ -15,6 +15,8 @@
 
 #define OFFSITE_ACCESS_KEY_ENV "STATESNAP_OFFSITE_ACCESS_KEY"
 #define OFFSITE_SECRET_KEY_ENV "STATESNAP_OFFSITE_SECRET_KEY"
+#define OFFSITE_SESSION_TOKEN_ENV "STATESNAP_OFFSITE_SESSION_TOKEN"
+#define OFFSITE_TOKEN_MAX 4096   /* STS/SSO session tokens run to ~2 KiB */
 #define OFFSITE_INTERVAL_DEFAULT (7L * 86400)     /* weekly */
 #define OFFSITE_MULTIPART_ABOVE (64LL << 20)      /* archives larger than this go in parts */
 #define OFFSITE_PART_BYTES (16u << 20)            /* one part, held in memory while sent */

@@ -321,3 +321,10 @@ def raw_get(port, target):
             if not chunk:
                 return data
             data += chunk
+
+
+def init_store(server):
+    """`statesnap init` the server's store: for a server whose state root is
+    missing, which (by design) does not make a store itself."""
+    r = subprocess.run([BIN, "--store", server.store, "init"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr

@@ -225,8 +225,11 @@ def test_sigterm_with_an_alert_in_flight_stops_promptly(make_server, hanging_por
 
 def test_failures_alert_scheduler_and_verify(make_server, receiver, tmp_path):
     # A missing state root: the scheduled create fails and says so.
+    # The store exists (serve makes one only when its state root does).
     s = make_server(config=dict(alerts_cfg(receiver.base), schedule_interval="1h"),
-                    root_dir=str(tmp_path / "missing"))
+                    root_dir=str(tmp_path / "missing"), start=False)
+    apilib.init_store(s)
+    s.start()
     receiver.wait(2)
     ev = receiver.by_path("/hook")[0]["body"]
     assert ev["op"] == "create" and ev["result"] == "error" and ev["actor"] == "scheduler"

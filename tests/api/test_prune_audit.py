@@ -147,7 +147,7 @@ def test_every_api_mutation_is_in_the_chain(scripted, reader):
     assert all_entries(reader, 1000) == entries
     r = reader.get("/api/v1/audit/verify", expect=200).json()
     assert r == {"ok": True, "entries": len(entries), "catalog": {"ok": True, "first_bad": None},
-                 "file": {"ok": True, "first_bad": None}}
+                 "file": {"ok": True, "first_bad": None, "entries": len(entries), "behind": 0}}
     # Past the end: an empty last page.
     r = reader.get("/api/v1/audit?after=%d" % len(entries), expect=200).json()
     assert r == {"entries": [], "next_after": None, "last_seq": len(entries)}

@@ -158,7 +158,10 @@ def test_schedule_off_by_default(server, reader, anon):
 
 def test_failed_run_is_reported(make_server, tmp_path):
     # A state root that does not exist: every scheduled create fails.
-    s = make_server(config={"schedule_interval": "1h"}, root_dir=str(tmp_path / "missing"))
+    # The store exists (serve makes one only when its state root does).
+    s = make_server(config={"schedule_interval": "1h"}, root_dir=str(tmp_path / "missing"), start=False)
+    apilib.init_store(s)
+    s.start()
     api = s.api(s.token("reader"))
     st = wait_runs(api, 1, 10 * apilib.SLOW)
     assert st["last_result"] == "failure" and st["last_error"].startswith("create: ")

@@ -127,6 +127,7 @@ def test_list_filters_and_pages(three):
 
 
 def test_list_empty_store(ss):
+    ss.ok("init")
     rc, out, err = ss.run("list")
     assert rc == 0, err
     rows, count, _ = parse_table(out)

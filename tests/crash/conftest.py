@@ -17,6 +17,14 @@ def pytest_runtest_logreport(report):
 
 
 def pytest_terminal_summary(terminalreporter):
+    try:
+        from test_audit_kill import RANDOM_KILLS
+        if RANDOM_KILLS["kills"]:
+            terminalreporter.write_line("random kills around commits: %(kills)d, audit file left behind "
+                                        "(a crash, reported as such) %(behind)d, false alarms of "
+                                        "tampering %(tampering)d" % RANDOM_KILLS)
+    except ImportError:
+        pass
     n = KILLED["passed"] + KILLED["failed"]
     terminalreporter.write_line("kill points exercised: %d (%d survived cleanly, %d did not)"
                                 % (n, KILLED["passed"], KILLED["failed"]))

@@ -21,6 +21,21 @@ if ! (cd "$HERE" && node -e 'require("s3rver"); require("@smithy/signature-v4");
     echo "offsite: npm ci"
     (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error) || { echo "offsite: npm ci failed"; finish 0 1; }
 fi
+# A real S3 client (boto3, Debian's python3-boto3) changes the bucket behind
+# statesnap's back: deleted, overwritten and foreign objects.
+if ! "$PY" -c 'import boto3' >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "offsite: installing python3-boto3"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-boto3 \
+            >/tmp/statesnap-apt-offsite.log 2>&1 ||
+            { apt-get update -q >>/tmp/statesnap-apt-offsite.log 2>&1 &&
+              DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-boto3 \
+                  >>/tmp/statesnap-apt-offsite.log 2>&1; } ||
+            echo "offsite: could not install python3-boto3; the tests that need it will fail"
+    else
+        echo "offsite: python3-boto3 is missing (not root, not installing); the tests that need it will fail"
+    fi
+fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/statesnap-offsite.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT
 

@@ -112,6 +112,9 @@ function proxy(opt) {
         md5: req.headers['content-md5'] !== undefined,
         checksum: req.headers['x-amz-checksum-sha256'] !== undefined,
         payload_signed: (req.headers['x-amz-content-sha256'] || 'UNSIGNED-PAYLOAD') !== 'UNSIGNED-PAYLOAD',
+        // Temporary credentials: the token as sent, and the headers the signature covers.
+        security_token: req.headers['x-amz-security-token'] || null,
+        signed_headers: ((/SignedHeaders=([a-z0-9;-]+)/.exec(req.headers.authorization || '') || [])[1] || ''),
       };
       let bad;
       try {

@@ -57,11 +57,14 @@ def test_sync_uploads_every_snapshot_with_matching_sha256(host, s3):
     assert mine and all(q.get("verified") for q in mine)
     puts = [q for q in mine if q["method"] == "PUT"]
     assert len(puts) == 4 and all(q["md5"] and q["checksum"] and q["payload_signed"] for q in puts)
-    # A second round has nothing to do: synced snapshots are not sent again.
+    # A second round sends nothing again: it lists the prefix and HEADs each
+    # synced copy (is it still there, still the same?), and that is all.
     n = len(s3.requests())
     r = host.run("offsite", "sync", check=0)
     assert "0 uploaded, 0 already offsite, 0 failed" in r.stdout
-    assert len(s3.requests()) == n
+    assert "2 synced copies checked in the bucket, 0 found gone or replaced" in r.stdout
+    again = s3.requests()[n:]
+    assert sorted(q["method"] for q in again) == ["GET", "HEAD", "HEAD"], again
     st = host.json("offsite", "status")
     assert st["counts"]["synced"] == 2 and st["counts"]["failed"] == 0
     assert st["last_success"] is not None

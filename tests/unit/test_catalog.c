@@ -59,7 +59,7 @@ static void open_sets_schema_version_and_wal(void **state)
     assert_int_equal(sqlite3_open(unit_path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 4);
+    assert_int_equal(sqlite3_column_int(st, 0), 5);
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -144,8 +144,7 @@ static void schema_2_catalog_migrates_and_new_fields_round_trip(void **state)
     assert_int_equal(catalog_snapshot_insert(c, &s, &e), 0);
     catalog_close(c);
     assert_int_equal(sqlite3_open(unit_path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "DROP TABLE drills; DROP TABLE drill_totals;"
-                                      UNIT_CATALOG_DOWN_TO_2 "PRAGMA user_version = 2;", NULL,
+    assert_int_equal(sqlite3_exec(db, UNIT_CATALOG_DOWN_TO_2 "PRAGMA user_version = 2;", NULL,
                                   NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(catalog_open(&c, unit_path, &e), 0);
