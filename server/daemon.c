@@ -159,6 +159,8 @@ static void request_free(struct http_request *rq)
     if (rq->upload_path[0] != '\0')
         (void)unlink(rq->upload_path);
     EVP_MD_CTX_free(rq->digest);
+    if (rq->deferred != NULL)
+        MHD_destroy_response(rq->deferred);
     free(rq->body);
     free(rq->path);
     free(rq);
@@ -424,6 +426,29 @@ static int media_type_is(const char *ct, const char *want)
 
 /* ---- responses ---- */
 
+/* Does this request still carry a body worth reading before an early
+ * answer? Framing that is not trusted (rq->close) never is. */
+static int body_to_drain(struct MHD_Connection *conn, const struct http_request *rq)
+{
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *ex = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    unsigned long long n;
+    char *end;
+
+    if (rq->close || (ex != NULL && strcasecmp(ex, "100-continue") == 0))
+        return 0;
+    if (te != NULL)
+        return 1;       /* chunked: drained up to HTTP_DRAIN_MAX, then closed */
+    if (cl == NULL)
+        return 0;
+    errno = 0;
+    n = strtoull(cl, &end, 10);
+    return errno == 0 && *end == '\0' && n > 0 && n <= HTTP_DRAIN_MAX;
+}
+
 static void queue(struct MHD_Connection *conn, const struct serve *sv, struct http_request *rq,
                   struct route_resp *o)
 {
@@ -471,6 +496,21 @@ static void queue(struct MHD_Connection *conn, const struct serve *sv, struct ht
     /* While draining, do not invite the client to send another request here. */
     if (atomic_load(&sv->stopping) || rq->close)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    /* Refused before its body was read: most clients (Python's http.client,
+     * Node's fetch) write the whole body before they read, and a close now
+     * hands them EPIPE instead of the problem document. So a body of a
+     * bounded size, sent without Expect: 100-continue (curl's way to ask
+     * first), is read and thrown away, and the answer goes after it. */
+    if (!rq->responded && rq->at_head && body_to_drain(conn, rq)) {
+        rq->deferred = resp;
+        rq->deferred_status = (unsigned int)o->status;
+        rq->responded = 1;
+        rq->status = o->status;
+        metrics_http_count(rq->route >= 0 ? sv->route_label[rq->route] : sv->n_labels,
+                           rq->status);
+        route_resp_clear(o);
+        return;
+    }
     if (MHD_queue_response(conn, (unsigned int)o->status, resp) == MHD_YES) {
         rq->responded = 1;
         rq->status = o->status;
@@ -605,6 +645,7 @@ static struct http_request *request_begin(struct serve *sv, struct MHD_Connectio
         return NULL;
     rq->upload_fd = -1;
     rq->route = -1;
+    rq->at_head = 1;
     clock_gettime(CLOCK_MONOTONIC, &rq->start);
     given = lookup(conn, MHD_HEADER_KIND, "X-Request-Id");
     if (given != NULL && request_id_ok(given))
@@ -910,6 +951,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rq == NULL) {
         if ((rq = request_begin(sv, conn, url, method, version)) == NULL)
             return MHD_NO;
+        rq->at_head = 0;
         *req_cls = rq;
         atomic_fetch_add(&sv->inflight, 1);
         /* A refusal whose response could not even be queued ends the connection. */
@@ -917,6 +959,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (rq->rejected && !rq->responded)
         return MHD_NO;
+    if (rq->deferred != NULL) {
+        /* An early refusal: read the body away, then answer. */
+        if (*upload_data_size > 0) {
+            rq->drained += *upload_data_size;
+            *upload_data_size = 0;
+            return rq->drained <= HTTP_DRAIN_MAX ? MHD_YES : MHD_NO;
+        }
+        enum MHD_Result r = MHD_queue_response(conn, rq->deferred_status, rq->deferred);
+        MHD_destroy_response(rq->deferred);
+        rq->deferred = NULL;
+        return r;
+    }
     if (rq->route >= 0)
         rt = &router_routes(&n)[rq->route];
     if (*upload_data_size > 0) {

@@ -25,6 +25,7 @@
  * answers at all). */
 #define HTTP_URI_MAX 8192                   /* request target, query included */
 #define HTTP_QUERY_ARGS_MAX 64
+#define HTTP_DRAIN_MAX (64ull << 20)        /* body read and thrown away before an early refusal */
 #define HTTP_HEADER_BYTES_MAX (16u << 10)   /* names and values of all header fields */
 #define HTTP_HEADERS_MAX 100
 #define HTTP_DISCARD_MAX (64ULL << 20)      /* body bytes dropped after a 413 before hanging up */
@@ -54,6 +55,10 @@ struct http_request {
     int upload_fd;               /* import: temp file, -1 = none */
     char upload_path[PATH_MAX];
     EVP_MD_CTX *digest;          /* body SHA-256 when an Idempotency-Key is present */
+    int at_head;                 /* still in the first call: no body byte seen yet */
+    struct MHD_Response *deferred;   /* a refusal held until the body is read (drained) */
+    unsigned int deferred_status;
+    uint64_t drained;
 };
 
 #endif
