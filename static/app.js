@@ -1195,6 +1195,15 @@
                                    { changed: 'changed', opened: 'comes back', closed: 'goes away' }));
   }
 
+  /* The options preview and apply share (the confirm token binds them): a
+   * restore elsewhere names its directory; otherwise the body is as before. */
+  function restoreBody(r, extra) {
+    var b = extra;
+    b.clear_kill_switch = r.clear;
+    if (r.target) b.target = r.target;
+    return b;
+  }
+
   function runPreview() {
     var seq = ++rs.seq, r = rs;
     r.previewing = true;
@@ -1202,7 +1211,7 @@
     $('restore-status').textContent = 'Checking the archive and the live state…';
     $('restore-error').textContent = '';
     return api('POST', '/snapshots/' + encodeURIComponent(r.name) + '/restore/preview',
-               { body: { clear_kill_switch: r.clear } }).then(function (p) {
+               { body: restoreBody(r, {}) }).then(function (p) {
       if (r !== rs || seq !== r.seq) return p;
       r.preview = p;
       r.previewing = false;
@@ -1222,7 +1231,11 @@
 
   function openRestore(name, opener) {
     var d = $('dlg-restore');
-    rs = { name: name, clear: false, preview: null, seq: 0, previewing: false, busy: false, done: false };
+    rs = { name: name, clear: false, target: null, preview: null, seq: 0, previewing: false, busy: false, done: false };
+    $('restore-target-on').checked = false;
+    $('restore-target').value = '';
+    $('restore-target-field').hidden = true;
+    $('restore-warning').textContent = 'This will overwrite current state!';
     $('restore-name').textContent = name;
     $('restore-name-hint').textContent = name;
     $('restore-confirm-name').value = '';
@@ -1257,6 +1270,21 @@
         $('restore-error').textContent = 'Preview failed — ' + errText(e);
       });
     });
+    function targetChanged() {
+      if (!rs) return;
+      var on = $('restore-target-on').checked, name = $('restore-target').value.trim();
+      $('restore-target-field').hidden = !on;
+      rs.target = on && name ? name : null;
+      $('restore-warning').textContent = rs.target
+        ? 'This writes the snapshot into ' + rs.target + ' (under restore_targets_dir); the live state is not touched.'
+        : 'This will overwrite current state!';
+      if (on && !name) { rs.preview = null; updateConfirm(); return; }
+      runPreview().catch(function (e) {
+        $('restore-error').textContent = 'Preview failed — ' + errText(e);
+      });
+    }
+    $('restore-target-on').addEventListener('change', targetChanged);
+    $('restore-target').addEventListener('change', targetChanged);
     $('restore-repreview').addEventListener('click', function () {
       if (!rs) return;
       runPreview().catch(function (e) {
@@ -1272,14 +1300,21 @@
       $('restore-error').textContent = '';
       $('restore-status').textContent = 'Restoring: taking a safety snapshot, then writing each file…';
       api('POST', '/snapshots/' + encodeURIComponent(r.name) + '/restore',
-          { body: { confirm_token: r.preview.confirm_token, clear_kill_switch: r.clear }, idempotent: randomKey() }).then(function (rep) {
+          { body: restoreBody(r, { confirm_token: r.preview.confirm_token }), idempotent: randomKey() }).then(function (rep) {
         r.busy = false;
         r.done = true;
         d._busy = false;
         $('restore-status').textContent = '';
         $('restore-preview').hidden = true;
         $('restore-result').hidden = false;
-        $('restore-safety').textContent = 'Safety snapshot taken first: ' + rep.safety_snapshot + ' (pinned).';
+        var changed = rep.changed_during_restore || [];
+        $('restore-banner').textContent = changed.length
+          ? 'RESTORE APPLIED, BUT ' + changed.join(', ') + ' CHANGED RIGHT AFTER: the state root is not the snapshot now'
+          : 'RESTORE COMPLETE';
+        $('restore-banner').className = changed.length ? 'danger-banner' : 'ok-banner';
+        $('restore-safety').textContent = rep.target
+          ? 'Restored into ' + rep.target + '; the live state root was not touched (no safety snapshot).'
+          : 'Safety snapshot taken first: ' + rep.safety_snapshot + ' (pinned).';
         $('restore-lines').textContent = rep.files.map(function (f) {
           return '[' + f.result + '] ' + f.path + (f.action ? '  (' + f.action + ')' : '');
         }).join('\n');

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import crypto from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -594,6 +595,51 @@ test('restore flow: preview dialog, name to confirm, KILL_SWITCH choice re-previ
   assert.ok(fs.readFileSync(rootFile('.env')).equals(envNow), '.env is never written');
 });
 
+test('restore elsewhere from the dialog: into a named directory under restore_targets_dir, the live root untouched', async () => {
+  const dir = `${env.tmp}/elsewhere`, targets = `${dir}/targets`;
+  const srv = await startServer(dir, { restore_targets_dir: targets });
+  try {
+    const made = await fetch(srv.base + '/api/v1/snapshots', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+                                                                 body: JSON.stringify({ name: 'src' }) });
+    assert.equal(made.status, 201);
+    const snap = await made.json();
+    const liveRoot = `${dir}/root`;
+    const live = fs.readFileSync(`${liveRoot}/state/positions.json`);
+    fs.writeFileSync(`${liveRoot}/state/positions.json`, '{"positions": [], "moved": true}\n');
+    const moved = fs.readFileSync(`${liveRoot}/state/positions.json`);
+    await withPage({ token: null, origin: new URL(srv.base).origin }, async (page, rec) => {
+      await page.goto(srv.base + '/#/s/src');
+      await page.locator('#detail-body table.files').waitFor();
+      await page.click('#detail-restore');
+      await waitUntil(() => dialogOpen(page, 'dlg-restore'), 'the restore dialog');
+      await page.check('#restore-target-on');
+      await page.fill('#restore-target', 'forensics1');
+      await page.dispatchEvent('#restore-target', 'change');
+      await waitUntil(() => rec.requests.filter(r => r.url.endsWith('/restore/preview')).length >= 2, 'a second preview');
+      const pv = rec.requests.filter(r => r.url.endsWith('/restore/preview'));
+      assert.deepEqual(JSON.parse(pv[pv.length - 1].body), { clear_kill_switch: false, target: 'forensics1' });
+      assert.match(await text(page, '#restore-warning'), /forensics1.*live state is not touched/);
+      await page.type('#restore-confirm-name', 'src');
+      await waitUntil(async () => !(await page.isDisabled('#restore-confirm')), 'confirm enabled');
+      await page.click('#restore-confirm');
+      await page.locator('#restore-result').waitFor();
+      const post = rec.requests.find(r => r.method === 'POST' && r.url.endsWith('/api/v1/snapshots/src/restore'));
+      assert.equal(JSON.parse(post.body).target, 'forensics1');
+      assert.match(await text(page, '#restore-safety'), /Restored into .*forensics1; the live state root was not touched/);
+      assert.equal(await text(page, '#restore-banner'), 'RESTORE COMPLETE');
+    });
+    for (const f of snap.files) {
+      if (f.path.startsWith('env/')) continue;
+      const got = fs.readFileSync(`${targets}/forensics1/${f.path}`);
+      assert.equal(crypto.createHash('sha256').update(got).digest('hex'), f.sha256, f.path);
+    }
+    assert.ok(fs.readFileSync(`${liveRoot}/state/positions.json`).equals(moved), 'the live root was written');
+    assert.ok(!fs.readFileSync(`${liveRoot}/state/positions.json`).equals(live));
+  } finally {
+    await srv.stop();
+  }
+});
+
 /* ---------- delete ---------- */
 
 test('delete asks first, Cancel keeps it; a pinned one needs force (the 409 is shown)', async () => {
@@ -1011,7 +1057,7 @@ test('audit page: after create, pin, restore, a refused restore, delete and prun
 
     // Verify, from the keyboard.
     const v = await apiOk('GET', '/audit/verify');
-    assert.deepEqual(v, { ok: true, entries: all.at(-1).seq, catalog: { ok: true, first_bad: null }, file: { ok: true, first_bad: null } });
+    assert.deepEqual(v, { ok: true, entries: all.at(-1).seq, catalog: { ok: true, first_bad: null }, file: { ok: true, first_bad: null, entries: all.at(-1).seq, behind: 0 } });
     await page.focus('#audit-verify');
     await page.keyboard.press('Enter');
     assert.equal(await waitText(page, '#audit-verify-result', 'Chain OK'),
