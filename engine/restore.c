@@ -1031,18 +1031,23 @@ int engine_restore_apply(struct store *s, const struct restore_opts *o, const ch
         goto out;
     if (strlen(want) != strlen(token) || CRYPTO_memcmp(want, token, strlen(want)) != 0) {
         /* After the pre hook the bytes may differ (the bot's last writes,
-         * kept by the safety snapshot); the plan itself must not. */
+         * kept by the safety snapshot), and with --while-running the
+         * operator said the bot goes on writing; the plan itself must not. */
         const char *want_shape = strrchr(want, '.') + 1;
-        if (s->cfg->pre_restore == NULL || !live || given_shape == NULL ||
+        if ((s->cfg->pre_restore == NULL && !o->while_running) || !live || given_shape == NULL ||
             strlen(given_shape) != strlen(want_shape) ||
             CRYPTO_memcmp(given_shape, want_shape, strlen(want_shape)) != 0) {
             err_set(e, ERR_CONFLICT, "the state root or the options changed since the preview; "
                     "preview again");
             goto out;
         }
-        json_array_append_new(warnings, json_string("the state root changed after "
-                                                    "hooks.pre_restore ran (the bot's last "
-                                                    "writes): they are in the safety snapshot"));
+        json_array_append_new(warnings, json_string(o->while_running
+                                                    ? "the state root changed since the preview "
+                                                      "(--while-running): the bytes replaced are "
+                                                      "in the safety snapshot"
+                                                    : "the state root changed after "
+                                                      "hooks.pre_restore ran (the bot's last "
+                                                      "writes): they are in the safety snapshot"));
     }
     if (expires < engine_now()) {
         err_set(e, ERR_CONFLICT, "the confirm token has expired; preview again");
