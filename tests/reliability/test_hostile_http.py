@@ -201,7 +201,11 @@ def test_endless_chunked_body_is_cut_off_with_bounded_memory(srv):
     except (ConnectionResetError, socket.timeout):
         pass
     sk.close()
-    assert sent <= discard + (8 << 20), "still reading after %d MiB" % (sent >> 20)
+    # What the client got rid of includes what sat in the kernel's socket
+    # buffers (several MiB each way on loopback) when the server hung up;
+    # a sanitized server hangs up later. Either way far below the 4x sent.
+    slack = (24 << 20) if rellib.SANITIZED else (8 << 20)
+    assert sent <= discard + slack, "still reading after %d MiB" % (sent >> 20)
     if answer:
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     grew = rellib.vm_rss_kb(srv.proc.pid) - rss0
