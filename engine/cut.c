@@ -84,7 +84,7 @@ static int private_copy_fd(const char *work, struct err *e)
     if (fd >= 0)
         return fd;
     /* No O_TMPFILE on this file system: a named file, unlinked at once. */
-    snprintf(path, sizeof(path), "%s/cut-XXXXXX", work);
+    snprintf(path, sizeof(path), "%s/cut-" FS_TEMPLATE_TAIL, work);
     if ((fd = mkostemp(path, O_CLOEXEC)) < 0)
         return err_sys(e, errno, "cannot make a copy under %s", work);
     unlink(path);
