@@ -23,6 +23,7 @@ RUN apt-get update -q \
     && rm -rf /var/lib/apt/lists/*
 COPY Makefile ./
 COPY scripts/ scripts/
+COPY common/ common/
 COPY engine/ engine/
 COPY db/ db/
 COPY cli/ cli/

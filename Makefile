@@ -9,7 +9,9 @@ PKGCFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKGLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LIBS    = $(PKGLIBS) -lpthread
 
-SRC     := $(wildcard engine/*.c db/*.c cli/*.c routes/*.c server/*.c)
+# The source folders, lowest layer first (docs/DESIGN.md).
+SRCDIRS := common engine db conf offsite alerts cli routes server
+SRC     := $(wildcard $(SRCDIRS:%=%/*.c))
 LIBSRC  := $(filter-out server/main.c,$(SRC))
 
 # Three builds of the same sources:

@@ -10,7 +10,7 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
-#include "../engine/fsutil.h"
+#include "../common/fsutil.h"
 #include "format.h"
 #include "render_diff.h"
 #include "../engine/audit.h"

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../engine/err.h"
+#include "../common/err.h"
 
 struct catalog;
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "catalog.h"
-#include "../engine/err.h"
+#include "../common/err.h"
 
 #define IDEMPOTENCY_TTL_SECONDS (24L * 3600)
 #define IDEMPOTENCY_KEY_MAX 255

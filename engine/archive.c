@@ -13,7 +13,7 @@
 #include <openssl/evp.h>
 
 #include "engine.h"
-#include "fsutil.h"
+#include "../common/fsutil.h"
 #include "manifest.h"
 
 #define ARCHIVE_BUF (256u * 1024)

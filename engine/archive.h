@@ -7,7 +7,7 @@
 #include <sys/types.h>
 #include <jansson.h>
 
-#include "err.h"
+#include "../common/err.h"
 
 struct archive;
 

@@ -12,7 +12,7 @@
 #include <openssl/evp.h>
 
 #include "../db/audit.h"
-#include "fsutil.h"
+#include "../common/fsutil.h"
 
 #define AUDIT_TAIL 65536
 #define AUDIT_BATCH 1000

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fsutil.h"
+#include "../common/fsutil.h"
 #include "manifest.h"
 
 #define CAPTURE_MAX_DEPTH 16

@@ -12,7 +12,7 @@
 #include <zlib.h>
 #include <openssl/evp.h>
 
-#include "fsutil.h"
+#include "../common/fsutil.h"
 
 #define CUT_READ_CHUNK (256u * 1024)
 #define CUT_BACKOFF_FIRST_MS 5

@@ -6,7 +6,7 @@
 #include <sys/types.h>
 #include <jansson.h>
 
-#include "err.h"
+#include "../common/err.h"
 
 #define DIFF_MAX_JSON_BYTES (16u << 20)  /* larger JSON files get no structural diff */
 #define DIFF_MAX_CHANGES 200             /* JSON-pointer changes kept per file */

@@ -13,7 +13,7 @@
 #include "capture.h"
 #include "diff.h"
 #include "envmask.h"
-#include "fsutil.h"
+#include "../common/fsutil.h"
 #include "manifest.h"
 #include "meta.h"
 #include "ops.h"

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#include "err.h"
+#include "../common/err.h"
 #include "retention.h"
 
 #define STATESNAP_VERSION "0.1.0"

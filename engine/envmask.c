@@ -10,7 +10,7 @@
 #include <openssl/hmac.h>
 
 #include "engine.h"
-#include "fsutil.h"
+#include "../common/fsutil.h"
 
 struct buf {
     char *p;

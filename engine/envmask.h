@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <jansson.h>
 
-#include "err.h"
+#include "../common/err.h"
 
 #define ENVMASK_MASK "********"
 

@@ -13,7 +13,7 @@
 #include <jansson.h>
 
 #include "engine.h"
-#include "err.h"
+#include "../common/err.h"
 
 #define HOOK_OUTPUT_MAX 4096            /* bytes of output kept (the rest is counted) */
 #define HOOK_ENV_MAX 16                 /* STATESNAP_* variables one call may add */

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#include "err.h"
+#include "../common/err.h"
 
 #define MANIFEST_FORMAT 1
 #define MANIFEST_NAME "manifest.json"

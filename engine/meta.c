@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fsutil.h"
+#include "../common/fsutil.h"
 
 #define META_SMALL_FILE (64u * 1024)
 #define META_PACKED_REFS_MAX (64u << 20)

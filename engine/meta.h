@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#include "err.h"
+#include "../common/err.h"
 
 /* Version: tag if not NULL, else ROOT/VERSION, else "version" of
  * ROOT/config/config.json, else "unknown". Cannot fail; out gets at most len-1 chars. */

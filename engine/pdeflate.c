@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "fsutil.h"
+#include "../common/fsutil.h"
 
 #define DICT_BYTES 32768u          /* deflate's window */
 

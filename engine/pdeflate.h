@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "err.h"
+#include "../common/err.h"
 
 #define PDEFLATE_BLOCK (1u << 20)      /* input bytes per block */
 #define PDEFLATE_MIN (2u * PDEFLATE_BLOCK)  /* smaller files gain nothing from threads */

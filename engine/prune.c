@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "audit.h"
-#include "failpoint.h"
+#include "../common/failpoint.h"
 #include "ops.h"
 #include "retention.h"
 

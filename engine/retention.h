@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#include "err.h"
+#include "../common/err.h"
 
 #define RETENTION_MIN_KEEP_LAST 5   /* the seed: "keep at least 5 recent snapshots" */
 

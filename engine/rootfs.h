@@ -4,7 +4,7 @@
 
 #include <sys/stat.h>
 
-#include "err.h"
+#include "../common/err.h"
 
 /* Open the directory that holds rel below root and return its fd (caller
  * closes). rel is a safe relative path ('/'-separated, no empty, "." or ".."

@@ -19,8 +19,8 @@
 #include "archive.h"
 #include "audit.h"
 #include "../db/audit.h"
-#include "failpoint.h"
-#include "fsutil.h"
+#include "../common/failpoint.h"
+#include "../common/fsutil.h"
 #include "ops.h"
 #include "restore.h"
 

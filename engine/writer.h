@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "engine.h"
-#include "err.h"
+#include "../common/err.h"
 
 /* What a path below the root is now: absent, or device, inode, type, size,
  * mtime and ctime (lstat through rootfs: no symlink followed). */

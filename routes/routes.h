@@ -10,7 +10,7 @@
 #include <jansson.h>
 
 #include "../engine/engine.h"
-#include "../engine/err.h"
+#include "../common/err.h"
 #include "prom.h"
 
 #define ROUTE_MAX_HEADERS 8

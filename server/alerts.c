@@ -18,7 +18,7 @@
 #include <openssl/crypto.h>
 
 #include "../engine/engine.h"
-#include "clock.h"
+#include "../common/clock.h"
 #include "log.h"
 #include "metrics.h"
 

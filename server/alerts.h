@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <jansson.h>
 
-#include "../engine/err.h"
+#include "../common/err.h"
 #include "../routes/prom.h"
 #include "config.h"
 

@@ -7,7 +7,7 @@
 #include <jansson.h>
 
 #include "../engine/engine.h"
-#include "../engine/err.h"
+#include "../common/err.h"
 
 #define CONFIG_PER_IP_DEFAULT 1024  /* a quarter of the server's connection limit */
 #define CONFIG_ALLOWED_HOSTS_MAX 64

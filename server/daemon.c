@@ -29,7 +29,7 @@
 #include <openssl/crypto.h>
 
 #include "../db/catalog.h"
-#include "../engine/fsutil.h"
+#include "../common/fsutil.h"
 #include "../engine/store.h"
 #include "alerts.h"
 #include "auth.h"

@@ -5,7 +5,7 @@
 
 #include <jansson.h>
 
-#include "../engine/err.h"
+#include "../common/err.h"
 #include "../routes/prom.h"
 #include "config.h"
 

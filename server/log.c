@@ -13,8 +13,8 @@
 
 #include <openssl/rand.h>
 
-#include "../engine/fsutil.h"
-#include "clock.h"
+#include "../common/fsutil.h"
+#include "../common/clock.h"
 
 static _Atomic uint64_t request_seq;
 static _Atomic uint32_t boot_tag;   /* random per process, 0 until first use */

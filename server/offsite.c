@@ -23,7 +23,7 @@
 
 #include "../db/offsite.h"
 #include "../engine/archive.h"
-#include "../engine/fsutil.h"
+#include "../common/fsutil.h"
 #include "../engine/meta.h"
 #include "../engine/store.h"
 #include "log.h"

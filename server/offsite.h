@@ -9,7 +9,7 @@
 #include <jansson.h>
 
 #include "../engine/engine.h"
-#include "../engine/err.h"
+#include "../common/err.h"
 #include "../routes/prom.h"
 #include "config.h"
 

@@ -10,7 +10,7 @@
 #include <openssl/evp.h>
 
 #include "../db/idempotency.h"
-#include "../engine/fsutil.h"
+#include "../common/fsutil.h"
 #include "../engine/store.h"
 #include "log.h"
 

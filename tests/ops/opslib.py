@@ -119,8 +119,15 @@ def config_keys_dotted():
 
 
 def makefile_source_dirs():
-    """Directories whose *.c files the Makefile compiles (its SRC wildcard)."""
-    m = re.search(r"^SRC\s*:?=\s*\$\(wildcard\s+([^)]*)\)", read(os.path.join(REPO, "Makefile")), re.M)
+    """Directories whose *.c files the Makefile compiles: its SRCDIRS list
+    (those that exist), or the folders of its SRC wildcard."""
+    mk = read(os.path.join(REPO, "Makefile"))
+    m = re.search(r"^SRCDIRS\s*:?=\s*(.*)$", mk, re.M)
+    if m:
+        dirs = [d for d in m.group(1).split() if os.path.isdir(os.path.join(REPO, d))]
+        assert dirs, "SRCDIRS names no existing folder"
+        return sorted(dirs)
+    m = re.search(r"^SRC\s*:?=\s*\$\(wildcard\s+([^)]*)\)", mk, re.M)
     assert m, "SRC := $(wildcard ...) not found in the Makefile"
     return sorted({os.path.dirname(p) for p in m.group(1).split()})
 

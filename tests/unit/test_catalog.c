@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "../../engine/fsutil.h"
+#include "../../common/fsutil.h"
 #include <sqlite3.h>
 
 #include "../../db/catalog.h"

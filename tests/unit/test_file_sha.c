@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "../../engine/fsutil.h"
+#include "../../common/fsutil.h"
 #include "../../engine/store.h"
 #include "unit_tmp.h"
 

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
-#include "../../engine/fsutil.h"
+#include "../../common/fsutil.h"
 
 #include "../../db/catalog.h"
 #include "../../db/offsite.h"

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 #include <zlib.h>
 
-#include "../../engine/fsutil.h"
+#include "../../common/fsutil.h"
 #include "../../engine/pdeflate.h"
 
 struct tap_state {

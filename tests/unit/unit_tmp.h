@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../engine/fsutil.h"
+#include "../../common/fsutil.h"
 
 #define UNIT_TMP_TEMPLATE "/tmp/statesnap-unit-" FS_TEMPLATE_TAIL
 
