@@ -584,7 +584,7 @@ static void *worker(void *arg)
     return NULL;
 }
 
-static void on_event(void *ctx, const json_t *event)
+void alerts_event_sink(void *ctx, const json_t *event)
 {
     (void)ctx;
     alerts_enqueue(event);
@@ -636,8 +636,6 @@ int alerts_start(struct config *cfg, int flags, struct err *e)
     pthread_mutex_lock(&al.mu);
     al.started = 1;
     pthread_mutex_unlock(&al.mu);
-    cfg->engine.on_event = on_event;
-    cfg->engine.event_ctx = NULL;
     return 0;
 }
 

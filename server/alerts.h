@@ -38,16 +38,20 @@ int alerts_check(const json_t *alerts, struct err *e);
 
 /* Validate cfg->alerts completely (unknown keys, types, URLs, the "on" list;
  * the Telegram bot token may come from $STATESNAP_TELEGRAM_BOT_TOKEN) and,
- * when a webhook or Telegram is configured, start the worker thread and hook
- * it into cfg->engine.on_event. Without an "alerts" section nothing starts.
- * Call before any thread copies cfg->engine, with the signals the caller
- * waits for already blocked. Returns 0, or -1 with ERR_INVALID naming the
+ * when a webhook or Telegram is configured, start the worker thread (events
+ * reach it through alerts_event_sink, registered by the composition root).
+ * Without an "alerts" section nothing starts. Call with the signals the
+ * caller waits for already blocked. Returns 0, or -1 with ERR_INVALID naming the
  * key (never a secret's value) or ERR_IO. A second call is a no-op. */
 int alerts_start(struct config *cfg, int flags, struct err *e);
 
 /* Queue event (borrowed; copied) if it matches the "on" list. Never blocks
  * on the network: a full queue drops the alert and counts it. Cannot fail. */
 void alerts_enqueue(const json_t *event);
+
+/* The engine event sink (engine_sinks_add): alerts_enqueue(event); ctx is
+ * unused. Cannot fail. */
+void alerts_event_sink(void *ctx, const json_t *event);
 
 /* Wait until every queued alert was delivered or given up, at most max_ms.
  * Returns 0 when nothing is left, -1 when time ran out. */

@@ -1429,8 +1429,8 @@ int serve_main(struct config *cfg, int argc, char **argv)
                   NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    /* Both start threads, so after the mask; alerts first, because the
-     * scheduler and every request worker copy cfg->engine with its hook. */
+    /* These start threads, so after the mask. The event sinks were fixed
+     * by main.c before, so the order here is only what a failure undoes. */
     if (alerts_start(cfg, ALERTS_LOG_SUCCESS, &e) != 0) {
         fprintf(stderr, "statesnap serve: %s\n", e.msg);
         ret = e.code == ERR_INVALID ? 2 : 1;

@@ -1733,8 +1733,6 @@ struct syncer {
     long interval;
     int sync_after_create;
     char endpoint[300], bucket[64], prefix[OFFSITE_PREFIX_MAX + 2];
-    void (*prev_hook)(void *ctx, const json_t *event);
-    void *prev_ctx;
     int64_t last_start, last_end, next_run;
     int last_result;             /* -1 none, 0 failure, 1 success */
     char last_error[sizeof(((struct err *)0)->msg)];
@@ -1744,15 +1742,18 @@ static struct syncer sy = { .mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_CON
                             .last_result = -1 };
 static _Atomic uint64_t rounds[2];
 
-static void on_event(void *ctx, const json_t *event)
+void offsite_event_sink(void *ctx, const json_t *event)
 {
     const char *op = json_string_value(json_object_get(event, "op"));
     const char *result = json_string_value(json_object_get(event, "result"));
+    int wanted;
 
     (void)ctx;
-    if (sy.prev_hook != NULL)
-        sy.prev_hook(sy.prev_ctx, event);
-    if (op != NULL && result != NULL && strcmp(op, "create") == 0 && strcmp(result, "ok") == 0)
+    pthread_mutex_lock(&sy.mu);
+    wanted = sy.sync_after_create;
+    pthread_mutex_unlock(&sy.mu);
+    if (wanted && op != NULL && result != NULL && strcmp(op, "create") == 0 &&
+        strcmp(result, "ok") == 0)
         (void)offsite_sync_now();
 }
 
@@ -1851,12 +1852,6 @@ int offsite_start(struct config *cfg, struct err *e)
     pthread_mutex_lock(&sy.mu);
     sy.started = 1;
     pthread_mutex_unlock(&sy.mu);
-    if (sy.sync_after_create) {
-        sy.prev_hook = cfg->engine.on_event;
-        sy.prev_ctx = cfg->engine.event_ctx;
-        cfg->engine.on_event = on_event;
-        cfg->engine.event_ctx = NULL;
-    }
     return 0;
 }
 

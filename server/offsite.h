@@ -83,11 +83,15 @@ int offsite_reindex(struct offsite *o, struct store *s, json_t **report, struct 
 /* ---- the server's sync thread ---- */
 
 /* With an "offsite" section, start the sync thread (first round at once,
- * then every interval; after a failed round sooner, with backoff) and, with
- * sync_after_create, hook cfg->engine.on_event so a create wakes it (the
- * previous hook, alerts, still runs). Call after alerts_start and before
- * anything copies cfg->engine. Returns 0 (also when not configured) or -1. */
+ * then every interval; after a failed round sooner, with backoff). With
+ * sync_after_create, a create wakes it through offsite_event_sink. Returns
+ * 0 (also when not configured) or -1. */
 int offsite_start(struct config *cfg, struct err *e);
+
+/* The engine event sink (engine_sinks_add): a successful create wakes the
+ * sync thread when it runs with sync_after_create; anything else is
+ * ignored. ctx is unused. Cannot fail. */
+void offsite_event_sink(void *ctx, const json_t *event);
 
 /* Ask the thread for a round now. Returns 0, or -1 when offsite is off. */
 int offsite_sync_now(void);
