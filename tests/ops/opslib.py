@@ -71,10 +71,10 @@ def cli_command_table():
 
 
 def serve_options():
-    """Option names (without --) of `statesnap serve`, from server/daemon.c's parse_args table."""
-    src = strip_c_comments(read(os.path.join(REPO, "server", "daemon.c")))
+    """Option names (without --) of `statesnap serve`, from server/serve.c's parse_args table."""
+    src = strip_c_comments(read(os.path.join(REPO, "server", "serve.c")))
     m = re.search(r"\}\s*opts\[\]\s*=\s*\{(.*?)\n\s*\};", src, re.S)
-    assert m, "serve's option table not found in server/daemon.c"
+    assert m, "serve's option table not found in server/serve.c"
     return re.findall(r"\{\s*\"--([a-z0-9-]+)\"\s*,", m.group(1))
 
 
