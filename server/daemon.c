@@ -38,6 +38,7 @@
 #include "metrics.h"
 #include "router.h"
 #include "offsite.h"
+#include "offsite_job.h"
 #include "drill_schedule.h"
 #include "schedule.h"
 

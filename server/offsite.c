@@ -1720,242 +1720,27 @@ out:
     return rc;
 }
 
-/* ---- the server's sync thread ---- */
+/* ---- what the server's sync thread reads ---- */
 
-struct syncer {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t wake;
-    int started, stopping, running, now_requested;
-    atomic_int abort;
-    struct engine_config ecfg;
-    const struct config *cfg;
-    long interval;
-    int sync_after_create;
-    char endpoint[300], bucket[64], prefix[OFFSITE_PREFIX_MAX + 2];
-    void (*prev_hook)(void *ctx, const json_t *event);
-    void *prev_ctx;
-    int64_t last_start, last_end, next_run;
-    int last_result;             /* -1 none, 0 failure, 1 success */
-    char last_error[sizeof(((struct err *)0)->msg)];
-};
-
-static struct syncer sy = { .mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
-                            .last_result = -1 };
-static _Atomic uint64_t rounds[2];
-
-static void on_event(void *ctx, const json_t *event)
+long offsite_interval(const struct offsite *o)
 {
-    const char *op = json_string_value(json_object_get(event, "op"));
-    const char *result = json_string_value(json_object_get(event, "result"));
-
-    (void)ctx;
-    if (sy.prev_hook != NULL)
-        sy.prev_hook(sy.prev_ctx, event);
-    if (op != NULL && result != NULL && strcmp(op, "create") == 0 && strcmp(result, "ok") == 0)
-        (void)offsite_sync_now();
+    return o->interval;
 }
 
-static void *syncer(void *arg)
+int offsite_sync_after_create(const struct offsite *o)
 {
-    struct offsite *o = NULL;
-    struct store *s = NULL;
-    long retry = OFFSITE_RETRY_MIN_S;
-
-    (void)arg;
-    pthread_mutex_lock(&sy.mu);
-    sy.next_run = (int64_t)time(NULL);
-    while (!sy.stopping) {
-        struct err e = { 0 };
-        json_t *report = NULL;
-        int64_t now = (int64_t)time(NULL);
-        int ok;
-        if (!sy.now_requested && now < sy.next_run) {
-            struct timespec until = { .tv_sec = (time_t)sy.next_run, .tv_nsec = 0 };
-            (void)pthread_cond_timedwait(&sy.wake, &sy.mu, &until);
-            continue;
-        }
-        sy.now_requested = 0;
-        sy.running = 1;
-        sy.last_start = now;
-        pthread_mutex_unlock(&sy.mu);
-
-        ok = (o != NULL || offsite_open(&o, sy.cfg, &e) == 0) &&
-             (s != NULL || store_open(&s, &sy.ecfg, 1, &e) == 0);
-        if (ok) {
-            o->abort = &sy.abort;
-            ok = offsite_sync(o, s, &report, &e) == 0;
-        }
-        if (ok)
-            log_event("info", "offsite sync",
-                      json_pack("{s:i, s:i}", "uploaded",
-                                (int)json_array_size(json_object_get(report, "uploaded")),
-                                "already", (int)json_array_size(json_object_get(report, "already"))));
-        else
-            log_event("error", "offsite sync failed", json_pack("{s:s}", "error", e.msg));
-        json_decref(report);
-
-        pthread_mutex_lock(&sy.mu);
-        sy.running = 0;
-        sy.last_end = (int64_t)time(NULL);
-        sy.last_result = ok;
-        snprintf(sy.last_error, sizeof(sy.last_error), "%s", ok ? "" : e.msg);
-        atomic_fetch_add(&rounds[ok ? 0 : 1], 1);
-        /* A failed round comes back sooner, backing off, never later than the interval. */
-        if (ok) {
-            retry = OFFSITE_RETRY_MIN_S;
-            sy.next_run = sy.last_end + sy.interval;
-        } else {
-            sy.next_run = sy.last_end + (retry < sy.interval ? retry : sy.interval);
-            retry = retry * 2 > sy.interval ? sy.interval : retry * 2;
-        }
-    }
-    sy.running = 0;
-    pthread_mutex_unlock(&sy.mu);
-    store_close(s);
-    offsite_close(o);
-    return NULL;
+    return o->sync_after_create;
 }
 
-int offsite_start(struct config *cfg, struct err *e)
+void offsite_describe(const struct offsite *o, char *endpoint, size_t elen, char *bucket,
+                      size_t blen, char *prefix, size_t plen)
 {
-    struct offsite *o = NULL;
-    int rc;
-
-    if (cfg->offsite == NULL || sy.started)
-        return 0;
-    /* libcurl's global state is set up here, on the main thread, and held
-     * until offsite_stop: the thread's own init/cleanup then only count. */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return err_set(e, ERR_IO, "offsite: libcurl cannot start");
-    /* Parse once now so a bad section fails the start, not the first round. */
-    if (offsite_open(&o, cfg, e) != 0) {
-        curl_global_cleanup();
-        return -1;
-    }
-    sy.interval = o->interval;
-    sy.sync_after_create = o->sync_after_create;
-    endpoint_text(o, sy.endpoint, sizeof(sy.endpoint));
-    snprintf(sy.bucket, sizeof(sy.bucket), "%s", o->bucket);
-    snprintf(sy.prefix, sizeof(sy.prefix), "%s", o->prefix);
-    offsite_close(o);
-    sy.cfg = cfg;
-    sy.ecfg = cfg->engine;
-    sy.ecfg.actor = OFFSITE_ACTOR;
-    sy.stopping = 0;
-    atomic_store(&sy.abort, 0);
-    if ((rc = pthread_create(&sy.thread, NULL, syncer, NULL)) != 0) {
-        curl_global_cleanup();
-        return err_sys(e, rc, "cannot start the offsite sync thread");
-    }
-    pthread_mutex_lock(&sy.mu);
-    sy.started = 1;
-    pthread_mutex_unlock(&sy.mu);
-    if (sy.sync_after_create) {
-        sy.prev_hook = cfg->engine.on_event;
-        sy.prev_ctx = cfg->engine.event_ctx;
-        cfg->engine.on_event = on_event;
-        cfg->engine.event_ctx = NULL;
-    }
-    return 0;
+    endpoint_text(o, endpoint, elen);
+    snprintf(bucket, blen, "%s", o->bucket);
+    snprintf(prefix, plen, "%s", o->prefix);
 }
 
-int offsite_sync_now(void)
+void offsite_set_abort(struct offsite *o, const atomic_int *abort)
 {
-    int rc = -1;
-
-    pthread_mutex_lock(&sy.mu);
-    if (sy.started && !sy.stopping) {
-        sy.now_requested = 1;
-        pthread_cond_broadcast(&sy.wake);
-        rc = 0;
-    }
-    pthread_mutex_unlock(&sy.mu);
-    return rc;
-}
-
-int offsite_fetch_missing(struct store *s, const char *name, struct err *e)
-{
-    struct offsite *o = NULL;
-    char local[PATH_MAX];
-    int started, fetched = 0, rc;
-
-    pthread_mutex_lock(&sy.mu);
-    started = sy.started && !sy.stopping;
-    pthread_mutex_unlock(&sy.mu);
-    if (!started || engine_name_check(name, NULL) != 0 ||
-        store_archive_path(s, name, local, sizeof(local), NULL) != 0 || fs_exists(local) == 1 ||
-        catalog_snapshot_exists(s->cat, name, NULL) != 1)
-        return 0;
-    if (offsite_open(&o, sy.cfg, e) != 0)
-        return -1;
-    rc = offsite_fetch(o, s, name, &fetched, e);
-    if (rc == 0 && fetched)
-        log_event("info", "offsite: archive fetched for a restore",
-                  json_pack("{s:s}", "snapshot", name));
-    offsite_close(o);
-    return rc;
-}
-
-void offsite_stop(void)
-{
-    pthread_mutex_lock(&sy.mu);
-    if (!sy.started) {
-        pthread_mutex_unlock(&sy.mu);
-        return;
-    }
-    sy.stopping = 1;
-    atomic_store(&sy.abort, 1);
-    pthread_cond_broadcast(&sy.wake);
-    pthread_mutex_unlock(&sy.mu);
-    pthread_join(sy.thread, NULL);
-    pthread_mutex_lock(&sy.mu);
-    sy.started = 0;
-    pthread_mutex_unlock(&sy.mu);
-    curl_global_cleanup();
-}
-
-json_t *offsite_thread_status(void)
-{
-    json_t *doc;
-
-    pthread_mutex_lock(&sy.mu);
-    if (!sy.started) {
-        pthread_mutex_unlock(&sy.mu);
-        return json_pack("{s:b}", "enabled", 0);
-    }
-    doc = json_pack("{s:b, s:b, s:I, s:b, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:o, "
-                    "s:{s:I, s:I}}",
-                    "enabled", 1, "running", sy.running, "interval_seconds",
-                    (json_int_t)sy.interval, "sync_after_create", sy.sync_after_create,
-                    "endpoint", sy.endpoint, "bucket", sy.bucket, "prefix", sy.prefix,
-                    "last_start", time_or_null(sy.last_start), "last_end",
-                    time_or_null(sy.last_end), "last_result",
-                    sy.last_result < 0 ? json_null()
-                                       : json_string(sy.last_result ? "success" : "failure"),
-                    "last_error", sy.last_result == 0 ? json_string(sy.last_error) : json_null(),
-                    "next_run", time_or_null(sy.stopping ? 0 : sy.next_run), "rounds",
-                    "success", (json_int_t)atomic_load(&rounds[0]), "failure",
-                    (json_int_t)atomic_load(&rounds[1]));
-    pthread_mutex_unlock(&sy.mu);
-    return doc;
-}
-
-int offsite_render_metrics(struct prom_text *f)
-{
-    int on;
-
-    pthread_mutex_lock(&sy.mu);
-    on = sy.started;
-    pthread_mutex_unlock(&sy.mu);
-    prom_sample(f, "# HELP statesnap_offsite_enabled Whether the server copies snapshots "
-                   "offsite (1) or not (0).\n# TYPE statesnap_offsite_enabled gauge\n"
-                   "statesnap_offsite_enabled ", (int64_t)on);
-    prom_sample(f, "# HELP statesnap_offsite_rounds_total Offsite sync rounds run by the "
-                   "server, by result.\n# TYPE statesnap_offsite_rounds_total counter\n"
-                   "statesnap_offsite_rounds_total{result=\"success\"} ",
-                (int64_t)atomic_load(&rounds[0]));
-    prom_sample(f, "statesnap_offsite_rounds_total{result=\"failure\"} ",
-                (int64_t)atomic_load(&rounds[1]));
-    return f->failed ? -1 : 0;
+    o->abort = abort;
 }
