@@ -26,6 +26,7 @@ COPY scripts/ scripts/
 COPY common/ common/
 COPY engine/ engine/
 COPY db/ db/
+COPY offsite/ offsite/
 COPY cli/ cli/
 COPY routes/ routes/
 COPY server/ server/

@@ -1,7 +1,6 @@
 /* config.c - statesnap.json: load, validate (unknown keys are errors), defaults. */
 #include "config.h"
 #include "alerts.h"
-#include "offsite.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -12,7 +11,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "../common/duration.h"
 #include "../engine/pdeflate.h"
+#include "../offsite/settings.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
 #define CONFIG_MAX_GLOBS 256
@@ -134,31 +135,7 @@ static int get_globs(json_t *root, const char *key, char ***out, size_t *n, stru
 
 int config_parse_duration(const char *s, long *out, struct err *e)
 {
-    char *end;
-    long long v, mul = 1;
-
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (end == s || errno != 0 || v < 0)
-        return err_set(e, ERR_INVALID, "bad duration \"%.32s\" (use e.g. 90s, 30m, 24h, 7d)", s);
-    if (*end == 's' || *end == '\0')
-        mul = 1;
-    else if (*end == 'm')
-        mul = 60;
-    else if (*end == 'h')
-        mul = 3600;
-    else if (*end == 'd')
-        mul = 86400;
-    else if (*end == 'w')
-        mul = 7 * 86400;
-    else
-        return err_set(e, ERR_INVALID, "bad duration \"%.32s\" (use e.g. 90s, 30m, 24h, 7d)", s);
-    if (*end != '\0' && end[1] != '\0')
-        return err_set(e, ERR_INVALID, "bad duration \"%.32s\" (use e.g. 90s, 30m, 24h, 7d)", s);
-    if (v > 10LL * 365 * 86400 / mul)
-        return err_set(e, ERR_INVALID, "duration \"%.32s\" is too long", s);
-    *out = (long)(v * mul);
-    return 0;
+    return duration_parse(s, out, e);
 }
 
 static int get_duration(json_t *root, const char *key, long *out, struct err *e)
@@ -173,7 +150,7 @@ static int get_duration(json_t *root, const char *key, long *out, struct err *e)
     }
     if (!json_is_string(v))
         return err_set(e, ERR_INVALID, "config: \"%s\" must be seconds or a duration string", key);
-    if (config_parse_duration(json_string_value(v), out, e) != 0) {
+    if (duration_parse(json_string_value(v), out, e) != 0) {
         e->code = ERR_NONE;
         return err_set(e, ERR_INVALID, "config: \"%s\": bad duration \"%.32s\"", key,
                        json_string_value(v));
@@ -357,6 +334,20 @@ static int validate_section(struct config *c, json_t *root, const char *key,
     return 0;
 }
 
+/* The "offsite" section parses completely (what offsite_open will do),
+ * its keys possibly from the environment. NULL (no section) is fine. */
+static int check_offsite(const json_t *section, struct err *e)
+{
+    struct offsite_settings set;
+    int rc;
+
+    if (section == NULL)
+        return 0;
+    rc = offsite_settings_parse(section, &set, e);
+    offsite_settings_clear(&set);
+    return rc;
+}
+
 static int apply_root(struct config *c, json_t *root, const char *path, struct err *e);
 static int config_defaults(struct config *c, struct err *e);
 
@@ -469,7 +460,7 @@ static int apply_root(struct config *c, json_t *root, const char *path, struct e
         validate_section(c, root, "alerts", alerts_keys, &c->alerts, e) ||
         alerts_check(c->alerts, e) ||
         validate_section(c, root, "offsite", offsite_keys, &c->offsite, e) ||
-        offsite_check(c->offsite, e) ||
+        check_offsite(c->offsite, e) ||
         config_capture_apply(c, root, e) || config_hooks_apply(c, root, e) ||
         config_restore_apply(c, root, e))
         goto out;

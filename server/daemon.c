@@ -37,7 +37,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
-#include "offsite.h"
 #include "offsite_job.h"
 #include "drill_schedule.h"
 #include "schedule.h"

@@ -13,9 +13,9 @@
 
 #include <curl/curl.h>
 
-#include "../common/fsutil.h"
-#include "../db/catalog.h"
 #include "../engine/store.h"
+#include "../offsite/fetch.h"
+#include "../offsite/sync.h"
 #include "log.h"
 
 static json_t *time_or_null(int64_t t)
@@ -86,7 +86,7 @@ static void *syncer(void *arg)
         sy.last_start = now;
         pthread_mutex_unlock(&sy.mu);
 
-        ok = (o != NULL || offsite_open(&o, sy.cfg, &e) == 0) &&
+        ok = (o != NULL || offsite_open(&o, sy.cfg->offsite, &e) == 0) &&
              (s != NULL || store_open(&s, &sy.ecfg, 1, &e) == 0);
         if (ok) {
             offsite_set_abort(o, &sy.abort);
@@ -135,7 +135,7 @@ int offsite_start(struct config *cfg, struct err *e)
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return err_set(e, ERR_IO, "offsite: libcurl cannot start");
     /* Parse once now so a bad section fails the start, not the first round. */
-    if (offsite_open(&o, cfg, e) != 0) {
+    if (offsite_open(&o, cfg->offsite, e) != 0) {
         curl_global_cleanup();
         return -1;
     }
@@ -181,24 +181,17 @@ int offsite_sync_now(void)
 
 int offsite_fetch_missing(struct store *s, const char *name, struct err *e)
 {
-    struct offsite *o = NULL;
-    char local[PATH_MAX];
     int started, fetched = 0, rc;
 
     pthread_mutex_lock(&sy.mu);
     started = sy.started && !sy.stopping;
     pthread_mutex_unlock(&sy.mu);
-    if (!started || engine_name_check(name, NULL) != 0 ||
-        store_archive_path(s, name, local, sizeof(local), NULL) != 0 || fs_exists(local) == 1 ||
-        catalog_snapshot_exists(s->cat, name, NULL) != 1)
+    if (!started)
         return 0;
-    if (offsite_open(&o, sy.cfg, e) != 0)
-        return -1;
-    rc = offsite_fetch(o, s, name, &fetched, e);
+    rc = offsite_fetch_if_missing(sy.cfg->offsite, s, name, &fetched, e);
     if (rc == 0 && fetched)
         log_event("info", "offsite: archive fetched for a restore",
                   json_pack("{s:s}", "snapshot", name));
-    offsite_close(o);
     return rc;
 }
 

@@ -8,7 +8,7 @@
 #include "../common/err.h"
 #include "../routes/prom.h"
 #include "config.h"
-#include "offsite.h"
+#include "../offsite/client.h"
 
 /* With an "offsite" section, start the sync thread (first round at once,
  * then every interval; after a failed round sooner, with backoff) and, with
