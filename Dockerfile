@@ -27,6 +27,7 @@ COPY common/ common/
 COPY engine/ engine/
 COPY db/ db/
 COPY offsite/ offsite/
+COPY alerts/ alerts/
 COPY cli/ cli/
 COPY routes/ routes/
 COPY server/ server/

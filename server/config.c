@@ -1,6 +1,5 @@
 /* config.c - statesnap.json: load, validate (unknown keys are errors), defaults. */
 #include "config.h"
-#include "alerts.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -11,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "../alerts/settings.h"
 #include "../common/duration.h"
 #include "../engine/pdeflate.h"
 #include "../offsite/settings.h"
@@ -334,6 +334,19 @@ static int validate_section(struct config *c, json_t *root, const char *key,
     return 0;
 }
 
+/* The "alerts" section parses completely (what alerts_start will do). NULL is fine. */
+static int check_alerts(const json_t *section, struct err *e)
+{
+    struct alerts_settings set;
+    int rc;
+
+    if (section == NULL)
+        return 0;
+    rc = alerts_settings_parse(section, &set, e);
+    alerts_settings_clear(&set);
+    return rc;
+}
+
 /* The "offsite" section parses completely (what offsite_open will do),
  * its keys possibly from the environment. NULL (no section) is fine. */
 static int check_offsite(const json_t *section, struct err *e)
@@ -458,7 +471,7 @@ static int apply_root(struct config *c, json_t *root, const char *path, struct e
     if (validate_section(c, root, "retention", retention_keys, &c->retention, e) ||
         retention_from_json(c->retention, &c->retention_policy, e) ||
         validate_section(c, root, "alerts", alerts_keys, &c->alerts, e) ||
-        alerts_check(c->alerts, e) ||
+        check_alerts(c->alerts, e) ||
         validate_section(c, root, "offsite", offsite_keys, &c->offsite, e) ||
         check_offsite(c->offsite, e) ||
         config_capture_apply(c, root, e) || config_hooks_apply(c, root, e) ||

@@ -31,7 +31,8 @@
 #include "../db/catalog.h"
 #include "../common/fsutil.h"
 #include "../engine/store.h"
-#include "alerts.h"
+#include "../alerts/alerts.h"
+#include "alerts_metrics.h"
 #include "auth.h"
 #include "http.h"
 #include "log.h"
@@ -1431,7 +1432,7 @@ int serve_main(struct config *cfg, int argc, char **argv)
 
     /* Both start threads, so after the mask; alerts first, because the
      * scheduler and every request worker copy cfg->engine with its hook. */
-    if (alerts_start(cfg, ALERTS_LOG_SUCCESS, &e) != 0) {
+    if (alerts_start(cfg->alerts, ALERTS_LOG_SUCCESS, log_event, &cfg->engine, &e) != 0) {
         fprintf(stderr, "statesnap serve: %s\n", e.msg);
         ret = e.code == ERR_INVALID ? 2 : 1;
         goto out;

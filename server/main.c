@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alerts.h"
+#include "../alerts/alerts.h"
 #include "config.h"
+#include "log.h"
 #include "serve.h"
 #include "../cli/cli.h"
 #include "../cli/format.h"
@@ -91,7 +92,7 @@ int main(int argc, char **argv)
     if (strcmp(rest[0], "serve") == 0) {
         serve_tune_malloc(argv);
         rc = serve_main(&cfg, n - 1, rest + 1);
-    } else if (alerts_start(&cfg, 0, &e) != 0) {
+    } else if (alerts_start(cfg.alerts, 0, log_event, &cfg.engine, &e) != 0) {
         /* A CLI restore alerts like the server's; a bad "alerts" config is a config error. */
         fprintf(stderr, "statesnap: ");
         format_safe(stderr, e.msg);
