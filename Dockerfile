@@ -28,6 +28,7 @@ COPY engine/ engine/
 COPY db/ db/
 COPY offsite/ offsite/
 COPY alerts/ alerts/
+COPY conf/ conf/
 COPY cli/ cli/
 COPY routes/ routes/
 COPY server/ server/

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "../alerts/alerts.h"
-#include "config.h"
+#include "../conf/config.h"
 #include "log.h"
 #include "serve.h"
 #include "../cli/cli.h"

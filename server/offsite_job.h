@@ -7,7 +7,7 @@
 
 #include "../common/err.h"
 #include "../routes/prom.h"
-#include "config.h"
+#include "../conf/config.h"
 #include "../offsite/client.h"
 
 /* With an "offsite" section, start the sync thread (first round at once,

@@ -1,4 +1,5 @@
-/* config.h - statesnap.json: load, validate (unknown keys are errors), defaults. */
+/* config.h - statesnap.json: load, validate (unknown keys are errors), defaults;
+ * the one struct every front reads its settings from. */
 #ifndef STATESNAP_CONFIG_H
 #define STATESNAP_CONFIG_H
 
@@ -8,17 +9,10 @@
 
 #include "../engine/engine.h"
 #include "../common/err.h"
+#include "tokens.h"
 
 #define CONFIG_PER_IP_DEFAULT 1024  /* a quarter of the server's connection limit */
 #define CONFIG_ALLOWED_HOSTS_MAX 64
-
-enum token_role { ROLE_NONE = 0, ROLE_READ = 1, ROLE_WRITE = 2, ROLE_ADMIN = 3 };
-
-struct config_token {
-    char *name;
-    enum token_role role;
-    unsigned char sha256[32];   /* SHA-256 of the bearer token; the token itself is never kept */
-};
 
 /* One hook of the "hooks" section. */
 struct config_hook {
