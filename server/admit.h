@@ -9,7 +9,7 @@
 #include <microhttpd.h>
 
 #include "../routes/routes.h"
-#include "config.h"
+#include "../conf/config.h"
 #include "http.h"
 #include "router.h"
 

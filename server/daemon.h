@@ -9,7 +9,7 @@
 #include "../common/err.h"
 #include "../routes/routes.h"
 #include "admit.h"
-#include "config.h"
+#include "../conf/config.h"
 
 struct daemon_settings {
     struct config *cfg;                 /* borrowed; must outlive the daemon */

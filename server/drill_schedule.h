@@ -7,7 +7,7 @@
 
 #include "../common/err.h"
 #include "../routes/prom.h"
-#include "config.h"
+#include "../conf/config.h"
 
 #define DRILL_SCHEDULE_ACTOR "drill-scheduler"
 

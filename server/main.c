@@ -5,9 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alerts.h"
-#include "config.h"
-#include "offsite.h"
+#include "../alerts/alerts.h"
+#include "../conf/config.h"
+#include "log.h"
+#include "offsite_job.h"
 #include "serve.h"
 #include "../cli/cli.h"
 #include "../cli/format.h"
@@ -23,7 +24,7 @@ static int sinks_build(struct config *cfg, int serving, struct err *e)
     if (cfg->alerts != NULL && engine_sinks_add(&sinks, alerts_event_sink, NULL, e) != 0)
         return -1;
     if (serving && cfg->offsite != NULL &&
-        engine_sinks_add(&sinks, offsite_event_sink, NULL, e) != 0)
+        engine_sinks_add(&sinks, offsite_job_event_sink, NULL, e) != 0)
         return -1;
     cfg->engine.sinks = &sinks;
     return 0;
@@ -113,7 +114,7 @@ int main(int argc, char **argv)
     } else if (strcmp(rest[0], "serve") == 0) {
         serve_tune_malloc(argv);
         rc = serve_main(&cfg, n - 1, rest + 1);
-    } else if (alerts_start(&cfg, 0, &e) != 0) {
+    } else if (alerts_start(cfg.alerts, 0, log_event, &e) != 0) {
         /* A CLI restore alerts like the server's; a bad "alerts" config is a config error. */
         fprintf(stderr, "statesnap: ");
         format_safe(stderr, e.msg);

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #include "../routes/routes.h"
-#include "config.h"
+#include "../conf/config.h"
 #include "metrics.h"
 
 #define ROUTER_NOT_FOUND (-1)

@@ -7,7 +7,7 @@
 
 #include "../common/err.h"
 #include "../routes/prom.h"
-#include "config.h"
+#include "../conf/config.h"
 
 #define SCHEDULE_ACTOR "scheduler"
 #define SCHEDULE_LABEL_KEY "reason"

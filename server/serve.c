@@ -23,16 +23,17 @@
 #include <openssl/crypto.h>
 
 #include "../common/fsutil.h"
+#include "../alerts/alerts.h"
 #include "../engine/engine.h"
 #include "admit.h"
-#include "alerts.h"
+#include "alerts_metrics.h"
 #include "auth.h"
 #include "daemon.h"
 #include "drill_schedule.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
-#include "offsite.h"
+#include "offsite_job.h"
 #include "schedule.h"
 
 /* Each of the worker threads would get its own malloc arena, each holding
@@ -52,7 +53,7 @@ static int render_metrics(struct prom_text *f)
     int rc = metrics_render(f);
 
     if (schedule_render_metrics(f) != 0 || drill_schedule_render_metrics(f) != 0 ||
-        alerts_render_metrics(f) != 0 || offsite_render_metrics(f) != 0)
+        alerts_render_metrics(f) != 0 || offsite_job_render_metrics(f) != 0)
         rc = -1;
     return rc;
 }
@@ -317,9 +318,9 @@ int serve_main(struct config *cfg, int argc, char **argv)
     env.schedule_status = schedule_status;
     env.drill_status = drill_schedule_status;
     env.readyz_max_drill_age = cfg->readyz_max_drill_age;
-    env.offsite_status = offsite_thread_status;
-    env.offsite_sync_now = offsite_sync_now;
-    env.offsite_fetch_missing = offsite_fetch_missing;
+    env.offsite_status = offsite_job_status;
+    env.offsite_sync_now = offsite_job_sync_now;
+    env.offsite_fetch_missing = offsite_job_fetch_missing;
 
     /* Every thread started from here inherits this mask, so only the
      * sigwait below sees the signals. */
@@ -336,12 +337,12 @@ int serve_main(struct config *cfg, int argc, char **argv)
 
     /* The start order: the subsystems behind the API, then the API. (The
      * engine's event sinks were fixed by main.c before any of them.) */
-    if (alerts_start(cfg, ALERTS_LOG_SUCCESS, &e) != 0) {
+    if (alerts_start(cfg->alerts, ALERTS_LOG_SUCCESS, log_event, &e) != 0) {
         fprintf(stderr, "statesnap serve: %s\n", e.msg);
         ret = e.code == ERR_INVALID ? 2 : 1;
         goto out;
     }
-    if (offsite_start(cfg, &e) != 0 || schedule_start(cfg, &e) != 0 ||
+    if (offsite_job_start(cfg, &e) != 0 || schedule_start(cfg, &e) != 0 ||
         drill_schedule_start(cfg, &e) != 0) {
         fprintf(stderr, "statesnap serve: %s\n", e.msg);
         goto out;
@@ -388,7 +389,7 @@ int serve_main(struct config *cfg, int argc, char **argv)
 out:
     schedule_stop();
     drill_schedule_stop();
-    offsite_stop();
+    offsite_job_stop();
     daemon_stop();
     prom_pool_drain();   /* every response is gone with the daemon */
     /* The last requests may have queued alerts (a restore just before SIGTERM). */

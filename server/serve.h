@@ -2,7 +2,7 @@
 #ifndef STATESNAP_SERVE_H
 #define STATESNAP_SERVE_H
 
-#include "config.h"
+#include "../conf/config.h"
 
 /* Run the server with cfg (loaded, CLI overrides applied) and the arguments
  * after "serve" (--listen ADDR:PORT, --tls-cert FILE, --tls-key FILE,
