@@ -11,6 +11,7 @@
 
 #include "../db/drill.h"
 #include "../engine/engine.h"
+#include "../engine/store.h"
 #include "job.h"
 #include "log.h"
 

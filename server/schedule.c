@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "../engine/engine.h"
+#include "../engine/store.h"
 #include "job.h"
 #include "log.h"
 

@@ -25,6 +25,7 @@
 #include "../common/fsutil.h"
 #include "../alerts/alerts.h"
 #include "../engine/engine.h"
+#include "../engine/store.h"
 #include "admit.h"
 #include "alerts_metrics.h"
 #include "auth.h"

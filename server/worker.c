@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "../engine/store.h"
+
 static pthread_key_t worker_key;
 static int key_made;
 static const struct engine_config *worker_base;
