@@ -27,6 +27,9 @@ COPY common/ common/
 COPY engine/ engine/
 COPY offsite/ offsite/
 COPY db/ db/
+COPY offsite/ offsite/
+COPY alerts/ alerts/
+COPY conf/ conf/
 COPY cli/ cli/
 COPY routes/ routes/
 COPY server/ server/
