@@ -25,7 +25,6 @@ COPY Makefile ./
 COPY scripts/ scripts/
 COPY common/ common/
 COPY engine/ engine/
-COPY offsite/ offsite/
 COPY db/ db/
 COPY offsite/ offsite/
 COPY alerts/ alerts/
