@@ -324,6 +324,11 @@ static int perform(struct s3 *cl, struct req *r, int *retry, struct err *e)
         snprintf(line, sizeof(line), "Content-Type: %s", r->content_type);
         h = curl_slist_append(h, line);
     }
+    if (cl->cfg.amz_date != NULL) {
+        /* libcurl signs with a date the caller gives instead of the clock's. */
+        snprintf(line, sizeof(line), "x-amz-date: %.32s", cl->cfg.amz_date);
+        h = curl_slist_append(h, line);
+    }
     if (cl->cfg.session_token != NULL) {
         /* Temporary credentials: libcurl's SigV4 signs every header we add,
          * so the token is in SignedHeaders as S3 requires. */
@@ -726,8 +731,7 @@ static void list_page(const char *xml, s3_list_fn fn, void *ctx)
 int s3_list(struct s3 *cl, const char *prefix_text, s3_list_fn fn, void *ctx, struct err *e)
 {
     char prefix[3 * S3_KEY_MAX + 8], token[1024], etoken[3 * 1024 + 8],
-        query[sizeof(prefix) + sizeof(etoken) + 64], trunc[16];
-    struct req r;
+        query[sizeof(prefix) + sizeof(etoken) + 64], trunc[16], *text = NULL;
 
     if (query_escape(prefix_text, prefix, sizeof(prefix)) != 0)
         return err_set(e, ERR_INVALID, "offsite: prefix too long");
@@ -745,21 +749,32 @@ int s3_list(struct s3 *cl, const char *prefix_text, s3_list_fn fn, void *ctx, st
         }
         if (n < 0 || (size_t)n >= sizeof(query))
             return err_set(e, ERR_INVALID, "offsite: list query too long");
-        req_init(&r, "GET", NULL);
-        r.query = query;
-        if (request(cl, &r, e) != 0) {
-            req_done(&r);
+        if (s3_get_text(cl, NULL, query, &text, e) != 0)
             return -1;
-        }
-        if (r.resp != NULL)
-            list_page(r.resp, fn, ctx);
-        xml_text(r.resp, "IsTruncated", trunc, sizeof(trunc));
-        xml_text(r.resp, "NextContinuationToken", token, sizeof(token));
-        req_done(&r);
+        list_page(text, fn, ctx);
+        xml_text(text, "IsTruncated", trunc, sizeof(trunc));
+        xml_text(text, "NextContinuationToken", token, sizeof(token));
+        free(text);
         if (strcmp(trunc, "true") != 0 || token[0] == '\0')
             break;
     }
     return 0;
+}
+
+int s3_get_text(struct s3 *cl, const char *key, const char *query, char **text, struct err *e)
+{
+    struct req r;
+
+    *text = NULL;
+    req_init(&r, "GET", key);
+    r.query = query;
+    if (request(cl, &r, e) != 0) {
+        req_done(&r);
+        return -1;
+    }
+    *text = r.resp != NULL ? r.resp : strdup("");
+    r.resp = NULL;
+    return *text != NULL ? 0 : err_set(e, ERR_IO, "out of memory");
 }
 
 int s3_get_file(struct s3 *cl, const char *key, int fd, char sha[65], struct err *e)

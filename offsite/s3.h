@@ -36,6 +36,8 @@ struct s3_config {
     int path_style;              /* http://host/bucket/key rather than http://bucket.host/key */
     int verify_tls;
     const char *user_agent;      /* borrowed, e.g. "statesnap/0.1.0" */
+    const char *amz_date;        /* sign as of this x-amz-date ("20130524T000000Z"), not the
+                                  * clock: for known-answer tests only; NULL otherwise */
 };
 
 struct s3;
@@ -82,6 +84,12 @@ int s3_put_bytes(struct s3 *cl, const char *key, const void *buf, size_t len,
  * it must match (else ERR_VERIFY). ERR_NOT_FOUND when there is no such
  * object. Returns 0 or -1 with e; fd's contents are then undefined. */
 int s3_get_file(struct s3 *cl, const char *key, int fd, char sha[65], struct err *e);
+
+/* GET key (NULL: the bucket itself) with query (already canonical: sorted,
+ * encoded, every parameter with its '='; or NULL) and hand back the response
+ * body as text (at most S3_RESPONSE_MAX bytes kept; "" when empty) in *text,
+ * which the caller frees. Returns 0 or -1 with e. */
+int s3_get_text(struct s3 *cl, const char *key, const char *query, char **text, struct err *e);
 
 /* DELETE key. Returns 0 (also when it was not there: S3 says 204), or -1 with e. */
 int s3_delete(struct s3 *cl, const char *key, struct err *e);
