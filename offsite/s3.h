@@ -103,9 +103,4 @@ typedef void (*s3_list_fn)(void *ctx, const char *key, int64_t size, const char 
  * could not be read (fn may have seen the earlier pages). */
 int s3_list(struct s3 *cl, const char *prefix, s3_list_fn fn, void *ctx, struct err *e);
 
-/* Hash the whole of fd from where it stands: hex and base64 SHA-256 and,
- * when md5_b64 is not NULL, base64 MD5 (any output may be NULL). *size gets
- * the bytes read. Returns 0, or -1 with errno set (ENOMEM when out of memory). */
-int s3_hash_fd(int fd, char sha_hex[65], char sha_b64[45], char md5_b64[25], int64_t *size);
-
 #endif
