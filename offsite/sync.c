@@ -3,7 +3,7 @@
  * the catalog calls synced, against the bucket's listing and a HEAD), how
  * each upload is confirmed (HEAD: size and stored SHA-256) before the
  * catalog says synced, and the status report. Local archives are only read;
- * catalog state is written through db/offsite.h alone. */
+ * catalog state is read and written through db/ functions alone (no SQL). */
 #include "sync.h"
 
 #include <errno.h>
