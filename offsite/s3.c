@@ -15,9 +15,9 @@
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 
 #include "../common/fsutil.h"
+#include "digests.h"
 
 struct s3 {
     struct s3_config cfg;        /* the secrets in it are borrowed */
@@ -74,55 +74,6 @@ char *s3_endpoint_text(const struct s3_config *cfg, char *buf, size_t len)
     snprintf(buf, len, "%s://%s", cfg->scheme, cfg->host);
     return buf;
 }
-
-/* ---- hashing ---- */
-
-struct digests {
-    EVP_MD_CTX *sha, *md5;
-};
-
-static int digests_init(struct digests *d)
-{
-    d->sha = EVP_MD_CTX_new();
-    d->md5 = EVP_MD_CTX_new();
-    if (d->sha == NULL || d->md5 == NULL || EVP_DigestInit_ex(d->sha, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestInit_ex(d->md5, EVP_md5(), NULL) != 1)
-        return -1;
-    return 0;
-}
-
-static void digests_update(struct digests *d, const void *p, size_t n)
-{
-    EVP_DigestUpdate(d->sha, p, n);
-    if (d->md5 != NULL)
-        EVP_DigestUpdate(d->md5, p, n);
-}
-
-/* Finish into hex SHA-256, base64 SHA-256 and base64 MD5 (any may be NULL). */
-static void digests_final(struct digests *d, char sha_hex[65], char sha_b64[45], char md5_b64[25])
-{
-    unsigned char sha[32], md5[16];
-    unsigned int n;
-
-    EVP_DigestFinal_ex(d->sha, sha, &n);
-    if (sha_hex != NULL)
-        fs_hex(sha, 32, sha_hex);
-    if (sha_b64 != NULL)
-        EVP_EncodeBlock((unsigned char *)sha_b64, sha, 32);
-    if (d->md5 != NULL) {
-        EVP_DigestFinal_ex(d->md5, md5, &n);
-        if (md5_b64 != NULL)
-            EVP_EncodeBlock((unsigned char *)md5_b64, md5, 16);
-    }
-}
-
-static void digests_free(struct digests *d)
-{
-    EVP_MD_CTX_free(d->sha);
-    EVP_MD_CTX_free(d->md5);
-    d->sha = d->md5 = NULL;
-}
-
 
 /* ---- one S3 request ---- */
 
@@ -322,6 +273,11 @@ static int perform(struct s3 *cl, struct req *r, int *retry, struct err *e)
     }
     if (r->content_type != NULL) {
         snprintf(line, sizeof(line), "Content-Type: %s", r->content_type);
+        h = curl_slist_append(h, line);
+    }
+    if (cl->cfg.amz_date != NULL) {
+        /* libcurl signs with a date the caller gives instead of the clock's. */
+        snprintf(line, sizeof(line), "x-amz-date: %.32s", cl->cfg.amz_date);
         h = curl_slist_append(h, line);
     }
     if (cl->cfg.session_token != NULL) {
@@ -726,8 +682,7 @@ static void list_page(const char *xml, s3_list_fn fn, void *ctx)
 int s3_list(struct s3 *cl, const char *prefix_text, s3_list_fn fn, void *ctx, struct err *e)
 {
     char prefix[3 * S3_KEY_MAX + 8], token[1024], etoken[3 * 1024 + 8],
-        query[sizeof(prefix) + sizeof(etoken) + 64], trunc[16];
-    struct req r;
+        query[sizeof(prefix) + sizeof(etoken) + 64], trunc[16], *text = NULL;
 
     if (query_escape(prefix_text, prefix, sizeof(prefix)) != 0)
         return err_set(e, ERR_INVALID, "offsite: prefix too long");
@@ -745,21 +700,32 @@ int s3_list(struct s3 *cl, const char *prefix_text, s3_list_fn fn, void *ctx, st
         }
         if (n < 0 || (size_t)n >= sizeof(query))
             return err_set(e, ERR_INVALID, "offsite: list query too long");
-        req_init(&r, "GET", NULL);
-        r.query = query;
-        if (request(cl, &r, e) != 0) {
-            req_done(&r);
+        if (s3_get_text(cl, NULL, query, &text, e) != 0)
             return -1;
-        }
-        if (r.resp != NULL)
-            list_page(r.resp, fn, ctx);
-        xml_text(r.resp, "IsTruncated", trunc, sizeof(trunc));
-        xml_text(r.resp, "NextContinuationToken", token, sizeof(token));
-        req_done(&r);
+        list_page(text, fn, ctx);
+        xml_text(text, "IsTruncated", trunc, sizeof(trunc));
+        xml_text(text, "NextContinuationToken", token, sizeof(token));
+        free(text);
         if (strcmp(trunc, "true") != 0 || token[0] == '\0')
             break;
     }
     return 0;
+}
+
+int s3_get_text(struct s3 *cl, const char *key, const char *query, char **text, struct err *e)
+{
+    struct req r;
+
+    *text = NULL;
+    req_init(&r, "GET", key);
+    r.query = query;
+    if (request(cl, &r, e) != 0) {
+        req_done(&r);
+        return -1;
+    }
+    *text = r.resp != NULL ? r.resp : strdup("");
+    r.resp = NULL;
+    return *text != NULL ? 0 : err_set(e, ERR_IO, "out of memory");
 }
 
 int s3_get_file(struct s3 *cl, const char *key, int fd, char sha[65], struct err *e)
@@ -772,8 +738,7 @@ int s3_get_file(struct s3 *cl, const char *key, int fd, char sha[65], struct err
         digests_free(&d);
         return err_set(e, ERR_IO, "out of memory");
     }
-    EVP_MD_CTX_free(d.md5);
-    d.md5 = NULL;
+    digests_drop_md5(&d);
     req_init(&r, "GET", key);
     r.out_fd = fd;
     r.out_digest = &d;
@@ -801,35 +766,4 @@ int s3_delete(struct s3 *cl, const char *key, struct err *e)
     rc = request(cl, &r, e);
     req_done(&r);
     return rc;
-}
-
-int s3_hash_fd(int fd, char sha_hex[65], char sha_b64[45], char md5_b64[25], int64_t *size)
-{
-    struct digests d = { 0 };
-    char buf[1 << 16];
-    ssize_t k;
-
-    *size = 0;
-    if (digests_init(&d) != 0) {
-        digests_free(&d);
-        errno = ENOMEM;
-        return -1;
-    }
-    if (md5_b64 == NULL) {
-        EVP_MD_CTX_free(d.md5);
-        d.md5 = NULL;
-    }
-    while ((k = fs_read_some(fd, buf, sizeof(buf))) > 0) {
-        digests_update(&d, buf, (size_t)k);
-        *size += k;
-    }
-    if (k < 0) {
-        int saved = errno;
-        digests_free(&d);
-        errno = saved;
-        return -1;
-    }
-    digests_final(&d, sha_hex, sha_b64, md5_b64);
-    digests_free(&d);
-    return 0;
 }

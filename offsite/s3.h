@@ -36,6 +36,8 @@ struct s3_config {
     int path_style;              /* http://host/bucket/key rather than http://bucket.host/key */
     int verify_tls;
     const char *user_agent;      /* borrowed, e.g. "statesnap/0.1.0" */
+    const char *amz_date;        /* sign as of this x-amz-date ("20130524T000000Z"), not the
+                                  * clock: for known-answer tests only; NULL otherwise */
 };
 
 struct s3;
@@ -83,6 +85,12 @@ int s3_put_bytes(struct s3 *cl, const char *key, const void *buf, size_t len,
  * object. Returns 0 or -1 with e; fd's contents are then undefined. */
 int s3_get_file(struct s3 *cl, const char *key, int fd, char sha[65], struct err *e);
 
+/* GET key (NULL: the bucket itself) with query (already canonical: sorted,
+ * encoded, every parameter with its '='; or NULL) and hand back the response
+ * body as text (at most S3_RESPONSE_MAX bytes kept; "" when empty) in *text,
+ * which the caller frees. Returns 0 or -1 with e. */
+int s3_get_text(struct s3 *cl, const char *key, const char *query, char **text, struct err *e);
+
 /* DELETE key. Returns 0 (also when it was not there: S3 says 204), or -1 with e. */
 int s3_delete(struct s3 *cl, const char *key, struct err *e);
 
@@ -94,10 +102,5 @@ typedef void (*s3_list_fn)(void *ctx, const char *key, int64_t size, const char 
  * the server's order, each handed to fn. Returns 0, or -1 with e when a page
  * could not be read (fn may have seen the earlier pages). */
 int s3_list(struct s3 *cl, const char *prefix, s3_list_fn fn, void *ctx, struct err *e);
-
-/* Hash the whole of fd from where it stands: hex and base64 SHA-256 and,
- * when md5_b64 is not NULL, base64 MD5 (any output may be NULL). *size gets
- * the bytes read. Returns 0, or -1 with errno set (ENOMEM when out of memory). */
-int s3_hash_fd(int fd, char sha_hex[65], char sha_b64[45], char md5_b64[25], int64_t *size);
 
 #endif

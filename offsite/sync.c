@@ -3,7 +3,7 @@
  * the catalog calls synced, against the bucket's listing and a HEAD), how
  * each upload is confirmed (HEAD: size and stored SHA-256) before the
  * catalog says synced, and the status report. Local archives are only read;
- * catalog state is written through db/offsite.h alone. */
+ * catalog state is read and written through db/ functions alone (no SQL). */
 #include "sync.h"
 
 #include <errno.h>
@@ -20,6 +20,7 @@
 #include "../engine/archive.h"
 #include "../engine/store.h"
 #include "bucket.h"
+#include "digests.h"
 
 /* The manifest beside the archive, so a bucket listing can be read without
  * downloading archives. */
@@ -90,7 +91,7 @@ static int sync_one(struct offsite *o, struct store *s, const char *name, int *u
      * matches its catalog entry: a bad copy offsite is worse than none.
      * Parts carry their own MD5, so a multipart upload needs only the
      * whole SHA-256. */
-    if (s3_hash_fd(fd, sha, sha_b64, size > OFFSITE_MULTIPART_ABOVE ? NULL : md5_b64, &hashed) != 0) {
+    if (digests_fd(fd, sha, sha_b64, size > OFFSITE_MULTIPART_ABOVE ? NULL : md5_b64, &hashed) != 0) {
         if (errno == ENOMEM)
             err_set(e, ERR_IO, "out of memory");
         else
