@@ -31,7 +31,8 @@ COPY routes/ routes/
 COPY server/ server/
 RUN scripts/build-release.sh build/release \
     && strip --strip-unneeded build/release/statesnap \
-    && build/release/statesnap version
+    && build/release/statesnap version \
+    && scripts/man.sh build/release/statesnap build/release
 
 # ---- runtime: the binary, its shared libraries, the dashboard ----
 FROM debian:bookworm-slim
@@ -45,6 +46,10 @@ RUN apt-get update -q \
     && chown statesnap:statesnap /var/lib/statesnap \
     && chmod 0700 /var/lib/statesnap
 COPY --from=build /src/build/release/statesnap /usr/local/bin/statesnap
+# The man page and completions, generated from the binary's own tables (scripts/man.sh).
+COPY --from=build /src/build/release/statesnap.1 /usr/share/man/man1/statesnap.1
+COPY --from=build /src/build/release/statesnap.bash /usr/share/bash-completion/completions/statesnap
+COPY --from=build /src/build/release/_statesnap /usr/share/zsh/site-functions/_statesnap
 COPY static/ /usr/share/statesnap/static/
 
 # Paths only; nothing secret. The config (optional) is /etc/statesnap/statesnap.json:

@@ -142,7 +142,7 @@ int cli_main(struct config *cfg, const struct cli_globals *g)
                              argc, argv, &c.args, &help)) != 0)
         return rc;
     if (help) {
-        cli_help_command(cmd);
+        cli_help_command(cmd, 1);
         return 0;
     }
     rc = cmd->run(&c);

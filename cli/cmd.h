@@ -128,8 +128,8 @@ int cli_offsite_fetch_missing(struct cli_ctx *c, struct store *s, const char *na
  * Cannot fail. */
 void cli_help_usage(const struct cli_cmd *table, int ok);
 
-/* cmd's page on stdout. Cannot fail. */
-void cli_help_command(const struct cli_cmd *cmd);
+/* cmd's page on stdout, with the global options when globals. Cannot fail. */
+void cli_help_command(const struct cli_cmd *cmd, int globals);
 
 /* The page of a group of two-word commands ("offsite") on stdout.
  * Returns 0, or -1 when group names none. */

@@ -198,9 +198,11 @@ int cli_cmd_offsite_fetch(struct cli_ctx *c)
         return rc;
     if (offsite_fetch(o, s, name, &fetched, &e) != 0)
         rc = cli_fail(c, &e);
-    else if (c->json)
-        printf("{\"name\": \"%s\", \"fetched\": %s}\n", name, fetched ? "true" : "false");
-    else
+    else if (c->json) {
+        json_t *doc = json_pack("{s:s,s:b}", "name", name, "fetched", fetched);
+        rc = doc != NULL ? cli_print_json(c, doc) : 1;
+        json_decref(doc);
+    } else
         printf(fetched ? "Fetched %s from the offsite store (every hash verified)\n"
                        : "%s: the archive is already in the store\n", name);
     store_close(s);

@@ -80,7 +80,7 @@ void cli_help_usage(const struct cli_cmd *table, int ok)
     fprintf(f, "\nstatesnap help COMMAND (or statesnap COMMAND --help) shows a command's options.\n");
 }
 
-void cli_help_command(const struct cli_cmd *cmd)
+void cli_help_command(const struct cli_cmd *cmd, int globals)
 {
     size_t col = opts_col(cmd->opts, cli_global_opts);
 
@@ -89,8 +89,10 @@ void cli_help_command(const struct cli_cmd *cmd)
     if (cmd->opts[0].name == NULL)
         printf("  (none)\n");
     print_opts(stdout, cmd->opts, col, 0);
-    printf("\nGlobal options:\n");
-    print_opts(stdout, cli_global_opts, col, 1);
+    if (globals) {
+        printf("\nGlobal options:\n");
+        print_opts(stdout, cli_global_opts, col, 1);
+    }
 }
 
 /* The subcommand word of a two-word command in group, or NULL. */
@@ -164,10 +166,9 @@ int cli_cmd_help(struct cli_ctx *c)
     if (cli_flag(c, "all")) {
         if (a->n_pos > 0)
             return cli_usage_error(c, "help: give COMMAND or --all%s", "");
-        cli_help_usage(c->table, 1);
         for (const struct cli_cmd *k = c->table; k->name; k++) {
-            printf("\n");
-            cli_help_command(k);
+            printf("%s", k == c->table ? "" : "\n");
+            cli_help_command(k, 0);
         }
         return 0;
     }
@@ -184,7 +185,7 @@ int cli_cmd_help(struct cli_ctx *c)
     }
     for (const struct cli_cmd *k = c->table; k->name; k++)
         if (strcmp(k->name, name) == 0) {
-            cli_help_command(k);
+            cli_help_command(k, 1);
             return 0;
         }
     if (a->n_pos == 1 && cli_help_group(c->table, name) == 0)

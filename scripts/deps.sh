@@ -3,8 +3,8 @@
 # Installs with apt-get only when run as root; otherwise names what is missing.
 set -eu
 
-BUILD_PKGS="build-essential pkg-config libmicrohttpd-dev libzip-dev zlib1g-dev libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev python3"
-TEST_PKGS="libcmocka-dev python3-pytest python3-requests python3-jsonschema python3-yaml zip unzip coreutils sqlite3 valgrind prometheus npm chromium clang libclang-rt-14-dev"
+BUILD_PKGS="build-essential pkg-config libmicrohttpd-dev libzip-dev zlib1g-dev libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev python3 help2man"
+TEST_PKGS="libcmocka-dev python3-pytest python3-requests python3-jsonschema python3-yaml zip unzip coreutils sqlite3 valgrind prometheus npm chromium clang libclang-rt-14-dev zsh"
 
 want="$BUILD_PKGS"
 [ "${1:-build}" = test ] && want="$BUILD_PKGS $TEST_PKGS"
