@@ -72,13 +72,15 @@ def test_usage_refusal_and_failure_codes(ss):
     assert ss.run("create", "--name", "a")[0] == 1          # the name is taken
 
 
-def test_more_files_than_a_snapshot_holds_is_refused_with_1(ss):
-    many = os.path.join(ss.root, "state", "many")
+def test_more_files_than_a_snapshot_holds_is_refused_with_1(ss, tmp_path):
+    many = os.path.join(ss.root, "many")
     os.makedirs(many)
     for i in range(10001):
-        with open(os.path.join(many, "f%05d.json" % i), "w") as f:
-            f.write("{}")
-    rc, out, err = ss.run("create", "--name", "toomany")
+        with open(os.path.join(many, "f%05d" % i), "w") as f:
+            f.write("x")
+    cfg = tmp_path / "many.json"
+    cfg.write_text(json.dumps({"include": ["state/**", "many/**"]}))
+    rc, out, err = ss.run("--config", str(cfg), "create", "--name", "toomany")
     assert rc == 1 and "10000" in err, (rc, err)
 
 
@@ -122,11 +124,11 @@ def test_json_error_with_a_report_prints_only_the_report(ss):
 def test_json_errors_match_the_apis_documents(ss, tmp_path):
     import apilib
     tokens = apilib.new_tokens()
+    (tmp_path / "srv").mkdir()
     srv = apilib.Server(tmp_path / "srv", ss.root, tokens=tokens).start()
     try:
         api = srv.api(srv.token("admin"))
-        api.create("a")
-        api.patch("/api/v1/snapshots/a", {"pinned": True}, expect=200)
+        api.create("a", pin=True)
         want = {
             ("show", "nosuch"): api.get("/api/v1/snapshots/nosuch", expect=404).json(),
             ("delete", "a"): api.delete("/api/v1/snapshots/a", expect=409).json(),
@@ -146,6 +148,7 @@ def test_healthcheck_json_prints_its_result_ready_or_not(ss, tmp_path):
     assert rc == 1 and "healthcheck" in err
     doc = json.loads(out)
     assert doc["ready"] is False and doc["http_status"] is None and doc["error"], doc
+    (tmp_path / "srv").mkdir()
     srv = apilib.Server(tmp_path / "srv", ss.root, tokens=apilib.new_tokens()).start()
     try:
         url = srv.base + "/readyz"
