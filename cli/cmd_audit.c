@@ -59,14 +59,14 @@ int cli_cmd_prune(struct cli_ctx *c)
                cli_flag(c, "dry-run") ? "==========" : "");
         json_array_foreach(json_object_get(r, "kept"), i, k) {
             size_t j;
-            printf("  keep    %-40s ", json_string_value(json_object_get(k, "name")));
+            printf("  keep    %-40s ", FORMAT_SAFE(json_string_value(json_object_get(k, "name"))));
             json_array_foreach(json_object_get(k, "reasons"), j, v)
-                printf("%s%s", j ? "," : "", json_string_value(v));
+                printf("%s%s", j ? "," : "", FORMAT_SAFE(json_string_value(v)));
             putchar('\n');
         }
         json_array_foreach(json_object_get(r, "removed"), i, k)
             printf("  %-7s %s\n", cli_flag(c, "dry-run") ? "remove" : "removed",
-                   json_string_value(json_object_get(k, "name")));
+                   FORMAT_SAFE(json_string_value(json_object_get(k, "name"))));
         printf("\n%zu kept, %zu %s\n", json_array_size(json_object_get(r, "kept")),
                json_array_size(json_object_get(r, "removed")),
                cli_flag(c, "dry-run") ? "would be removed" : "removed");
@@ -122,7 +122,7 @@ int cli_cmd_audit(struct cli_ctx *c)
         if (rc == 0 && !c->json && json_integer_value(json_object_get(file, "behind")) > 0)
             printf("WARNING audit.jsonl is %lld entries behind the catalog: %s\n",
                    (long long)json_integer_value(json_object_get(file, "behind")),
-                   json_string_value(json_object_get(file, "note")));
+                   FORMAT_SAFE(json_string_value(json_object_get(file, "note"))));
         if (rc != 0) {
             if (!c->json && r != NULL)
                 printf("FAILED audit chain\n");
@@ -136,10 +136,10 @@ int cli_cmd_audit(struct cli_ctx *c)
         printf("AUDIT\n=====\n");
         json_array_foreach(json_object_get(r, "entries"), i, en) {
             printf("%5lld %s %-8s %-6s %-16s ", (long long)json_integer_value(json_object_get(en, "seq")),
-                   json_string_value(json_object_get(en, "time")),
-                   json_string_value(json_object_get(en, "op")),
-                   json_string_value(json_object_get(en, "result")),
-                   json_string_value(json_object_get(en, "actor")));
+                   FORMAT_SAFE(json_string_value(json_object_get(en, "time"))),
+                   FORMAT_SAFE(json_string_value(json_object_get(en, "op"))),
+                   FORMAT_SAFE(json_string_value(json_object_get(en, "result"))),
+                   FORMAT_SAFE(json_string_value(json_object_get(en, "actor"))));
             format_safe(stdout, json_is_string(json_object_get(en, "snapshot"))
                                     ? json_string_value(json_object_get(en, "snapshot")) : "-");
             putchar('\n');

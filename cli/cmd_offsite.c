@@ -18,7 +18,7 @@ int cli_offsite_fetch_missing(struct cli_ctx *c, struct store *s, const char *na
     if (offsite_open(&o, c->cfg, &e) != 0 || offsite_fetch(o, s, name, &fetched, &e) != 0)
         rc = cli_fail(c, &e);
     else if (fetched && !c->json)
-        printf("Fetched %s from the offsite store (every hash verified)\n\n", name);
+        printf("Fetched %s from the offsite store (every hash verified)\n\n", FORMAT_SAFE(name));
     offsite_close(o);
     return rc;
 }
@@ -61,16 +61,16 @@ int cli_cmd_offsite_sync(struct cli_ctx *c)
     } else if (r != NULL) {
         printf("OFFSITE SYNC\n============\n");
         json_array_foreach(json_object_get(r, "lost"), i, v) {
-            printf("  [LOST] %s: ", json_string_value(json_object_get(v, "name")));
+            printf("  [LOST] %s: ", FORMAT_SAFE(json_string_value(json_object_get(v, "name"))));
             format_safe(stdout, json_string_value(json_object_get(v, "problem")));
             printf(" (back to pending)\n");
         }
         json_array_foreach(json_object_get(r, "uploaded"), i, v)
-            printf("  [OK] %s uploaded\n", json_string_value(v));
+            printf("  [OK] %s uploaded\n", FORMAT_SAFE(json_string_value(v)));
         json_array_foreach(json_object_get(r, "already"), i, v)
-            printf("  [OK] %s already offsite\n", json_string_value(v));
+            printf("  [OK] %s already offsite\n", FORMAT_SAFE(json_string_value(v)));
         json_array_foreach(json_object_get(r, "failed"), i, v) {
-            printf("  [FAILED] %s: ", json_string_value(json_object_get(v, "name")));
+            printf("  [FAILED] %s: ", FORMAT_SAFE(json_string_value(json_object_get(v, "name"))));
             format_safe(stdout, json_string_value(json_object_get(v, "error")));
             putchar('\n');
         }
@@ -111,18 +111,18 @@ int cli_cmd_offsite_status(struct cli_ctx *c)
         printf("OFFSITE\n=======\nTarget:       %s/%s/%s\nInterval:     %llds\n"
                "Synced:       %lld\nPending:      %lld\nFailed:       %lld\n"
                "Last success: %s\n",
-               json_string_value(json_object_get(r, "endpoint")),
-               json_string_value(json_object_get(r, "bucket")),
-               json_string_value(json_object_get(r, "prefix")),
+               FORMAT_SAFE(json_string_value(json_object_get(r, "endpoint"))),
+               FORMAT_SAFE(json_string_value(json_object_get(r, "bucket"))),
+               FORMAT_SAFE(json_string_value(json_object_get(r, "prefix"))),
                (long long)json_integer_value(json_object_get(r, "interval_seconds")),
                (long long)json_integer_value(json_object_get(cnt, "synced")),
                (long long)(json_integer_value(json_object_get(cnt, "pending")) +
                            json_integer_value(json_object_get(cnt, "none"))),
                (long long)json_integer_value(json_object_get(cnt, "failed")),
                json_is_string(json_object_get(r, "last_success"))
-                   ? json_string_value(json_object_get(r, "last_success")) : "never");
+                   ? FORMAT_SAFE(json_string_value(json_object_get(r, "last_success"))) : "never");
         json_array_foreach(json_object_get(r, "failed_snapshots"), i, v) {
-            printf("  [FAILED] %s: ", json_string_value(json_object_get(v, "name")));
+            printf("  [FAILED] %s: ", FORMAT_SAFE(json_string_value(json_object_get(v, "name"))));
             format_safe(stdout, json_string_value(json_object_get(v, "error")));
             putchar('\n');
         }
@@ -151,20 +151,20 @@ int cli_cmd_offsite_list(struct cli_ctx *c)
     } else if (c->json) {
         cli_print_json(c, r);
     } else {
-        printf("OFFSITE ARCHIVES (%s)\n", json_string_value(json_object_get(r, "prefix")));
+        printf("OFFSITE ARCHIVES (%s)\n", FORMAT_SAFE(json_string_value(json_object_get(r, "prefix"))));
         json_array_foreach(json_object_get(r, "objects"), i, v)
-            printf("  %-40s %12lld  %s  %s\n", json_string_value(json_object_get(v, "name")),
+            printf("  %-40s %12lld  %s  %s\n", FORMAT_SAFE(json_string_value(json_object_get(v, "name"))),
                    (long long)json_integer_value(json_object_get(v, "size")),
                    json_is_string(json_object_get(v, "sha256"))
-                       ? json_string_value(json_object_get(v, "sha256")) : "(no sha256)",
+                       ? FORMAT_SAFE(json_string_value(json_object_get(v, "sha256"))) : "(no sha256)",
                    json_is_string(json_object_get(v, "catalog_state"))
-                       ? json_string_value(json_object_get(v, "catalog_state")) : "not catalogued");
+                       ? FORMAT_SAFE(json_string_value(json_object_get(v, "catalog_state"))) : "not catalogued");
         printf("\nTotal: %zu archives\n", json_array_size(json_object_get(r, "objects")));
         if (json_array_size(json_object_get(r, "missing")) > 0) {
             printf("\nMISSING FROM THE BUCKET (catalogued here)\n");
             json_array_foreach(json_object_get(r, "missing"), i, v)
-                printf("  %-40s catalog says %s\n", json_string_value(json_object_get(v, "name")),
-                       json_string_value(json_object_get(v, "catalog_state")));
+                printf("  %-40s catalog says %s\n", FORMAT_SAFE(json_string_value(json_object_get(v, "name"))),
+                       FORMAT_SAFE(json_string_value(json_object_get(v, "catalog_state"))));
         }
         if (json_array_size(json_object_get(r, "foreign")) > 0) {
             printf("\nOTHER OBJECTS UNDER THE PREFIX (skipped)\n");
@@ -172,7 +172,7 @@ int cli_cmd_offsite_list(struct cli_ctx *c)
                 printf("  ");
                 format_safe(stdout, json_string_value(json_object_get(v, "key")));
                 printf("  %lld bytes: %s\n", (long long)json_integer_value(json_object_get(v, "size")),
-                       json_string_value(json_object_get(v, "reason")));
+                       FORMAT_SAFE(json_string_value(json_object_get(v, "reason"))));
             }
         }
     }
@@ -204,7 +204,7 @@ int cli_cmd_offsite_fetch(struct cli_ctx *c)
         json_decref(doc);
     } else
         printf(fetched ? "Fetched %s from the offsite store (every hash verified)\n"
-                       : "%s: the archive is already in the store\n", name);
+                       : "%s: the archive is already in the store\n", FORMAT_SAFE(name));
     store_close(s);
     offsite_close(o);
     return rc;
@@ -227,7 +227,7 @@ int cli_cmd_reindex_offsite(struct cli_ctx *c)
         cli_print_json(c, r);
     } else {
         json_array_foreach(json_object_get(r, "downloaded"), i, v)
-            printf("  [OK] %s downloaded and verified\n", json_string_value(v));
+            printf("  [OK] %s downloaded and verified\n", FORMAT_SAFE(json_string_value(v)));
         json_array_foreach(json_object_get(r, "skipped"), i, v) {
             printf("  [skipped] ");
             format_safe(stdout, json_string_value(json_object_get(v, "key")));

@@ -199,7 +199,7 @@ static int op_delete(struct cli_ctx *c, struct store *s, const char *name, json_
 static void render_delete(const json_t *doc, const char *name)
 {
     (void)doc;
-    printf("Deleted %s\n", name);
+    printf("Deleted %s\n", FORMAT_SAFE(name));
 }
 
 int cli_cmd_delete(struct cli_ctx *c)
@@ -223,7 +223,7 @@ static int op_unpin(struct cli_ctx *c, struct store *s, const char *name, json_t
 
 static void render_pin(const json_t *doc, const char *name)
 {
-    printf("%s %s\n", json_is_true(json_object_get(doc, "pinned")) ? "Pinned" : "Unpinned", name);
+    printf("%s %s\n", json_is_true(json_object_get(doc, "pinned")) ? "Pinned" : "Unpinned", FORMAT_SAFE(name));
 }
 
 int cli_cmd_pin(struct cli_ctx *c)

@@ -71,7 +71,7 @@ int cli_cmd_import(struct cli_ctx *c)
             cli_print_json(c, snap);
         else
             printf("Imported %s (%lld files, verified)\n",
-                   json_string_value(json_object_get(snap, "name")),
+                   FORMAT_SAFE(json_string_value(json_object_get(snap, "name"))),
                    (long long)json_integer_value(json_object_get(snap, "file_count")));
         rc = 0;
     }
@@ -128,7 +128,7 @@ int cli_cmd_export(struct cli_ctx *c)
         cli_print_json(c, r);
         json_decref(r);
     } else {
-        printf("Exported %s to %s (SHA256: %s)\n", name, out, sha);
+        printf("Exported %s to %s (SHA256: %s)\n", FORMAT_SAFE(name), FORMAT_SAFE(out), sha);
     }
     rc = 0;
 out:
