@@ -63,8 +63,10 @@ int cli_begin(struct cli_globals *g, int argc, char **argv)
             cli_help_usage(cli_commands, 1);
             return CLI_EXIT_OK;
         }
-        fprintf(stderr, "statesnap: no command given (see statesnap --help)\n");
-        return CLI_EXIT_USAGE;
+        struct cli_ctx c;
+        memset(&c, 0, sizeof(c));
+        c.json = g->json;
+        return cli_usage_message(&c, "no command given (see statesnap --help)");
     }
     return -1;
 }
@@ -86,14 +88,13 @@ static const struct cli_cmd *find_command(struct cli_ctx *c, int argc, char **ar
                                           int *rc)
 {
     char msg[512], names[128];
-    int n;
 
     *used = 1;
     for (const struct cli_cmd *k = cli_commands; k->name; k++)
         if (strcmp(k->name, argv[0]) == 0)
             return k;
     if (!cli_is_group(cli_commands, argv[0])) {
-        n = snprintf(msg, sizeof(msg), "unknown command \"%s\" (see statesnap --help)", argv[0]);
+        (void)snprintf(msg, sizeof(msg), "unknown command \"%s\" (see statesnap --help)", argv[0]);
     } else if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         *rc = cli_help_group(cli_commands, argv[0]) == 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
         return NULL;
@@ -107,14 +108,13 @@ static const struct cli_cmd *find_command(struct cli_ctx *c, int argc, char **ar
             }
         cli_help_group_names(cli_commands, argv[0], names, sizeof(names));
         if (argc > 1)
-            n = snprintf(msg, sizeof(msg), "%s: unknown subcommand \"%s\" (%s; see statesnap %s "
+            (void)snprintf(msg, sizeof(msg), "%s: unknown subcommand \"%s\" (%s; see statesnap %s "
                          "--help)", argv[0], argv[1], names, argv[0]);
         else
-            n = snprintf(msg, sizeof(msg), "%s: which subcommand? (%s; see statesnap %s --help)",
+            (void)snprintf(msg, sizeof(msg), "%s: which subcommand? (%s; see statesnap %s --help)",
                          argv[0], names, argv[0]);
     }
-    /* A word too long for the message is cut; it is echoed escaped anyway. */
-    (void)n;
+    /* A word too long for the message is cut; the rest still says what is wrong. */
     *rc = cli_usage_message(c, msg);
     return NULL;
 }

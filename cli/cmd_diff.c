@@ -15,7 +15,7 @@ int cli_cmd_diff(struct cli_ctx *c)
 
     if (c->args.positional != NULL)
         return cli_usage_error(c, "diff: unexpected argument \"%s\" (use --from A --to B)",
-                           c->args.positional);
+                               c->args.positional);
     if (from == NULL || to == NULL)
         return cli_usage_error(c, "diff: needs --from A and --to B (B may be live)%s", "");
     if ((strcmp(from, "live") != 0 && engine_name_check(from, &e) != 0) ||

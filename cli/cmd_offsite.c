@@ -23,8 +23,6 @@ int cli_offsite_fetch_missing(struct cli_ctx *c, struct store *s, const char *na
     return rc;
 }
 
-
-
 /* Open the offsite client and the store, or print why not. */
 static int begin(struct cli_ctx *c, int create, struct offsite **o, struct store **s)
 {

@@ -22,7 +22,6 @@ static int parse_label(const char *kv, json_t *labels)
     return json_object_set_new(labels, key, json_string(eq + 1));
 }
 
-
 int cli_cmd_create(struct cli_ctx *c)
 {
     struct create_opts o;
@@ -35,7 +34,7 @@ int cli_cmd_create(struct cli_ctx *c)
     if (c->args.positional != NULL) {
         json_decref(labels);
         return cli_usage_error(c, "create: unexpected argument \"%s\" (use --name NAME)",
-                           c->args.positional);
+                               c->args.positional);
     }
     memset(&o, 0, sizeof(o));
     o.reason = "manual";
