@@ -45,7 +45,7 @@ def test_every_command_and_option_is_in_the_script(shell):
     assert "serve" in text
 
 
-def complete(words, cword=None):
+def complete(words, cword=None, cwd=None):
     """COMPREPLY of the generated bash function for COMP_WORDS=words."""
     cword = len(words) - 1 if cword is None else cword
     arr = " ".join("'%s'" % w.replace("'", "'\\''") for w in words)
@@ -53,7 +53,7 @@ def complete(words, cword=None):
             'COMP_WORDS=(%s); COMP_CWORD=%d; _statesnap\n'
             'printf "%%s\\n" "${COMPREPLY[@]}"\n' % (arr, cword))
     r = subprocess.run(["bash", "-c", prog], capture_output=True, text=True, timeout=60,
-                       env=dict(os.environ, BIN=BIN))
+                       env=dict(os.environ, BIN=BIN), cwd=cwd)
     assert r.returncode == 0, r.stderr
     return sorted(w for w in r.stdout.split("\n") if w)
 
@@ -78,6 +78,17 @@ def test_bash_completion_completes():
         got = complete(["statesnap"] + command.split() + ["--"])
         want = ["--" + o for o in TABLES[table] + TABLES["cli_global_opts"]]
         assert sorted(set(want)) == sorted(set(got)), (command, got)
+
+
+def test_bash_completes_file_arguments(tmp_path):
+    (tmp_path / "snap1.zip").write_bytes(b"")
+    (tmp_path / "statesnap.json").write_text("{}")
+    (tmp_path / "somedir").mkdir()
+    assert complete(["statesnap", "import", "sna"], cwd=tmp_path) == ["snap1.zip"]
+    assert complete(["statesnap", "--config", "st"], cwd=tmp_path) == ["statesnap.json"]
+    assert complete(["statesnap", "config", "check", "st"], cwd=tmp_path) == ["statesnap.json"]
+    assert complete(["statesnap", "--store", "s"], cwd=tmp_path) == ["somedir"]
+    assert complete(["statesnap", "restore", "x", "--target", "so"], cwd=tmp_path) == ["somedir"]
 
 
 def test_zsh_script_parses():
