@@ -25,6 +25,7 @@ COPY Makefile ./
 COPY scripts/ scripts/
 COPY common/ common/
 COPY engine/ engine/
+COPY offsite/ offsite/
 COPY db/ db/
 COPY cli/ cli/
 COPY routes/ routes/
