@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
-#include "format.h"
 
 const struct cli_opt cli_global_opts[] = {
     { "config", "FILE", 0, "config file (default ./statesnap.json if present)" },
@@ -129,8 +127,19 @@ int cli_opt_find(const struct cli_opt *opts, const char *name)
     return -1;
 }
 
-int cli_args_parse(struct cli_ctx *c, const char *cmd_name, const struct cli_opt *opts,
-                   size_t max_pos, int argc, char **argv, struct cli_args *a, int *help)
+/* Word the parse error (fmt with one %s) into why. Returns -1. */
+static int refuse(char *why, size_t len, const char *fmt, const char *arg)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    /* fmt is always one of the literals below; a long arg is cut. */
+    (void)snprintf(why, len, fmt, arg);
+#pragma GCC diagnostic pop
+    return -1;
+}
+
+int cli_args_parse(const char *cmd_name, const struct cli_opt *opts, size_t max_pos, int argc,
+                   char **argv, struct cli_args *a, int *help, char *why, size_t whylen)
 {
     int options = 1;
 
@@ -147,7 +156,7 @@ int cli_args_parse(struct cli_ctx *c, const char *cmd_name, const struct cli_opt
         }
         if (!options || strncmp(arg, "--", 2) != 0) {
             if (a->n_pos >= max_pos || a->n_pos >= CLI_MAX_POSITIONAL)
-                return cli_usage_error(c, "unexpected argument \"%s\"", arg);
+                return refuse(why, whylen, "unexpected argument \"%s\"", arg);
             a->pos[a->n_pos++] = arg;
             a->positional = a->pos[0];
             continue;
@@ -156,15 +165,13 @@ int cli_args_parse(struct cli_ctx *c, const char *cmd_name, const struct cli_opt
         const char *eq = strchr(arg + 2, '='), *val = NULL;
         size_t nl = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
         if (nl >= sizeof(name))
-            return cli_usage_error(c, "unknown option \"%.64s\"", arg);
+            return refuse(why, whylen, "unknown option \"%.64s\"", arg);
         memcpy(name, arg + 2, nl);
         name[nl] = '\0';
         int k = cli_opt_find(opts, name);
         if (k < 0) {
-            char safe[256], msg[320];
-            format_safe_str(safe, sizeof(safe), name);
-            (void)snprintf(msg, sizeof(msg), "%s: unknown option \"--%s\"", cmd_name, safe);
-            return cli_usage_error(c, "%s", msg);
+            (void)snprintf(why, whylen, "%s: unknown option \"--%s\"", cmd_name, name);
+            return -1;
         }
         const struct cli_opt *o = &opts[k];
         if (o->arg != NULL) {
@@ -173,51 +180,21 @@ int cli_args_parse(struct cli_ctx *c, const char *cmd_name, const struct cli_opt
             else if (i + 1 < argc)
                 val = argv[++i];
             else
-                return cli_usage_error(c, "option --%s needs a value", name);
+                return refuse(why, whylen, "option --%s needs a value", name);
         } else if (eq) {
-            return cli_usage_error(c, "option --%s takes no value", name);
+            return refuse(why, whylen, "option --%s takes no value", name);
         }
         if (o->repeat) {
             if (a->n_multi[k] >= CLI_MAX_REPEAT)
-                return cli_usage_error(c, "option --%s given too many times", name);
+                return refuse(why, whylen, "option --%s given too many times", name);
             a->multi[k][a->n_multi[k]++] = val;
         } else if (a->set[k]) {
-            return cli_usage_error(c, "option --%s given twice", name);
+            return refuse(why, whylen, "option --%s given twice", name);
         }
         a->set[k] = 1;
         a->val[k] = val;
     }
     return 0;
-}
-
-const char *cli_opt(const struct cli_ctx *c, const char *name)
-{
-    int i = cli_opt_find(c->cmd->opts, name);
-
-    return i >= 0 && c->args.set[i] ? c->args.val[i] : NULL;
-}
-
-int cli_flag(const struct cli_ctx *c, const char *name)
-{
-    int i = cli_opt_find(c->cmd->opts, name);
-
-    return i >= 0 && c->args.set[i];
-}
-
-const char *cli_target_name(struct cli_ctx *c, int required, int *bad)
-{
-    const char *byopt = cli_opt(c, "name"), *pos = c->args.positional;
-
-    *bad = 0;
-    if (byopt && pos && strcmp(byopt, pos) != 0) {
-        *bad = cli_usage_error(c, "%s: give the name once (NAME or --name NAME)", c->cmd->name);
-        return NULL;
-    }
-    if (byopt == NULL && pos == NULL && required) {
-        *bad = cli_usage_error(c, "%s: which snapshot? (NAME or --name NAME)", c->cmd->name);
-        return NULL;
-    }
-    return byopt ? byopt : pos;
 }
 
 void cli_globals_free(struct cli_globals *g)

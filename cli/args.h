@@ -6,8 +6,6 @@
 
 #include <stddef.h>
 
-struct cli_ctx;
-
 #define CLI_MAX_OPTS 16
 #define CLI_MAX_REPEAT 64
 #define CLI_MAX_POSITIONAL 4
@@ -74,11 +72,11 @@ int cli_opt_find(const struct cli_opt *opts, const char *name);
 /* Parse argv[1..argc) against opts into a: "--name value", "--name=value",
  * flags, repeatable options, up to max_pos positionals, and "--" ending the
  * options (everything after it is positional). Sets *help on --help / -h and
- * stops there. cmd_name is used in messages; c (may be NULL) says whether an
- * error also goes out as a JSON problem document. Returns 0, or the usage
- * exit code with the reason reported (cli_usage_error). */
-int cli_args_parse(struct cli_ctx *c, const char *cmd_name, const struct cli_opt *opts,
-                   size_t max_pos, int argc, char **argv, struct cli_args *a, int *help);
+ * stops there. cmd_name is used in messages. Returns 0, or -1 with the
+ * reason worded into why (whylen bytes, cut short when long; the words typed
+ * are not escaped: the caller reports it). */
+int cli_args_parse(const char *cmd_name, const struct cli_opt *opts, size_t max_pos, int argc,
+                   char **argv, struct cli_args *a, int *help, char *why, size_t whylen);
 
 /* Take the global options out of argv wherever they are (before or after the
  * command, up to a "--"), leaving the command and its own arguments in

@@ -124,7 +124,7 @@ int cli_main(struct config *cfg, const struct cli_globals *g)
     const struct cli_cmd *cmd;
     struct cli_ctx c;
     int help = 0, rc = 0, used, argc = g->n;
-    char **argv = g->rest;
+    char **argv = g->rest, why[400];
 
     memset(&c, 0, sizeof(c));
     c.cfg = cfg;
@@ -137,10 +137,9 @@ int cli_main(struct config *cfg, const struct cli_globals *g)
     c.cmd = cmd;
     argc -= used - 1;
     argv += used - 1;
-    if ((rc = cli_args_parse(&c, cmd->name, cmd->opts,
-                             cmd->max_pos ? (size_t)cmd->max_pos : 1,
-                             argc, argv, &c.args, &help)) != 0)
-        return rc;
+    if (cli_args_parse(cmd->name, cmd->opts, cmd->max_pos ? (size_t)cmd->max_pos : 1, argc, argv,
+                       &c.args, &help, why, sizeof(why)) != 0)
+        return cli_usage_error(&c, "%s", why);
     if (help) {
         cli_help_command(cmd, 1);
         return 0;

@@ -94,6 +94,36 @@ int cli_print_json(struct cli_ctx *c, const json_t *doc)
     return 0;
 }
 
+const char *cli_opt(const struct cli_ctx *c, const char *name)
+{
+    int i = cli_opt_find(c->cmd->opts, name);
+
+    return i >= 0 && c->args.set[i] ? c->args.val[i] : NULL;
+}
+
+int cli_flag(const struct cli_ctx *c, const char *name)
+{
+    int i = cli_opt_find(c->cmd->opts, name);
+
+    return i >= 0 && c->args.set[i];
+}
+
+const char *cli_target_name(struct cli_ctx *c, int required, int *bad)
+{
+    const char *byopt = cli_opt(c, "name"), *pos = c->args.positional;
+
+    *bad = 0;
+    if (byopt && pos && strcmp(byopt, pos) != 0) {
+        *bad = cli_usage_error(c, "%s: give the name once (NAME or --name NAME)", c->cmd->name);
+        return NULL;
+    }
+    if (byopt == NULL && pos == NULL && required) {
+        *bad = cli_usage_error(c, "%s: which snapshot? (NAME or --name NAME)", c->cmd->name);
+        return NULL;
+    }
+    return byopt ? byopt : pos;
+}
+
 int cli_open_store(struct cli_ctx *c, int create, struct store **s)
 {
     struct err e = { 0 };
