@@ -20,6 +20,7 @@ WORKDIR /src
 COPY scripts/deps.sh scripts/deps.sh
 RUN apt-get update -q \
     && scripts/deps.sh build \
+    && scripts/deps.sh man \
     && rm -rf /var/lib/apt/lists/*
 COPY Makefile ./
 COPY scripts/ scripts/

@@ -13,10 +13,8 @@ if [ $# -ne 2 ]; then
 fi
 BIN=$1
 OUT=$2
-command -v help2man >/dev/null 2>&1 || {
-    echo "man.sh: help2man is missing (Debian package help2man; scripts/deps.sh build installs it)" >&2
-    exit 1
-}
+# help2man: installed when missing and root, named otherwise.
+"$(dirname "$0")/deps.sh" man
 mkdir -p "$OUT"
 inc=$(mktemp "${TMPDIR:-/tmp}/statesnap-man.XXXXXXXX")
 trap 'rm -f "$inc"' EXIT
