@@ -20,6 +20,7 @@ WORKDIR /src
 COPY scripts/deps.sh scripts/deps.sh
 RUN apt-get update -q \
     && scripts/deps.sh build \
+    && scripts/deps.sh man \
     && rm -rf /var/lib/apt/lists/*
 COPY Makefile ./
 COPY scripts/ scripts/
@@ -34,7 +35,8 @@ COPY routes/ routes/
 COPY server/ server/
 RUN scripts/build-release.sh build/release \
     && strip --strip-unneeded build/release/statesnap \
-    && build/release/statesnap version
+    && build/release/statesnap version \
+    && scripts/man.sh build/release/statesnap build/release
 
 # ---- runtime: the binary, its shared libraries, the dashboard ----
 FROM debian:bookworm-slim
@@ -48,6 +50,10 @@ RUN apt-get update -q \
     && chown statesnap:statesnap /var/lib/statesnap \
     && chmod 0700 /var/lib/statesnap
 COPY --from=build /src/build/release/statesnap /usr/local/bin/statesnap
+# The man page and completions, generated from the binary's own tables (scripts/man.sh).
+COPY --from=build /src/build/release/statesnap.1 /usr/share/man/man1/statesnap.1
+COPY --from=build /src/build/release/statesnap.bash /usr/share/bash-completion/completions/statesnap
+COPY --from=build /src/build/release/_statesnap /usr/share/zsh/site-functions/_statesnap
 COPY static/ /usr/share/statesnap/static/
 
 # Paths only; nothing secret. The config (optional) is /etc/statesnap/statesnap.json:

@@ -40,7 +40,7 @@ FUZZ_SECONDS ?= 60
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/test/unit/%)
 
-.PHONY: all run test deps test-deps asan clean bench fuzz fuzz-build unit
+.PHONY: all run test deps test-deps asan clean bench fuzz fuzz-build unit man
 all: build/statesnap
 
 deps:
@@ -75,6 +75,11 @@ build/test/unit/%: tests/unit/%.c $(TEST_LIBOBJ)
 	$(CC) $(TEST_CFLAGS) $(PKGCFLAGS) -o $@ $< $(TEST_LIBOBJ) $(LIBS) -lcmocka
 
 unit: $(UNIT_BIN)
+
+# make man: build/statesnap.1 (help2man over --help) and the bash and zsh
+# completions, all generated from the binary's own option tables.
+man: build/statesnap
+	@scripts/man.sh build/statesnap build
 
 build/fuzz/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -72,6 +72,12 @@ void format_safe_str(char *buf, size_t len, const char *s)
     }
 }
 
+const char *format_safe_arg(char *buf, size_t len, const char *s)
+{
+    format_safe_str(buf, len, s);
+    return buf;
+}
+
 static const char *str(const json_t *o, const char *k)
 {
     const char *v = json_string_value(json_object_get(o, k));

@@ -40,4 +40,13 @@ size_t format_safe(FILE *out, const char *s);
  * does not fit), for columns whose width is measured. Cannot fail. */
 void format_safe_str(char *buf, size_t len, const char *s);
 
+/* format_safe_str into buf and return buf: for a printf argument.
+ * Cannot fail. */
+const char *format_safe_arg(char *buf, size_t len, const char *s);
+
+/* The escaped form of s in a buffer that lives to the end of the enclosing
+ * block (FORMAT_SAFE_MAX bytes, cut short beyond), for printf arguments. */
+#define FORMAT_SAFE_MAX 1024
+#define FORMAT_SAFE(s) format_safe_arg((char[FORMAT_SAFE_MAX]){ 0 }, FORMAT_SAFE_MAX, (s))
+
 #endif

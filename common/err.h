@@ -3,7 +3,8 @@
 #define STATESNAP_ERR_H
 
 /* Error classes. The front (CLI exit code, HTTP status) is chosen from these
- * in exactly one place per front: cli_exit_code() and route_status_for(). */
+ * in exactly one place per front: cli_exit_code() (cli/ctx.c) and
+ * problem_status_for() (common/problem.c). */
 enum err_code {
     ERR_NONE = 0,
     ERR_INVALID,   /* bad input: a name, a flag, a config value   -> exit 2, 400 */
@@ -11,15 +12,15 @@ enum err_code {
     ERR_CONFLICT,  /* duplicate name, stale confirm token         -> exit 1, 409 */
     ERR_PINNED,    /* delete of a pinned snapshot without force   -> exit 1, 409 */
     ERR_VERIFY,    /* hash mismatch, corrupt or hostile archive   -> exit 1, 422 */
-    ERR_LOCKED,    /* store lock not acquired within the timeout  -> exit 1, 423 */
-    ERR_TOO_LARGE, /* a limit was exceeded                        -> exit 2, 413 */
+    ERR_LOCKED,    /* store lock not acquired within the timeout  -> exit 11, 423 */
+    ERR_TOO_LARGE, /* a limit was exceeded                        -> exit 1, 413 */
     ERR_NO_SPACE,  /* ENOSPC / EDQUOT while writing               -> exit 1, 507 */
     ERR_IO,        /* any other system failure                    -> exit 1, 500 */
     ERR_ABORTED,   /* the operator said no                        -> exit 1 */
     ERR_HOOK,      /* a pre/post hook failed or timed out         -> exit 1, 409 */
-    ERR_UNSTABLE,  /* the state kept changing: no consistent cut  -> exit 1, 409 + Retry-After */
+    ERR_UNSTABLE,  /* the state kept changing: no consistent cut  -> exit 11, 409 + Retry-After */
     ERR_UNAVAILABLE /* the state root holds none of the required
-                     * files (is the volume mounted?)             -> exit 1, 503 + Retry-After */
+                     * files (is the volume mounted?)             -> exit 11, 503 + Retry-After */
 };
 
 struct err {

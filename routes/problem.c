@@ -1,6 +1,8 @@
-/* problem.c - response helpers: JSON bodies, RFC 9457 problem documents, and
- * the single mapping from error classes to HTTP status codes. */
+/* problem.c - response helpers: JSON bodies and RFC 9457 problem documents
+ * (the mapping from error classes to statuses is common/problem.c's). */
 #include "routes.h"
+
+#include "../common/problem.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -8,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define PROBLEM_TYPE_PREFIX "urn:statesnap:problem:"
 
 void route_resp_init(struct route_resp *o)
 {
@@ -39,81 +39,12 @@ void route_resp_clear(struct route_resp *o)
 
 int route_status_for(int code)
 {
-    switch (code) {
-    case ERR_INVALID:   return 400;
-    case ERR_NOT_FOUND: return 404;
-    case ERR_CONFLICT:  return 409;
-    case ERR_PINNED:    return 409;
-    case ERR_VERIFY:    return 422;
-    case ERR_LOCKED:    return 423;
-    case ERR_TOO_LARGE: return 413;
-    case ERR_NO_SPACE:  return 507;
-    case ERR_ABORTED:   return 409;
-    case ERR_HOOK:      return 409;
-    case ERR_UNSTABLE:  return 409;
-    case ERR_UNAVAILABLE: return 503;
-    default:            return 500;
-    }
-}
-
-/* The problem "type" slug of an error class, finer than its status where a
- * client may want to tell the cases apart (pinned vs name conflict). */
-static const char *slug_for_code(int code)
-{
-    switch (code) {
-    case ERR_PINNED: return "pinned";
-    case ERR_VERIFY: return "verification-failed";
-    case ERR_HOOK: return "hook-failed";
-    case ERR_UNSTABLE: return "state-changing";
-    case ERR_UNAVAILABLE: return "state-missing";
-    default:         return NULL;
-    }
-}
-
-static const char *slug_for_status(int status)
-{
-    switch (status) {
-    case 400: return "invalid-request";
-    case 401: return "unauthorized";
-    case 403: return "forbidden";
-    case 404: return "not-found";
-    case 405: return "method-not-allowed";
-    case 409: return "conflict";
-    case 413: return "too-large";
-    case 414: return "uri-too-long";
-    case 415: return "unsupported-media-type";
-    case 431: return "header-too-large";
-    case 422: return "unprocessable";
-    case 423: return "locked";
-    case 503: return "unavailable";
-    case 507: return "no-space";
-    default:  return "internal";
-    }
+    return problem_status_for(code);
 }
 
 const char *route_reason(int status)
 {
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 423: return "Locked";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    case 507: return "Insufficient Storage";
-    default:  return "Internal Server Error";
-    }
+    return problem_reason(status);
 }
 
 int route_header_add(struct route_resp *o, const char *name, const char *value)
@@ -142,20 +73,11 @@ static void drop_body(struct route_resp *o)
     o->fd = -1;
 }
 
-static void problem_make(struct route_resp *o, int status, const char *slug, const char *detail)
+static void problem_make(struct route_resp *o, int status, json_t *doc)
 {
-    char type[96];
-    json_t *doc;
-
     drop_body(o);
     o->status = status;
     o->content_type = ROUTE_PROBLEM_JSON;
-    if (slug == NULL)
-        slug = slug_for_status(status);
-    /* The prefix and slugs are short constants, so this always fits. */
-    (void)snprintf(type, sizeof(type), PROBLEM_TYPE_PREFIX "%s", slug);
-    doc = json_pack("{s:s, s:s, s:i, s:s}", "type", type, "title", route_reason(status),
-                    "status", status, "detail", detail);
     o->json = doc;
     if (status == 423) {
         char secs[16];
@@ -185,14 +107,14 @@ void route_problem(struct route_resp *o, int status, const char *fmt, ...)
     /* A long detail is cut; the status and type still say what happened. */
     (void)vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
-    problem_make(o, status, NULL, detail);
+    problem_make(o, status, problem_doc_new(status, NULL, detail));
 }
 
 void route_problem_err(struct route_resp *o, const struct err *e)
 {
     int status = route_status_for(e->code);
 
-    problem_make(o, status, slug_for_code(e->code), e->msg[0] ? e->msg : route_reason(status));
+    problem_make(o, status, problem_doc_for_err(e));
     /* The state was moving or not there yet: worth trying again soon. */
     if (e->code == ERR_UNSTABLE || e->code == ERR_UNAVAILABLE) {
         char secs[16];

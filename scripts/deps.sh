@@ -1,14 +1,17 @@
 #!/bin/sh
-# deps.sh build|test - install what statesnap needs on Debian 12, when missing.
+# deps.sh build|test|man - install what statesnap needs on Debian 12, when missing.
 # Installs with apt-get only when run as root; otherwise names what is missing.
 set -eu
 
 BUILD_PKGS="build-essential pkg-config libmicrohttpd-dev libzip-dev zlib1g-dev libjansson-dev libsqlite3-dev libssl-dev libcurl4-openssl-dev python3"
-TEST_PKGS="libcmocka-dev python3-pytest python3-requests python3-jsonschema python3-yaml zip unzip coreutils sqlite3 valgrind prometheus npm chromium clang libclang-rt-14-dev"
+TEST_PKGS="libcmocka-dev python3-pytest python3-requests python3-jsonschema python3-yaml zip unzip coreutils sqlite3 valgrind prometheus npm chromium clang libclang-rt-14-dev help2man zsh"
+# scripts/man.sh (the man page): not needed to build the binary.
+MAN_PKGS="help2man"
 
 want="$BUILD_PKGS"
 [ "${1:-build}" = test ] && want="$BUILD_PKGS $TEST_PKGS"
 [ "${1:-build}" = bench ] && want="$BUILD_PKGS ${BENCH_PKGS:-}"
+[ "${1:-build}" = man ] && want="$MAN_PKGS"
 
 missing=""
 for p in $want; do

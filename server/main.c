@@ -1,5 +1,5 @@
-/* main.c - statesnap's entry point and composition root: global options,
- * the config, the engine's event-sink table, then the CLI or the server. */
+/* main.c - statesnap's entry point and composition root: the CLI's global
+ * options, the config, the engine's event-sink table, then the CLI or the server. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +11,6 @@
 #include "offsite_job.h"
 #include "serve.h"
 #include "../cli/cli.h"
-#include "../cli/format.h"
 
 /* Who hears the engine's events, fixed before any thread starts: alerts
  * (when configured), then, for the server, the offsite syncer's wake-up
@@ -30,102 +29,44 @@ static int sinks_build(struct config *cfg, int serving, struct err *e)
     return 0;
 }
 
-/* Take the global options out of argv wherever they are (before or after
- * the command), leaving the command and its own options in place. */
+/* The global options are the CLI's (cli_begin); then the config, then serve
+ * or one CLI command. */
 int main(int argc, char **argv)
 {
-    const char *config_path = NULL, *root = NULL, *store = NULL;
-    char **rest = calloc((size_t)argc + 1, sizeof(char *));
-    int n = 0, json = 0, help = 0, rc;
+    struct cli_globals g;
     struct config cfg;
     struct err e = { 0 };
+    int rc;
 
-    if (rest == NULL)
-        return 1;
     /* A closed pipe is an error to report, not a reason to die silently. */
     signal(SIGPIPE, SIG_IGN);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char **slot = strcmp(a, "--config") == 0 ? &config_path
-                            : strcmp(a, "--root") == 0 ? &root
-                            : strcmp(a, "--store") == 0 ? &store : NULL;
-        if (slot != NULL) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "statesnap: option %s needs a value (see statesnap --help)\n", a);
-                free(rest);
-                return 2;
-            }
-            *slot = argv[++i];
-            continue;
-        }
-        if (strncmp(a, "--config=", 9) == 0) {
-            config_path = a + 9;
-            continue;
-        }
-        if (strncmp(a, "--root=", 7) == 0) {
-            root = a + 7;
-            continue;
-        }
-        if (strncmp(a, "--store=", 8) == 0) {
-            store = a + 8;
-            continue;
-        }
-        if (strcmp(a, "--json") == 0) {
-            json = 1;
-            continue;
-        }
-        if (n == 0 && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
-            help = 1;
-            continue;
-        }
-        if (n == 0 && strcmp(a, "--version") == 0) {
-            printf("statesnap %s\n", STATESNAP_VERSION);
-            free(rest);
-            return 0;
-        }
-        rest[n++] = argv[i];
+    if ((rc = cli_begin(&g, argc, argv)) >= 0) {
+        cli_globals_free(&g);
+        return rc;
     }
-    if (n == 0) {
-        if (help)
-            cli_usage(1);
-        else
-            fprintf(stderr, "statesnap: no command given (see statesnap --help)\n");
-        free(rest);
-        return help ? 0 : 2;
-    }
-    if (help) {
-        /* "statesnap --help create" reads as "statesnap create --help". */
-        rest[n++] = "--help";
-    }
-    if (config_load(&cfg, config_path, &e) != 0 ||
-        (root && config_set_string(&cfg.root, root, &e) != 0) ||
-        (store && config_set_string(&cfg.store, store, &e) != 0)) {
-        fprintf(stderr, "statesnap: ");
-        format_safe(stderr, e.msg);
-        fputc('\n', stderr);
+    if (config_load(&cfg, g.config_path, &e) != 0 ||
+        (g.root && config_set_string(&cfg.root, g.root, &e) != 0) ||
+        (g.store && config_set_string(&cfg.store, g.store, &e) != 0)) {
+        rc = cli_startup_error(g.json, &e);
         config_free(&cfg);
-        free(rest);
-        return 2;
+        cli_globals_free(&g);
+        return rc;
     }
     config_sync_engine(&cfg);
-    if (sinks_build(&cfg, strcmp(rest[0], "serve") == 0, &e) != 0) {
-        fprintf(stderr, "statesnap: %s\n", e.msg);
-        rc = 1;
-    } else if (strcmp(rest[0], "serve") == 0) {
+    if (sinks_build(&cfg, strcmp(g.rest[0], "serve") == 0, &e) != 0) {
+        rc = cli_startup_error(g.json, &e);
+    } else if (strcmp(g.rest[0], "serve") == 0) {
         serve_tune_malloc(argv);
-        rc = serve_main(&cfg, n - 1, rest + 1);
+        rc = serve_main(&cfg, g.n - 1, g.rest + 1);
     } else if (alerts_start(cfg.alerts, 0, log_event, &e) != 0) {
         /* A CLI restore alerts like the server's; a bad "alerts" config is a config error. */
-        fprintf(stderr, "statesnap: ");
-        format_safe(stderr, e.msg);
-        fputc('\n', stderr);
-        rc = 2;
+        rc = cli_startup_error(g.json, &e);
     } else {
-        rc = cli_main(&cfg, json, root != NULL, store != NULL, n, rest);
+        rc = cli_main(&cfg, &g);
         (void)alerts_drain(ALERTS_CLI_DRAIN_MS);
         alerts_stop();
     }
     config_free(&cfg);
-    free(rest);
+    cli_globals_free(&g);
     return rc;
 }

@@ -203,6 +203,7 @@ def test_busy_store_runs_no_drill_and_records_nothing(ss, tmp_path):
         fcntl.flock(lk, fcntl.LOCK_EX)
         rc, out, err = ss.run("--config", cfg, "drill", "busy")
         fcntl.flock(lk, fcntl.LOCK_UN)
-    assert rc == 1 and "busy" in err, (out, err)
+    # A busy store is "retry later" (exit 11, issue 20), not a failed drill (1).
+    assert rc == 11 and "busy" in err, (out, err)
     assert out == "" and drill_dirs(ss) == [] and drill_rows(ss) == []
     assert ss.json("show", "busy")["last_drill"] is None

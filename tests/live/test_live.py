@@ -52,7 +52,8 @@ def take_cli(root, store, config, n, checker, refused, **kw):
             checker.check(snap, **kw)
             done.append(snap["name"])
         else:
-            assert rc == 1 and "no consistent cut" in err, (rc, err)
+            # No consistent cut is "retry later" (exit 11, issue 20), not a failure (1).
+            assert rc == 11 and "no consistent cut" in err, (rc, err)
             refused.append(err)
     return done
 

@@ -2,8 +2,8 @@
 
 Readers for the files operators deploy (Dockerfile, systemd unit, example
 config, Prometheus rules, README) and for the C sources they must agree with
-(cli/cli.c option tables, the config key lists in conf/, alerts/ and offsite/,
-the Makefile's sources).
+(cli/args.c option tables, cli/cli.c command table, the config key lists in conf/,
+alerts/ and offsite/, server/serve.c's serve options, the Makefile's sources).
 The servers these tests start are the real binary, through tests/api/apilib.py.
 """
 import os
@@ -50,8 +50,8 @@ def strip_c_comments(src):
 
 
 def cli_option_tables():
-    """{table name: [option names]} for every `struct cli_opt NAME[]` in cli/cli.c."""
-    src = strip_c_comments(read(os.path.join(REPO, "cli", "cli.c")))
+    """{table name: [option names]} for every `struct cli_opt NAME[]` in cli/args.c."""
+    src = strip_c_comments(read(os.path.join(REPO, "cli", "args.c")))
     tables = {}
     for m in re.finditer(r"(?:static\s+)?const\s+struct\s+cli_opt\s+(\w+)\s*\[\]\s*=\s*\{(.*?)\n\};",
                          src, re.S):

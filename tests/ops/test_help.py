@@ -1,6 +1,6 @@
 """`statesnap --help` and `statesnap COMMAND --help`: every command listed, every
 help exits 0 and names exactly the options of the parser's own tables
-(cli/cli.c's `struct cli_opt` tables, server/serve.c's serve options)."""
+(cli/args.c's `struct cli_opt` tables, cli/cli.c's command table, server/serve.c's serve options)."""
 import re
 
 import pytest
