@@ -905,6 +905,8 @@ static void request_finish(struct serve *sv, struct MHD_Connection *conn, struct
     r.upload_path = rt->body == ROUTER_BODY_ZIP ? rq->upload_path : NULL;
     r.store = w != NULL ? w->store : NULL;
     r.is_admin = rq->role == ROLE_ADMIN;
+    r.token_name = rq->token_name;
+    r.role_name = auth_role_name(rq->role);
     if (w != NULL && cacheable(rq, rt) && cache_key(conn, rq, key) == 0 &&
         catalog_version(store_catalog(w->store), &ver, &e) == 0) {
         const struct resp_cache_slot *c;
