@@ -1,7 +1,7 @@
 /* detail.js - one snapshot's view (#/s/NAME): its catalog row and manifest, its files, what
  * the capture recorded (consistency, chain tip, last drill, offsite copy), and the Verify,
  * Drill, Restore, Pin, Diff and Delete buttons. */
-import { $, clear, dl, el, timeEl } from './dom.js';
+import { $, clear, dl, el, pathEl, timeEl } from './dom.js';
 import { fmtAbs, fmtBytes, fmtRel } from './format.js';
 import { api, errText } from './api.js';
 import { findRow, state } from './store.js';
@@ -47,7 +47,7 @@ export function renderDetail() {
   var tb = el('tbody');
   (s.files || []).forEach(function (f) {
     tb.appendChild(el('tr', { 'data-path': f.path },
-      el('td', { class: 'mono path' }, f.path), el('td', null, f.group),
+      el('td', { class: 'mono path' }, pathEl(f.path)), el('td', null, f.group),
       el('td', { class: 'num size', title: f.size + ' bytes' }, String(f.size)),
       el('td', { class: 'sha' }, f.sha256)));
   });

@@ -2,7 +2,7 @@
  * chain's relation, positions per symbol, config and risk-limit values, .env key names (never
  * values), files and JSON changes, as GET /diff returns them. positionsTable is shared with the
  * restore dialog. */
-import { $, clear, el } from './dom.js';
+import { $, clear, el, pathEl } from './dom.js';
 import { fmtAbs, fmtValue, shortCommit } from './format.js';
 import { api, errText } from './api.js';
 
@@ -106,7 +106,7 @@ function renderDiff(d) {
   else {
     tb = el('tbody');
     d.config_changes.forEach(function (c) {
-      tb.appendChild(el('tr', null, el('td', { class: 'mono' }, c.file), el('td', { class: 'mono' }, c.pointer),
+      tb.appendChild(el('tr', null, el('td', { class: 'mono path' }, pathEl(c.file)), el('td', { class: 'mono path' }, pathEl(c.pointer)),
                         el('td', { class: 'val old-val' }, c.old === null ? '(added)' : fmtValue(c.old)),
                         el('td', { class: 'val new-val' }, c.new === null ? '(removed)' : fmtValue(c.new))));
     });
@@ -126,7 +126,7 @@ function renderDiff(d) {
   section = el('section', { class: 'diff-files', 'aria-labelledby': 'dh-files' }, el('h3', { id: 'dh-files' }, 'Files'));
   tb = el('tbody');
   d.files.forEach(function (f) {
-    tb.appendChild(el('tr', { 'data-path': f.path }, el('td', { class: 'mono' }, f.path),
+    tb.appendChild(el('tr', { 'data-path': f.path }, el('td', { class: 'mono path' }, pathEl(f.path)),
       el('td', null, el('span', { class: 'badge st-' + f.status }, f.status)),
       el('td', { class: 'num' }, f.old_size === null ? '—' : String(f.old_size)),
       el('td', { class: 'num' }, f.new_size === null ? '—' : String(f.new_size))));
@@ -145,7 +145,7 @@ function renderDiff(d) {
       else {
         var t = el('tbody');
         j.changes.forEach(function (c) {
-          t.appendChild(el('tr', null, el('td', { class: 'mono' }, c.pointer), el('td', null, c.op),
+          t.appendChild(el('tr', null, el('td', { class: 'mono path' }, pathEl(c.pointer)), el('td', null, c.op),
                            el('td', { class: 'val' }, c.op === 'added' ? '—' : fmtValue(c.old)),
                            el('td', { class: 'val' }, c.op === 'removed' ? '—' : fmtValue(c.new))));
         });

@@ -59,3 +59,15 @@ export function timeEl(iso) {
   if (!isNaN(local.getTime())) t.title = 'Local time: ' + local.toLocaleString();
   return t;
 }
+
+/* A file path or JSON pointer that wraps only at its separators: after '/', '_' or '-' and
+ * before '.', each piece unbroken (a narrow column never splits "risk_limits" as "risk_l" /
+ * "imits"). The text content is p itself. */
+export function pathEl(p) {
+  var span = el('span', { class: 'path-text' });
+  String(p).split(/(?<=[\/_-])|(?=\.)/).forEach(function (piece, i) {
+    if (i) span.appendChild(document.createElement('wbr'));
+    span.appendChild(el('span', { class: 'seg' }, piece));
+  });
+  return span;
+}

@@ -2,7 +2,7 @@
  * positions now and in the snapshot, per symbol, the KILL_SWITCH, a separate target directory),
  * the snapshot's name typed to confirm (Enter submits), then apply (POST .../restore with the
  * preview's confirm token) and its per-file report. */
-import { $, clear, el } from './dom.js';
+import { $, clear, el, pathEl } from './dom.js';
 import { fmtAbs, fmtRel } from './format.js';
 import { api, errText, randomKey } from './api.js';
 import { showError } from './messages.js';
@@ -34,7 +34,7 @@ function renderPreview() {
   $('restore-pos-snapshot').textContent = p.snapshot_positions === null ? 'unknown' : String(p.snapshot_positions);
   clear(tb);
   p.files.forEach(function (f) {
-    tb.appendChild(el('tr', { 'data-path': f.path }, el('td', { class: 'mono' }, f.path),
+    tb.appendChild(el('tr', { 'data-path': f.path }, el('td', { class: 'mono path' }, pathEl(f.path)),
                       el('td', null, el('span', { class: 'badge act-' + f.action }, f.action))));
   });
   $('restore-ks').className = 'ks' + (ks ? ' ks-' + ks : '');

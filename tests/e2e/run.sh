@@ -46,14 +46,21 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
     apt_install chromium || { echo "e2e: /usr/bin/chromium is missing and could not be installed"; finish 0 1; }
 fi
-# playwright-core from the npm registry, at the version package-lock.json pins. Never
-# "playwright install": the browser is Debian's chromium.
-want=$(node -e 'console.log(require(process.argv[1]).packages["node_modules/playwright-core"].version)' \
-       "$E2E/package-lock.json" 2>/dev/null)
-have=$(node -e 'console.log(require(process.argv[1]).version)' \
-       "$E2E/node_modules/playwright-core/package.json" 2>/dev/null)
-if [ -z "$want" ] || [ "$want" != "$have" ]; then
-    echo "e2e: npm ci (playwright-core $want)"
+# playwright-core and axe-core from the npm registry, at the versions package-lock.json pins.
+# Never "playwright install": the browser is Debian's chromium.
+# pinned PKG - "want have" versions of PKG (lock file, node_modules).
+pinned() {
+    node -e 'const l = require(process.argv[1]).packages["node_modules/" + process.argv[3]];
+             let h = ""; try { h = require(process.argv[2] + "/" + process.argv[3] + "/package.json").version; } catch (e) {}
+             console.log((l ? l.version : "") + " " + h)' "$E2E/package-lock.json" "$E2E/node_modules" "$1" 2>/dev/null
+}
+stale=
+for pkg in playwright-core axe-core; do
+    set -- $(pinned "$pkg")
+    if [ -z "${1:-}" ] || [ "${1:-}" != "${2:-}" ]; then stale="$stale $pkg@${1:-?}"; fi
+done
+if [ -n "$stale" ]; then
+    echo "e2e: npm ci ($stale )"
     (cd "$E2E" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error) ||
         { echo "e2e: npm ci failed"; finish 0 1; }
 fi
