@@ -74,7 +74,8 @@ export function positionsTable(pos, caption, names) {
     el('thead', null, el('tr', null, el('th', { scope: 'col' }, 'Symbol'), el('th', { scope: 'col' }, 'Change'),
                       el('th', { scope: 'col' }, 'Side'), el('th', { scope: 'col' }, 'Qty'), el('th', { scope: 'col' }, 'Avg price'))),
     tb);
-  return el('div', { class: 'table-wrap' }, t);
+  // It may scroll sideways on a phone: then it must be reachable by keyboard (and named).
+  return el('div', { class: 'table-wrap', tabindex: 0, role: 'region', 'aria-label': caption || 'Positions per symbol' }, t);
 }
 
 function keyList(title, keys, cls) {

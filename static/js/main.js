@@ -72,6 +72,15 @@ function init() {
   initDiff();
   initRestore();
   initAudit();
+  // The tab shows as current at once; the view follows on hashchange (a task later).
+  document.querySelector('nav.tabs').addEventListener('click', function (ev) {
+    var a = ev.target.closest ? ev.target.closest('a.tab') : null;
+    if (!a) return;
+    Array.prototype.forEach.call(document.querySelectorAll('nav.tabs a.tab'), function (t) {
+      if (t === a) t.setAttribute('aria-current', 'page');
+      else t.removeAttribute('aria-current');
+    });
+  });
   window.addEventListener('hashchange', route);
   route();
   refreshAll();
