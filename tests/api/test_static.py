@@ -94,7 +94,7 @@ def test_the_real_dashboard_modules_are_javascript_under_the_csp(make_server):
     assert "default-src 'self'" in csp and "unsafe-inline" not in csp
     assert re.search(r'<script type="module" src="/static/js/main\.js"></script>', index.text)
     assert "app.js" not in index.text
-    seen, todo = set(), ["js/main.js"]
+    seen, todo, deps = set(), ["js/main.js"], {}
     while todo:
         rel = todo.pop()
         if rel in seen:
@@ -102,7 +102,14 @@ def test_the_real_dashboard_modules_are_javascript_under_the_csp(make_server):
         seen.add(rel)
         r = api.get("/static/" + rel, expect=200)
         assert r.headers["Content-Type"] == "text/javascript; charset=utf-8", rel
-        for dep in re.findall(r"^import [^;]* from '\./([\w-]+\.js)';", r.text, flags=re.M):
-            todo.append(os.path.normpath(os.path.join(os.path.dirname(rel), dep)))
+        assert r.text.startswith("/* " + os.path.basename(rel) + " - "), rel + " opens with what it is"
+        deps[rel] = [os.path.normpath(os.path.join(os.path.dirname(rel), d))
+                     for d in re.findall(r"^import [^;]* from '\./([\w-]+\.js)';", r.text, flags=re.M)]
+        todo.extend(deps[rel])
     on_disk = {"js/" + f for f in os.listdir(os.path.join(static, "js")) if f.endswith(".js")}
     assert seen == on_disk, "every module is imported from main.js, none is missing"
+    # The imports point one way: no module imports itself back through others.
+    def reaches(a, b, path=()):
+        return any(d == b or (d not in path and reaches(d, b, path + (d,))) for d in deps[a])
+    cycles = sorted(m for m in deps if reaches(m, m))
+    assert cycles == [], "modules in an import cycle: %s" % cycles
