@@ -1,7 +1,8 @@
 /* health.js - the header's health: the latest snapshot's age against the amber/red
- * thresholds (kept in localStorage), and the scheduled-snapshot status line. */
+ * thresholds (kept in localStorage), the scheduled-snapshot status line, the last restore
+ * drill (GET /drills) and, when configured, the offsite copies (GET /offsite). */
 import { $, clear, el } from './dom.js';
-import { fmtAbs, fmtDuration, fmtInterval } from './format.js';
+import { fmtAbs, fmtDuration, fmtInterval, fmtRel } from './format.js';
 import { api, errText } from './api.js';
 import { showError, showMessage } from './messages.js';
 import { DEFAULT_THRESHOLDS, THRESHOLDS_KEY, state } from './store.js';
@@ -90,6 +91,40 @@ export function renderSchedule(st, e) {
 export function loadSchedule() {
   return api('GET', '/schedule').then(function (st) { renderSchedule(st, null); },
                                       function (e) { renderSchedule(null, e); });
+}
+
+/* The newest restore drill (any snapshot, CLI, API or the drill schedule), one line. */
+function renderDrills(st, e) {
+  var p = $('drills-status'), d = st && st.recent && st.recent[0];
+  p.classList.remove('sched-failed');
+  if (e) { p.textContent = 'Restore drills unavailable — ' + errText(e); return; }
+  if (!d) { p.textContent = 'Restore drills: none yet' + (st.schedule && st.schedule.enabled ? ' (scheduled)' : ''); return; }
+  p.textContent = 'Last restore drill: ' + (d.result === 'ok' ? 'passed' : 'FAILED') + ' ' + fmtRel(d.at) + ' (' + d.snapshot + ')' +
+    (d.result !== 'ok' && d.error ? ': ' + d.error : '') + ' · ' + st.counts.ok + ' passed, ' + st.counts.failed + ' failed in all';
+  if (d.result !== 'ok') p.classList.add('sched-failed');
+}
+
+/* The offsite copies by state, and the last sync round; hidden when offsite is not configured. */
+function renderOffsite(st, e) {
+  var p = $('offsite-status'), c;
+  p.classList.remove('sched-failed');
+  if (e || !st.enabled) { p.hidden = true; return; }
+  c = st.counts;
+  p.hidden = false;
+  p.textContent = 'Offsite: ' + c.synced + ' synced, ' + c.pending + ' pending, ' + c.failed + ' failed' +
+    (c.none ? ', ' + c.none + ' not tried' : '') +
+    (st.last_result ? ' · last round ' + st.last_result + ' at ' + fmtAbs(st.last_end || st.last_start) +
+                      (st.last_error ? ': ' + st.last_error : '') : ' · no round yet');
+  if (st.last_result === 'failure' || c.failed) p.classList.add('sched-failed');
+}
+
+/* GET /drills (the newest one) and GET /offsite into the header. Resolves either way. */
+export function loadDrillsAndOffsite() {
+  return Promise.all([
+    api('GET', '/drills', { query: { limit: 1 } }).then(function (st) { renderDrills(st, null); },
+                                                      function (e) { renderDrills(null, e); }),
+    api('GET', '/offsite').then(function (st) { renderOffsite(st, null); }, function (e) { renderOffsite(null, e); }),
+  ]);
 }
 
 /* Wire the thresholds form (validation, save, reset to the defaults). */

@@ -8,7 +8,7 @@ import { api, errText } from './api.js';
 import { dropMessages, showError, showMessage } from './messages.js';
 import { PAGE_SIZE_KEY, findRow, state } from './store.js';
 import { applyRole, loadRole } from './session.js';
-import { loadLatest, loadSchedule } from './health.js';
+import { loadDrillsAndOffsite, loadLatest, loadSchedule } from './health.js';
 import { chainBadge, changedBadge, labelBadges, pinnedCell } from './snapfields.js';
 import { drillBadge } from './drills.js';
 import { offsiteBadge, offsiteShown } from './offsite.js';
@@ -138,13 +138,14 @@ export function loadList(more) {
   });
 }
 
-/* Reload the header (latest, schedule), the list, and then the token's role (asked only once
- * the list loaded: without a usable token it would only repeat the list's 401). */
+/* Reload the header (latest, schedule), the list, and then the token's role, the last drill
+ * and the offsite status (asked only once the list loaded: without a usable token they would
+ * only repeat the list's 401). */
 export function refreshAll() {
   loadLatest();
   loadSchedule();
   return loadList(false).then(function () {
-    if (!state.listError) return loadRole();
+    if (!state.listError) return Promise.all([loadRole(), loadDrillsAndOffsite()]);
   });
 }
 

@@ -6,7 +6,7 @@ import { $, clear } from './dom.js';
 import { fmtRel } from './format.js';
 import { state } from './store.js';
 import { initToken } from './session.js';
-import { initThresholds, loadLatest, loadSchedule, renderLatest } from './health.js';
+import { initThresholds, loadDrillsAndOffsite, loadLatest, loadSchedule, renderLatest } from './health.js';
 import { initDialogs } from './dialogs.js';
 import { initList, refreshAll } from './list.js';
 import { initCreate, openCreate } from './create.js';
@@ -90,6 +90,7 @@ function init() {
     if (!$('token-form').classList.contains('needs-token')) {
       loadLatest();
       loadSchedule();
+      loadDrillsAndOffsite();
     }
   }, LATEST_REFRESH_MS);
 }

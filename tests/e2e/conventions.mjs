@@ -197,6 +197,13 @@ test('the list and detail show what the capture recorded: consistency, chain tip
     assert.match(await badge('e2e_rec_missing').getAttribute('title'), /gone from the bucket/);
     assert.match(await badge('e2e_rec_diff').getAttribute('class'), /\bfailed\b/);
     assert.equal(await page.locator('#snap-rows tr[data-name="e2e_rec_ok"] td.name .badge').textContent(), 'drill ok');
+    // The header: the newest drill of the store (GET /drills); offsite is not configured here.
+    const drills = await apiOk('GET', '/drills', { query: { limit: '1' } });
+    assert.equal(drills.recent[0].snapshot, 'e2e_rec_ok');
+    assert.match(await waitText(page, '#drills-status', 'Last restore drill'),
+                 new RegExp(`^Last restore drill: passed (just now|\\d+ s ago|\\d+ min ago) \\(e2e_rec_ok\\) · ${drills.counts.ok} passed, ${drills.counts.failed} failed in all$`));
+    assert.equal((await apiOk('GET', '/offsite')).enabled, false);
+    assert.equal(await page.isHidden('#offsite-status'), true);
 
     await page.goto(env.base + '/#/s/e2e_rec_ok');
     await page.locator('#detail-body dl').first().waitFor();
