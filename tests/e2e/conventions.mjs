@@ -104,7 +104,7 @@ test('Enter in the confirm-name field runs the restore (only once the name match
   assert.equal(after.total_count, before.total_count + 1, 'one restore: one safety snapshot');
 });
 
-test('a read token sees restore, delete, unpin, create and drill disabled with the reason (GET /whoami)', async () => {
+test('a read token sees restore, delete, unpin, create and drill disabled with the reason, a write token restore, delete and unpin (GET /whoami)', async () => {
   const who = await apiOk('GET', '/whoami', { token: env.tokenRead });
   assert.deepEqual(who, { token: 'env-read', role: 'read' });
   await withPage({ token: env.tokenRead }, async (page) => {
@@ -130,6 +130,32 @@ test('a read token sees restore, delete, unpin, create and drill disabled with t
     assert.match(await page.getAttribute('#detail-restore', 'title'), /^Needs the admin role;/);
     assert.equal(await page.isEnabled('#detail-verify'), true, 'verify needs only read');
     assert.equal(await page.isEnabled('#detail-diff-live'), true);
+  });
+  // write: create, pin and drill, but not unpin (it lets prune delete), restore or delete.
+  const writer = await apiOk('GET', '/whoami', { token: env.tokenWrite });
+  assert.equal(writer.role, 'write');
+  await withPage({ token: env.tokenWrite }, async (page) => {
+    await page.goto(env.base + '/');
+    await waitText(page, '#token-role', 'Role: write');
+    assert.equal(await text(page, '#token-role'),
+                 `Role: write (token ${writer.token}) — restore, delete, unpin are not available to this role.`);
+    await page.locator('#snap-rows tr[data-name="e2e_base"]').waitFor();
+    assert.equal(await page.isEnabled('#btn-create'), true);
+    const row = n => page.locator(`#snap-rows tr[data-name="${n}"]`);
+    const unpinned = (await listAll()).snapshots.find(s => !s.pinned);
+    assert.ok(unpinned, 'an unpinned snapshot');
+    await row(unpinned.name).waitFor();
+    assert.equal(await row(unpinned.name).locator('button[data-act="pin"]').isEnabled(), true, 'pin needs write');
+    assert.equal(await row('e2e_base').locator('button[data-act="pin"]').isDisabled(), true, 'unpin needs admin');
+    assert.equal(await row('e2e_base').locator('button[data-act="restore"]').isDisabled(), true);
+    assert.equal(await row('e2e_base').locator('button[data-act="delete"]').isDisabled(), true);
+    assert.equal(await row('e2e_base').locator('button[data-act="delete"]').getAttribute('title'),
+                 `Needs the admin role; this token (${writer.token}) has the write role.`);
+    await page.goto(env.base + '/#/s/' + unpinned.name);
+    await page.locator('#detail-body dl').first().waitFor();
+    assert.equal(await page.isEnabled('#detail-drill'), true);
+    assert.equal(await page.isEnabled('#detail-pin'), true);
+    assert.equal(await page.isDisabled('#detail-restore'), true);
   });
   await withPage({}, async (page) => {
     await page.goto(env.base + '/');

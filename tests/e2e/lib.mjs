@@ -17,6 +17,7 @@ export const env = {
   root: need('E2E_ROOT'),
   store: need('E2E_STORE'),
   tokenRead: need('E2E_TOKEN_READ'),
+  tokenWrite: need('E2E_TOKEN_WRITE'),
   tokenAdmin: need('E2E_TOKEN_ADMIN'),
   makeState: need('E2E_MAKE_STATE'),
   shots: need('E2E_SHOTS'),

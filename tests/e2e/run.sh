@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run.sh BIN - the dashboard's browser suite: starts the real statesnap BIN (serve) on a free
-# loopback port with a temp store, a generated state root and read/admin tokens, drives
+# loopback port with a temp store, a generated state root and read/write/admin tokens, drives
 # Debian's chromium with playwright-core (tests/e2e/dashboard.mjs) and ends with
 # "E2E: N passed, M failed". Exits non-zero on any failure. Installs what it needs itself.
 set -u
@@ -86,8 +86,9 @@ fi
 rand_token() { od -An -tx1 -N24 /dev/urandom | tr -d ' \n'; }
 TOKEN_READ=$(rand_token)
 TOKEN_ADMIN=$(rand_token)
+TOKEN_WRITE=$(rand_token)
 
-STATESNAP_TOKEN_READ=$TOKEN_READ STATESNAP_TOKEN_ADMIN=$TOKEN_ADMIN \
+STATESNAP_TOKEN_READ=$TOKEN_READ STATESNAP_TOKEN_WRITE=$TOKEN_WRITE STATESNAP_TOKEN_ADMIN=$TOKEN_ADMIN \
     "$BIN" --root "$TMP/root" --store "$TMP/store" serve --listen 127.0.0.1:0 \
     --port-file "$TMP/port" --static-dir "$ROOT/static" >"$TMP/server.log" 2>&1 &
 SPID=$!
@@ -105,7 +106,7 @@ PORT=$(tr -d '[:space:]' <"$TMP/port")
 
 mkdir -p "$E2E/screenshots"
 E2E_BASE="http://127.0.0.1:$PORT" E2E_ROOT="$TMP/root" E2E_STORE="$TMP/store" \
-E2E_TOKEN_READ=$TOKEN_READ E2E_TOKEN_ADMIN=$TOKEN_ADMIN \
+E2E_TOKEN_READ=$TOKEN_READ E2E_TOKEN_WRITE=$TOKEN_WRITE E2E_TOKEN_ADMIN=$TOKEN_ADMIN \
 E2E_MAKE_STATE="$ROOT/tests/fixtures/make_state.py" E2E_SHOTS="$E2E/screenshots" \
 E2E_RESULT="$TMP/result" E2E_TMP="$TMP" E2E_BIN="$BIN" \
     node "$E2E/dashboard.mjs"
