@@ -59,6 +59,8 @@ struct route_req {
     const char *upload_path;       /* import: temp file holding the uploaded body */
     struct store *store;           /* this worker thread's store */
     int is_admin;                  /* the caller holds the admin role (dev mode: everyone) */
+    const char *token_name;        /* the caller's token name ("dev" in dev mode), or NULL */
+    const char *role_name;         /* "read", "write", "admin", or "none" without a token */
 };
 
 struct route_header {
@@ -161,6 +163,10 @@ void route_drills(const struct route_req *r, struct route_resp *o);
 
 /* ---- schedule.c ---- */
 void route_schedule(const struct route_req *r, struct route_resp *o);
+
+/* ---- whoami.c ---- */
+/* GET /api/v1/whoami: {token, role} of the caller. Cannot fail (OOM is a 500). */
+void route_whoami(const struct route_req *r, struct route_resp *o);
 
 /* ---- offsite.c ---- */
 void route_offsite_status(const struct route_req *r, struct route_resp *o);

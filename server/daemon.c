@@ -29,6 +29,7 @@
 #include "../db/catalog.h"
 #include "../engine/store.h"
 #include "admit.h"
+#include "auth.h"
 #include "cache.h"
 #include "http.h"
 #include "log.h"
@@ -408,6 +409,8 @@ static void request_finish(struct daemon *dv, struct MHD_Connection *conn, struc
     r.upload_path = rt->body == ROUTER_BODY_ZIP ? rq->upload_path : NULL;
     r.store = w != NULL ? w->store : NULL;
     r.is_admin = rq->role == ROLE_ADMIN;
+    r.token_name = rq->token_name;
+    r.role_name = auth_role_name(rq->role);
     if (w != NULL && cache_wanted(rt, rq->method) && cache_key(conn, rq->path, key) == 0 &&
         catalog_version(store_catalog(w->store), &ver, &e) == 0) {
         reuse = 1;

@@ -63,6 +63,8 @@ static const struct router_route routes[] = {
       METRICS_OP_AUDIT_VERIFY, route_audit_verify },
     { "GET", "/api/v1/drills", ROLE_READ, ROUTER_BODY_NONE, 0,
       METRICS_OP_NONE, route_drills },
+    { "GET", "/api/v1/whoami", ROLE_READ, ROUTER_BODY_NONE, 0,
+      METRICS_OP_NONE, route_whoami },
     { "GET", "/api/v1/schedule", ROLE_READ, ROUTER_BODY_NONE, 0,
       METRICS_OP_NONE, route_schedule },
     { "GET", "/api/v1/offsite", ROLE_READ, ROUTER_BODY_NONE, 0,

@@ -79,3 +79,37 @@ def test_symlinks_do_not_lead_out_of_the_static_dir(make_server, tmp_path):
     for path in ("/static/linked/secret.txt", "/static/file.txt", "/static/sub/deeper/secret.txt"):
         r = api.get(path, expect=404)
         assert "outside the static dir" not in r.text
+
+
+def test_the_real_dashboard_modules_are_javascript_under_the_csp(make_server):
+    """The shipped dashboard (static/ in the repository) loads as ES modules from static/js/:
+    every module import resolves to a file served as text/javascript (a module script needs
+    a JavaScript MIME type) from the same origin, which script-src 'self' allows."""
+    import re
+    static = os.path.join(apilib.REPO, "static")
+    s = make_server(args=("--static-dir", static))
+    api = s.api(None)
+    index = api.get("/", expect=200)
+    csp = index.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "unsafe-inline" not in csp
+    assert re.search(r'<script type="module" src="/static/js/main\.js"></script>', index.text)
+    assert "app.js" not in index.text
+    seen, todo, deps = set(), ["js/main.js"], {}
+    while todo:
+        rel = todo.pop()
+        if rel in seen:
+            continue
+        seen.add(rel)
+        r = api.get("/static/" + rel, expect=200)
+        assert r.headers["Content-Type"] == "text/javascript; charset=utf-8", rel
+        assert r.text.startswith("/* " + os.path.basename(rel) + " - "), rel + " opens with what it is"
+        deps[rel] = [os.path.normpath(os.path.join(os.path.dirname(rel), d))
+                     for d in re.findall(r"^import [^;]* from '\./([\w-]+\.js)';", r.text, flags=re.M)]
+        todo.extend(deps[rel])
+    on_disk = {"js/" + f for f in os.listdir(os.path.join(static, "js")) if f.endswith(".js")}
+    assert seen == on_disk, "every module is imported from main.js, none is missing"
+    # The imports point one way: no module imports itself back through others.
+    def reaches(a, b, path=()):
+        return any(d == b or (d not in path and reaches(d, b, path + (d,))) for d in deps[a])
+    cycles = sorted(m for m in deps if reaches(m, m))
+    assert cycles == [], "modules in an import cycle: %s" % cycles

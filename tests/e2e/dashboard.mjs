@@ -760,6 +760,14 @@ test('a read-only token (entered in the page, kept in sessionStorage) sees creat
     assert.equal(await page.inputValue('#token-input'), '', 'the token is not left in the field');
     assert.equal(await text(page, '#token-status'), 'Token set for this tab (sessionStorage).');
 
+    // The page knows the role (GET /whoami) and disables what it may not do, saying why. The
+    // server is what refuses: with the buttons enabled again (a page whose idea of the role is
+    // stale, say after a config change), the refusals below still read well.
+    await waitText(page, '#token-role', 'Role: read');
+    assert.equal(await page.isDisabled('#btn-create'), true);
+    assert.match(await page.getAttribute('#btn-create', 'title'), /^Needs the write role; this token \(env-read\) has the read role\.$/);
+    assert.equal(await page.isDisabled('#snap-rows tr[data-name="e2e_base"] button[data-act="restore"]'), true);
+    await page.evaluate(() => document.querySelectorAll('[data-needs]').forEach(b => { b.disabled = false; }));
     await page.click('#btn-create');
     await page.fill('#create-name', 'e2e_ro_refused');
     await page.click('#create-submit');
@@ -1126,6 +1134,9 @@ for (const [label, vp] of [['desktop', DESKTOP], ['phone', PHONE]]) {
     });
   });
 }
+
+// Issue #20's dashboard items, after the tests above (they make their own snapshots).
+await import('./conventions.mjs');
 
 const ok = await runAll(setup);
 process.exitCode = ok ? 0 : 1;

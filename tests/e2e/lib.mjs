@@ -17,6 +17,7 @@ export const env = {
   root: need('E2E_ROOT'),
   store: need('E2E_STORE'),
   tokenRead: need('E2E_TOKEN_READ'),
+  tokenWrite: need('E2E_TOKEN_WRITE'),
   tokenAdmin: need('E2E_TOKEN_ADMIN'),
   makeState: need('E2E_MAKE_STATE'),
   shots: need('E2E_SHOTS'),
@@ -141,8 +142,10 @@ async function launch() {
  * page; every request, response and console message recorded. After body succeeds, asserts the
  * page stayed on the server's origin and logged no console error other than the refusals the
  * test declared in `refusals` ([{status, method, path: RegExp}]), each of which must have
- * happened. `token` preloads sessionStorage as the token form would. */
-export async function withPage({ token = env.tokenAdmin, viewport = DESKTOP, refusals = [], origin = ORIGIN } = {}, body) {
+ * happened. `token` preloads sessionStorage as the token form would. `serverDown` (a test that
+ * stops the server) also lets the browser log that it could not connect. */
+export async function withPage({ token = env.tokenAdmin, viewport = DESKTOP, refusals = [], origin = ORIGIN,
+                                 serverDown = false } = {}, body) {
   const ctx = await browser.newContext({ viewport, deviceScaleFactor: 1, serviceWorkers: 'block' });
   const rec = { requests: [], responses: [], consoleErrors: [], pageErrors: [], nativeDialogs: [], json: [] };
   ctx.on('request', r => rec.requests.push({ url: r.url(), method: r.method(), headers: r.headers(), body: r.postData() }));
@@ -163,6 +166,7 @@ export async function withPage({ token = env.tokenAdmin, viewport = DESKTOP, ref
   page.setDefaultTimeout(15000);
   try {
     await body(page, rec);
+    if (serverDown) rec.consoleErrors = rec.consoleErrors.filter(c => !/net::ERR_CONNECTION_REFUSED/.test(c.text));
     assertClean(rec, refusals, origin);
   } finally {
     await ctx.close().catch(() => {});
@@ -273,4 +277,22 @@ export function corruptZipEntry(file, entry) {
     p += 46 + nlen + xlen + clen;
   }
   throw new Error(`${entry} is not in ${file}`);
+}
+
+/* ---------- accessibility ---------- */
+
+const AXE_SRC = fs.readFileSync(path.join(path.dirname(new URL(import.meta.url).pathname),
+                                          'node_modules/axe-core/axe.min.js'), 'utf8');
+
+/* axe(page, what) - run axe-core (WCAG 2.x A/AA and best-practice rules) on the page as it is
+ * now (an open dialog included) and assert no serious or critical violation. Injected through
+ * the DevTools protocol, so the page's CSP (script-src 'self') stays as it is. */
+export async function axe(page, what) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE_SRC);
+  const bad = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+      .map(v => `${v.impact} ${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', ')}`);
+  });
+  assert.deepEqual(bad, [], `axe-core on ${what}`);
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run.sh BIN - the dashboard's browser suite: starts the real statesnap BIN (serve) on a free
-# loopback port with a temp store, a generated state root and read/admin tokens, drives
+# loopback port with a temp store, a generated state root and read/write/admin tokens, drives
 # Debian's chromium with playwright-core (tests/e2e/dashboard.mjs) and ends with
 # "E2E: N passed, M failed". Exits non-zero on any failure. Installs what it needs itself.
 set -u
@@ -46,14 +46,21 @@ fi
 if [ ! -x /usr/bin/chromium ]; then
     apt_install chromium || { echo "e2e: /usr/bin/chromium is missing and could not be installed"; finish 0 1; }
 fi
-# playwright-core from the npm registry, at the version package-lock.json pins. Never
-# "playwright install": the browser is Debian's chromium.
-want=$(node -e 'console.log(require(process.argv[1]).packages["node_modules/playwright-core"].version)' \
-       "$E2E/package-lock.json" 2>/dev/null)
-have=$(node -e 'console.log(require(process.argv[1]).version)' \
-       "$E2E/node_modules/playwright-core/package.json" 2>/dev/null)
-if [ -z "$want" ] || [ "$want" != "$have" ]; then
-    echo "e2e: npm ci (playwright-core $want)"
+# playwright-core and axe-core from the npm registry, at the versions package-lock.json pins.
+# Never "playwright install": the browser is Debian's chromium.
+# pinned PKG - "want have" versions of PKG (lock file, node_modules).
+pinned() {
+    node -e 'const l = require(process.argv[1]).packages["node_modules/" + process.argv[3]];
+             let h = ""; try { h = require(process.argv[2] + "/" + process.argv[3] + "/package.json").version; } catch (e) {}
+             console.log((l ? l.version : "") + " " + h)' "$E2E/package-lock.json" "$E2E/node_modules" "$1" 2>/dev/null
+}
+stale=
+for pkg in playwright-core axe-core; do
+    set -- $(pinned "$pkg")
+    if [ -z "${1:-}" ] || [ "${1:-}" != "${2:-}" ]; then stale="$stale $pkg@${1:-?}"; fi
+done
+if [ -n "$stale" ]; then
+    echo "e2e: npm ci ($stale )"
     (cd "$E2E" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error) ||
         { echo "e2e: npm ci failed"; finish 0 1; }
 fi
@@ -79,8 +86,9 @@ fi
 rand_token() { od -An -tx1 -N24 /dev/urandom | tr -d ' \n'; }
 TOKEN_READ=$(rand_token)
 TOKEN_ADMIN=$(rand_token)
+TOKEN_WRITE=$(rand_token)
 
-STATESNAP_TOKEN_READ=$TOKEN_READ STATESNAP_TOKEN_ADMIN=$TOKEN_ADMIN \
+STATESNAP_TOKEN_READ=$TOKEN_READ STATESNAP_TOKEN_WRITE=$TOKEN_WRITE STATESNAP_TOKEN_ADMIN=$TOKEN_ADMIN \
     "$BIN" --root "$TMP/root" --store "$TMP/store" serve --listen 127.0.0.1:0 \
     --port-file "$TMP/port" --static-dir "$ROOT/static" >"$TMP/server.log" 2>&1 &
 SPID=$!
@@ -98,7 +106,7 @@ PORT=$(tr -d '[:space:]' <"$TMP/port")
 
 mkdir -p "$E2E/screenshots"
 E2E_BASE="http://127.0.0.1:$PORT" E2E_ROOT="$TMP/root" E2E_STORE="$TMP/store" \
-E2E_TOKEN_READ=$TOKEN_READ E2E_TOKEN_ADMIN=$TOKEN_ADMIN \
+E2E_TOKEN_READ=$TOKEN_READ E2E_TOKEN_WRITE=$TOKEN_WRITE E2E_TOKEN_ADMIN=$TOKEN_ADMIN \
 E2E_MAKE_STATE="$ROOT/tests/fixtures/make_state.py" E2E_SHOTS="$E2E/screenshots" \
 E2E_RESULT="$TMP/result" E2E_TMP="$TMP" E2E_BIN="$BIN" \
     node "$E2E/dashboard.mjs"
