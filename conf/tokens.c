@@ -106,6 +106,7 @@ int tokens_parse(const json_t *v, struct config_token **tokens, size_t *n, struc
 int tokens_from_env(struct config_token **tokens, size_t *n, struct err *e)
 {
     static const char *const roles[] = { "READ", "WRITE", "ADMIN" };
+    static const char *const names[] = { "env-read", "env-write", "env-admin" };
 
     for (int i = 0; i < 3; i++) {
         char var[32];
@@ -121,10 +122,7 @@ int tokens_from_env(struct config_token **tokens, size_t *n, struct err *e)
         struct config_token *tok = &(*tokens)[*n];
         memset(tok, 0, sizeof(*tok));
         tok->role = (enum token_role)(i + 1);
-        char name[16];
-        snprintf(name, sizeof(name), "env-%c%c%c%c%s", roles[i][0] + 32, roles[i][1] + 32,
-                 roles[i][2] + 32, roles[i][3] + 32, i == 2 ? "n" : "");
-        if ((tok->name = strdup(name)) == NULL)
+        if ((tok->name = strdup(names[i])) == NULL)
             return err_set(e, ERR_IO, "out of memory");
         if (EVP_Digest(val, strlen(val), tok->sha256, NULL, EVP_sha256(), NULL) != 1)
             return err_set(e, ERR_IO, "sha256 failed");
