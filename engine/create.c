@@ -19,6 +19,7 @@
 #include "audit.h"
 #include "capture.h"
 #include "chain.h"
+#include "create.h"
 #include "cut.h"
 #include "engine.h"
 #include "envmask.h"
@@ -29,6 +30,8 @@
 #include "meta.h"
 #include "ops.h"
 #include "pdeflate.h"
+#include "op.h"
+#include "prune.h"
 #include "store.h"
 
 #define CREATE_STORE_BELOW 64              /* tiny files are stored, not deflated */
@@ -810,13 +813,24 @@ static int merge_cut_notes(struct create_ctx *cc, struct err *e)
     return 0;
 }
 
-int engine_create(struct store *s, const struct create_opts *o, json_t **snap, struct err *e)
+int create_check(const struct store *s, const struct create_opts *o, struct err *e)
+{
+    /* Everything the caller could have got wrong is checked before the
+     * store is touched, so bad input changes nothing. */
+    if (o->name != NULL && engine_name_check(o->name, e) != 0)
+        return -1;
+    if (o->labels != NULL && ops_labels_check(o->labels, e) != 0)
+        return -1;
+    return capture_check_root(s->cfg, e);
+}
+
+int create_write(struct store *s, const struct create_opts *o, json_t **snap, struct err *e)
 {
     struct create_ctx cc;
     char tmp[PATH_MAX], final[PATH_MAX], sha[65];
     struct catalog_snapshot row;
     int64_t size = 0;
-    int locked = 0, intent = 0, rc = -1, gated = 0;
+    int intent = 0, rc = -1, gated = 0;
 
     memset(&cc, 0, sizeof(cc));
     memset(&row, 0, sizeof(row));
@@ -829,17 +843,6 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
     cc.hooks = json_array();
     if (cc.hooks == NULL)
         return err_set(e, ERR_IO, "out of memory");
-    /* Everything the caller could have got wrong is checked before the
-     * store is touched, so bad input changes nothing. */
-    if (o->name != NULL && engine_name_check(o->name, e) != 0)
-        goto out;
-    if (o->labels != NULL && ops_labels_check(o->labels, e) != 0)
-        goto out;
-    if (capture_check_root(s->cfg, e) != 0)
-        goto out;
-    if (store_lock(s, e) != 0)
-        goto out;
-    locked = 1;
     if (choose_name(&cc, e) != 0)
         goto out;
     int exists = catalog_snapshot_exists(s->cat, cc.name, e);
@@ -972,22 +975,6 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
     json_object_set(*snap, "absent", cc.absent);
     json_object_set(*snap, "warnings", cc.warnings);
     json_object_set(*snap, "hooks", cc.hooks);
-    if (s->cfg->prune_after_create) {
-        /* A create that succeeded stays a success if pruning then fails. */
-        json_t *pr = NULL, *names = json_array(), *r;
-        struct err pe = { 0 };
-        size_t i;
-        if (engine_prune(s, NULL, 0, &pr, &pe) == 0) {
-            json_array_foreach(json_object_get(pr, "removed"), i, r)
-                json_array_append(names, json_object_get(r, "name"));
-        } else {
-            char w[300];
-            snprintf(w, sizeof(w), "prune after create failed: %s", pe.msg);
-            json_array_append_new(cc.warnings, json_string(w));
-        }
-        json_object_set_new(*snap, "pruned", names);
-        json_decref(pr);
-    }
     rc = 0;
     goto out;
 out_final:
@@ -1008,8 +995,6 @@ out:
         engine_emit(s->cfg, "create", "error", cc.name[0] ? cc.name : NULL, fd);
         json_decref(fd);
     }
-    if (locked)
-        store_unlock(s);
     catalog_snapshot_clear(&row);
     cut_free(&cc.cut);
     capture_set_free(&cc.cap);
@@ -1024,5 +1009,29 @@ out:
     json_decref(cc.chain_tip);
     chain_scan_free(&cc.chain);
     json_decref(cc.manifest);
+    return rc;
+}
+
+int engine_create(struct store *s, const struct create_opts *o, json_t **snap, struct err *e)
+{
+    struct op op = { 0 };
+    int rc;
+
+    *snap = NULL;
+    if (create_check(s, o, e) != 0)
+        return -1;
+    if (op_begin(s, OP_WRITE, &op, e) != 0) {
+        /* A busy store is an alert (nothing was snapshotted); bad input is not. */
+        if (e->code != ERR_INVALID && e->code != ERR_CONFLICT && e->code != ERR_NOT_FOUND) {
+            json_t *fd = json_pack("{s:s}", "error", e->msg);
+            engine_emit(s->cfg, "create", "error", NULL, fd);
+            json_decref(fd);
+        }
+        return -1;
+    }
+    rc = create_write(s, o, snap, e);
+    if (rc == 0 && s->cfg->prune_after_create)
+        prune_after_create(s, *snap);
+    op_end(&op);
     return rc;
 }

@@ -16,6 +16,7 @@
 #include "../common/failpoint.h"
 #include "../common/fsutil.h"
 #include "manifest.h"
+#include "op.h"
 #include "../db/drill.h"
 #include "../db/offsite.h"
 
@@ -602,10 +603,11 @@ int ops_delete_locked(struct store *s, const char *name, struct err *e)
 int engine_delete(struct store *s, const char *name, int force, json_t **out, struct err *e)
 {
     struct catalog_snapshot row;
+    struct op op = { 0 };
     int rc = -1;
 
     *out = NULL;
-    if (engine_name_check(name, e) != 0 || store_lock(s, e) != 0)
+    if (engine_name_check(name, e) != 0 || op_begin(s, OP_WRITE, &op, e) != 0)
         return -1;
     if (catalog_snapshot_get(s->cat, name, 0, &row, e) != 0)
         goto out;
@@ -638,7 +640,7 @@ int engine_delete(struct store *s, const char *name, int force, json_t **out, st
     rc = 0;
 out:
     catalog_snapshot_clear(&row);
-    store_unlock(s);
+    op_end(&op);
     return rc;
 }
 
@@ -647,6 +649,7 @@ int engine_update(struct store *s, const char *name, int pin, const json_t *labe
 {
     struct catalog_snapshot row;
     char *text = NULL;
+    struct op op = { 0 };
     int rc = -1;
 
     *snap = NULL;
@@ -655,7 +658,7 @@ int engine_update(struct store *s, const char *name, int pin, const json_t *labe
         return -1;
     if (labels != NULL && ops_labels_check(labels, e) != 0)
         return -1;
-    if (store_lock(s, e) != 0)
+    if (op_begin(s, OP_WRITE, &op, e) != 0)
         return -1;
     if (catalog_begin(s->cat, e) != 0)
         goto out;
@@ -679,8 +682,8 @@ int engine_update(struct store *s, const char *name, int pin, const json_t *labe
         json_object_set_new(ad, "pinned", json_boolean(pin));
     if (labels != NULL)
         json_object_set(ad, "labels", (json_t *)labels);
-    const char *op = pin >= 0 ? (pin ? "pin" : "unpin") : "labels";
-    if (audit_append(s, op, name, "ok", ad, e) != 0) {
+    const char *what = pin >= 0 ? (pin ? "pin" : "unpin") : "labels";
+    if (audit_append(s, what, name, "ok", ad, e) != 0) {
         json_decref(ad);
         goto rollback;
     }
@@ -688,7 +691,7 @@ int engine_update(struct store *s, const char *name, int pin, const json_t *labe
         json_decref(ad);
         goto out;
     }
-    engine_emit(s->cfg, op, "ok", name, ad);
+    engine_emit(s->cfg, what, "ok", name, ad);
     json_decref(ad);
     if (catalog_snapshot_get(s->cat, name, 0, &row, e) != 0)
         goto out;
@@ -700,7 +703,7 @@ rollback:
 out:
     free(text);
     catalog_snapshot_clear(&row);
-    store_unlock(s);
+    op_end(&op);
     return rc;
 }
 
@@ -764,8 +767,9 @@ static int import_locked(struct store *s, const char *path, json_t **snap, struc
     struct archive *a = NULL;
     char name[ENGINE_NAME_MAX + 1], tmp[PATH_MAX], final[PATH_MAX], file[ENGINE_NAME_MAX + 16];
     struct catalog_snapshot row;
-    int rc = -1, locked = 0, intent = 0, r;
+    int rc = -1, intent = 0, r;
     size_t wl = strlen(s->work);
+    struct op op = { 0 };
 
     *snap = NULL;
     memset(&row, 0, sizeof(row));
@@ -782,9 +786,8 @@ static int import_locked(struct store *s, const char *path, json_t **snap, struc
     snprintf(name, sizeof(name), "%s", json_string_value(json_object_get(archive_manifest(a), "name")));
     archive_close(a);
     a = NULL;
-    if (store_lock(s, e) != 0)
+    if (op_begin(s, OP_WRITE, &op, e) != 0)
         return -1;
-    locked = 1;
     if (store_archive_path(s, name, final, sizeof(final), e) != 0)
         goto out;
     if ((r = catalog_snapshot_exists(s->cat, name, e)) < 0)
@@ -846,8 +849,7 @@ out:
     catalog_snapshot_clear(&row);
     if (intent)
         store_intent_clear(s, name, "create", NULL);
-    if (locked)
-        store_unlock(s);
+    op_end(&op);
     return rc;
 }
 
@@ -858,15 +860,15 @@ int engine_adopt_archive(struct store *s, const char *name, const char *path, st
     char final[PATH_MAX], sha[65];
     const char *mname;
     int64_t size;
-    int rc = -1, locked = 0;
+    int rc = -1;
     size_t wl = strlen(s->work);
+    struct op op = { 0 };
 
     memset(&row, 0, sizeof(row));
     if (strncmp(path, s->work, wl) != 0 || path[wl] != '/')
         return err_set(e, ERR_INVALID, "adopt: %s is not in the store's work directory", path);
-    if (store_lock(s, e) != 0)
+    if (op_begin(s, OP_WRITE, &op, e) != 0)
         goto out;
-    locked = 1;
     if (catalog_snapshot_get(s->cat, name, 0, &row, e) != 0 ||
         store_archive_path(s, name, final, sizeof(final), e) != 0)
         goto out;
@@ -902,8 +904,7 @@ out:
     catalog_snapshot_clear(&row);
     if (rc != 0)
         unlink(path);
-    if (locked)
-        store_unlock(s);
+    op_end(&op);
     return rc;
 }
 
@@ -933,9 +934,10 @@ int engine_reindex(struct store *s, json_t **report, struct err *e)
     struct catalog_snapshot *rows = NULL;
     size_t n = 0, cap = 0;
     int rc = -1;
+    struct op op = { 0 };
 
     *report = NULL;
-    if (store_lock(s, e) != 0) {
+    if (op_begin(s, OP_WRITE, &op, e) != 0) {
         json_decref(skipped);
         return -1;
     }
@@ -1042,6 +1044,6 @@ out:
     free(us);
     catalog_snapshots_free(rows, n);
     json_decref(skipped);
-    store_unlock(s);
+    op_end(&op);
     return rc;
 }

@@ -17,11 +17,14 @@
 #include "archive.h"
 #include "audit.h"
 #include "capture.h"
+#include "create.h"
 #include "../common/failpoint.h"
 #include "../common/fsutil.h"
 #include "manifest.h"
 #include "meta.h"
+#include "op.h"
 #include "ops.h"
+#include "prune.h"
 #include "hooks.h"
 #include "rootfs.h"
 #include "writer.h"
@@ -438,8 +441,10 @@ int engine_restore_preview(struct store *s, const struct restore_opts *o, json_t
     *preview = NULL;
     memset(&p, 0, sizeof(p));
     struct retarget rt = { 0 };
+    struct op op;
     char tbuf[PATH_MAX];
     const char *tdir = NULL;
+    (void)op_begin(s, OP_READ, &op, e);   /* writes nothing: no lock, as ever */
     if (o->target != NULL) {
         if ((tdir = target_path(s, o->target, tbuf, sizeof(tbuf), e)) == NULL ||
             target_empty_or_absent(tdir, e) != 0)
@@ -485,6 +490,7 @@ out:
     retarget_end(s, &rt);
     json_decref(errors);
     plan_free(&p);
+    op_end(&op);
     return rc;
 }
 
@@ -770,7 +776,10 @@ static int safety_snapshot(struct store *s, char *name, size_t len, struct prepa
                                                         : ENGINE_SAFETY_PIN_SECONDS;
         co.gate = prepare_wait;
         co.gate_ctx = job;
-        if (engine_create(s, &co, &snap, &ce) == 0) {
+        /* The locked part of a create: the lock is ours already. */
+        if (create_check(s, &co, &ce) == 0 && create_write(s, &co, &snap, &ce) == 0) {
+            if (s->cfg->prune_after_create)
+                prune_after_create(s, snap);
             rc = 0;
             break;
         }
@@ -956,6 +965,7 @@ int engine_restore_apply(struct store *s, const struct restore_opts *o, const ch
     struct err ignored = { 0 };
     struct writer_ident *ids = NULL, *after = NULL;
     struct retarget rt = { 0 };
+    struct op op = { 0 };
     char tbuf[PATH_MAX];
     const char *tdir = NULL;
     int rc = -1, journaled = 0, locked = 0, hooks_begun = 0, live = o->target == NULL;
@@ -998,7 +1008,7 @@ int engine_restore_apply(struct store *s, const struct restore_opts *o, const ch
             quiet = strtol(q, NULL, 10);
     }
 #endif
-    if (store_lock(s, e) != 0)
+    if (op_begin(s, OP_WRITE, &op, e) != 0)
         goto out;
     locked = 1;
     if (!live) {
@@ -1261,8 +1271,7 @@ out:
     free(ids);
     free(after);
     plan_free(&p);
-    if (locked)
-        store_unlock(s);
+    op_end(&op);
     return rc;
 }
 

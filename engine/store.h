@@ -54,8 +54,7 @@ struct store {
     char work[PATH_MAX];
     struct catalog *cat;
     int lock_fd;         /* -1 when the lock is not held */
-    int lock_depth;      /* nested store_lock calls (restore takes a snapshot under its lock) */
-    int lock_as_is;      /* taken by store_lock_as_is: unlock leaves audit.jsonl alone */
+    int lock_depth;      /* store_lock calls not yet undone (nested calls only count) */
     unsigned char secret[32];
     int have_secret;
     int summary_ok;                  /* summary below is valid for summary_ver */
@@ -66,14 +65,10 @@ struct store {
 };
 
 /* Take the exclusive store lock (flock on STORE/.lock), waiting up to
- * cfg->lock_timeout_ms, then finish any crashed operation. Nested calls
- * only count. ERR_LOCKED on timeout. */
+ * cfg->lock_timeout_ms. Only the lock: recovery and the audit flush are
+ * the operation bracket's (op.h). Nested calls only count. ERR_LOCKED on
+ * timeout. */
 int store_lock(struct store *s, struct err *e);
-
-/* store_lock without the recovery step, for readers that must see the
- * store exactly as it is (audit verify: a healed audit.jsonl would hide a
- * deleted last line); its store_unlock does not flush audit.jsonl either. */
-int store_lock_as_is(struct store *s, struct err *e);
 
 /* The summary, read again only when the catalog's version has moved (a
  * scrape every second then costs one cheap query). Returns 0 or -1. */
@@ -105,7 +100,8 @@ int store_summary_recent(struct store *s, int64_t now, struct store_summary *out
 void store_cli_ops(int64_t out[STORE_OP_COUNT][2]);
 uint64_t store_cli_ops_generation(void);
 
-/* Release one level of the lock. Cannot fail. */
+/* Release one level of the lock (checkpointing the catalog's WAL when the
+ * last level goes); writes nothing else. Cannot fail. */
 void store_unlock(struct store *s);
 
 /* The per-store HMAC key (32 bytes, STORE/.secret, mode 0600), created on
@@ -115,12 +111,6 @@ int store_secret(struct store *s, struct err *e);
 /* STORE/NAME.zip into out. ERR_INVALID if it does not fit. */
 int store_archive_path(const struct store *s, const char *name, char *out, size_t len,
                        struct err *e);
-
-/* Finish or undo what a killed process left in .work: roll a restore
- * journal forward, resolve create/delete intents, remove temp files and the
- * scratch directories of drills no process holds any more (each live drill
- * holds a flock on its directory). The caller holds the lock. */
-int store_recover(struct store *s, struct err *e);
 
 /* Write a small intent file .work/NAME.KIND (durably). */
 int store_intent_write(struct store *s, const char *name, const char *kind, struct err *e);
