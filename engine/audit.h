@@ -34,24 +34,4 @@ int audit_flush_rebuild(struct store *s, struct err *e);
  * is held, taken as is (no recovery first). */
 int audit_check(struct store *s, json_t **report, struct err *e);
 
-/* A page of entries oldest first after seq `after`: {entries:[...], next_after}. */
-int engine_audit_list(struct store *s, int64_t after, size_t limit, json_t **page, struct err *e);
-
-/* Recompute both chains (catalog rows and audit.jsonl) and compare them,
- * writing nothing (not even the catch-up a write would do).
- * *report = {ok, entries, catalog:{ok, first_bad},
- *            file:{ok, first_bad, entries, behind[, note]}};
- * a file that is a clean prefix of the catalog and no shorter than it was
- * last durably written is ok with behind = N (a crash before its flush);
- * shorter than that is a deleted tail. -1 with ERR_VERIFY naming the first
- * bad entry when not ok; *report is set then too. */
-int engine_audit_verify(struct store *s, json_t **report, struct err *e);
-
-/* Catch audit.jsonl up with the catalog when verify finds it only behind,
- * or write it anew from the catalog when it is missing (moved aside).
- * Anything else (edited, dropped, reordered, cut) is refused with
- * ERR_VERIFY: that file is evidence. *report = {ok, entries, appended,
- * rewritten}; caller frees. */
-int engine_audit_repair(struct store *s, json_t **report, struct err *e);
-
 #endif

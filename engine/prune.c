@@ -1,16 +1,16 @@
-/* prune.c - apply a retention policy to the store. */
+/* prune.c - the prune primitives (prune.h): a retention policy applied to the
+ * catalog under the caller's lock. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audit.h"
 #include "../common/failpoint.h"
-#include "op.h"
-#include "ops.h"
+#include "snapshot.h"
 #include "prune.h"
 #include "retention.h"
 
-static void prune_emit_error(const struct store *s, const struct err *e)
+void prune_emit_error(const struct store *s, const struct err *e)
 {
     json_t *fd = json_pack("{s:s}", "error", e->msg);
 
@@ -72,7 +72,7 @@ int prune_apply(struct store *s, const struct retention_policy *p, int dry_run, 
             continue;
         }
         if (!dry_run) {
-            if (ops_delete_locked(s, items[i].name, e) != 0)
+            if (snapshot_delete(s, items[i].name, e) != 0)
                 goto out;
             FAILPOINT("prune.after_delete");
         }
@@ -121,24 +121,4 @@ void prune_after_create(struct store *s, json_t *snap)
     }
     json_object_set_new(snap, "pruned", names);
     json_decref(pr);
-}
-
-int engine_prune(struct store *s, const struct retention_policy *p, int dry_run, json_t **report,
-                 struct err *e)
-{
-    struct retention_policy def;
-    struct op op = { 0 };
-    int rc;
-
-    *report = NULL;
-    if (prune_policy(s, p, &def, &p, e) != 0)
-        return -1;
-    if (op_begin(s, OP_WRITE, &op, e) != 0) {
-        if (e->code != ERR_INVALID)
-            prune_emit_error(s, e);
-        return -1;
-    }
-    rc = prune_apply(s, p, dry_run, report, e);
-    op_end(&op);
-    return rc;
 }

@@ -23,6 +23,9 @@ int prune_policy(const struct store *s, const struct retention_policy *p,
 int prune_apply(struct store *s, const struct retention_policy *p, int dry_run, json_t **report,
                 struct err *e);
 
+/* The prune error event ({error}) for e. Cannot fail. */
+void prune_emit_error(const struct store *s, const struct err *e);
+
 /* The configured retention applied right after a create (prune_after_create):
  * snap (that create's Snapshot document) gets "pruned" = the names removed;
  * a failure is a warning in its "warnings", never the create's error. The

@@ -13,8 +13,8 @@
 
 #include "audit.h"
 #include "../common/fsutil.h"
-#include "ops.h"
-#include "restore.h"
+#include "snapshot.h"
+#include "journal.h"
 
 #define UPLOAD_STALE_SECONDS 3600   /* an upload this old is a dead client's */
 
@@ -60,7 +60,7 @@ int recover_all(struct store *s, struct err *e)
 
     if (fs_join(path, sizeof(path), s->work, STORE_JOURNAL_FILE, e) != 0)
         return -1;
-    if (fs_exists(path) == 1 && restore_recover(s, path, e) != 0)
+    if (fs_exists(path) == 1 && journal_recover(s, path, e) != 0)
         return -1;
     if ((d = opendir(s->work)) == NULL)
         return errno == ENOENT ? 0 : err_sys(e, errno, "open %s", s->work);
@@ -75,12 +75,12 @@ int recover_all(struct store *s, struct err *e)
         if (intent_name(f, ".create", name, sizeof(name))) {
             /* The archive may or may not have reached its final name; if it
              * did and is whole, it is adopted, else removed. */
-            if (ops_adopt_or_remove(s, name, e) != 0) {
+            if (snapshot_adopt_or_remove(s, name, e) != 0) {
                 rc = -1;
                 break;
             }
         } else if (intent_name(f, ".delete", name, sizeof(name))) {
-            if (ops_finish_delete(s, name, e) != 0) {
+            if (snapshot_finish_delete(s, name, e) != 0) {
                 rc = -1;
                 break;
             }

@@ -46,8 +46,9 @@ struct store_summary {
 #define STORE_CATALOG_FILE "catalog.db"
 #define STORE_JOURNAL_FILE "restore.journal"
 #define STORE_UPLOAD_PREFIX "upload-"   /* in-flight uploads: recovery leaves young ones alone */
-#define STORE_DRILL_PREFIX "drill-"     /* restore drills' scratch directories (engine/drill.c) */
+#define STORE_DRILL_PREFIX "drill-"     /* restore drills' scratch directories (engine/op_drill.c) */
 
+/* The handle every operation takes: one per thread. */
 struct store {
     const struct engine_config *cfg;
     char dir[PATH_MAX];
@@ -63,6 +64,26 @@ struct store {
     struct catalog_version summary_ver;
     struct store_summary summary;
 };
+
+/* Open the store named in cfg. With create != 0 (a command that may add a
+ * snapshot: create, import, reindex, serve) the directory (0700), .work/
+ * and catalog.db (0600) are made if missing, whatever the umask, and
+ * audit.jsonl is caught up with the catalog; with create == 0 a path that
+ * holds no catalog.db is ERR_NOT_FOUND ("no statesnap store at ...") and
+ * nothing is made. If leftovers of a crashed operation are found and the
+ * lock is free, they are cleaned or rolled forward first. Returns 0 and
+ * *out (free with store_close) or -1. cfg must outlive the store.
+ * (store_open.c: opening runs recover_all, which needs this handle.) */
+int store_open(struct store **out, const struct engine_config *cfg, int create, struct err *e);
+
+/* The store's catalog connection (borrowed; for db/ queries by the fronts). */
+struct catalog *store_catalog(struct store *s);
+
+/* Close a store. Accepts NULL. */
+void store_close(struct store *s);
+
+/* The configuration the store was opened with. Cannot fail. */
+const struct engine_config *store_config(const struct store *s);
 
 /* Take the exclusive store lock (flock on STORE/.lock), waiting up to
  * cfg->lock_timeout_ms. Only the lock: recovery and the audit flush are

@@ -13,6 +13,7 @@
 
 #include "../db/drill.h"
 #include "../engine/engine.h"
+#include "../engine/store.h"
 #include "log.h"
 
 struct drill_sched {

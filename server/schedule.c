@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "../engine/engine.h"
+#include "../engine/store.h"
 #include "log.h"
 #include "metrics.h"
 

@@ -1,4 +1,4 @@
-/* drill.c - restore drills: rehearse a restore into a scratch directory,
+/* op_drill.c - the drill operation: rehearse a restore into a scratch directory,
  * check it, record the result, clean up. The state root is never touched. */
 #include <errno.h>
 #include <fcntl.h>
