@@ -3,7 +3,12 @@
  * Every operation takes a struct store (one per thread), fills a struct err
  * on failure and returns 0 or -1. Results are jansson documents whose shape
  * is the API's JSON schema (openapi.yaml); the CLI renders its text blocks
- * from the same documents, so both fronts say the same thing. */
+ * from the same documents, so both fronts say the same thing.
+ *
+ * Each operation is one file, engine/op_NAME.c, and runs inside the one
+ * bracket of engine/op.h (lock, recover, flush the audit, unlock); every
+ * other file of engine/ is a primitive those files share. Opening and
+ * closing a store is store.h. */
 #ifndef STATESNAP_ENGINE_H
 #define STATESNAP_ENGINE_H
 
@@ -102,6 +107,9 @@ struct engine_config {
 
 struct store;      /* an open store: store.h (store_open, store_close) */
 struct catalog;
+
+/* ---- helpers of both fronts and the engine (engine.c): events, names,
+ * text, time, actor ---- */
 
 /* Tell cfg->on_event about an operation (no-op without a hook). Cannot fail. */
 void engine_emit(const struct engine_config *cfg, const char *op, const char *result,

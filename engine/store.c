@@ -1,4 +1,5 @@
-/* store.c - the store: directory layout, lock, per-store secret, crash recovery. */
+/* store.c - the store handle (store.h): layout, lock, secret, intents, summary,
+ * the file-hash memo. Opening is store_open.c. */
 #include "store.h"
 
 #include <pthread.h>

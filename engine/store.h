@@ -1,4 +1,7 @@
-/* store.h - the store: directory layout, lock, per-store secret, crash recovery. */
+/* store.h - the store handle: directory layout, the lock, the per-store secret,
+ * intents, and the figures /metrics reads. Primitives: nothing here recovers or
+ * flushes (that is the operation bracket, op.h); the files and the crash
+ * protocol they keep are docs/DESIGN.md, "The crash protocol". */
 #ifndef STATESNAP_STORE_H
 #define STATESNAP_STORE_H
 

@@ -53,7 +53,7 @@ const char *swap_tmp_base(const char *tmp)
     return slash ? slash + 1 : tmp;
 }
 
-/* Extract rel from the archive into the temp file tmp (named by tmp_name)
+/* Extract rel from the archive into the temp file tmp (named by swap_tmp_name)
  * in rel's directory below root, checking its hash on the way; fsync it.
  * The directory is reached (and made) through rootfs, and the temp is
  * created relative to that verified directory fd, so no symlink in the
@@ -133,7 +133,7 @@ void swap_remove_tmp(const char *root, const char *rel, const char *tmp)
     close(dfd);
 }
 
-/* The temp tmp (from a journal) when it is exactly what tmp_name makes for
+/* The temp tmp (from a journal) when it is exactly what swap_tmp_name makes for
  * rel below root: ROOT/REL.statesnap-tmp.<hex>. Anything else in a journal
  * is not ours to touch. */
 int swap_tmp_is_ours(const char *root, const char *rel, const char *tmp)
