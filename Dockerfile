@@ -26,6 +26,9 @@ COPY scripts/ scripts/
 COPY common/ common/
 COPY engine/ engine/
 COPY db/ db/
+COPY offsite/ offsite/
+COPY alerts/ alerts/
+COPY conf/ conf/
 COPY cli/ cli/
 COPY routes/ routes/
 COPY server/ server/

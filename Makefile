@@ -105,7 +105,7 @@ asan: test-deps
 
 # make bench: side-by-side measurements against baselines (see bench/bench.py).
 bench: deps
-	@BENCH_PKGS="zip unzip wrk nginx-light sqlite3 time" scripts/deps.sh bench
+	@BENCH_PKGS="zip unzip wrk nginx-light sqlite3 time restic borgbackup pigz" scripts/deps.sh bench
 	@$(MAKE) --no-print-directory build/statesnap
 	@python3 bench/bench.py
 

@@ -12,10 +12,14 @@ and writes bench/RESULTS.md.
   list first page and latest with 100,000 catalogued snapshots vs 100
   capture window (first open to last check of the cut) on the 100 MB and 1 GB-chain
        roots while tests/fixtures/bot.py writes 100 events a second: median and max
+  beside restic, borg and tar|pigz (bench/peers.py): first and repeat snapshots,
+       30 daily snapshots (time and store bytes), restore, +10,000 small files,
+       a 100,000-file root's RSS, 5 daily snapshots of the 1 GB-chain root
 
 Environment: BENCH_RUNS (default 3), BENCH_BIG_BYTES (default 1e9),
 BENCH_WRK_SECONDS (default 8), BENCH_QUICK=1 (small sizes, for trying it out).
-Stdlib only; needs zip, unzip, sha256sum, wrk, nginx, sqlite3 (make bench installs them).
+Stdlib only; needs zip, unzip, sha256sum, wrk, nginx, sqlite3, restic, borg, pigz
+(make bench installs them).
 """
 import datetime
 import json
@@ -31,6 +35,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import peers
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
@@ -391,10 +397,16 @@ def main():
         http_pass(work, root, store)
         print("bench: catalog at 100 and 100,000 snapshots", flush=True)
         catalog_pass(work, root)
+        if peers.missing():
+            raise SystemExit("bench: %s missing (make bench installs them)" % ", ".join(peers.missing()))
+        print("bench: beside restic, borg and tar|pigz: first, repeat, daily, restore, many files", flush=True)
+        peers.run(sys.modules[__name__], work, root)
         print("bench: generating a root with a %s hash_chain.jsonl" % human(BIG_BYTES), flush=True)
         big = os.path.join(work, "bigroot")
         gen_root(big, BIG_BYTES)
         rss_pass(work, big, store)
+        print("bench: the %s-chain root, 5 daily snapshots beside restic" % human(BIG_BYTES), flush=True)
+        peers.big_chain(sys.modules[__name__], work, big)
         print("bench: capture window on the %s-chain root under a writer" % human(BIG_BYTES), flush=True)
         window_pass(big, store, "%s chain" % human(BIG_BYTES), RUNS)
         drop(big)

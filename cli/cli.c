@@ -15,7 +15,9 @@
 #include "render_diff.h"
 #include "../engine/audit.h"
 #include "../engine/engine.h"
-#include "../server/offsite.h"
+#include "../offsite/bucket.h"
+#include "../offsite/fetch.h"
+#include "../offsite/sync.h"
 
 #define CLI_LINE_MAX 256
 
@@ -550,18 +552,14 @@ static int confirm(void)
 /* restore of a snapshot whose archive is only offsite: fetch and verify it first. */
 static int fetch_if_only_offsite(struct cli_ctx *c, struct store *s, const char *name)
 {
-    struct offsite *o = NULL;
     struct err e = { 0 };
-    int fetched = 0, rc = 0;
+    int fetched = 0;
 
-    if (c->cfg->offsite == NULL)
-        return 0;
-    if (offsite_open(&o, c->cfg, &e) != 0 || offsite_fetch(o, s, name, &fetched, &e) != 0)
-        rc = fail(&e);
-    else if (fetched && !c->json)
+    if (offsite_fetch_if_missing(c->cfg->offsite, s, name, &fetched, &e) != 0)
+        return fail(&e);
+    if (fetched && !c->json)
         printf("Fetched %s from the offsite store (every hash verified)\n\n", name);
-    offsite_close(o);
-    return rc;
+    return 0;
 }
 
 static int cmd_restore(struct cli_ctx *c)
@@ -1065,7 +1063,7 @@ static int cmd_config(struct cli_ctx *c)
     return 0;
 }
 
-/* ---- offsite: thin fronts on server/offsite.c ---- */
+/* ---- offsite: thin fronts on offsite/ ---- */
 
 /* Open the offsite client and the store, or print why not. */
 static int offsite_begin(struct cli_ctx *c, int create, struct offsite **o, struct store **s)
@@ -1074,7 +1072,7 @@ static int offsite_begin(struct cli_ctx *c, int create, struct offsite **o, stru
 
     *o = NULL;
     *s = NULL;
-    if (offsite_open(o, c->cfg, &e) != 0)
+    if (offsite_open(o, c->cfg->offsite, &e) != 0)
         return fail(&e);
     if (store_open(s, &c->cfg->engine, create, &e) != 0) {
         offsite_close(*o);

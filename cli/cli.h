@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "../server/config.h"
+#include "../conf/config.h"
 
 #define CLI_MAX_OPTS 16
 #define CLI_MAX_REPEAT 64

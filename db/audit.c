@@ -7,22 +7,14 @@
 
 #include "catalog_internal.h"
 
-static int fail(sqlite3 *db, struct err *e, const char *what)
-{
-    if (sqlite3_errcode(db) == SQLITE_BUSY)
-        return err_set(e, ERR_LOCKED, "catalog busy (%s)", what);
-    return err_set(e, ERR_IO, "catalog: %s: %s", what, sqlite3_errmsg(db));
-}
-
 int catalog_audit_insert(struct catalog *c, const struct catalog_audit *a, struct err *e)
 {
-    sqlite3 *db = catalog_handle(c);
     sqlite3_stmt *st = NULL;
     int rc;
 
     if (catalog_prepare(c, "INSERT INTO audit (seq, time, actor, op, snapshot, result, "
                                "details, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?)", &st) != SQLITE_OK)
-        return fail(db, e, "prepare audit insert");
+        return catalog_fail(c, e, "prepare audit insert");
     sqlite3_bind_int64(st, 1, a->seq);
     sqlite3_bind_text(st, 2, a->time, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, a->actor, -1, SQLITE_STATIC);
@@ -40,13 +32,12 @@ int catalog_audit_insert(struct catalog *c, const struct catalog_audit *a, struc
     if (rc == SQLITE_CONSTRAINT)
         return err_set(e, ERR_CONFLICT, "audit entry %lld exists", (long long)a->seq);
     if (rc != SQLITE_DONE)
-        return fail(db, e, "insert audit entry");
+        return catalog_fail(c, e, "insert audit entry");
     return 0;
 }
 
 int catalog_audit_last(struct catalog *c, int64_t *seq, char hash[65], struct err *e)
 {
-    sqlite3 *db = catalog_handle(c);
     sqlite3_stmt *st = NULL;
     int rc;
 
@@ -54,7 +45,7 @@ int catalog_audit_last(struct catalog *c, int64_t *seq, char hash[65], struct er
     memset(hash, '0', 64);
     hash[64] = '\0';
     if (catalog_prepare(c, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &st) != SQLITE_OK)
-        return fail(db, e, "prepare audit last");
+        return catalog_fail(c, e, "prepare audit last");
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         *seq = sqlite3_column_int64(st, 0);
@@ -62,54 +53,51 @@ int catalog_audit_last(struct catalog *c, int64_t *seq, char hash[65], struct er
     }
     catalog_release(c, st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return fail(db, e, "read audit head");
+        return catalog_fail(c, e, "read audit head");
     return 0;
 }
 
 int catalog_audit_flushed(struct catalog *c, int64_t *seq, struct err *e)
 {
-    sqlite3 *db = catalog_handle(c);
     sqlite3_stmt *st = NULL;
     int rc;
 
     *seq = 0;
     if (catalog_prepare(c, "SELECT seq FROM audit_flushed WHERE id = 1", &st) != SQLITE_OK)
-        return fail(db, e, "prepare audit flushed");
+        return catalog_fail(c, e, "prepare audit flushed");
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *seq = sqlite3_column_int64(st, 0);
     catalog_release(c, st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return fail(db, e, "read audit flushed");
+        return catalog_fail(c, e, "read audit flushed");
     return 0;
 }
 
 int catalog_audit_set_flushed(struct catalog *c, int64_t seq, struct err *e)
 {
-    sqlite3 *db = catalog_handle(c);
     sqlite3_stmt *st = NULL;
     int rc;
 
     if (catalog_prepare(c, "UPDATE audit_flushed SET seq = ? WHERE id = 1", &st) != SQLITE_OK)
-        return fail(db, e, "prepare audit flushed update");
+        return catalog_fail(c, e, "prepare audit flushed update");
     sqlite3_bind_int64(st, 1, seq);
     rc = sqlite3_step(st);
     catalog_release(c, st);
     if (rc != SQLITE_DONE)
-        return fail(db, e, "record audit flushed");
+        return catalog_fail(c, e, "record audit flushed");
     return 0;
 }
 
 int catalog_audit_op_counts(struct catalog *c, const char *origin, struct catalog_audit_op *rows,
                             size_t max, size_t *n, struct err *e)
 {
-    sqlite3 *db = catalog_handle(c);
     sqlite3_stmt *st = NULL;
     int rc;
 
     *n = 0;
     if (catalog_prepare(c, "SELECT op, result, n FROM audit_ops WHERE origin = ?", &st) != SQLITE_OK)
-        return fail(db, e, "prepare audit op counts");
+        return catalog_fail(c, e, "prepare audit op counts");
     sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < max) {
         const unsigned char *op = sqlite3_column_text(st, 0), *res = sqlite3_column_text(st, 1);
@@ -120,7 +108,7 @@ int catalog_audit_op_counts(struct catalog *c, const char *origin, struct catalo
     }
     catalog_release(c, st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return fail(db, e, "read audit op counts");
+        return catalog_fail(c, e, "read audit op counts");
     return 0;
 }
 
@@ -134,7 +122,6 @@ static char *dup_col(sqlite3_stmt *st, int col)
 int catalog_audit_list(struct catalog *c, int64_t after, size_t limit, struct catalog_audit **rows,
                        size_t *n, struct err *e)
 {
-    sqlite3 *db = catalog_handle(c);
     sqlite3_stmt *st = NULL;
     struct catalog_audit *v = NULL;
     size_t cap = 0;
@@ -144,7 +131,7 @@ int catalog_audit_list(struct catalog *c, int64_t after, size_t limit, struct ca
     *n = 0;
     if (catalog_prepare(c, "SELECT seq, time, actor, op, snapshot, result, details, "
                                "prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", &st) != SQLITE_OK)
-        return fail(db, e, "prepare audit list");
+        return catalog_fail(c, e, "prepare audit list");
     sqlite3_bind_int64(st, 1, after);
     sqlite3_bind_int64(st, 2, (int64_t)limit);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -176,7 +163,7 @@ int catalog_audit_list(struct catalog *c, int64_t after, size_t limit, struct ca
     if (rc != SQLITE_DONE) {
         catalog_audit_free(v, *n);
         *n = 0;
-        return fail(db, e, "list audit");
+        return catalog_fail(c, e, "list audit");
     }
     *rows = v;
     return 0;

@@ -10,17 +10,6 @@
 #define DRILL_COLUMNS "id, snapshot, archive_sha256, at, result, files_checked, bytes, " \
                       "duration_ms, error"
 
-static int fail(sqlite3 *db, struct err *e, const char *what)
-{
-    int rc = sqlite3_errcode(db);
-
-    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        return err_set(e, ERR_LOCKED, "catalog busy (%s)", what);
-    if (rc == SQLITE_FULL)
-        return err_set(e, ERR_NO_SPACE, "no space left on the store's disk (catalog: %s)", what);
-    return err_set(e, ERR_IO, "catalog: %s: %s", what, sqlite3_errmsg(db));
-}
-
 static void text_col(sqlite3_stmt *st, int i, char *out, size_t len)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
@@ -45,14 +34,13 @@ static void read_row(sqlite3_stmt *st, struct catalog_drill *d)
 
 int catalog_drill_insert(struct catalog *c, const struct catalog_drill *d, struct err *e)
 {
-    sqlite3 *db = catalog_handle(c);
     sqlite3_stmt *st = NULL;
     int rc;
 
     if (catalog_prepare(c, "INSERT INTO drills (snapshot, archive_sha256, at, result, "
                            "files_checked, bytes, duration_ms, error) "
                            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", &st) != SQLITE_OK)
-        return fail(db, e, "drill insert");
+        return catalog_fail(c, e, "drill insert");
     sqlite3_bind_text(st, 1, d->snapshot, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, d->archive_sha256, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, d->at);
@@ -66,19 +54,18 @@ int catalog_drill_insert(struct catalog *c, const struct catalog_drill *d, struc
         sqlite3_bind_null(st, 8);
     rc = sqlite3_step(st);
     catalog_release(c, st);
-    return rc == SQLITE_DONE ? 0 : fail(db, e, "drill insert");
+    return rc == SQLITE_DONE ? 0 : catalog_fail(c, e, "drill insert");
 }
 
 int catalog_drill_last(struct catalog *c, const char *name, const char *sha256,
                        struct catalog_drill *out, struct err *e)
 {
-    sqlite3 *db = catalog_handle(c);
     sqlite3_stmt *st = NULL;
     int rc;
 
     if (catalog_prepare(c, "SELECT " DRILL_COLUMNS " FROM drills WHERE snapshot = ?1 "
                            "AND archive_sha256 = ?2 ORDER BY id DESC LIMIT 1", &st) != SQLITE_OK)
-        return fail(db, e, "drill read");
+        return catalog_fail(c, e, "drill read");
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, sha256, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
@@ -87,13 +74,12 @@ int catalog_drill_last(struct catalog *c, const char *name, const char *sha256,
     catalog_release(c, st);
     if (rc == SQLITE_ROW)
         return 1;
-    return rc == SQLITE_DONE ? 0 : fail(db, e, "drill read");
+    return rc == SQLITE_DONE ? 0 : catalog_fail(c, e, "drill read");
 }
 
 int catalog_drill_recent(struct catalog *c, size_t limit, struct catalog_drill **rows, size_t *n,
                          struct err *e)
 {
-    sqlite3 *db = catalog_handle(c);
     sqlite3_stmt *st = NULL;
     int rc;
 
@@ -107,7 +93,7 @@ int catalog_drill_recent(struct catalog *c, size_t limit, struct catalog_drill *
                         &st) != SQLITE_OK) {
         free(*rows);
         *rows = NULL;
-        return fail(db, e, "drill list");
+        return catalog_fail(c, e, "drill list");
     }
     sqlite3_bind_int64(st, 1, (sqlite3_int64)limit);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n < limit)
@@ -117,7 +103,7 @@ int catalog_drill_recent(struct catalog *c, size_t limit, struct catalog_drill *
         free(*rows);
         *rows = NULL;
         *n = 0;
-        return fail(db, e, "drill list");
+        return catalog_fail(c, e, "drill list");
     }
     return 0;
 }
@@ -125,30 +111,28 @@ int catalog_drill_recent(struct catalog *c, size_t limit, struct catalog_drill *
 /* max(at) of one result through the (result, at) index; 0 when none. */
 static int last_at(struct catalog *c, const char *result, int64_t *out, struct err *e)
 {
-    sqlite3 *db = catalog_handle(c);
     sqlite3_stmt *st = NULL;
     int rc;
 
     *out = 0;
     if (catalog_prepare(c, "SELECT max(at) FROM drills WHERE result = ?1", &st) != SQLITE_OK)
-        return fail(db, e, "drill stats");
+        return catalog_fail(c, e, "drill stats");
     sqlite3_bind_text(st, 1, result, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *out = sqlite3_column_int64(st, 0);
     catalog_release(c, st);
-    return rc == SQLITE_ROW ? 0 : fail(db, e, "drill stats");
+    return rc == SQLITE_ROW ? 0 : catalog_fail(c, e, "drill stats");
 }
 
 int catalog_drill_stats(struct catalog *c, struct catalog_drill_stats *out, struct err *e)
 {
-    sqlite3 *db = catalog_handle(c);
     sqlite3_stmt *st = NULL;
     int rc;
 
     memset(out, 0, sizeof(*out));
     if (catalog_prepare(c, "SELECT result, n FROM drill_totals", &st) != SQLITE_OK)
-        return fail(db, e, "drill stats");
+        return catalog_fail(c, e, "drill stats");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *r = (const char *)sqlite3_column_text(st, 0);
         int64_t n = sqlite3_column_int64(st, 1);
@@ -159,7 +143,7 @@ int catalog_drill_stats(struct catalog *c, struct catalog_drill_stats *out, stru
     }
     catalog_release(c, st);
     if (rc != SQLITE_DONE)
-        return fail(db, e, "drill stats");
+        return catalog_fail(c, e, "drill stats");
     if (last_at(c, "ok", &out->last_success, e) != 0 ||
         last_at(c, "failed", &out->last_failure, e) != 0)
         return -1;

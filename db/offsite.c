@@ -7,17 +7,6 @@
 
 #include "catalog_internal.h"
 
-static int fail(sqlite3 *db, struct err *e, const char *what)
-{
-    int rc = sqlite3_errcode(db);
-
-    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-        return err_set(e, ERR_LOCKED, "catalog busy (%s)", what);
-    if (rc == SQLITE_FULL)
-        return err_set(e, ERR_NO_SPACE, "no space left on the store's disk (catalog: %s)", what);
-    return err_set(e, ERR_IO, "catalog: %s: %s", what, sqlite3_errmsg(db));
-}
-
 int catalog_offsite_set(struct catalog *c, const char *name, const char *state, const char *error,
                         int64_t at, struct err *e)
 {
@@ -27,7 +16,7 @@ int catalog_offsite_set(struct catalog *c, const char *name, const char *state, 
 
     if (catalog_prepare(c, "UPDATE snapshots SET offsite_state = ?1, offsite_error = ?2, "
                                "offsite_at = ?3 WHERE name = ?4", &st) != SQLITE_OK)
-        return fail(db, e, "offsite update");
+        return catalog_fail(c, e, "offsite update");
     sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
     if (error != NULL)
         sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
@@ -41,7 +30,7 @@ int catalog_offsite_set(struct catalog *c, const char *name, const char *state, 
     rc = sqlite3_step(st);
     catalog_release(c, st);
     if (rc != SQLITE_DONE)
-        return fail(db, e, "offsite update");
+        return catalog_fail(c, e, "offsite update");
     if (sqlite3_changes(db) == 0)
         return err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
     return 0;
@@ -50,7 +39,6 @@ int catalog_offsite_set(struct catalog *c, const char *name, const char *state, 
 int catalog_offsite_get(struct catalog *c, const char *name, struct catalog_offsite *out,
                         struct err *e)
 {
-    sqlite3 *db = catalog_handle(c);
     sqlite3_stmt *st = NULL;
     const unsigned char *t;
     int rc;
@@ -58,7 +46,7 @@ int catalog_offsite_get(struct catalog *c, const char *name, struct catalog_offs
     memset(out, 0, sizeof(*out));
     if (catalog_prepare(c, "SELECT offsite_state, offsite_error, offsite_at FROM snapshots "
                                "WHERE name = ?1", &st) != SQLITE_OK)
-        return fail(db, e, "offsite read");
+        return catalog_fail(c, e, "offsite read");
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -73,14 +61,13 @@ int catalog_offsite_get(struct catalog *c, const char *name, struct catalog_offs
     if (rc == SQLITE_DONE)
         return err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
     if (rc != SQLITE_ROW)
-        return fail(db, e, "offsite read");
+        return catalog_fail(c, e, "offsite read");
     return 0;
 }
 
 int catalog_offsite_rows(struct catalog *c, struct catalog_offsite_row **rows, size_t *n,
                          struct err *e)
 {
-    sqlite3 *db = catalog_handle(c);
     sqlite3_stmt *st = NULL;
     struct catalog_offsite_row *v = NULL;
     size_t cap = 0, len = 0;
@@ -90,7 +77,7 @@ int catalog_offsite_rows(struct catalog *c, struct catalog_offsite_row **rows, s
     *n = 0;
     if (catalog_prepare(c, "SELECT name, offsite_state, size, archive_sha256 FROM snapshots "
                                "ORDER BY created_at, id", &st) != SQLITE_OK)
-        return fail(db, e, "offsite rows");
+        return catalog_fail(c, e, "offsite rows");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const unsigned char *t = sqlite3_column_text(st, 0);
         if (len == cap) {
@@ -114,7 +101,7 @@ int catalog_offsite_rows(struct catalog *c, struct catalog_offsite_row **rows, s
     catalog_release(c, st);
     if (rc != SQLITE_DONE) {
         catalog_offsite_rows_free(v, len);
-        return fail(db, e, "offsite rows");
+        return catalog_fail(c, e, "offsite rows");
     }
     *rows = v;
     *n = len;
@@ -140,13 +127,12 @@ int catalog_offsite_mark_new(struct catalog *c, struct err *e)
 
     if (sqlite3_exec(db, "UPDATE snapshots SET offsite_state = 'pending' "
                          "WHERE offsite_state = ''", NULL, NULL, NULL) != SQLITE_OK)
-        return fail(db, e, "offsite mark pending");
+        return catalog_fail(c, e, "offsite mark pending");
     return 0;
 }
 
 int catalog_offsite_todo(struct catalog *c, char ***names, size_t *n, struct err *e)
 {
-    sqlite3 *db = catalog_handle(c);
     sqlite3_stmt *st = NULL;
     char **v = NULL;
     size_t cap = 0, len = 0;
@@ -156,7 +142,7 @@ int catalog_offsite_todo(struct catalog *c, char ***names, size_t *n, struct err
     *n = 0;
     if (catalog_prepare(c, "SELECT name FROM snapshots WHERE offsite_state <> 'synced' "
                                "ORDER BY created_at, id", &st) != SQLITE_OK)
-        return fail(db, e, "offsite list");
+        return catalog_fail(c, e, "offsite list");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const unsigned char *t = sqlite3_column_text(st, 0);
         if (len == cap) {
@@ -176,7 +162,7 @@ int catalog_offsite_todo(struct catalog *c, char ***names, size_t *n, struct err
         for (size_t i = 0; i < len; i++)
             free(v[i]);
         free(v);
-        return fail(db, e, "offsite list");
+        return catalog_fail(c, e, "offsite list");
     }
     *names = v;
     *n = len;
@@ -191,14 +177,13 @@ oom:
 
 int catalog_offsite_stats(struct catalog *c, struct catalog_offsite_stats *out, struct err *e)
 {
-    sqlite3 *db = catalog_handle(c);
     sqlite3_stmt *st = NULL;
     int rc;
 
     memset(out, 0, sizeof(out[0]));
     /* Counts from the trigger-kept table, the newest sync from the index. */
     if (catalog_prepare(c, "SELECT state, n FROM offsite_totals", &st) != SQLITE_OK)
-        return fail(db, e, "offsite stats");
+        return catalog_fail(c, e, "offsite stats");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *s = (const char *)sqlite3_column_text(st, 0);
         int64_t k = sqlite3_column_int64(st, 1);
@@ -213,14 +198,14 @@ int catalog_offsite_stats(struct catalog *c, struct catalog_offsite_stats *out, 
     }
     catalog_release(c, st);
     if (rc != SQLITE_DONE)
-        return fail(db, e, "offsite stats");
+        return catalog_fail(c, e, "offsite stats");
     if (catalog_prepare(c, "SELECT max(offsite_at) FROM snapshots WHERE offsite_state = 'synced'",
                         &st) != SQLITE_OK)
-        return fail(db, e, "offsite stats");
+        return catalog_fail(c, e, "offsite stats");
     if ((rc = sqlite3_step(st)) == SQLITE_ROW)
         out->last_success = sqlite3_column_int64(st, 0);
     catalog_release(c, st);
     if (rc != SQLITE_ROW)
-        return fail(db, e, "offsite stats");
+        return catalog_fail(c, e, "offsite stats");
     return 0;
 }

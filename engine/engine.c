@@ -138,13 +138,23 @@ void engine_actor(const struct engine_config *cfg, char *out, size_t len)
     snprintf(out, len, "cli:%s", user);
 }
 
+int engine_sinks_add(struct engine_sinks *t, engine_sink_fn fn, void *ctx, struct err *e)
+{
+    if (t->n >= ENGINE_SINKS_MAX)
+        return err_set(e, ERR_INVALID, "more than %d event sinks", ENGINE_SINKS_MAX);
+    t->at[t->n].fn = fn;
+    t->at[t->n].ctx = ctx;
+    t->n++;
+    return 0;
+}
+
 void engine_emit(const struct engine_config *cfg, const char *op, const char *result,
                  const char *snapshot, const json_t *details)
 {
     char actor[160], host[256], now[32];
     json_t *ev;
 
-    if (cfg == NULL || cfg->on_event == NULL)
+    if (cfg == NULL || cfg->sinks == NULL || cfg->sinks->n == 0)
         return;
     engine_actor(cfg, actor, sizeof(actor));
     meta_host(host, sizeof(host));
@@ -153,7 +163,7 @@ void engine_emit(const struct engine_config *cfg, const char *op, const char *re
                    "snapshot", snapshot ? json_string(snapshot) : json_null(), "actor", actor,
                    "host", host, "time", now,
                    "details", details ? json_deep_copy(details) : json_object());
-    if (ev != NULL)
-        cfg->on_event(cfg->event_ctx, ev);
+    for (size_t i = 0; ev != NULL && i < cfg->sinks->n; i++)
+        cfg->sinks->at[i].fn(cfg->sinks->at[i].ctx, ev);
     json_decref(ev);
 }

@@ -98,20 +98,40 @@ struct engine_config {
     const struct hook_spec *drill_check;   /* run against a drill's scratch copy; NULL = none */
     uint64_t max_unpacked_bytes;      /* an archive's total uncompressed size; 0 = default */
     unsigned max_compression_ratio;   /* per entry of ENGINE_RATIO_MIN_BYTES or more; 0 = default */
-    /* Called after every audited operation and failed verification with
-     * {op, result, snapshot, actor, host, time, details}; the front turns
-     * it into alerts. Must not block; may be NULL. The event is borrowed. */
-    void (*on_event)(void *ctx, const json_t *event);
-    void *event_ctx;
+    /* Who hears of every audited operation and failed verification (NULL =
+     * nobody). Built by the front before any thread starts, then only read. */
+    const struct engine_sinks *sinks;
 };
+
+/* An event sink: called with {op, result, snapshot, actor, host, time,
+ * details} on the thread that ran the operation. Must not block; the event
+ * is borrowed. */
+typedef void (*engine_sink_fn)(void *ctx, const json_t *event);
+
+#define ENGINE_SINKS_MAX 4
+
+/* The fixed table of sinks an engine_config points to; zero-initialise it. */
+struct engine_sinks {
+    struct {
+        engine_sink_fn fn;
+        void *ctx;
+    } at[ENGINE_SINKS_MAX];
+    size_t n;
+};
+
+/* Add fn(ctx) to t, after those already there (events reach them in that
+ * order). Call before any thread that emits events starts. Returns 0, or -1
+ * with ERR_INVALID when the table is full. */
+int engine_sinks_add(struct engine_sinks *t, engine_sink_fn fn, void *ctx, struct err *e);
 
 struct store;      /* an open store: store.h (store_open, store_close) */
 struct catalog;
 
-/* ---- helpers of both fronts and the engine (engine.c): events, names,
- * text, time, actor ---- */
+/* ---- helpers of both fronts and the engine (engine.c): events, sinks,
+ * names, text, time, actor ---- */
 
-/* Tell cfg->on_event about an operation (no-op without a hook). Cannot fail. */
+/* Tell every sink in cfg->sinks about an operation (nothing is built when
+ * there are none). Cannot fail. */
 void engine_emit(const struct engine_config *cfg, const char *op, const char *result,
                  const char *snapshot, const json_t *details);
 

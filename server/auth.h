@@ -2,7 +2,7 @@
 #ifndef STATESNAP_AUTH_H
 #define STATESNAP_AUTH_H
 
-#include "config.h"
+#include "../conf/config.h"
 
 enum auth_result {
     AUTH_MISSING = 0,   /* no Authorization header, or not "Bearer ..." */

@@ -1,41 +1,30 @@
 /* drill_schedule.c - the server's periodic restore drill: every
- * drill_interval a thread drills the newest snapshot. The pattern of
- * schedule.c: wall-clock deadlines, the phase kept across restarts (from the
- * newest drill in the catalog), status under one mutex. */
+ * drill_interval a background job (job.c) drills the newest snapshot. Like
+ * schedule.c, the runs keep their phase on the wall clock's grid, anchored
+ * across restarts to the newest drill in the catalog. */
 #include "drill_schedule.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../db/drill.h"
 #include "../engine/engine.h"
 #include "../engine/store.h"
+#include "job.h"
 #include "log.h"
 
 struct drill_sched {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t wake;          /* stop */
-    int started, stopping, running;
-    long interval;
     struct engine_config ecfg;    /* the server's, with the drill scheduler as actor */
-    int64_t last_start, last_end, next_run;   /* Unix seconds, 0 = never */
-    int last_result;              /* -1 none yet, 0 failure, 1 success */
-    char last_error[sizeof(((struct err *)0)->msg)];
-    char last_snapshot[ENGINE_NAME_MAX + 1];
+    long interval;
+    struct store *store;          /* the job thread's, opened on first use */
+    char snapshot[ENGINE_NAME_MAX + 1];       /* the run in progress (job thread) */
+    char last_snapshot[ENGINE_NAME_MAX + 1];  /* under the job's lock */
 };
 
-static struct drill_sched ds = { .mu = PTHREAD_MUTEX_INITIALIZER,
-                                 .wake = PTHREAD_COND_INITIALIZER, .last_result = -1 };
-
-static int64_t wall_now(void)
-{
-    return (int64_t)time(NULL);
-}
+static struct drill_sched ds;
+static struct job drill_job = JOB_INITIALIZER;
 
 /* When the newest recorded drill ended (0 when there is none). */
 static int64_t newest_drill(struct store *s)
@@ -51,150 +40,117 @@ static int64_t newest_drill(struct store *s)
     return t;
 }
 
-/* One drill of the newest snapshot; ok, the snapshot and the error into the args. */
-static void run_once(struct store **s, int *ok, char *snapshot, size_t slen, char *error,
-                     size_t elen)
+/* The first drill: one interval after the newest recorded one. */
+static int64_t first_run(void *ctx)
+{
+    struct err e = { 0 };
+    int64_t last;
+
+    (void)ctx;
+    if (store_open(&ds.store, &ds.ecfg, 1, &e) == 0 && (last = newest_drill(ds.store)) > 0)
+        return last + ds.interval;
+    return 0;
+}
+
+/* One drill of the newest snapshot. */
+static int run_once(void *ctx, char *error, size_t elen)
 {
     struct drill_opts o = { .name = NULL, .reason = "schedule" };
     struct err e = { 0 };
     json_t *report = NULL;
+    int ok = 0;
 
-    *ok = 0;
-    snapshot[0] = error[0] = '\0';
-    if (*s == NULL && store_open(s, &ds.ecfg, 1, &e) != 0) {
+    (void)ctx;
+    ds.snapshot[0] = '\0';
+    if (ds.store == NULL && store_open(&ds.store, &ds.ecfg, 1, &e) != 0) {
         snprintf(error, elen, "cannot open the store: %.200s", e.msg);
-        return;
+    } else {
+        ok = engine_drill(ds.store, &o, &report, &e) == 0;
+        if (json_is_string(json_object_get(report, "snapshot")))
+            snprintf(ds.snapshot, sizeof(ds.snapshot), "%s",
+                     json_string_value(json_object_get(report, "snapshot")));
+        if (!ok)
+            snprintf(error, elen, "%s", e.msg);
+        json_decref(report);
     }
-    *ok = engine_drill(*s, &o, &report, &e) == 0;
-    if (json_is_string(json_object_get(report, "snapshot")))
-        snprintf(snapshot, slen, "%s", json_string_value(json_object_get(report, "snapshot")));
-    if (!*ok)
-        snprintf(error, elen, "%s", e.msg);
-    json_decref(report);
+    if (ok)
+        log_event("info", "scheduled restore drill", json_pack("{s:s}", "snapshot", ds.snapshot));
+    else
+        log_event("error", "scheduled restore drill failed",
+                  json_pack("{s:s, s:s}", "snapshot", ds.snapshot, "error", error));
+    return ok;
 }
 
-static void *drill_thread(void *arg)
+/* Under the job's lock. */
+static void record(void *ctx, int ok)
 {
-    struct store *s = NULL;
-    struct err e = { 0 };
-    char snapshot[ENGINE_NAME_MAX + 1], error[sizeof(ds.last_error)];
-    int64_t last, first;
-    int ok;
+    (void)ctx;
+    (void)ok;
+    if (ds.snapshot[0] != '\0')
+        snprintf(ds.last_snapshot, sizeof(ds.last_snapshot), "%s", ds.snapshot);
+}
 
-    (void)arg;
-    if (store_open(&s, &ds.ecfg, 1, &e) == 0 && (last = newest_drill(s)) > 0 &&
-        last + ds.interval > wall_now())
-        first = last + ds.interval;
-    else
-        first = wall_now();
-    pthread_mutex_lock(&ds.mu);
-    ds.next_run = first;
-    while (!ds.stopping) {
-        int64_t now = wall_now();
-        if (now < ds.next_run) {
-            struct timespec until = { .tv_sec = (time_t)ds.next_run, .tv_nsec = 0 };
-            (void)pthread_cond_timedwait(&ds.wake, &ds.mu, &until);
-            continue;
-        }
-        ds.running = 1;
-        ds.last_start = now;
-        pthread_mutex_unlock(&ds.mu);
-
-        run_once(&s, &ok, snapshot, sizeof(snapshot), error, sizeof(error));
-        if (ok)
-            log_event("info", "scheduled restore drill", json_pack("{s:s}", "snapshot", snapshot));
-        else
-            log_event("error", "scheduled restore drill failed",
-                      json_pack("{s:s, s:s}", "snapshot", snapshot, "error", error));
-
-        pthread_mutex_lock(&ds.mu);
-        ds.running = 0;
-        ds.last_end = wall_now();
-        ds.last_result = ok;
-        snprintf(ds.last_error, sizeof(ds.last_error), "%s", ok ? "" : error);
-        if (snapshot[0] != '\0')
-            snprintf(ds.last_snapshot, sizeof(ds.last_snapshot), "%s", snapshot);
-        ds.next_run += ds.interval;
-        while (ds.next_run <= ds.last_end)
-            ds.next_run += ds.interval;
-    }
-    ds.running = 0;
-    pthread_mutex_unlock(&ds.mu);
-    store_close(s);
-    return NULL;
+static void finish(void *ctx)
+{
+    (void)ctx;
+    store_close(ds.store);
+    ds.store = NULL;
 }
 
 int drill_schedule_start(const struct config *cfg, struct err *e)
 {
-    int rc;
+    struct job_spec spec = { .name = "drill", .interval = cfg->drill_interval,
+                             .policy = JOB_KEEP_PHASE, .first_run = first_run,
+                             .run = run_once, .record = record, .finish = finish };
 
-    if (cfg->drill_interval <= 0 || ds.started)
+    if (cfg->drill_interval <= 0 || job_active(&drill_job))
         return 0;
     ds.interval = cfg->drill_interval;
     ds.ecfg = cfg->engine;
     ds.ecfg.actor = DRILL_SCHEDULE_ACTOR;
-    ds.stopping = 0;
-    if ((rc = pthread_create(&ds.thread, NULL, drill_thread, NULL)) != 0)
-        return err_sys(e, rc, "cannot start the drill thread");
-    pthread_mutex_lock(&ds.mu);
-    ds.started = 1;
-    pthread_mutex_unlock(&ds.mu);
-    return 0;
+    return job_start(&drill_job, &spec, e);
 }
 
 void drill_schedule_stop(void)
 {
-    pthread_mutex_lock(&ds.mu);
-    if (!ds.started) {
-        pthread_mutex_unlock(&ds.mu);
-        return;
-    }
-    ds.stopping = 1;
-    pthread_cond_broadcast(&ds.wake);
-    pthread_mutex_unlock(&ds.mu);
-    pthread_join(ds.thread, NULL);
-    pthread_mutex_lock(&ds.mu);
-    ds.started = 0;
-    ds.next_run = 0;
-    pthread_mutex_unlock(&ds.mu);
+    job_stop(&drill_job);
 }
 
-static json_t *ts_or_null(int64_t t)
+static void status_doc(void *arg, const struct job_status *st)
 {
-    char buf[32];
+    json_t **doc = arg;
 
-    if (t <= 0)
-        return json_null();
-    engine_time_format(t, buf, sizeof(buf));
-    return json_string(buf);
+    *doc = json_pack("{s:b, s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o}", "enabled", st->enabled,
+                     "interval_seconds", (json_int_t)st->interval, "running", st->running,
+                     "last_start", job_time_json(st->last_start), "last_end",
+                     job_time_json(st->last_end), "last_result",
+                     st->last_result < 0 ? json_null()
+                                         : json_string(st->last_result ? "success" : "failure"),
+                     "last_error",
+                     st->last_result == 0 ? json_string(st->last_error) : json_null(),
+                     "last_snapshot",
+                     ds.last_snapshot[0] ? json_string(ds.last_snapshot) : json_null(),
+                     "next_run", job_time_json(st->next_run));
 }
 
 json_t *drill_schedule_status(void)
 {
-    json_t *doc;
+    json_t *doc = NULL;
 
-    pthread_mutex_lock(&ds.mu);
-    doc = json_pack("{s:b, s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o}", "enabled", ds.started,
-                    "interval_seconds", (json_int_t)(ds.started ? ds.interval : 0), "running",
-                    ds.running, "last_start", ts_or_null(ds.last_start), "last_end",
-                    ts_or_null(ds.last_end), "last_result",
-                    ds.last_result < 0 ? json_null()
-                                       : json_string(ds.last_result ? "success" : "failure"),
-                    "last_error", ds.last_result == 0 ? json_string(ds.last_error) : json_null(),
-                    "last_snapshot",
-                    ds.last_snapshot[0] ? json_string(ds.last_snapshot) : json_null(),
-                    "next_run", ts_or_null(ds.started && !ds.stopping ? ds.next_run : 0));
-    pthread_mutex_unlock(&ds.mu);
+    job_read(&drill_job, status_doc, &doc);
     return doc;
+}
+
+static void interval_of(void *arg, const struct job_status *st)
+{
+    *(long *)arg = st->interval;
 }
 
 int drill_schedule_render_metrics(struct prom_text *f)
 {
-    long interval;
+    long interval = 0;
 
-    pthread_mutex_lock(&ds.mu);
-    interval = ds.started ? ds.interval : 0;
-    pthread_mutex_unlock(&ds.mu);
+    job_read(&drill_job, interval_of, &interval);
     prom_sample(f, "# HELP statesnap_drill_interval_seconds Seconds between the server's "
                    "restore drills (0 = off).\n# TYPE statesnap_drill_interval_seconds gauge\n"
                    "statesnap_drill_interval_seconds ", (int64_t)interval);

@@ -1,5 +1,5 @@
 /* drill_schedule.h - the server's periodic restore drill: every
- * drill_interval a thread drills the newest snapshot (engine_drill). */
+ * drill_interval a background job drills the newest snapshot (engine_drill). */
 #ifndef STATESNAP_DRILL_SCHEDULE_H
 #define STATESNAP_DRILL_SCHEDULE_H
 
@@ -7,12 +7,12 @@
 
 #include "../common/err.h"
 #include "../routes/prom.h"
-#include "config.h"
+#include "../conf/config.h"
 
 #define DRILL_SCHEDULE_ACTOR "drill-scheduler"
 
-/* When cfg->drill_interval > 0, start the drill thread with a copy of
- * cfg->engine (call after alerts_start, so failures alert). The first drill
+/* When cfg->drill_interval > 0, start the drill job with a copy of
+ * cfg->engine (its event sinks included, so failures alert). The first drill
  * is one interval after the newest recorded drill, or at once when there is
  * none or it is overdue; runs then keep their phase. Call with the server's
  * signals blocked. Returns 0 (also when off) or -1 with *e. */

@@ -9,7 +9,7 @@
 
 #include <openssl/evp.h>
 
-#include "config.h"
+#include "../conf/config.h"
 #include "log.h"
 #include "router.h"
 

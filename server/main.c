@@ -1,14 +1,34 @@
-/* main.c - statesnap's entry point: global options, then the CLI or the server. */
+/* main.c - statesnap's entry point and composition root: global options,
+ * the config, the engine's event-sink table, then the CLI or the server. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "alerts.h"
-#include "config.h"
+#include "../alerts/alerts.h"
+#include "../conf/config.h"
+#include "log.h"
+#include "offsite_job.h"
 #include "serve.h"
 #include "../cli/cli.h"
 #include "../cli/format.h"
+
+/* Who hears the engine's events, fixed before any thread starts: alerts
+ * (when configured), then, for the server, the offsite syncer's wake-up
+ * after a create. Points cfg->engine at the table. Returns 0 or -1 with *e. */
+static int sinks_build(struct config *cfg, int serving, struct err *e)
+{
+    static struct engine_sinks sinks;
+
+    memset(&sinks, 0, sizeof(sinks));
+    if (cfg->alerts != NULL && engine_sinks_add(&sinks, alerts_event_sink, NULL, e) != 0)
+        return -1;
+    if (serving && cfg->offsite != NULL &&
+        engine_sinks_add(&sinks, offsite_job_event_sink, NULL, e) != 0)
+        return -1;
+    cfg->engine.sinks = &sinks;
+    return 0;
+}
 
 /* Take the global options out of argv wherever they are (before or after
  * the command), leaving the command and its own options in place. */
@@ -88,10 +108,13 @@ int main(int argc, char **argv)
         return 2;
     }
     config_sync_engine(&cfg);
-    if (strcmp(rest[0], "serve") == 0) {
+    if (sinks_build(&cfg, strcmp(rest[0], "serve") == 0, &e) != 0) {
+        fprintf(stderr, "statesnap: %s\n", e.msg);
+        rc = 1;
+    } else if (strcmp(rest[0], "serve") == 0) {
         serve_tune_malloc(argv);
         rc = serve_main(&cfg, n - 1, rest + 1);
-    } else if (alerts_start(&cfg, 0, &e) != 0) {
+    } else if (alerts_start(cfg.alerts, 0, log_event, &e) != 0) {
         /* A CLI restore alerts like the server's; a bad "alerts" config is a config error. */
         fprintf(stderr, "statesnap: ");
         format_safe(stderr, e.msg);

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #include "../routes/routes.h"
-#include "config.h"
+#include "../conf/config.h"
 #include "metrics.h"
 
 #define ROUTER_NOT_FOUND (-1)
@@ -19,13 +19,23 @@ enum router_body {
     ROUTER_BODY_ZIP         /* application/zip, streamed to a temp file, max_upload_bytes */
 };
 
+/* What a route is, beyond its method, path and role (a route's flags column). */
+#define ROUTER_IDEMPOTENT 0x01      /* honours Idempotency-Key */
+#define ROUTER_METRICS_SCRAPE 0x02  /* no token needed when metrics_public */
+#define ROUTER_CACHEABLE 0x04       /* a GET whose 200 answer depends only on the path, the
+                                     * query, the catalog version and the second: the
+                                     * response cache may reuse it (cache.c) */
+#define ROUTER_PROBE 0x08           /* a health probe: asked by whatever Host name a checker
+                                     * has, so the Host check does not apply */
+#define ROUTER_STORELESS 0x10       /* answers without the store (liveness, the dashboard's
+                                     * files), so a store that cannot open does not fail it */
+
 struct router_route {
     const char *method;
     const char *pattern;        /* "{name}" = one path segment, trailing "*" = any rest */
     enum token_role role;       /* ROLE_NONE = no token needed */
     enum router_body body;
-    int idempotent;             /* honours Idempotency-Key */
-    int metrics_scrape;         /* no token needed when metrics_public */
+    unsigned flags;             /* ROUTER_IDEMPOTENT | ROUTER_CACHEABLE | ... */
     enum metrics_op op;
     route_handler handler;
 };

@@ -1,22 +1,20 @@
 /* schedule.h - the server's periodic auto-snapshot: every schedule_interval a
- * thread creates a snapshot labelled reason=scheduled, then prunes. */
+ * background job creates a snapshot labelled reason=scheduled, then prunes. */
 #ifndef STATESNAP_SCHEDULE_H
 #define STATESNAP_SCHEDULE_H
 
-#include <stdio.h>
 #include <jansson.h>
 
 #include "../common/err.h"
 #include "../routes/prom.h"
-#include "config.h"
+#include "../conf/config.h"
 
 #define SCHEDULE_ACTOR "scheduler"
 #define SCHEDULE_LABEL_KEY "reason"
 #define SCHEDULE_LABEL_VALUE "scheduled"
-#define SCHEDULE_NAME_TRIES 9      /* auto names taken in the same second: NAME-2 .. NAME-9 */
 
-/* When cfg->schedule_interval > 0, start the scheduler thread with a copy of
- * cfg->engine (so start alerts first). The first run is one interval after
+/* When cfg->schedule_interval > 0, start the scheduler job with a copy of
+ * cfg->engine (its event sinks included). The first run is one interval after
  * the newest scheduled snapshot, or at once when there is none or it is
  * overdue; runs then keep their phase, skipping any that a slow run overlapped.
  * Call with the signals the server waits for already blocked. Returns 0 (also

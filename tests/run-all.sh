@@ -104,6 +104,9 @@ external_suite() {
     fi
 }
 
+# (a2) the house plan (docs/DESIGN.md): layers, circles, calls, file sizes
+external_suite LAYERS scripts/check-layers.py
+
 # (b) black-box CLI tests
 pytest_suite CLI tests/cli
 

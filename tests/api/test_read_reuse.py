@@ -1,4 +1,4 @@
-"""Read answers reused while the catalog stands still (server/daemon.c keeps
+"""Read answers reused while the catalog stands still (server/cache.c keeps
 the latest and list answers per worker thread, keyed by the catalog's version
 and the second), the /metrics catalog figures reused within a second
 (store_summary_recent), and the request log line written without jansson.

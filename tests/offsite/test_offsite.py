@@ -320,3 +320,18 @@ def test_example_config_passes_check():
                            "statesnap.example.json")
     r = subprocess.run([BIN, "config", "check", "--file", example], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_restore_of_a_name_the_catalog_does_not_know_asks_nothing_of_the_bucket(host, s3):
+    # One fetch-before-restore for both fronts (offsite_fetch_if_missing): only a
+    # catalogued snapshot whose archive is gone is fetched; an unknown name is the
+    # restore's own "not found", and a name only in the bucket is `offsite fetch`'s job.
+    host.run("create", "--name", "known", check=0)
+    host.run("offsite", "sync", check=0)
+    n = len(s3.requests())
+    r = host.run("restore", "unknown", "--yes", check=1)
+    assert "unknown" in r.stderr, r.stderr
+    assert s3.requests()[n:] == []
+    # A catalogued snapshot whose archive is present is restored without the bucket too.
+    host.run("restore", "known", "--yes", check=0)
+    assert s3.requests()[n:] == []

@@ -2,7 +2,8 @@
 
 Readers for the files operators deploy (Dockerfile, systemd unit, example
 config, Prometheus rules, README) and for the C sources they must agree with
-(cli/cli.c option tables, server/config.c key lists, the Makefile's sources).
+(cli/cli.c option tables, the config key lists in conf/, alerts/ and offsite/,
+the Makefile's sources).
 The servers these tests start are the real binary, through tests/api/apilib.py.
 """
 import os
@@ -71,50 +72,61 @@ def cli_command_table():
 
 
 def serve_options():
-    """Option names (without --) of `statesnap serve`, from server/daemon.c's parse_args table."""
-    src = strip_c_comments(read(os.path.join(REPO, "server", "daemon.c")))
+    """Option names (without --) of `statesnap serve`, from server/serve.c's parse_args table."""
+    src = strip_c_comments(read(os.path.join(REPO, "server", "serve.c")))
     m = re.search(r"\}\s*opts\[\]\s*=\s*\{(.*?)\n\s*\};", src, re.S)
-    assert m, "serve's option table not found in server/daemon.c"
+    assert m, "serve's option table not found in server/serve.c"
     return re.findall(r"\{\s*\"--([a-z0-9-]+)\"\s*,", m.group(1))
 
 
+# Where each config key list lives: conf/ checks the top level and hands each
+# section to the module that owns its keys (docs/DESIGN.md).
+CONFIG_KEY_HOMES = {
+    "top_keys": "conf/config.c",
+    "retention_keys": "conf/config.c",
+    "token_keys": "conf/tokens.c",
+    "alerts_keys": "alerts/settings.c",
+    "telegram_keys": "alerts/settings.c",
+    "offsite_keys": "offsite/settings.c",
+    "capture_keys": "conf/config_capture.c",
+    "chain_keys": "conf/config_capture.c",
+    "hooks_keys": "conf/config_capture.c",
+    "hook_keys": "conf/config_capture.c",
+    "bot_keys": "conf/config_capture.c",
+}
+
+
+def c_key_lists(path):
+    """{list name: [keys]} for every `static const char *const NAME_keys[]` in one C file."""
+    src = strip_c_comments(read(os.path.join(REPO, path)))
+    return {m.group(1): re.findall(r"\"([a-z0-9_]+)\"", m.group(2)) for m in re.finditer(
+        r"static\s+const\s+char\s*\*\s*const\s+(\w+_keys)\s*\[\]\s*=\s*\{(.*?)\};", src, re.S)}
+
+
 def config_key_lists():
-    """{list name: [keys]} for every `static const char *const NAME_keys[]` in server/config.c
-    (and the token keys declared inside get_tokens)."""
-    src = strip_c_comments(read(os.path.join(REPO, "server", "config.c")))
+    """{list name: [keys]}: each list of CONFIG_KEY_HOMES, read from its home.
+    A list missing from its home (moved, renamed) is an error, not an empty list."""
     out = {}
-    for m in re.finditer(r"static\s+const\s+char\s*\*\s*const\s+(\w+_keys)\s*\[\]\s*=\s*\{(.*?)\};",
-                         src, re.S):
-        out[m.group(1)] = re.findall(r"\"([a-z0-9_]+)\"", m.group(2))
+    for name, path in sorted(CONFIG_KEY_HOMES.items()):
+        lists = c_key_lists(path)
+        assert name in lists, "%s[] not found in %s" % (name, path)
+        out[name] = lists[name]
     return out
 
 
 def config_keys_dotted():
-    """Every config key as an operator writes it: root, tokens[].name, retention.keep_last, ...
-    The alerts.telegram keys are read by server/alerts.c when it exists."""
+    """Every config key as an operator writes it: root, tokens[].name, retention.keep_last, ..."""
     lists = config_key_lists()
     keys = list(lists["top_keys"])
     keys += ["tokens[].%s" % k for k in lists["token_keys"]]
     for section in ("retention", "alerts", "offsite"):
         keys += ["%s.%s" % (section, k) for k in lists["%s_keys" % section]]
-    telegram = ["api_base", "bot_token", "chat_id"]
-    alerts_c = os.path.join(REPO, "server", "alerts.c")
-    if os.path.exists(alerts_c):
-        m = re.search(r"telegram_keys\s*\[\]\s*=\s*\{(.*?)\};", strip_c_comments(read(alerts_c)), re.S)
-        if m:
-            telegram = re.findall(r"\"([a-z_]+)\"", m.group(1))
-    keys += ["alerts.telegram.%s" % k for k in telegram]
-    # The capture and hooks sections live in server/config_capture.c.
-    cap_c = os.path.join(REPO, "server", "config_capture.c")
-    if os.path.exists(cap_c):
-        src = strip_c_comments(read(cap_c))
-        cl = {m.group(1): re.findall(r"\"([a-z0-9_]+)\"", m.group(2)) for m in re.finditer(
-            r"static\s+const\s+char\s*\*\s*const\s+(\w+_keys)\s*\[\]\s*=\s*\{(.*?)\};", src, re.S)}
-        keys += ["capture.%s" % k for k in cl["capture_keys"]]
-        keys += ["capture.chain.%s" % k for k in cl["chain_keys"]]
-        keys += ["hooks.%s" % k for k in cl["hooks_keys"]]
-        keys += ["hooks.%s.%s" % (h, k) for h in cl["hooks_keys"] for k in cl["hook_keys"]]
-        keys += ["bot.%s" % k for k in cl.get("bot_keys", [])]
+    keys += ["alerts.telegram.%s" % k for k in lists["telegram_keys"]]
+    keys += ["capture.%s" % k for k in lists["capture_keys"]]
+    keys += ["capture.chain.%s" % k for k in lists["chain_keys"]]
+    keys += ["hooks.%s" % k for k in lists["hooks_keys"]]
+    keys += ["hooks.%s.%s" % (h, k) for h in lists["hooks_keys"] for k in lists["hook_keys"]]
+    keys += ["bot.%s" % k for k in lists["bot_keys"]]
     return keys
 
 

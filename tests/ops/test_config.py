@@ -1,5 +1,5 @@
 """deploy/statesnap.example.json: passes `statesnap config check`, holds every key
-server/config.c knows (tokens as hashes only), and every key is documented in the
+conf/ and the modules it hands sections to know (tokens as hashes only), and every key is documented in the
 README's config reference; an unknown key anywhere fails with a clear message."""
 import copy
 import json

@@ -1,6 +1,6 @@
 """`statesnap --help` and `statesnap COMMAND --help`: every command listed, every
 help exits 0 and names exactly the options of the parser's own tables
-(cli/cli.c's `struct cli_opt` tables, server/daemon.c's serve options)."""
+(cli/cli.c's `struct cli_opt` tables, server/serve.c's serve options)."""
 import re
 
 import pytest

@@ -1,7 +1,11 @@
-/* config.c - statesnap.json: load, validate (unknown keys are errors), defaults. */
+/* config.c - statesnap.json: load it, check the top level (unknown keys,
+ * types, ranges), fill in defaults and the environment, and hand each
+ * section to the module that owns its keys: "tokens" to tokens.c,
+ * "capture", "hooks", "bot" and the restore_* keys to config_capture.c,
+ * "retention" to engine/retention.c, "alerts" to alerts/settings.c and
+ * "offsite" to offsite/settings.c. */
 #include "config.h"
-#include "alerts.h"
-#include "offsite.h"
+#include "tokens.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -9,14 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 
+#include "../alerts/settings.h"
+#include "../common/duration.h"
 #include "../engine/pdeflate.h"
+#include "../offsite/settings.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
 #define CONFIG_MAX_GLOBS 256
-#define CONFIG_MAX_TOKENS 256
 
 static const char *const top_keys[] = {
     "root", "store", "dotenv", "include", "exclude", "listen", "tokens", "tls_cert", "tls_key",
@@ -29,13 +33,6 @@ static const char *const top_keys[] = {
 };
 static const char *const retention_keys[] = {
     "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "expire_after", "max_count", NULL
-};
-static const char *const alerts_keys[] = {
-    "webhook_url", "telegram", "on", "timeout_ms", "retries", NULL
-};
-static const char *const offsite_keys[] = {
-    "endpoint", "bucket", "prefix", "region", "access_key", "secret_key", "session_token",
-    "path_style", "interval", "verify_tls", "sync_after_create", NULL
 };
 
 static int key_known(const char *k, const char *const *list)
@@ -134,31 +131,7 @@ static int get_globs(json_t *root, const char *key, char ***out, size_t *n, stru
 
 int config_parse_duration(const char *s, long *out, struct err *e)
 {
-    char *end;
-    long long v, mul = 1;
-
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (end == s || errno != 0 || v < 0)
-        return err_set(e, ERR_INVALID, "bad duration \"%.32s\" (use e.g. 90s, 30m, 24h, 7d)", s);
-    if (*end == 's' || *end == '\0')
-        mul = 1;
-    else if (*end == 'm')
-        mul = 60;
-    else if (*end == 'h')
-        mul = 3600;
-    else if (*end == 'd')
-        mul = 86400;
-    else if (*end == 'w')
-        mul = 7 * 86400;
-    else
-        return err_set(e, ERR_INVALID, "bad duration \"%.32s\" (use e.g. 90s, 30m, 24h, 7d)", s);
-    if (*end != '\0' && end[1] != '\0')
-        return err_set(e, ERR_INVALID, "bad duration \"%.32s\" (use e.g. 90s, 30m, 24h, 7d)", s);
-    if (v > 10LL * 365 * 86400 / mul)
-        return err_set(e, ERR_INVALID, "duration \"%.32s\" is too long", s);
-    *out = (long)(v * mul);
-    return 0;
+    return duration_parse(s, out, e);
 }
 
 static int get_duration(json_t *root, const char *key, long *out, struct err *e)
@@ -173,7 +146,7 @@ static int get_duration(json_t *root, const char *key, long *out, struct err *e)
     }
     if (!json_is_string(v))
         return err_set(e, ERR_INVALID, "config: \"%s\" must be seconds or a duration string", key);
-    if (config_parse_duration(json_string_value(v), out, e) != 0) {
+    if (duration_parse(json_string_value(v), out, e) != 0) {
         e->code = ERR_NONE;
         return err_set(e, ERR_INVALID, "config: \"%s\": bad duration \"%.32s\"", key,
                        json_string_value(v));
@@ -237,124 +210,48 @@ static int get_allowed_hosts(struct config *c, json_t *root, struct err *e)
     return 0;
 }
 
-static int hex_decode(const char *hex, unsigned char *out, size_t n)
-{
-    if (strlen(hex) != 2 * n)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        int hi, lo;
-        char c = hex[2 * i], d = hex[2 * i + 1];
-        hi = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
-             c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        lo = d >= '0' && d <= '9' ? d - '0' : d >= 'a' && d <= 'f' ? d - 'a' + 10 :
-             d >= 'A' && d <= 'F' ? d - 'A' + 10 : -1;
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return 0;
-}
-
-static int parse_role(const char *s, enum token_role *r)
-{
-    if (s == NULL)
-        return -1;
-    if (strcmp(s, "read") == 0)
-        *r = ROLE_READ;
-    else if (strcmp(s, "write") == 0)
-        *r = ROLE_WRITE;
-    else if (strcmp(s, "admin") == 0)
-        *r = ROLE_ADMIN;
-    else
-        return -1;
-    return 0;
-}
-
-/* Tokens: [{"name": "ci", "role": "write", "sha256": "<hex of SHA-256(token)>"}].
- * Only hashes are accepted in the file: a plain token in a config file is a
- * secret at rest, which is what this format exists to avoid. */
-static int get_tokens(struct config *c, json_t *root, struct err *e)
-{
-    json_t *v = json_object_get(root, "tokens"), *t;
-    size_t i;
-    static const char *const token_keys[] = { "name", "role", "sha256", NULL };
-
-    if (v == NULL)
-        return 0;
-    if (!json_is_array(v) || json_array_size(v) > CONFIG_MAX_TOKENS)
-        return err_set(e, ERR_INVALID, "config: \"tokens\" must be an array");
-    c->tokens = calloc(json_array_size(v) + 1, sizeof(*c->tokens));
-    if (c->tokens == NULL)
-        return err_set(e, ERR_IO, "out of memory");
-    json_array_foreach(v, i, t) {
-        struct config_token *tok = &c->tokens[i];
-        const char *name, *hash;
-        if (!json_is_object(t))
-            return err_set(e, ERR_INVALID, "config: tokens[%zu] must be an object", i);
-        if (check_keys(t, token_keys, "tokens[]", e) != 0)
-            return -1;
-        name = json_string_value(json_object_get(t, "name"));
-        hash = json_string_value(json_object_get(t, "sha256"));
-        if (name == NULL || *name == '\0' || strlen(name) > 64)
-            return err_set(e, ERR_INVALID, "config: tokens[%zu].name must be a short string", i);
-        if (parse_role(json_string_value(json_object_get(t, "role")), &tok->role) != 0)
-            return err_set(e, ERR_INVALID, "config: tokens[%zu].role must be read, write or admin", i);
-        if (hash == NULL || hex_decode(hash, tok->sha256, sizeof(tok->sha256)) != 0)
-            return err_set(e, ERR_INVALID,
-                           "config: tokens[%zu].sha256 must be 64 hex digits (sha256 of the token)", i);
-        if ((tok->name = strdup(name)) == NULL)
-            return err_set(e, ERR_IO, "out of memory");
-        c->n_tokens = i + 1;
-    }
-    return 0;
-}
-
-/* STATESNAP_TOKEN_<ROLE>=token adds a token named "env-<role>" without it
- * ever being written to a file; the plain value is hashed and wiped. */
-static int env_tokens(struct config *c, struct err *e)
-{
-    static const char *const roles[] = { "READ", "WRITE", "ADMIN" };
-
-    for (int i = 0; i < 3; i++) {
-        char var[32];
-        const char *val;
-        snprintf(var, sizeof(var), "STATESNAP_TOKEN_%s", roles[i]);
-        val = getenv(var);
-        if (val == NULL || *val == '\0')
-            continue;
-        struct config_token *nt = realloc(c->tokens, (c->n_tokens + 2) * sizeof(*nt));
-        if (nt == NULL)
-            return err_set(e, ERR_IO, "out of memory");
-        c->tokens = nt;
-        struct config_token *tok = &c->tokens[c->n_tokens];
-        memset(tok, 0, sizeof(*tok));
-        tok->role = (enum token_role)(i + 1);
-        char name[16];
-        snprintf(name, sizeof(name), "env-%c%c%c%c%s", roles[i][0] + 32, roles[i][1] + 32,
-                 roles[i][2] + 32, roles[i][3] + 32, i == 2 ? "n" : "");
-        if ((tok->name = strdup(name)) == NULL)
-            return err_set(e, ERR_IO, "out of memory");
-        if (EVP_Digest(val, strlen(val), tok->sha256, NULL, EVP_sha256(), NULL) != 1)
-            return err_set(e, ERR_IO, "sha256 failed");
-        c->n_tokens++;
-    }
-    return 0;
-}
-
-static int validate_section(struct config *c, json_t *root, const char *key,
-                            const char *const *keys, json_t **slot, struct err *e)
+/* A section kept whole for its module: an object, whose keys keys (when
+ * not NULL) lists; the module's own parser checks the rest. */
+static int validate_section(json_t *root, const char *key, const char *const *keys,
+                            json_t **slot, struct err *e)
 {
     json_t *v = json_object_get(root, key);
 
-    (void)c;
     if (v == NULL)
         return 0;
     if (!json_is_object(v))
         return err_set(e, ERR_INVALID, "config: \"%s\" must be an object", key);
-    if (check_keys(v, keys, key, e) != 0)
+    if (keys != NULL && check_keys(v, keys, key, e) != 0)
         return -1;
     *slot = json_incref(v);
     return 0;
+}
+
+/* The "alerts" section parses completely (what alerts_start will do). NULL is fine. */
+static int check_alerts(const json_t *section, struct err *e)
+{
+    struct alerts_settings set;
+    int rc;
+
+    if (section == NULL)
+        return 0;
+    rc = alerts_settings_parse(section, &set, e);
+    alerts_settings_clear(&set);
+    return rc;
+}
+
+/* The "offsite" section parses completely (what offsite_open will do),
+ * its keys possibly from the environment. NULL (no section) is fine. */
+static int check_offsite(const json_t *section, struct err *e)
+{
+    struct offsite_settings set;
+    int rc;
+
+    if (section == NULL)
+        return 0;
+    rc = offsite_settings_parse(section, &set, e);
+    offsite_settings_clear(&set);
+    return rc;
 }
 
 static int apply_root(struct config *c, json_t *root, const char *path, struct err *e);
@@ -412,7 +309,8 @@ static int apply_root(struct config *c, json_t *root, const char *path, struct e
     if (get_globs(root, "include", &c->include, &c->n_include, e) ||
         get_globs(root, "exclude", &c->exclude, &c->n_exclude, e))
         goto out;
-    if (get_tokens(c, root, e) != 0 || get_allowed_hosts(c, root, e) != 0)
+    if (tokens_parse(json_object_get(root, "tokens"), &c->tokens, &c->n_tokens, e) != 0 ||
+        get_allowed_hosts(c, root, e) != 0)
         goto out;
     n = c->max_connections_per_ip;
     if (get_int(root, "max_connections_per_ip", 0, 65535, &n, e) < 0)
@@ -464,12 +362,13 @@ static int apply_root(struct config *c, json_t *root, const char *path, struct e
     if (get_bool(root, "prune_after_create", &c->prune_after_create, e) ||
         get_bool(root, "metrics_public", &c->metrics_public, e))
         goto out;
-    if (validate_section(c, root, "retention", retention_keys, &c->retention, e) ||
+    /* Each section is handed to the module that owns its keys. */
+    if (validate_section(root, "retention", retention_keys, &c->retention, e) ||
         retention_from_json(c->retention, &c->retention_policy, e) ||
-        validate_section(c, root, "alerts", alerts_keys, &c->alerts, e) ||
-        alerts_check(c->alerts, e) ||
-        validate_section(c, root, "offsite", offsite_keys, &c->offsite, e) ||
-        offsite_check(c->offsite, e) ||
+        validate_section(root, "alerts", NULL, &c->alerts, e) ||
+        check_alerts(c->alerts, e) ||
+        validate_section(root, "offsite", NULL, &c->offsite, e) ||
+        check_offsite(c->offsite, e) ||
         config_capture_apply(c, root, e) || config_hooks_apply(c, root, e) ||
         config_restore_apply(c, root, e))
         goto out;
@@ -516,7 +415,7 @@ int config_load(struct config *c, const char *path, struct err *e)
         return -1;
     if ((env = getenv("STATESNAP_STORE")) != NULL && *env && config_set_string(&c->store, env, e))
         return -1;
-    if (env_tokens(c, e) != 0)
+    if (tokens_from_env(&c->tokens, &c->n_tokens, e) != 0)
         return -1;
     config_sync_engine(c);
     return 0;
@@ -576,11 +475,7 @@ void config_free(struct config *c)
     free_strv(c->exclude, c->n_exclude);
     free_strv(c->allowed_hosts, c->n_allowed_hosts);
     free(c->listen);
-    for (size_t i = 0; i < c->n_tokens; i++)
-        free(c->tokens[i].name);
-    if (c->tokens != NULL)
-        OPENSSL_cleanse(c->tokens, c->n_tokens * sizeof(*c->tokens));
-    free(c->tokens);
+    tokens_free(c->tokens, c->n_tokens);
     free(c->tls_cert);
     free(c->tls_key);
     json_decref(c->retention);

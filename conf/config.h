@@ -1,4 +1,5 @@
-/* config.h - statesnap.json: load, validate (unknown keys are errors), defaults. */
+/* config.h - statesnap.json: load, validate (unknown keys are errors), defaults;
+ * the one struct every front reads its settings from. */
 #ifndef STATESNAP_CONFIG_H
 #define STATESNAP_CONFIG_H
 
@@ -8,17 +9,10 @@
 
 #include "../engine/engine.h"
 #include "../common/err.h"
+#include "tokens.h"
 
 #define CONFIG_PER_IP_DEFAULT 1024  /* a quarter of the server's connection limit */
 #define CONFIG_ALLOWED_HOSTS_MAX 64
-
-enum token_role { ROLE_NONE = 0, ROLE_READ = 1, ROLE_WRITE = 2, ROLE_ADMIN = 3 };
-
-struct config_token {
-    char *name;
-    enum token_role role;
-    unsigned char sha256[32];   /* SHA-256 of the bearer token; the token itself is never kept */
-};
 
 /* One hook of the "hooks" section. */
 struct config_hook {
@@ -95,7 +89,8 @@ int config_set_string(char **slot, const char *value, struct err *e);
 /* Refresh c->engine from the other fields; call after overrides. Cannot fail. */
 void config_sync_engine(struct config *c);
 
-/* Parse "24h", "90m", "3600", "7d" into seconds. Returns 0 or -1 (ERR_INVALID). */
+/* Parse "24h", "90m", "3600", "7d" into seconds (duration_parse, for the
+ * CLI's duration options). Returns 0 or -1 (ERR_INVALID). */
 int config_parse_duration(const char *s, long *out, struct err *e);
 
 /* The "capture" and "hooks" sections of a parsed config document (unknown

@@ -1,0 +1,265 @@
+/* cms.c - streaming CMS AuthEnvelopedData encryption of archives for offsite
+ * copies, and their decryption on fetch, on OpenSSL's CMS interface (see
+ * cms.h for the format and the openssl recipe). */
+#include "cms.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/cms.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+struct cms_recipient {
+    X509 *cert;
+};
+
+struct cms_enc {
+    CMS_ContentInfo *cms;
+    BIO *out;               /* memory: encrypted bytes not yet read */
+    BIO *chain;             /* plaintext in, through the CMS encoder, into out */
+    int fd;
+    int in_eof, finished;
+    long long plain;
+    unsigned char chunk[CMS_CHUNK];
+};
+
+/* OpenSSL's reason for the last failure, for a message; clears its queue. */
+static const char *ossl_why(void)
+{
+    unsigned long code = ERR_peek_last_error();
+    const char *r = code ? ERR_reason_error_string(code) : NULL;
+
+    ERR_clear_error();
+    return r != NULL ? r : "unknown error";
+}
+
+int cms_recipient_load(const char *path, struct cms_recipient **out, struct err *e)
+{
+    struct cms_recipient *r;
+    BIO *b;
+    X509 *cert;
+    EVP_PKEY *pub;
+    int ok;
+
+    *out = NULL;
+    if ((b = BIO_new_file(path, "r")) == NULL) {
+        ERR_clear_error();
+        return err_sys(e, errno ? errno : ENOENT, "offsite.encrypt_to %s", path);
+    }
+    cert = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    BIO_free(b);
+    if (cert == NULL) {
+        ERR_clear_error();
+        return err_set(e, ERR_INVALID, "offsite.encrypt_to %s: not a PEM X.509 certificate "
+                       "(BEGIN CERTIFICATE)", path);
+    }
+    /* Ed25519 and other signature-only keys cannot receive a content key. */
+    pub = X509_get0_pubkey(cert);
+    ok = pub != NULL && (EVP_PKEY_is_a(pub, "RSA") || EVP_PKEY_is_a(pub, "EC") ||
+                         EVP_PKEY_is_a(pub, "X25519") || EVP_PKEY_is_a(pub, "X448"));
+    if (!ok) {
+        X509_free(cert);
+        return err_set(e, ERR_INVALID, "offsite.encrypt_to %s: the certificate's key cannot "
+                       "receive an encryption key (use RSA or EC)", path);
+    }
+    if ((r = calloc(1, sizeof(*r))) == NULL) {
+        X509_free(cert);
+        return err_set(e, ERR_IO, "out of memory");
+    }
+    r->cert = cert;
+    *out = r;
+    return 0;
+}
+
+void cms_recipient_free(struct cms_recipient *r)
+{
+    if (r == NULL)
+        return;
+    X509_free(r->cert);
+    free(r);
+}
+
+int cms_enc_open(const struct cms_recipient *r, int fd, struct cms_enc **out, struct err *e)
+{
+    struct cms_enc *c;
+    STACK_OF(X509) *certs = sk_X509_new_null();
+
+    *out = NULL;
+    if (certs == NULL || (c = calloc(1, sizeof(*c))) == NULL) {
+        sk_X509_free(certs);
+        return err_set(e, ERR_IO, "out of memory");
+    }
+    c->fd = fd;
+    if (sk_X509_push(certs, r->cert) <= 0 ||
+        (c->cms = CMS_encrypt(certs, NULL, EVP_aes_256_gcm(), CMS_BINARY | CMS_STREAM)) == NULL ||
+        (c->out = BIO_new(BIO_s_mem())) == NULL ||
+        (c->chain = BIO_new_CMS(c->out, c->cms)) == NULL) {
+        sk_X509_free(certs);
+        err_set(e, ERR_IO, "cannot start CMS encryption: %s", ossl_why());
+        cms_enc_free(c);
+        return -1;
+    }
+    sk_X509_free(certs);          /* the CMS structure holds its own reference */
+    *out = c;
+    return 0;
+}
+
+/* Flush the encoder (the GCM tag and the end of the structure go out) and
+ * free the BIOs it pushed on top of out. Returns 0 or -1. */
+static int enc_finish(struct cms_enc *c)
+{
+    int ok = BIO_flush(c->chain) > 0;
+
+    while (c->chain != NULL && c->chain != c->out) {
+        BIO *next = BIO_pop(c->chain);
+        BIO_free(c->chain);
+        c->chain = next;
+    }
+    c->chain = NULL;
+    c->finished = 1;
+    return ok ? 0 : -1;
+}
+
+ssize_t cms_enc_read(struct cms_enc *c, void *buf, size_t len, struct err *e)
+{
+    for (;;) {
+        size_t pending = BIO_ctrl_pending(c->out);
+        ssize_t n;
+
+        if (pending > 0) {
+            int want = (int)(len < pending ? len : pending);
+            if (want > 1 << 30)
+                want = 1 << 30;
+            n = BIO_read(c->out, buf, want);
+            return n > 0 ? n : err_set(e, ERR_IO, "CMS encryption: %s", ossl_why());
+        }
+        if (c->finished || len == 0)
+            return 0;
+        if (c->in_eof) {
+            if (enc_finish(c) != 0)
+                return err_set(e, ERR_IO, "CMS encryption: %s", ossl_why());
+            continue;
+        }
+        n = read(c->fd, c->chunk, sizeof(c->chunk));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return err_sys(e, errno, "read archive for encryption");
+        }
+        if (n == 0) {
+            c->in_eof = 1;
+            continue;
+        }
+        if (BIO_write(c->chain, c->chunk, (int)n) != (int)n)
+            return err_set(e, ERR_IO, "CMS encryption: %s", ossl_why());
+        c->plain += n;
+    }
+}
+
+long long cms_enc_plain_bytes(const struct cms_enc *c)
+{
+    return c->plain;
+}
+
+void cms_enc_free(struct cms_enc *c)
+{
+    if (c == NULL)
+        return;
+    while (c->chain != NULL && c->chain != c->out) {
+        BIO *next = BIO_pop(c->chain);
+        BIO_free(c->chain);
+        c->chain = next;
+    }
+    BIO_free(c->out);
+    CMS_ContentInfo_free(c->cms);
+    OPENSSL_cleanse(c->chunk, sizeof(c->chunk));
+    free(c);
+}
+
+int cms_decrypt_file(const char *in_path, int out_fd, const char *cert_path,
+                     const char *key_path, struct err *e)
+{
+    BIO *in = NULL, *kb = NULL, *cb = NULL, *out = NULL;
+    CMS_ContentInfo *cms = NULL;
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    int rc = -1;
+
+    if ((kb = BIO_new_file(key_path, "r")) == NULL ||
+        (key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL)) == NULL) {
+        err_set(e, ERR_INVALID, "offsite.decrypt_key %s: cannot read a PEM private key (%s)",
+                key_path, ossl_why());
+        goto out;
+    }
+    if ((cb = BIO_new_file(cert_path, "r")) == NULL ||
+        (cert = PEM_read_bio_X509(cb, NULL, NULL, NULL)) == NULL) {
+        err_set(e, ERR_INVALID, "offsite.encrypt_to %s: cannot read a PEM certificate (%s)",
+                cert_path, ossl_why());
+        goto out;
+    }
+    if (X509_check_private_key(cert, key) != 1) {
+        ERR_clear_error();
+        err_set(e, ERR_INVALID, "offsite.decrypt_key %s is not the key of the certificate %s",
+                key_path, cert_path);
+        goto out;
+    }
+    if ((in = BIO_new_file(in_path, "rb")) == NULL) {
+        err_set(e, ERR_IO, "%s: cannot open (%s)", in_path, ossl_why());
+        goto out;
+    }
+    if ((cms = d2i_CMS_bio(in, NULL)) == NULL) {
+        err_set(e, ERR_VERIFY, "%s is not a whole CMS object (truncated or not encrypted): %s",
+                in_path, ossl_why());
+        goto out;
+    }
+    if ((out = BIO_new_fd(out_fd, BIO_NOCLOSE)) == NULL) {
+        err_set(e, ERR_IO, "out of memory");
+        goto out;
+    }
+    if (CMS_decrypt(cms, key, cert, NULL, out, CMS_BINARY) != 1) {
+        err_set(e, ERR_VERIFY, "cannot decrypt %s with %s: %s (not encrypted to this key, or "
+                "altered)", in_path, key_path, ossl_why());
+        goto out;
+    }
+    if (BIO_flush(out) <= 0) {
+        err_sys(e, errno ? errno : EIO, "write decrypted archive");
+        goto out;
+    }
+    rc = 0;
+out:
+    BIO_free(out);
+    BIO_free(in);
+    BIO_free(kb);
+    BIO_free(cb);
+    CMS_ContentInfo_free(cms);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return rc;
+}
+
+int cms_looks_encrypted(const unsigned char *head, size_t n)
+{
+    static const unsigned char auth_env[] = { 0x06, 0x0b, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d,
+                                              0x01, 0x09, 0x10, 0x01, 0x17 };
+    static const unsigned char env[] = { 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d,
+                                         0x01, 0x07, 0x03 };
+    size_t i = 2;
+
+    if (n < 2 || head[0] != 0x30)
+        return 0;
+    if (head[1] & 0x80) {                 /* indefinite (0x80) or long form */
+        i += head[1] & 0x7f;
+        if ((head[1] & 0x7f) > 4)
+            return 0;
+    }
+    if (n >= i + sizeof(auth_env) && memcmp(head + i, auth_env, sizeof(auth_env)) == 0)
+        return 1;
+    return n >= i + sizeof(env) && memcmp(head + i, env, sizeof(env)) == 0;
+}

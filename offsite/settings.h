@@ -1,0 +1,40 @@
+/* settings.h - the "offsite" section of statesnap.json, parsed and checked
+ * once (unknown keys, types, ranges; keys possibly from the environment). */
+#ifndef STATESNAP_OFFSITE_SETTINGS_H
+#define STATESNAP_OFFSITE_SETTINGS_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+#include "../common/err.h"
+#include "s3.h"
+
+#define OFFSITE_ACCESS_KEY_ENV "STATESNAP_OFFSITE_ACCESS_KEY"
+#define OFFSITE_SECRET_KEY_ENV "STATESNAP_OFFSITE_SECRET_KEY"
+#define OFFSITE_SESSION_TOKEN_ENV "STATESNAP_OFFSITE_SESSION_TOKEN"
+#define OFFSITE_TOKEN_MAX 4096   /* STS/SSO session tokens run to ~2 KiB */
+#define OFFSITE_INTERVAL_DEFAULT (7L * 86400)     /* weekly */
+#define OFFSITE_PREFIX_MAX 512
+#define OFFSITE_KEY_MAX 256
+
+struct offsite_settings {
+    struct s3_config s3;         /* endpoint, bucket, region, TLS; owns the three secrets */
+    char prefix[OFFSITE_PREFIX_MAX + 2];   /* always ends in '/' (or is empty) */
+    long interval;               /* seconds between the server's rounds */
+    int sync_after_create;
+};
+
+/* Parse and check an "offsite" object into *set (overwritten). The
+ * credentials come from $STATESNAP_OFFSITE_* over the file's keys, or
+ * else all three from $AWS_ACCESS_KEY_ID / $AWS_SECRET_ACCESS_KEY /
+ * $AWS_SESSION_TOKEN. Returns 0, or -1 with ERR_INVALID naming the key
+ * (never a key's value) or ERR_IO. Call offsite_settings_clear either way. */
+int offsite_settings_parse(const json_t *section, struct offsite_settings *set, struct err *e);
+
+/* Wipe and free the secrets. Accepts NULL; cannot fail. */
+void offsite_settings_clear(struct offsite_settings *set);
+
+/* "scheme://host" of the endpoint into buf. Returns buf. Cannot fail. */
+char *offsite_settings_endpoint(const struct offsite_settings *set, char *buf, size_t len);
+
+#endif
