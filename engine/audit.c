@@ -240,89 +240,9 @@ int audit_flush(struct store *s, struct err *e)
     return flush_impl(s, 0, NULL, e);
 }
 
-static int audit_verify_locked(struct store *s, json_t **report, struct err *e);
-
-int engine_audit_repair(struct store *s, json_t **report, struct err *e)
+int audit_flush_rebuild(struct store *s, struct err *e)
 {
-    int64_t behind = 0, last, appended = 0;
-    char lasthash[65];
-    json_t *v = NULL;
-    struct err ve = { 0 };
-    int rc, missing = 0;
-
-    *report = NULL;
-    if (store_lock_as_is(s, e) != 0)
-        return -1;
-    /* Verify first: repair writes only what a crash left out, or a new file
-     * where the old one was moved aside. */
-    rc = audit_verify_locked(s, &v, &ve);
-    if (v != NULL) {
-        json_t *f = json_object_get(v, "file");
-        behind = json_integer_value(json_object_get(f, "behind"));
-        missing = json_is_true(json_object_get(json_object_get(f, "first_bad"), "file_missing"));
-    }
-    json_decref(v);
-    if (rc != 0 && !missing) {
-        *e = ve;
-        if (e->code == ERR_VERIFY) {
-            size_t l = strlen(e->msg);
-            snprintf(e->msg + l, sizeof(e->msg) - l, "%s",
-                     "; not a crash: keep audit.jsonl as evidence, move it aside and run "
-                     "audit repair again to write a new one from the catalog");
-        }
-        store_unlock(s);
-        return -1;
-    }
-    rc = catalog_audit_last(s->cat, &last, lasthash, e);
-    if (rc == 0)
-        rc = flush_impl(s, 1, NULL, e);
-    store_unlock(s);
-    if (rc != 0)
-        return -1;
-    appended = missing ? last : behind;
-    *report = json_pack("{s:b,s:I,s:I,s:b}", "ok", 1, "entries", (json_int_t)last, "appended",
-                        (json_int_t)appended, "rewritten", missing);
-    return *report ? 0 : err_set(e, ERR_IO, "out of memory");
-}
-
-static json_t *entry_json(const struct catalog_audit *a)
-{
-    json_t *details = json_loads(a->details ? a->details : "{}", 0, NULL);
-
-    return json_pack("{s:I,s:s,s:s,s:s,s:o,s:s,s:o,s:s,s:s}", "seq", (json_int_t)a->seq,
-                     "time", a->time, "actor", a->actor ? a->actor : "", "op", a->op ? a->op : "",
-                     "snapshot", a->snapshot ? json_string(a->snapshot) : json_null(),
-                     "result", a->result ? a->result : "",
-                     "details", details ? details : json_object(),
-                     "prev_hash", a->prev_hash, "hash", a->hash);
-}
-
-int engine_audit_list(struct store *s, int64_t after, size_t limit, json_t **page, struct err *e)
-{
-    struct catalog_audit *rows = NULL;
-    size_t n = 0;
-    json_t *arr;
-
-    *page = NULL;
-    if (limit == 0)
-        limit = 100;
-    if (limit > 1000 || after < 0)
-        return err_set(e, ERR_INVALID, "limit must be 1-1000 and after >= 0");
-    int64_t last;
-    char lasthash[65];
-    if (catalog_audit_last(s->cat, &last, lasthash, e) != 0 ||
-        catalog_audit_list(s->cat, after, limit, &rows, &n, e) != 0)
-        return -1;
-    arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, entry_json(&rows[i]));
-    /* A full page is the last one when it ends at the newest entry. */
-    *page = json_pack("{s:o,s:o,s:I}", "entries", arr,
-                      "next_after", n == limit && rows[n - 1].seq < last ? json_integer(rows[n - 1].seq)
-                                                                          : json_null(),
-                      "last_seq", (json_int_t)last);
-    catalog_audit_free(rows, n);
-    return *page ? 0 : err_set(e, ERR_IO, "out of memory");
+    return flush_impl(s, 1, NULL, e);
 }
 
 /* Check one entry against the chain so far. NULL when good, else the problem. */
@@ -350,22 +270,7 @@ static json_t *bad(int64_t where_key, const char *key, int64_t seq, const char *
                      "problem", problem);
 }
 
-int engine_audit_verify(struct store *s, json_t **report, struct err *e)
-{
-    int rc;
-
-    /* Under the lock no writer is in flight (each flushes audit.jsonl before
-     * it lets go), so a missing entry is real. No recovery first: catching
-     * the file up from the catalog would hide a deleted last line. */
-    *report = NULL;
-    if (store_lock_as_is(s, e) != 0)
-        return -1;
-    rc = audit_verify_locked(s, report, e);
-    store_unlock(s);
-    return rc;
-}
-
-static int audit_verify_locked(struct store *s, json_t **report, struct err *e)
+int audit_check(struct store *s, json_t **report, struct err *e)
 {
     int64_t after = 0, want = 1, count = 0, last, flushed = 0, behind = 0;
     int missing = 0, torn = 0;

@@ -1,5 +1,7 @@
 /* audit.h - the audit chain: every mutating operation, hash-linked, in the
- * catalog and in STORE/audit.jsonl. */
+ * catalog and in STORE/audit.jsonl. A primitive: every function here runs
+ * under the store lock its caller holds and never takes it (the operations
+ * list, verify and repair are engine.h's, in op_audit.c). */
 #ifndef STATESNAP_AUDIT_H
 #define STATESNAP_AUDIT_H
 
@@ -11,7 +13,7 @@
 
 /* Append an entry {time, actor, op, snapshot, result, details} to the
  * catalog (inside the caller's transaction if one is open). The lock is
- * held; audit.jsonl catches up when the lock is released. details may be
+ * held; audit.jsonl catches up at the end of the operation (op_end). details may be
  * NULL. Outside a transaction the event hook hears of it at once; inside
  * one, the caller calls engine_emit after its commit (an alert must never
  * announce what a rollback undid). */
@@ -22,24 +24,14 @@ int audit_append(struct store *s, const char *op, const char *snapshot, const ch
  * entries it lacks, fsync. The lock is held. */
 int audit_flush(struct store *s, struct err *e);
 
-/* A page of entries oldest first after seq `after`: {entries:[...], next_after}. */
-int engine_audit_list(struct store *s, int64_t after, size_t limit, json_t **page, struct err *e);
+/* audit_flush that also writes a new audit.jsonl from the catalog when the
+ * file is missing although it had entries (audit repair, after the old
+ * file was moved aside). The lock is held. */
+int audit_flush_rebuild(struct store *s, struct err *e);
 
 /* Recompute both chains (catalog rows and audit.jsonl) and compare them,
- * writing nothing (not even the catch-up a write would do).
- * *report = {ok, entries, catalog:{ok, first_bad},
- *            file:{ok, first_bad, entries, behind[, note]}};
- * a file that is a clean prefix of the catalog and no shorter than it was
- * last durably written is ok with behind = N (a crash before its flush);
- * shorter than that is a deleted tail. -1 with ERR_VERIFY naming the first
- * bad entry when not ok; *report is set then too. */
-int engine_audit_verify(struct store *s, json_t **report, struct err *e);
-
-/* Catch audit.jsonl up with the catalog when verify finds it only behind,
- * or write it anew from the catalog when it is missing (moved aside).
- * Anything else (edited, dropped, reordered, cut) is refused with
- * ERR_VERIFY: that file is evidence. *report = {ok, entries, appended,
- * rewritten}; caller frees. */
-int engine_audit_repair(struct store *s, json_t **report, struct err *e);
+ * writing nothing; the report and result of engine_audit_verify. The lock
+ * is held, taken as is (no recovery first). */
+int audit_check(struct store *s, json_t **report, struct err *e);
 
 #endif

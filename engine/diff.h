@@ -39,4 +39,9 @@ int diff_sides(const struct diff_side *a, const struct diff_side *b, json_t **ou
  * if changes were cut off, 0 otherwise. Cannot fail except on allocation (-1). */
 int diff_json(const json_t *a, const json_t *b, json_t *changes, size_t max);
 
+/* The keys of obj in strcmp order, borrowed from obj, in a malloc'd array
+ * *out (NULL when empty; caller frees the array) of *n. -1 when out of
+ * memory. (diff_json.c; the .env block of diff.c uses it too.) */
+int diff_json_sorted_keys(const json_t *obj, const char ***out, size_t *n);
+
 #endif

@@ -3,7 +3,12 @@
  * Every operation takes a struct store (one per thread), fills a struct err
  * on failure and returns 0 or -1. Results are jansson documents whose shape
  * is the API's JSON schema (openapi.yaml); the CLI renders its text blocks
- * from the same documents, so both fronts say the same thing. */
+ * from the same documents, so both fronts say the same thing.
+ *
+ * Each operation is one file, engine/op_NAME.c, and runs inside the one
+ * bracket of engine/op.h (lock, recover, flush the audit, unlock); every
+ * other file of engine/ is a primitive those files share. Opening and
+ * closing a store is store.h. */
 #ifndef STATESNAP_ENGINE_H
 #define STATESNAP_ENGINE_H
 
@@ -119,32 +124,16 @@ struct engine_sinks {
  * with ERR_INVALID when the table is full. */
 int engine_sinks_add(struct engine_sinks *t, engine_sink_fn fn, void *ctx, struct err *e);
 
-struct store;
+struct store;      /* an open store: store.h (store_open, store_close) */
 struct catalog;
+
+/* ---- helpers of both fronts and the engine (engine.c): events, sinks,
+ * names, text, time, actor ---- */
 
 /* Tell every sink in cfg->sinks about an operation (nothing is built when
  * there are none). Cannot fail. */
 void engine_emit(const struct engine_config *cfg, const char *op, const char *result,
                  const char *snapshot, const json_t *details);
-
-/* Open the store named in cfg. With create != 0 (a command that may add a
- * snapshot: create, import, reindex, serve) the directory (0700), .work/
- * and catalog.db (0600) are made if missing, whatever the umask, and
- * audit.jsonl is caught up with the catalog; with create == 0 a path that
- * holds no catalog.db is ERR_NOT_FOUND ("no statesnap store at ...") and
- * nothing is made. If leftovers of a crashed operation are found and the
- * lock is free, they are cleaned or rolled forward first. Returns 0 and
- * *out (free with store_close) or -1. cfg must outlive the store. */
-int store_open(struct store **out, const struct engine_config *cfg, int create, struct err *e);
-
-/* The store's catalog connection (borrowed; for db/ queries by the fronts). */
-struct catalog *store_catalog(struct store *s);
-
-/* Close a store. Accepts NULL. */
-void store_close(struct store *s);
-
-/* The configuration the store was opened with. Cannot fail. */
-const struct engine_config *store_config(const struct store *s);
 
 /* Check a snapshot name against [A-Za-z0-9][A-Za-z0-9._-]{0,63}.
  * Returns 0 or -1 with ERR_INVALID and a message naming the problem. */
@@ -302,6 +291,27 @@ int engine_update(struct store *s, const char *name, int pin, const json_t *labe
  * reasons}], removed:[{name, created_at}]}. Pinned snapshots are never removed. */
 int engine_prune(struct store *s, const struct retention_policy *p, int dry_run, json_t **report,
                  struct err *e);
+
+/* ---- audit ---- */
+/* A page of entries oldest first after seq `after`: {entries:[...], next_after}. */
+int engine_audit_list(struct store *s, int64_t after, size_t limit, json_t **page, struct err *e);
+
+/* Recompute both chains (catalog rows and audit.jsonl) and compare them,
+ * writing nothing (not even the catch-up a write would do).
+ * *report = {ok, entries, catalog:{ok, first_bad},
+ *            file:{ok, first_bad, entries, behind[, note]}};
+ * a file that is a clean prefix of the catalog and no shorter than it was
+ * last durably written is ok with behind = N (a crash before its flush);
+ * shorter than that is a deleted tail. -1 with ERR_VERIFY naming the first
+ * bad entry when not ok; *report is set then too. */
+int engine_audit_verify(struct store *s, json_t **report, struct err *e);
+
+/* Catch audit.jsonl up with the catalog when verify finds it only behind,
+ * or write it anew from the catalog when it is missing (moved aside).
+ * Anything else (edited, dropped, reordered, cut) is refused with
+ * ERR_VERIFY: that file is evidence. *report = {ok, entries, appended,
+ * rewritten}; caller frees. */
+int engine_audit_repair(struct store *s, json_t **report, struct err *e);
 
 /* ---- import / reindex ---- */
 /* Validate the zip at path completely (names, sizes, manifest, every hash)

@@ -1,7 +1,7 @@
-/* store.c - the store: directory layout, lock, per-store secret, crash recovery. */
+/* store.c - the store handle (store.h): layout, lock, secret, intents, summary,
+ * the file-hash memo. Opening is store_open.c. */
 #include "store.h"
 
-#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <errno.h>
@@ -17,14 +17,8 @@
 #include <openssl/rand.h>
 
 #include "archive.h"
-#include "audit.h"
 #include "../db/audit.h"
-#include "../common/failpoint.h"
 #include "../common/fsutil.h"
-#include "ops.h"
-#include "restore.h"
-
-#define UPLOAD_STALE_SECONDS 3600
 
 int store_random_hex(char *out, size_t n, struct err *e)
 {
@@ -46,113 +40,6 @@ int store_archive_path(const struct store *s, const char *name, char *out, size_
     if (snprintf(file, sizeof(file), "%s.zip", name) >= (int)sizeof(file))
         return err_set(e, ERR_INVALID, "name too long");
     return fs_join(out, len, s->dir, file, e);
-}
-
-static int work_has_entries(const struct store *s)
-{
-    DIR *d = opendir(s->work);
-    struct dirent *de;
-    int found = 0;
-
-    if (d == NULL)
-        return 0;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-            found = 1;
-            break;
-        }
-    }
-    closedir(d);
-    return found;
-}
-
-int store_open(struct store **out, const struct engine_config *cfg, int create, struct err *e)
-{
-    struct store *s;
-    char path[PATH_MAX];
-    struct stat st;
-
-    *out = NULL;
-    if (cfg->store == NULL || *cfg->store == '\0')
-        return err_set(e, ERR_INVALID, "no store directory configured");
-    if ((s = calloc(1, sizeof(*s))) == NULL)
-        return err_set(e, ERR_IO, "out of memory");
-    s->cfg = cfg;
-    s->lock_fd = -1;
-    archive_set_limits(cfg->max_unpacked_bytes, cfg->max_compression_ratio);
-    if (snprintf(s->dir, sizeof(s->dir), "%s", cfg->store) >= (int)sizeof(s->dir) ||
-        fs_join(s->work, sizeof(s->work), s->dir, STORE_WORK_DIR, e) != 0) {
-        err_set(e, ERR_INVALID, "store path too long");
-        goto fail;
-    }
-    if (fs_join(path, sizeof(path), s->dir, STORE_CATALOG_FILE, e) != 0)
-        goto fail;
-    if (stat(s->dir, &st) != 0) {
-        if (errno != ENOENT || !create) {
-            if (errno == ENOENT)
-                err_set(e, ERR_NOT_FOUND, STORE_NOT_A_STORE, s->dir);
-            else
-                err_sys(e, errno, "store %s", s->dir);
-            goto fail;
-        }
-        if (fs_mkdir_p(s->dir, STORE_DIR_MODE, e) != 0)
-            goto fail;
-        /* mkdir's mode passes through the umask; the store is private anyway. */
-        if (chmod(s->dir, STORE_DIR_MODE) != 0) {
-            err_sys(e, errno, "chmod %s", s->dir);
-            goto fail;
-        }
-    } else if (!S_ISDIR(st.st_mode)) {
-        err_set(e, ERR_INVALID, "store %s is not a directory", s->dir);
-        goto fail;
-    }
-    /* Only a command that may create a snapshot makes a store: a typo in
-     * --store must not leave an empty catalog behind and report 0 snapshots. */
-    if (!create && fs_exists(path) != 1) {
-        err_set(e, ERR_NOT_FOUND, STORE_NOT_A_STORE, s->dir);
-        goto fail;
-    }
-    if (mkdir(s->work, STORE_DIR_MODE) != 0 && errno != EEXIST) {
-        err_sys(e, errno, "create %s", s->work);
-        goto fail;
-    }
-    if (create && fs_exists(path) != 1) {
-        /* SQLite gives its -wal and -shm the database file's mode. */
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, STORE_FILE_MODE);
-        if (fd < 0 || fchmod(fd, STORE_FILE_MODE) != 0) {
-            err_sys(e, errno, "create %s", path);
-            if (fd >= 0)
-                close(fd);
-            goto fail;
-        }
-        close(fd);
-    }
-    if (catalog_open(&s->cat, path, e) != 0)
-        goto fail;
-    /* A killed operation is finished by whoever comes next; if the lock is
-     * busy, its holder is alive and will do it. A handle opened to write
-     * (create != 0: the server at start, create, import) also brings
-     * audit.jsonl up to the catalog, which a kill just after a commit can
-     * leave one flush behind. */
-    if (create || work_has_entries(s)) {
-        struct engine_config quick = *cfg;
-        const struct engine_config *saved = s->cfg;
-        struct err ignored = { 0 };
-        quick.lock_timeout_ms = 0;
-        s->cfg = &quick;
-        if (store_lock(s, &ignored) == 0)
-            store_unlock(s);
-        s->cfg = saved;
-        if (ignored.code != ERR_NONE && ignored.code != ERR_LOCKED) {
-            *e = ignored;
-            goto fail;
-        }
-    }
-    *out = s;
-    return 0;
-fail:
-    store_close(s);
-    return -1;
 }
 
 void store_close(struct store *s)
@@ -392,19 +279,7 @@ const struct engine_config *store_config(const struct store *s)
     return s->cfg;
 }
 
-static int lock_impl(struct store *s, int recover, struct err *e);
-
 int store_lock(struct store *s, struct err *e)
-{
-    return lock_impl(s, 1, e);
-}
-
-int store_lock_as_is(struct store *s, struct err *e)
-{
-    return lock_impl(s, 0, e);
-}
-
-static int lock_impl(struct store *s, int recover, struct err *e)
 {
     char path[PATH_MAX];
     int fd;
@@ -439,11 +314,6 @@ static int lock_impl(struct store *s, int recover, struct err *e)
     }
     s->lock_fd = fd;
     s->lock_depth = 1;
-    s->lock_as_is = !recover;
-    if (recover && store_recover(s, e) != 0) {
-        store_unlock(s);
-        return -1;
-    }
     return 0;
 }
 
@@ -453,14 +323,6 @@ void store_unlock(struct store *s)
         return;
     if (--s->lock_depth > 0)
         return;
-    /* audit.jsonl follows the catalog before anyone else can write; if this
-     * fails the next lock holder catches it up. A reader that locked the
-     * store as is (audit verify) writes nothing: it must not heal the
-     * evidence it just looked at. */
-    if (!s->lock_as_is) {
-        FAILPOINT("store.before_audit_flush");
-        audit_flush(s, NULL);
-    }
     /* Writers are done: keep the catalog's WAL from growing under readers. */
     catalog_checkpoint(s->cat);
     /* Closing the description releases the flock. */
@@ -542,96 +404,4 @@ int store_intent_clear(struct store *s, const char *name, const char *kind, stru
     if (unlink(path) != 0 && errno != ENOENT)
         return err_sys(e, errno, "remove %s", path);
     return fs_fsync_dir(s->work, e);
-}
-
-/* An intent names the snapshot in its file name: NAME.create or NAME.delete. */
-static int intent_name(const char *file, const char *suffix, char *name, size_t len)
-{
-    size_t fl = strlen(file), sl = strlen(suffix);
-
-    if (fl <= sl || strcmp(file + fl - sl, suffix) != 0 || fl - sl >= len)
-        return 0;
-    memcpy(name, file, fl - sl);
-    name[fl - sl] = '\0';
-    return engine_name_check(name, NULL) == 0;
-}
-
-/* A drill's scratch directory in .work (d): a drill still running holds a
- * flock on it and is left alone (1); one whose process is gone, killed
- * mid-drill, is removed with everything in it, no symlink followed (1). 0
- * when f is not a directory (removed like any temp file), -1 on error. */
-static int drill_leftover(DIR *d, const char *f, struct err *e)
-{
-    int fd = openat(dirfd(d), f, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-    if (fd < 0)
-        return errno == ENOTDIR || errno == ELOOP || errno == ENOENT ? 0
-               : err_sys(e, errno, "open leftover %s", f);
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int saved = errno;
-        close(fd);
-        return saved == EWOULDBLOCK ? 1 : err_sys(e, saved, "lock leftover %s", f);
-    }
-    int rc = fs_remove_tree(dirfd(d), f, e);
-    close(fd);
-    return rc == 0 ? 1 : -1;
-}
-
-int store_recover(struct store *s, struct err *e)
-{
-    DIR *d;
-    struct dirent *de;
-    char path[PATH_MAX], name[ENGINE_NAME_MAX + 1];
-    int rc = 0;
-
-    if (fs_join(path, sizeof(path), s->work, STORE_JOURNAL_FILE, e) != 0)
-        return -1;
-    if (fs_exists(path) == 1 && restore_recover(s, path, e) != 0)
-        return -1;
-    if ((d = opendir(s->work)) == NULL)
-        return errno == ENOENT ? 0 : err_sys(e, errno, "open %s", s->work);
-    while ((de = readdir(d)) != NULL) {
-        const char *f = de->d_name;
-        if (strcmp(f, ".") == 0 || strcmp(f, "..") == 0)
-            continue;
-        if (fs_join(path, sizeof(path), s->work, f, e) != 0) {
-            rc = -1;
-            break;
-        }
-        if (intent_name(f, ".create", name, sizeof(name))) {
-            /* The archive may or may not have reached its final name; if it
-             * did and is whole, it is adopted, else removed. */
-            if (ops_adopt_or_remove(s, name, e) != 0) {
-                rc = -1;
-                break;
-            }
-        } else if (intent_name(f, ".delete", name, sizeof(name))) {
-            if (ops_finish_delete(s, name, e) != 0) {
-                rc = -1;
-                break;
-            }
-        } else if (strncmp(f, STORE_DRILL_PREFIX, strlen(STORE_DRILL_PREFIX)) == 0) {
-            int r = drill_leftover(d, f, e);
-            if (r < 0) {
-                rc = -1;
-                break;
-            }
-            if (r > 0)
-                continue;
-        } else if (strncmp(f, STORE_UPLOAD_PREFIX, strlen(STORE_UPLOAD_PREFIX)) == 0) {
-            struct stat st;
-            if (lstat(path, &st) != 0 || time(NULL) - st.st_mtime < UPLOAD_STALE_SECONDS)
-                continue;
-        }
-        if (unlink(path) != 0 && errno != ENOENT) {
-            rc = err_sys(e, errno, "remove leftover %s", path);
-            break;
-        }
-    }
-    closedir(d);
-    if (rc == 0)
-        rc = fs_fsync_dir(s->work, e);
-    if (rc == 0)
-        rc = audit_flush(s, e);
-    return rc;
 }

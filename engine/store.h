@@ -1,4 +1,7 @@
-/* store.h - the store: directory layout, lock, per-store secret, crash recovery. */
+/* store.h - the store handle: directory layout, the lock, the per-store secret,
+ * intents, and the figures /metrics reads. Primitives: nothing here recovers or
+ * flushes (that is the operation bracket, op.h); the files and the crash
+ * protocol they keep are docs/DESIGN.md, "The crash protocol". */
 #ifndef STATESNAP_STORE_H
 #define STATESNAP_STORE_H
 
@@ -46,16 +49,16 @@ struct store_summary {
 #define STORE_CATALOG_FILE "catalog.db"
 #define STORE_JOURNAL_FILE "restore.journal"
 #define STORE_UPLOAD_PREFIX "upload-"   /* in-flight uploads: recovery leaves young ones alone */
-#define STORE_DRILL_PREFIX "drill-"     /* restore drills' scratch directories (engine/drill.c) */
+#define STORE_DRILL_PREFIX "drill-"     /* restore drills' scratch directories (engine/op_drill.c) */
 
+/* The handle every operation takes: one per thread. */
 struct store {
     const struct engine_config *cfg;
     char dir[PATH_MAX];
     char work[PATH_MAX];
     struct catalog *cat;
     int lock_fd;         /* -1 when the lock is not held */
-    int lock_depth;      /* nested store_lock calls (restore takes a snapshot under its lock) */
-    int lock_as_is;      /* taken by store_lock_as_is: unlock leaves audit.jsonl alone */
+    int lock_depth;      /* store_lock calls not yet undone (nested calls only count) */
     unsigned char secret[32];
     int have_secret;
     int summary_ok;                  /* summary below is valid for summary_ver */
@@ -65,15 +68,31 @@ struct store {
     struct store_summary summary;
 };
 
-/* Take the exclusive store lock (flock on STORE/.lock), waiting up to
- * cfg->lock_timeout_ms, then finish any crashed operation. Nested calls
- * only count. ERR_LOCKED on timeout. */
-int store_lock(struct store *s, struct err *e);
+/* Open the store named in cfg. With create != 0 (a command that may add a
+ * snapshot: create, import, reindex, serve) the directory (0700), .work/
+ * and catalog.db (0600) are made if missing, whatever the umask, and
+ * audit.jsonl is caught up with the catalog; with create == 0 a path that
+ * holds no catalog.db is ERR_NOT_FOUND ("no statesnap store at ...") and
+ * nothing is made. If leftovers of a crashed operation are found and the
+ * lock is free, they are cleaned or rolled forward first. Returns 0 and
+ * *out (free with store_close) or -1. cfg must outlive the store.
+ * (store_open.c: opening runs recover_all, which needs this handle.) */
+int store_open(struct store **out, const struct engine_config *cfg, int create, struct err *e);
 
-/* store_lock without the recovery step, for readers that must see the
- * store exactly as it is (audit verify: a healed audit.jsonl would hide a
- * deleted last line); its store_unlock does not flush audit.jsonl either. */
-int store_lock_as_is(struct store *s, struct err *e);
+/* The store's catalog connection (borrowed; for db/ queries by the fronts). */
+struct catalog *store_catalog(struct store *s);
+
+/* Close a store. Accepts NULL. */
+void store_close(struct store *s);
+
+/* The configuration the store was opened with. Cannot fail. */
+const struct engine_config *store_config(const struct store *s);
+
+/* Take the exclusive store lock (flock on STORE/.lock), waiting up to
+ * cfg->lock_timeout_ms. Only the lock: recovery and the audit flush are
+ * the operation bracket's (op.h). Nested calls only count. ERR_LOCKED on
+ * timeout. */
+int store_lock(struct store *s, struct err *e);
 
 /* The summary, read again only when the catalog's version has moved (a
  * scrape every second then costs one cheap query). Returns 0 or -1. */
@@ -105,7 +124,8 @@ int store_summary_recent(struct store *s, int64_t now, struct store_summary *out
 void store_cli_ops(int64_t out[STORE_OP_COUNT][2]);
 uint64_t store_cli_ops_generation(void);
 
-/* Release one level of the lock. Cannot fail. */
+/* Release one level of the lock (checkpointing the catalog's WAL when the
+ * last level goes); writes nothing else. Cannot fail. */
 void store_unlock(struct store *s);
 
 /* The per-store HMAC key (32 bytes, STORE/.secret, mode 0600), created on
@@ -115,12 +135,6 @@ int store_secret(struct store *s, struct err *e);
 /* STORE/NAME.zip into out. ERR_INVALID if it does not fit. */
 int store_archive_path(const struct store *s, const char *name, char *out, size_t len,
                        struct err *e);
-
-/* Finish or undo what a killed process left in .work: roll a restore
- * journal forward, resolve create/delete intents, remove temp files and the
- * scratch directories of drills no process holds any more (each live drill
- * holds a flock on its directory). The caller holds the lock. */
-int store_recover(struct store *s, struct err *e);
 
 /* Write a small intent file .work/NAME.KIND (durably). */
 int store_intent_write(struct store *s, const char *name, const char *kind, struct err *e);

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "../engine/engine.h"
+#include "../engine/store.h"
 #include "../common/err.h"
 #include "prom.h"
 

@@ -99,7 +99,7 @@ def diff_states(before, after, allow_audit_errors=False):
     """'' when two store_state() results are equal; otherwise what differs.
     With allow_audit_errors, entries appended to the audit trail (catalog rows
     and audit.jsonl lines) are accepted when each records result "error": a
-    refused restore is audited by design (engine/restore.c)."""
+    refused restore is audited by design (engine/op_restore.c)."""
     lines = []
     b, a = dict(before), dict(after)
     if allow_audit_errors:

@@ -1,4 +1,4 @@
-/* diffops.c - engine_diff: build the two sides (archive or live root) and compare. */
+/* op_diff.c - the diff operation: build the two sides (archive or live root) and compare. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -12,11 +12,12 @@
 #include "archive.h"
 #include "capture.h"
 #include "diff.h"
+#include "op.h"
 #include "envmask.h"
 #include "../common/fsutil.h"
 #include "manifest.h"
 #include "meta.h"
-#include "ops.h"
+#include "snapshot.h"
 #include "store.h"
 
 #define LIVE "live"
@@ -249,7 +250,8 @@ static int sort_files(json_t *files, struct err *e)
     return 0;
 }
 
-int engine_diff(struct store *s, const char *from, const char *to, json_t **diff, struct err *e)
+static int diff_run(struct store *s, const char *from, const char *to, json_t **diff,
+                    struct err *e)
 {
     struct side_ctx ca, cb;
     struct diff_side a, b;
@@ -278,5 +280,16 @@ int engine_diff(struct store *s, const char *from, const char *to, json_t **diff
 out:
     side_free(&a, &ca);
     side_free(&b, &cb);
+    return rc;
+}
+
+int engine_diff(struct store *s, const char *from, const char *to, json_t **diff, struct err *e)
+{
+    struct op op;
+    int rc;
+
+    (void)op_begin(s, OP_READ, &op, e);   /* reads two sides as they are: no lock, as ever */
+    rc = diff_run(s, from, to, diff, e);
+    op_end(&op);
     return rc;
 }

@@ -1,4 +1,4 @@
-/* drill.c - restore drills: rehearse a restore into a scratch directory,
+/* op_drill.c - the drill operation: rehearse a restore into a scratch directory,
  * check it, record the result, clean up. The state root is never touched. */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +18,7 @@
 #include "../common/fsutil.h"
 #include "hooks.h"
 #include "manifest.h"
+#include "op.h"
 #include "rootfs.h"
 #include "store.h"
 #include "../db/drill.h"
@@ -67,6 +68,7 @@ static int count_sink_write(void *ctx, const void *buf, size_t n, struct err *e)
 static int scratch_make(struct drill *d, struct err *e)
 {
     char hex[2 * DRILL_RANDOM_BYTES + 1], path[PATH_MAX];
+    struct op op = { 0 };
     int rc = -1;
 
     if (store_random_hex(hex, DRILL_RANDOM_BYTES, e) != 0)
@@ -75,7 +77,7 @@ static int scratch_make(struct drill *d, struct err *e)
                  d->row.name, hex) >= (int)sizeof(d->scratch_name) ||
         fs_join(path, sizeof(path), d->s->work, d->scratch_name, e) != 0)
         return err_set(e, ERR_INVALID, "drill directory name too long");
-    if (store_lock(d->s, e) != 0)
+    if (op_begin(d->s, OP_WRITE, &op, e) != 0)
         return -1;
     if (mkdir(path, 0700) != 0) {
         err_sys(e, errno, "create the drill directory %.200s", path);
@@ -95,7 +97,7 @@ static int scratch_make(struct drill *d, struct err *e)
     }
     rc = 0;
 out:
-    store_unlock(d->s);
+    op_end(&op);
     return rc;
 }
 
@@ -218,6 +220,7 @@ static int record(struct drill *d, const json_t *report, int ok, int64_t at, int
                   const char *why, struct err *e)
 {
     struct catalog_drill row;
+    struct op op = { 0 };
     const char *result = ok ? "ok" : "error";
 
     memset(&row, 0, sizeof(row));
@@ -229,7 +232,7 @@ static int record(struct drill *d, const json_t *report, int ok, int64_t at, int
     row.files_checked = d->files_checked;
     row.bytes = d->bytes;
     row.duration_ms = ms;
-    if (store_lock(d->s, e) != 0)
+    if (op_begin(d->s, OP_WRITE, &op, e) != 0)
         return -1;
     if (catalog_begin(d->s->cat, e) != 0)
         goto fail;
@@ -239,12 +242,12 @@ static int record(struct drill *d, const json_t *report, int ok, int64_t at, int
         catalog_rollback(d->s->cat);
         goto fail;
     }
-    store_unlock(d->s);
+    op_end(&op);
     /* After the commit: an alert never announces what a rollback undid. */
     engine_emit(d->s->cfg, "drill", result, d->row.name, report);
     return 0;
 fail:
-    store_unlock(d->s);
+    op_end(&op);
     return -1;
 }
 

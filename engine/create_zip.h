@@ -1,0 +1,97 @@
+/* create_zip.h - the archive a create writes (create_zip.c) and the state
+ * of one create that create.c and create_zip.c share. Internal to create:
+ * nothing else includes it. */
+#ifndef STATESNAP_CREATE_ZIP_H
+#define STATESNAP_CREATE_ZIP_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include <zip.h>
+#include <openssl/evp.h>
+
+#include "capture.h"
+#include "chain.h"
+#include "cut.h"
+#include "pdeflate.h"
+#include "store.h"
+
+struct create_ctx;
+
+/* One captured file with its bytes on a descriptor (an append-only file, or
+ * a private copy of a large one) while libzip pulls them. */
+struct file_src {
+    struct create_ctx *cc;
+    struct cut_file *cut;
+    uint64_t done;
+    EVP_MD_CTX *md;
+    char sha256[65];
+    uint32_t crc;          /* of the bytes read, checked against the archive */
+    int finished;
+    int level;             /* > 0: deflated here on several threads, not by libzip */
+    struct pdeflate *pd;
+    uint32_t pd_crc;       /* from pdeflate, for libzip, when deflated here */
+    unsigned char ring[CUT_TAIL_MAX];   /* the last bytes read (append-only files) */
+    size_t ring_len;
+    struct chain_scan *chain;           /* fed when this is the hash chain */
+    int store_only;        /* deflates past the zip-bomb ratio limit: stored instead */
+    zip_error_t zerr;
+};
+
+/* A member generated when libzip reaches it (manifest.json, SHA256SUMS): by
+ * then every file before it has been read and hashed. */
+struct lazy_src {
+    struct create_ctx *cc;
+    char *(*make)(struct create_ctx *cc, size_t *len);
+    char *buf;
+    size_t len, off;
+    zip_error_t zerr;
+};
+
+struct create_ctx {
+    struct store *s;
+    const struct create_opts *o;
+    char name[ENGINE_NAME_MAX + 1];
+    int64_t now;
+    struct capture_set cap;
+    struct cut cut;
+    struct file_src *srcs;
+    char *env_masked;
+    size_t env_len;
+    char env_sha[65];
+    json_t *env_keys;
+    json_t *absent;        /* the scan's absent paths and files that vanished */
+    json_t *warnings;      /* the scan's and the cut's */
+    json_t *hooks;         /* results of the hooks that ran */
+    struct chain_scan chain;
+    int chain_idx;         /* index of the chain in cap.files, or -1 */
+    json_t *chain_tip;
+    int moved;             /* an append-only file was rewritten or shrank after the cut */
+    int hooks_begun;       /* the pre hook ran (or there is none): the post hook is due */
+    int post_done;
+    json_t *manifest;      /* built by make_manifest */
+    char version[129];
+    char git[65];
+    char host[256];
+    char actor[129];
+    struct err *e;
+};
+
+/* SHA-256 of what md has digested, as hex, into out. Frees nothing. Cannot fail. */
+void create_zip_sha_hex(EVP_MD_CTX *md, char out[65]);
+
+/* Write the archive of the cut in cc to tmp: every present file, the
+ * masked .env, manifest.json and SHA256SUMS. 0, or -1 with cc->e filled
+ * (cc->moved set when an append-only file was rewritten meanwhile: the
+ * caller takes the cut again). tmp is removed on failure. */
+int create_zip_write(struct create_ctx *cc, const char *tmp);
+
+/* Mark the entries of the archive at tmp that deflated past the ratio
+ * limit every later read enforces, so the next create_zip_write stores
+ * them. Returns how many (0 when it cannot tell). Cannot fail. */
+int create_zip_mark_over_ratio(struct create_ctx *cc, const char *tmp);
+
+/* Read the archive at tmp back the way verify, restore, import and reindex
+ * will; 0, or -1 with cc->e (ERR_IO) naming what does not check out. */
+int create_zip_check(struct create_ctx *cc, const char *tmp);
+
+#endif
