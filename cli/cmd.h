@@ -9,6 +9,7 @@
 #include "args.h"
 #include "../common/err.h"
 #include "../engine/engine.h"
+#include "../engine/store.h"
 #include "../conf/config.h"
 
 /* Exit codes (README "Exit codes", the --help footer). cli_exit_code() is
