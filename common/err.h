@@ -19,8 +19,10 @@ enum err_code {
     ERR_ABORTED,   /* the operator said no                        -> exit 1 */
     ERR_HOOK,      /* a pre/post hook failed or timed out         -> exit 1, 409 */
     ERR_UNSTABLE,  /* the state kept changing: no consistent cut  -> exit 11, 409 + Retry-After */
-    ERR_UNAVAILABLE /* the state root holds none of the required
-                     * files (is the volume mounted?)             -> exit 11, 503 + Retry-After */
+    ERR_UNAVAILABLE, /* the state root holds none of the required
+                      * files (is the volume mounted?)            -> exit 11, 503 + Retry-After */
+    ERR_UPSTREAM   /* the offsite endpoint unreachable, or 5xx,
+                    * 408, 429 after the retries                  -> exit 11, 502 + Retry-After */
 };
 
 struct err {

@@ -19,13 +19,15 @@ int problem_status_for(int code)
     case ERR_HOOK:      return 409;
     case ERR_UNSTABLE:  return 409;
     case ERR_UNAVAILABLE: return 503;
+    case ERR_UPSTREAM:  return 502;
     default:            return 500;
     }
 }
 
 int problem_retryable(int code)
 {
-    return code == ERR_LOCKED || code == ERR_UNSTABLE || code == ERR_UNAVAILABLE;
+    return code == ERR_LOCKED || code == ERR_UNSTABLE || code == ERR_UNAVAILABLE ||
+           code == ERR_UPSTREAM;
 }
 
 /* The problem "type" slug of an error class, finer than its status where a
@@ -38,6 +40,7 @@ static const char *slug_for_code(int code)
     case ERR_HOOK: return "hook-failed";
     case ERR_UNSTABLE: return "state-changing";
     case ERR_UNAVAILABLE: return "state-missing";
+    case ERR_UPSTREAM: return "offsite-unreachable";
     default:         return NULL;
     }
 }
@@ -57,6 +60,7 @@ static const char *slug_for_status(int status)
     case 431: return "header-too-large";
     case 422: return "unprocessable";
     case 423: return "locked";
+    case 502: return "bad-gateway";
     case 503: return "unavailable";
     case 507: return "no-space";
     default:  return "internal";
@@ -82,6 +86,7 @@ const char *problem_reason(int status)
     case 422: return "Unprocessable Content";
     case 423: return "Locked";
     case 431: return "Request Header Fields Too Large";
+    case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 507: return "Insufficient Storage";
     default:  return "Internal Server Error";

@@ -341,9 +341,11 @@ static int perform(struct s3 *cl, struct req *r, int *retry, struct err *e)
     rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {
         /* libcurl's fixed message only: its error buffer can quote the URL. */
-        err_set(e, ERR_IO, "offsite: %s %s: %s", r->method, r->key ? r->key : cl->cfg.bucket,
-                r->write_failed ? strerror(r->write_failed) : curl_easy_strerror(rc));
         *retry = rc != CURLE_ABORTED_BY_CALLBACK && !r->write_failed;
+        /* Not reached, or no answer: the endpoint's trouble, worth a retry later. */
+        err_set(e, *retry ? ERR_UPSTREAM : ERR_IO, "offsite: %s %s: %s", r->method,
+                r->key ? r->key : cl->cfg.bucket,
+                r->write_failed ? strerror(r->write_failed) : curl_easy_strerror(rc));
         goto out;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
@@ -359,13 +361,14 @@ static int perform(struct s3 *cl, struct req *r, int *retry, struct err *e)
         snprintf(code, sizeof(code), "%s", r->status == 404 ? "NotFound"
                                            : r->status == 403 ? "Forbidden"
                                            : r->status == 400 ? "BadRequest" : "(no error code)");
-    err_set(e, r->status == 404 ? ERR_NOT_FOUND : ERR_IO, "offsite: %s %s: HTTP %ld %s%s",
+    *retry = r->status >= 500 || r->status == 408 || r->status == 429;
+    err_set(e, r->status == 404 ? ERR_NOT_FOUND : *retry ? ERR_UPSTREAM : ERR_IO,
+            "offsite: %s %s: HTTP %ld %s%s",
             r->method, r->key ? r->key : cl->cfg.bucket, r->status, code,
             strcmp(code, "SignatureDoesNotMatch") == 0 ? " (check offsite.secret_key)"
             : strcmp(code, "Forbidden") == 0 ? " (check the offsite keys and the bucket policy)"
             : strcmp(code, "InvalidAccessKeyId") == 0 ? " (check offsite.access_key)"
             : strcmp(code, "NoSuchBucket") == 0 ? " (check offsite.bucket)" : "");
-    *retry = r->status >= 500 || r->status == 408 || r->status == 429;
 out:
     curl_slist_free_all(h);
     return ret;

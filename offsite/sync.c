@@ -146,9 +146,10 @@ static int recheck_synced(struct offsite *o, struct store *s, json_t *lost, int6
     *checked = 0;
     if (offsite_listing(o, &listing, e) != 0) {
         char why[sizeof(e->msg)];
+        int code = e->code == ERR_UPSTREAM ? ERR_UPSTREAM : ERR_IO;
         snprintf(why, sizeof(why), "%s", e->msg);
         e->code = ERR_NONE;
-        err_set(e, ERR_IO, "offsite: cannot list the bucket, so nothing was checked or sent: %.400s", why);
+        err_set(e, code, "offsite: cannot list the bucket, so nothing was checked or sent: %.400s", why);
         return -1;
     }
     archives = json_object_get(listing, "archives");
@@ -282,13 +283,15 @@ int offsite_sync(struct offsite *o, struct store *s, json_t **report, struct err
         goto out;
     }
     if (nfailed > 0) {
+        /* The endpoint's trouble (unreachable, 5xx) is a retry later. */
+        int code = e->code == ERR_UPSTREAM ? ERR_UPSTREAM : ERR_IO;
         if (nfailed > 1) {
             char first[sizeof(e->msg)];
             snprintf(first, sizeof(first), "%s", e->msg);
             e->code = ERR_NONE;
-            err_set(e, ERR_IO, "%d snapshots failed to sync; first: %.200s", nfailed, first);
+            err_set(e, code, "%d snapshots failed to sync; first: %.200s", nfailed, first);
         }
-        e->code = ERR_IO;
+        e->code = code;
     }
 out:
     for (size_t i = 0; i < n; i++)

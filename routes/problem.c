@@ -115,8 +115,9 @@ void route_problem_err(struct route_resp *o, const struct err *e)
     int status = route_status_for(e->code);
 
     problem_make(o, status, problem_doc_for_err(e));
-    /* The state was moving or not there yet: worth trying again soon. */
-    if (e->code == ERR_UNSTABLE || e->code == ERR_UNAVAILABLE) {
+    /* The state was moving or not there yet, or the offsite endpoint did
+     * not answer: worth trying again soon (423 has its header already). */
+    if (status != 423 && problem_retryable(e->code)) {
         char secs[16];
         (void)snprintf(secs, sizeof(secs), "%d", ROUTE_RETRY_AFTER_SECONDS);
         (void)route_header_add(o, "Retry-After", secs);

@@ -168,8 +168,16 @@ def test_an_unreachable_endpoint_fails_the_round_even_with_nothing_new(host, s3,
     host.run("offsite", "sync", check=0)   # nothing new: still asks the bucket
     s3.kill_proxy()
     try:
-        r = host.run("offsite", "sync", check=1)
+        # An endpoint that does not answer is a retry-later (exit 11), not a
+        # failure on the merits; --json gives the API's problem document.
+        r = host.run("offsite", "sync", check=11)
         assert "cannot list the bucket" in r.stderr, r.stderr
+        os.unlink(os.path.join(host.store, "one.zip"))
+        r = host.run("--json", "offsite", "fetch", "one", check=11)
+        doc = json.loads(r.stdout)
+        assert doc["type"].endswith(":offsite-unreachable") and doc["status"] == 502, doc
+        r = host.run("restore", "one", "--yes", check=11)
+        assert "offsite" in r.stderr, r.stderr
         host.write_config(offsite={"interval": "7d"})
         srv = Served(host, tmp_path)
         try:
@@ -179,6 +187,13 @@ def test_an_unreachable_endpoint_fails_the_round_even_with_nothing_new(host, s3,
             st, text = http("GET", srv.base + "/metrics")
             assert metric(text, 'statesnap_offsite_rounds_total{result="success"}') == 0
             assert metric(text, 'statesnap_offsite_rounds_total{result="failure"}') == 1
+            # The API's restore of a snapshot only offsite: 502, worth a retry.
+            req = urllib.request.Request(srv.base + "/api/v1/snapshots/one/restore/preview", data=b"{}",
+                                         method="POST", headers={"Content-Type": "application/json"})
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(req, timeout=60)
+            assert err.value.code == 502 and int(err.value.headers["Retry-After"]) > 0
+            assert json.loads(err.value.read())["type"].endswith(":offsite-unreachable")
         finally:
             srv.close()
     finally:
