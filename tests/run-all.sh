@@ -49,7 +49,10 @@ for t in build/test/unit/test_*; do
     CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$out" 2>&1
     rc=$?
     ok=$(grep -cE '^ok [0-9]+' "$out")
-    notok=$(grep -cE '^not ok [0-9]+' "$out")
+    # cmocka's TAP marks a skipped test "not ok N # SKIP": neither a pass nor
+    # a failure (test_s3's round trip runs in the offsite suite, with a server).
+    skipped=$(grep -cE '^not ok [0-9]+ # SKIP' "$out")
+    notok=$(($(grep -cE '^not ok [0-9]+' "$out") - skipped))
     plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$out" | head -1)
     extra=0
     if [ "$rc" -ge 128 ]; then
@@ -58,9 +61,9 @@ for t in build/test/unit/test_*; do
     elif [ "$rc" -ne 0 ] && [ "$notok" -eq 0 ]; then
         extra=1
         echo "unit $(basename "$t"): exit status $rc without a failing test"
-    elif [ -n "$plan" ] && [ $((ok + notok)) -lt "$plan" ]; then
+    elif [ -n "$plan" ] && [ $((ok + notok + skipped)) -lt "$plan" ]; then
         extra=1
-        echo "unit $(basename "$t"): $((ok + notok)) results for a plan of $plan"
+        echo "unit $(basename "$t"): $((ok + notok + skipped)) results for a plan of $plan"
     fi
     if [ "$notok" -gt 0 ] || [ "$extra" -gt 0 ]; then
         echo "unit $(basename "$t"): $ok passed, $((notok + extra)) failed"
