@@ -186,14 +186,17 @@ static int choose_name(struct create_ctx *cc, struct err *e)
                            ENGINE_NAME_MAX);
         return 0;
     }
+    const char *prefix = cc->o->name_prefix != NULL ? cc->o->name_prefix : "snap";
+
     gmtime_r(&t, &tm);
     strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-    /* Two automatic snapshots in one second get _2, _3, ... */
+    /* The one automatic name of the tree (API and CLI creates, the
+     * scheduler, a restore's safety snapshot): two in one second get _2, _3, ... */
     for (int i = 1; i < 100; i++) {
         if (i == 1)
-            snprintf(cand, sizeof(cand), "snap_%s", stamp);
+            snprintf(cand, sizeof(cand), "%s_%s", prefix, stamp);
         else
-            snprintf(cand, sizeof(cand), "snap_%s_%d", stamp, i);
+            snprintf(cand, sizeof(cand), "%s_%s_%d", prefix, stamp, i);
         char path[PATH_MAX];
         int r = catalog_snapshot_exists(cc->s->cat, cand, e);
         if (r < 0 || store_archive_path(cc->s, cand, path, sizeof(path), e) != 0)

@@ -166,7 +166,8 @@ void engine_time_format(int64_t t, char *buf, size_t len);
 #define CREATE_LEVEL_STORED (-1)   /* create_opts.compression_level: no compression */
 
 struct create_opts {
-    const char *name;        /* NULL = snap_YYYYMMDDTHHMMSSZ */
+    const char *name;        /* NULL = PREFIX_YYYYMMDDTHHMMSSZ (then _2, _3, ...) */
+    const char *name_prefix; /* that PREFIX; NULL = "snap" */
     const json_t *labels;    /* object of string values, or NULL */
     int pin;
     const char *version_tag; /* overrides VERSION detection, or NULL */

@@ -190,52 +190,34 @@ static int prepare_wait(void *ctx, struct err *e)
 static int safety_snapshot(struct store *s, char *name, size_t len, struct prepare_job *job,
                            struct err *e)
 {
-    char stamp[32];
-    time_t t = (time_t)engine_now();
-    struct tm tm;
-    json_t *snap = NULL, *labels;
+    json_t *snap = NULL, *labels = json_pack("{s:s}", "reason", "pre-restore");
     struct create_opts co;
+    struct err ce = { 0 };
     int rc = -1;
 
-    gmtime_r(&t, &tm);
-    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-    labels = json_pack("{s:s}", "reason", "pre-restore");
-    for (int i = 1; i < 100; i++) {
-        struct err ce = { 0 };
-        if (i == 1)
-            snprintf(name, len, "pre_restore_%s", stamp);
-        else
-            snprintf(name, len, "pre_restore_%s_%d", stamp, i);
-        memset(&co, 0, sizeof(co));
-        co.name = name;
-        co.labels = labels;
-        co.pin = 1;
-        co.reason = "pre-restore";
-        /* Taken while an operator waits to restore: by default stored, not
-         * deflated, so the safety net does not slow the restore down. */
-        co.compression_level = s->cfg->safety_compression_level > 0
-                                   ? s->cfg->safety_compression_level : CREATE_LEVEL_STORED;
-        co.pin_seconds = s->cfg->safety_pin_seconds > 0 ? s->cfg->safety_pin_seconds
-                                                        : ENGINE_SAFETY_PIN_SECONDS;
-        co.gate = prepare_wait;
-        co.gate_ctx = job;
-        /* The locked part of a create: the lock is ours already. */
-        if (create_check(s, &co, &ce) == 0 && create_write(s, &co, &snap, &ce) == 0) {
-            if (s->cfg->prune_after_create)
-                prune_after_create(s, snap);
-            rc = 0;
-            break;
-        }
-        /* The files failed their check: that is the restore's error. */
-        if (prepare_wait(job, e) != 0)
-            break;
-        if (ce.code != ERR_CONFLICT) {
-            err_set(e, ce.code, "safety snapshot failed, nothing restored: %s", ce.msg);
-            break;
-        }
+    memset(&co, 0, sizeof(co));
+    co.name_prefix = "pre_restore";      /* the engine's auto-name: pre_restore_STAMP[_N] */
+    co.labels = labels;
+    co.pin = 1;
+    co.reason = "pre-restore";
+    /* Taken while an operator waits to restore: by default stored, not
+     * deflated, so the safety net does not slow the restore down. */
+    co.compression_level = s->cfg->safety_compression_level > 0
+                               ? s->cfg->safety_compression_level : CREATE_LEVEL_STORED;
+    co.pin_seconds = s->cfg->safety_pin_seconds > 0 ? s->cfg->safety_pin_seconds
+                                                    : ENGINE_SAFETY_PIN_SECONDS;
+    co.gate = prepare_wait;
+    co.gate_ctx = job;
+    /* The locked part of a create: the lock is ours already. */
+    if (create_check(s, &co, &ce) == 0 && create_write(s, &co, &snap, &ce) == 0) {
+        snprintf(name, len, "%s", json_string_value(json_object_get(snap, "name")));
+        if (s->cfg->prune_after_create)
+            prune_after_create(s, snap);
+        rc = 0;
+    } else if (prepare_wait(job, e) == 0) {
+        /* (When the files failed their check, that is the restore's error.) */
+        err_set(e, ce.code, "safety snapshot failed, nothing restored: %s", ce.msg);
     }
-    if (rc != 0 && e->code == ERR_NONE)
-        err_set(e, ERR_CONFLICT, "no free name for the safety snapshot");
     json_decref(snap);
     json_decref(labels);
     return rc;
