@@ -17,6 +17,18 @@ const struct cli_opt cli_global_opts[] = {
     { NULL, NULL, 0, NULL },
 };
 
+/* statesnap serve's options: server/serve.c parses with this table, and
+ * help, completion and the man page print from it. */
+const struct cli_opt cli_serve_opts[] = {
+    { "listen", "ADDR:PORT", 0, "where to listen (default the config's listen, 127.0.0.1:8080; "
+                                "port 0 picks a free port)" },
+    { "tls-cert", "FILE", 0, "serve HTTPS with this PEM certificate (with --tls-key)" },
+    { "tls-key", "FILE", 0, "the certificate's PEM private key" },
+    { "port-file", "PATH", 0, "write the port here once listening" },
+    { "static-dir", "DIR", 0, "the dashboard's files (default static/ found beside the binary)" },
+    { NULL, NULL, 0, NULL },
+};
+
 const struct cli_opt create_opts[] = {
     { "name", "NAME", 0, "snapshot name (default snap_YYYYMMDDTHHMMSSZ)" },
     { "dotenv", "PATH", 0, ".env to capture masked (default ROOT/.env)" },

@@ -44,6 +44,7 @@ struct cli_globals {
 /* Option tables, one per command (their names are what cli_commands[] in
  * cli.c points at), and the global options. Each ends with a NULL name. */
 extern const struct cli_opt cli_global_opts[];
+extern const struct cli_opt cli_serve_opts[];    /* statesnap serve's, parsed in server/serve.c */
 extern const struct cli_opt create_opts[];
 extern const struct cli_opt list_opts[];
 extern const struct cli_opt name_opts[];

@@ -5,6 +5,8 @@
 
 #include "args.h"
 #include "../common/err.h"
+#include <stdio.h>
+
 #include "../conf/config.h"
 
 /* Parse the global options into g (cli_globals_parse) and answer what needs
@@ -22,5 +24,9 @@ int cli_main(struct config *cfg, const struct cli_globals *g);
  * did not load): "statesnap: MSG" on stderr and, with json, the problem
  * document on stdout. Returns the usage exit code (2). */
 int cli_startup_error(int json, const struct err *e);
+
+/* statesnap serve's help page, from cli_serve_opts (the table serve parses
+ * with). Cannot fail. */
+void cli_help_serve(FILE *f);
 
 #endif

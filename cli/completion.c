@@ -96,6 +96,7 @@ static void put_value_opts(FILE *f, const struct cli_cmd *table, char k, const c
     size_t nl = 0;
 
     lists[nl++] = cli_global_opts;
+    lists[nl++] = cli_serve_opts;
     for (const struct cli_cmd *c = table; c->name && nl < 64; c++)
         lists[nl++] = c->opts;
     for (size_t i = 0; i < nl; i++)
@@ -190,6 +191,9 @@ static void bash_script(FILE *f, const struct cli_cmd *table)
         else
             fprintf(f, "\" ;;\n");
     }
+    fprintf(f, "        \"serve \"*) opts=\"");
+    put_opt_names(f, cli_serve_opts);
+    fprintf(f, "\" ;;\n");
     for (const struct cli_cmd *c = table; c->name; c++)
         if (strchr(c->name, ' ') != NULL && !seen_before(table, c)) {
             size_t n = first_word_len(c->name);
@@ -294,6 +298,9 @@ static void zsh_script(FILE *f, const struct cli_cmd *table)
             put_literal_words(f, c->positional);
         fprintf(f, ") ;;\n");
     }
+    fprintf(f, "        'serve '*) opts=(");
+    zsh_opts(f, cli_serve_opts, 0);
+    fprintf(f, "); vals=() ;;\n");
     for (const struct cli_cmd *c = table; c->name; c++)
         if (strchr(c->name, ' ') != NULL && !seen_before(table, c)) {
             size_t n = first_word_len(c->name);

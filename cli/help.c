@@ -1,6 +1,7 @@
 /* help.c - the CLI's help pages (statesnap --help, COMMAND --help, a group's
  * page, help --all), printed from the command and option tables. */
 #include "cmd.h"
+#include "cli.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -95,6 +96,16 @@ void cli_help_command(const struct cli_cmd *cmd, int globals)
     }
 }
 
+void cli_help_serve(FILE *f)
+{
+    fprintf(f, "usage: statesnap serve [options]\n\n"
+               "Serves the HTTP API (/api/v1), the dashboard (/), /healthz, /readyz and /metrics.\n"
+               "Stops on SIGTERM or SIGINT after finishing the requests in flight.\n\nOptions:\n");
+    print_opts(f, cli_serve_opts, opts_col(cli_serve_opts, cli_global_opts), 0);
+    fprintf(f, "\nGlobal options:\n");
+    print_opts(f, cli_global_opts, opts_col(cli_serve_opts, cli_global_opts), 1);
+}
+
 /* The subcommand word of a two-word command in group, or NULL. */
 static const char *sub_of(const struct cli_cmd *c, const char *group)
 {
@@ -170,6 +181,8 @@ int cli_cmd_help(struct cli_ctx *c)
             printf("%s", k == c->table ? "" : "\n");
             cli_help_command(k, 0);
         }
+        printf("\n");
+        cli_help_serve(stdout);
         return 0;
     }
     if (a->n_pos == 0) {
@@ -180,7 +193,7 @@ int cli_cmd_help(struct cli_ctx *c)
                  a->n_pos > 1 ? a->pos[1] : "") >= (int)sizeof(name))
         return cli_usage_error(c, "help: no command \"%.64s\"", a->pos[0]);
     if (strcmp(name, "serve") == 0) {
-        printf("statesnap serve --help shows the server's options.\n");
+        cli_help_serve(stdout);
         return 0;
     }
     for (const struct cli_cmd *k = c->table; k->name; k++)

@@ -24,6 +24,8 @@
 
 #include "../common/fsutil.h"
 #include "../alerts/alerts.h"
+#include "../cli/args.h"
+#include "../cli/cli.h"
 #include "../engine/engine.h"
 #include "../engine/store.h"
 #include "admit.h"
@@ -59,15 +61,6 @@ static int render_metrics(struct prom_text *f)
     return rc;
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f, "usage: statesnap serve [--listen ADDR:PORT] [--tls-cert FILE --tls-key FILE]\n"
-               "                       [--port-file PATH] [--static-dir DIR]\n"
-               "Serves the HTTP API (/api/v1), the dashboard (/), /healthz, /readyz and /metrics.\n"
-               "ADDR:PORT defaults to the config's listen (127.0.0.1:8080); port 0 picks a free\n"
-               "port, written to --port-file once listening. Stops on SIGTERM or SIGINT after\n"
-               "finishing the requests in flight.\n");
-}
 
 /* Split "host:port" / "[v6]:port" into host and port. Returns 0 or -1. */
 static int split_listen(const char *listen, char *host, size_t hlen, char *port, size_t plen)
@@ -156,49 +149,50 @@ struct serve_args {
     const char *listen, *tls_cert, *tls_key, *port_file, *static_dir;
 };
 
-/* Parse serve's options. Returns 0, 1 for --help, or -1 (message printed). */
+/* The field of a for the option named name of cli_serve_opts, or NULL. */
+static const char **serve_field(struct serve_args *a, const char *name)
+{
+    return strcmp(name, "listen") == 0 ? &a->listen
+           : strcmp(name, "tls-cert") == 0 ? &a->tls_cert
+           : strcmp(name, "tls-key") == 0 ? &a->tls_key
+           : strcmp(name, "port-file") == 0 ? &a->port_file
+           : strcmp(name, "static-dir") == 0 ? &a->static_dir : NULL;
+}
+
+/* Parse serve's options with the CLI's table of them (cli_serve_opts, which
+ * help, completion and the man page print). Returns 0, 1 for --help, or -1
+ * (message printed). */
 static int parse_args(int argc, char **argv, struct serve_args *a)
 {
-    static const struct {
-        const char *flag;
-        size_t off;
-    } opts[] = {
-        { "--listen", offsetof(struct serve_args, listen) },
-        { "--tls-cert", offsetof(struct serve_args, tls_cert) },
-        { "--tls-key", offsetof(struct serve_args, tls_key) },
-        { "--port-file", offsetof(struct serve_args, port_file) },
-        { "--static-dir", offsetof(struct serve_args, static_dir) },
-    };
-    int i;
-    size_t k;
-
-    for (i = 0; i < argc; i++) {
+    for (int i = 0; i < argc; i++) {
         const char *arg = argv[i], *val = NULL;
+        const struct cli_opt *o;
+        const char **field;
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
             return 1;
-        for (k = 0; k < sizeof(opts) / sizeof(opts[0]); k++) {
-            size_t fl = strlen(opts[k].flag);
-            if (strncmp(arg, opts[k].flag, fl) != 0)
+        for (o = cli_serve_opts; o->name; o++) {
+            size_t fl = strlen(o->name);
+            if (strncmp(arg, "--", 2) != 0 || strncmp(arg + 2, o->name, fl) != 0)
                 continue;
-            if (arg[fl] == '=')
-                val = arg + fl + 1;
-            else if (arg[fl] == '\0' && i + 1 < argc)
+            if (arg[2 + fl] == '=')
+                val = arg + 2 + fl + 1;
+            else if (arg[2 + fl] == '\0' && i + 1 < argc)
                 val = argv[++i];
-            else if (arg[fl] == '\0')
+            else if (arg[2 + fl] == '\0')
                 val = "";
             else
                 continue;
             break;
         }
-        if (k == sizeof(opts) / sizeof(opts[0])) {
+        if (o->name == NULL || (field = serve_field(a, o->name)) == NULL) {
             fprintf(stderr, "statesnap serve: unknown option %s (see --help)\n", arg);
             return -1;
         }
         if (*val == '\0') {
-            fprintf(stderr, "statesnap serve: %s needs a value\n", opts[k].flag);
+            fprintf(stderr, "statesnap serve: --%s needs a value\n", o->name);
             return -1;
         }
-        *(const char **)((char *)a + opts[k].off) = val;
+        *field = val;
     }
     return 0;
 }
@@ -253,7 +247,8 @@ int serve_main(struct config *cfg, int argc, char **argv)
     int rc, sig, ret = 1;
 
     if ((rc = parse_args(argc, argv, &a)) != 0) {
-        usage(rc > 0 ? stdout : stderr);
+        if (rc > 0)
+            cli_help_serve(stdout);
         return rc > 0 ? 0 : 2;
     }
     if ((a.listen && config_set_string(&cfg->listen, a.listen, &e) != 0) ||

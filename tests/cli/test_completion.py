@@ -42,7 +42,9 @@ def test_every_command_and_option_is_in_the_script(shell):
             assert "--" + name in text, (shell, command, name)
     for name in TABLES["cli_global_opts"]:
         assert "--" + name in text, (shell, name)
-    assert "serve" in text
+    assert re.search(r"(?<![\w-])serve(?![\w-])", text)
+    for name in TABLES["cli_serve_opts"]:
+        assert "--" + name in text, (shell, "serve", name)
 
 
 def complete(words, cword=None, cwd=None):
@@ -72,6 +74,9 @@ def test_bash_completion_completes():
     assert complete(["statesnap", "--js"]) == ["--json"]
     # Global options after the command too, and an option's value is not a command.
     assert "--store" in complete(["statesnap", "list", "--st"])
+    assert complete(["statesnap", "serve", "--l"]) == ["--listen"]
+    assert sorted(complete(["statesnap", "serve", "--"])) == sorted(
+        set("--" + o for o in TABLES["cli_serve_opts"] + TABLES["cli_global_opts"]))
     assert complete(["statesnap", "list", "--limit", ""]) == []
     # Every command's options are offered after it.
     for command, table in COMMANDS:
@@ -145,4 +150,7 @@ def test_man_page_has_every_command_and_option(man_page):
             assert "--" + name in text, (command, name)
     for name in TABLES["cli_global_opts"]:
         assert "--" + name in text, name
+    assert re.search(r"^\s*usage: statesnap serve\b", text, re.M), "serve"
+    for name in TABLES["cli_serve_opts"]:
+        assert "--" + name in text, ("serve", name)
     assert re.search(r"^\s*11\s+retry later", text, re.M), "no exit-code table in the man page"

@@ -3,7 +3,7 @@
 Readers for the files operators deploy (Dockerfile, systemd unit, example
 config, Prometheus rules, README) and for the C sources they must agree with
 (cli/args.c option tables, cli/cli.c command table, the config key lists in conf/,
-alerts/ and offsite/, server/serve.c's serve options, the Makefile's sources).
+alerts/ and offsite/, cli/args.c's serve options, the Makefile's sources).
 The servers these tests start are the real binary, through tests/api/apilib.py.
 """
 import os
@@ -72,11 +72,13 @@ def cli_command_table():
 
 
 def serve_options():
-    """Option names (without --) of `statesnap serve`, from server/serve.c's parse_args table."""
+    """Option names (without --) of `statesnap serve`: cli/args.c's cli_serve_opts,
+    the table server/serve.c parses with (and help and completion print)."""
+    tables = cli_option_tables()
+    assert tables.get("cli_serve_opts"), "cli_serve_opts not found in cli/args.c"
     src = strip_c_comments(read(os.path.join(REPO, "server", "serve.c")))
-    m = re.search(r"\}\s*opts\[\]\s*=\s*\{(.*?)\n\s*\};", src, re.S)
-    assert m, "serve's option table not found in server/serve.c"
-    return re.findall(r"\{\s*\"--([a-z0-9-]+)\"\s*,", m.group(1))
+    assert "cli_serve_opts" in src, "server/serve.c does not parse with cli_serve_opts"
+    return tables["cli_serve_opts"]
 
 
 # Where each config key list lives: conf/ checks the top level and hands each
