@@ -21,6 +21,7 @@
 #include "chain.h"
 #include "create.h"
 #include "create_zip.h"
+#include "signing.h"
 #include "cut.h"
 #include "envmask.h"
 #include "../common/failpoint.h"
@@ -263,6 +264,9 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
     if (cc.hooks == NULL)
         return err_set(e, ERR_IO, "out of memory");
     if (choose_name(&cc, e) != 0)
+        goto out;
+    /* Every new archive is signed with the store's key (made by the first create). */
+    if (signing_key(s, 1, &cc.sign_key, e) != 0)
         goto out;
     int exists = catalog_snapshot_exists(s->cat, cc.name, e);
     if (exists < 0)

@@ -98,6 +98,9 @@ struct engine_config {
     const struct hook_spec *drill_check;   /* run against a drill's scratch copy; NULL = none */
     uint64_t max_unpacked_bytes;      /* an archive's total uncompressed size; 0 = default */
     unsigned max_compression_ratio;   /* per entry of ENGINE_RATIO_MIN_BYTES or more; 0 = default */
+    const char *signing_key;          /* the store's Ed25519 key (PEM); NULL = STORE/signing_key.pem */
+    const char *const *trusted_keys;  /* other signers' public keys: PEM files, or PEM text */
+    size_t n_trusted_keys;
     /* Who hears of every audited operation and failed verification (NULL =
      * nobody). Built by the front before any thread starts, then only read. */
     const struct engine_sinks *sinks;

@@ -50,6 +50,8 @@ void store_close(struct store *s)
         close(s->lock_fd);
     catalog_close(s->cat);
     OPENSSL_cleanse(s->secret, sizeof(s->secret));
+    sign_key_free(s->sign_key);
+    sign_trust_clear(&s->trust);
     free(s);
 }
 

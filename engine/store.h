@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "engine.h"
+#include "sign.h"
 #include "../db/catalog.h"
 #include "../db/drill.h"
 #include "../db/offsite.h"
@@ -66,6 +67,9 @@ struct store {
     uint64_t summary_gen;            /* ... and at this write generation */
     struct catalog_version summary_ver;
     struct store_summary summary;
+    struct sign_key *sign_key;       /* engine/signing.c: loaded on first use */
+    struct sign_trust trust;
+    int trust_ready;
 };
 
 /* Open the store named in cfg. With create != 0 (a command that may add a
