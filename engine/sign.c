@@ -218,7 +218,7 @@ int sign_key_load_private(const char *path, const char *pub_path, int create,
     }
     if (pub_path != NULL) {
         char *pem = sign_key_public_pem(k);
-        if (pem == NULL || fs_write_atomic(pub_path, pem, strlen(pem), 0644, e) != 0) {
+        if (pem == NULL || fs_write_atomic(pub_path, pem, strlen(pem), 0600, e) != 0) {
             if (pem == NULL)
                 err_set(e, ERR_IO, "out of memory");
             free(pem);

@@ -28,7 +28,7 @@ struct sign_key;                 /* a loaded key: private (can sign) or public o
 
 /* Load the private key at path, or, when no file is there and create is
  * non-zero, generate one and write it (0600, O_EXCL, fsynced) together with
- * its public half at pub_path (0644; may be NULL). Two processes creating at
+ * its public half at pub_path (0600 like every store file: its owner copies it out; may be NULL). Two processes creating at
  * once end with the same key on disk (the loser loads the winner's). A file
  * that is not an Ed25519 private key, or that others can read, is refused
  * (ERR_INVALID, naming the path). Returns 0 with *out, or -1 with *e. */

@@ -11,9 +11,9 @@ static int key_paths(struct store *s, char *key, size_t klen, char *pub, size_t 
                      struct err *e)
 {
     if (s->cfg->signing_key != NULL) {
-        if (snprintf(key, klen, "%s", s->cfg->signing_key) >= (int)klen)
+        if (snprintf(key, klen, "%s", s->cfg->signing_key) >= (int)klen ||
+            snprintf(pub, plen, "%s.pub", s->cfg->signing_key) >= (int)plen)
             return err_set(e, ERR_INVALID, "signing_key: path too long");
-        pub[0] = '\0';                 /* an operator's key: nothing written beside it */
         return 0;
     }
     if (fs_join(key, klen, s->dir, SIGNING_KEY_FILE, e) != 0 ||
@@ -31,8 +31,7 @@ int signing_key(struct store *s, int create, const struct sign_key **out, struct
             return -1;
         if (!create && fs_exists(key) != 1)
             return err_set(e, ERR_NOT_FOUND, "the store has no signing key yet (%s)", key);
-        if (sign_key_load_private(key, pub[0] ? pub : NULL, create && s->cfg->signing_key == NULL,
-                                  &s->sign_key, e) != 0)
+        if (sign_key_load_private(key, pub, create, &s->sign_key, e) != 0)
             return -1;
     }
     *out = s->sign_key;

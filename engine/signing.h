@@ -2,7 +2,8 @@
  * signature is worth (#21). A primitive over engine/sign.c: the store's own
  * Ed25519 key lives at STORE/signing_key.pem (0600, made by the first create)
  * with its public half at STORE/signing_key.pub, or at the config's
- * signing_key; the trust list is that key plus the config's trusted_keys. */
+ * signing_key (made there the same way, KEY.pub beside it); the trust list
+ * is that key plus the config's trusted_keys. */
 #ifndef STATESNAP_SIGNING_H
 #define STATESNAP_SIGNING_H
 
