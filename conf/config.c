@@ -129,11 +129,6 @@ static int get_globs(json_t *root, const char *key, char ***out, size_t *n, stru
     return 0;
 }
 
-int config_parse_duration(const char *s, long *out, struct err *e)
-{
-    return duration_parse(s, out, e);
-}
-
 static int get_duration(json_t *root, const char *key, long *out, struct err *e)
 {
     json_t *v = json_object_get(root, key);
