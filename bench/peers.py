@@ -18,6 +18,7 @@ bench.py calls run(bench, work) after its own passes; rows go to its table.
 """
 import os
 import shutil
+import statistics
 import subprocess
 import time
 
@@ -90,11 +91,6 @@ def dir_bytes(top):
     return sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(top) for f in fs)
 
 
-def median(xs):
-    xs = sorted(xs)
-    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
-
-
 def first_and_repeat(b, work, root):
     p = Peers(b, work, root, "mid")
     firsts, repeats = [], []
@@ -104,8 +100,8 @@ def first_and_repeat(b, work, root):
         p.advance()
         repeats.append(p.snapshot())
     size = b.human(b.tree_bytes(root))
-    f = {k: median([r[k] for r in firsts]) for k in firsts[0]}
-    r = {k: median([x[k] for x in repeats]) for k in repeats[0]}
+    f = {k: statistics.median([r[k] for r in firsts]) for k in firsts[0]}
+    r = {k: statistics.median([x[k] for x in repeats]) for k in repeats[0]}
     b.row("first snapshot %s vs tar|pigz+sha256sum" % size, f["statesnap"], f["tar+pigz"], "s", 1.2)
     b.row("first snapshot %s vs restic" % size, f["statesnap"], f["restic"], "s", None)
     b.row("first snapshot %s vs borg lz4" % size, f["statesnap"], f["borg lz4"], "s", None)
@@ -154,7 +150,7 @@ def restore(b, work, p):
             if r.returncode != 0:
                 raise SystemExit("bench: %s failed (%d): %s%s" % (cmd, r.returncode, r.stdout, r.stderr))
     b.drop(target)
-    m = {k: median(v) for k, v in times.items()}
+    m = {k: statistics.median(v) for k, v in times.items()}
     b.row("restore vs unzip+sha256sum -c", m["statesnap"], m["unzip+sha256sum"], "s", 1.4,
           note="statesnap also verifies, fsyncs and journals")
     b.row("restore vs restic restore", m["statesnap"], m["restic"], "s", None)
@@ -184,7 +180,7 @@ def many_files(b, work):
                            why[0][:120]))
             break
     if runs:
-        m = {k: median([r[k] for r in runs]) for k in runs[0]}
+        m = {k: statistics.median([r[k] for r in runs]) for k in runs[0]}
         b.row("+10,000 small files vs tar|pigz+sha256sum", m["statesnap"], m["tar+pigz"], "s", 1.0)
         b.row("+10,000 small files vs restic", m["statesnap"], m["restic"], "s", None)
     add_small_files(root, 90_000, start=10_000)
@@ -212,7 +208,7 @@ def big_chain(b, work, big, days=5):
         p.advance()
         for k, v in p.snapshot().items():
             total.setdefault(k, []).append(v)
-    mine = median(total["statesnap"])
+    mine = statistics.median(total["statesnap"])
     b.row("1 GB chain: repeat snapshot vs statesnap's first", mine, first["statesnap"], "s", 5.0)
     b.row("1 GB chain: %d daily snapshots vs restic" % days, sum(total["statesnap"]), sum(total["restic"]), "s",
           None)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "format.h"
+#include "../common/duration.h"
 #include "../engine/audit.h"
 
 int cli_cmd_prune(struct cli_ctx *c)
@@ -38,7 +39,7 @@ int cli_cmd_prune(struct cli_ctx *c)
     }
     if (cli_opt(c, "expire-after")) {
         long secs;
-        if (config_parse_duration(cli_opt(c, "expire-after"), &secs, &e) != 0)
+        if (duration_parse(cli_opt(c, "expire-after"), &secs, &e) != 0)
             return cli_fail(c, &e);
         p.expire_after = secs;
     }

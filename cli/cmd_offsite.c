@@ -21,6 +21,14 @@ int cli_offsite_fetch_missing(struct cli_ctx *c, struct store *s, const char *na
     return 0;
 }
 
+/* "  [FAILED] NAME: ERROR" for one {name, error} of a sync or status report. */
+static void print_failed(const json_t *v)
+{
+    printf("  [FAILED] %s: ", FORMAT_SAFE(json_string_value(json_object_get(v, "name"))));
+    format_safe(stdout, json_string_value(json_object_get(v, "error")));
+    putchar('\n');
+}
+
 /* Open the offsite client and the store, or print why not. */
 static int begin(struct cli_ctx *c, int create, struct offsite **o, struct store **s)
 {
@@ -65,11 +73,8 @@ int cli_cmd_offsite_sync(struct cli_ctx *c)
             printf("  [OK] %s uploaded\n", FORMAT_SAFE(json_string_value(v)));
         json_array_foreach(json_object_get(r, "already"), i, v)
             printf("  [OK] %s already offsite\n", FORMAT_SAFE(json_string_value(v)));
-        json_array_foreach(json_object_get(r, "failed"), i, v) {
-            printf("  [FAILED] %s: ", FORMAT_SAFE(json_string_value(json_object_get(v, "name"))));
-            format_safe(stdout, json_string_value(json_object_get(v, "error")));
-            putchar('\n');
-        }
+        json_array_foreach(json_object_get(r, "failed"), i, v)
+            print_failed(v);
         printf("\n%zu uploaded, %zu already offsite, %zu failed\n",
                json_array_size(json_object_get(r, "uploaded")),
                json_array_size(json_object_get(r, "already")),
@@ -117,11 +122,8 @@ int cli_cmd_offsite_status(struct cli_ctx *c)
                (long long)json_integer_value(json_object_get(cnt, "failed")),
                json_is_string(json_object_get(r, "last_success"))
                    ? FORMAT_SAFE(json_string_value(json_object_get(r, "last_success"))) : "never");
-        json_array_foreach(json_object_get(r, "failed_snapshots"), i, v) {
-            printf("  [FAILED] %s: ", FORMAT_SAFE(json_string_value(json_object_get(v, "name"))));
-            format_safe(stdout, json_string_value(json_object_get(v, "error")));
-            putchar('\n');
-        }
+        json_array_foreach(json_object_get(r, "failed_snapshots"), i, v)
+            print_failed(v);
     }
     json_decref(r);
     store_close(s);

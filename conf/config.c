@@ -157,11 +157,6 @@ static int get_trusted_keys(json_t *root, struct config *c, struct err *e)
     return 0;
 }
 
-int config_parse_duration(const char *s, long *out, struct err *e)
-{
-    return duration_parse(s, out, e);
-}
-
 static int get_duration(json_t *root, const char *key, long *out, struct err *e)
 {
     json_t *v = json_object_get(root, key);

@@ -92,10 +92,6 @@ int config_set_string(char **slot, const char *value, struct err *e);
 /* Refresh c->engine from the other fields; call after overrides. Cannot fail. */
 void config_sync_engine(struct config *c);
 
-/* Parse "24h", "90m", "3600", "7d" into seconds (duration_parse, for the
- * CLI's duration options). Returns 0 or -1 (ERR_INVALID). */
-int config_parse_duration(const char *s, long *out, struct err *e);
-
 /* The "capture" and "hooks" sections of a parsed config document (unknown
  * keys and bad values are ERR_INVALID naming the key). 0 or -1. */
 int config_capture_apply(struct config *c, const json_t *root, struct err *e);
