@@ -366,6 +366,8 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
         goto out_final;
     if (snapshot_row_from_manifest(cc.manifest, size, sha, &row, e) != 0)
         goto out_final;
+    snprintf(row.signature, sizeof(row.signature), "signed");
+    snprintf(row.signer, sizeof(row.signer), "%s", sign_key_id(cc.sign_key));
     if (o->pin_seconds > 0)
         row.pin_until = cc.now + o->pin_seconds;
     if (o->pin_seconds > 0)

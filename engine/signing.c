@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../common/fsutil.h"
+#include "manifest.h"
 
 static int key_paths(struct store *s, char *key, size_t klen, char *pub, size_t plen,
                      struct err *e)
@@ -99,4 +100,65 @@ json_t *signing_json(const struct signing_result *r)
 {
     return json_pack("{s:s,s:o}", "state", signing_state_name(r->state), "key_id",
                      r->state == SIGNING_SIGNED ? json_string(r->key_id) : json_null());
+}
+
+int signing_fill_row(struct store *s, const struct archive *a, struct catalog_snapshot *row,
+                     struct err *e)
+{
+    struct signing_result r;
+
+    if (signing_check(s, a, &r, e) != 0)
+        return -1;
+    snprintf(row->signature, sizeof(row->signature), "%s", signing_state_name(r.state));
+    snprintf(row->signer, sizeof(row->signer), "%s", r.state == SIGNING_SIGNED ? r.key_id : "");
+    return 0;
+}
+
+int signing_admit(struct store *s, const struct archive *a, int allow, struct signing_result *r,
+                  struct err *e)
+{
+    if (signing_check(s, a, r, e) != 0)
+        return -1;
+    if (r->state == SIGNING_SIGNED || allow)
+        return 0;
+    if (r->state == SIGNING_UNSIGNED)
+        return err_set(e, ERR_VERIFY, "the archive is not signed (no %s): nothing says which "
+                       "store made it; admit it with --allow-unsigned (API: allow_unsigned) "
+                       "if you trust where it came from", MANIFEST_SIG);
+    return err_set(e, ERR_VERIFY, "the archive's signature does not verify with any trusted key "
+                   "(another store's key, or an edited manifest): add the signer's public key "
+                   "to trusted_keys, or admit it with --allow-unsigned (API: allow_unsigned)");
+}
+
+enum signing_state signing_row_state(const struct catalog_snapshot *row)
+{
+    if (strcmp(row->signature, "signed") == 0)
+        return SIGNING_SIGNED;
+    if (strcmp(row->signature, "untrusted") == 0)
+        return SIGNING_UNTRUSTED;
+    return SIGNING_UNSIGNED;
+}
+
+int signing_matches_row(struct store *s, const struct archive *a,
+                        const struct catalog_snapshot *row, struct signing_result *r,
+                        struct err *e)
+{
+    if (signing_check(s, a, r, e) != 0)
+        return -1;
+    if (signing_row_state(row) != SIGNING_SIGNED || r->state == SIGNING_SIGNED)
+        return 0;
+    if (r->state == SIGNING_UNSIGNED)
+        return err_set(e, ERR_VERIFY, "%s was signed when it was catalogued, and its archive now "
+                       "carries no signature (%s removed)", row->name, MANIFEST_SIG);
+    return err_set(e, ERR_VERIFY, "%s's signature no longer verifies with any trusted key (was "
+                   "signed by %.16s...; an edited manifest, or trusted_keys lost that key)",
+                   row->name, row->signer);
+}
+
+json_t *signing_row_json(const struct catalog_snapshot *row)
+{
+    enum signing_state st = signing_row_state(row);
+
+    return json_pack("{s:s,s:o}", "state", signing_state_name(st), "key_id",
+                     st == SIGNING_SIGNED && row->signer[0] ? json_string(row->signer) : json_null());
 }

@@ -33,6 +33,8 @@ struct store_summary {
     int64_t latest_created_at;
     int latest_consistent;      /* 1 consistent cut, 0 flagged, -1 not recorded */
     int64_t inconsistent;       /* snapshots flagged as not a consistent cut */
+    int64_t unsigned_n;         /* snapshots whose archive carries no signature */
+    int64_t untrusted;          /* signed by no trusted key (admitted with --allow-unsigned) */
     struct catalog_offsite_stats offsite;
     struct catalog_drill_stats drills;
 };
