@@ -217,8 +217,15 @@ int sign_key_load_private(const char *path, const char *pub_path, int create,
         return -1;
     }
     if (pub_path != NULL) {
-        char *pem = sign_key_public_pem(k);
-        if (pem == NULL || fs_write_atomic(pub_path, pem, strlen(pem), 0600, e) != 0) {
+        /* Written when missing or not this key's: a read (verify on a full
+         * disk) never needs to write. */
+        char *pem = sign_key_public_pem(k), *have = NULL;
+        size_t hlen = 0;
+        struct err re = { 0 };
+        int same = pem != NULL && fs_read_file(pub_path, 64 * 1024, &have, &hlen, &re) == 0 &&
+                   hlen == strlen(pem) && memcmp(have, pem, hlen) == 0;
+        free(have);
+        if (!same && (pem == NULL || fs_write_atomic(pub_path, pem, strlen(pem), 0600, e) != 0)) {
             if (pem == NULL)
                 err_set(e, ERR_IO, "out of memory");
             free(pem);

@@ -265,7 +265,7 @@ test('the list and detail show what the capture recorded: consistency, chain tip
   });
 });
 
-test('the list and detail show what each archive's signature is worth', async () => {
+test('the list and detail show what each archive signature is worth', async () => {
   await apiOk('POST', '/snapshots', { body: { name: 'e2e_sig_ok' } });
   await apiOk('POST', '/snapshots', { body: { name: 'e2e_sig_untrusted' } });
   await apiOk('POST', '/snapshots', { body: { name: 'e2e_sig_unsigned' } });
