@@ -32,7 +32,9 @@ int signing_key(struct store *s, int create, const struct sign_key **out, struct
             return -1;
         if (!create && fs_exists(key) != 1)
             return err_set(e, ERR_NOT_FOUND, "the store has no signing key yet (%s)", key);
-        if (sign_key_load_private(key, pub, create, &s->sign_key, e) != 0)
+        /* The store's own key's temps go to .work, which recovery sweeps. */
+        if (sign_key_load_private(key, pub, s->cfg->signing_key ? NULL : s->work, create,
+                                  &s->sign_key, e) != 0)
             return -1;
     }
     *out = s->sign_key;
