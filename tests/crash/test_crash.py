@@ -135,7 +135,8 @@ def pytest_generate_tests(metafunc):
 
 
 def snap_paths(t):
-    return sorted(p for p in t.snap if p not in ("manifest.json", "SHA256SUMS", snaplib.ENV_MASKED))
+    return sorted(p for p in t.snap
+                  if p not in ("manifest.json", "manifest.json.sig", "SHA256SUMS", snaplib.ENV_MASKED))
 
 
 def restored_paths(t, op):
