@@ -116,6 +116,11 @@ const struct cli_opt config_opts[] = {
 };
 const struct cli_opt reindex_opts[] = {
     { "from-offsite", NULL, 0, "first download every archive the offsite store has and this store lacks" },
+    { "allow-unsigned", NULL, 0, "also index archives no trusted key signed (kept marked unsigned/untrusted)" },
+    { NULL, NULL, 0, NULL },
+};
+const struct cli_opt import_opts[] = {
+    { "allow-unsigned", NULL, 0, "admit an archive no trusted key signed (kept marked unsigned/untrusted)" },
     { NULL, NULL, 0, NULL },
 };
 const struct cli_opt none_opts[] = {

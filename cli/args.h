@@ -61,6 +61,7 @@ extern const struct cli_opt health_opts[];
 extern const struct cli_opt config_opts[];
 extern const struct cli_opt reindex_opts[];
 extern const struct cli_opt help_opts[];
+extern const struct cli_opt import_opts[];
 extern const struct cli_opt none_opts[];
 
 /* The one-letter spelling of a global option ('h' for help, 'V' for

@@ -22,7 +22,7 @@ const struct cli_cmd cli_commands[] = {
     { "pin", "NAME", "pin a snapshot", pin_opts, cli_cmd_pin, 0 },
     { "unpin", "NAME", "unpin a snapshot", pin_opts, cli_cmd_unpin, 0 },
     { "export", "NAME", "copy a snapshot's zip out of the store", export_opts, cli_cmd_export, 0 },
-    { "import", "ZIP", "verify a zip and add it to the store", none_opts, cli_cmd_import, 0 },
+    { "import", "ZIP", "verify a zip and its signature and add it to the store", import_opts, cli_cmd_import, 0 },
     { "prune", NULL, "apply the retention policy (keeps at least the 5 newest)", prune_opts, cli_cmd_prune, 0 },
     { "audit", "[verify|repair]", "show the audit chain, verify it (reads only), or repair a file a crash left behind", audit_opts, cli_cmd_audit, 0 },
     { "reindex", NULL, "rebuild catalog.db from the archives", reindex_opts, cli_cmd_reindex, 0 },

@@ -219,7 +219,7 @@ int cli_cmd_reindex_offsite(struct cli_ctx *c)
 
     if ((rc = begin(c, 1, &o, &s)) != 0)
         return rc;
-    if (offsite_reindex(o, s, &r, &e) != 0) {
+    if (offsite_reindex(o, s, cli_flag(c, "allow-unsigned") ? ENGINE_ALLOW_UNSIGNED : 0, &r, &e) != 0) {
         rc = cli_fail(c, &e);
     } else if (c->json) {
         cli_print_json(c, r);

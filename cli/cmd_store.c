@@ -28,7 +28,7 @@ int cli_cmd_reindex(struct cli_ctx *c)
         return cli_cmd_reindex_offsite(c);
     if ((rc = cli_open_store(c, 1, &s)) != 0)
         return rc;
-    if (engine_reindex(s, &r, &e) != 0) {
+    if (engine_reindex(s, cli_flag(c, "allow-unsigned") ? ENGINE_ALLOW_UNSIGNED : 0, &r, &e) != 0) {
         rc = cli_fail(c, &e);
     } else {
         if (c->json) {
@@ -64,15 +64,24 @@ int cli_cmd_import(struct cli_ctx *c)
         return cli_usage_error(c, "import: cannot read \"%s\"", c->args.positional);
     if ((rc = cli_open_store(c, 1, &s)) != 0)
         return rc;
-    if (engine_import(s, c->args.positional, &snap, &e) != 0) {
+    if (engine_import(s, c->args.positional,
+                      cli_flag(c, "allow-unsigned") ? ENGINE_ALLOW_UNSIGNED : 0, &snap, &e) != 0) {
         rc = cli_fail(c, &e);
     } else {
+        const json_t *sig = json_object_get(snap, "signature");
+        const char *st = json_string_value(json_object_get(sig, "state"));
         if (c->json)
             cli_print_json(c, snap);
-        else
-            printf("Imported %s (%lld files, verified)\n",
+        else if (st != NULL && strcmp(st, "signed") == 0)
+            printf("Imported %s (%lld files, verified, signed by %.16s...)\n",
                    FORMAT_SAFE(json_string_value(json_object_get(snap, "name"))),
-                   (long long)json_integer_value(json_object_get(snap, "file_count")));
+                   (long long)json_integer_value(json_object_get(snap, "file_count")),
+                   FORMAT_SAFE(json_string_value(json_object_get(sig, "key_id"))));
+        else
+            printf("Imported %s (%lld files, verified, %s: admitted with --allow-unsigned)\n",
+                   FORMAT_SAFE(json_string_value(json_object_get(snap, "name"))),
+                   (long long)json_integer_value(json_object_get(snap, "file_count")),
+                   st ? st : "unsigned");
         rc = 0;
     }
     json_decref(snap);

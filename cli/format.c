@@ -90,9 +90,19 @@ static const char *str(const json_t *o, const char *k)
 static void format_capture(FILE *out, const json_t *snap)
 {
     const json_t *c = json_object_get(snap, "consistency"), *ch = json_object_get(snap, "chain");
-    const json_t *v;
+    const json_t *sig = json_object_get(snap, "signature"), *v;
     size_t i;
 
+    if (json_is_object(sig)) {
+        if (strcmp(str(sig, "state"), "signed") == 0)
+            fprintf(out, "Signature: signed by key %s\n", str(sig, "key_id"));
+        else if (strcmp(str(sig, "state"), "untrusted") == 0)
+            fputs("Signature: [!] UNTRUSTED: signed by no trusted key (admitted with "
+                  "--allow-unsigned)\n", out);
+        else
+            fputs("Signature: [!] UNSIGNED (made before signing, or admitted with "
+                  "--allow-unsigned)\n", out);
+    }
     if (json_is_object(c)) {
         long long n = (long long)json_integer_value(json_object_get(c, "attempts"));
         double ms = json_number_value(json_object_get(c, "window_ms"));
@@ -201,6 +211,17 @@ void format_list(FILE *out, const json_t *page)
                 continue;
             fputs(flagged++ ? ", " : "\n[!] not a consistent cut (files changed while read): ", out);
             format_safe(out, str(s, "name"));
+        }
+        if (flagged)
+            fputc('\n', out);
+        flagged = 0;
+        json_array_foreach(snaps, i, s) {
+            const char *st = str(json_object_get(s, "signature"), "state");
+            if (*st == '\0' || strcmp(st, "signed") == 0)
+                continue;
+            fputs(flagged++ ? ", " : "\n[!] not signed by a trusted key: ", out);
+            format_safe(out, str(s, "name"));
+            fprintf(out, " (%s)", st);
         }
         if (flagged)
             fputc('\n', out);

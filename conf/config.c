@@ -5,6 +5,7 @@
  * "retention" to engine/retention.c, "alerts" to alerts/settings.c and
  * "offsite" to offsite/settings.c. */
 #include "config.h"
+#include "../engine/sign.h"
 #include "tokens.h"
 
 #include <ctype.h>
@@ -29,7 +30,8 @@ static const char *const top_keys[] = {
     "safety_pin_days", "safety_compression_level", "lock_timeout_ms", "compress_threads",
     "capture", "hooks", "max_unpacked_bytes", "max_compression_ratio", "allowed_hosts",
     "max_connections_per_ip", "bot", "restore_quiet_ms", "restore_engage_kill_switch",
-    "restore_targets_dir", "drill_interval", "readyz_max_drill_age", NULL
+    "restore_targets_dir", "drill_interval", "readyz_max_drill_age", "signing_key",
+    "trusted_keys", NULL
 };
 static const char *const retention_keys[] = {
     "keep_last", "keep_daily", "keep_weekly", "keep_monthly", "expire_after", "max_count", NULL
@@ -125,6 +127,32 @@ static int get_globs(json_t *root, const char *key, char ***out, size_t *n, stru
         if (((*out)[i] = strdup(s)) == NULL)
             return err_set(e, ERR_IO, "out of memory");
         *n = i + 1;
+    }
+    return 0;
+}
+
+/* trusted_keys: other signers' Ed25519 public keys, each a PEM file's path or
+ * the PEM text itself (engine/signing.c tells them apart). */
+static int get_trusted_keys(json_t *root, struct config *c, struct err *e)
+{
+    json_t *v = json_object_get(root, "trusted_keys"), *k;
+    size_t i;
+
+    if (v == NULL)
+        return 0;
+    if (!json_is_array(v) || json_array_size(v) > SIGN_MAX_TRUSTED - 1)
+        return err_set(e, ERR_INVALID, "config: \"trusted_keys\" must be an array of at most %d "
+                       "public keys (PEM files or PEM text)", SIGN_MAX_TRUSTED - 1);
+    if ((c->trusted_keys = calloc(json_array_size(v) + 1, sizeof(char *))) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    json_array_foreach(v, i, k) {
+        const char *t = json_string_value(k);
+        if (t == NULL || *t == '\0' || strlen(t) > 4096)
+            return err_set(e, ERR_INVALID, "config: \"trusted_keys\"[%zu] must be a path or PEM text",
+                           i);
+        if ((c->trusted_keys[i] = strdup(t)) == NULL)
+            return err_set(e, ERR_IO, "out of memory");
+        c->n_trusted_keys = i + 1;
     }
     return 0;
 }
@@ -299,7 +327,8 @@ static int apply_root(struct config *c, json_t *root, const char *path, struct e
         goto out;
     if (get_string(root, "root", &c->root, e) || get_string(root, "store", &c->store, e) ||
         get_string(root, "dotenv", &c->dotenv, e) || get_string(root, "listen", &c->listen, e) ||
-        get_string(root, "tls_cert", &c->tls_cert, e) || get_string(root, "tls_key", &c->tls_key, e))
+        get_string(root, "tls_cert", &c->tls_cert, e) || get_string(root, "tls_key", &c->tls_key, e) ||
+        get_string(root, "signing_key", &c->signing_key, e) || get_trusted_keys(root, c, e))
         goto out;
     if (get_globs(root, "include", &c->include, &c->n_include, e) ||
         get_globs(root, "exclude", &c->exclude, &c->n_exclude, e))
@@ -444,6 +473,9 @@ void config_sync_engine(struct config *c)
     ec->restore_quiet_ms = c->restore_quiet_ms;
     ec->restore_engage_kill_switch = c->restore_engage_kill_switch;
     ec->restore_targets_dir = c->restore_targets_dir;
+    ec->signing_key = c->signing_key;
+    ec->trusted_keys = (const char *const *)c->trusted_keys;
+    ec->n_trusted_keys = c->n_trusted_keys;
     ec->drill_check = c->drill_check.set ? &c->drill_check.spec : NULL;
     ec->max_unpacked_bytes = c->max_unpacked_bytes;
     ec->max_compression_ratio = c->max_compression_ratio;
@@ -473,6 +505,8 @@ void config_free(struct config *c)
     tokens_free(c->tokens, c->n_tokens);
     free(c->tls_cert);
     free(c->tls_key);
+    free(c->signing_key);
+    free_strv(c->trusted_keys, c->n_trusted_keys);
     json_decref(c->retention);
     json_decref(c->alerts);
     json_decref(c->offsite);

@@ -68,6 +68,9 @@ struct config {
     long restore_quiet_ms;                 /* -1 = default */
     int restore_engage_kill_switch;
     char *restore_targets_dir;
+    char *signing_key;               /* the store's Ed25519 key (PEM); NULL = STORE/signing_key.pem */
+    char **trusted_keys;             /* other signers' public keys: PEM files or PEM text */
+    size_t n_trusted_keys;
     struct config_hook drill_check;        /* run against a restore drill's scratch copy */
     struct engine_config engine;/* view for engine calls; points into this struct */
 };

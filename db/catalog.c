@@ -163,6 +163,14 @@ static const char *const migrations[] = {
     "  INSERT INTO audit_ops VALUES (NEW.op, NEW.result,"
     "    CASE WHEN NEW.actor LIKE 'cli:%' THEN 'cli' ELSE 'server' END, 1)"
     "    ON CONFLICT(op, result, origin) DO UPDATE SET n = n + 1; END;",
+    /* 5 -> 6: what each archive's signature is worth (#21): "signed" by a
+     * trusted key (signer = its key id), "unsigned", or "untrusted" (signed,
+     * but by no trusted key; admitted with --allow-unsigned). Rows from
+     * before signing were made by statesnap without one: unsigned. Not
+     * signed ones are few: counted for /metrics through a partial index. */
+    "ALTER TABLE snapshots ADD COLUMN signature TEXT NOT NULL DEFAULT 'unsigned';"
+    "ALTER TABLE snapshots ADD COLUMN signer TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX snapshots_not_signed ON snapshots(signature) WHERE signature <> 'signed';",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

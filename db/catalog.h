@@ -38,6 +38,8 @@ struct catalog_snapshot {
     char *consistency_json;    /* {state, attempts, window_ms, changed} text, or NULL (older) */
     char *chain_json;          /* the hash chain's tip {path, lines, ...} text, or NULL */
     int empty;                 /* 1: captured no file (the .env aside) */
+    char signature[12];        /* signed, unsigned, untrusted ("" reads as unsigned) */
+    char signer[65];           /* the trusted signer's key id when signed, else "" */
     struct catalog_file *files;
     size_t n_files;
 };
@@ -105,6 +107,11 @@ int catalog_totals(struct catalog *c, int64_t *count, int64_t *bytes, struct err
 /* Snapshots kept although their cut was not consistent (consistency.state
  * "changed"), through a partial index. */
 int catalog_count_inconsistent(struct catalog *c, int64_t *n, struct err *e);
+
+/* Snapshots whose archive is not signed by a trusted key: unsigned, and
+ * untrusted (admitted with --allow-unsigned), through a partial index. */
+int catalog_count_unsigned(struct catalog *c, int64_t *unsigned_n, int64_t *untrusted_n,
+                           struct err *e);
 
 /* Changes when anything in the catalog changed: a commit by another
  * connection (any process) moves `others`, one through c moves `own`.

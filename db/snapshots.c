@@ -38,7 +38,7 @@ static void copy_text(char *dst, size_t len, sqlite3_stmt *st, int col)
 
 #define SNAP_COLS "id, name, created_at, size, file_count, version, git_commit, host, " \
                   "created_by, archive_sha256, labels, pinned, pin_until, positions_count, " \
-                  "offsite_state, consistency, chain, empty"
+                  "offsite_state, consistency, chain, empty, signature, signer"
 
 static int row_read(sqlite3_stmt *st, struct catalog_snapshot *s, struct err *e)
 {
@@ -66,6 +66,8 @@ static int row_read(sqlite3_stmt *st, struct catalog_snapshot *s, struct err *e)
     labels = sqlite3_column_text(st, 16);
     s->chain_json = labels && *labels ? strdup((const char *)labels) : NULL;
     s->empty = sqlite3_column_int(st, 17);
+    copy_text(s->signature, sizeof(s->signature), st, 18);
+    copy_text(s->signer, sizeof(s->signer), st, 19);
     if (s->labels_json == NULL)
         return err_set(e, ERR_IO, "out of memory");
     return 0;
@@ -79,8 +81,8 @@ int catalog_snapshot_insert(struct catalog *c, const struct catalog_snapshot *s,
 
     if (catalog_stmt(c, "INSERT INTO snapshots (name, created_at, size, file_count, version, "
                    "git_commit, host, created_by, archive_sha256, labels, pinned, pin_until, "
-                   "positions_count, offsite_state, consistency, chain, empty) "
-                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                   "positions_count, offsite_state, consistency, chain, empty, signature, signer) "
+                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 &st, e) != 0)
         return -1;
     sqlite3_bind_text(st, 1, s->name, -1, SQLITE_STATIC);
@@ -103,6 +105,8 @@ int catalog_snapshot_insert(struct catalog *c, const struct catalog_snapshot *s,
     sqlite3_bind_text(st, 15, s->consistency_json ? s->consistency_json : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 16, s->chain_json ? s->chain_json : "", -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 17, s->empty);
+    sqlite3_bind_text(st, 18, s->signature[0] ? s->signature : "unsigned", -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 19, s->signer, -1, SQLITE_STATIC);
     rc = sqlite3_step(st);
     catalog_release(c, st);
     if (rc == SQLITE_CONSTRAINT)
@@ -384,6 +388,28 @@ int catalog_count_inconsistent(struct catalog *c, int64_t *n, struct err *e)
     *n = sqlite3_column_int64(st, 0);
     catalog_release(c, st);
     return 0;
+}
+
+int catalog_count_unsigned(struct catalog *c, int64_t *unsigned_n, int64_t *untrusted_n,
+                           struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    *unsigned_n = *untrusted_n = 0;
+    if (catalog_stmt(c, "SELECT signature, count(*) FROM snapshots INDEXED BY snapshots_not_signed "
+                   "WHERE signature <> 'signed' GROUP BY signature", &st, e) != 0)
+        return -1;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        int64_t n = sqlite3_column_int64(st, 1);
+        if (t != NULL && strcmp((const char *)t, "untrusted") == 0)
+            *untrusted_n += n;
+        else
+            *unsigned_n += n;
+    }
+    catalog_release(c, st);
+    return rc == SQLITE_DONE ? 0 : catalog_fail(c, e, "count unsigned snapshots");
 }
 
 static int exec_named(struct catalog *c, const char *sql, const char *name, struct err *e)

@@ -18,6 +18,7 @@
 
 #define ARCHIVE_BUF (256u * 1024)
 #define ARCHIVE_MAX_SUMS (64u << 20)
+#define ARCHIVE_MAX_SIG 256          /* manifest.json.sig: 64 bytes when well formed */
 
 /* Process-wide: set from the config at store_open, read by every open. */
 static _Atomic uint64_t limit_unpacked = ENGINE_DEFAULT_MAX_UNPACKED;
@@ -40,6 +41,10 @@ struct archive {
     zip_t *za;
     json_t *manifest;
     json_t *verified;   /* path -> true once streamed whole with the right hash */
+    char *manifest_raw; /* manifest.json's exact bytes (what a signature covers) */
+    size_t manifest_len;
+    char *sig;          /* manifest.json.sig's bytes, or NULL when unsigned */
+    size_t sig_len;
 };
 
 static int cmp_str(const void *a, const void *b)
@@ -94,8 +99,8 @@ static int check_structure(struct archive *a, struct err *e)
     unsigned ratio = atomic_load(&limit_ratio);
     int rc = -1;
 
-    if (n < 0 || n > ENGINE_MAX_FILES + 2)
-        return err_set(e, ERR_VERIFY, "archive has too many entries (limit %d)", ENGINE_MAX_FILES + 2);
+    if (n < 0 || n > ENGINE_MAX_FILES + 3)
+        return err_set(e, ERR_VERIFY, "archive has too many entries (limit %d)", ENGINE_MAX_FILES + 3);
     if ((names = calloc((size_t)n + 1, sizeof(*names))) == NULL)
         return err_set(e, ERR_IO, "out of memory");
     for (zip_int64_t i = 0; i < n; i++) {
@@ -168,7 +173,13 @@ static int check_manifest(struct archive *a, struct err *e)
     if (read_entry_raw(a->za, MANIFEST_NAME, ENGINE_MAX_MANIFEST_BYTES, &buf, &len, e) != 0)
         return -1;
     a->manifest = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
-    free(buf);
+    a->manifest_raw = buf;
+    a->manifest_len = len;
+    /* A signed archive has one more member; its bytes are checked by the
+     * caller against the trusted keys (engine/signing.c). */
+    if (zip_name_locate(a->za, MANIFEST_SIG, 0) >= 0 &&
+        read_entry_raw(a->za, MANIFEST_SIG, ARCHIVE_MAX_SIG, &a->sig, &a->sig_len, e) != 0)
+        return -1;
     if (a->manifest == NULL)
         return err_set(e, ERR_VERIFY, "manifest.json is not valid JSON: %s", je.text);
     if (manifest_validate(a->manifest, e) != 0)
@@ -185,7 +196,7 @@ static int check_manifest(struct archive *a, struct err *e)
         goto out;
     }
     files = json_object_get(a->manifest, "files");
-    if ((size_t)zip_get_num_entries(a->za, 0) != json_array_size(files) + 2) {
+    if ((size_t)zip_get_num_entries(a->za, 0) != json_array_size(files) + 2 + (a->sig != NULL)) {
         err_set(e, ERR_VERIFY, "archive entries do not match the manifest's file list");
         goto out;
     }
@@ -247,7 +258,19 @@ void archive_close(struct archive *a)
         zip_discard(a->za);
     json_decref(a->manifest);
     json_decref(a->verified);
+    free(a->manifest_raw);
+    free(a->sig);
     free(a);
+}
+
+int archive_signature(const struct archive *a, const char **manifest, size_t *manifest_len,
+                      const unsigned char **sig, size_t *sig_len)
+{
+    *manifest = a->manifest_raw;
+    *manifest_len = a->manifest_len;
+    *sig = (const unsigned char *)a->sig;
+    *sig_len = a->sig != NULL ? a->sig_len : 0;
+    return a->sig != NULL;
 }
 
 const json_t *archive_manifest(const struct archive *a)

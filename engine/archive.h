@@ -38,6 +38,12 @@ void archive_close(struct archive *a);
 /* The validated manifest (borrowed). */
 const json_t *archive_manifest(const struct archive *a);
 
+/* manifest.json's exact bytes and, when the archive is signed, the bytes of
+ * manifest.json.sig (all borrowed). Returns 1 when signed, 0 when not; what
+ * the signature is worth is engine/signing.c's to say. */
+int archive_signature(const struct archive *a, const char **manifest, size_t *manifest_len,
+                      const unsigned char **sig, size_t *sig_len);
+
 /* The manifest's entry {path, size, sha256, group} for path, or NULL (borrowed). */
 const json_t *archive_file_entry(const struct archive *a, const char *path);
 

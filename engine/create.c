@@ -21,6 +21,7 @@
 #include "chain.h"
 #include "create.h"
 #include "create_zip.h"
+#include "signing.h"
 #include "cut.h"
 #include "envmask.h"
 #include "../common/failpoint.h"
@@ -264,6 +265,9 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
         return err_set(e, ERR_IO, "out of memory");
     if (choose_name(&cc, e) != 0)
         goto out;
+    /* Every new archive is signed with the store's key (made by the first create). */
+    if (signing_key(s, 1, &cc.sign_key, e) != 0)
+        goto out;
     int exists = catalog_snapshot_exists(s->cat, cc.name, e);
     if (exists < 0)
         goto out;
@@ -362,6 +366,8 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
         goto out_final;
     if (snapshot_row_from_manifest(cc.manifest, size, sha, &row, e) != 0)
         goto out_final;
+    snprintf(row.signature, sizeof(row.signature), "signed");
+    snprintf(row.signer, sizeof(row.signer), "%s", sign_key_id(cc.sign_key));
     if (o->pin_seconds > 0)
         row.pin_until = cc.now + o->pin_seconds;
     if (o->pin_seconds > 0)

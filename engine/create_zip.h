@@ -13,6 +13,7 @@
 #include "chain.h"
 #include "cut.h"
 #include "pdeflate.h"
+#include "sign.h"
 #include "store.h"
 
 struct create_ctx;
@@ -69,6 +70,7 @@ struct create_ctx {
     int hooks_begun;       /* the pre hook ran (or there is none): the post hook is due */
     int post_done;
     json_t *manifest;      /* built by make_manifest */
+    const struct sign_key *sign_key;   /* signs manifest.json (engine/signing.c) */
     char version[129];
     char git[65];
     char host[256];

@@ -98,6 +98,9 @@ struct engine_config {
     const struct hook_spec *drill_check;   /* run against a drill's scratch copy; NULL = none */
     uint64_t max_unpacked_bytes;      /* an archive's total uncompressed size; 0 = default */
     unsigned max_compression_ratio;   /* per entry of ENGINE_RATIO_MIN_BYTES or more; 0 = default */
+    const char *signing_key;          /* the store's Ed25519 key (PEM); NULL = STORE/signing_key.pem */
+    const char *const *trusted_keys;  /* other signers' public keys: PEM files, or PEM text */
+    size_t n_trusted_keys;
     /* Who hears of every audited operation and failed verification (NULL =
      * nobody). Built by the front before any thread starts, then only read. */
     const struct engine_sinks *sinks;
@@ -315,10 +318,16 @@ int engine_audit_verify(struct store *s, json_t **report, struct err *e);
 int engine_audit_repair(struct store *s, json_t **report, struct err *e);
 
 /* ---- import / reindex ---- */
-/* Validate the zip at path completely (names, sizes, manifest, every hash)
- * and adopt it as a snapshot named by its manifest. The file at path is
- * consumed (moved or removed) only on success. */
-int engine_import(struct store *s, const char *path, json_t **snap, struct err *e);
+/* Admit archives that are not signed by a trusted key (unsigned, or signed
+ * by a key not in trusted_keys), recorded as such: --allow-unsigned. */
+#define ENGINE_ALLOW_UNSIGNED 1u
+
+/* Validate the zip at path completely (names, sizes, manifest, every hash,
+ * the signature against the trust list) and adopt it as a snapshot named by
+ * its manifest. Without ENGINE_ALLOW_UNSIGNED in flags an archive not signed
+ * by a trusted key is refused (ERR_VERIFY). The file at path is consumed
+ * (moved or removed) only on success. */
+int engine_import(struct store *s, const char *path, unsigned flags, json_t **snap, struct err *e);
 
 /* Put back the archive of catalogued snapshot NAME from path, a file in the
  * store's .work (a download). Under the store lock it checks every byte:
@@ -329,8 +338,11 @@ int engine_import(struct store *s, const char *path, json_t **snap, struct err *
  * any mismatch. The file at path is consumed either way. */
 int engine_adopt_archive(struct store *s, const char *name, const char *path, struct err *e);
 
-/* Rebuild the catalog from the archives in the store alone.
+/* Rebuild the catalog from the archives in the store alone. An archive not
+ * signed by a trusted key is indexed when the catalog already held it (the
+ * same archive SHA-256: it was admitted before) or with
+ * ENGINE_ALLOW_UNSIGNED in flags; otherwise it is skipped, saying why.
  * *report = {indexed, skipped:[{file, problem}]}. */
-int engine_reindex(struct store *s, json_t **report, struct err *e);
+int engine_reindex(struct store *s, unsigned flags, json_t **report, struct err *e);
 
 #endif

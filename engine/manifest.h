@@ -11,6 +11,7 @@
 #define MANIFEST_FORMAT 1
 #define MANIFEST_NAME "manifest.json"
 #define MANIFEST_SUMS "SHA256SUMS"
+#define MANIFEST_SIG "manifest.json.sig"   /* Ed25519 over manifest.json's bytes (engine/sign.h) */
 #define MANIFEST_ENV_ENTRY "env/.env.masked"
 
 /* Check a parsed manifest's shape: format 1, valid name, RFC 3339

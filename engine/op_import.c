@@ -14,6 +14,7 @@
 #include "../common/failpoint.h"
 #include "../common/fsutil.h"
 #include "op.h"
+#include "signing.h"
 #include "snapshot.h"
 
 #define IMPORT_COPY_BUF (256u * 1024)
@@ -57,11 +58,12 @@ out:
     return rc;
 }
 
-static int import_locked(struct store *s, const char *path, json_t **snap, struct err *e);
+static int import_locked(struct store *s, const char *path, unsigned flags, json_t **snap,
+                         struct err *e);
 
-int engine_import(struct store *s, const char *path, json_t **snap, struct err *e)
+int engine_import(struct store *s, const char *path, unsigned flags, json_t **snap, struct err *e)
 {
-    int rc = import_locked(s, path, snap, e);
+    int rc = import_locked(s, path, flags, snap, e);
 
     if (rc != 0 && e->code != ERR_CONFLICT && e->code != ERR_INVALID) {
         json_t *fd = json_pack("{s:s}", "error", e->msg);
@@ -71,8 +73,11 @@ int engine_import(struct store *s, const char *path, json_t **snap, struct err *
     return rc;
 }
 
-static int import_locked(struct store *s, const char *path, json_t **snap, struct err *e)
+static int import_locked(struct store *s, const char *path, unsigned flags, json_t **snap,
+                         struct err *e)
 {
+    int allow = (flags & ENGINE_ALLOW_UNSIGNED) != 0;
+    struct signing_result sr;
     struct archive *a = NULL;
     char name[ENGINE_NAME_MAX + 1], tmp[PATH_MAX], final[PATH_MAX], file[ENGINE_NAME_MAX + 16];
     struct catalog_snapshot row;
@@ -88,7 +93,8 @@ static int import_locked(struct store *s, const char *path, json_t **snap, struc
             e->code = ERR_INVALID;
         return -1;
     }
-    if (snapshot_admissible(s->cfg, archive_manifest(a), e) != 0) {
+    if (snapshot_admissible(s->cfg, archive_manifest(a), e) != 0 ||
+        signing_admit(s, a, allow, &sr, e) != 0) {
         archive_close(a);
         return -1;
     }
@@ -121,6 +127,7 @@ static int import_locked(struct store *s, const char *path, json_t **snap, struc
     /* Re-check the copy we now own: the source could have changed meanwhile. */
     if (snapshot_archive_whole(tmp, &a, e) != 0 ||
         snapshot_admissible(s->cfg, archive_manifest(a), e) != 0 ||
+        signing_admit(s, a, allow, &sr, e) != 0 ||
         strcmp(json_string_value(json_object_get(archive_manifest(a), "name")), name) != 0) {
         if (e->code == ERR_NONE)
             err_set(e, ERR_VERIFY, "archive changed while importing");
@@ -145,7 +152,8 @@ static int import_locked(struct store *s, const char *path, json_t **snap, struc
     }
     FAILPOINT("import.after_catalog");
     {
-        json_t *ad = json_pack("{s:s}", "source", "import");
+        json_t *ad = json_pack("{s:s,s:s}", "source", "import", "signature",
+                               signing_state_name(sr.state));
         audit_append(s, "import", name, "ok", ad, NULL);
         json_decref(ad);
     }

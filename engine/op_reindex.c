@@ -10,6 +10,7 @@
 #include "../common/failpoint.h"
 #include "../common/fsutil.h"
 #include "op.h"
+#include "signing.h"
 #include "snapshot.h"
 
 struct reindex_order {
@@ -28,7 +29,7 @@ static int cmp_order(const void *x, const void *y)
     return strcmp(a->row->name, b->row->name);
 }
 
-int engine_reindex(struct store *s, json_t **report, struct err *e)
+int engine_reindex(struct store *s, unsigned flags, json_t **report, struct err *e)
 {
     struct reindex_order *order = NULL;
     int64_t *us = NULL;
@@ -94,16 +95,41 @@ int engine_reindex(struct store *s, json_t **report, struct err *e)
         }
         const json_t *cu = json_object_get(archive_manifest(a), "created_us");
         us[n] = json_is_integer(cu) ? json_integer_value(cu) : 0;
+        /* What the catalog knew beyond the archive (pin changes, labels
+         * edited later, that it was admitted unsigned) survives a reindex
+         * when the row is still there for this very archive. */
+        struct catalog_snapshot old;
+        struct err ge = { 0 };
+        struct signing_result sr;
+        int have_old = catalog_snapshot_get(s->cat, name, 0, &old, &ge) == 0;
+        int known = have_old && strcmp(old.archive_sha256, sha) == 0;
+        if (signing_admit(s, a, known || (flags & ENGINE_ALLOW_UNSIGNED), &sr, &ae) != 0) {
+            if (have_old)
+                catalog_snapshot_clear(&old);
+            archive_close(a);
+            if (ae.code != ERR_VERIFY) {
+                *e = ae;
+                goto out;
+            }
+            json_array_append_new(skipped, json_pack("{s:s,s:s}", "file", de->d_name, "problem",
+                                                     ae.msg));
+            continue;
+        }
         int ok = snapshot_row_from_manifest(archive_manifest(a), size, sha, &rows[n], e);
         n++;
         archive_close(a);
-        if (ok != 0)
+        if (ok == 0) {
+            snprintf(rows[n - 1].signature, sizeof(rows[n - 1].signature), "%s",
+                     signing_state_name(sr.state));
+            snprintf(rows[n - 1].signer, sizeof(rows[n - 1].signer), "%s",
+                     sr.state == SIGNING_SIGNED ? sr.key_id : "");
+        }
+        if (ok != 0) {
+            if (have_old)
+                catalog_snapshot_clear(&old);
             goto out;
-        /* What the catalog knew beyond the archive (pin changes, labels
-         * edited later) survives a reindex when the row is still there. */
-        struct catalog_snapshot old;
-        struct err ge = { 0 };
-        if (catalog_snapshot_get(s->cat, name, 0, &old, &ge) == 0) {
+        }
+        if (have_old) {
             rows[n - 1].pinned = old.pinned;
             rows[n - 1].pin_until = old.pin_until;
             free(rows[n - 1].labels_json);

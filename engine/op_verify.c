@@ -6,7 +6,9 @@
 
 #include "archive.h"
 #include "audit.h"
+#include "manifest.h"
 #include "op.h"
+#include "signing.h"
 #include "snapshot.h"
 
 static int verify_one(struct store *s, const char *name, json_t **report, struct err *e)
@@ -14,7 +16,8 @@ static int verify_one(struct store *s, const char *name, json_t **report, struct
     struct catalog_snapshot row;
     char path[PATH_MAX], sha[65];
     struct archive *a = NULL;
-    json_t *errors = json_array();
+    json_t *errors = json_array(), *signature = json_null();
+    struct signing_result sr;
     struct err ae = { 0 };
     int64_t size;
     int checked = 0, rc = -1;
@@ -36,6 +39,20 @@ static int verify_one(struct store *s, const char *name, json_t **report, struct
         int bad = archive_check_all(a, errors, e);
         if (bad < 0)
             goto out;
+        /* Worth at least what the catalog recorded: a snapshot catalogued
+         * as signed fails once its signature is stripped or no longer
+         * verifies; one admitted unsigned or untrusted reports as such. */
+        struct err se = { 0 };
+        if (signing_matches_row(s, a, &row, &sr, &se) != 0) {
+            if (se.code != ERR_VERIFY) {
+                *e = se;
+                goto out;
+            }
+            json_array_append_new(errors, json_pack("{s:s,s:s}", "path", MANIFEST_SIG, "problem",
+                                                    se.msg));
+        }
+        json_decref(signature);
+        signature = signing_json(&sr);
         checked = (int)json_array_size(json_object_get(archive_manifest(a), "files"));
         /* The catalog's file list must agree with the manifest's too. */
         for (size_t i = 0; i < row.n_files; i++) {
@@ -55,8 +72,8 @@ static int verify_one(struct store *s, const char *name, json_t **report, struct
             json_array_append_new(errors, json_pack("{s:s,s:s}", "path", "(archive)", "problem",
                                                     "archive SHA-256 differs from the catalog"));
     }
-    *report = json_pack("{s:s,s:b,s:i,s:O}", "name", name, "ok", json_array_size(errors) == 0,
-                        "checked_files", checked, "errors", errors);
+    *report = json_pack("{s:s,s:b,s:i,s:O,s:O}", "name", name, "ok", json_array_size(errors) == 0,
+                        "checked_files", checked, "errors", errors, "signature", signature);
     if (*report == NULL) {
         err_set(e, ERR_IO, "out of memory");
         goto out;
@@ -74,6 +91,7 @@ out:
     archive_close(a);
     catalog_snapshot_clear(&row);
     json_decref(errors);
+    json_decref(signature);
     return rc;
 }
 

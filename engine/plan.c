@@ -20,6 +20,7 @@
 #include "manifest.h"
 #include "meta.h"
 #include "rootfs.h"
+#include "signing.h"
 
 #define POSITIONS "state/positions.json"
 #define RESTORE_POSITIONS_MAX (16u << 20)
@@ -32,6 +33,7 @@ void plan_free(struct plan *p)
     archive_close(p->a);
     json_decref(p->warnings);
     json_decref(p->specials);
+    json_decref(p->signature);
     memset(p, 0, sizeof(*p));
 }
 
@@ -182,10 +184,25 @@ int plan_make(struct store *s, const struct restore_opts *o, struct plan *p, str
         return -1;
     snprintf(p->archive_sha, sizeof(p->archive_sha), "%s", row.archive_sha256);
     p->created_at = row.created_at;
-    catalog_snapshot_clear(&row);
     if (store_archive_path(s, o->name, path, sizeof(path), e) != 0 ||
-        archive_open(&p->a, path, e) != 0)
+        archive_open(&p->a, path, e) != 0) {
+        catalog_snapshot_clear(&row);
         return -1;
+    }
+    /* A snapshot catalogued as signed restores only while its signature
+     * still verifies; one admitted unsigned says so in the warnings. */
+    struct signing_result sr;
+    int sig_rc = signing_matches_row(s, p->a, &row, &sr, e);
+    catalog_snapshot_clear(&row);
+    if (sig_rc != 0 || (p->signature = signing_json(&sr)) == NULL)
+        return sig_rc != 0 ? -1 : err_set(e, ERR_IO, "out of memory");
+    if (sr.state != SIGNING_SIGNED) {
+        char w[300];
+        snprintf(w, sizeof(w), "snapshot \"%s\" is %s: it was admitted with --allow-unsigned or "
+                 "made before signing, so nothing proves which store made it", o->name,
+                 signing_state_name(sr.state));
+        json_array_append_new(p->warnings, json_string(w));
+    }
     m = archive_manifest(p->a);
     files = json_object_get(m, "files");
     pc = json_object_get(m, "positions_count");
@@ -337,7 +354,7 @@ json_t *plan_json(const struct restore_opts *o, const struct plan *p)
         }
     }
     engine_time_format(p->created_at, created, sizeof(created));
-    return json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:O,s:O,s:o}", "snapshot", o->name, "created_at",
+    return json_pack("{s:s,s:s,s:o,s:o,s:o,s:o,s:O,s:O,s:o,s:O}", "snapshot", o->name, "created_at",
                      created,
                      "current_positions", p->cur_positions >= 0 ? json_integer(p->cur_positions)
                                                                  : json_null(),
@@ -345,7 +362,8 @@ json_t *plan_json(const struct restore_opts *o, const struct plan *p)
                                                ? json_integer(p->snap_positions) : json_null(),
                      "files", files, "kill_switch", ks, "warnings", p->warnings,
                      "special", p->specials,
-                     "target", o->target ? json_string(o->target) : json_null());
+                     "target", o->target ? json_string(o->target) : json_null(),
+                     "signature", p->signature ? p->signature : json_null());
     /* (the preview names the target as given; the report names the directory) */
 }
 

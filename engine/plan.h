@@ -35,6 +35,7 @@ struct plan {
     char archive_sha[65];
     int64_t created_at;
     int64_t cur_positions, snap_positions;
+    json_t *signature;      /* {state, key_id}: what the archive's signature is worth */
 };
 
 /* Plan the restore o describes against the state root as it is now: the

@@ -149,7 +149,45 @@ static int read_private(const char *path, struct sign_key **out, struct err *e)
 
 /* Generate a key and link it into place at path; EEXIST when another process
  * was first (the caller then loads that one). */
-static int create_private(const char *path, struct sign_key **out, struct err *e)
+/* A temp file name for path: in tmp_dir (the store's .work, which recovery
+ * sweeps) when given, else beside path. */
+static int tmp_name(char *out, size_t len, const char *path, const char *tmp_dir, const char *tag)
+{
+    const char *base = strrchr(path, '/');
+
+    base = base ? base + 1 : path;
+    if (tmp_dir != NULL)
+        return snprintf(out, len, "%s/%s.%s-" FS_TEMPLATE_TAIL, tmp_dir, base, tag) >= (int)len;
+    return snprintf(out, len, "%s.%s-" FS_TEMPLATE_TAIL, path, tag) >= (int)len;
+}
+
+/* Write pem to path through a temp file and rename, durably. */
+static int write_public(const char *path, const char *tmp_dir, const char *pem, struct err *e)
+{
+    char tmp[4096];
+    int fd;
+
+    if (tmp_name(tmp, sizeof(tmp), path, tmp_dir, "pub"))
+        return err_set(e, ERR_INVALID, "public key path too long");
+    if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
+        return err_sys(e, errno, "write %s", path);
+    if (fchmod(fd, 0600) != 0 || fs_write_all(fd, pem, strlen(pem)) != 0 || fsync(fd) != 0) {
+        err_sys(e, errno, "write %s", path);
+        close(fd);
+        unlink(tmp);
+        return -1;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        err_sys(e, errno, "write %s", path);
+        unlink(tmp);
+        return -1;
+    }
+    return fs_fsync_parent(path, e);
+}
+
+static int create_private(const char *path, const char *tmp_dir, struct sign_key **out,
+                          struct err *e)
 {
     char tmp[4096];
     EVP_PKEY *p = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
@@ -163,7 +201,7 @@ static int create_private(const char *path, struct sign_key **out, struct err *e
         err_set(e, ERR_IO, "cannot generate an Ed25519 key");
         goto out;
     }
-    if (snprintf(tmp, sizeof(tmp), "%s.new-" FS_TEMPLATE_TAIL, path) >= (int)sizeof(tmp)) {
+    if (tmp_name(tmp, sizeof(tmp), path, tmp_dir, "new")) {
         err_set(e, ERR_INVALID, "signing key path too long");
         goto out;
     }
@@ -201,24 +239,31 @@ out:
     return rc;
 }
 
-int sign_key_load_private(const char *path, const char *pub_path, int create,
-                          struct sign_key **out, struct err *e)
+int sign_key_load_private(const char *path, const char *pub_path, const char *tmp_dir,
+                          int create, struct sign_key **out, struct err *e)
 {
     struct sign_key *k = NULL;
     int rc;
 
     *out = NULL;
     if (access(path, F_OK) != 0 && errno == ENOENT && create) {
-        if ((rc = create_private(path, &k, e)) < 0)
+        if ((rc = create_private(path, tmp_dir, &k, e)) < 0)
             return -1;
         if (rc == 1 && read_private(path, &k, e) != 0)
             return -1;
     } else if (read_private(path, &k, e) != 0) {
         return -1;
     }
-    if (pub_path != NULL) {
-        char *pem = sign_key_public_pem(k);
-        if (pem == NULL || fs_write_atomic(pub_path, pem, strlen(pem), 0644, e) != 0) {
+    if (pub_path != NULL && create) {
+        /* Written when missing or not this key's, and only by a caller that
+         * may write (create, under the store lock): a read never writes. */
+        char *pem = sign_key_public_pem(k), *have = NULL;
+        size_t hlen = 0;
+        struct err re = { 0 };
+        int same = pem != NULL && fs_read_file(pub_path, 64 * 1024, &have, &hlen, &re) == 0 &&
+                   hlen == strlen(pem) && memcmp(have, pem, hlen) == 0;
+        free(have);
+        if (!same && (pem == NULL || write_public(pub_path, tmp_dir, pem, e) != 0)) {
             if (pem == NULL)
                 err_set(e, ERR_IO, "out of memory");
             free(pem);

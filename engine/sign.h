@@ -27,13 +27,17 @@
 struct sign_key;                 /* a loaded key: private (can sign) or public only */
 
 /* Load the private key at path, or, when no file is there and create is
- * non-zero, generate one and write it (0600, O_EXCL, fsynced) together with
- * its public half at pub_path (0644; may be NULL). Two processes creating at
- * once end with the same key on disk (the loser loads the winner's). A file
+ * non-zero, generate one and write it (0600, linked into place, fsynced).
+ * With create, its public half is also written at pub_path (may be NULL)
+ * when missing or not this key's (0600 like every store file: its owner
+ * copies it out); without, nothing is written. Temp files go to tmp_dir
+ * (the store's .work, which recovery sweeps after a kill) or, when NULL,
+ * beside path. Two processes creating at once end with the same key on
+ * disk (the loser loads the winner's). A file
  * that is not an Ed25519 private key, or that others can read, is refused
  * (ERR_INVALID, naming the path). Returns 0 with *out, or -1 with *e. */
-int sign_key_load_private(const char *path, const char *pub_path, int create,
-                          struct sign_key **out, struct err *e);
+int sign_key_load_private(const char *path, const char *pub_path, const char *tmp_dir,
+                          int create, struct sign_key **out, struct err *e);
 
 /* A public key from PEM text (SubjectPublicKeyInfo, as written beside the
  * private key or by `openssl pkey -pubout`). Returns 0 with *out or -1 with *e. */

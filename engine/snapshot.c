@@ -13,6 +13,7 @@
 #include "capture.h"
 #include "../common/fsutil.h"
 #include "manifest.h"
+#include "signing.h"
 #include "../db/drill.h"
 #include "../db/offsite.h"
 
@@ -98,6 +99,7 @@ json_t *snapshot_json(const struct store *s, const struct catalog_snapshot *row)
         json_t *chain = row->chain_json ? json_loads(row->chain_json, 0, NULL) : NULL;
         json_object_set_new(o, "consistency", cons ? cons : json_null());
         json_object_set_new(o, "chain", chain ? chain : json_null());
+        json_object_set_new(o, "signature", signing_row_json(row));
     }
     /* The last restore drill of this very archive: one indexed read. A
      * catalog that cannot say reads as no drill rather than no snapshot. */
@@ -270,7 +272,8 @@ int snapshot_insert_from_archive(struct store *s, const char *path, struct archi
 
     memset(&row, 0, sizeof(row));
     if (archive_file_sha256(path, sha, &size, e) != 0 ||
-        snapshot_row_from_manifest(archive_manifest(a), size, sha, &row, e) != 0)
+        snapshot_row_from_manifest(archive_manifest(a), size, sha, &row, e) != 0 ||
+        signing_fill_row(s, a, &row, e) != 0)
         goto out;
     if (catalog_begin(s->cat, e) != 0)
         goto out;

@@ -50,6 +50,8 @@ void store_close(struct store *s)
         close(s->lock_fd);
     catalog_close(s->cat);
     OPENSSL_cleanse(s->secret, sizeof(s->secret));
+    sign_key_free(s->sign_key);
+    sign_trust_clear(&s->trust);
     free(s);
 }
 
@@ -243,7 +245,9 @@ int store_summary(struct store *s, struct store_summary *out, struct err *e)
     }
     if (catalog_offsite_stats(s->cat, &sm.offsite, e) != 0 ||
         catalog_drill_stats(s->cat, &sm.drills, e) != 0 ||
-        catalog_count_inconsistent(s->cat, &sm.inconsistent, e) != 0 || read_cli_ops(s, &sm, e) != 0)
+        catalog_count_inconsistent(s->cat, &sm.inconsistent, e) != 0 ||
+        catalog_count_unsigned(s->cat, &sm.unsigned_n, &sm.untrusted, e) != 0 ||
+        read_cli_ops(s, &sm, e) != 0)
         return -1;
     /* Kept under the version read first: a commit in between leaves the
      * figures newer than that version, and the next call reads them again. */

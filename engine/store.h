@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "engine.h"
+#include "sign.h"
 #include "../db/catalog.h"
 #include "../db/drill.h"
 #include "../db/offsite.h"
@@ -32,6 +33,8 @@ struct store_summary {
     int64_t latest_created_at;
     int latest_consistent;      /* 1 consistent cut, 0 flagged, -1 not recorded */
     int64_t inconsistent;       /* snapshots flagged as not a consistent cut */
+    int64_t unsigned_n;         /* snapshots whose archive carries no signature */
+    int64_t untrusted;          /* signed by no trusted key (admitted with --allow-unsigned) */
     struct catalog_offsite_stats offsite;
     struct catalog_drill_stats drills;
 };
@@ -66,6 +69,9 @@ struct store {
     uint64_t summary_gen;            /* ... and at this write generation */
     struct catalog_version summary_ver;
     struct store_summary summary;
+    struct sign_key *sign_key;       /* engine/signing.c: loaded on first use */
+    struct sign_trust trust;
+    int trust_ready;
 };
 
 /* Open the store named in cfg. With create != 0 (a command that may add a

@@ -110,7 +110,7 @@ int offsite_fetch(struct offsite *o, struct store *s, const char *name, int *fet
             return -1;
         }
         archive_close(a);
-        if (engine_import(s, tmp, &snap, e) != 0) {
+        if (engine_import(s, tmp, 0, &snap, e) != 0) {
             unlink(tmp);
             return -1;
         }
@@ -121,7 +121,8 @@ int offsite_fetch(struct offsite *o, struct store *s, const char *name, int *fet
     return 0;
 }
 
-int offsite_reindex(struct offsite *o, struct store *s, json_t **report, struct err *e)
+int offsite_reindex(struct offsite *o, struct store *s, unsigned flags, json_t **report,
+                    struct err *e)
 {
     json_t *objs = NULL, *obj, *down = json_array(), *present = json_array(),
            *skipped = json_array(), *ri = NULL, *snap = NULL;
@@ -160,7 +161,7 @@ int offsite_reindex(struct offsite *o, struct store *s, json_t **report, struct 
         }
         /* Either way every entry's hash is checked before the archive is kept. */
         if (r == 1 ? engine_adopt_archive(s, name, tmp, &oe) != 0
-                   : engine_import(s, tmp, &snap, &oe) != 0) {
+                   : engine_import(s, tmp, flags, &snap, &oe) != 0) {
             unlink(tmp);
             goto skip;
         }
@@ -171,7 +172,7 @@ int offsite_reindex(struct offsite *o, struct store *s, json_t **report, struct 
 skip:
         json_array_append_new(skipped, json_pack("{s:s, s:s}", "key", key, "problem", oe.msg));
     }
-    if (engine_reindex(s, &ri, e) != 0)
+    if (engine_reindex(s, flags, &ri, e) != 0)
         goto out;
     /* What came from the bucket, and what it already held, is offsite. */
     json_array_foreach(objs, i, obj) {

@@ -26,9 +26,11 @@ int offsite_fetch_if_missing(const json_t *section, struct store *s, const char 
 
 /* Download every archive under the prefix that the store lacks, verify each
  * completely, adopt it (catalogued) or import it (not), rebuild the catalog
- * from the archives, and mark what the bucket holds as synced.
+ * from the archives, and mark what the bucket holds as synced. flags as
+ * engine_reindex's (ENGINE_ALLOW_UNSIGNED: also archives no trusted key signed).
  * *report = {downloaded:[..], present:[..], skipped:[{key, problem}], indexed}.
  * Returns 0 or -1 with e. Caller decrefs. */
-int offsite_reindex(struct offsite *o, struct store *s, json_t **report, struct err *e);
+int offsite_reindex(struct offsite *o, struct store *s, unsigned flags, json_t **report,
+                    struct err *e);
 
 #endif

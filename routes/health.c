@@ -142,6 +142,14 @@ static void render_catalog(struct prom_text *t, struct store *store)
                        "changed while they were captured (capture.on_inconsistent keep).\n"
                        "# TYPE statesnap_snapshots_inconsistent gauge\n"
                        "statesnap_snapshots_inconsistent ", (int64_t)sm.inconsistent);
+        prom_sample(t, "# HELP statesnap_snapshots_not_signed Snapshots whose archive is not "
+                       "signed by a trusted key: unsigned (made before signing, or imported with "
+                       "--allow-unsigned) or untrusted (signed by a key not in trusted_keys).\n"
+                       "# TYPE statesnap_snapshots_not_signed gauge\n"
+                       "statesnap_snapshots_not_signed{signature=\"unsigned\"} ",
+                    (int64_t)sm.unsigned_n);
+        prom_sample(t, "statesnap_snapshots_not_signed{signature=\"untrusted\"} ",
+                    (int64_t)sm.untrusted);
         if (sm.have_latest && sm.latest_consistent >= 0)
             prom_sample(t, "# HELP statesnap_latest_snapshot_consistent Whether the newest "
                            "snapshot is a consistent cut (1) or was flagged (0).\n"

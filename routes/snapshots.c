@@ -208,13 +208,17 @@ void route_snapshots_import(const struct route_req *r, struct route_resp *o)
 {
     struct err e = { 0 };
     json_t *snap = NULL;
-    int rc;
+    int rc, allow;
 
+    if (parse_bool(r->query(r, "allow_unsigned"), 0, &allow) != 0) {
+        route_problem(o, 400, "allow_unsigned must be true or false");
+        return;
+    }
     if (r->upload_path == NULL) {
         route_problem(o, 400, "no archive was uploaded");
         return;
     }
-    rc = engine_import(r->store, r->upload_path, &snap, &e);
+    rc = engine_import(r->store, r->upload_path, allow ? ENGINE_ALLOW_UNSIGNED : 0, &snap, &e);
     if (rc != 0)
         name_upload(&e, r->upload_path);
     finish(o, rc, 201, snap, &e);

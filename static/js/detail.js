@@ -6,7 +6,7 @@ import { fmtAbs, fmtBytes, fmtRel } from './format.js';
 import { api, errText } from './api.js';
 import { findRow, state } from './store.js';
 import { applyRole } from './session.js';
-import { captureText, chainText, labelBadges, pinnedCell } from './snapfields.js';
+import { captureText, chainText, labelBadges, pinnedCell, signatureText } from './snapfields.js';
 import { drillText, renderDrill } from './drills.js';
 import { offsiteText } from './offsite.js';
 import { renderList, togglePin } from './list.js';
@@ -32,6 +32,7 @@ export function renderDetail() {
     ['Positions', s.positions_count === null ? 'unknown' : String(s.positions_count)],
     ['Capture', captureText(s)],
     ['Chain', chainText(s)],
+    ['Signature', signatureText(s)],
     ['Last drill', drillText(s)],
     ['Offsite', offsiteText(s)],
     ['Host', s.host],

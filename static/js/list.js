@@ -9,7 +9,7 @@ import { dropMessages, showError, showMessage } from './messages.js';
 import { PAGE_SIZE_KEY, findRow, state } from './store.js';
 import { applyRole, loadRole } from './session.js';
 import { loadDrillsAndOffsite, loadLatest, loadSchedule } from './health.js';
-import { chainBadge, changedBadge, labelBadges, pinnedCell } from './snapfields.js';
+import { chainBadge, changedBadge, labelBadges, pinnedCell, signatureBadge } from './snapfields.js';
 import { drillBadge } from './drills.js';
 import { offsiteBadge, offsiteShown } from './offsite.js';
 
@@ -44,7 +44,7 @@ export function renderList() {
     var tr = el('tr', { 'data-name': s.name, class: selected ? 'is-selected' : null },
       cell({ class: 'col-select', 'data-label': 'Diff' }, cb),
       cell({ class: 'name', 'data-label': 'Name' }, el('a', { href: '#/s/' + encodeURIComponent(s.name) }, s.name),
-         changedBadge(s), chainBadge(s), drillBadge(s)),
+         changedBadge(s), chainBadge(s), signatureBadge(s), drillBadge(s)),
       cell({ class: 'created', 'data-label': 'Created' }, timeEl(s.created_at),
          el('span', { class: 'rel', 'data-rel-of': s.created_at }, fmtRel(s.created_at))),
       cell({ class: 'size num', 'data-label': 'Size', title: s.size + ' bytes', 'data-bytes': s.size }, fmtBytes(s.size)),

@@ -1,6 +1,6 @@
 /* snapfields.js - how a snapshot's recorded facts read in the list and the detail: labels,
- * pin, the capture's consistency (a consistent cut, or which files changed while read) and
- * the hash chain's tip and links. */
+ * pin, the capture's consistency (a consistent cut, or which files changed while read), the
+ * hash chain's tip and links, and the archive's signature. */
 import { el } from './dom.js';
 import { fmtAbs } from './format.js';
 
@@ -52,4 +52,24 @@ export function chainBadge(s) {
   var c = s.chain;
   if (!c || c.links_ok) return null;
   return el('span', { class: 'badge failed', title: 'Hash chain links broken at line ' + c.first_bad_line }, 'chain broken');
+}
+
+/* The list's flag for a snapshot no trusted key signed (null for a signed one). */
+export function signatureBadge(s) {
+  var g = s.signature;
+  if (!g || g.state === 'signed') return null;
+  return el('span', { class: 'badge failed', 'data-signature': g.state,
+                      title: g.state === 'untrusted'
+                        ? 'Signed by no trusted key: admitted with --allow-unsigned'
+                        : 'Not signed: made before signing, or admitted with --allow-unsigned' },
+            g.state);
+}
+
+/* The detail's "Signature" line: who signed the manifest, or that nobody trusted did. */
+export function signatureText(s) {
+  var g = s.signature;
+  if (!g) return 'not recorded';
+  if (g.state === 'signed') return el('span', null, 'signed by key ', el('span', { class: 'sha' }, g.key_id));
+  if (g.state === 'untrusted') return 'UNTRUSTED: signed by no trusted key (admitted with --allow-unsigned)';
+  return 'UNSIGNED (made before signing, or admitted with --allow-unsigned)';
 }

@@ -68,8 +68,9 @@ def test_restore_of_a_swapped_hostile_archive_is_422(server, writer, admin, read
     apilib.make_state(server.root, "--advance", "3")
     outside = setup_root(server, tmp_path)
     token = admin.post("/api/v1/snapshots/src/restore/preview", expect=200).json()["confirm_token"]
+    # Signed with the store's own key, as a thief of it could: the content rules must refuse it.
     with open(os.path.join(server.store, "src.zip"), "wb") as f:
-        f.write(ziptools.hostile(data, "src"))
+        f.write(ziptools.hostile(data, "src", sign_key=os.path.join(server.store, "signing_key.pem")))
     before = snapshot_tree(server.root)
     count = reader.get("/api/v1/snapshots", expect=200).json()["total_count"]
     r = admin.post("/api/v1/snapshots/src/restore/preview", expect=422)

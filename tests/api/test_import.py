@@ -117,3 +117,39 @@ def test_import_over_upload_limit_is_413(make_server):
     api.post("/api/v1/snapshots/import", data=big, headers=ZIP, expect=413)
     api.post("/api/v1/snapshots/import", data=iter([big[:5000], big[5000:]]), headers=ZIP, expect=413)
     assert uploads_left(s) == []
+
+
+def _unsigned(data):
+    """The archive without manifest.json.sig: every hash still consistent."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            if info.filename != "manifest.json.sig":
+                zout.writestr(info, zin.read(info.filename))   # the same entry, mode included
+    return out.getvalue()
+
+
+def test_an_unsigned_import_is_422_unless_allow_unsigned(writer, admin, reader, anon, server):
+    writer.create("moved")
+    data = export(reader, "moved")
+    assert reader.get("/api/v1/snapshots/moved", expect=200).json()["signature"]["state"] == "signed"
+    admin.delete("/api/v1/snapshots/moved", expect=200)
+    plain = _unsigned(data)
+    r = admin.post("/api/v1/snapshots/import", data=plain, headers=ZIP, expect=422)
+    assert "not signed" in r.json()["detail"] and "allow_unsigned" in r.json()["detail"], r.json()
+    reader.get("/api/v1/snapshots/moved", expect=404)
+    assert uploads_left(server) == []
+    admin.post("/api/v1/snapshots/import?allow_unsigned=maybe", data=plain, headers=ZIP, expect=400)
+    got = admin.post("/api/v1/snapshots/import?allow_unsigned=true", data=plain, headers=ZIP,
+                     expect=201).json()
+    assert got["signature"] == {"state": "unsigned", "key_id": None}, got
+    listed = {s["name"]: s for s in reader.get("/api/v1/snapshots", expect=200).json()["snapshots"]}
+    assert listed["moved"]["signature"]["state"] == "unsigned"
+    text = anon.get("/metrics", expect=200).text
+    assert 'statesnap_snapshots_not_signed{signature="unsigned"} 1' in text, text
+    assert 'statesnap_snapshots_not_signed{signature="untrusted"} 0' in text
+    # The signed original is welcome as it is.
+    admin.delete("/api/v1/snapshots/moved", expect=200)
+    got = admin.post("/api/v1/snapshots/import", data=data, headers=ZIP, expect=201).json()
+    assert got["signature"]["state"] == "signed"
+    assert 'statesnap_snapshots_not_signed{signature="unsigned"} 0' in anon.get("/metrics").text

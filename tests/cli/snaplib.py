@@ -30,7 +30,7 @@ STATE_FILES = ["state/positions.json", "state/orders.json", "state/pnl_history.j
 CONFIG_FILES = ["config/config.json", "config/strategy_params.json", "config/risk_limits.json"]
 ENV_MASKED = "env/.env.masked"
 # Files in an archive that are not captured state.
-ARCHIVE_META = {"manifest.json", "SHA256SUMS"}
+ARCHIVE_META = {"manifest.json", "SHA256SUMS", "manifest.json.sig"}
 
 
 def sha256(data):

@@ -45,6 +45,14 @@ def hostile_root(ss, tmp_path):
     return ss, data, str(outside)
 
 
+def key(ss):
+    """The store's own signing key: the hostile archives swapped into the
+    store are signed with it, as a thief of the key would, so the content
+    rules below are what must refuse them (the signature check is tested
+    on its own in test_signatures.py and below)."""
+    return os.path.join(ss.store, "signing_key.pem")
+
+
 def untouched(ss, before, outside):
     assert tree_diff(before, tree(ss.root)) == "", "the state root changed"
     assert os.listdir(outside) == [], "something was written through the logs symlink"
@@ -68,7 +76,7 @@ def test_import_refuses_an_archive_outside_the_include_set(hostile_root, tmp_pat
 def test_restore_of_a_swapped_hostile_archive_writes_nothing(hostile_root):
     ss, data, outside = hostile_root
     with open(ss.archive("src"), "wb") as f:
-        f.write(ziptools.hostile(data, "src"))
+        f.write(ziptools.hostile(data, "src", sign_key=key(ss)))
     before = tree(ss.root)
     rc, out, err = ss.run("restore", "src", "--dry-run")
     assert rc == 1 and "include set" in err, (rc, out, err)
@@ -83,7 +91,7 @@ def test_restore_of_a_swapped_hostile_archive_writes_nothing(hostile_root):
 def test_only_cannot_pick_a_file_outside_the_include_set(hostile_root):
     ss, data, outside = hostile_root
     with open(ss.archive("src"), "wb") as f:
-        f.write(ziptools.hostile(data, "src"))
+        f.write(ziptools.hostile(data, "src", sign_key=key(ss)))
     before = tree(ss.root)
     for only in (".git/config", "bot.py", "logs/pwned.json"):
         rc, out, err = ss.run("restore", "src", "--yes", "--only", only)
@@ -102,13 +110,26 @@ def test_absent_files_outside_the_include_set_are_never_deleted(hostile_root, tm
     # The same archive already in the store: the restore goes through but
     # leaves VERSION and .gitignore alone, and says so.
     with open(ss.archive("src"), "wb") as f:
-        f.write(ziptools.rebuild(data, absent=absent))
+        f.write(ziptools.rebuild(data, absent=absent, sign_key=key(ss)))
     preview = ss.json("restore", "src", "--dry-run")
     assert not [f for f in preview["files"] if f["path"] in ziptools.HOSTILE_ABSENT], preview
     assert any("VERSION" in w for w in preview["warnings"]), preview
     ss.ok("restore", "src", "--yes")
     for p in ziptools.HOSTILE_ABSENT:
         assert os.path.isfile(os.path.join(ss.root, p)), "%s was deleted" % p
+
+
+def test_a_swapped_archive_without_the_stores_signature_is_refused_first(hostile_root):
+    """Without the key, the same archive is refused by its signature before
+    any content rule is asked."""
+    ss, data, outside = hostile_root
+    with open(ss.archive("src"), "wb") as f:
+        f.write(ziptools.hostile(data, "src"))
+    before = tree(ss.root)
+    for args in (("--dry-run",), ("--yes",), ("--yes", "--only", "bot.py")):
+        rc, out, err = ss.run("restore", "src", *args)
+        assert rc == 1 and "carries no signature" in err, (args, rc, out, err)
+    untouched(ss, before, outside)
 
 
 def test_reindex_skips_a_hostile_archive(hostile_root):
@@ -126,7 +147,8 @@ def test_restore_never_writes_through_a_symlinked_directory(hostile_root):
     live root's logs is a symlink out of the root: the restore is refused."""
     ss, data, outside = hostile_root
     cfg = write_cfg(ss, {"include": DEFAULT_INCLUDE + ["logs/*.json"]})
-    good = ziptools.rebuild(data, name="withlogs", add=[("logs/pwned.json", b'{"pwned": true}\n')])
+    good = ziptools.rebuild(data, name="withlogs", add=[("logs/pwned.json", b'{"pwned": true}\n')],
+                            sign_key=key(ss))
     path = os.path.join(ss.tmp, "withlogs.zip")
     with open(path, "wb") as f:
         f.write(good)

@@ -96,7 +96,13 @@ def test_archive_passes_unzip_and_sha256sum(ss, tmp_path):
     assert set(want) <= set(checked) <= set(want) | {"manifest.json"}, checked
 
     entries = read_zip(zpath)
-    assert sorted(entries) == sorted(want + ["manifest.json", "SHA256SUMS"])
+    assert sorted(entries) == sorted(want + ["manifest.json", "SHA256SUMS", "manifest.json.sig"])
+    # The signature checks with the openssl command line and the store's public key alone.
+    r = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey",
+                        os.path.join(ss.store, "signing_key.pub"), "-rawin", "-in",
+                        str(out / "manifest.json"), "-sigfile", str(out / "manifest.json.sig")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "Verified" in r.stdout, r.stdout + r.stderr
     for path in want:
         assert entries[path] == root_bytes(ss.root, path), path
         with open(out / path, "rb") as f:

@@ -17,7 +17,8 @@ NOW_POSITIONS = [("AAPL", "long", 120, 151.0), ("AMD", "long", 40, 90.0), ("NVDA
 
 
 def state_paths(entries):
-    return sorted(p for p in entries if p not in ("manifest.json", "SHA256SUMS", ENV_MASKED))
+    return sorted(p for p in entries if p not in ("manifest.json", "SHA256SUMS", "manifest.json.sig",
+                                                  ENV_MASKED))
 
 
 def no_tmp_leftovers(root):

@@ -9,6 +9,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import ziptools  # noqa: E402
 
 
+
+def store_key(ss):
+    """The store's own signing key: these archives are signed as the store's
+    own would be, so only the rule under test can refuse them."""
+    return os.path.join(ss.store, "signing_key.pem")
+
 def iso(t):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
@@ -30,7 +36,7 @@ def write(ss, name, data):
 
 def test_import_refuses_created_at_in_the_future(ss):
     data = src_bytes(ss)
-    path = write(ss, "future.zip", ziptools.rebuild(data, name="future",
+    path = write(ss, "future.zip", ziptools.rebuild(data, sign_key=store_key(ss), name="future",
                                                      update={"created_at": "2099-01-01T00:00:00Z"}))
     rc, out, err = ss.run("import", path)
     assert rc == 1 and "future" in err and "2099-01-01T00:00:00Z" in err, (rc, out, err)
@@ -45,7 +51,7 @@ def test_import_refuses_created_at_in_the_future(ss):
 def test_import_accepts_a_little_clock_skew(ss):
     data = src_bytes(ss)
     ahead = iso(int(time.time()) + 60)
-    path = write(ss, "ahead.zip", ziptools.rebuild(data, name="ahead", update={"created_at": ahead}))
+    path = write(ss, "ahead.zip", ziptools.rebuild(data, sign_key=store_key(ss), name="ahead", update={"created_at": ahead}))
     snap = ss.json("import", path)
     assert snap["name"] == "ahead" and snap["created_at"] == ahead
 
@@ -61,7 +67,7 @@ def test_latest_is_a_reserved_name(ss):
 
 def test_import_and_reindex_refuse_a_manifest_named_latest(ss):
     data = src_bytes(ss)
-    path = write(ss, "l.zip", ziptools.rebuild(data, name="latest"))
+    path = write(ss, "l.zip", ziptools.rebuild(data, sign_key=store_key(ss), name="latest"))
     rc, out, err = ss.run("import", path)
     assert rc == 1 and "reserved" in err, (rc, out, err)
     os.rename(path, ss.archive("latest"))
@@ -89,7 +95,7 @@ def test_labels_refuse_c1_and_bidi_characters(ss):
 
 def test_import_refuses_bidi_labels_in_the_manifest(ss):
     data = src_bytes(ss)
-    path = write(ss, "lab.zip", ziptools.rebuild(data, name="lab", update={"labels": {"r": "a\u202eb"}}))
+    path = write(ss, "lab.zip", ziptools.rebuild(data, sign_key=store_key(ss), name="lab", update={"labels": {"r": "a\u202eb"}}))
     rc, out, err = ss.run("import", path)
     assert rc == 1 and "label" in err, (rc, out, err)
     assert ss.names() == ["src"]
@@ -104,7 +110,7 @@ def test_text_output_escapes_what_would_drive_a_terminal(ss):
     # An imported manifest's free-text fields, shown in list and show.
     with open(ss.archive("esc"), "rb") as f:
         data = f.read()
-    path = write(ss, "imp.zip", ziptools.rebuild(data, name="imp", update={
+    path = write(ss, "imp.zip", ziptools.rebuild(data, sign_key=store_key(ss), name="imp", update={
         "version": "1.0\u009b31m", "host": "h\u2067x", "created_by": "cli:\u202ebob"}))
     ss.ok("import", path)
     # A label that got into the catalog before the rule (an older version).

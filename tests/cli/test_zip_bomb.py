@@ -11,6 +11,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 import ziptools  # noqa: E402
 
 
+
+def store_key(ss):
+    """The store's own signing key: these archives are signed as the store's
+    own would be, so only the rule under test can refuse them."""
+    return os.path.join(ss.store, "signing_key.pem")
+
 def write_cfg(ss, doc):
     path = os.path.join(ss.tmp, "cfg.json")
     with open(path, "w") as f:
@@ -30,7 +36,7 @@ def work_files(ss):
 
 def test_default_limits_refuse_a_gib_of_zeros_without_inflating_it(ss, tmp_path):
     data = src(ss)
-    bomb = ziptools.zeros_bomb(data, "bomb", str(tmp_path / "bomb.zip"))
+    bomb = ziptools.zeros_bomb(data, "bomb", sign_key=store_key(ss), path=str(tmp_path / "bomb.zip"))
     assert os.path.getsize(bomb) < 2 << 20, "the bomb should be about 1 MB"
     t = time.monotonic()
     rc, out, err = ss.run("import", bomb)
@@ -48,7 +54,7 @@ def test_a_configured_ratio_cap(ss, tmp_path):
     body = bytearray(4 << 20)
     for i in range(0, len(body), 300):
         body[i] = (i * 7919) % 251 + 1
-    good = ziptools.rebuild(data, name="dense", add=[("state/padded.json", bytes(body))])
+    good = ziptools.rebuild(data, sign_key=store_key(ss), name="dense", add=[("state/padded.json", bytes(body))])
     path = tmp_path / "dense.zip"
     path.write_bytes(good)
     info = zipfile.ZipFile(str(path)).getinfo("state/padded.json")
@@ -65,7 +71,7 @@ def test_a_configured_ratio_cap(ss, tmp_path):
 def test_a_configured_total_cap(ss, tmp_path):
     data = src(ss)
     path = tmp_path / "big.zip"
-    path.write_bytes(ziptools.rebuild(data, name="big"))
+    path.write_bytes(ziptools.rebuild(data, sign_key=store_key(ss), name="big"))
     # Every entry counts, manifest.json and SHA256SUMS too.
     total = sum(i.file_size for i in zipfile.ZipFile(str(path)).infolist())
     cfg = write_cfg(ss, {"max_unpacked_bytes": total - 1})

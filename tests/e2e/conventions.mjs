@@ -265,6 +265,35 @@ test('the list and detail show what the capture recorded: consistency, chain tip
   });
 });
 
+test('the list and detail show what each archive signature is worth', async () => {
+  await apiOk('POST', '/snapshots', { body: { name: 'e2e_sig_ok' } });
+  await apiOk('POST', '/snapshots', { body: { name: 'e2e_sig_untrusted' } });
+  await apiOk('POST', '/snapshots', { body: { name: 'e2e_sig_unsigned' } });
+  const ok = await apiOk('GET', '/snapshots/e2e_sig_ok');
+  assert.equal(ok.signature.state, 'signed');
+  assert.match(ok.signature.key_id, /^[0-9a-f]{64}$/);
+  // What import --allow-unsigned records (as the catalog holds it: what the API returns is what the page shows).
+  sql("UPDATE snapshots SET signature = 'untrusted', signer = '' WHERE name = 'e2e_sig_untrusted'");
+  sql("UPDATE snapshots SET signature = 'unsigned', signer = '' WHERE name = 'e2e_sig_unsigned'");
+  assert.deepEqual((await apiOk('GET', '/snapshots/e2e_sig_untrusted')).signature, { state: 'untrusted', key_id: null });
+  await withPage({}, async (page) => {
+    await page.goto(env.base + '/');
+    await page.locator('#snap-rows tr[data-name="e2e_sig_unsigned"]').waitFor();
+    const badge = n => page.locator(`#snap-rows tr[data-name="${n}"] td.name .badge[data-signature]`);
+    assert.equal(await badge('e2e_sig_ok').count(), 0);
+    assert.equal(await badge('e2e_sig_untrusted').textContent(), 'untrusted');
+    assert.match(await badge('e2e_sig_untrusted').getAttribute('title'), /no trusted key/);
+    assert.equal(await badge('e2e_sig_unsigned').textContent(), 'unsigned');
+    const dd = async term => page.locator('#detail-body dl.meta').first().locator(`dt:text-is("${term}") + dd`).textContent();
+    await page.goto(env.base + '/#/s/e2e_sig_ok');
+    await page.locator('#detail-body dl').first().waitFor();
+    assert.equal(await dd('Signature'), 'signed by key ' + ok.signature.key_id);
+    await page.goto(env.base + '/#/s/e2e_sig_untrusted');
+    await page.locator('#detail-body dl').first().waitFor();
+    assert.match(await dd('Signature'), /^UNTRUSTED: signed by no trusted key/);
+  });
+});
+
 test('axe-core: no serious or critical violation on the list, detail, diff and audit views and every dialog', async () => {
   await withPage({ viewport: DESKTOP }, async (page) => {
     await page.goto(env.base + '/');

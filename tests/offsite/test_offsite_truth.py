@@ -225,7 +225,14 @@ def test_offsite_list_reports_what_it_skipped(host, s3):
 
 def test_fetch_a_name_that_exists_only_in_the_bucket(host, s3):
     snaps = synced_pair(host)
+    pub = os.path.join(os.path.dirname(host.cfg), "old-store.pub")
+    shutil.copy(os.path.join(host.store, "signing_key.pub"), pub)
     shutil.rmtree(host.store)
+    # Only the old store's key makes its archives welcome in a new one.
+    r = host.run("offsite", "fetch", "two", check=1)
+    assert "does not verify with any trusted key" in r.stderr, r.stderr
+    assert host.snapshots() == {}
+    host.write_config(trusted_keys=[pub])
     r = host.run("offsite", "fetch", "two", check=0)
     assert "Fetched two" in r.stdout, r.stdout
     now = host.snapshots()

@@ -8,6 +8,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import zipfile
 
 import pytest
 
@@ -15,7 +17,7 @@ import opslib
 
 RECIPES = opslib.readme_recipes()
 TESTED = {"pre-deploy-snapshot", "download-artifact", "readyz-probe", "metrics-check",
-          "restore-api", "restore-cli", "drill-cli", "drill-api"}
+          "restore-api", "restore-cli", "drill-cli", "drill-api", "verify-signature"}
 
 
 def test_every_curl_block_is_a_recipe_and_every_recipe_is_tested():
@@ -241,3 +243,25 @@ def test_readme_config_examples_pass_config_check(statesnap_bin, tmp_path):
         path.write_text(text)
         r = opslib.run([statesnap_bin, "config", "check", "--file", str(path)], cwd=tmp_path)
         assert r.returncode == 0, "%s\n%s" % (r.stderr, body)
+
+
+def test_verify_signature_accepts_the_stores_archive_and_refuses_an_edited_manifest(recipes):
+    recipes.api("writer").create("signed_one")
+    shutil.copy(os.path.join(recipes.server.store, "signed_one.zip"), recipes.dir / "NAME.zip")
+    shutil.copy(os.path.join(recipes.server.store, "signing_key.pub"), recipes.dir / "signing_key.pub")
+    r = recipes.run("verify-signature")
+    assert r.returncode == 0 and "Signature Verified Successfully" in r.stdout, (r.stdout, r.stderr)
+    # The same archive with one label changed: hashes all consistent, the signature is not.
+    src = recipes.dir / "NAME.zip"
+    with zipfile.ZipFile(src) as z:
+        members = [(i, z.read(i.filename)) for i in z.infolist()]
+    with zipfile.ZipFile(src, "w", zipfile.ZIP_DEFLATED) as z:
+        for info, body in members:
+            if info.filename == "manifest.json":
+                m = json.loads(body)
+                m["labels"] = {"approved": "yes"}
+                body = (json.dumps(m, indent=2, sort_keys=True) + "\n").encode()
+            z.writestr(info, body)
+    shutil.rmtree(recipes.dir / "x")
+    r = recipes.run("verify-signature")
+    assert r.returncode != 0 and "Signature Verification Failure" in r.stdout + r.stderr, (r.stdout, r.stderr)

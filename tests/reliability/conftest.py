@@ -7,7 +7,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
-for sub in ("api", "cli"):
+for sub in ("api", "cli", "fixtures"):
     p = os.path.join(TESTS, sub)
     if p not in sys.path:
         sys.path.insert(0, p)

@@ -19,6 +19,7 @@ import zipfile
 import zlib
 
 import apilib  # noqa: F401  (tests/api, on sys.path via conftest)
+import ziptools  # tests/fixtures, on sys.path via conftest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HTTP_H = os.path.join(REPO, "server", "http.h")
@@ -176,13 +177,18 @@ class Snapshot:
     """A real archive, decomposed so that hostile variants can be rebuilt
     with everything else still valid (manifest, SHA256SUMS, hashes)."""
 
-    def __init__(self, data):
+    def __init__(self, data, sign_key=None):
+        """sign_key: a store's signing_key.pem; every rebuild's manifest bytes
+        are then signed with it (manifest.json.sig), as the store's own are,
+        so the rule under test and not the signature check refuses each."""
         self.data = data
+        self.sign_key = sign_key
         self.entries = [(i.filename, b) for i, b in read_entries(data)]
         self.manifest = json.loads(dict(self.entries)["manifest.json"])
 
     def file_entries(self):
-        return [(n, b) for n, b in self.entries if n not in ("manifest.json", "SHA256SUMS")]
+        return [(n, b) for n, b in self.entries
+                if n not in ("manifest.json", "SHA256SUMS", "manifest.json.sig")]
 
     def rebuild(self, name=None, files=None, manifest_files=None, manifest=None, sums=None,
                 extra=(), drop=(), modes=None, ctypes=None):
@@ -210,6 +216,8 @@ class Snapshot:
         out = [(p, b, modes.get(p), ctypes.get(p)) for p, b in files]
         out += [(p, b, modes.get(p), ctypes.get(p)) for p, b in extra]
         out += [("SHA256SUMS", sb, None, None), ("manifest.json", mb, None, None)]
+        if self.sign_key is not None:
+            out.append(("manifest.json.sig", ziptools.sign(mb, self.sign_key), None, None))
         return build_zip([e for e in out if e[0] not in drop])
 
 

@@ -6,6 +6,7 @@ catalog compared through `sqlite3 .dump`) and the state root untouched.
 Each archive starts from a real snapshot and breaks exactly one rule, with
 manifest.json and SHA256SUMS kept consistent wherever the rule allows, so it
 is the rule under test that has to refuse it (rellib.hostile_archives)."""
+import json
 import os
 import re
 import shutil
@@ -34,7 +35,8 @@ def base(tmp_path_factory):
     ss.create("src")
     with open(ss.archive("src"), "rb") as f:
         data = f.read()
-    snap = rellib.Snapshot(data)
+    # Signed with the store's own key: a thief of it could make every kind.
+    snap = rellib.Snapshot(data, sign_key=str(store / "signing_key.pem"))
     # The root moves on after the snapshot, so a restore that went through
     # would have files to write.
     snaplib.make_state(root, "--advance", "25")
@@ -88,11 +90,15 @@ def test_every_kind_is_built(base):
     d = base["dir"] / "sanity"
     d.mkdir()
     ss = snaplib.Statesnap(base["root"], d / "store", d)
-    good = rellib.Snapshot(base["data"]).rebuild(IMPORT_NAME)
+    key = os.path.join(base["store"], "signing_key.pem")
+    good = rellib.Snapshot(base["data"], sign_key=key).rebuild(IMPORT_NAME)
     p = d / "good.zip"
     p.write_bytes(good)
-    assert ss.json("import", str(p))["name"] == IMPORT_NAME
-    ss.ok("verify", IMPORT_NAME)
+    cfg = d / "trust.json"
+    cfg.write_text(json.dumps({"trusted_keys": [os.path.join(base["store"], "signing_key.pub")]}))
+    doc = ss.json("--config", str(cfg), "import", str(p))
+    assert doc["name"] == IMPORT_NAME and doc["signature"]["state"] == "signed", doc
+    ss.ok("--config", str(cfg), "verify", IMPORT_NAME)
 
 
 def no_escapes(*dirs):

@@ -59,7 +59,7 @@ static void open_sets_schema_version_and_wal(void **state)
     assert_int_equal(sqlite3_open(unit_path, &db), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 5);
+    assert_int_equal(sqlite3_column_int(st, 0), 6);
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -157,6 +157,8 @@ static void schema_2_catalog_migrates_and_new_fields_round_trip(void **state)
     assert_int_equal(catalog_snapshot_get(c, "real", 0, &got, &e), 0);
     assert_null(got.consistency_json);
     assert_null(got.chain_json);
+    assert_string_equal(got.signature, "unsigned");   /* made before signing */
+    assert_string_equal(got.signer, "");
     catalog_snapshot_clear(&got);
     fill(&s, "flagged", 3000, 10);
     s.files = &real;
@@ -171,6 +173,28 @@ static void schema_2_catalog_migrates_and_new_fields_round_trip(void **state)
     catalog_snapshot_clear(&got);
     assert_int_equal(catalog_count_inconsistent(c, &flagged, &e), 0);
     assert_int_equal(flagged, 1);
+    /* Signature state round trips; the not-signed counts follow it. */
+    int64_t nu, nt;
+    assert_int_equal(catalog_count_unsigned(c, &nu, &nt, &e), 0);
+    assert_int_equal(nu, 3);                  /* real, envonly (migrated), flagged (none given) */
+    assert_int_equal(nt, 0);
+    fill(&s, "signed1", 4000, 10);
+    s.consistency_json = s.chain_json = NULL;
+    snprintf(s.signature, sizeof(s.signature), "signed");
+    memset(s.signer, 'a', 64);
+    s.signer[64] = '\0';
+    assert_int_equal(catalog_snapshot_insert(c, &s, &e), 0);
+    fill(&s, "theirs", 4001, 10);
+    snprintf(s.signature, sizeof(s.signature), "untrusted");
+    s.signer[0] = '\0';
+    assert_int_equal(catalog_snapshot_insert(c, &s, &e), 0);
+    assert_int_equal(catalog_snapshot_get(c, "signed1", 0, &got, &e), 0);
+    assert_string_equal(got.signature, "signed");
+    assert_int_equal(strlen(got.signer), 64);
+    catalog_snapshot_clear(&got);
+    assert_int_equal(catalog_count_unsigned(c, &nu, &nt, &e), 0);
+    assert_int_equal(nu, 3);
+    assert_int_equal(nt, 1);
     catalog_close(c);
 }
 

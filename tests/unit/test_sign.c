@@ -41,7 +41,7 @@ static struct sign_key *load(int create)
     struct sign_key *k = NULL;
     struct err e = { 0 };
 
-    assert_int_equal(sign_key_load_private(unit_path, pub_path, create, &k, &e), 0);
+    assert_int_equal(sign_key_load_private(unit_path, pub_path, NULL, create, &k, &e), 0);
     assert_non_null(k);
     return k;
 }
@@ -54,7 +54,7 @@ static void test_created_once_private_and_loaded_the_same(void **state)
     char id[SIGN_KEY_ID_LEN + 1];
 
     (void)state;
-    assert_int_equal(sign_key_load_private(unit_path, pub_path, 0, &none, &e), -1);
+    assert_int_equal(sign_key_load_private(unit_path, pub_path, NULL, 0, &none, &e), -1);
     assert_null(none);
     a = load(1);
     assert_int_equal(stat(unit_path, &st), 0);
@@ -76,7 +76,7 @@ static void test_a_key_others_can_read_is_refused(void **state)
     (void)state;
     sign_key_free(k);
     assert_int_equal(chmod(unit_path, 0644), 0);
-    assert_int_equal(sign_key_load_private(unit_path, NULL, 1, &again, &e), -1);
+    assert_int_equal(sign_key_load_private(unit_path, NULL, NULL, 1, &again, &e), -1);
     assert_int_equal(e.code, ERR_INVALID);
     assert_non_null(strstr(e.msg, "readable by others"));
     assert_null(again);
@@ -89,7 +89,7 @@ static void test_a_file_that_is_not_a_key_is_refused(void **state)
 
     (void)state;
     assert_int_equal(fs_write_atomic(unit_path, "hello\n", 6, 0600, &e), 0);
-    assert_int_equal(sign_key_load_private(unit_path, NULL, 1, &k, &e), -1);
+    assert_int_equal(sign_key_load_private(unit_path, NULL, NULL, 1, &k, &e), -1);
     assert_int_equal(e.code, ERR_INVALID);
     assert_non_null(strstr(e.msg, "not an Ed25519 private key"));
 }
@@ -122,7 +122,7 @@ static void test_a_signature_holds_for_its_key_and_bytes_only(void **state)
     assert_int_equal(sign_check(a, MSG, strlen(MSG), sig, sizeof(sig)), 0);
     sig[0] ^= 0x80;
     snprintf(other, sizeof(other), "%s.other", unit_path);
-    assert_int_equal(sign_key_load_private(other, NULL, 1, &b, &e), 0);
+    assert_int_equal(sign_key_load_private(other, NULL, NULL, 1, &b, &e), 0);
     assert_string_not_equal(sign_key_id(b), sign_key_id(a));
     assert_int_equal(sign_check(b, MSG, strlen(MSG), sig, sizeof(sig)), 0);
     sign_key_free(a);
@@ -170,7 +170,7 @@ static void test_a_trust_list_names_the_signer(void **state)
 
     (void)state;
     snprintf(other, sizeof(other), "%s.other", unit_path);
-    assert_int_equal(sign_key_load_private(other, NULL, 1, &b, &e), 0);
+    assert_int_equal(sign_key_load_private(other, NULL, NULL, 1, &b, &e), 0);
     assert_int_equal(sign_bytes(a, MSG, strlen(MSG), sig, &e), 0);
     assert_int_equal(sign_trust_add(&t, b, &e), 0);
     assert_int_equal(sign_trust_check(&t, MSG, strlen(MSG), sig, sizeof(sig), id), 0);
