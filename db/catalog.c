@@ -163,6 +163,17 @@ static const char *const migrations[] = {
     "  INSERT INTO audit_ops VALUES (NEW.op, NEW.result,"
     "    CASE WHEN NEW.actor LIKE 'cli:%' THEN 'cli' ELSE 'server' END, 1)"
     "    ON CONFLICT(op, result, origin) DO UPDATE SET n = n + 1; END;",
+    /* 5 -> 6 (object lock): the S3 Object Lock retention each offsite copy
+     * was uploaded with (db/offsite.c). No foreign key: a locked copy stays
+     * in the bucket after its snapshot is pruned here, and status says so. */
+    "CREATE TABLE offsite_locks ("
+    "  name TEXT PRIMARY KEY,"
+    "  mode TEXT NOT NULL CHECK (mode IN ('GOVERNANCE', 'COMPLIANCE')),"
+    "  retain_until INTEGER NOT NULL,"
+    "  archive_sha256 TEXT NOT NULL,"
+    "  at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX offsite_locks_until ON offsite_locks(retain_until);",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

@@ -20,6 +20,7 @@
 #include "../../common/fsutil.h"
 #include "../../offsite/digests.h"
 #include "../../offsite/s3.h"
+#include "../../offsite/s3_multipart.h"
 
 /* AWS's example credentials (Signature Version 4, "Examples of how to
  * calculate the signature": examplebucket, us-east-1, 20130524T000000Z). */
