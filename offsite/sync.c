@@ -336,15 +336,13 @@ static json_t *time_or_null(int64_t t)
     return json_string(buf);
 }
 
-/* The copies still under Object Lock by our record: [{name, mode,
- * retain_until, archive_sha256, local}], local false once pruned here. */
-static json_t *locked_copies(struct store *s, struct err *e)
+json_t *offsite_locked_copies(struct catalog *cat, struct err *e)
 {
     struct catalog_offsite_lock *rows = NULL;
     size_t n = 0;
     json_t *out;
 
-    if (catalog_offsite_locks(s->cat, engine_now(), &rows, &n, e) != 0)
+    if (catalog_offsite_locks(cat, engine_now(), &rows, &n, e) != 0)
         return NULL;
     if ((out = json_array()) == NULL)
         err_set(e, ERR_IO, "out of memory");
@@ -380,7 +378,7 @@ int offsite_status(struct offsite *o, struct store *s, json_t **doc, struct err 
         free(names[i]);
     }
     free(names);
-    if ((locked = locked_copies(s, e)) == NULL) {
+    if ((locked = offsite_locked_copies(s->cat, e)) == NULL) {
         json_decref(failed);
         return -1;
     }
