@@ -10,6 +10,7 @@ import json
 import os
 import re
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -260,3 +261,58 @@ def test_config_check_rejects_a_bad_object_lock(host, lock, needle):
     no_secrets(r.stdout, r.stderr)
     # And nothing is sent: a sync with this config stops before the bucket.
     assert host.run("offsite", "sync").returncode == 2
+
+
+def schema_check(name, doc):
+    """doc against openapi.yaml's components/schemas/NAME."""
+    import jsonschema
+    import yaml
+    from conftest import REPO
+    with open(os.path.join(REPO, "openapi.yaml")) as f:
+        spec = yaml.safe_load(f)
+    jsonschema.Draft202012Validator({"$ref": "#/components/schemas/" + name,
+                                     "components": spec["components"]}).validate(doc)
+
+
+def test_the_api_shows_locked_copies_and_a_delete_keeps_them(host, s3, tmp_path):
+    import subprocess
+    from conftest import BIN
+    locked(host, "COMPLIANCE", 3)
+    for name in ("a1", "a2"):
+        host.run("create", "--name", name, check=0)
+    host.run("offsite", "sync", check=0)
+    until = {c["name"]: c["retain_until"] for c in host.json("offsite", "status")["locked_copies"]}
+    port_file = str(tmp_path / "port")
+    log = open(str(tmp_path / "serve.log"), "w")
+    srv = subprocess.Popen([BIN, "--config", host.cfg, "serve", "--listen", "127.0.0.1:0",
+                            "--port-file", port_file], stdout=log, stderr=log)
+    try:
+        for _ in range(200):
+            if os.path.exists(port_file) and open(port_file).read().strip():
+                break
+            time.sleep(0.05)
+        base = "http://127.0.0.1:%s" % open(port_file).read().strip()
+
+        def call(method, path):
+            req = urllib.request.Request(base + path, method=method)
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    return r.status, json.loads(r.read().decode())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read().decode())
+
+        st, d = call("DELETE", "/api/v1/snapshots/a1")
+        assert st == 200 and d["offsite_lock"] == {"mode": "COMPLIANCE", "retain_until": until["a1"]}, d
+        schema_check("DeleteResult", d)
+        st, doc = call("GET", "/api/v1/offsite")
+        assert st == 200, doc
+        schema_check("OffsiteStatus", doc)
+        assert doc["object_lock"] == {"mode": "COMPLIANCE", "days": 3}
+        got = {c["name"]: (c["retain_until"], c["local"]) for c in doc["locked_copies"]}
+        assert got == {"a1": (until["a1"], False), "a2": (until["a2"], True)}
+    finally:
+        srv.terminate()
+        srv.wait(30)
+        log.close()
+    no_secrets(open(str(tmp_path / "serve.log")).read())
+    assert host.prefix + "a1.zip" in s3.objects(host.prefix.rstrip("/"))
