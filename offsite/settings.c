@@ -22,6 +22,8 @@ static const char *const offsite_keys[] = {
     NULL
 };
 
+static const char *const object_lock_keys[] = { "mode", "days", NULL };
+
 static int text_ok(const char *s, size_t max)
 {
     size_t n = strlen(s);
@@ -204,7 +206,10 @@ static int parse_object_lock(const json_t *cfg, struct offsite_settings *o, stru
         return err_set(e, ERR_INVALID, "config: \"offsite.object_lock\" must be an object "
                                        "{\"mode\": \"GOVERNANCE\" or \"COMPLIANCE\", \"days\": N}");
     json_object_foreach((json_t *)lock, k, v) {
-        if (strcmp(k, "mode") != 0 && strcmp(k, "days") != 0)
+        size_t i;
+        for (i = 0; object_lock_keys[i] != NULL && strcmp(object_lock_keys[i], k) != 0; i++)
+            ;
+        if (object_lock_keys[i] == NULL)
             return err_set(e, ERR_INVALID, "config: unknown key \"offsite.object_lock.%.64s\" "
                                            "(it has \"mode\" and \"days\")", k);
     }
