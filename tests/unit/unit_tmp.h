@@ -14,6 +14,7 @@
 /* SQL that takes a schema-5 catalog back to schema 2 (what the previous
  * release wrote), for migration tests; the caller sets user_version. */
 #define UNIT_CATALOG_DOWN_TO_2                                  \
+    "DROP TABLE offsite_locks;"                                 \
     "DROP TRIGGER audit_ops_ins; DROP TABLE audit_ops;"         \
     "DROP TABLE audit_flushed;"                                 \
     "DROP TABLE drills; DROP TABLE drill_totals;"               \
