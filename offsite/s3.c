@@ -614,11 +614,19 @@ out:
 
 int s3_delete(struct s3 *cl, const char *key, struct err *e)
 {
+    int refused;
+
+    return s3_delete_object(cl, key, &refused, e);
+}
+
+int s3_delete_object(struct s3 *cl, const char *key, int *refused, struct err *e)
+{
     struct req r;
     int rc;
 
     s3_req_init(&r, "DELETE", key);
     rc = s3_request(cl, &r, e);
+    *refused = rc != 0 && r.status == 403 && strcmp(r.code, "AccessDenied") == 0;
     s3_req_done(&r);
     return rc;
 }

@@ -94,6 +94,12 @@ int s3_get_text(struct s3 *cl, const char *key, const char *query, char **text, 
 /* DELETE key. Returns 0 (also when it was not there: S3 says 204), or -1 with e. */
 int s3_delete(struct s3 *cl, const char *key, struct err *e);
 
+/* s3_delete that also tells a refusal apart: *refused is 1 when the server
+ * answered 403 AccessDenied (what a bucket says to deleting a version
+ * under Object Lock, or a policy that forbids deletes), 0 otherwise.
+ * Returns 0 or -1 with e. */
+int s3_delete_object(struct s3 *cl, const char *key, int *refused, struct err *e);
+
 /* One listed object: its key as listed (S3's XML escapes left as they are),
  * size and LastModified text. */
 typedef void (*s3_list_fn)(void *ctx, const char *key, int64_t size, const char *last_modified);

@@ -18,7 +18,9 @@
 //       "-N"). Those headers and elements are stripped before s3rver sees them.
 //       POST /__fault {"flip_part": N, "times": K, "key": "substring"} makes
 //       the next K UploadParts numbered N (of keys containing key) arrive with
-//       one byte flipped, as a bad network would deliver them.
+//       one byte flipped, as a bad network would deliver them. A key uploaded
+//       with x-amz-object-lock-retain-until-date in the future is held like a
+//       bucket that forbids deleting locked objects: DELETE gets 403 AccessDenied.
 'use strict';
 const fs = require('fs');
 const http = require('http');
@@ -106,11 +108,24 @@ function proxy(opt) {
     const md5 = req.headers['content-md5'];
     if (md5 !== undefined && md5 !== crypto.createHash('md5').update(body).digest('base64'))
       return [400, 'BadDigest', 'Content-MD5 does not match the body'];
-    return multipartRules(req, url, body);
+    return multipartRules(req, url, body) || lockRules(req, url);
   }
 
   // uploadId -> {algo, parts: {N: base64 SHA-256}} for uploads created through us.
   const uploads = {};
+  // path -> retain-until (ms) of objects uploaded under Object Lock.
+  const locks = {};
+
+  function lockRules(req, url) {
+    const until = Date.parse(req.headers['x-amz-object-lock-retain-until-date'] || '');
+    const creates = (req.method === 'PUT' && url.searchParams.get('partNumber') === null) ||
+      (req.method === 'POST' && url.searchParams.has('uploads'));
+    if (creates && !isNaN(until)) locks[url.pathname] = Math.max(locks[url.pathname] || 0, until);
+    if (req.method === 'DELETE' && url.searchParams.get('uploadId') === null &&
+        (locks[url.pathname] || 0) > Date.now())
+      return [403, 'AccessDenied', 'Access Denied because object protected by object lock.'];
+    return null;
+  }
   let fault = null;
 
   function multipartRules(req, url, body) {

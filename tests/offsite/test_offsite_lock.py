@@ -316,3 +316,34 @@ def test_the_api_shows_locked_copies_and_a_delete_keeps_them(host, s3, tmp_path)
         log.close()
     no_secrets(open(str(tmp_path / "serve.log")).read())
     assert host.prefix + "a1.zip" in s3.objects(host.prefix.rstrip("/"))
+
+
+def test_a_delete_of_a_locked_copy_is_never_sent_or_is_refused_and_kept(s3):
+    """offsite_delete_unless_locked, the one path for removing a bucket object
+    (tests/unit/test_offsite_lock.c against this suite's proxy)."""
+    import subprocess
+    from conftest import BUCKET, REPO, TIMEOUT
+    prefix = "t-lock-delete/"
+    path = os.path.join(REPO, "build", "test", "unit", "test_offsite_lock")
+    if not os.access(path, os.X_OK):
+        subprocess.run(["make", "--no-print-directory", "build/test/unit/test_offsite_lock"], cwd=REPO,
+                       check=True, capture_output=True, timeout=TIMEOUT)
+    env = dict(os.environ, STATESNAP_TEST_S3_ENDPOINT="http://127.0.0.1:%d" % s3.port,
+               STATESNAP_TEST_S3_BUCKET=BUCKET, STATESNAP_TEST_S3_REGION="eu-test-1",
+               STATESNAP_TEST_S3_ACCESS_KEY=ACCESS_KEY, STATESNAP_TEST_S3_SECRET_KEY=SECRET_KEY,
+               STATESNAP_TEST_S3_PREFIX=prefix)
+    start = len(s3.requests())
+    r = subprocess.run([path], capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0 and "# offsite lock deletes: ok" in out and "SKIPPED" not in out, out
+    no_secrets(out)
+    deletes = {}
+    for q in s3.requests()[start:]:
+        if q["method"] == "DELETE" and prefix in q["url"]:
+            deletes.setdefault(q["url"].rsplit("/", 1)[1], []).append((q["status"], q.get("error")))
+    # Locked by the catalog's record: not even asked. Locked on the server: asked once, refused.
+    assert "recorded.zip" not in deletes
+    assert deletes["serverlocked.zip"] == [(403, "AccessDenied")]
+    assert deletes["expired.zip"] == [(204, None)]
+    held = s3.objects(prefix.rstrip("/"))
+    assert set(held) == {prefix + "recorded.zip", prefix + "serverlocked.zip"}
