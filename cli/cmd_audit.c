@@ -65,9 +65,16 @@ int cli_cmd_prune(struct cli_ctx *c)
                 printf("%s%s", j ? "," : "", FORMAT_SAFE(json_string_value(v)));
             putchar('\n');
         }
-        json_array_foreach(json_object_get(r, "removed"), i, k)
-            printf("  %-7s %s\n", cli_flag(c, "dry-run") ? "remove" : "removed",
+        json_array_foreach(json_object_get(r, "removed"), i, k) {
+            const json_t *lock = json_object_get(k, "offsite_lock");
+            printf("  %-7s %s", cli_flag(c, "dry-run") ? "remove" : "removed",
                    FORMAT_SAFE(json_string_value(json_object_get(k, "name"))));
+            if (json_is_object(lock))
+                printf(" (kept offsite: locked until %s, %s)",
+                       FORMAT_SAFE(json_string_value(json_object_get(lock, "retain_until"))),
+                       FORMAT_SAFE(json_string_value(json_object_get(lock, "mode"))));
+            putchar('\n');
+        }
         printf("\n%zu kept, %zu %s\n", json_array_size(json_object_get(r, "kept")),
                json_array_size(json_object_get(r, "removed")),
                cli_flag(c, "dry-run") ? "would be removed" : "removed");

@@ -29,6 +29,31 @@ static void print_failed(const json_t *v)
     putchar('\n');
 }
 
+/* The Object Lock lines of `offsite status`: the setting, then each copy
+ * still locked by our record, saying which were pruned here. */
+static void print_locks(const json_t *r)
+{
+    const json_t *lock = json_object_get(r, "object_lock"), *v;
+    size_t i;
+
+    if (json_is_object(lock))
+        printf("Object lock:  %s, %lld days per upload\n",
+               FORMAT_SAFE(json_string_value(json_object_get(lock, "mode"))),
+               (long long)json_integer_value(json_object_get(lock, "days")));
+    else
+        printf("Object lock:  off\n");
+    if (json_array_size(json_object_get(r, "locked_copies")) > 0)
+        printf("Locked:       %zu\n", json_array_size(json_object_get(r, "locked_copies")));
+    json_array_foreach(json_object_get(r, "locked_copies"), i, v) {
+        int local = json_is_true(json_object_get(v, "local"));
+        printf("  [%s] %s: locked until %s (%s)%s\n", local ? "LOCKED" : "KEPT",
+               FORMAT_SAFE(json_string_value(json_object_get(v, "name"))),
+               FORMAT_SAFE(json_string_value(json_object_get(v, "retain_until"))),
+               FORMAT_SAFE(json_string_value(json_object_get(v, "mode"))),
+               local ? "" : "; pruned here, kept offsite");
+    }
+}
+
 /* Open the offsite client and the store, or print why not. */
 static int begin(struct cli_ctx *c, int create, struct offsite **o, struct store **s)
 {
@@ -122,6 +147,7 @@ int cli_cmd_offsite_status(struct cli_ctx *c)
                (long long)json_integer_value(json_object_get(cnt, "failed")),
                json_is_string(json_object_get(r, "last_success"))
                    ? FORMAT_SAFE(json_string_value(json_object_get(r, "last_success"))) : "never");
+        print_locks(r);
         json_array_foreach(json_object_get(r, "failed_snapshots"), i, v)
             print_failed(v);
     }

@@ -197,8 +197,13 @@ static int op_delete(struct cli_ctx *c, struct store *s, const char *name, json_
 
 static void render_delete(const json_t *doc, const char *name)
 {
-    (void)doc;
+    const json_t *lock = json_object_get(doc, "offsite_lock");
+
     printf("Deleted %s\n", FORMAT_SAFE(name));
+    if (json_is_object(lock))
+        printf("kept offsite: locked until %s (%s); the bucket's copy is not deleted\n",
+               FORMAT_SAFE(json_string_value(json_object_get(lock, "retain_until"))),
+               FORMAT_SAFE(json_string_value(json_object_get(lock, "mode"))));
 }
 
 int cli_cmd_delete(struct cli_ctx *c)

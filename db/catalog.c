@@ -171,6 +171,17 @@ static const char *const migrations[] = {
     "ALTER TABLE snapshots ADD COLUMN signature TEXT NOT NULL DEFAULT 'unsigned';"
     "ALTER TABLE snapshots ADD COLUMN signer TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX snapshots_not_signed ON snapshots(signature) WHERE signature <> 'signed';",
+    /* 6 -> 7 (object lock): the S3 Object Lock retention each offsite copy
+     * was uploaded with (db/offsite.c). No foreign key: a locked copy stays
+     * in the bucket after its snapshot is pruned here, and status says so. */
+    "CREATE TABLE offsite_locks ("
+    "  name TEXT PRIMARY KEY,"
+    "  mode TEXT NOT NULL CHECK (mode IN ('GOVERNANCE', 'COMPLIANCE')),"
+    "  retain_until INTEGER NOT NULL,"
+    "  archive_sha256 TEXT NOT NULL,"
+    "  at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX offsite_locks_until ON offsite_locks(retain_until);",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

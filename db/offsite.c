@@ -209,3 +209,110 @@ int catalog_offsite_stats(struct catalog *c, struct catalog_offsite_stats *out, 
         return catalog_fail(c, e, "offsite stats");
     return 0;
 }
+
+int catalog_offsite_lock_set(struct catalog *c, const char *name, const char *mode,
+                             int64_t retain_until, const char *archive_sha256, int64_t at,
+                             struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (strcmp(mode, "GOVERNANCE") != 0 && strcmp(mode, "COMPLIANCE") != 0)
+        return err_set(e, ERR_INVALID, "object lock mode must be GOVERNANCE or COMPLIANCE");
+    if (catalog_prepare(c, "INSERT INTO offsite_locks (name, mode, retain_until, archive_sha256, at) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(name) DO UPDATE SET "
+                           "mode = CASE WHEN excluded.retain_until >= retain_until "
+                           "THEN excluded.mode ELSE mode END, "
+                           "archive_sha256 = excluded.archive_sha256, at = excluded.at, "
+                           "retain_until = max(retain_until, excluded.retain_until)",
+                        &st) != SQLITE_OK)
+        return catalog_fail(c, e, "offsite lock record");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, mode, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, retain_until);
+    sqlite3_bind_text(st, 4, archive_sha256, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, at);
+    rc = sqlite3_step(st);
+    catalog_release(c, st);
+    if (rc != SQLITE_DONE)
+        return catalog_fail(c, e, "offsite lock record");
+    return 0;
+}
+
+static void lock_row(sqlite3_stmt *st, struct catalog_offsite_lock *out)
+{
+    const unsigned char *t;
+
+    memset(out, 0, sizeof(*out));
+    t = sqlite3_column_text(st, 0);
+    snprintf(out->name, sizeof(out->name), "%s", t ? (const char *)t : "");
+    t = sqlite3_column_text(st, 1);
+    snprintf(out->mode, sizeof(out->mode), "%s", t ? (const char *)t : "");
+    out->retain_until = sqlite3_column_int64(st, 2);
+    t = sqlite3_column_text(st, 3);
+    snprintf(out->archive_sha256, sizeof(out->archive_sha256), "%s", t ? (const char *)t : "");
+    out->at = sqlite3_column_int64(st, 4);
+    out->local = sqlite3_column_int(st, 5) != 0;
+}
+
+#define LOCK_COLUMNS "l.name, l.mode, l.retain_until, l.archive_sha256, l.at, " \
+                     "EXISTS (SELECT 1 FROM snapshots s WHERE s.name = l.name)"
+
+int catalog_offsite_lock_get(struct catalog *c, const char *name, struct catalog_offsite_lock *out,
+                             struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (catalog_prepare(c, "SELECT " LOCK_COLUMNS " FROM offsite_locks l WHERE l.name = ?1",
+                        &st) != SQLITE_OK)
+        return catalog_fail(c, e, "offsite lock read");
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        lock_row(st, out);
+    catalog_release(c, st);
+    if (rc == SQLITE_DONE)
+        return err_set(e, ERR_NOT_FOUND, "no offsite lock recorded for \"%s\"", name);
+    if (rc != SQLITE_ROW)
+        return catalog_fail(c, e, "offsite lock read");
+    return 0;
+}
+
+int catalog_offsite_locks(struct catalog *c, int64_t now, struct catalog_offsite_lock **rows,
+                          size_t *n, struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    struct catalog_offsite_lock *v = NULL;
+    size_t cap = 0, len = 0;
+    int rc;
+
+    *rows = NULL;
+    *n = 0;
+    if (catalog_prepare(c, "SELECT " LOCK_COLUMNS " FROM offsite_locks l WHERE l.retain_until > ?1 "
+                           "ORDER BY l.retain_until, l.name", &st) != SQLITE_OK)
+        return catalog_fail(c, e, "offsite locks");
+    sqlite3_bind_int64(st, 1, now);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct catalog_offsite_lock *nv = realloc(v, ncap * sizeof(*nv));
+            if (nv == NULL) {
+                catalog_release(c, st);
+                free(v);
+                return err_set(e, ERR_IO, "out of memory");
+            }
+            v = nv;
+            cap = ncap;
+        }
+        lock_row(st, &v[len++]);
+    }
+    catalog_release(c, st);
+    if (rc != SQLITE_DONE) {
+        free(v);
+        return catalog_fail(c, e, "offsite locks");
+    }
+    *rows = v;
+    *n = len;
+    return 0;
+}

@@ -55,6 +55,36 @@ int catalog_offsite_rows(struct catalog *c, struct catalog_offsite_row **rows, s
 /* Free n rows. Accepts NULL. */
 void catalog_offsite_rows_free(struct catalog_offsite_row *rows, size_t n);
 
+/* The S3 Object Lock retention an offsite copy was uploaded with. The
+ * record outlives the snapshot's row: a locked copy stays in the bucket
+ * after a local prune or delete. */
+struct catalog_offsite_lock {
+    char name[65];                           /* as catalog_snapshot.name */
+    char mode[16];                           /* "GOVERNANCE" or "COMPLIANCE" */
+    int64_t retain_until;                    /* seconds since the epoch */
+    char archive_sha256[65];                 /* the copy that is locked */
+    int64_t at;                              /* when it was uploaded */
+    int local;                               /* 1 while the snapshot is still catalogued */
+};
+
+/* Record that NAME's copy (archive_sha256) was uploaded at `at` locked in
+ * mode until retain_until. An earlier record of the name keeps the later of
+ * the two dates (the older object version stays locked until its own).
+ * Returns 0 or -1 with ERR_INVALID for another mode. */
+int catalog_offsite_lock_set(struct catalog *c, const char *name, const char *mode,
+                             int64_t retain_until, const char *archive_sha256, int64_t at,
+                             struct err *e);
+
+/* NAME's lock record into *out. ERR_NOT_FOUND when it has none. */
+int catalog_offsite_lock_get(struct catalog *c, const char *name, struct catalog_offsite_lock *out,
+                             struct err *e);
+
+/* Every lock record still in force at now (retain_until > now), soonest
+ * expiry first, each with local set. *rows malloc'd (free it); n = 0 and
+ * *rows = NULL when there are none. Returns 0 or -1. */
+int catalog_offsite_locks(struct catalog *c, int64_t now, struct catalog_offsite_lock **rows,
+                          size_t *n, struct err *e);
+
 /* Counts per state and the last success. Returns 0 or -1. */
 int catalog_offsite_stats(struct catalog *c, struct catalog_offsite_stats *out, struct err *e);
 

@@ -41,7 +41,8 @@ int engine_delete(struct store *s, const char *name, int force, json_t **out, st
     FAILPOINT("delete.after_unlink");
     if (store_intent_clear(s, name, "delete", e) != 0)
         goto out;
-    *out = json_pack("{s:s,s:b}", "name", name, "deleted", 1);
+    *out = json_pack("{s:s,s:b,s:o}", "name", name, "deleted", 1, "offsite_lock",
+                     snapshot_offsite_lock(s, name));
     rc = 0;
 out:
     catalog_snapshot_clear(&row);

@@ -76,8 +76,9 @@ int prune_apply(struct store *s, const struct retention_policy *p, int dry_run, 
                 goto out;
             FAILPOINT("prune.after_delete");
         }
-        json_array_append_new(removed, json_pack("{s:s,s:s}", "name", items[i].name,
-                                                 "created_at", created));
+        json_array_append_new(removed, json_pack("{s:s,s:s,s:o}", "name", items[i].name,
+                                                 "created_at", created, "offsite_lock",
+                                                 snapshot_offsite_lock(s, items[i].name)));
     }
     if (!dry_run && json_array_size(removed) > 0) {
         json_t *names = json_array(), *r;

@@ -342,3 +342,14 @@ int snapshot_delete(struct store *s, const char *name, struct err *e)
         return -1;
     return store_intent_clear(s, name, "delete", e);
 }
+
+json_t *snapshot_offsite_lock(struct store *s, const char *name)
+{
+    struct catalog_offsite_lock lk;
+    char until[32];
+
+    if (catalog_offsite_lock_get(s->cat, name, &lk, NULL) != 0 || lk.retain_until <= engine_now())
+        return json_null();
+    engine_time_format(lk.retain_until, until, sizeof(until));
+    return json_pack("{s:s, s:s}", "mode", lk.mode, "retain_until", until);
+}

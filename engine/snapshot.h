@@ -55,4 +55,10 @@ int snapshot_finish_delete(struct store *s, const char *name, struct err *e);
  * audit entry; the lock is held. ERR_NOT_FOUND if absent. */
 int snapshot_delete(struct store *s, const char *name, struct err *e);
 
+/* The S3 Object Lock the catalog recorded for NAME's offsite copy while it
+ * is still in force: {mode, retain_until}, else JSON null (also when it
+ * cannot be read: the answer is informational). A local delete or prune
+ * never touches the bucket; this says what stays there. Never NULL. */
+json_t *snapshot_offsite_lock(struct store *s, const char *name);
+
 #endif

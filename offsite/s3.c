@@ -1,7 +1,7 @@
 /* s3.c - a small S3 client on libcurl. CURLOPT_AWS_SIGV4 signs every
  * request (the payload's SHA-256 is signed too: x-amz-content-sha256), PUTs
  * carry Content-MD5 and x-amz-checksum-sha256 so the server verifies what
- * it stores, and what can be transient (a dropped connection, 5xx, 408,
+ * it stores (and, with offsite.object_lock, the retention headers), and what can be transient (a dropped connection, 5xx, 408,
  * 429) is tried S3_ATTEMPTS times. Error messages name the method, the
  * object and S3's error code, never a key or a signature. */
 #include "s3.h"
@@ -18,14 +18,7 @@
 
 #include "../common/fsutil.h"
 #include "digests.h"
-
-struct s3 {
-    struct s3_config cfg;        /* the secrets in it are borrowed */
-    char sigv4[96];              /* "aws:amz:REGION:s3" */
-    CURL *curl;
-    unsigned char *part;         /* S3_PART_BYTES, for multipart uploads */
-    const atomic_int *abort;     /* set by whoever stops us, or NULL */
-};
+#include "s3_internal.h"
 
 int s3_open(struct s3 **out, const struct s3_config *cfg, struct err *e)
 {
@@ -64,6 +57,20 @@ void s3_set_abort(struct s3 *cl, const atomic_int *abort)
     cl->abort = abort;
 }
 
+int s3_set_object_lock(struct s3 *cl, const char *mode, const char *retain_until)
+{
+    if (mode == NULL || retain_until == NULL) {
+        cl->lock_mode[0] = cl->lock_until[0] = '\0';
+        return 0;
+    }
+    if ((strcmp(mode, "GOVERNANCE") != 0 && strcmp(mode, "COMPLIANCE") != 0) ||
+        strlen(retain_until) != 20 || retain_until[10] != 'T' || retain_until[19] != 'Z')
+        return -1;
+    snprintf(cl->lock_mode, sizeof(cl->lock_mode), "%s", mode);
+    snprintf(cl->lock_until, sizeof(cl->lock_until), "%s", retain_until);
+    return 0;
+}
+
 int s3_aborted(const struct s3 *cl)
 {
     return cl->abort != NULL && atomic_load(cl->abort);
@@ -77,31 +84,6 @@ char *s3_endpoint_text(const struct s3_config *cfg, char *buf, size_t len)
 
 /* ---- one S3 request ---- */
 
-struct req {
-    const char *method;          /* GET, HEAD, PUT, POST, DELETE */
-    const char *key;             /* object key, or NULL for the bucket */
-    const char *query;           /* already canonical: sorted, encoded; or NULL */
-    const unsigned char *body;   /* in-memory body, or NULL */
-    size_t body_len;
-    int in_fd;                   /* file body (whole file), or -1 */
-    int64_t in_len;
-    const char *sha_hex;         /* payload SHA-256 (hex); NULL = empty body */
-    const char *sha_b64;         /* x-amz-checksum-sha256, or NULL */
-    const char *md5_b64;         /* Content-MD5, or NULL */
-    const char *meta_sha;        /* x-amz-meta-sha256 to store, or NULL */
-    const char *content_type;
-    int out_fd;                  /* GET into this file, or -1 */
-    struct digests *out_digest;  /* hash what a GET writes, or NULL */
-    /* results */
-    long status;
-    char etag[130];
-    char got_meta_sha[65];
-    int64_t length;
-    char *resp;                  /* response body (capped), NUL-terminated */
-    size_t resp_len;
-    size_t body_off;
-    int write_failed;
-};
 
 static size_t read_body(char *buf, size_t size, size_t nmemb, void *ud)
 {
@@ -210,7 +192,7 @@ static int build_url(const struct s3 *cl, const struct req *r, char *url, size_t
 }
 
 /* The <Code> of an S3 error body, or "". */
-static void xml_text(const char *xml, const char *tag, char *out, size_t len)
+void s3_xml_text(const char *xml, const char *tag, char *out, size_t len)
 {
     char open[64], close[64];
     const char *a, *b;
@@ -235,7 +217,7 @@ static void req_reset(struct req *r)
     r->resp_len = 0;
     r->body_off = 0;
     r->status = 0;
-    r->etag[0] = r->got_meta_sha[0] = '\0';
+    r->etag[0] = r->got_meta_sha[0] = r->code[0] = '\0';
     r->length = -1;
     r->write_failed = 0;
 }
@@ -265,6 +247,17 @@ static int perform(struct s3 *cl, struct req *r, int *retry, struct err *e)
     }
     if (r->sha_b64 != NULL) {
         snprintf(line, sizeof(line), "x-amz-checksum-sha256: %s", r->sha_b64);
+        h = curl_slist_append(h, line);
+    }
+    if (r->checksum_algo != NULL) {
+        snprintf(line, sizeof(line), "x-amz-checksum-algorithm: %s", r->checksum_algo);
+        h = curl_slist_append(h, line);
+    }
+    if (r->new_object && cl->lock_mode[0] != '\0') {
+        /* Object Lock retention, signed like every x-amz header we add. */
+        snprintf(line, sizeof(line), "x-amz-object-lock-mode: %s", cl->lock_mode);
+        h = curl_slist_append(h, line);
+        snprintf(line, sizeof(line), "x-amz-object-lock-retain-until-date: %s", cl->lock_until);
         h = curl_slist_append(h, line);
     }
     if (r->meta_sha != NULL) {
@@ -355,12 +348,13 @@ static int perform(struct s3 *cl, struct req *r, int *retry, struct err *e)
         ret = 0;
         goto out;
     }
-    xml_text(r->resp, "Code", code, sizeof(code));
+    s3_xml_text(r->resp, "Code", code, sizeof(code));
     /* A HEAD answer has no body to name the error: say what the status means. */
     if (code[0] == '\0')
         snprintf(code, sizeof(code), "%s", r->status == 404 ? "NotFound"
                                            : r->status == 403 ? "Forbidden"
                                            : r->status == 400 ? "BadRequest" : "(no error code)");
+    snprintf(r->code, sizeof(r->code), "%s", code);
     *retry = r->status >= 500 || r->status == 408 || r->status == 429;
     err_set(e, r->status == 404 ? ERR_NOT_FOUND : *retry ? ERR_UPSTREAM : ERR_IO,
             "offsite: %s %s: HTTP %ld %s%s",
@@ -374,8 +368,7 @@ out:
     return ret;
 }
 
-/* perform() with S3_ATTEMPTS tries for what can be transient. */
-static int request(struct s3 *cl, struct req *r, struct err *e)
+int s3_request(struct s3 *cl, struct req *r, struct err *e)
 {
     int retry = 0;
 
@@ -401,7 +394,7 @@ static int request(struct s3 *cl, struct req *r, struct err *e)
     return -1;
 }
 
-static void req_init(struct req *r, const char *method, const char *key)
+void s3_req_init(struct req *r, const char *method, const char *key)
 {
     memset(r, 0, sizeof(*r));
     r->method = method;
@@ -411,7 +404,7 @@ static void req_init(struct req *r, const char *method, const char *key)
     r->length = -1;
 }
 
-static void req_done(struct req *r)
+void s3_req_done(struct req *r)
 {
     free(r->resp);
     r->resp = NULL;
@@ -425,15 +418,15 @@ int s3_head(struct s3 *cl, const char *key, int64_t *size, char sha[65],
     struct err he = { 0 };
     int rc;
 
-    req_init(&r, "HEAD", key);
-    rc = request(cl, &r, &he);
+    s3_req_init(&r, "HEAD", key);
+    rc = s3_request(cl, &r, &he);
     if (rc == 0) {
         *size = r.length;
         snprintf(sha, 65, "%s", r.got_meta_sha);
-        req_done(&r);
+        s3_req_done(&r);
         return 1;
     }
-    req_done(&r);
+    s3_req_done(&r);
     if (he.code == ERR_NOT_FOUND)
         return 0;
     *e = he;
@@ -447,7 +440,7 @@ int s3_put_file(struct s3 *cl, const char *key, int fd, int64_t size,
     struct req r;
     int rc;
 
-    req_init(&r, "PUT", key);
+    s3_req_init(&r, "PUT", key);
     r.in_fd = fd;
     r.in_len = size;
     r.sha_hex = sha_hex;
@@ -455,8 +448,9 @@ int s3_put_file(struct s3 *cl, const char *key, int fd, int64_t size,
     r.md5_b64 = md5_b64;
     r.meta_sha = sha_hex;
     r.content_type = "application/zip";
-    rc = request(cl, &r, e);
-    req_done(&r);
+    r.new_object = 1;
+    rc = s3_request(cl, &r, e);
+    s3_req_done(&r);
     return rc;
 }
 
@@ -475,7 +469,7 @@ int s3_put_bytes(struct s3 *cl, const char *key, const void *buf, size_t len,
     digests_update(&d, buf, len);
     digests_final(&d, sha_hex, sha_b64, md5_b64);
     digests_free(&d);
-    req_init(&r, "PUT", key);
+    s3_req_init(&r, "PUT", key);
     r.body = buf;
     r.body_len = len;
     r.sha_hex = sha_hex;
@@ -483,151 +477,9 @@ int s3_put_bytes(struct s3 *cl, const char *key, const void *buf, size_t len,
     r.md5_b64 = md5_b64;
     r.meta_sha = sha_hex;
     r.content_type = content_type;
-    rc = request(cl, &r, e);
-    req_done(&r);
-    return rc;
-}
-
-/* Multipart upload of the open archive, one S3_PART_BYTES part in
- * memory at a time: memory stays bounded whatever the archive's size. An
- * upload that fails is aborted so no parts linger in the bucket. */
-int s3_put_multipart(struct s3 *cl, const char *key, int fd, int64_t size,
-                         const char *sha_hex, struct err *e)
-{
-    struct req r;
-    char upload_id[512], query[700], *xml = NULL;
-    size_t xml_len = 0, xml_cap = 0;
-    int64_t off = 0;
-    int part = 0, rc = -1;
-    struct err ae = { 0 };
-
-    if (cl->part == NULL && (cl->part = malloc(S3_PART_BYTES)) == NULL)
-        return err_set(e, ERR_IO, "out of memory");
-    if ((size + S3_PART_BYTES - 1) / S3_PART_BYTES > S3_MAX_PARTS)
-        return err_set(e, ERR_TOO_LARGE, "offsite: archive too large for %d parts",
-                       S3_MAX_PARTS);
-    req_init(&r, "POST", key);
-    r.query = "uploads=";
-    r.meta_sha = sha_hex;
-    r.content_type = "application/zip";
-    if (request(cl, &r, e) != 0) {
-        req_done(&r);
-        return -1;
-    }
-    xml_text(r.resp, "UploadId", upload_id, sizeof(upload_id));
-    req_done(&r);
-    if (upload_id[0] == '\0' || strspn(upload_id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                                  "0123456789-_.~") != strlen(upload_id))
-        return err_set(e, ERR_IO, "offsite: the server gave no usable UploadId");
-    if (lseek(fd, 0, SEEK_SET) != 0)
-        return err_sys(e, errno, "offsite: rewind the archive");
-    xml_cap = 256 + (size_t)((size / S3_PART_BYTES) + 1) * 200;
-    if ((xml = malloc(xml_cap)) == NULL) {
-        err_set(e, ERR_IO, "out of memory");
-        goto abort;
-    }
-    xml_len = (size_t)snprintf(xml, xml_cap, "<CompleteMultipartUpload>");
-    while (off < size) {
-        struct digests d = { 0 };
-        char psha[65], pmd5[25];
-        size_t want = size - off > S3_PART_BYTES ? S3_PART_BYTES : (size_t)(size - off);
-        size_t got = 0;
-        while (got < want) {
-            ssize_t k = fs_read_some(fd, cl->part + got, want - got);
-            if (k <= 0) {
-                err_set(e, ERR_IO, "offsite: the archive changed size while uploading");
-                goto abort;
-            }
-            got += (size_t)k;
-        }
-        part++;
-        if (digests_init(&d) != 0) {
-            digests_free(&d);
-            err_set(e, ERR_IO, "out of memory");
-            goto abort;
-        }
-        digests_update(&d, cl->part, got);
-        digests_final(&d, psha, NULL, pmd5);
-        digests_free(&d);
-        snprintf(query, sizeof(query), "partNumber=%d&uploadId=%s", part, upload_id);
-        req_init(&r, "PUT", key);
-        r.query = query;
-        r.body = cl->part;
-        r.body_len = got;
-        r.sha_hex = psha;
-        r.md5_b64 = pmd5;
-        if (request(cl, &r, e) != 0) {
-            req_done(&r);
-            goto abort;
-        }
-        if (r.etag[0] == '\0' || strchr(r.etag, '<') != NULL || strchr(r.etag, '&') != NULL) {
-            req_done(&r);
-            err_set(e, ERR_IO, "offsite: part %d: the server gave no ETag", part);
-            goto abort;
-        }
-        {
-            int n = snprintf(xml + xml_len, xml_cap - xml_len,
-                             "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", part,
-                             r.etag);
-            req_done(&r);
-            if (n < 0 || (size_t)n >= xml_cap - xml_len) {
-                err_set(e, ERR_IO, "offsite: the part list does not fit");
-                goto abort;
-            }
-            xml_len += (size_t)n;
-        }
-        off += (int64_t)got;
-    }
-    {
-        int n = snprintf(xml + xml_len, xml_cap - xml_len, "</CompleteMultipartUpload>");
-        if (n < 0 || (size_t)n >= xml_cap - xml_len) {
-            err_set(e, ERR_IO, "offsite: the part list does not fit");
-            goto abort;
-        }
-        xml_len += (size_t)n;
-    }
-    {
-        struct digests d = { 0 };
-        char csha[65];
-        if (digests_init(&d) != 0) {
-            digests_free(&d);
-            err_set(e, ERR_IO, "out of memory");
-            goto abort;
-        }
-        digests_update(&d, xml, xml_len);
-        digests_final(&d, csha, NULL, NULL);
-        digests_free(&d);
-        snprintf(query, sizeof(query), "uploadId=%s", upload_id);
-        req_init(&r, "POST", key);
-        r.query = query;
-        r.body = (const unsigned char *)xml;
-        r.body_len = xml_len;
-        r.sha_hex = csha;
-        r.content_type = "application/xml";
-        if (request(cl, &r, e) != 0) {
-            req_done(&r);
-            goto abort;
-        }
-        /* S3 can answer 200 with an error document when completing fails late. */
-        if (r.resp != NULL && strstr(r.resp, "<Error>") != NULL) {
-            char code[64];
-            xml_text(r.resp, "Code", code, sizeof(code));
-            req_done(&r);
-            err_set(e, ERR_IO, "offsite: completing the upload of %s failed: %s", key, code);
-            goto abort;
-        }
-        req_done(&r);
-    }
-    rc = 0;
-    goto out;
-abort:
-    snprintf(query, sizeof(query), "uploadId=%s", upload_id);
-    req_init(&r, "DELETE", key);
-    r.query = query;
-    (void)request(cl, &r, &ae);
-    req_done(&r);
-out:
-    free(xml);
+    r.new_object = 1;
+    rc = s3_request(cl, &r, e);
+    s3_req_done(&r);
     return rc;
 }
 
@@ -673,9 +525,9 @@ static void list_page(const char *xml, s3_list_fn fn, void *ctx)
         if (bl < sizeof(block)) {
             memcpy(block, p, bl);
             block[bl] = '\0';
-            xml_text(block, "Key", key, sizeof(key));
-            xml_text(block, "Size", size, sizeof(size));
-            xml_text(block, "LastModified", mod, sizeof(mod));
+            s3_xml_text(block, "Key", key, sizeof(key));
+            s3_xml_text(block, "Size", size, sizeof(size));
+            s3_xml_text(block, "LastModified", mod, sizeof(mod));
             fn(ctx, key, (int64_t)strtoll(size, NULL, 10), mod);
         }
         p = end;
@@ -706,8 +558,8 @@ int s3_list(struct s3 *cl, const char *prefix_text, s3_list_fn fn, void *ctx, st
         if (s3_get_text(cl, NULL, query, &text, e) != 0)
             return -1;
         list_page(text, fn, ctx);
-        xml_text(text, "IsTruncated", trunc, sizeof(trunc));
-        xml_text(text, "NextContinuationToken", token, sizeof(token));
+        s3_xml_text(text, "IsTruncated", trunc, sizeof(trunc));
+        s3_xml_text(text, "NextContinuationToken", token, sizeof(token));
         free(text);
         if (strcmp(trunc, "true") != 0 || token[0] == '\0')
             break;
@@ -720,10 +572,10 @@ int s3_get_text(struct s3 *cl, const char *key, const char *query, char **text, 
     struct req r;
 
     *text = NULL;
-    req_init(&r, "GET", key);
+    s3_req_init(&r, "GET", key);
     r.query = query;
-    if (request(cl, &r, e) != 0) {
-        req_done(&r);
+    if (s3_request(cl, &r, e) != 0) {
+        s3_req_done(&r);
         return -1;
     }
     *text = r.resp != NULL ? r.resp : strdup("");
@@ -742,10 +594,10 @@ int s3_get_file(struct s3 *cl, const char *key, int fd, char sha[65], struct err
         return err_set(e, ERR_IO, "out of memory");
     }
     digests_drop_md5(&d);
-    req_init(&r, "GET", key);
+    s3_req_init(&r, "GET", key);
     r.out_fd = fd;
     r.out_digest = &d;
-    if (request(cl, &r, e) != 0)
+    if (s3_request(cl, &r, e) != 0)
         goto out;
     digests_final(&d, sha, NULL, NULL);
     if (r.got_meta_sha[0] && strcmp(r.got_meta_sha, sha) != 0) {
@@ -755,18 +607,26 @@ int s3_get_file(struct s3 *cl, const char *key, int fd, char sha[65], struct err
     }
     rc = 0;
 out:
-    req_done(&r);
+    s3_req_done(&r);
     digests_free(&d);
     return rc;
 }
 
 int s3_delete(struct s3 *cl, const char *key, struct err *e)
 {
+    int refused;
+
+    return s3_delete_object(cl, key, &refused, e);
+}
+
+int s3_delete_object(struct s3 *cl, const char *key, int *refused, struct err *e)
+{
     struct req r;
     int rc;
 
-    req_init(&r, "DELETE", key);
-    rc = request(cl, &r, e);
-    req_done(&r);
+    s3_req_init(&r, "DELETE", key);
+    rc = s3_request(cl, &r, e);
+    *refused = rc != 0 && r.status == 403 && strcmp(r.code, "AccessDenied") == 0;
+    s3_req_done(&r);
     return rc;
 }

@@ -1,5 +1,5 @@
 /* s3.h - a small S3 client on libcurl: SigV4-signed HEAD, PUT (single and
- * multipart), GET, LIST and DELETE with bounded retries. It knows buckets,
+ * multipart: s3_multipart.h), GET, LIST and DELETE with bounded retries. It knows buckets,
  * keys and bytes only: no store, no catalog, no JSON. */
 #ifndef STATESNAP_S3_H
 #define STATESNAP_S3_H
@@ -54,6 +54,13 @@ void s3_close(struct s3 *cl);
 void s3_set_abort(struct s3 *cl, const atomic_int *abort);
 int s3_aborted(const struct s3 *cl);
 
+/* Every upload from now on (single PUT, CreateMultipartUpload) asks for
+ * S3 Object Lock retention: x-amz-object-lock-mode mode ("GOVERNANCE" or
+ * "COMPLIANCE") until retain_until ("YYYY-MM-DDTHH:MM:SSZ"), both signed.
+ * NULL, NULL: no retention headers. Returns 0, or -1 (nothing changed)
+ * when mode or the date is not one of those forms. */
+int s3_set_object_lock(struct s3 *cl, const char *mode, const char *retain_until);
+
 /* "scheme://host" of the endpoint into buf. Returns buf. Cannot fail. */
 char *s3_endpoint_text(const struct s3_config *cfg, char *buf, size_t len);
 
@@ -67,13 +74,6 @@ int s3_head(struct s3 *cl, const char *key, int64_t *size, char sha[65], struct 
  * Returns 0 or -1 with e (never a secret). */
 int s3_put_file(struct s3 *cl, const char *key, int fd, int64_t size, const char *sha_hex,
                 const char *sha_b64, const char *md5_b64, struct err *e);
-
-/* Multipart upload of fd, one S3_PART_BYTES part in memory at a time (each
- * with its Content-MD5); sha_hex is stored as x-amz-meta-sha256. A failed
- * upload is aborted so no parts linger. Returns 0 or -1 with e
- * (ERR_TOO_LARGE past S3_MAX_PARTS parts). */
-int s3_put_multipart(struct s3 *cl, const char *key, int fd, int64_t size, const char *sha_hex,
-                     struct err *e);
 
 /* PUT len bytes of buf (hashed here) as content_type. Returns 0 or -1 with e. */
 int s3_put_bytes(struct s3 *cl, const char *key, const void *buf, size_t len,
@@ -93,6 +93,12 @@ int s3_get_text(struct s3 *cl, const char *key, const char *query, char **text, 
 
 /* DELETE key. Returns 0 (also when it was not there: S3 says 204), or -1 with e. */
 int s3_delete(struct s3 *cl, const char *key, struct err *e);
+
+/* s3_delete that also tells a refusal apart: *refused is 1 when the server
+ * answered 403 AccessDenied (what a bucket says to deleting a version
+ * under Object Lock, or a policy that forbids deletes), 0 otherwise.
+ * Returns 0 or -1 with e. */
+int s3_delete_object(struct s3 *cl, const char *key, int *refused, struct err *e);
 
 /* One listed object: its key as listed (S3's XML escapes left as they are),
  * size and LastModified text. */

@@ -1,6 +1,7 @@
 /* settings.c - the "offsite" section of statesnap.json: endpoint, bucket,
  * prefix, region, credentials (each from its environment variable over the
- * file, or the standard AWS variables), interval, TLS and sync-after-create.
+ * file, or the standard AWS variables), interval, TLS, sync-after-create and
+ * the Object Lock retention uploads ask for.
  * The one list of its keys is here. */
 #include "settings.h"
 
@@ -16,8 +17,12 @@
 
 static const char *const offsite_keys[] = {
     "endpoint", "bucket", "prefix", "region", "access_key", "secret_key", "session_token",
-    "path_style", "interval", "verify_tls", "sync_after_create", NULL
+    "path_style", "interval", "verify_tls", "sync_after_create",
+    "object_lock",
+    NULL
 };
+
+static const char *const object_lock_keys[] = { "mode", "days", NULL };
 
 static int text_ok(const char *s, size_t max)
 {
@@ -189,6 +194,40 @@ static int get_credentials(const json_t *cfg, struct offsite_settings *o, struct
     return 0;
 }
 
+/* "object_lock": {"mode": "GOVERNANCE"|"COMPLIANCE", "days": N}, both required. */
+static int parse_object_lock(const json_t *cfg, struct offsite_settings *o, struct err *e)
+{
+    const json_t *lock = json_object_get(cfg, "object_lock"), *mode, *days, *v;
+    const char *k;
+
+    if (lock == NULL || json_is_null(lock))
+        return 0;
+    if (!json_is_object(lock))
+        return err_set(e, ERR_INVALID, "config: \"offsite.object_lock\" must be an object "
+                                       "{\"mode\": \"GOVERNANCE\" or \"COMPLIANCE\", \"days\": N}");
+    json_object_foreach((json_t *)lock, k, v) {
+        size_t i;
+        for (i = 0; object_lock_keys[i] != NULL && strcmp(object_lock_keys[i], k) != 0; i++)
+            ;
+        if (object_lock_keys[i] == NULL)
+            return err_set(e, ERR_INVALID, "config: unknown key \"offsite.object_lock.%.64s\" "
+                                           "(it has \"mode\" and \"days\")", k);
+    }
+    mode = json_object_get(lock, "mode");
+    if (!json_is_string(mode) || (strcmp(json_string_value(mode), "GOVERNANCE") != 0 &&
+                                  strcmp(json_string_value(mode), "COMPLIANCE") != 0))
+        return err_set(e, ERR_INVALID, "config: \"offsite.object_lock.mode\" must be "
+                                       "\"GOVERNANCE\" or \"COMPLIANCE\"");
+    days = json_object_get(lock, "days");
+    if (!json_is_integer(days) || json_integer_value(days) < 1 ||
+        json_integer_value(days) > OFFSITE_LOCK_DAYS_MAX)
+        return err_set(e, ERR_INVALID, "config: \"offsite.object_lock.days\" must be a whole "
+                                       "number of days from 1 to %d", OFFSITE_LOCK_DAYS_MAX);
+    snprintf(o->lock_mode, sizeof(o->lock_mode), "%s", json_string_value(mode));
+    o->lock_days = (long)json_integer_value(days);
+    return 0;
+}
+
 int offsite_settings_parse(const json_t *cfg, struct offsite_settings *o, struct err *e)
 {
     const char *endpoint = NULL, *bucket = NULL, *prefix = NULL, *region = "us-east-1", *p;
@@ -275,6 +314,8 @@ int offsite_settings_parse(const json_t *cfg, struct offsite_settings *o, struct
                                            "at least 60 seconds (e.g. \"7d\", \"24h\")");
         }
     }
+    if (parse_object_lock(cfg, o, e) != 0)
+        return -1;
     return get_credentials(cfg, o, e);
 }
 

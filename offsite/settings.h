@@ -16,12 +16,15 @@
 #define OFFSITE_INTERVAL_DEFAULT (7L * 86400)     /* weekly */
 #define OFFSITE_PREFIX_MAX 512
 #define OFFSITE_KEY_MAX 256
+#define OFFSITE_LOCK_DAYS_MAX 36500               /* offsite.object_lock.days: 100 years */
 
 struct offsite_settings {
     struct s3_config s3;         /* endpoint, bucket, region, TLS; owns the three secrets */
     char prefix[OFFSITE_PREFIX_MAX + 2];   /* always ends in '/' (or is empty) */
     long interval;               /* seconds between the server's rounds */
     int sync_after_create;
+    char lock_mode[16];          /* offsite.object_lock.mode, or "" for no Object Lock */
+    long lock_days;              /* offsite.object_lock.days (retain until upload + days) */
 };
 
 /* Parse and check an "offsite" object into *set (overwritten). The

@@ -21,6 +21,7 @@
 #include "../engine/store.h"
 #include "bucket.h"
 #include "digests.h"
+#include "s3_multipart.h"
 
 /* The manifest beside the archive, so a bucket listing can be read without
  * downloading archives. */
@@ -48,6 +49,22 @@ out:
     return rc;
 }
 
+/* With offsite.object_lock, every upload from now asks for retention until
+ * now + days: set on the client, and *until gets the date (0 without). */
+static int lock_uploads(struct offsite *o, int64_t *until, struct err *e)
+{
+    char text[32];
+
+    *until = 0;
+    if (o->set.lock_mode[0] == '\0')
+        return 0;
+    *until = engine_now() + (int64_t)o->set.lock_days * 86400;
+    engine_time_format(*until, text, sizeof(text));
+    if (s3_set_object_lock(o->s3, o->set.lock_mode, text) != 0)
+        return err_set(e, ERR_INVALID, "offsite: cannot lock until %s", text);
+    return 0;
+}
+
 /* Upload NAME unless the bucket already holds it with the catalog's hash. */
 static int sync_one(struct offsite *o, struct store *s, const char *name, int *uploaded,
                     struct err *e)
@@ -55,7 +72,7 @@ static int sync_one(struct offsite *o, struct store *s, const char *name, int *u
     struct catalog_snapshot row;
     char path[PATH_MAX], key[OFFSITE_KEY_MAX + OFFSITE_PREFIX_MAX], sha[65], sha_b64[45],
         md5_b64[25] = "", remote_sha[65];
-    int64_t remote_size = -1, size = 0, hashed = 0;
+    int64_t remote_size = -1, size = 0, hashed = 0, lock_until = 0;
     struct stat st;
     int fd = -1, rc = -1, r;
 
@@ -63,7 +80,8 @@ static int sync_one(struct offsite *o, struct store *s, const char *name, int *u
     memset(&row, 0, sizeof(row));
     if (catalog_snapshot_get(s->cat, name, 0, &row, e) != 0 ||
         store_archive_path(s, name, path, sizeof(path), e) != 0 ||
-        offsite_object_key(o, name, ".zip", key, sizeof(key), e) != 0)
+        offsite_object_key(o, name, ".zip", key, sizeof(key), e) != 0 ||
+        lock_uploads(o, &lock_until, e) != 0)
         goto out;
     if ((r = s3_head(o->s3, key, &remote_size, remote_sha, e)) < 0)
         goto out;
@@ -120,6 +138,10 @@ static int sync_one(struct offsite *o, struct store *s, const char *name, int *u
         goto out;
     }
     if (put_manifest(o, s, name, path, e) != 0)
+        goto out;
+    /* The retention it was sent with, kept past a local prune (status shows it). */
+    if (lock_until > 0 &&
+        catalog_offsite_lock_set(s->cat, name, o->set.lock_mode, lock_until, sha, engine_now(), e) != 0)
         goto out;
     *uploaded = 1;
     rc = 0;
@@ -314,12 +336,31 @@ static json_t *time_or_null(int64_t t)
     return json_string(buf);
 }
 
+json_t *offsite_locked_copies(struct catalog *cat, struct err *e)
+{
+    struct catalog_offsite_lock *rows = NULL;
+    size_t n = 0;
+    json_t *out;
+
+    if (catalog_offsite_locks(cat, engine_now(), &rows, &n, e) != 0)
+        return NULL;
+    if ((out = json_array()) == NULL)
+        err_set(e, ERR_IO, "out of memory");
+    for (size_t i = 0; out != NULL && i < n; i++)
+        json_array_append_new(out, json_pack("{s:s, s:s, s:o, s:s, s:b}", "name", rows[i].name,
+                                             "mode", rows[i].mode, "retain_until",
+                                             time_or_null(rows[i].retain_until), "archive_sha256",
+                                             rows[i].archive_sha256, "local", rows[i].local));
+    free(rows);
+    return out;
+}
+
 int offsite_status(struct offsite *o, struct store *s, json_t **doc, struct err *e)
 {
     struct catalog_offsite_stats st;
     char **names = NULL, ep[300];
     size_t n = 0;
-    json_t *failed = json_array();
+    json_t *failed = json_array(), *locked;
 
     *doc = NULL;
     if (failed == NULL)
@@ -337,6 +378,10 @@ int offsite_status(struct offsite *o, struct store *s, json_t **doc, struct err 
         free(names[i]);
     }
     free(names);
+    if ((locked = offsite_locked_copies(s->cat, e)) == NULL) {
+        json_decref(failed);
+        return -1;
+    }
     *doc = json_pack("{s:b, s:s, s:s, s:s, s:s, s:b, s:I, s:b, s:{s:I, s:I, s:I, s:I}, s:o, s:o}",
                      "enabled", 1, "endpoint", offsite_settings_endpoint(&o->set, ep, sizeof(ep)), "bucket",
                      o->set.s3.bucket, "prefix", o->set.prefix, "region", o->set.s3.region, "path_style",
@@ -345,8 +390,15 @@ int offsite_status(struct offsite *o, struct store *s, json_t **doc, struct err 
                      (json_int_t)st.none, "pending", (json_int_t)st.pending, "synced",
                      (json_int_t)st.synced, "failed", (json_int_t)st.failed, "last_success",
                      time_or_null(st.last_success), "failed_snapshots", failed);
-    if (*doc == NULL)
+    if (*doc == NULL) {
+        json_decref(locked);
         return err_set(e, ERR_IO, "out of memory");
+    }
+    json_object_set_new(*doc, "object_lock", o->set.lock_mode[0]
+                        ? json_pack("{s:s, s:I}", "mode", o->set.lock_mode, "days",
+                                    (json_int_t)o->set.lock_days)
+                        : json_null());
+    json_object_set_new(*doc, "locked_copies", locked);
     return 0;
 }
 

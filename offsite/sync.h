@@ -32,4 +32,11 @@ int offsite_sync(struct offsite *o, struct store *s, json_t **report, struct err
  * Returns 0 or -1 with e. Caller decrefs *doc. */
 int offsite_status(struct offsite *o, struct store *s, json_t **doc, struct err *e);
 
+/* The copies still under S3 Object Lock by the catalog's record (what
+ * status shows as locked_copies): [{name, mode, retain_until,
+ * archive_sha256, local}], soonest expiry first; local is false once the
+ * snapshot was pruned or deleted here (its copy stays in the bucket).
+ * Returns a new array, or NULL with e. */
+json_t *offsite_locked_copies(struct catalog *cat, struct err *e);
+
 #endif

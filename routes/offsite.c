@@ -2,6 +2,7 @@
 #include "routes.h"
 
 #include "../db/offsite.h"
+#include "../offsite/sync.h"
 
 /* The sync thread's status plus what the catalog says per snapshot. */
 void route_offsite_status(const struct route_req *r, struct route_resp *o)
@@ -29,6 +30,15 @@ void route_offsite_status(const struct route_req *r, struct route_resp *o)
                                                  (json_int_t)st.failed));
     json_object_set_new(doc, "last_success", st.last_success > 0 ? json_string(when)
                                                                  : json_null());
+    if (json_is_true(json_object_get(doc, "enabled"))) {
+        json_t *locked = offsite_locked_copies(store_catalog(r->store), &e);
+        if (locked == NULL) {
+            json_decref(doc);
+            route_problem_err(o, &e);
+            return;
+        }
+        json_object_set_new(doc, "locked_copies", locked);
+    }
     route_json(o, 200, doc);
 }
 

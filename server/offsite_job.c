@@ -27,6 +27,8 @@ struct syncer {
     atomic_int abort;            /* set by job_stop: cut a transfer short */
     int curl_held;               /* curl_global_init done by offsite_job_start */
     char endpoint[300], bucket[64], prefix[OFFSITE_PREFIX_MAX + 2];
+    char lock_mode[16];          /* offsite.object_lock.mode, or "" */
+    long lock_days;
     struct offsite *o;           /* the job thread's, opened on first use */
     struct store *s;
 };
@@ -98,6 +100,8 @@ int offsite_job_start(struct config *cfg, struct err *e)
     atomic_store(&sy.sync_after_create, offsite_sync_after_create(o));
     offsite_describe(o, sy.endpoint, sizeof(sy.endpoint), sy.bucket, sizeof(sy.bucket), sy.prefix,
                      sizeof(sy.prefix));
+    snprintf(sy.lock_mode, sizeof(sy.lock_mode), "%s", o->set.lock_mode);
+    sy.lock_days = o->set.lock_days;
     offsite_close(o);
     sy.cfg = cfg;
     sy.ecfg = cfg->engine;
@@ -171,6 +175,11 @@ static void status_doc(void *arg, const struct job_status *st)
                      st->last_result == 0 ? json_string(st->last_error) : json_null(),
                      "next_run", job_time_json(st->next_run), "rounds", "success",
                      (json_int_t)st->runs[0], "failure", (json_int_t)st->runs[1]);
+    if (*doc != NULL)
+        json_object_set_new(*doc, "object_lock", sy.lock_mode[0]
+                            ? json_pack("{s:s, s:I}", "mode", sy.lock_mode, "days",
+                                        (json_int_t)sy.lock_days)
+                            : json_null());
 }
 
 json_t *offsite_job_status(void)

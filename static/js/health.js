@@ -104,6 +104,22 @@ function renderDrills(st, e) {
   if (d.result !== 'ok') p.classList.add('sched-failed');
 }
 
+/* " · N locked ..." for the copies still under S3 Object Lock (GET /offsite locked_copies), with
+ * those whose snapshot was pruned here (their copy stays in the bucket); "" when none. */
+function lockedText(st) {
+  var l = st.locked_copies || [], kept = l.filter(function (x) { return !x.local; }).length;
+  if (!l.length) return st.object_lock ? ' · object lock ' + st.object_lock.mode + ' ' + st.object_lock.days + 'd' : '';
+  return ' · ' + l.length + ' locked offsite' + (kept ? ' (' + kept + ' pruned here, kept offsite)' : '') +
+    ', soonest until ' + fmtAbs(l[0].retain_until);
+}
+
+/* One line per locked copy: its retain-until date, for the status line's tooltip. */
+function lockedTitle(st) {
+  return (st.locked_copies || []).map(function (x) {
+    return x.name + ': locked (' + x.mode + ') until ' + fmtAbs(x.retain_until) + (x.local ? '' : ' — pruned here, kept offsite');
+  }).join('\n');
+}
+
 /* The offsite copies by state, and the last sync round; hidden when offsite is not configured. */
 function renderOffsite(st, e) {
   var p = $('offsite-status'), c;
@@ -114,7 +130,8 @@ function renderOffsite(st, e) {
   p.textContent = 'Offsite: ' + c.synced + ' synced, ' + c.pending + ' pending, ' + c.failed + ' failed' +
     (c.none ? ', ' + c.none + ' not tried' : '') +
     (st.last_result ? ' · last round ' + st.last_result + ' at ' + fmtAbs(st.last_end || st.last_start) +
-                      (st.last_error ? ': ' + st.last_error : '') : ' · no round yet');
+                      (st.last_error ? ': ' + st.last_error : '') : ' · no round yet') + lockedText(st);
+  p.title = lockedTitle(st);
   if (st.last_result === 'failure' || c.failed) p.classList.add('sched-failed');
 }
 

@@ -142,7 +142,9 @@ def test_patch_pin_and_labels(writer, admin):
 def test_delete_and_force_for_pinned(writer, admin, reader, server):
     writer.create("gone")
     writer.create("pinned", pin=True)
-    assert admin.delete("/api/v1/snapshots/gone", expect=200).json() == {"name": "gone", "deleted": True}
+    # offsite_lock: the Object Lock still on its offsite copy (none here: no offsite section).
+    assert admin.delete("/api/v1/snapshots/gone", expect=200).json() == {"name": "gone", "deleted": True,
+                                                                         "offsite_lock": None}
     assert not os.path.exists(os.path.join(server.store, "gone.zip"))
     reader.get("/api/v1/snapshots/gone", expect=404)
     admin.delete("/api/v1/snapshots/gone", expect=404)

@@ -8,7 +8,19 @@
 //       and bodies against x-amz-content-sha256, Content-MD5 and
 //       x-amz-checksum-sha256, as S3 does. A bad request gets S3's error
 //       document (403 SignatureDoesNotMatch, 400 BadDigest, ...) and never
-//       reaches s3rver. One JSON line per request goes to --log.
+//       reaches s3rver. One JSON line per request goes to --log, with the
+//       Object Lock and checksum headers it carried. S3's per-part integrity
+//       is kept here as S3 does (s3rver knows none of it): an upload created
+//       with x-amz-checksum-algorithm SHA256 needs x-amz-checksum-sha256 on
+//       every part (checked against the part's bytes) and the same value as
+//       each part's <ChecksumSHA256> in CompleteMultipartUpload, whose answer
+//       then carries the composite checksum (SHA-256 of the parts' digests,
+//       "-N"). Those headers and elements are stripped before s3rver sees them.
+//       POST /__fault {"flip_part": N, "times": K, "key": "substring"} makes
+//       the next K UploadParts numbered N (of keys containing key) arrive with
+//       one byte flipped, as a bad network would deliver them. A key uploaded
+//       with x-amz-object-lock-retain-until-date in the future is held like a
+//       bucket that forbids deleting locked objects: DELETE gets 403 AccessDenied.
 'use strict';
 const fs = require('fs');
 const http = require('http');
@@ -69,6 +81,10 @@ function proxy(opt) {
     const when = new Date(Date.UTC(+d[1], +d[2] - 1, +d[3], +d[4], +d[5], +d[6]));
     if (Math.abs(Date.now() - when.getTime()) > 15 * 60 * 1000)
       return [403, 'RequestTimeTooSkewed', 'clock skew'];
+    // The part's own checksum first: it is what catches a part damaged in transit.
+    const sum = req.headers['x-amz-checksum-sha256'];
+    if (sum !== undefined && sum !== crypto.createHash('sha256').update(body).digest('base64'))
+      return [400, 'BadDigest', 'x-amz-checksum-sha256 does not match the body'];
     const claimed = req.headers['x-amz-content-sha256'];
     if (!claimed) return [400, 'InvalidRequest', 'missing x-amz-content-sha256'];
     if (claimed !== 'UNSIGNED-PAYLOAD' &&
@@ -92,13 +108,89 @@ function proxy(opt) {
     const md5 = req.headers['content-md5'];
     if (md5 !== undefined && md5 !== crypto.createHash('md5').update(body).digest('base64'))
       return [400, 'BadDigest', 'Content-MD5 does not match the body'];
-    const sum = req.headers['x-amz-checksum-sha256'];
-    if (sum !== undefined && sum !== crypto.createHash('sha256').update(body).digest('base64'))
-      return [400, 'BadDigest', 'x-amz-checksum-sha256 does not match the body'];
+    return multipartRules(req, url, body) || lockRules(req, url);
+  }
+
+  // uploadId -> {algo, parts: {N: base64 SHA-256}} for uploads created through us.
+  const uploads = {};
+  // path -> retain-until (ms) of objects uploaded under Object Lock.
+  const locks = {};
+
+  function lockRules(req, url) {
+    const until = Date.parse(req.headers['x-amz-object-lock-retain-until-date'] || '');
+    const creates = (req.method === 'PUT' && url.searchParams.get('partNumber') === null) ||
+      (req.method === 'POST' && url.searchParams.has('uploads'));
+    if (creates && !isNaN(until)) locks[url.pathname] = Math.max(locks[url.pathname] || 0, until);
+    if (req.method === 'DELETE' && url.searchParams.get('uploadId') === null &&
+        (locks[url.pathname] || 0) > Date.now())
+      return [403, 'AccessDenied', 'Access Denied because object protected by object lock.'];
+    return null;
+  }
+  let fault = null;
+
+  function multipartRules(req, url, body) {
+    const id = url.searchParams.get('uploadId');
+    const up = id !== null ? uploads[id] : undefined;
+    if (req.method === 'PUT' && id !== null && url.searchParams.get('partNumber') !== null) {
+      const sum = req.headers['x-amz-checksum-sha256'];
+      if (up && up.algo === 'SHA256' && sum === undefined)
+        return [400, 'InvalidRequest', 'x-amz-checksum-sha256 is required: the upload was created with SHA256'];
+      if (up) up.parts[url.searchParams.get('partNumber')] = sum;
+    }
+    if (req.method === 'POST' && id !== null && up && up.algo === 'SHA256') {
+      const xml = body.toString('utf8');
+      const parts = xml.match(/<Part>[\s\S]*?<\/Part>/g) || [];
+      for (const p of parts) {
+        const n = (/<PartNumber>(\d+)<\/PartNumber>/.exec(p) || [])[1];
+        const c = (/<ChecksumSHA256>([^<]*)<\/ChecksumSHA256>/.exec(p) || [])[1];
+        if (c === undefined) return [400, 'InvalidRequest', 'part ' + n + ' has no ChecksumSHA256'];
+        if (up.parts[n] !== c) return [400, 'InvalidPart', 'part ' + n + ': ChecksumSHA256 is not the uploaded part\'s'];
+      }
+    }
     return null;
   }
 
+  // What goes on to s3rver: without the headers and elements it does not know.
+  function forUpstream(req, url, body) {
+    const headers = { ...req.headers };
+    for (const h of ['x-amz-object-lock-mode', 'x-amz-object-lock-retain-until-date',
+      'x-amz-object-lock-legal-hold', 'x-amz-checksum-algorithm']) delete headers[h];
+    if (req.method === 'POST' && url.searchParams.get('uploadId') !== null) {
+      body = Buffer.from(body.toString('utf8').replace(/<ChecksumSHA256>[^<]*<\/ChecksumSHA256>/g, ''));
+      headers['x-amz-content-sha256'] = crypto.createHash('sha256').update(body).digest('hex');
+    }
+    headers['content-length'] = String(body.length);
+    return [headers, body];
+  }
+
+  // The composite checksum S3 reports for a SHA256 multipart upload.
+  function composite(up) {
+    const ns = Object.keys(up.parts).map(Number).sort((a, b) => a - b);
+    const h = crypto.createHash('sha256');
+    for (const n of ns) h.update(Buffer.from(up.parts[n] || '', 'base64'));
+    return h.digest('base64') + '-' + ns.length;
+  }
+
+  function injectFault(req, url, body) {
+    if (!fault || fault.times <= 0 || req.method !== 'PUT' || body.length === 0 ||
+        url.searchParams.get('partNumber') !== String(fault.flip_part) ||
+        (fault.key && !url.pathname.includes(fault.key))) return false;
+    fault.times--;
+    body[Math.floor(body.length / 2)] ^= 0x01;
+    return true;
+  }
+
   const srv = http.createServer((req, res) => {
+    if (req.url === '/__fault' && req.method === 'POST') {
+      const cs = [];
+      req.on('data', (c) => cs.push(c));
+      req.on('end', () => {
+        fault = JSON.parse(Buffer.concat(cs).toString('utf8') || 'null');
+        res.writeHead(204);
+        res.end();
+      });
+      return;
+    }
     const chunks = [];
     let size = 0, tooBig = false;
     req.on('data', (c) => {
@@ -107,6 +199,8 @@ function proxy(opt) {
     });
     req.on('end', async () => {
       const body = Buffer.concat(chunks);
+      const url = new URL(req.url, 'http://' + req.headers.host);
+      const flipped = injectFault(req, url, body);
       const rec = {
         method: req.method, url: req.url, bytes: size,
         md5: req.headers['content-md5'] !== undefined,
@@ -115,6 +209,15 @@ function proxy(opt) {
         // Temporary credentials: the token as sent, and the headers the signature covers.
         security_token: req.headers['x-amz-security-token'] || null,
         signed_headers: ((/SignedHeaders=([a-z0-9;-]+)/.exec(req.headers.authorization || '') || [])[1] || ''),
+        // Object Lock and S3's own checksums, as they arrived.
+        lock_mode: req.headers['x-amz-object-lock-mode'] || null,
+        lock_until: req.headers['x-amz-object-lock-retain-until-date'] || null,
+        checksum_algorithm: req.headers['x-amz-checksum-algorithm'] || null,
+        checksum_sha256: req.headers['x-amz-checksum-sha256'] || null,
+        part: url.searchParams.get('partNumber'),
+        part_checksums: req.method === 'POST' && url.searchParams.get('uploadId') !== null
+          ? (body.toString('utf8').match(/<ChecksumSHA256>[^<]*<\/ChecksumSHA256>/g) || []).length : null,
+        flipped,
       };
       let bad;
       try {
@@ -130,17 +233,44 @@ function proxy(opt) {
         return;
       }
       rec.verified = true;
+      const [headers, upBody] = forUpstream(req, url, body);
+      const creating = req.method === 'POST' && url.searchParams.has('uploads');
+      const uploadId = url.searchParams.get('uploadId');
+      const completing = req.method === 'POST' && uploadId !== null && uploads[uploadId];
       const up = http.request({
-        host: '127.0.0.1', port: upstream, method: req.method, path: req.url,
-        headers: { ...req.headers, 'content-length': String(body.length) },
+        host: '127.0.0.1', port: upstream, method: req.method, path: req.url, headers,
       }, (ur) => {
         rec.status = ur.statusCode;
         note(rec);
-        res.writeHead(ur.statusCode, ur.headers);
-        ur.pipe(res);
+        if (!creating && !completing) {
+          res.writeHead(ur.statusCode, ur.headers);
+          ur.pipe(res);
+          return;
+        }
+        // Create and complete answers are small: read them to learn the
+        // UploadId, and to add the composite checksum S3 would report.
+        const rs = [];
+        ur.on('data', (c) => rs.push(c));
+        ur.on('end', () => {
+          let text = Buffer.concat(rs).toString('utf8');
+          if (creating && ur.statusCode === 200) {
+            const id = (/<UploadId>([^<]+)<\/UploadId>/.exec(text) || [])[1];
+            if (id) uploads[id] = { algo: req.headers['x-amz-checksum-algorithm'] || null, parts: {} };
+          }
+          if (completing && ur.statusCode === 200 && completing.algo === 'SHA256' && !/<Error>/.test(text)) {
+            const c = (fault && fault.bad_composite) ? 'AAAA' + composite(completing).slice(4) : composite(completing);
+            text = text.replace('</CompleteMultipartUploadResult>',
+              '<ChecksumSHA256>' + c + '</ChecksumSHA256></CompleteMultipartUploadResult>');
+          }
+          const out = Buffer.from(text);
+          const h = { ...ur.headers, 'content-length': String(out.length) };
+          delete h['transfer-encoding'];
+          res.writeHead(ur.statusCode, h);
+          res.end(out);
+        });
       });
       up.on('error', (err) => s3error(res, 502, 'BadGateway', String(err)));
-      up.end(body);
+      up.end(upBody);
     });
   });
   srv.listen(Number(opt.port || 0), '127.0.0.1', () => {

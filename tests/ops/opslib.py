@@ -90,6 +90,7 @@ CONFIG_KEY_HOMES = {
     "alerts_keys": "alerts/settings.c",
     "telegram_keys": "alerts/settings.c",
     "offsite_keys": "offsite/settings.c",
+    "object_lock_keys": "offsite/settings.c",
     "capture_keys": "conf/config_capture.c",
     "chain_keys": "conf/config_capture.c",
     "hooks_keys": "conf/config_capture.c",
@@ -124,6 +125,7 @@ def config_keys_dotted():
     for section in ("retention", "alerts", "offsite"):
         keys += ["%s.%s" % (section, k) for k in lists["%s_keys" % section]]
     keys += ["alerts.telegram.%s" % k for k in lists["telegram_keys"]]
+    keys += ["offsite.object_lock.%s" % k for k in lists["object_lock_keys"]]
     keys += ["capture.%s" % k for k in lists["capture_keys"]]
     keys += ["capture.chain.%s" % k for k in lists["chain_keys"]]
     keys += ["hooks.%s" % k for k in lists["hooks_keys"]]

@@ -164,6 +164,61 @@ static void counts_follow_changes_and_a_schema_1_catalog_migrates(void **state)
     catalog_close(c);
 }
 
+/* Object Lock records: kept when the snapshot is deleted, the later date
+ * wins, only those still in force are listed (soonest first), a bad mode is
+ * refused and an unknown name is not found. */
+static void lock_records_outlive_their_snapshot(void **state)
+{
+    struct catalog *c = NULL;
+    struct catalog_offsite_lock lk, *rows = NULL;
+    struct err e = { 0 };
+    size_t n = 0;
+    static const char sha[] = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    (void)state;
+    assert_int_equal(catalog_open(&c, unit_path, &e), 0);
+    add(c, "a", 100);
+    add(c, "b", 200);
+    add(c, "c", 300);
+    assert_int_equal(catalog_offsite_lock_set(c, "a", "COMPLIANCE", 5000, sha, 1000, &e), 0);
+    assert_int_equal(catalog_offsite_lock_set(c, "b", "GOVERNANCE", 4000, sha, 1000, &e), 0);
+    assert_int_equal(catalog_offsite_lock_set(c, "c", "GOVERNANCE", 1500, sha, 1000, &e), 0);
+    /* An upload again with an earlier date does not shorten what the old version has. */
+    assert_int_equal(catalog_offsite_lock_set(c, "a", "GOVERNANCE", 3000, sha, 2000, &e), 0);
+    assert_int_equal(catalog_offsite_lock_get(c, "a", &lk, &e), 0);
+    assert_string_equal(lk.mode, "COMPLIANCE");
+    assert_int_equal(lk.retain_until, 5000);
+    assert_int_equal(lk.at, 2000);
+    assert_int_equal(lk.local, 1);
+    /* A later one extends it. */
+    assert_int_equal(catalog_offsite_lock_set(c, "b", "COMPLIANCE", 6000, sha, 2000, &e), 0);
+    assert_int_equal(catalog_snapshot_delete(c, "a", &e), 0);
+
+    assert_int_equal(catalog_offsite_locks(c, 2000, &rows, &n, &e), 0);
+    assert_int_equal(n, 2);   /* c expired at 1500 */
+    assert_string_equal(rows[0].name, "a");
+    assert_int_equal(rows[0].local, 0);
+    assert_int_equal(rows[0].retain_until, 5000);
+    assert_string_equal(rows[0].archive_sha256, sha);
+    assert_string_equal(rows[1].name, "b");
+    assert_string_equal(rows[1].mode, "COMPLIANCE");
+    assert_int_equal(rows[1].retain_until, 6000);
+    assert_int_equal(rows[1].local, 1);
+    free(rows);
+    assert_int_equal(catalog_offsite_locks(c, 7000, &rows, &n, &e), 0);
+    assert_int_equal(n, 0);
+    assert_null(rows);
+
+    assert_int_equal(catalog_offsite_lock_set(c, "b", "compliance", 9000, sha, 1, &e), -1);
+    assert_int_equal(e.code, ERR_INVALID);
+    e.code = ERR_NONE;
+    assert_int_equal(catalog_offsite_lock_get(c, "b", &lk, &e), 0);
+    assert_int_equal(lk.retain_until, 6000);
+    assert_int_equal(catalog_offsite_lock_get(c, "zz", &lk, &e), -1);
+    assert_int_equal(e.code, ERR_NOT_FOUND);
+    catalog_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +227,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(unknown_snapshot_is_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(counts_follow_changes_and_a_schema_1_catalog_migrates,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(lock_records_outlive_their_snapshot, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

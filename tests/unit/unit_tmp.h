@@ -11,9 +11,10 @@
 
 #define UNIT_TMP_TEMPLATE "/tmp/statesnap-unit-" FS_TEMPLATE_TAIL
 
-/* SQL that takes a schema-5 catalog back to schema 2 (what the previous
+/* SQL that takes a current catalog back to schema 2 (what the previous
  * release wrote), for migration tests; the caller sets user_version. */
 #define UNIT_CATALOG_DOWN_TO_2                                  \
+    "DROP TABLE offsite_locks;"                                 \
     "DROP INDEX snapshots_not_signed;"                          \
     "ALTER TABLE snapshots DROP COLUMN signature;"              \
     "ALTER TABLE snapshots DROP COLUMN signer;"                 \
