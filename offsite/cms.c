@@ -40,6 +40,55 @@ static const char *ossl_why(void)
     return r != NULL ? r : "unknown error";
 }
 
+/* No passphrase prompt, ever (a daemon has no terminal): an encrypted PEM
+ * key simply fails to load. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    (void)u;
+    return -1;
+}
+
+/* The PEM private key at path, or NULL with *e (ERR_INVALID naming what). */
+static EVP_PKEY *key_load(const char *path, struct err *e)
+{
+    BIO *b = BIO_new_file(path, "r");
+    EVP_PKEY *key;
+
+    if (b == NULL) {
+        ERR_clear_error();
+        err_sys(e, errno ? errno : ENOENT, "config: offsite.decrypt_key %s", path);
+        if (e->code == ERR_IO)
+            e->code = ERR_INVALID;
+        return NULL;
+    }
+    key = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL);
+    BIO_free(b);
+    ERR_clear_error();
+    if (key == NULL)
+        err_set(e, ERR_INVALID, "config: offsite.decrypt_key %s: not a PEM private key without "
+                "a passphrase (BEGIN PRIVATE KEY)", path);
+    return key;
+}
+
+int cms_key_check(const char *key_path, const struct cms_recipient *r, struct err *e)
+{
+    EVP_PKEY *key = key_load(key_path, e);
+    int ok;
+
+    if (key == NULL)
+        return -1;
+    ok = r == NULL || X509_check_private_key(r->cert, key) == 1;
+    ERR_clear_error();
+    EVP_PKEY_free(key);
+    if (!ok)
+        return err_set(e, ERR_INVALID, "config: offsite.decrypt_key %s is not the private key of "
+                       "the offsite.encrypt_to certificate", key_path);
+    return 0;
+}
+
 int cms_recipient_load(const char *path, struct cms_recipient **out, struct err *e)
 {
     struct cms_recipient *r;
@@ -51,22 +100,38 @@ int cms_recipient_load(const char *path, struct cms_recipient **out, struct err 
     *out = NULL;
     if ((b = BIO_new_file(path, "r")) == NULL) {
         ERR_clear_error();
-        return err_sys(e, errno ? errno : ENOENT, "offsite.encrypt_to %s", path);
+        err_sys(e, errno ? errno : ENOENT, "config: offsite.encrypt_to %s", path);
+        if (e->code == ERR_IO)
+            e->code = ERR_INVALID;
+        return -1;
     }
-    cert = PEM_read_bio_X509(b, NULL, NULL, NULL);
-    BIO_free(b);
+    cert = PEM_read_bio_X509(b, NULL, no_passphrase, NULL);
     if (cert == NULL) {
+        /* A bare public key names no recipient the way CMS does (issuer and
+         * serial): say how to make the certificate. */
+        EVP_PKEY *pk;
         ERR_clear_error();
-        return err_set(e, ERR_INVALID, "offsite.encrypt_to %s: not a PEM X.509 certificate "
-                       "(BEGIN CERTIFICATE)", path);
+        (void)BIO_reset(b);
+        pk = PEM_read_bio_PUBKEY(b, NULL, no_passphrase, NULL);
+        BIO_free(b);
+        ERR_clear_error();
+        if (pk != NULL) {
+            EVP_PKEY_free(pk);
+            return err_set(e, ERR_INVALID, "config: offsite.encrypt_to %s is a bare public key; "
+                           "give a certificate (openssl req -x509 -new -key KEY.pem -subj "
+                           "/CN=statesnap-offsite -days 36500 -out cert.pem)", path);
+        }
+        return err_set(e, ERR_INVALID, "config: offsite.encrypt_to %s: not a PEM X.509 "
+                       "certificate (BEGIN CERTIFICATE)", path);
     }
+    BIO_free(b);
     /* Ed25519 and other signature-only keys cannot receive a content key. */
     pub = X509_get0_pubkey(cert);
     ok = pub != NULL && (EVP_PKEY_is_a(pub, "RSA") || EVP_PKEY_is_a(pub, "EC") ||
                          EVP_PKEY_is_a(pub, "X25519") || EVP_PKEY_is_a(pub, "X448"));
     if (!ok) {
         X509_free(cert);
-        return err_set(e, ERR_INVALID, "offsite.encrypt_to %s: the certificate's key cannot "
+        return err_set(e, ERR_INVALID, "config: offsite.encrypt_to %s: the certificate's key cannot "
                        "receive an encryption key (use RSA or EC)", path);
     }
     if ((r = calloc(1, sizeof(*r))) == NULL) {
@@ -186,46 +251,46 @@ void cms_enc_free(struct cms_enc *c)
 int cms_decrypt_file(const char *in_path, int out_fd, const char *cert_path,
                      const char *key_path, struct err *e)
 {
-    BIO *in = NULL, *kb = NULL, *cb = NULL, *out = NULL;
+    BIO *in = NULL, *cb = NULL, *out = NULL;
     CMS_ContentInfo *cms = NULL;
     X509 *cert = NULL;
     EVP_PKEY *key = NULL;
     int rc = -1;
 
-    if ((kb = BIO_new_file(key_path, "r")) == NULL ||
-        (key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL)) == NULL) {
-        err_set(e, ERR_INVALID, "offsite.decrypt_key %s: cannot read a PEM private key (%s)",
-                key_path, ossl_why());
+    if ((key = key_load(key_path, e)) == NULL)
         goto out;
-    }
-    if ((cb = BIO_new_file(cert_path, "r")) == NULL ||
-        (cert = PEM_read_bio_X509(cb, NULL, NULL, NULL)) == NULL) {
-        err_set(e, ERR_INVALID, "offsite.encrypt_to %s: cannot read a PEM certificate (%s)",
-                cert_path, ossl_why());
-        goto out;
-    }
-    if (X509_check_private_key(cert, key) != 1) {
-        ERR_clear_error();
-        err_set(e, ERR_INVALID, "offsite.decrypt_key %s is not the key of the certificate %s",
-                key_path, cert_path);
-        goto out;
+    if (cert_path != NULL) {
+        if ((cb = BIO_new_file(cert_path, "r")) == NULL ||
+            (cert = PEM_read_bio_X509(cb, NULL, no_passphrase, NULL)) == NULL) {
+            err_set(e, ERR_INVALID, "config: offsite.encrypt_to %s: cannot read a PEM certificate "
+                    "(%s)", cert_path, ossl_why());
+            goto out;
+        }
+        if (X509_check_private_key(cert, key) != 1) {
+            ERR_clear_error();
+            err_set(e, ERR_INVALID, "config: offsite.decrypt_key %s is not the private key of the "
+                    "certificate %s", key_path, cert_path);
+            goto out;
+        }
     }
     if ((in = BIO_new_file(in_path, "rb")) == NULL) {
         err_set(e, ERR_IO, "%s: cannot open (%s)", in_path, ossl_why());
         goto out;
     }
     if ((cms = d2i_CMS_bio(in, NULL)) == NULL) {
-        err_set(e, ERR_VERIFY, "%s is not a whole CMS object (truncated or not encrypted): %s",
-                in_path, ossl_why());
+        err_set(e, ERR_VERIFY, "not a whole CMS object (truncated or not encrypted): %s",
+                ossl_why());
         goto out;
     }
     if ((out = BIO_new_fd(out_fd, BIO_NOCLOSE)) == NULL) {
         err_set(e, ERR_IO, "out of memory");
         goto out;
     }
+    /* Without the certificate every recipient is tried with the key; the
+     * certificate's own key is what a copy made with encrypt_to used. */
     if (CMS_decrypt(cms, key, cert, NULL, out, CMS_BINARY) != 1) {
-        err_set(e, ERR_VERIFY, "cannot decrypt %s with %s: %s (not encrypted to this key, or "
-                "altered)", in_path, key_path, ossl_why());
+        err_set(e, ERR_VERIFY, "cannot decrypt with offsite.decrypt_key %s: %s (not encrypted to "
+                "this key, or altered)", key_path, ossl_why());
         goto out;
     }
     if (BIO_flush(out) <= 0) {
@@ -236,7 +301,6 @@ int cms_decrypt_file(const char *in_path, int out_fd, const char *cert_path,
 out:
     BIO_free(out);
     BIO_free(in);
-    BIO_free(kb);
     BIO_free(cb);
     CMS_ContentInfo_free(cms);
     X509_free(cert);

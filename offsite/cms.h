@@ -30,6 +30,11 @@ struct cms_enc;                      /* one streaming encryption */
 int cms_recipient_load(const char *path, struct cms_recipient **out, struct err *e);
 void cms_recipient_free(struct cms_recipient *r);
 
+/* Check that key_path is a readable PEM private key without a passphrase
+ * and, when r is not NULL, the key of r's certificate. Returns 0 or -1 with
+ * ERR_INVALID naming the path (never the key). */
+int cms_key_check(const char *key_path, const struct cms_recipient *r, struct err *e);
+
 /* Begin encrypting the bytes read from fd (from its current offset to EOF)
  * to r. The fd stays the caller's. Returns 0 with *out or -1 with *e. */
 int cms_enc_open(const struct cms_recipient *r, int fd, struct cms_enc **out, struct err *e);
@@ -44,8 +49,8 @@ long long cms_enc_plain_bytes(const struct cms_enc *c);
 
 void cms_enc_free(struct cms_enc *c);
 
-/* Decrypt the CMS object at in_path with the certificate and private key
- * (PEM files) into out_fd. A key that is not the recipient's, a truncated
+/* Decrypt the CMS object at in_path with the private key (PEM) into out_fd;
+ * with cert_path (NULL: try every recipient) the key must be its key. A key that is not the recipient's, a truncated
  * or altered object (the GCM tag) give ERR_VERIFY with what was wrong and
  * out_fd may hold a partial plaintext: write it to a temp file. Returns 0 or
  * -1 with *e. */

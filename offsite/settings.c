@@ -16,7 +16,8 @@
 
 static const char *const offsite_keys[] = {
     "endpoint", "bucket", "prefix", "region", "access_key", "secret_key", "session_token",
-    "path_style", "interval", "verify_tls", "sync_after_create", NULL
+    "path_style", "interval", "verify_tls", "sync_after_create",
+    "encrypt_to", "decrypt_key", NULL
 };
 
 static int text_ok(const char *s, size_t max)
@@ -189,6 +190,29 @@ static int get_credentials(const json_t *cfg, struct offsite_settings *o, struct
     return 0;
 }
 
+/* offsite.encrypt_to and offsite.decrypt_key: absolute paths of PEM files,
+ * each loaded now so a bad one is a config error, not a failed round. */
+static int get_crypt(const json_t *cfg, struct offsite_settings *o, struct err *e)
+{
+    const char *cert = NULL, *key = NULL;
+
+    if (get_str(cfg, "encrypt_to", &cert, e) || get_str(cfg, "decrypt_key", &key, e))
+        return -1;
+    if (cert != NULL && cert[0] != '/')
+        return err_set(e, ERR_INVALID, "config: \"offsite.encrypt_to\" must be the absolute path "
+                                       "of a PEM certificate");
+    if (key != NULL && key[0] != '/')
+        return err_set(e, ERR_INVALID, "config: \"offsite.decrypt_key\" must be the absolute path "
+                                       "of a PEM private key");
+    if (cert != NULL && ((o->encrypt_to = strdup(cert)) == NULL))
+        return err_set(e, ERR_IO, "out of memory");
+    if (key != NULL && ((o->decrypt_key = strdup(key)) == NULL))
+        return err_set(e, ERR_IO, "out of memory");
+    if (cert != NULL && cms_recipient_load(cert, &o->recipient, e) != 0)
+        return -1;
+    return key != NULL ? cms_key_check(key, o->recipient, e) : 0;
+}
+
 int offsite_settings_parse(const json_t *cfg, struct offsite_settings *o, struct err *e)
 {
     const char *endpoint = NULL, *bucket = NULL, *prefix = NULL, *region = "us-east-1", *p;
@@ -275,7 +299,7 @@ int offsite_settings_parse(const json_t *cfg, struct offsite_settings *o, struct
                                            "at least 60 seconds (e.g. \"7d\", \"24h\")");
         }
     }
-    return get_credentials(cfg, o, e);
+    return get_crypt(cfg, o, e) != 0 ? -1 : get_credentials(cfg, o, e);
 }
 
 void offsite_settings_clear(struct offsite_settings *o)
@@ -286,6 +310,11 @@ void offsite_settings_clear(struct offsite_settings *o)
     wipe_free(o->s3.secret_key);
     wipe_free(o->s3.session_token);
     o->s3.access_key = o->s3.secret_key = o->s3.session_token = NULL;
+    cms_recipient_free(o->recipient);
+    free(o->encrypt_to);
+    free(o->decrypt_key);
+    o->recipient = NULL;
+    o->encrypt_to = o->decrypt_key = NULL;
 }
 
 

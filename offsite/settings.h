@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "../common/err.h"
+#include "cms.h"
 #include "s3.h"
 
 #define OFFSITE_ACCESS_KEY_ENV "STATESNAP_OFFSITE_ACCESS_KEY"
@@ -22,6 +23,12 @@ struct offsite_settings {
     char prefix[OFFSITE_PREFIX_MAX + 2];   /* always ends in '/' (or is empty) */
     long interval;               /* seconds between the server's rounds */
     int sync_after_create;
+    /* Encrypted copies (#21): offsite.encrypt_to, the recipient's PEM
+     * certificate (absolute path), loaded; offsite.decrypt_key, the PEM
+     * private key that opens them (absolute path), or NULL. */
+    char *encrypt_to;
+    struct cms_recipient *recipient;
+    char *decrypt_key;
 };
 
 /* Parse and check an "offsite" object into *set (overwritten). The
