@@ -163,6 +163,11 @@ static const char *const migrations[] = {
     "  INSERT INTO audit_ops VALUES (NEW.op, NEW.result,"
     "    CASE WHEN NEW.actor LIKE 'cli:%' THEN 'cli' ELSE 'server' END, 1)"
     "    ON CONFLICT(op, result, origin) DO UPDATE SET n = n + 1; END;",
+    /* 5 -> 6: what the offsite copy is when it is not the archive itself
+     * (#21): an encrypted copy's SHA-256 and size, so a round can tell it is
+     * still the object uploaded. NULL: a plain copy (the archive's bytes). */
+    "ALTER TABLE snapshots ADD COLUMN offsite_copy_sha256 TEXT;"
+    "ALTER TABLE snapshots ADD COLUMN offsite_copy_size INTEGER;",
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

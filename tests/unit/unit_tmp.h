@@ -11,9 +11,11 @@
 
 #define UNIT_TMP_TEMPLATE "/tmp/statesnap-unit-" FS_TEMPLATE_TAIL
 
-/* SQL that takes a schema-5 catalog back to schema 2 (what the previous
+/* SQL that takes a schema-6 catalog back to schema 2 (what the previous
  * release wrote), for migration tests; the caller sets user_version. */
 #define UNIT_CATALOG_DOWN_TO_2                                  \
+    "ALTER TABLE snapshots DROP COLUMN offsite_copy_sha256;"    \
+    "ALTER TABLE snapshots DROP COLUMN offsite_copy_size;"      \
     "DROP TRIGGER audit_ops_ins; DROP TABLE audit_ops;"         \
     "DROP TABLE audit_flushed;"                                 \
     "DROP TABLE drills; DROP TABLE drill_totals;"               \
