@@ -6,11 +6,14 @@
  * written as DER, streamed: the host holds only the certificate, and memory
  * stays at a few chunks whatever the archive's size. The objects are what
  *
- *     openssl cms -decrypt -binary -inform DER -in NAME.zip.cms \
- *         -recip cert.pem -inkey key.pem -out NAME.zip
+ *     openssl cms -decrypt -binary -inform DER -in NAME.zip.p7m \
+ *         -inkey key.pem -out NAME.zip
  *
- * reads. Decryption (cms_decrypt_file) reads the whole object into memory,
- * as the openssl command does: it runs where the key is, on fetch. */
+ * reads. Decryption (cms_decrypt_file) streams as well: the object's
+ * structure is rebuilt without its encrypted content (a small header with
+ * the recipients and the GCM tag) and the content is handed to OpenSSL as
+ * detached content, read from the file as it is decrypted; the tag is
+ * checked at the end, so the output counts only when it returns 0. */
 #ifndef STATESNAP_CMS_H
 #define STATESNAP_CMS_H
 
@@ -49,7 +52,8 @@ long long cms_enc_plain_bytes(const struct cms_enc *c);
 
 void cms_enc_free(struct cms_enc *c);
 
-/* Decrypt the CMS object at in_path with the private key (PEM) into out_fd;
+/* Decrypt the CMS object at in_path (DER or BER; AuthEnvelopedData or
+ * EnvelopedData) with the private key (PEM) into out_fd, in bounded memory;
  * with cert_path (NULL: try every recipient) the key must be its key. A key that is not the recipient's, a truncated
  * or altered object (the GCM tag) give ERR_VERIFY with what was wrong and
  * out_fd may hold a partial plaintext: write it to a temp file. Returns 0 or

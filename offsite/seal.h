@@ -8,8 +8,8 @@
  * that `openssl cms -decrypt -binary -inform DER -inkey key.pem` reads.
  * Encryption is streamed through a temp file (memory: a few 64 KiB chunks
  * plus the multipart part; disk: one more copy of the archive while it is
- * sent). Decryption holds the whole object in memory (OpenSSL's CMS reader
- * does), so a fetch needs about the object's size in RAM. */
+ * sent). Decryption streams too (cms_decrypt_file): the download and the
+ * decrypted archive are each a file in .work, memory stays at a few MiB. */
 #ifndef STATESNAP_OFFSITE_SEAL_H
 #define STATESNAP_OFFSITE_SEAL_H
 

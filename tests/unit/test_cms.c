@@ -203,6 +203,42 @@ static void test_a_signature_only_certificate_is_no_recipient(void **state)
     assert_non_null(strstr(e.msg, "not a PEM X.509 certificate"));
 }
 
+/* Objects other encoders write decrypt as well through the streaming
+ * reader: definite-length DER from `openssl cms -encrypt` (GCM, and CBC
+ * EnvelopedData), and a streamed (indefinite-length) one. */
+static void test_openssl_made_objects_decrypt_streaming(void **state)
+{
+    static const char *const how[] = { "-aes-256-gcm", "-aes-256-cbc", "-aes-256-gcm -stream" };
+    struct err e = { 0 };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(how) / sizeof(how[0]); i++) {
+        assert_int_equal(sh("openssl cms -encrypt -binary %s -outform DER -in '%s' -out '%s' '%s'",
+                            how[i], P(PLAIN), P(ENC), P(CERT_A)), 0);
+        unlink(P(OUT));
+        assert_int_equal(decrypt_with(P(CERT_A), P(KEY_A), &e), 0);
+        assert_int_equal(sh("cmp -s '%s' '%s'", P(PLAIN), P(OUT)), 0);
+        /* and with the EC recipient, key only */
+        assert_int_equal(sh("openssl cms -encrypt -binary %s -outform DER -in '%s' -out '%s' '%s'",
+                            how[i], P(PLAIN), P(ENC), P(CERT_B)), 0);
+        unlink(P(OUT));
+        assert_int_equal(decrypt_with(NULL, P(KEY_B), &e), 0);
+        assert_int_equal(sh("cmp -s '%s' '%s'", P(PLAIN), P(OUT)), 0);
+    }
+    /* a flipped content byte in a DER GCM object: the tag fails */
+    assert_int_equal(sh("openssl cms -encrypt -binary -aes-256-gcm -outform DER -in '%s' -out '%s' '%s' && "
+                        "printf '\\377' | dd of='%s' bs=1 seek=%d conv=notrunc status=none",
+                        P(PLAIN), P(ENC), P(CERT_A), P(ENC), PLAIN_LEN / 2), 0);
+    assert_int_equal(decrypt_with(P(CERT_A), P(KEY_A), &e), -1);
+    assert_int_equal(e.code, ERR_VERIFY);
+    /* a zip is no CMS object */
+    err_clear(&e);
+    assert_int_equal(sh("cp '%s' '%s'", P(PLAIN), P(ENC)), 0);
+    assert_int_equal(decrypt_with(P(CERT_A), P(KEY_A), &e), -1);
+    assert_int_equal(e.code, ERR_VERIFY);
+    assert_non_null(strstr(e.msg, "not a whole CMS"));
+}
+
 static void test_the_config_checks_of_key_and_certificate(void **state)
 {
     struct cms_recipient *r = NULL;
@@ -252,6 +288,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_truncated_or_altered_object_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_signature_only_certificate_is_no_recipient, setup, teardown),
         cmocka_unit_test_setup_teardown(test_the_config_checks_of_key_and_certificate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_openssl_made_objects_decrypt_streaming, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
