@@ -47,7 +47,7 @@ static void list_entry(void *ctx, const char *key, int64_t size, const char *mod
     else if (kl > pl + 18 && strcmp(key + kl - 18, ".manifest.json" SEAL_SUFFIX) == 0)
         kind = ".manifest.json" SEAL_SUFFIX;
     else
-        why = "not NAME.zip, NAME.zip.p7m or their NAME.manifest.json(.p7m)";
+        why = "not NAME.zip, NAME.zip.p7m, NAME.manifest.json or NAME.manifest.json.p7m";
     if (kind != NULL) {
         size_t nl = kl - pl - strlen(kind);
         if (nl > ENGINE_NAME_MAX) {

@@ -190,8 +190,8 @@ static int get_credentials(const json_t *cfg, struct offsite_settings *o, struct
     return 0;
 }
 
-/* offsite.encrypt_to and offsite.decrypt_key: absolute paths of PEM files,
- * each loaded now so a bad one is a config error, not a failed round. */
+/* offsite.encrypt_to and offsite.decrypt_key: absolute paths of PEM files
+ * (read by offsite_settings_load_keys when the bucket is used). */
 static int get_crypt(const json_t *cfg, struct offsite_settings *o, struct err *e)
 {
     const char *cert = NULL, *key = NULL;
@@ -208,9 +208,15 @@ static int get_crypt(const json_t *cfg, struct offsite_settings *o, struct err *
         return err_set(e, ERR_IO, "out of memory");
     if (key != NULL && ((o->decrypt_key = strdup(key)) == NULL))
         return err_set(e, ERR_IO, "out of memory");
-    if (cert != NULL && cms_recipient_load(cert, &o->recipient, e) != 0)
+    return 0;
+}
+
+int offsite_settings_load_keys(struct offsite_settings *o, struct err *e)
+{
+    if (o->encrypt_to != NULL && o->recipient == NULL &&
+        cms_recipient_load(o->encrypt_to, &o->recipient, e) != 0)
         return -1;
-    return key != NULL ? cms_key_check(key, o->recipient, e) : 0;
+    return o->decrypt_key != NULL ? cms_key_check(o->decrypt_key, o->recipient, e) : 0;
 }
 
 int offsite_settings_parse(const json_t *cfg, struct offsite_settings *o, struct err *e)

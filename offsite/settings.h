@@ -38,6 +38,14 @@ struct offsite_settings {
  * (never a key's value) or ERR_IO. Call offsite_settings_clear either way. */
 int offsite_settings_parse(const json_t *section, struct offsite_settings *set, struct err *e);
 
+/* Read the files offsite.encrypt_to and offsite.decrypt_key name: the
+ * certificate (a recipient), the key (readable, without a passphrase, and
+ * the certificate's when both are set). offsite_open does this, so every
+ * use of the bucket checks them; `config check` checks only their form (the
+ * files may live where the check does not run). Returns 0 or -1 with
+ * ERR_INVALID naming the key and path (never key material). */
+int offsite_settings_load_keys(struct offsite_settings *set, struct err *e);
+
 /* Wipe and free the secrets. Accepts NULL; cannot fail. */
 void offsite_settings_clear(struct offsite_settings *set);
 

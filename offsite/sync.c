@@ -398,8 +398,8 @@ int offsite_status(struct offsite *o, struct store *s, json_t **doc, struct err 
         free(names[i]);
     }
     free(names);
-    *doc = json_pack("{s:b, s:s, s:s, s:s, s:s, s:b, s:I, s:b, s:{s:I, s:I, s:I, s:I}, s:o, s:o}",
-                     "enabled", 1, "endpoint", offsite_settings_endpoint(&o->set, ep, sizeof(ep)), "bucket",
+    *doc = json_pack("{s:b, s:b, s:s, s:s, s:s, s:s, s:b, s:I, s:b, s:{s:I, s:I, s:I, s:I}, s:o, s:o}",
+                     "enabled", 1, "encrypted", o->set.recipient != NULL, "endpoint", offsite_settings_endpoint(&o->set, ep, sizeof(ep)), "bucket",
                      o->set.s3.bucket, "prefix", o->set.prefix, "region", o->set.s3.region, "path_style",
                      o->set.s3.path_style, "interval_seconds", (json_int_t)o->set.interval,
                      "sync_after_create", o->set.sync_after_create, "counts", "none",

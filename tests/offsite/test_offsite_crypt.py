@@ -252,34 +252,50 @@ def test_encrypt_to_on_a_plain_bucket_sends_every_copy_again_encrypted(host, s3,
     assert sorted(rep["uploaded"]) == ["one", "two"] and rep["lost"] == [] and rep["failed"] == [], rep
     assert bucket_keys(c, p) == {p + "one.zip.p7m", p + "one.manifest.json.p7m", p + "two.zip.p7m",
                                  p + "two.manifest.json.p7m"}
-    assert host.json("offsite", "status")["counts"]["synced"] == 2
+    st = host.json("offsite", "status")
+    assert st["counts"]["synced"] == 2 and st["encrypted"] is True
+    assert "Encrypted:    yes" in host.run("offsite", "status", check=0).stdout
     # Turned off again: the encrypted copies stay current, new ones go plain.
     host.write_config()
     host.run("create", "--name", "three", check=0)
     rep = host.json("offsite", "sync")
     assert rep["uploaded"] == ["three"] and rep["lost"] == [] and rep["checked"] == 2, rep
+    assert host.json("offsite", "status")["encrypted"] is False
     assert p + "three.zip" in bucket_keys(c, p) and p + "one.zip.p7m" in bucket_keys(c, p)
 
 
-@pytest.mark.parametrize("change,needle", [
-    ({"encrypt_to": "relative/cert.pem"}, "must be the absolute path"),
-    ({"encrypt_to": "/nonexistent/cert.pem"}, "offsite.encrypt_to /nonexistent/cert.pem"),
-    ({"encrypt_to": "KEY"}, "not a PEM X.509 certificate"),
-    ({"encrypt_to": "PUB"}, "bare public key"),
-    ({"encrypt_to": "CERT", "decrypt_key": "OTHER_KEY"}, "is not the private key of the offsite.encrypt_to"),
-    ({"decrypt_key": "CERT"}, "not a PEM private key"),
-    ({"decrypt_key": "/nonexistent/key.pem"}, "offsite.decrypt_key /nonexistent/key.pem"),
-    ({"encrypt_to": 7}, '"offsite.encrypt_to" must be a string'),
+@pytest.mark.parametrize("change,needle,at_check", [
+    ({"encrypt_to": "relative/cert.pem"}, "must be the absolute path", True),
+    ({"decrypt_key": "key.pem"}, "must be the absolute path", True),
+    ({"encrypt_to": 7}, '"offsite.encrypt_to" must be a string', True),
+    ({"encrypt_to": "/nonexistent/cert.pem"}, "offsite.encrypt_to /nonexistent/cert.pem", False),
+    ({"encrypt_to": "KEY"}, "not a PEM X.509 certificate", False),
+    ({"encrypt_to": "PUB"}, "bare public key", False),
+    ({"encrypt_to": "CERT", "decrypt_key": "OTHER_KEY"}, "is not the private key of the offsite.encrypt_to",
+     False),
+    ({"decrypt_key": "CERT"}, "not a PEM private key", False),
+    ({"decrypt_key": "/nonexistent/key.pem"}, "offsite.decrypt_key /nonexistent/key.pem", False),
 ])
-def test_config_check_rejects_bad_encryption_settings(host, keys, change, needle):
+def test_bad_encryption_settings_are_config_errors(host, s3, keys, change, needle, at_check):
     names = {"KEY": keys["key"], "PUB": keys["pub"], "CERT": keys["cert"], "OTHER_KEY": keys["other_key"]}
     host.write_config(offsite={k: names.get(v, v) if isinstance(v, str) else v for k, v in change.items()})
+    host.run("create", "--name", "kept", check=0) if at_check is False else None
     r = host.run("config", "check")
-    assert r.returncode == 2 and needle in r.stderr, r.stderr
+    if at_check:
+        assert r.returncode == 2 and needle in r.stderr, r.stderr
+    else:
+        # The form is checked here; the files where the bucket is used.
+        assert r.returncode == 0, r.stderr
     no_secrets(keys, r.stdout, r.stderr)
-    # A sync refuses to start the same way, and sends nothing.
-    r = host.run("offsite", "sync")
-    assert r.returncode == 2 and needle in r.stderr, r.stderr
+    # Every use of the bucket refuses the same way (exit 2, 400), sending nothing.
+    seen = len(s3.requests())
+    for args in (("offsite", "sync"), ("offsite", "status"), ("offsite", "fetch", "kept")):
+        r = host.run(*args)
+        assert r.returncode == 2 and needle in r.stderr, (args, r.stderr)
+        no_secrets(keys, r.stdout, r.stderr)
+    assert [q for q in s3.requests()[seen:] if host.prefix in q["url"]] == []
+    if at_check is False:
+        assert host.snapshots()["kept"]["offsite_state"] in ("", None, "none")
 
 
 def test_large_archive_is_encrypted_and_sent_within_the_memory_bound(host, s3, keys, tmp_path):
