@@ -334,3 +334,56 @@ def test_large_archive_is_encrypted_and_sent_within_the_memory_bound(host, s3, k
         assert rss_kb < 64 * 1024
     assert sha256_file(os.path.join(host.store, "huge.zip")) == snap["archive_sha256"]
     os.unlink(os.path.join(host.root, "state", "big.jsonl"))
+
+
+def test_api_restore_decrypts_or_answers_a_problem(host, s3, keys, tmp_path):
+    """The HTTP front fetches through the same offsite_fetch_if_missing: an
+    encrypted copy is decrypted before the preview; without decrypt_key the
+    answer is a 400 problem naming the setting, and nothing is kept."""
+    import time
+    import urllib.request
+
+    def http(method, url, body=None):
+        req = urllib.request.Request(url, data=body, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    encrypted(host, keys)
+    host.run("create", "--name", "api1", check=0)
+    host.run("offsite", "sync", check=0)
+    sha = host.snapshots()["api1"]["archive_sha256"]
+    for with_key in (False, True):
+        encrypted(host, keys, with_key=with_key, offsite={"interval": "7d"})
+        if os.path.exists(os.path.join(host.store, "api1.zip")):
+            os.unlink(os.path.join(host.store, "api1.zip"))
+        port_file = str(tmp_path / ("port%d" % with_key))
+        log = open(str(tmp_path / "serve.log"), "a")
+        srv = subprocess.Popen([BIN, "--config", host.cfg, "serve", "--listen", "127.0.0.1:0",
+                                "--port-file", port_file], stdout=log, stderr=log)
+        try:
+            for _ in range(400):
+                if os.path.exists(port_file) and open(port_file).read().strip():
+                    break
+                assert srv.poll() is None, open(str(tmp_path / "serve.log")).read()
+                time.sleep(0.05)
+            base = "http://127.0.0.1:%s" % open(port_file).read().strip()
+            st, body = http("POST", base + "/api/v1/snapshots/api1/restore/preview", b"{}")
+            if with_key:
+                assert st == 200, body
+                assert sha256_file(os.path.join(host.store, "api1.zip")) == sha
+            else:
+                assert st == 400, body
+                doc = json.loads(body)
+                assert "offsite.decrypt_key" in doc["detail"], doc
+                assert not os.path.exists(os.path.join(host.store, "api1.zip"))
+                assert [f for f in os.listdir(os.path.join(host.store, ".work"))
+                        if f.startswith("upload-")] == []
+        finally:
+            srv.terminate()
+            srv.wait(30)
+            log.close()
+    no_secrets(keys, open(str(tmp_path / "serve.log")).read())
