@@ -134,12 +134,13 @@ int cli_cmd_offsite_status(struct cli_ctx *c)
         cli_print_json(c, r);
     } else {
         cnt = json_object_get(r, "counts");
-        printf("OFFSITE\n=======\nTarget:       %s/%s/%s\nInterval:     %llds\n"
+        printf("OFFSITE\n=======\nTarget:       %s/%s/%s\nEncrypted:    %s\nInterval:     %llds\n"
                "Synced:       %lld\nPending:      %lld\nFailed:       %lld\n"
                "Last success: %s\n",
                FORMAT_SAFE(json_string_value(json_object_get(r, "endpoint"))),
                FORMAT_SAFE(json_string_value(json_object_get(r, "bucket"))),
                FORMAT_SAFE(json_string_value(json_object_get(r, "prefix"))),
+               json_is_true(json_object_get(r, "encrypted")) ? "yes (offsite.encrypt_to)" : "no",
                (long long)json_integer_value(json_object_get(r, "interval_seconds")),
                (long long)json_integer_value(json_object_get(cnt, "synced")),
                (long long)(json_integer_value(json_object_get(cnt, "pending")) +

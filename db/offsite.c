@@ -36,6 +36,33 @@ int catalog_offsite_set(struct catalog *c, const char *name, const char *state, 
     return 0;
 }
 
+int catalog_offsite_set_copy(struct catalog *c, const char *name, const char *copy_sha256,
+                             int64_t copy_size, struct err *e)
+{
+    sqlite3 *db = catalog_handle(c);
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    if (catalog_prepare(c, "UPDATE snapshots SET offsite_copy_sha256 = ?1, offsite_copy_size = ?2 "
+                               "WHERE name = ?3", &st) != SQLITE_OK)
+        return catalog_fail(c, e, "offsite copy update");
+    if (copy_sha256 != NULL) {
+        sqlite3_bind_text(st, 1, copy_sha256, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, copy_size);
+    } else {
+        sqlite3_bind_null(st, 1);
+        sqlite3_bind_null(st, 2);
+    }
+    sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    catalog_release(c, st);
+    if (rc != SQLITE_DONE)
+        return catalog_fail(c, e, "offsite copy update");
+    if (sqlite3_changes(db) == 0)
+        return err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
+    return 0;
+}
+
 int catalog_offsite_get(struct catalog *c, const char *name, struct catalog_offsite *out,
                         struct err *e)
 {
@@ -44,7 +71,8 @@ int catalog_offsite_get(struct catalog *c, const char *name, struct catalog_offs
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (catalog_prepare(c, "SELECT offsite_state, offsite_error, offsite_at FROM snapshots "
+    if (catalog_prepare(c, "SELECT offsite_state, offsite_error, offsite_at, offsite_copy_sha256, "
+                               "offsite_copy_size FROM snapshots "
                                "WHERE name = ?1", &st) != SQLITE_OK)
         return catalog_fail(c, e, "offsite read");
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -56,6 +84,9 @@ int catalog_offsite_get(struct catalog *c, const char *name, struct catalog_offs
         /* An error longer than the buffer is cut: it is a human message. */
         snprintf(out->error, sizeof(out->error), "%s", t ? (const char *)t : "");
         out->at = sqlite3_column_int64(st, 2);
+        t = sqlite3_column_text(st, 3);
+        snprintf(out->copy_sha256, sizeof(out->copy_sha256), "%s", t ? (const char *)t : "");
+        out->copy_size = sqlite3_column_int64(st, 4);
     }
     catalog_release(c, st);
     if (rc == SQLITE_DONE)
@@ -75,7 +106,8 @@ int catalog_offsite_rows(struct catalog *c, struct catalog_offsite_row **rows, s
 
     *rows = NULL;
     *n = 0;
-    if (catalog_prepare(c, "SELECT name, offsite_state, size, archive_sha256 FROM snapshots "
+    if (catalog_prepare(c, "SELECT name, offsite_state, size, archive_sha256, offsite_copy_sha256, "
+                               "offsite_copy_size FROM snapshots "
                                "ORDER BY created_at, id", &st) != SQLITE_OK)
         return catalog_fail(c, e, "offsite rows");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -96,6 +128,9 @@ int catalog_offsite_rows(struct catalog *c, struct catalog_offsite_row **rows, s
         v[len].size = sqlite3_column_int64(st, 2);
         t = sqlite3_column_text(st, 3);
         snprintf(v[len].sha256, sizeof(v[len].sha256), "%s", t ? (const char *)t : "");
+        t = sqlite3_column_text(st, 4);
+        snprintf(v[len].copy_sha256, sizeof(v[len].copy_sha256), "%s", t ? (const char *)t : "");
+        v[len].copy_size = sqlite3_column_int64(st, 5);
         len++;
     }
     catalog_release(c, st);

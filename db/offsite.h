@@ -15,6 +15,8 @@ struct catalog_offsite {
     char state[16];
     char error[CATALOG_OFFSITE_ERROR_MAX];   /* "" when there is none */
     int64_t at;                              /* last attempt or success, 0 = never */
+    char copy_sha256[65];                    /* an encrypted copy's SHA-256, "" = plain */
+    int64_t copy_size;                       /* its size (0 when plain) */
 };
 
 /* Snapshots per offsite state, and the newest successful copy. */
@@ -27,6 +29,12 @@ struct catalog_offsite_stats {
  * NAME is not catalogued. */
 int catalog_offsite_set(struct catalog *c, const char *name, const char *state, const char *error,
                         int64_t at, struct err *e);
+
+/* Record what NAME's offsite copy is: an encrypted object with its SHA-256
+ * and size, or (copy_sha256 NULL) a plain copy of the archive. ERR_NOT_FOUND
+ * if NAME is not catalogued. */
+int catalog_offsite_set_copy(struct catalog *c, const char *name, const char *copy_sha256,
+                             int64_t copy_size, struct err *e);
 
 /* Read NAME's offsite columns into *out. ERR_NOT_FOUND if absent. */
 int catalog_offsite_get(struct catalog *c, const char *name, struct catalog_offsite *out,
@@ -45,6 +53,8 @@ struct catalog_offsite_row {
     char state[16];
     int64_t size;
     char sha256[65];
+    char copy_sha256[65];        /* as in struct catalog_offsite */
+    int64_t copy_size;
 };
 
 /* Every catalogued snapshot (name, offsite state, size, archive SHA-256),

@@ -9,9 +9,11 @@
 
 #include "../db/offsite.h"
 #include "../engine/store.h"
+#include "seal.h"
 
 /* Sort one <Contents> entry into the listing: our archives
- * (PREFIX/NAME.zip) and manifests (PREFIX/NAME.manifest.json) by name, and
+ * (PREFIX/NAME.zip, or NAME.zip.p7m encrypted) and manifests
+ * (PREFIX/NAME.manifest.json, or .manifest.json.p7m) by name, and
  * everything else under the prefix as foreign, with why it was skipped.
  * Keys are taken as listed: S3's XML escapes never occur in a valid name,
  * so an escaped key is simply foreign. */
@@ -38,10 +40,14 @@ static void list_entry(void *ctx, const char *key, int64_t size, const char *mod
         why = "in a folder below the prefix";
     else if (kl > pl + 4 && strcmp(key + kl - 4, ".zip") == 0)
         kind = ".zip";
+    else if (kl > pl + 8 && strcmp(key + kl - 8, ".zip" SEAL_SUFFIX) == 0)
+        kind = ".zip" SEAL_SUFFIX;
     else if (kl > pl + 14 && strcmp(key + kl - 14, ".manifest.json") == 0)
         kind = ".manifest.json";
+    else if (kl > pl + 18 && strcmp(key + kl - 18, ".manifest.json" SEAL_SUFFIX) == 0)
+        kind = ".manifest.json" SEAL_SUFFIX;
     else
-        why = "not NAME.zip or NAME.manifest.json";
+        why = "not NAME.zip, NAME.zip.p7m, NAME.manifest.json or NAME.manifest.json.p7m";
     if (kind != NULL) {
         size_t nl = kl - pl - strlen(kind);
         if (nl > ENGINE_NAME_MAX) {
@@ -58,19 +64,22 @@ static void list_entry(void *ctx, const char *key, int64_t size, const char *mod
                               json_pack("{s:s, s:I, s:s}", "key", key, "size", bytes, "reason", why));
         return;
     }
-    if (strcmp(kind, ".zip") == 0)
-        json_object_set_new(json_object_get(listing, "archives"), name,
-                            json_pack("{s:s, s:s, s:I, s:s}", "name", name, "key", key, "size", bytes,
-                                      "last_modified", mod));
+    if (strncmp(kind, ".zip", 4) == 0)
+        json_object_set_new(json_object_get(listing, kind[4] ? "sealed" : "plain"), name,
+                            json_pack("{s:s, s:s, s:I, s:s, s:b}", "name", name, "key", key, "size",
+                                      bytes, "last_modified", mod, "encrypted", kind[4] != '\0'));
     else
         json_object_set_new(json_object_get(listing, "manifests"), name, json_integer(bytes));
 }
 
 int offsite_listing(struct offsite *o, json_t **listing, struct err *e)
 {
-    json_t *out = json_pack("{s:o, s:o, s:o}", "archives", json_object(), "manifests", json_object(),
+    json_t *out = json_pack("{s:o, s:o, s:o, s:o, s:o}", "archives", json_object(), "plain",
+                            json_object(), "sealed", json_object(), "manifests", json_object(),
                             "foreign", json_array());
     struct sorting so = { out, o };
+    json_t *plain, *sealed, *v;
+    const char *name;
 
     *listing = NULL;
     if (out == NULL)
@@ -79,6 +88,16 @@ int offsite_listing(struct offsite *o, json_t **listing, struct err *e)
         json_decref(out);
         return -1;
     }
+    /* One archive per name: the encrypted copy when this host can open it
+     * (decrypt_key) or there is no plain one, else the plain copy. */
+    plain = json_object_get(out, "plain");
+    sealed = json_object_get(out, "sealed");
+    json_object_foreach(plain, name, v)
+        if (json_object_get(sealed, name) == NULL || o->set.decrypt_key == NULL)
+            json_object_set(json_object_get(out, "archives"), name, v);
+    json_object_foreach(sealed, name, v)
+        if (json_object_get(plain, name) == NULL || o->set.decrypt_key != NULL)
+            json_object_set(json_object_get(out, "archives"), name, v);
     *listing = out;
     return 0;
 }

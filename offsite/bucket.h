@@ -9,8 +9,11 @@
 #include "client.h"
 
 /* Everything under the prefix (all pages):
- * *listing = {archives:{NAME:{name,key,size,last_modified}}, manifests:{NAME:size},
- * foreign:[{key,size,reason}]}. Returns 0, or -1 with e when the endpoint
+ * *listing = {archives:{NAME:{name,key,size,last_modified,encrypted}},
+ * plain:{NAME:..}, sealed:{NAME:..}, manifests:{NAME:size},
+ * foreign:[{key,size,reason}]}: plain holds the NAME.zip objects, sealed the
+ * NAME.zip.p7m ones, archives one per name (the sealed one when
+ * offsite.decrypt_key is set or there is no plain one). Returns 0, or -1 with e when the endpoint
  * cannot be listed. Caller decrefs. */
 int offsite_listing(struct offsite *o, json_t **listing, struct err *e);
 

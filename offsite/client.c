@@ -14,7 +14,8 @@ int offsite_open(struct offsite **out, const json_t *section, struct err *e)
                                        "in the config)");
     if ((o = calloc(1, sizeof(*o))) == NULL)
         return err_set(e, ERR_IO, "out of memory");
-    if (offsite_settings_parse(section, &o->set, e) != 0 || s3_open(&o->s3, &o->set.s3, e) != 0) {
+    if (offsite_settings_parse(section, &o->set, e) != 0 ||
+        offsite_settings_load_keys(&o->set, e) != 0 || s3_open(&o->s3, &o->set.s3, e) != 0) {
         offsite_close(o);
         return -1;
     }

@@ -6,11 +6,14 @@
  * written as DER, streamed: the host holds only the certificate, and memory
  * stays at a few chunks whatever the archive's size. The objects are what
  *
- *     openssl cms -decrypt -binary -inform DER -in NAME.zip.cms \
- *         -recip cert.pem -inkey key.pem -out NAME.zip
+ *     openssl cms -decrypt -binary -inform DER -in NAME.zip.p7m \
+ *         -inkey key.pem -out NAME.zip
  *
- * reads. Decryption (cms_decrypt_file) reads the whole object into memory,
- * as the openssl command does: it runs where the key is, on fetch. */
+ * reads. Decryption (cms_decrypt_file) streams as well: the object's
+ * structure is rebuilt without its encrypted content (a small header with
+ * the recipients and the GCM tag) and the content is handed to OpenSSL as
+ * detached content, read from the file as it is decrypted; the tag is
+ * checked at the end, so the output counts only when it returns 0. */
 #ifndef STATESNAP_CMS_H
 #define STATESNAP_CMS_H
 
@@ -30,6 +33,11 @@ struct cms_enc;                      /* one streaming encryption */
 int cms_recipient_load(const char *path, struct cms_recipient **out, struct err *e);
 void cms_recipient_free(struct cms_recipient *r);
 
+/* Check that key_path is a readable PEM private key without a passphrase
+ * and, when r is not NULL, the key of r's certificate. Returns 0 or -1 with
+ * ERR_INVALID naming the path (never the key). */
+int cms_key_check(const char *key_path, const struct cms_recipient *r, struct err *e);
+
 /* Begin encrypting the bytes read from fd (from its current offset to EOF)
  * to r. The fd stays the caller's. Returns 0 with *out or -1 with *e. */
 int cms_enc_open(const struct cms_recipient *r, int fd, struct cms_enc **out, struct err *e);
@@ -44,8 +52,9 @@ long long cms_enc_plain_bytes(const struct cms_enc *c);
 
 void cms_enc_free(struct cms_enc *c);
 
-/* Decrypt the CMS object at in_path with the certificate and private key
- * (PEM files) into out_fd. A key that is not the recipient's, a truncated
+/* Decrypt the CMS object at in_path (DER or BER; AuthEnvelopedData or
+ * EnvelopedData) with the private key (PEM) into out_fd, in bounded memory;
+ * with cert_path (NULL: try every recipient) the key must be its key. A key that is not the recipient's, a truncated
  * or altered object (the GCM tag) give ERR_VERIFY with what was wrong and
  * out_fd may hold a partial plaintext: write it to a temp file. Returns 0 or
  * -1 with *e. */

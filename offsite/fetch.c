@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../common/fsutil.h"
@@ -17,6 +18,7 @@
 #include "../engine/archive.h"
 #include "../engine/store.h"
 #include "bucket.h"
+#include "seal.h"
 
 /* The listing's archives as an array (new reference), in key order. */
 static json_t *archives_of(json_t *listing)
@@ -60,34 +62,66 @@ out:
     return rc;
 }
 
+/* GET NAME's copy under key (sealed or not, by suffix) and open it: *path
+ * is then the archive in .work, *sealed and *copy_size/copy_sha what the
+ * bucket held. */
+static int fetch_copy(struct offsite *o, struct store *s, const char *key, const char *name,
+                      char *path, size_t len, int *sealed, int64_t *copy_size, char copy_sha[65],
+                      struct err *e)
+{
+    struct stat st;
+
+    if (download(o, s, key, name, path, len, copy_sha, e) != 0)
+        return -1;
+    *copy_size = stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+    return seal_open(o, s, key, name, path, len, sealed, e);
+}
+
 int offsite_fetch(struct offsite *o, struct store *s, const char *name, int *fetched,
                   struct err *e)
 {
-    char local[PATH_MAX], tmp[PATH_MAX], key[OFFSITE_KEY_MAX + OFFSITE_PREFIX_MAX], sha[65];
-    int r;
+    char local[PATH_MAX], tmp[PATH_MAX], key[OFFSITE_KEY_MAX + OFFSITE_PREFIX_MAX],
+        other[sizeof(key)], sha[65];
+    struct catalog_offsite off;
+    int64_t copy_size = 0;
+    int r, rc, sealed = 0, first_sealed;
 
     *fetched = 0;
     if (engine_name_check(name, e) != 0)
         return -1;
     if ((r = catalog_snapshot_exists(s->cat, name, e)) < 0)
         return -1;
+    /* The copy the catalog recorded first (an encrypted one, or with
+     * encrypt_to set the encrypted form), then the other form. */
+    memset(&off, 0, sizeof(off));
+    if (r == 1)
+        (void)catalog_offsite_get(s->cat, name, &off, NULL);
+    first_sealed = off.copy_sha256[0] != '\0' || o->set.recipient != NULL;
     if (store_archive_path(s, name, local, sizeof(local), e) != 0 ||
-        offsite_object_key(o, name, ".zip", key, sizeof(key), e) != 0)
+        offsite_object_key(o, name, first_sealed ? ".zip" SEAL_SUFFIX : ".zip", key, sizeof(key), e) != 0 ||
+        offsite_object_key(o, name, first_sealed ? ".zip" : ".zip" SEAL_SUFFIX, other, sizeof(other), e) != 0)
         return -1;
     if (r == 1 && fs_exists(local) == 1)
         return 0;
-    if (download(o, s, key, name, tmp, sizeof(tmp), sha, e) != 0) {
-        if (e->code == ERR_NOT_FOUND) {
+    rc = fetch_copy(o, s, key, name, tmp, sizeof(tmp), &sealed, &copy_size, sha, e);
+    if (rc != 0 && e->code == ERR_NOT_FOUND) {
+        char first[sizeof(key)];
+        memcpy(first, key, sizeof(first));
+        e->code = ERR_NONE;
+        memcpy(key, other, sizeof(key));
+        rc = fetch_copy(o, s, key, name, tmp, sizeof(tmp), &sealed, &copy_size, sha, e);
+        if (rc != 0 && e->code == ERR_NOT_FOUND) {
             e->code = ERR_NONE;
             if (r == 1)
                 err_set(e, ERR_NOT_FOUND, "the archive of %s is missing locally and not in the "
-                                          "offsite store (%s)", name, key);
+                                          "offsite store (%s, %s)", name, first, other);
             else
                 err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\" in the catalog or the offsite "
-                                          "store (%s)", name, key);
+                                          "store (%s, %s)", name, first, other);
         }
-        return -1;
     }
+    if (rc != 0)
+        return -1;
     if (r == 1) {
         if (engine_adopt_archive(s, name, tmp, e) != 0)
             return -1;
@@ -115,6 +149,7 @@ int offsite_fetch(struct offsite *o, struct store *s, const char *name, int *fet
             return -1;
         }
         json_decref(snap);
+        (void)catalog_offsite_set_copy(s->cat, name, sealed ? sha : NULL, copy_size, NULL);
         (void)catalog_offsite_set(s->cat, name, "synced", NULL, engine_now(), NULL);
     }
     *fetched = 1;
@@ -153,8 +188,12 @@ int offsite_reindex(struct offsite *o, struct store *s, unsigned flags, json_t *
             json_array_append_new(present, json_string(name));
             continue;
         }
-        if (download(o, s, key, name, tmp, sizeof(tmp), sha, &oe) != 0)
-            goto skip;
+        {
+            int sealed;
+            if (download(o, s, key, name, tmp, sizeof(tmp), sha, &oe) != 0 ||
+                seal_open(o, s, key, name, tmp, sizeof(tmp), &sealed, &oe) != 0)
+                goto skip;
+        }
         if ((r = catalog_snapshot_exists(s->cat, name, &oe)) < 0) {
             unlink(tmp);
             goto skip;
@@ -183,8 +222,21 @@ skip:
             if (strcmp(json_string_value(json_object_get(v, "key")),
                        json_string_value(json_object_get(obj, "key"))) == 0)
                 break;
-        if (j == json_array_size(skipped))
+        if (j == json_array_size(skipped)) {
+            /* An encrypted copy is recorded with its own hash, as a sync would. */
+            char sha[65] = "";
+            int64_t size = -1;
+            struct err he = { 0 };
+            if (json_is_true(json_object_get(obj, "encrypted"))) {
+                if (s3_head(o->s3, json_string_value(json_object_get(obj, "key")), &size, sha,
+                            &he) != 1 || sha[0] == '\0')
+                    continue;      /* unknown: left for the next sync to send again */
+                (void)catalog_offsite_set_copy(s->cat, name, sha, size, NULL);
+            } else {
+                (void)catalog_offsite_set_copy(s->cat, name, NULL, 0, NULL);
+            }
             (void)catalog_offsite_set(s->cat, name, "synced", NULL, engine_now(), NULL);
+        }
     }
     *report = json_pack("{s:O, s:O, s:O, s:O}", "downloaded", down, "present", present,
                         "skipped", skipped, "indexed", json_object_get(ri, "indexed"));

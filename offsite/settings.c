@@ -18,8 +18,7 @@
 static const char *const offsite_keys[] = {
     "endpoint", "bucket", "prefix", "region", "access_key", "secret_key", "session_token",
     "path_style", "interval", "verify_tls", "sync_after_create",
-    "object_lock",
-    NULL
+    "object_lock", "encrypt_to", "decrypt_key", NULL
 };
 
 static const char *const object_lock_keys[] = { "mode", "days", NULL };
@@ -228,6 +227,35 @@ static int parse_object_lock(const json_t *cfg, struct offsite_settings *o, stru
     return 0;
 }
 
+/* offsite.encrypt_to and offsite.decrypt_key: absolute paths of PEM files
+ * (read by offsite_settings_load_keys when the bucket is used). */
+static int get_crypt(const json_t *cfg, struct offsite_settings *o, struct err *e)
+{
+    const char *cert = NULL, *key = NULL;
+
+    if (get_str(cfg, "encrypt_to", &cert, e) || get_str(cfg, "decrypt_key", &key, e))
+        return -1;
+    if (cert != NULL && cert[0] != '/')
+        return err_set(e, ERR_INVALID, "config: \"offsite.encrypt_to\" must be the absolute path "
+                                       "of a PEM certificate");
+    if (key != NULL && key[0] != '/')
+        return err_set(e, ERR_INVALID, "config: \"offsite.decrypt_key\" must be the absolute path "
+                                       "of a PEM private key");
+    if (cert != NULL && ((o->encrypt_to = strdup(cert)) == NULL))
+        return err_set(e, ERR_IO, "out of memory");
+    if (key != NULL && ((o->decrypt_key = strdup(key)) == NULL))
+        return err_set(e, ERR_IO, "out of memory");
+    return 0;
+}
+
+int offsite_settings_load_keys(struct offsite_settings *o, struct err *e)
+{
+    if (o->encrypt_to != NULL && o->recipient == NULL &&
+        cms_recipient_load(o->encrypt_to, &o->recipient, e) != 0)
+        return -1;
+    return o->decrypt_key != NULL ? cms_key_check(o->decrypt_key, o->recipient, e) : 0;
+}
+
 int offsite_settings_parse(const json_t *cfg, struct offsite_settings *o, struct err *e)
 {
     const char *endpoint = NULL, *bucket = NULL, *prefix = NULL, *region = "us-east-1", *p;
@@ -314,7 +342,7 @@ int offsite_settings_parse(const json_t *cfg, struct offsite_settings *o, struct
                                            "at least 60 seconds (e.g. \"7d\", \"24h\")");
         }
     }
-    if (parse_object_lock(cfg, o, e) != 0)
+    if (parse_object_lock(cfg, o, e) != 0 || get_crypt(cfg, o, e) != 0)
         return -1;
     return get_credentials(cfg, o, e);
 }
@@ -327,6 +355,11 @@ void offsite_settings_clear(struct offsite_settings *o)
     wipe_free(o->s3.secret_key);
     wipe_free(o->s3.session_token);
     o->s3.access_key = o->s3.secret_key = o->s3.session_token = NULL;
+    cms_recipient_free(o->recipient);
+    free(o->encrypt_to);
+    free(o->decrypt_key);
+    o->recipient = NULL;
+    o->encrypt_to = o->decrypt_key = NULL;
 }
 
 

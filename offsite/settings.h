@@ -7,6 +7,7 @@
 #include <jansson.h>
 
 #include "../common/err.h"
+#include "cms.h"
 #include "s3.h"
 
 #define OFFSITE_ACCESS_KEY_ENV "STATESNAP_OFFSITE_ACCESS_KEY"
@@ -25,6 +26,12 @@ struct offsite_settings {
     int sync_after_create;
     char lock_mode[16];          /* offsite.object_lock.mode, or "" for no Object Lock */
     long lock_days;              /* offsite.object_lock.days (retain until upload + days) */
+    /* Encrypted copies (#21): offsite.encrypt_to, the recipient's PEM
+     * certificate (absolute path), loaded; offsite.decrypt_key, the PEM
+     * private key that opens them (absolute path), or NULL. */
+    char *encrypt_to;
+    struct cms_recipient *recipient;
+    char *decrypt_key;
 };
 
 /* Parse and check an "offsite" object into *set (overwritten). The
@@ -33,6 +40,14 @@ struct offsite_settings {
  * $AWS_SESSION_TOKEN. Returns 0, or -1 with ERR_INVALID naming the key
  * (never a key's value) or ERR_IO. Call offsite_settings_clear either way. */
 int offsite_settings_parse(const json_t *section, struct offsite_settings *set, struct err *e);
+
+/* Read the files offsite.encrypt_to and offsite.decrypt_key name: the
+ * certificate (a recipient), the key (readable, without a passphrase, and
+ * the certificate's when both are set). offsite_open does this, so every
+ * use of the bucket checks them; `config check` checks only their form (the
+ * files may live where the check does not run). Returns 0 or -1 with
+ * ERR_INVALID naming the key and path (never key material). */
+int offsite_settings_load_keys(struct offsite_settings *set, struct err *e);
 
 /* Wipe and free the secrets. Accepts NULL; cannot fail. */
 void offsite_settings_clear(struct offsite_settings *set);

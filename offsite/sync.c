@@ -22,19 +22,21 @@
 #include "bucket.h"
 #include "digests.h"
 #include "s3_multipart.h"
+#include "lock.h"
+#include "seal.h"
 
 /* The manifest beside the archive, so a bucket listing can be read without
  * downloading archives. */
 static int put_manifest(struct offsite *o, struct store *s, const char *name, const char *path,
-                        struct err *e)
+                        int sealed, struct err *e)
 {
     struct archive *a = NULL;
     char key[OFFSITE_KEY_MAX + OFFSITE_PREFIX_MAX], *buf = NULL;
     size_t len = 0;
     int rc = -1;
 
-    (void)s;
-    if (offsite_object_key(o, name, ".manifest.json", key, sizeof(key), e) != 0 ||
+    if (offsite_object_key(o, name, sealed ? ".manifest.json" SEAL_SUFFIX : ".manifest.json", key,
+                           sizeof(key), e) != 0 ||
         archive_open(&a, path, e) != 0)
         goto out;
     if ((buf = json_dumps(archive_manifest(a), JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL) {
@@ -42,7 +44,8 @@ static int put_manifest(struct offsite *o, struct store *s, const char *name, co
         goto out;
     }
     len = strlen(buf);
-    rc = s3_put_bytes(o->s3, key, buf, len, "application/json", e);
+    rc = sealed ? seal_put_bytes(o, s, key, buf, len, e)
+                : s3_put_bytes(o->s3, key, buf, len, "application/json", e);
 out:
     free(buf);
     archive_close(a);
@@ -65,34 +68,62 @@ static int lock_uploads(struct offsite *o, int64_t *until, struct err *e)
     return 0;
 }
 
-/* Upload NAME unless the bucket already holds it with the catalog's hash. */
+/* After a sealed copy of NAME is confirmed, the plain copy an earlier round
+ * left (before encrypt_to was set) goes: the bucket holds no plaintext. It
+ * goes through offsite_delete_unless_locked, the one way to delete a bucket
+ * object: a copy under Object Lock (by the catalog's record or the bucket's
+ * refusal) stays, and `offsite list` shows it. */
+static void drop_plain(struct offsite *o, struct catalog *cat, const char *name)
+{
+    char key[OFFSITE_KEY_MAX + OFFSITE_PREFIX_MAX], sha[65], why[256];
+    int64_t size;
+    struct err de = { 0 };
+
+    if (offsite_object_key(o, name, ".zip", key, sizeof(key), &de) == 0 &&
+        s3_head(o->s3, key, &size, sha, &de) == 1 &&
+        offsite_delete_unless_locked(o, cat, name, key, why, sizeof(why), &de) == 0 &&
+        offsite_object_key(o, name, ".manifest.json", key, sizeof(key), &de) == 0)
+        (void)offsite_delete_unless_locked(o, cat, name, key, why, sizeof(why), &de);
+}
+
+/* Upload NAME unless the bucket already holds it: a plain copy with the
+ * catalog's hash, or (with encrypt_to) the sealed copy the catalog recorded. */
 static int sync_one(struct offsite *o, struct store *s, const char *name, int *uploaded,
                     struct err *e)
 {
     struct catalog_snapshot row;
+    struct catalog_offsite off;
     char path[PATH_MAX], key[OFFSITE_KEY_MAX + OFFSITE_PREFIX_MAX], sha[65], sha_b64[45],
-        md5_b64[25] = "", remote_sha[65];
-    int64_t remote_size = -1, size = 0, hashed = 0, lock_until = 0;
+        md5_b64[25] = "", remote_sha[65], usha[65], usha_b64[45], umd5[25] = "";
+    int64_t remote_size = -1, size = 0, hashed = 0, usize = 0, lock_until = 0;
+    int sealed = o->set.recipient != NULL;
     struct stat st;
-    int fd = -1, rc = -1, r;
+    int fd = -1, cfd = -1, rc = -1, r, ufd;
 
     *uploaded = 0;
     memset(&row, 0, sizeof(row));
+    memset(&off, 0, sizeof(off));
     if (catalog_snapshot_get(s->cat, name, 0, &row, e) != 0 ||
+        (sealed && catalog_offsite_get(s->cat, name, &off, e) != 0) ||
         store_archive_path(s, name, path, sizeof(path), e) != 0 ||
-        offsite_object_key(o, name, ".zip", key, sizeof(key), e) != 0 ||
+        offsite_object_key(o, name, sealed ? ".zip" SEAL_SUFFIX : ".zip", key, sizeof(key), e) != 0 ||
         lock_uploads(o, &lock_until, e) != 0)
         goto out;
     if ((r = s3_head(o->s3, key, &remote_size, remote_sha, e)) < 0)
         goto out;
-    if (r == 1 && remote_size == row.size && strcmp(remote_sha, row.archive_sha256) == 0) {
+    if (r == 1 && (sealed ? off.copy_sha256[0] && remote_size == off.copy_size &&
+                                strcmp(remote_sha, off.copy_sha256) == 0
+                          : remote_size == row.size && strcmp(remote_sha, row.archive_sha256) == 0)) {
         /* A round cut short after the archive may have missed the manifest. */
         char mkey[sizeof(key)], msha[65];
         int64_t msize;
-        if (offsite_object_key(o, name, ".manifest.json", mkey, sizeof(mkey), e) != 0 ||
+        if (offsite_object_key(o, name, sealed ? ".manifest.json" SEAL_SUFFIX : ".manifest.json",
+                               mkey, sizeof(mkey), e) != 0 ||
             (r = s3_head(o->s3, mkey, &msize, msha, e)) < 0 ||
-            (r == 0 && put_manifest(o, s, name, path, e) != 0))
+            (r == 0 && put_manifest(o, s, name, path, sealed, e) != 0))
             goto out;
+        if (sealed)
+            drop_plain(o, s->cat, name);
         rc = 0;
         goto out;
     }
@@ -109,7 +140,8 @@ static int sync_one(struct offsite *o, struct store *s, const char *name, int *u
      * matches its catalog entry: a bad copy offsite is worse than none.
      * Parts carry their own MD5, so a multipart upload needs only the
      * whole SHA-256. */
-    if (digests_fd(fd, sha, sha_b64, size > OFFSITE_MULTIPART_ABOVE ? NULL : md5_b64, &hashed) != 0) {
+    if (digests_fd(fd, sha, sha_b64, !sealed && size <= OFFSITE_MULTIPART_ABOVE ? md5_b64 : NULL,
+                   &hashed) != 0) {
         if (errno == ENOMEM)
             err_set(e, ERR_IO, "out of memory");
         else
@@ -121,33 +153,49 @@ static int sync_one(struct offsite *o, struct store *s, const char *name, int *u
                                "SHA-256 (run statesnap verify); not uploaded", name);
         goto out;
     }
-    if (size > OFFSITE_MULTIPART_ABOVE)
-        rc = s3_put_multipart(o->s3, key, fd, size, sha, e);
+    /* Sealed: what is sent (and hashed for S3) is the encrypted copy. */
+    ufd = fd;
+    usize = size;
+    memcpy(usha, sha, sizeof(usha));
+    memcpy(usha_b64, sha_b64, sizeof(usha_b64));
+    memcpy(umd5, md5_b64, sizeof(umd5));
+    if (sealed) {
+        if (seal_encrypt(o, s, fd, &cfd, &usize, usha, usha_b64, umd5, e) != 0)
+            goto out;
+        ufd = cfd;
+    }
+    if (usize > OFFSITE_MULTIPART_ABOVE)
+        rc = s3_put_multipart(o->s3, key, ufd, usize, usha, e);
     else
-        rc = s3_put_file(o->s3, key, fd, size, sha, sha_b64, md5_b64, e);
+        rc = s3_put_file(o->s3, key, ufd, usize, usha, usha_b64, umd5, e);
     if (rc != 0)
         goto out;
     rc = -1;
     /* Trust only what the server says it now holds. */
     if ((r = s3_head(o->s3, key, &remote_size, remote_sha, e)) < 0)
         goto out;
-    if (r == 0 || remote_size != size || strcmp(remote_sha, sha) != 0) {
+    if (r == 0 || remote_size != usize || strcmp(remote_sha, usha) != 0) {
         err_set(e, ERR_VERIFY, "offsite: after the upload of %s the server holds %s", name,
-                r == 0 ? "nothing" : remote_size != size ? "a different size"
-                                                        : "a different SHA-256");
+                r == 0 ? "nothing" : remote_size != usize ? "a different size"
+                                                         : "a different SHA-256");
         goto out;
     }
-    if (put_manifest(o, s, name, path, e) != 0)
+    if (put_manifest(o, s, name, path, sealed, e) != 0 ||
+        catalog_offsite_set_copy(s->cat, name, sealed ? usha : NULL, usize, e) != 0)
         goto out;
     /* The retention it was sent with, kept past a local prune (status shows it). */
     if (lock_until > 0 &&
         catalog_offsite_lock_set(s->cat, name, o->set.lock_mode, lock_until, sha, engine_now(), e) != 0)
         goto out;
+    if (sealed)
+        drop_plain(o, s->cat, name);
     *uploaded = 1;
     rc = 0;
 out:
     if (fd >= 0)
         close(fd);
+    if (cfd >= 0)
+        close(cfd);
     catalog_snapshot_clear(&row);
     return rc;
 }
@@ -160,7 +208,7 @@ out:
 static int recheck_synced(struct offsite *o, struct store *s, json_t *lost, int64_t *checked,
                           struct err *e)
 {
-    json_t *listing = NULL, *archives, *manifests;
+    json_t *listing = NULL, *manifests;
     struct catalog_offsite_row *rows = NULL;
     size_t n = 0;
     int rc = -1;
@@ -174,12 +222,17 @@ static int recheck_synced(struct offsite *o, struct store *s, json_t *lost, int6
         err_set(e, code, "offsite: cannot list the bucket, so nothing was checked or sent: %.400s", why);
         return -1;
     }
-    archives = json_object_get(listing, "archives");
     manifests = json_object_get(listing, "manifests");
     if (catalog_offsite_rows(s->cat, &rows, &n, e) != 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        const json_t *obj = json_object_get(archives, rows[i].name);
+        /* The copy the catalog recorded: sealed (its own hash and size) or plain. */
+        int rec_sealed = rows[i].copy_sha256[0] != '\0';
+        const json_t *obj = json_object_get(json_object_get(listing, rec_sealed ? "sealed" : "plain"),
+                                            rows[i].name);
+        const char *suffix = rec_sealed ? ".zip" SEAL_SUFFIX : ".zip";
+        const char *want_sha = rec_sealed ? rows[i].copy_sha256 : rows[i].sha256;
+        int64_t want_size = rec_sealed ? rows[i].copy_size : rows[i].size;
         char problem[2 * (OFFSITE_KEY_MAX + OFFSITE_PREFIX_MAX) + 200], sha[65] = "",
             key[OFFSITE_KEY_MAX + OFFSITE_PREFIX_MAX];
         int64_t size = -1;
@@ -191,25 +244,34 @@ static int recheck_synced(struct offsite *o, struct store *s, json_t *lost, int6
         (*checked)++;
         problem[0] = '\0';
         if (obj == NULL) {
-            snprintf(problem, sizeof(problem), "gone from the bucket: %s%s.zip is missing",
-                     o->set.prefix, rows[i].name);
-        } else if (json_integer_value(json_object_get(obj, "size")) != rows[i].size) {
-            snprintf(problem, sizeof(problem), "the bucket holds another object as %s%s.zip (%lld "
-                     "bytes, the snapshot has %lld)", o->set.prefix, rows[i].name,
-                     (long long)json_integer_value(json_object_get(obj, "size")), (long long)rows[i].size);
+            snprintf(problem, sizeof(problem), "gone from the bucket: %s%s%s is missing",
+                     o->set.prefix, rows[i].name, suffix);
+        } else if (json_integer_value(json_object_get(obj, "size")) != want_size) {
+            snprintf(problem, sizeof(problem), "the bucket holds another object as %s%s%s (%lld "
+                     "bytes, the %s has %lld)", o->set.prefix, rows[i].name, suffix,
+                     (long long)json_integer_value(json_object_get(obj, "size")),
+                     rec_sealed ? "encrypted copy sent" : "snapshot", (long long)want_size);
         } else {
-            if (offsite_object_key(o, rows[i].name, ".zip", key, sizeof(key), e) != 0 ||
+            if (offsite_object_key(o, rows[i].name, suffix, key, sizeof(key), e) != 0 ||
                 (r = s3_head(o->s3, key, &size, sha, e)) < 0)
                 goto out;
             if (r == 0)
                 snprintf(problem, sizeof(problem), "gone from the bucket: %s is missing", key);
-            else if (strcmp(sha, rows[i].sha256) != 0)
+            else if (strcmp(sha, want_sha) != 0)
                 snprintf(problem, sizeof(problem), "the bucket holds another object as %s (SHA-256 "
-                         "%.12s..., the snapshot's is %.12s...)", key, sha[0] ? sha : "unknown",
-                         rows[i].sha256);
+                         "%.12s..., the %s is %.12s...)", key, sha[0] ? sha : "unknown",
+                         rec_sealed ? "encrypted copy sent" : "snapshot's", want_sha);
             else if (json_object_get(manifests, rows[i].name) == NULL)
-                snprintf(problem, sizeof(problem), "its manifest %s%s.manifest.json is gone from the "
-                         "bucket", o->set.prefix, rows[i].name);
+                snprintf(problem, sizeof(problem), "its manifest %s%s.manifest.json%s is gone from "
+                         "the bucket", o->set.prefix, rows[i].name, rec_sealed ? SEAL_SUFFIX : "");
+        }
+        if (problem[0] == '\0' && !rec_sealed && o->set.recipient != NULL) {
+            /* encrypt_to was set after this plain copy went: it goes again,
+             * sealed, and the plain one is then removed. Nothing was lost. */
+            (void)catalog_offsite_set(s->cat, rows[i].name, "pending", "a plain copy; "
+                                      "offsite.encrypt_to is set, so it is sent again encrypted",
+                                      engine_now(), NULL);
+            continue;
         }
         if (problem[0] == '\0')
             continue;
@@ -382,8 +444,8 @@ int offsite_status(struct offsite *o, struct store *s, json_t **doc, struct err 
         json_decref(failed);
         return -1;
     }
-    *doc = json_pack("{s:b, s:s, s:s, s:s, s:s, s:b, s:I, s:b, s:{s:I, s:I, s:I, s:I}, s:o, s:o}",
-                     "enabled", 1, "endpoint", offsite_settings_endpoint(&o->set, ep, sizeof(ep)), "bucket",
+    *doc = json_pack("{s:b, s:b, s:s, s:s, s:s, s:s, s:b, s:I, s:b, s:{s:I, s:I, s:I, s:I}, s:o, s:o}",
+                     "enabled", 1, "encrypted", o->set.recipient != NULL, "endpoint", offsite_settings_endpoint(&o->set, ep, sizeof(ep)), "bucket",
                      o->set.s3.bucket, "prefix", o->set.prefix, "region", o->set.s3.region, "path_style",
                      o->set.s3.path_style, "interval_seconds", (json_int_t)o->set.interval,
                      "sync_after_create", o->set.sync_after_create, "counts", "none",

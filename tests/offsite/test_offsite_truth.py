@@ -206,7 +206,7 @@ def test_offsite_list_reports_what_it_skipped(host, s3):
     synced_pair(host)
     c = client(s3)
     odd = {host.prefix + "sub/x.zip": "in a folder below the prefix",
-           host.prefix + "notes.txt": "not NAME.zip or NAME.manifest.json",
+           host.prefix + "notes.txt": "not NAME.zip, NAME.zip.p7m, NAME.manifest.json or NAME.manifest.json.p7m",
            host.prefix + "bad name!.zip": "not a valid snapshot name"}
     for key in odd:
         c.put_object(Bucket=BUCKET, Key=key, Body=b"not ours")

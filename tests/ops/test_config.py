@@ -4,6 +4,7 @@ README's config reference; an unknown key anywhere fails with a clear message.""
 import copy
 import json
 import re
+import subprocess
 
 import pytest
 
@@ -112,13 +113,18 @@ def test_readme_example_config_is_the_shipped_file():
     assert "deploy/statesnap.example.json" in opslib.readme_section("Config reference")
 
 
-def test_example_config_runs_a_server(make_server):
+def test_example_config_runs_a_server(make_server, tmp_path):
     # Every section is accepted by serve too (alerts worker, scheduler), not
     # only by config check. Root, store and listen come from the test; TLS
-    # files and token hashes of the example are replaced by the test's own.
+    # files, the offsite encryption key pair and token hashes of the example
+    # are replaced by the test's own.
     doc = load_example()
     for key in ("root", "store", "listen", "tls_cert", "tls_key", "tokens", "dotenv"):
         doc.pop(key)
+    cert, key = str(tmp_path / "recipient.crt"), str(tmp_path / "recipient.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-subj", "/CN=statesnap-offsite", "-days", "2"], check=True, capture_output=True)
+    doc["offsite"].update(encrypt_to=cert, decrypt_key=key)
     s = make_server(config=doc)
     reader = s.api(s.token("reader"))
     reader.get("/healthz", expect=200)

@@ -149,10 +149,18 @@ static void test_the_wrong_key_is_refused_clearly(void **state)
     /* a key that is not the certificate's */
     assert_int_equal(decrypt_with(P(CERT_A), P(KEY_B), &e), -1);
     assert_int_equal(e.code, ERR_INVALID);
-    assert_non_null(strstr(e.msg, "is not the key of the certificate"));
+    assert_non_null(strstr(e.msg, "is not the private key of the certificate"));
     /* another recipient's certificate and key */
     err_clear(&e);
     assert_int_equal(decrypt_with(P(CERT_B), P(KEY_B), &e), -1);
+    assert_int_equal(e.code, ERR_VERIFY);
+    assert_non_null(strstr(e.msg, "cannot decrypt"));
+    /* without a certificate every recipient is tried: the right key opens it, */
+    err_clear(&e);
+    assert_int_equal(decrypt_with(NULL, P(KEY_A), &e), 0);
+    assert_int_equal(sh("cmp -s '%s' '%s'", P(PLAIN), P(OUT)), 0);
+    /* another does not */
+    assert_int_equal(decrypt_with(NULL, P(KEY_B), &e), -1);
     assert_int_equal(e.code, ERR_VERIFY);
     assert_non_null(strstr(e.msg, "cannot decrypt"));
     /* a missing key file */
@@ -195,6 +203,83 @@ static void test_a_signature_only_certificate_is_no_recipient(void **state)
     assert_non_null(strstr(e.msg, "not a PEM X.509 certificate"));
 }
 
+/* Objects other encoders write decrypt as well through the streaming
+ * reader: definite-length DER from `openssl cms -encrypt` (GCM, and CBC
+ * EnvelopedData), and a streamed (indefinite-length) one. */
+static void test_openssl_made_objects_decrypt_streaming(void **state)
+{
+    static const char *const how[] = { "-aes-256-gcm", "-aes-256-cbc", "-aes-256-gcm -stream" };
+    struct err e = { 0 };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(how) / sizeof(how[0]); i++) {
+        assert_int_equal(sh("openssl cms -encrypt -binary %s -outform DER -in '%s' -out '%s' '%s'",
+                            how[i], P(PLAIN), P(ENC), P(CERT_A)), 0);
+        unlink(P(OUT));
+        assert_int_equal(decrypt_with(P(CERT_A), P(KEY_A), &e), 0);
+        assert_int_equal(sh("cmp -s '%s' '%s'", P(PLAIN), P(OUT)), 0);
+        /* and with the EC recipient, key only */
+        assert_int_equal(sh("openssl cms -encrypt -binary %s -outform DER -in '%s' -out '%s' '%s'",
+                            how[i], P(PLAIN), P(ENC), P(CERT_B)), 0);
+        unlink(P(OUT));
+        assert_int_equal(decrypt_with(NULL, P(KEY_B), &e), 0);
+        assert_int_equal(sh("cmp -s '%s' '%s'", P(PLAIN), P(OUT)), 0);
+    }
+    /* a flipped content byte in a DER GCM object: the tag fails */
+    assert_int_equal(sh("openssl cms -encrypt -binary -aes-256-gcm -outform DER -in '%s' -out '%s' '%s' && "
+                        "printf '\\377' | dd of='%s' bs=1 seek=%d conv=notrunc status=none",
+                        P(PLAIN), P(ENC), P(CERT_A), P(ENC), PLAIN_LEN / 2), 0);
+    assert_int_equal(decrypt_with(P(CERT_A), P(KEY_A), &e), -1);
+    assert_int_equal(e.code, ERR_VERIFY);
+    /* a zip is no CMS object */
+    err_clear(&e);
+    assert_int_equal(sh("cp '%s' '%s'", P(PLAIN), P(ENC)), 0);
+    assert_int_equal(decrypt_with(P(CERT_A), P(KEY_A), &e), -1);
+    assert_int_equal(e.code, ERR_VERIFY);
+    assert_non_null(strstr(e.msg, "not a whole CMS"));
+}
+
+static void test_the_config_checks_of_key_and_certificate(void **state)
+{
+    struct cms_recipient *r = NULL;
+    struct err e = { 0 };
+    char pub[sizeof(path_buf[0])], locked[sizeof(path_buf[0])];
+
+    (void)state;
+    snprintf(pub, sizeof(pub), "%s/a.pub", unit_dir);
+    snprintf(locked, sizeof(locked), "%s/locked.key", unit_dir);
+    assert_int_equal(sh("openssl pkey -in '%s' -pubout -out '%s' && openssl pkey -in '%s' "
+                        "-aes256 -passout pass:x -out '%s'", P(KEY_A), pub, P(KEY_A), locked), 0);
+    /* a bare public key is refused with the recipe for a certificate */
+    assert_int_equal(cms_recipient_load(pub, &r, &e), -1);
+    assert_int_equal(e.code, ERR_INVALID);
+    assert_non_null(strstr(e.msg, "bare public key"));
+    assert_non_null(strstr(e.msg, "openssl req -x509"));
+    err_clear(&e);
+    assert_int_equal(cms_recipient_load("/nonexistent/c.pem", &r, &e), -1);
+    assert_int_equal(e.code, ERR_INVALID);
+    assert_non_null(strstr(e.msg, "offsite.encrypt_to /nonexistent/c.pem"));
+    /* the key: its own certificate's is accepted, another's refused */
+    err_clear(&e);
+    assert_int_equal(cms_recipient_load(P(CERT_A), &r, &e), 0);
+    assert_int_equal(cms_key_check(P(KEY_A), r, &e), 0);
+    assert_int_equal(cms_key_check(P(KEY_B), NULL, &e), 0);
+    assert_int_equal(cms_key_check(P(KEY_B), r, &e), -1);
+    assert_int_equal(e.code, ERR_INVALID);
+    assert_non_null(strstr(e.msg, "is not the private key of the offsite.encrypt_to"));
+    /* a certificate or a passphrase-protected key is no key (and nothing prompts) */
+    err_clear(&e);
+    assert_int_equal(cms_key_check(P(CERT_A), r, &e), -1);
+    assert_non_null(strstr(e.msg, "not a PEM private key"));
+    err_clear(&e);
+    assert_int_equal(cms_key_check(locked, r, &e), -1);
+    assert_non_null(strstr(e.msg, "without a passphrase"));
+    err_clear(&e);
+    assert_int_equal(cms_key_check("/nonexistent/k.pem", r, &e), -1);
+    assert_int_equal(e.code, ERR_INVALID);
+    cms_recipient_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -202,6 +287,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_the_wrong_key_is_refused_clearly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_truncated_or_altered_object_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_signature_only_certificate_is_no_recipient, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_config_checks_of_key_and_certificate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_openssl_made_objects_decrypt_streaming, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

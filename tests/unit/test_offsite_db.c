@@ -73,6 +73,30 @@ static void new_snapshots_become_pending_and_states_are_counted(void **state)
     assert_int_equal(off.at, 1001);
     assert_int_equal(catalog_offsite_get(c, "mid", &off, &e), 0);
     assert_string_equal(off.error, "");
+    /* A plain copy until told otherwise; an encrypted copy keeps its hash and size. */
+    assert_string_equal(off.copy_sha256, "");
+    assert_int_equal(catalog_offsite_set_copy(c, "mid", "ab12", 4242, &e), 0);
+    assert_int_equal(catalog_offsite_get(c, "mid", &off, &e), 0);
+    assert_string_equal(off.copy_sha256, "ab12");
+    assert_int_equal(off.copy_size, 4242);
+    assert_string_equal(off.state, "synced");
+    {
+        struct catalog_offsite_row *rows = NULL;
+        size_t nr = 0;
+        assert_int_equal(catalog_offsite_rows(c, &rows, &nr, &e), 0);
+        assert_int_equal(nr, 3);
+        assert_string_equal(rows[1].name, "mid");
+        assert_string_equal(rows[1].copy_sha256, "ab12");
+        assert_int_equal(rows[1].copy_size, 4242);
+        assert_string_equal(rows[0].copy_sha256, "");
+        catalog_offsite_rows_free(rows, nr);
+    }
+    assert_int_equal(catalog_offsite_set_copy(c, "mid", NULL, 0, &e), 0);
+    assert_int_equal(catalog_offsite_get(c, "mid", &off, &e), 0);
+    assert_string_equal(off.copy_sha256, "");
+    assert_int_equal(catalog_offsite_set_copy(c, "ghost", NULL, 0, &e), -1);
+    assert_int_equal(e.code, ERR_NOT_FOUND);
+    err_clear(&e);
     /* Not yet synced, oldest first. */
     assert_int_equal(catalog_offsite_todo(c, &names, &n, &e), 0);
     assert_int_equal(n, 2);

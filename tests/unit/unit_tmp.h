@@ -18,6 +18,8 @@
     "DROP INDEX snapshots_not_signed;"                          \
     "ALTER TABLE snapshots DROP COLUMN signature;"              \
     "ALTER TABLE snapshots DROP COLUMN signer;"                 \
+    "ALTER TABLE snapshots DROP COLUMN offsite_copy_sha256;"    \
+    "ALTER TABLE snapshots DROP COLUMN offsite_copy_size;"      \
     "DROP TRIGGER audit_ops_ins; DROP TABLE audit_ops;"         \
     "DROP TABLE audit_flushed;"                                 \
     "DROP TABLE drills; DROP TABLE drill_totals;"               \
