@@ -219,9 +219,14 @@ def test_reindex_from_offsite_decrypts_every_copy(host, s3, keys):
     host.run("create", "--name", "beta", check=0)
     host.run("offsite", "sync", check=0)
     shas = {n: s["archive_sha256"] for n, s in host.snapshots().items()}
+    # The lost store's public key, kept by the operator: its archives are signed by it.
+    pub = os.path.join(os.path.dirname(host.cfg), "old-store.pub")
+    shutil.copy(os.path.join(host.store, "signing_key.pub"), pub)
     shutil.rmtree(host.store)
+    encrypted(host, keys, trusted_keys=[pub])
     r = host.run("reindex", "--from-offsite", check=0)
     assert "Reindexed 2 snapshots (2 downloaded" in r.stdout, r.stdout
+    assert all(s["signature"]["state"] == "signed" for s in host.snapshots().values())
     snaps = host.snapshots()
     assert {n: s["archive_sha256"] for n, s in snaps.items()} == shas
     assert all(s["offsite_state"] == "synced" for s in snaps.values())
@@ -233,7 +238,7 @@ def test_reindex_from_offsite_decrypts_every_copy(host, s3, keys):
     assert host.tree("state", "config") == before
     # Without the key, reindex skips the encrypted objects and says why.
     shutil.rmtree(host.store)
-    encrypted(host, keys, with_key=False)
+    encrypted(host, keys, with_key=False, trusted_keys=[pub])
     rep = host.json("reindex", "--from-offsite")
     assert rep["downloaded"] == [] and len(rep["skipped"]) == 2, rep
     assert all("offsite.decrypt_key" in s["problem"] for s in rep["skipped"]), rep
