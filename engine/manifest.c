@@ -63,6 +63,38 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static int uint_in(const json_t *v, uint64_t max)
+{
+    return json_is_integer(v) && json_integer_value(v) >= 0 &&
+           (uint64_t)json_integer_value(v) <= max;
+}
+
+/* A file's optional reuse fields (written since reuse, docs/DESIGN.md
+ * "Reuse"): "reused" is "entry" or "prefix" (then with "reused_bytes" up
+ * to size), "deflate_prefix" is {bytes < size, compressed, sha256, crc32}.
+ * 0 when absent or well formed. */
+static int reuse_fields_check(const json_t *f, uint64_t size)
+{
+    const json_t *r = json_object_get(f, "reused"), *n = json_object_get(f, "reused_bytes"),
+                 *dp = json_object_get(f, "deflate_prefix");
+    const char *how = json_string_value(r);
+
+    if (r != NULL && (how == NULL || (strcmp(how, "entry") != 0 && strcmp(how, "prefix") != 0)))
+        return -1;
+    if ((how != NULL && strcmp(how, "prefix") == 0) != (n != NULL) ||
+        (n != NULL && !uint_in(n, size)))
+        return -1;
+    if (dp == NULL)
+        return 0;
+    if (!json_is_object(dp) || json_object_size(dp) != 4 || size == 0 ||
+        !uint_in(json_object_get(dp, "bytes"), size - 1) ||
+        !uint_in(json_object_get(dp, "compressed"), ENGINE_MAX_ENTRY_BYTES) ||
+        !uint_in(json_object_get(dp, "crc32"), UINT32_MAX) ||
+        !manifest_is_sha256(json_string_value(json_object_get(dp, "sha256"))))
+        return -1;
+    return 0;
+}
+
 int manifest_validate(const json_t *m, struct err *e)
 {
     const json_t *files, *f, *v;
@@ -113,6 +145,9 @@ int manifest_validate(const json_t *m, struct err *e)
         if (!manifest_is_sha256(json_string_value(f)))
             return err_set(e, ERR_VERIFY, "manifest.json: env key \"%.64s\" has a bad fingerprint", k);
     }
+    v = json_object_get(m, "reused_from");
+    if (v != NULL && (json_string_value(v) == NULL || engine_name_check(json_string_value(v), &ne) != 0))
+        return err_set(e, ERR_VERIFY, "manifest.json: \"reused_from\" must be a snapshot name");
     v = json_object_get(m, "absent");
     if (!json_is_array(v))
         return err_set(e, ERR_VERIFY, "manifest.json: \"absent\" must be an array");
@@ -137,6 +172,11 @@ int manifest_validate(const json_t *m, struct err *e)
             !json_is_string(json_object_get(f, "group"))) {
             free(paths);
             return err_set(e, ERR_VERIFY, "manifest.json: files[%zu] (%.200s) is malformed", i, p);
+        }
+        if (reuse_fields_check(f, (uint64_t)json_integer_value(size)) != 0) {
+            free(paths);
+            return err_set(e, ERR_VERIFY, "manifest.json: files[%zu] (%.200s) has malformed "
+                           "reuse fields", i, p);
         }
         paths[i] = p;
     }
