@@ -403,7 +403,8 @@ static int64_t captured_positions(const struct create_ctx *cc)
 
 /* What the entry took from the previous archive ("reused": "entry" or
  * "prefix" with "reused_bytes"), and where a later create can continue its
- * deflate stream ("deflate_prefix"). 0 or -1 (out of memory). */
+ * deflate stream ("deflate_prefix"), into f: the file's object in the
+ * manifest's "reuse"."files" (files[] stays as it always was). 0 or -1. */
 static int reuse_note(const struct file_src *fs, json_t *f)
 {
     json_t *dp = NULL;
@@ -429,7 +430,7 @@ static int reuse_note(const struct file_src *fs, json_t *f)
 static json_t *build_manifest(struct create_ctx *cc)
 {
     char created[32];
-    json_t *m, *files;
+    json_t *m, *files, *rfiles = json_object();
     int reused = 0;
 
     engine_time_format(cc->now, created, sizeof(created));
@@ -445,8 +446,15 @@ static json_t *build_manifest(struct create_ctx *cc)
         json_t *f = json_pack("{s:s,s:I,s:s,s:s}", "path", c->cf->rel, "size",
                               (json_int_t)c->limit, "sha256",
                               c->buf != NULL ? c->sha256 : fs->sha256, "group", c->cf->group);
-        if (f == NULL || reuse_note(fs, f) != 0 || json_array_append_new(files, f) != 0)
+        json_t *note = json_object();
+        if (f == NULL || json_array_append_new(files, f) != 0 || note == NULL ||
+            reuse_note(fs, note) != 0 || rfiles == NULL) {
+            json_decref(note);
             goto fail;
+        }
+        if (json_object_size(note) > 0)
+            json_object_set(rfiles, c->cf->rel, note);
+        json_decref(note);
         if (fs->reused != CREATE_REUSED_NONE)
             reused = 1;
     }
@@ -472,11 +480,17 @@ static json_t *build_manifest(struct create_ctx *cc)
                   "positions_count", positions >= 0 ? json_integer(positions) : json_null(),
                   "statesnap_version", STATESNAP_VERSION,
                   "consistency", cut_consistency_json(&cc->cut));
-    if (m != NULL && reused &&
-        json_object_set_new(m, "reused_from", json_string(reuse_name(cc->reuse))) != 0) {
-        json_decref(m);
-        return NULL;
+    if (m != NULL && json_object_size(rfiles) > 0) {
+        json_t *r = json_pack("{s:O}", "files", rfiles);
+        if (r == NULL || (reused && json_object_set_new(r, "from",
+                                                        json_string(reuse_name(cc->reuse))) != 0) ||
+            json_object_set_new(m, "reuse", r) != 0) {
+            json_decref(m);
+            json_decref(rfiles);
+            return NULL;
+        }
     }
+    json_decref(rfiles);
     if (m != NULL && cc->chain_idx >= 0) {
         if (cc->chain_tip == NULL)
             cc->chain_tip = chain_scan_result(&cc->chain, cc->cap.files[cc->chain_idx].rel);
@@ -485,6 +499,7 @@ static json_t *build_manifest(struct create_ctx *cc)
     return m;
 fail:
     json_decref(files);
+    json_decref(rfiles);
     return NULL;
 }
 

@@ -69,12 +69,13 @@ static int uint_in(const json_t *v, uint64_t max)
            (uint64_t)json_integer_value(v) <= max;
 }
 
-/* A file's optional reuse fields (written since reuse, docs/DESIGN.md
- * "Reuse"): "reused" is "entry" or "prefix" (then with "reused_bytes" up
- * to size), "deflate_prefix" is {bytes < size, compressed, sha256, crc32}.
- * 0 when absent or well formed. */
-static int reuse_fields_check(const json_t *f, uint64_t size)
+/* One file's reuse note (docs/DESIGN.md "Reuse"): "reused" is "entry" or
+ * "prefix" (then with "reused_bytes"), "deflate_prefix" has {bytes,
+ * compressed, sha256, crc32}; unknown keys are allowed, as elsewhere (a
+ * later create checks bytes against the file's size). 0 when well formed. */
+static int reuse_fields_check(const json_t *f)
 {
+    const uint64_t size = ENGINE_MAX_ENTRY_BYTES;
     const json_t *r = json_object_get(f, "reused"), *n = json_object_get(f, "reused_bytes"),
                  *dp = json_object_get(f, "deflate_prefix");
     const char *how = json_string_value(r);
@@ -86,12 +87,37 @@ static int reuse_fields_check(const json_t *f, uint64_t size)
         return -1;
     if (dp == NULL)
         return 0;
-    if (!json_is_object(dp) || json_object_size(dp) != 4 || size == 0 ||
+    if (!json_is_object(dp) ||
         !uint_in(json_object_get(dp, "bytes"), size - 1) ||
         !uint_in(json_object_get(dp, "compressed"), ENGINE_MAX_ENTRY_BYTES) ||
         !uint_in(json_object_get(dp, "crc32"), UINT32_MAX) ||
         !manifest_is_sha256(json_string_value(json_object_get(dp, "sha256"))))
         return -1;
+    return 0;
+}
+
+/* The optional "reuse" object: {"from": a snapshot name (when anything
+ * was reused), "files": {listed path: note}}. paths (n) are files[]'s, sorted. */
+static int reuse_check(const json_t *r, const char **paths, size_t n, struct err *e)
+{
+    const json_t *from, *files, *f;
+    const char *k;
+    struct err ne = { 0 };
+
+    if (r == NULL)
+        return 0;
+    from = json_object_get(r, "from");
+    files = json_object_get(r, "files");
+    if (!json_is_object(r) || !json_is_object(files) ||
+        (from != NULL && (json_string_value(from) == NULL ||
+                          engine_name_check(json_string_value(from), &ne) != 0)))
+        return err_set(e, ERR_VERIFY, "manifest.json: \"reuse\" is malformed");
+    json_object_foreach((json_t *)files, k, f) {
+        if (bsearch(&k, paths, n, sizeof(*paths), cmp_str) == NULL)
+            return err_set(e, ERR_VERIFY, "manifest.json: \"reuse\" names %.200s, not a listed file", k);
+        if (!json_is_object(f) || reuse_fields_check(f) != 0)
+            return err_set(e, ERR_VERIFY, "manifest.json: \"reuse\" of %.200s is malformed", k);
+    }
     return 0;
 }
 
@@ -145,9 +171,6 @@ int manifest_validate(const json_t *m, struct err *e)
         if (!manifest_is_sha256(json_string_value(f)))
             return err_set(e, ERR_VERIFY, "manifest.json: env key \"%.64s\" has a bad fingerprint", k);
     }
-    v = json_object_get(m, "reused_from");
-    if (v != NULL && (json_string_value(v) == NULL || engine_name_check(json_string_value(v), &ne) != 0))
-        return err_set(e, ERR_VERIFY, "manifest.json: \"reused_from\" must be a snapshot name");
     v = json_object_get(m, "absent");
     if (!json_is_array(v))
         return err_set(e, ERR_VERIFY, "manifest.json: \"absent\" must be an array");
@@ -173,11 +196,6 @@ int manifest_validate(const json_t *m, struct err *e)
             free(paths);
             return err_set(e, ERR_VERIFY, "manifest.json: files[%zu] (%.200s) is malformed", i, p);
         }
-        if (reuse_fields_check(f, (uint64_t)json_integer_value(size)) != 0) {
-            free(paths);
-            return err_set(e, ERR_VERIFY, "manifest.json: files[%zu] (%.200s) has malformed "
-                           "reuse fields", i, p);
-        }
         paths[i] = p;
     }
     qsort(paths, n, sizeof(*paths), cmp_str);
@@ -187,6 +205,10 @@ int manifest_validate(const json_t *m, struct err *e)
             free(paths);
             return -1;
         }
+    }
+    if (reuse_check(json_object_get(m, "reuse"), paths, n, e) != 0) {
+        free(paths);
+        return -1;
     }
     free(paths);
     return 0;

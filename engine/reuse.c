@@ -24,6 +24,7 @@ struct reuse {
     zip_t *za;
     json_t *manifest;
     json_t *by_path;           /* path -> manifest files[] entry */
+    const json_t *notes;       /* the manifest's reuse.files (borrowed), or NULL */
     char name[ENGINE_NAME_MAX + 1];
 };
 
@@ -118,6 +119,7 @@ struct reuse *reuse_open(struct store *s, const char **reason)
     json_t *f;
     json_array_foreach(json_object_get(r->manifest, "files"), i, f)
         json_object_set(r->by_path, json_string_value(json_object_get(f, "path")), f);
+    r->notes = json_object_get(json_object_get(r->manifest, "reuse"), "files");
 out:
     if (why != NULL) {
         if (fd >= 0)
@@ -185,7 +187,7 @@ int reuse_find(struct reuse *r, const char *rel, struct reuse_entry *out)
     out->comp_size = st.comp_size;
     out->crc = st.crc;
     out->sha256 = json_string_value(json_object_get(f, "sha256"));
-    p = json_object_get(f, "deflate_prefix");
+    p = json_object_get(json_object_get(r->notes, rel), "deflate_prefix");
     if (json_is_object(p)) {
         uint64_t crc;
         out->prefix_sha256 = json_string_value(json_object_get(p, "sha256"));

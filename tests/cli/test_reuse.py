@@ -53,7 +53,17 @@ def manifest(s, name):
 
 
 def files_of(m):
-    return {f["path"]: f for f in m["files"]}
+    """{path: the file's reuse note}, for every file in files[] (files[] itself
+    is as without reuse: path, size, sha256, group)."""
+    notes = m.get("reuse", {}).get("files", {})
+    assert set(notes) <= {f["path"] for f in m["files"]}
+    for f in m["files"]:
+        assert set(f) == {"path", "size", "sha256", "group"}, f
+    return {f["path"]: notes.get(f["path"], {}) for f in m["files"]}
+
+
+def reused_from(m):
+    return m.get("reuse", {}).get("from")
 
 
 def advance(root, n=2000):
@@ -95,7 +105,7 @@ def assert_standard_and_right(s, name, tmp_path):
 def test_a_repeat_copies_what_did_not_change_and_matches_a_fresh_deflate(bs, cfg, tmp_path):
     create(bs, cfg, "a")
     first = files_of(manifest(bs, "a"))
-    assert "reused_from" not in manifest(bs, "a")
+    assert reused_from(manifest(bs, "a")) is None
     assert not any("reused" in f for f in first.values())
     # The chain went through pdeflate: where a later create can continue it.
     dp = first[CHAIN]["deflate_prefix"]
@@ -104,7 +114,7 @@ def test_a_repeat_copies_what_did_not_change_and_matches_a_fresh_deflate(bs, cfg
     create(bs, cfg, "b")
     m = manifest(bs, "b")
     got = files_of(m)
-    assert m["reused_from"] == "a"
+    assert reused_from(m) == "a"
     for rel in ("config/config.json", "config/risk_limits.json", BIG):
         assert got[rel].get("reused") == "entry", rel
     assert got[CHAIN]["reused"] == "prefix" and got[CHAIN]["reused_bytes"] == 3 * BLOCK
@@ -117,7 +127,7 @@ def test_a_repeat_copies_what_did_not_change_and_matches_a_fresh_deflate(bs, cfg
     # last 32 KiB as its dictionary, as a full deflate's block does).
     fresh = Statesnap(bs.root, tmp_path / "fresh", bs.tmp)
     create(fresh, cfg, "b")
-    assert "reused_from" not in manifest(fresh, "b")
+    assert reused_from(manifest(fresh, "b")) is None
     fresh_entries = read_zip(fresh.archive("b"))
     for rel in got:
         assert entries[rel] == fresh_entries[rel], rel
@@ -185,8 +195,8 @@ def test_a_corrupted_previous_archive_is_not_copied_from(bs, cfg, tmp_path):
     advance(bs.root)
     create(bs, cfg, "b")
     m = manifest(bs, "b")
-    assert "reused_from" not in m
-    assert not any("reused" in f for f in m["files"])
+    assert reused_from(m) is None
+    assert not any("reused" in f for f in files_of(m).values())
     assert_standard_and_right(bs, "b", tmp_path)
     rc, out, err = bs.run("verify", "a")
     assert rc != 0, "verify missed the flipped byte"
@@ -197,7 +207,7 @@ def test_a_missing_previous_archive_is_a_full_deflate(bs, cfg, tmp_path):
     os.unlink(bs.archive("a"))
     advance(bs.root)
     create(bs, cfg, "b")
-    assert "reused_from" not in manifest(bs, "b")
+    assert reused_from(manifest(bs, "b")) is None
     assert_standard_and_right(bs, "b", tmp_path)
 
 
@@ -232,16 +242,30 @@ def rezip_with_manifest(src, dst, edit):
             out.writestr(zi, data)
 
 
+
+def set_note(m, note, path=CHAIN, frm=None):
+    r = m.setdefault("reuse", {"files": {}})
+    r["files"][path] = note
+    if frm is not None:
+        r["from"] = frm
+
+
+DP = {"bytes": 1 << 20, "compressed": 1000, "crc32": 7, "sha256": "0" * 64}
+
+
 @pytest.mark.parametrize("edit,ok", [
     (lambda m: None, True),
-    (lambda m: m["files"][0].update(reused="entry"), True),
-    (lambda m: m["files"][0].update(reused="bogus"), False),
-    (lambda m: m["files"][0].update(reused="prefix"), False),            # without reused_bytes
-    (lambda m: m["files"][0].update(reused_bytes=3), False),             # without reused: prefix
-    (lambda m: m["files"][0].update(deflate_prefix={"bytes": 1}), False),
-    (lambda m: m["files"][0].update(deflate_prefix={"bytes": 10 ** 12, "compressed": 1, "crc32": 1,
-                                                    "sha256": "0" * 64}), False),
-    (lambda m: m.update(reused_from="../x"), False),
+    (lambda m: set_note(m, {"reused": "entry"}, frm="older"), True),
+    (lambda m: set_note(m, {"reused": "prefix", "reused_bytes": 5, "deflate_prefix": DP}), True),
+    (lambda m: set_note(m, {"reused": "bogus"}), False),
+    (lambda m: set_note(m, {"reused": "prefix"}), False),            # without reused_bytes
+    (lambda m: set_note(m, {"reused_bytes": 3}), False),             # without reused: prefix
+    (lambda m: set_note(m, {"deflate_prefix": {"bytes": 1}}), False),
+    (lambda m: set_note(m, {"deflate_prefix": dict(DP, crc32=1 << 33)}), False),
+    (lambda m: set_note(m, {"deflate_prefix": dict(DP, sha256="x")}), False),
+    (lambda m: set_note(m, {"reused": "entry"}, path="state/not_listed.json"), False),
+    (lambda m: set_note(m, {"reused": "entry"}, frm="../x"), False),
+    (lambda m: m.update(reuse=[]), False),
 ])
 def test_import_checks_the_reuse_fields(ss, tmp_path, edit, ok):
     ss.create("a")
