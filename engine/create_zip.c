@@ -414,15 +414,16 @@ static int reuse_note(const struct file_src *fs, json_t *f)
             return -1;
         /* The same stream: the previous one's continuation point holds. */
         if (fs->re.has_prefix)
-            dp = reuse_prefix_json(fs->re.prefix_bytes, fs->re.prefix_comp, fs->re.prefix_sha256,
-                                   fs->re.prefix_crc);
+            dp = reuse_prefix_json(fs->cc->s, fs->cc->name, fs->cut->cf->rel, fs->re.prefix_bytes,
+                                   fs->re.prefix_comp, fs->re.prefix_sha256, fs->re.prefix_crc);
     } else {
         if (fs->reused == CREATE_REUSED_PREFIX &&
             (json_object_set_new(f, "reused", json_string("prefix")) != 0 ||
              json_object_set_new(f, "reused_bytes", json_integer((json_int_t)fs->base_in)) != 0))
             return -1;
         if (fs->has_dp)
-            dp = reuse_prefix_json(fs->dp_bytes, fs->dp_comp, fs->dp_sha, fs->dp_crc);
+            dp = reuse_prefix_json(fs->cc->s, fs->cc->name, fs->cut->cf->rel, fs->dp_bytes,
+                                   fs->dp_comp, fs->dp_sha, fs->dp_crc);
     }
     return dp != NULL ? json_object_set_new(f, "deflate_prefix", dp) : 0;
 }

@@ -71,7 +71,7 @@ static int uint_in(const json_t *v, uint64_t max)
 
 /* One file's reuse note (docs/DESIGN.md "Reuse"): "reused" is "entry" or
  * "prefix" (then with "reused_bytes"), "deflate_prefix" has {bytes,
- * compressed, sha256, crc32}; unknown keys are allowed, as elsewhere (a
+ * compressed, sha256, crc32} and a hex "mac"; unknown keys are allowed, as elsewhere (a
  * later create checks bytes against the file's size). 0 when well formed. */
 static int reuse_fields_check(const json_t *f)
 {
@@ -91,7 +91,9 @@ static int reuse_fields_check(const json_t *f)
         !uint_in(json_object_get(dp, "bytes"), size - 1) ||
         !uint_in(json_object_get(dp, "compressed"), ENGINE_MAX_ENTRY_BYTES) ||
         !uint_in(json_object_get(dp, "crc32"), UINT32_MAX) ||
-        !manifest_is_sha256(json_string_value(json_object_get(dp, "sha256"))))
+        !manifest_is_sha256(json_string_value(json_object_get(dp, "sha256"))) ||
+        (json_object_get(dp, "mac") != NULL &&
+         !manifest_is_sha256(json_string_value(json_object_get(dp, "mac")))))
         return -1;
     return 0;
 }

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "archive.h"
 #include "../common/fsutil.h"
@@ -25,6 +27,7 @@ struct reuse {
     json_t *manifest;
     json_t *by_path;           /* path -> manifest files[] entry */
     const json_t *notes;       /* the manifest's reuse.files (borrowed), or NULL */
+    struct store *s;           /* its secret keys the deflate_prefix macs */
     char name[ENGINE_NAME_MAX + 1];
 };
 
@@ -99,6 +102,7 @@ struct reuse *reuse_open(struct store *s, const char **reason)
         goto out;
     }
     snprintf(r->name, sizeof(r->name), "%s", row.name);
+    r->s = s;
     /* The very file hashed: libzip owns fd from here. */
     if ((r->za = zip_fdopen(fd, 0, &zerr)) == NULL) {
         why = "the previous archive does not open";
@@ -154,6 +158,30 @@ const char *reuse_name(const struct reuse *r)
     return r->name;
 }
 
+/* HMAC-SHA256 under the store's secret of one deflate_prefix record, as
+ * hex: only this store's own creates write records it accepts. */
+static int prefix_mac(struct store *s, const char *snap, const char *path, uint64_t bytes,
+                      uint64_t compressed, const char *sha256, uint32_t crc, char out[65])
+{
+    char msg[1400];
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int maclen = 0;
+    struct err e = { 0 };
+    int n;
+
+    if (!s->have_secret && store_secret(s, &e) != 0)
+        return -1;
+    n = snprintf(msg, sizeof(msg), "statesnap deflate_prefix 1\n%s\n%s\n%llu\n%llu\n%s\n%lu", snap,
+                 path, (unsigned long long)bytes, (unsigned long long)compressed, sha256,
+                 (unsigned long)crc);
+    if (n < 0 || (size_t)n >= sizeof(msg) ||
+        HMAC(EVP_sha256(), s->secret, sizeof(s->secret), (const unsigned char *)msg, (size_t)n,
+             mac, &maclen) == NULL || maclen != 32)
+        return -1;
+    fs_hex(mac, 32, out);
+    return 0;
+}
+
 static int uint_field(const json_t *o, const char *k, uint64_t *out)
 {
     const json_t *v = json_object_get(o, k);
@@ -190,12 +218,18 @@ int reuse_find(struct reuse *r, const char *rel, struct reuse_entry *out)
     p = json_object_get(json_object_get(r->notes, rel), "deflate_prefix");
     if (json_is_object(p)) {
         uint64_t crc;
+        const char *mac = json_string_value(json_object_get(p, "mac"));
+        char want[65];
         out->prefix_sha256 = json_string_value(json_object_get(p, "sha256"));
         if (uint_field(p, "bytes", &out->prefix_bytes) == 0 &&
             uint_field(p, "compressed", &out->prefix_comp) == 0 &&
             uint_field(p, "crc32", &crc) == 0 && crc <= UINT32_MAX &&
             manifest_is_sha256(out->prefix_sha256) && out->prefix_bytes > 0 &&
-            out->prefix_bytes < out->size && out->prefix_comp < out->comp_size) {
+            out->prefix_bytes < out->size && out->prefix_comp < out->comp_size && mac != NULL &&
+            strlen(mac) == 64 &&
+            prefix_mac(r->s, r->name, rel, out->prefix_bytes, out->prefix_comp,
+                       out->prefix_sha256, (uint32_t)crc, want) == 0 &&
+            CRYPTO_memcmp(want, mac, 64) == 0) {
             out->prefix_crc = (uint32_t)crc;
             out->has_prefix = 1;
         }
@@ -226,8 +260,13 @@ uint64_t reuse_last_block(uint64_t base_in, uint64_t limit)
     return base_in + (blocks - 1) * (uint64_t)PDEFLATE_BLOCK;
 }
 
-json_t *reuse_prefix_json(uint64_t bytes, uint64_t compressed, const char *sha256, uint32_t crc)
+json_t *reuse_prefix_json(struct store *s, const char *snap, const char *path, uint64_t bytes,
+                          uint64_t compressed, const char *sha256, uint32_t crc)
 {
-    return json_pack("{s:I,s:I,s:s,s:I}", "bytes", (json_int_t)bytes, "compressed",
-                     (json_int_t)compressed, "sha256", sha256, "crc32", (json_int_t)crc);
+    char mac[65];
+
+    if (prefix_mac(s, snap, path, bytes, compressed, sha256, crc, mac) != 0)
+        return NULL;
+    return json_pack("{s:I,s:I,s:s,s:I,s:s}", "bytes", (json_int_t)bytes, "compressed",
+                     (json_int_t)compressed, "sha256", sha256, "crc32", (json_int_t)crc, "mac", mac);
 }

@@ -62,8 +62,13 @@ void reuse_dict_push(unsigned char *dict, size_t *len, const unsigned char *p, s
  * when it deflates the file's bytes from base_in (a block boundary) to limit. */
 uint64_t reuse_last_block(uint64_t base_in, uint64_t limit);
 
-/* The manifest's "deflate_prefix" object: {bytes, compressed, sha256, crc32}.
- * NULL when out of memory. */
-json_t *reuse_prefix_json(uint64_t bytes, uint64_t compressed, const char *sha256, uint32_t crc);
+/* The manifest's "deflate_prefix" object of path in snapshot snap: {bytes,
+ * compressed, sha256, crc32, mac}, mac an HMAC-SHA256 of the rest under s's
+ * secret. reuse_find continues only records whose mac checks out: an
+ * imported archive, whose entries were checked whole but whose records
+ * were not, is never continued from mid-stream. NULL when the secret
+ * cannot be had or out of memory (the record is then left out). */
+json_t *reuse_prefix_json(struct store *s, const char *snap, const char *path, uint64_t bytes,
+                          uint64_t compressed, const char *sha256, uint32_t crc);
 
 #endif

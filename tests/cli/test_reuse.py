@@ -161,7 +161,10 @@ def test_nothing_changed_copies_every_entry(bs, cfg, tmp_path):
     got = files_of(manifest(bs, "b"))
     # Every deflated file came from a (the chain whole: it did not grow).
     assert got[CHAIN]["reused"] == "entry"
-    assert got[CHAIN]["deflate_prefix"] == files_of(manifest(bs, "a"))[CHAIN]["deflate_prefix"]
+    dp_a = files_of(manifest(bs, "a"))[CHAIN]["deflate_prefix"]
+    dp_b = got[CHAIN]["deflate_prefix"]
+    assert dp_a.pop("mac") != dp_b.pop("mac")       # keyed to the snapshot's name too
+    assert dp_a == dp_b
     assert all(f.get("reused") == "entry" for p, f in got.items() if not p.startswith("env/")), got
     assert_standard_and_right(bs, "b", tmp_path)
 
@@ -227,6 +230,28 @@ def test_a_reused_snapshot_restores_and_imports(bs, cfg, tmp_path):
     other.ok("verify", "b")
 
 
+def test_an_imported_archive_is_copied_whole_but_never_continued(bs, cfg, tmp_path):
+    """Import checks every entry whole, not a deflate_prefix record: only
+    records this store's own creates made (their mac is keyed by the store's
+    secret) are continued mid-stream."""
+    create(bs, cfg, "a")
+    assert "mac" in files_of(manifest(bs, "a"))[CHAIN]["deflate_prefix"]
+    other = Statesnap(bs.root, tmp_path / "other", bs.tmp)
+    other.ok("import", bs.archive("a"))
+    advance(bs.root)
+    create(other, cfg, "b")
+    got = files_of(manifest(other, "b"))
+    assert reused_from(manifest(other, "b")) == "a"
+    assert got[BIG]["reused"] == "entry"
+    assert "reused" not in got[CHAIN]
+    assert_standard_and_right(other, "b", tmp_path)
+    # Its own record from then on is continued by the next create there.
+    advance(bs.root)
+    create(other, cfg, "c")
+    assert files_of(manifest(other, "c"))[CHAIN]["reused"] == "prefix"
+    assert_standard_and_right(other, "c", tmp_path)
+
+
 def rezip_with_manifest(src, dst, edit):
     """src with its manifest changed by edit(m) (SHA256SUMS unchanged: paths and hashes stay)."""
     with zipfile.ZipFile(src) as z, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as out:
@@ -263,6 +288,7 @@ DP = {"bytes": 1 << 20, "compressed": 1000, "crc32": 7, "sha256": "0" * 64}
     (lambda m: set_note(m, {"deflate_prefix": {"bytes": 1}}), False),
     (lambda m: set_note(m, {"deflate_prefix": dict(DP, crc32=1 << 33)}), False),
     (lambda m: set_note(m, {"deflate_prefix": dict(DP, sha256="x")}), False),
+    (lambda m: set_note(m, {"deflate_prefix": dict(DP, mac="x")}), False),
     (lambda m: set_note(m, {"reused": "entry"}, path="state/not_listed.json"), False),
     (lambda m: set_note(m, {"reused": "entry"}, frm="../x"), False),
     (lambda m: m.update(reuse=[]), False),
