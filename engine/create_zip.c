@@ -56,20 +56,6 @@ static void tap_bytes(struct file_src *fs, const unsigned char *data, size_t r)
     fs->done += (uint64_t)r;
 }
 
-/* The SHA-256 of what md has digested so far, leaving md as it is. */
-static int sha_so_far(EVP_MD_CTX *md, char out[65])
-{
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    int rc = -1;
-
-    if (c != NULL && EVP_MD_CTX_copy_ex(c, md) == 1) {
-        create_zip_sha_hex(c, out);
-        rc = 0;
-    }
-    EVP_MD_CTX_free(c);
-    return rc;
-}
-
 /* The hash and CRC of the bytes before mark_at (where the entry's last
  * deflate block begins) are taken on the way through. */
 static void file_tap(void *ud, const unsigned char *data, size_t r)
@@ -79,7 +65,7 @@ static void file_tap(void *ud, const unsigned char *data, size_t r)
     if (!fs->marked && fs->mark_at > fs->done && fs->mark_at <= fs->done + r) {
         size_t k = (size_t)(fs->mark_at - fs->done);
         tap_bytes(fs, data, k);
-        fs->marked = sha_so_far(fs->md, fs->mark_sha) == 0;
+        fs->marked = reuse_sha_so_far(fs->md, fs->mark_sha) == 0;
         fs->mark_crc = fs->crc;
         data += k;
         r -= k;
@@ -199,7 +185,7 @@ static int reuse_check(struct file_src *fs)
         reuse_dict_push(fs->dict, &fs->dict_len, buf, (size_t)r);
     }
     free(buf);
-    same = sha_so_far(fs->md, sha) == 0 &&
+    same = reuse_sha_so_far(fs->md, sha) == 0 &&
            (whole ? strcmp(sha, re->sha256) == 0 && fs->crc == re->crc
                   : strcmp(sha, re->prefix_sha256) == 0 && fs->crc == re->prefix_crc);
     if (!same ||
@@ -623,6 +609,16 @@ static zip_source_t *reuse_source(zip_t *za, struct create_ctx *cc, struct file_
 
 static int write_once(struct create_ctx *cc, const char *tmp);
 
+/* The deflate level of this create: 0 = stored. */
+static int create_level(const struct create_ctx *cc)
+{
+    int level = cc->o->compression_level > 0 ? cc->o->compression_level
+                : cc->o->compression_level == CREATE_LEVEL_STORED ? 0
+                : cc->s->cfg->compression_level;
+
+    return level < 0 || level > 9 ? 6 : level;
+}
+
 /* Write every member into tmp. On failure the partial file is gone. The
  * previous archive is opened for reuse on the first call (after the cut:
  * hashing it never holds the bot paused); if copying from it fails the
@@ -631,7 +627,9 @@ int create_zip_write(struct create_ctx *cc, const char *tmp)
 {
     if (!cc->reuse_tried) {
         cc->reuse_tried = 1;
-        cc->reuse = reuse_open(cc->s, NULL);
+        /* A stored archive (a restore's safety snapshot) copies nothing. */
+        if (create_level(cc) > 0)
+            cc->reuse = reuse_open(cc->s, NULL);
     }
     cc->reuse_failed = 0;
     if (write_once(cc, tmp) == 0)
@@ -647,14 +645,10 @@ int create_zip_write(struct create_ctx *cc, const char *tmp)
 static int write_once(struct create_ctx *cc, const char *tmp)
 {
     struct err *e = cc->e;
-    int zerr = 0, level = cc->o->compression_level > 0 ? cc->o->compression_level
-                          : cc->o->compression_level == CREATE_LEVEL_STORED ? 0
-                          : cc->s->cfg->compression_level;
+    int zerr = 0, level = create_level(cc);
     zip_t *za;
     struct lazy_src mf = { 0 }, sums = { 0 };
 
-    if (level < 0 || level > 9)
-        level = 6;
     za = zip_open(tmp, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
     if (za == NULL)
         return err_set(e, ERR_IO, "cannot create %s (libzip error %d)", tmp, zerr);

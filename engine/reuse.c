@@ -270,3 +270,17 @@ json_t *reuse_prefix_json(struct store *s, const char *snap, const char *path, u
     return json_pack("{s:I,s:I,s:s,s:I,s:s}", "bytes", (json_int_t)bytes, "compressed",
                      (json_int_t)compressed, "sha256", sha256, "crc32", (json_int_t)crc, "mac", mac);
 }
+
+int reuse_sha_so_far(EVP_MD_CTX *md, char out[65])
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned char d[32];
+    int rc = -1;
+
+    if (c != NULL && EVP_MD_CTX_copy_ex(c, md) == 1 && EVP_DigestFinal_ex(c, d, NULL) == 1) {
+        fs_hex(d, sizeof(d), out);
+        rc = 0;
+    }
+    EVP_MD_CTX_free(c);
+    return rc;
+}

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <jansson.h>
 #include <zip.h>
+#include <openssl/evp.h>
 
 #include "store.h"
 
@@ -51,6 +52,9 @@ const char *reuse_name(const struct reuse *r);
 /* 1 and *out filled when the previous archive holds rel deflated, within
  * the zip-bomb ratio, with a well-formed manifest entry; 0 otherwise. */
 int reuse_find(struct reuse *r, const char *rel, struct reuse_entry *out);
+
+/* The SHA-256 (hex) of what md has digested so far, leaving md as it is. 0 or -1. */
+int reuse_sha_so_far(EVP_MD_CTX *md, char out[65]);
 
 #define REUSE_DICT 32768u   /* deflate's window: the bytes a continued stream needs */
 

@@ -304,3 +304,17 @@ def test_import_checks_the_reuse_fields(ss, tmp_path, edit, ok):
     else:
         assert rc != 0 and "manifest.json" in out + err, out + err
         assert not os.path.exists(os.path.join(str(tmp_path / "other"), "a.zip"))
+
+
+def test_a_stored_create_copies_nothing(bs, cfg, tmp_path):
+    """compression_level 0 asks for stored entries: nothing deflated is copied in."""
+    create(bs, cfg, "a")
+    stored = str(tmp_path / "stored.json")
+    with open(stored, "w") as f:
+        json.dump({"compression_level": 0, "compress_threads": 2}, f)
+    create(bs, stored, "b")
+    assert "reuse" not in manifest(bs, "b")
+    with zipfile.ZipFile(bs.archive("b")) as z:
+        assert all(i.compress_type == zipfile.ZIP_STORED for i in z.infolist()
+                   if i.filename.startswith(("state/", "config/")))
+    assert_standard_and_right(bs, "b", tmp_path)
