@@ -434,5 +434,6 @@ out:
     json_decref(cc.chain_tip);
     chain_scan_free(&cc.chain);
     json_decref(cc.manifest);
+    reuse_close(cc.reuse);
     return rc;
 }

@@ -21,7 +21,6 @@
 #include "pdeflate.h"
 
 #define CREATE_STORE_BELOW 64              /* tiny files are stored, not deflated */
-#define CREATE_REHASH_MAX (64u << 20)      /* streamed files re-hashed from the archive up to this */
 
 void create_zip_sha_hex(EVP_MD_CTX *md, char out[65])
 {
@@ -33,10 +32,8 @@ void create_zip_sha_hex(EVP_MD_CTX *md, char out[65])
 
 /* Every byte read from a file: into its hash and CRC, the end of an
  * append-only file into the ring, the chain into its scan. */
-static void file_tap(void *ud, const unsigned char *data, size_t r)
+static void tap_bytes(struct file_src *fs, const unsigned char *data, size_t r)
 {
-    struct file_src *fs = ud;
-
     EVP_DigestUpdate(fs->md, data, r);
     fs->crc = (uint32_t)crc32(fs->crc, data, (uInt)r);
     if (fs->cut->append) {
@@ -56,6 +53,24 @@ static void file_tap(void *ud, const unsigned char *data, size_t r)
     if (fs->chain != NULL)
         chain_scan_feed(fs->chain, data, r);
     fs->done += (uint64_t)r;
+}
+
+/* The hash and CRC of the bytes before mark_at (where the entry's last
+ * deflate block begins) are taken on the way through. */
+static void file_tap(void *ud, const unsigned char *data, size_t r)
+{
+    struct file_src *fs = ud;
+
+    if (!fs->marked && fs->mark_at > fs->done && fs->mark_at <= fs->done + r) {
+        size_t k = (size_t)(fs->mark_at - fs->done);
+        tap_bytes(fs, data, k);
+        fs->marked = reuse_sha_so_far(fs->md, fs->mark_sha) == 0;
+        fs->mark_crc = fs->crc;
+        data += k;
+        r -= k;
+    }
+    if (r > 0)
+        tap_bytes(fs, data, r);
 }
 
 /* All of an append-only file's bytes are through: do they still end with
@@ -78,6 +93,108 @@ static void src_reset(struct file_src *fs)
     fs->pd = NULL;
     EVP_MD_CTX_free(fs->md);
     fs->md = NULL;
+    if (fs->raw != NULL)
+        zip_fclose(fs->raw);
+    fs->raw = NULL;
+    fs->raw_left = 0;
+    free(fs->dict);
+    fs->dict = NULL;
+    fs->dict_len = 0;
+}
+
+/* Back to the file's first byte with nothing read. */
+static int src_rewind(struct file_src *fs)
+{
+    struct cut_file *c = fs->cut;
+
+    src_reset(fs);
+    fs->done = 0;
+    fs->ring_len = 0;
+    fs->marked = 0;
+    fs->mark_at = 0;
+    fs->has_dp = 0;
+    fs->reused = CREATE_REUSED_NONE;
+    fs->base_in = fs->base_out = 0;
+    fs->crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    if (fs->chain != NULL) {
+        chain_scan_free(fs->chain);
+        chain_scan_init(fs->chain, fs->chain->f_seq, fs->chain->f_hash, fs->chain->f_prev);
+    }
+    if (lseek(c->fd, 0, SEEK_SET) != 0) {
+        err_sys(fs->cc->e, errno, "read %s", c->cf->rel);
+        zip_error_set(&fs->zerr, ZIP_ER_READ, errno);
+        return -1;
+    }
+    if ((fs->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(fs->md, EVP_sha256(), NULL) != 1) {
+        zip_error_set(&fs->zerr, ZIP_ER_MEMORY, 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* A read of the file returned r <= 0: the error in cc->e and zerr. */
+static void read_failed(struct file_src *fs, ssize_t r)
+{
+    struct create_ctx *cc = fs->cc;
+    struct cut_file *c = fs->cut;
+
+    if (r < 0) {
+        err_sys(cc->e, errno, "read %s", c->cf->rel);
+        zip_error_set(&fs->zerr, ZIP_ER_READ, errno);
+        return;
+    }
+    /* Only an append-only file is the live one: it was cut short. */
+    cc->moved = c->append;
+    err_set(cc->e, c->append ? ERR_UNSTABLE : ERR_IO, "%s shrank while it was being read",
+            c->cf->rel);
+    zip_error_set(&fs->zerr, ZIP_ER_READ, 0);
+}
+
+/* Before anything is emitted: read (and hash) the bytes the previous
+ * archive's entry, or its deflate_prefix, covers, and when they are the
+ * same, open that entry's compressed bytes to copy. 1 reused, 0 not (the
+ * caller rewinds), -1 a read error. */
+static int reuse_check(struct file_src *fs)
+{
+    struct cut_file *c = fs->cut;
+    const struct reuse_entry *re = &fs->re;
+    int whole = re->size == c->limit;
+    uint64_t n = whole ? c->limit : re->prefix_bytes;
+    unsigned char *buf;
+    char sha[65];
+    int same;
+
+    if (!whole && (!re->has_prefix || re->prefix_bytes > c->limit))
+        return 0;
+    if ((buf = malloc(PDEFLATE_BLOCK)) == NULL || (fs->dict = malloc(REUSE_DICT)) == NULL) {
+        free(buf);
+        return 0;
+    }
+    if (!whole)
+        fs->mark_at = reuse_last_block(n, c->limit);
+    while (fs->done < n) {
+        uint64_t want = n - fs->done;
+        ssize_t r = fs_read_some(c->fd, buf, want > PDEFLATE_BLOCK ? PDEFLATE_BLOCK : (size_t)want);
+        if (r <= 0) {
+            free(buf);
+            read_failed(fs, r);
+            return -1;
+        }
+        file_tap(fs, buf, (size_t)r);
+        reuse_dict_push(fs->dict, &fs->dict_len, buf, (size_t)r);
+    }
+    free(buf);
+    same = reuse_sha_so_far(fs->md, sha) == 0 &&
+           (whole ? strcmp(sha, re->sha256) == 0 && fs->crc == re->crc
+                  : strcmp(sha, re->prefix_sha256) == 0 && fs->crc == re->prefix_crc);
+    if (!same ||
+        (fs->raw = zip_fopen_index(reuse_zip(fs->cc->reuse), re->idx, ZIP_FL_COMPRESSED)) == NULL)
+        return 0;
+    fs->raw_left = whole ? re->comp_size : re->prefix_comp;
+    fs->reused = whole ? CREATE_REUSED_ENTRY : CREATE_REUSED_PREFIX;
+    fs->base_in = n;
+    fs->base_out = fs->raw_left;
+    return 1;
 }
 
 static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cmd_t cmd)
@@ -87,34 +204,47 @@ static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
     struct cut_file *c = fs->cut;
 
     switch (cmd) {
-    case ZIP_SOURCE_OPEN:
-        src_reset(fs);
-        fs->done = 0;
-        fs->ring_len = 0;
-        fs->crc = (uint32_t)crc32(0L, Z_NULL, 0);
-        if (fs->chain != NULL) {
-            chain_scan_free(fs->chain);
-            chain_scan_init(fs->chain, fs->chain->f_seq, fs->chain->f_hash, fs->chain->f_prev);
-        }
-        if (lseek(c->fd, 0, SEEK_SET) != 0) {
-            err_sys(cc->e, errno, "read %s", c->cf->rel);
-            zip_error_set(&fs->zerr, ZIP_ER_READ, errno);
+    case ZIP_SOURCE_OPEN: {
+        int r = 0;
+        if (src_rewind(fs) != 0)
             return -1;
-        }
-        if ((fs->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(fs->md, EVP_sha256(), NULL) != 1) {
+        if (fs->try_reuse && (r = reuse_check(fs)) < 0)
+            return -1;
+        if (r == 0 && fs->try_reuse && src_rewind(fs) != 0)
+            return -1;
+        if (fs->reused == CREATE_REUSED_ENTRY || fs->level == 0)
+            return 0;
+        if (fs->reused == CREATE_REUSED_NONE)
+            fs->mark_at = reuse_last_block(0, c->limit);
+        if (pdeflate_start(&fs->pd, c->fd, c->limit - fs->base_in, fs->level,
+                           (unsigned)cc->s->cfg->compress_threads, c->cf->rel,
+                           file_tap, fs, cc->e) != 0) {
             zip_error_set(&fs->zerr, ZIP_ER_MEMORY, 0);
             return -1;
         }
-        if (fs->level > 0 && pdeflate_start(&fs->pd, c->fd, c->limit, fs->level,
-                                            (unsigned)cc->s->cfg->compress_threads, c->cf->rel,
-                                            file_tap, fs, cc->e) != 0) {
-            zip_error_set(&fs->zerr, ZIP_ER_MEMORY, 0);
-            return -1;
-        }
+        if (fs->reused == CREATE_REUSED_PREFIX)
+            pdeflate_prime(fs->pd, fs->dict, fs->dict_len);
         return 0;
+    }
     case ZIP_SOURCE_READ: {
         uint64_t left = c->limit - fs->done;
         ssize_t r;
+        if (fs->raw_left > 0) {
+            /* The previous archive's compressed bytes, as they are. */
+            zip_int64_t got = zip_fread(fs->raw, data, len < fs->raw_left ? len : fs->raw_left);
+            if (got <= 0) {
+                cc->reuse_failed = 1;
+                err_set(cc->e, ERR_IO, "cannot read %s from the previous archive", c->cf->rel);
+                zip_error_set(&fs->zerr, ZIP_ER_READ, 0);
+                return -1;
+            }
+            fs->raw_left -= (uint64_t)got;
+            return got;
+        }
+        if (fs->reused == CREATE_REUSED_ENTRY) {
+            fs->pd_crc = fs->crc;
+            return tail_check(fs) != 0 ? -1 : 0;
+        }
         if (fs->pd != NULL) {
             /* The deflated stream; the tap hashes the input as it is read. */
             if ((r = pdeflate_read(fs->pd, data, (size_t)len, cc->e)) < 0) {
@@ -129,7 +259,17 @@ static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
                 return -1;
             }
             if (r == 0 && fs->done == c->limit) {
-                fs->pd_crc = pdeflate_crc(fs->pd);
+                uint64_t in_at, out_at;
+                fs->pd_crc = fs->crc;
+                pdeflate_last_block(fs->pd, &in_at, &out_at);
+                /* Where the next create can continue this stream from. */
+                if (fs->marked && fs->base_in + in_at == fs->mark_at && fs->mark_at > 0) {
+                    fs->has_dp = 1;
+                    fs->dp_bytes = fs->mark_at;
+                    fs->dp_comp = fs->base_out + out_at;
+                    memcpy(fs->dp_sha, fs->mark_sha, sizeof(fs->dp_sha));
+                    fs->dp_crc = fs->mark_crc;
+                }
                 if (tail_check(fs) != 0)
                     return -1;
             }
@@ -140,17 +280,8 @@ static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
         if (len > left)
             len = left;
         r = fs_read_some(c->fd, data, (size_t)len);
-        if (r < 0) {
-            err_sys(cc->e, errno, "read %s", c->cf->rel);
-            zip_error_set(&fs->zerr, ZIP_ER_READ, errno);
-            return -1;
-        }
-        if (r == 0) {
-            /* Only an append-only file is the live one: it was cut short. */
-            cc->moved = c->append;
-            err_set(cc->e, c->append ? ERR_UNSTABLE : ERR_IO,
-                    "%s shrank while it was being read", c->cf->rel);
-            zip_error_set(&fs->zerr, ZIP_ER_READ, 0);
+        if (r <= 0) {
+            read_failed(fs, r);
             return -1;
         }
         file_tap(fs, data, (size_t)r);
@@ -255,10 +386,38 @@ static int64_t captured_positions(const struct create_ctx *cc)
     return -1;
 }
 
+/* What the entry took from the previous archive ("reused": "entry" or
+ * "prefix" with "reused_bytes"), and where a later create can continue its
+ * deflate stream ("deflate_prefix"), into f: the file's object in the
+ * manifest's "reuse"."files" (files[] stays as it always was). 0 or -1. */
+static int reuse_note(const struct file_src *fs, json_t *f)
+{
+    json_t *dp = NULL;
+
+    if (fs->reused == CREATE_REUSED_ENTRY) {
+        if (json_object_set_new(f, "reused", json_string("entry")) != 0)
+            return -1;
+        /* The same stream: the previous one's continuation point holds. */
+        if (fs->re.has_prefix)
+            dp = reuse_prefix_json(fs->cc->s, fs->cc->name, fs->cut->cf->rel, fs->re.prefix_bytes,
+                                   fs->re.prefix_comp, fs->re.prefix_sha256, fs->re.prefix_crc);
+    } else {
+        if (fs->reused == CREATE_REUSED_PREFIX &&
+            (json_object_set_new(f, "reused", json_string("prefix")) != 0 ||
+             json_object_set_new(f, "reused_bytes", json_integer((json_int_t)fs->base_in)) != 0))
+            return -1;
+        if (fs->has_dp)
+            dp = reuse_prefix_json(fs->cc->s, fs->cc->name, fs->cut->cf->rel, fs->dp_bytes,
+                                   fs->dp_comp, fs->dp_sha, fs->dp_crc);
+    }
+    return dp != NULL ? json_object_set_new(f, "deflate_prefix", dp) : 0;
+}
+
 static json_t *build_manifest(struct create_ctx *cc)
 {
     char created[32];
-    json_t *m, *files;
+    json_t *m, *files, *rfiles = json_object();
+    int reused = 0;
 
     engine_time_format(cc->now, created, sizeof(created));
     files = json_array();
@@ -270,10 +429,20 @@ static json_t *build_manifest(struct create_ctx *cc)
         /* Size and hash come from the one read that produced the entry. */
         if (c->buf == NULL && !fs->finished)
             goto fail;
-        json_array_append_new(files, json_pack("{s:s,s:I,s:s,s:s}", "path", c->cf->rel,
-                                               "size", (json_int_t)c->limit, "sha256",
-                                               c->buf != NULL ? c->sha256 : fs->sha256,
-                                               "group", c->cf->group));
+        json_t *f = json_pack("{s:s,s:I,s:s,s:s}", "path", c->cf->rel, "size",
+                              (json_int_t)c->limit, "sha256",
+                              c->buf != NULL ? c->sha256 : fs->sha256, "group", c->cf->group);
+        json_t *note = json_object();
+        if (f == NULL || json_array_append_new(files, f) != 0 || note == NULL ||
+            reuse_note(fs, note) != 0 || rfiles == NULL) {
+            json_decref(note);
+            goto fail;
+        }
+        if (json_object_size(note) > 0)
+            json_object_set(rfiles, c->cf->rel, note);
+        json_decref(note);
+        if (fs->reused != CREATE_REUSED_NONE)
+            reused = 1;
     }
     if (cc->env_masked != NULL)
         json_array_append_new(files, json_pack("{s:s,s:I,s:s,s:s}", "path", MANIFEST_ENV_ENTRY,
@@ -297,6 +466,17 @@ static json_t *build_manifest(struct create_ctx *cc)
                   "positions_count", positions >= 0 ? json_integer(positions) : json_null(),
                   "statesnap_version", STATESNAP_VERSION,
                   "consistency", cut_consistency_json(&cc->cut));
+    if (m != NULL && json_object_size(rfiles) > 0) {
+        json_t *r = json_pack("{s:O}", "files", rfiles);
+        if (r == NULL || (reused && json_object_set_new(r, "from",
+                                                        json_string(reuse_name(cc->reuse))) != 0) ||
+            json_object_set_new(m, "reuse", r) != 0) {
+            json_decref(m);
+            json_decref(rfiles);
+            return NULL;
+        }
+    }
+    json_decref(rfiles);
     if (m != NULL && cc->chain_idx >= 0) {
         if (cc->chain_tip == NULL)
             cc->chain_tip = chain_scan_result(&cc->chain, cc->cap.files[cc->chain_idx].rel);
@@ -305,6 +485,7 @@ static json_t *build_manifest(struct create_ctx *cc)
     return m;
 fail:
     json_decref(files);
+    json_decref(rfiles);
     return NULL;
 }
 
@@ -411,18 +592,79 @@ static int add_lazy(zip_t *za, struct create_ctx *cc, struct lazy_src *ls, const
     return zip_set_file_compression(za, (zip_uint64_t)idx, ZIP_CM_DEFLATE, 6);
 }
 
-/* Write every member into tmp. On failure the partial file is gone. */
+/* The source copying fs's entry from the previous archive when its bytes
+ * are known to be the same (read inside the window, hashed), or NULL: then
+ * try_reuse says whether file_cb is to check the candidate it found. */
+static zip_source_t *reuse_source(zip_t *za, struct create_ctx *cc, struct file_src *fs, int level)
+{
+    struct cut_file *c = fs->cut;
+    zip_source_t *src;
+
+    fs->try_reuse = 0;
+    fs->reused = CREATE_REUSED_NONE;
+    fs->has_dp = 0;
+    if (cc->reuse == NULL || level == 0 || c->limit < CREATE_STORE_BELOW ||
+        stored_ext(c->cf->rel) || fs->store_only || !reuse_find(cc->reuse, c->cf->rel, &fs->re))
+        return NULL;
+    if (!c->hashed) {
+        fs->try_reuse = c->fd >= 0;
+        return NULL;
+    }
+    if (fs->re.size != c->limit || fs->re.crc != c->crc || strcmp(fs->re.sha256, c->sha256) != 0 ||
+        (src = zip_source_zip(za, reuse_zip(cc->reuse), fs->re.idx, ZIP_FL_COMPRESSED, 0, -1)) == NULL)
+        return NULL;
+    fs->reused = CREATE_REUSED_ENTRY;
+    if (c->buf == NULL) {
+        /* What file_cb would have found: the cut hashed the private copy. */
+        fs->crc = c->crc;
+        memcpy(fs->sha256, c->sha256, sizeof(fs->sha256));
+        fs->finished = 1;
+    }
+    return src;
+}
+
+static int write_once(struct create_ctx *cc, const char *tmp);
+
+/* The deflate level of this create: 0 = stored. */
+static int create_level(const struct create_ctx *cc)
+{
+    int level = cc->o->compression_level > 0 ? cc->o->compression_level
+                : cc->o->compression_level == CREATE_LEVEL_STORED ? 0
+                : cc->s->cfg->compression_level;
+
+    return level < 0 || level > 9 ? 6 : level;
+}
+
+/* Write every member into tmp. On failure the partial file is gone. The
+ * previous archive is opened for reuse on the first call (after the cut:
+ * hashing it never holds the bot paused); if copying from it fails the
+ * archive is written again without it. */
 int create_zip_write(struct create_ctx *cc, const char *tmp)
 {
+    if (!cc->reuse_tried) {
+        cc->reuse_tried = 1;
+        /* A stored archive (a restore's safety snapshot) copies nothing. */
+        if (create_level(cc) > 0)
+            cc->reuse = reuse_open(cc->s, NULL);
+    }
+    cc->reuse_failed = 0;
+    if (write_once(cc, tmp) == 0)
+        return 0;
+    if (!cc->reuse_failed || cc->moved)
+        return -1;
+    reuse_close(cc->reuse);
+    cc->reuse = NULL;
+    err_clear(cc->e);
+    return write_once(cc, tmp);
+}
+
+static int write_once(struct create_ctx *cc, const char *tmp)
+{
     struct err *e = cc->e;
-    int zerr = 0, level = cc->o->compression_level > 0 ? cc->o->compression_level
-                          : cc->o->compression_level == CREATE_LEVEL_STORED ? 0
-                          : cc->s->cfg->compression_level;
+    int zerr = 0, level = create_level(cc);
     zip_t *za;
     struct lazy_src mf = { 0 }, sums = { 0 }, sig = { 0 };
 
-    if (level < 0 || level > 9)
-        level = 6;
     za = zip_open(tmp, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
     if (za == NULL)
         return err_set(e, ERR_IO, "cannot create %s (libzip error %d)", tmp, zerr);
@@ -434,10 +676,13 @@ int create_zip_write(struct create_ctx *cc, const char *tmp)
 
         if (!c->present)
             continue;
-        /* Bytes read into memory inside the window go in as they are; the
-         * rest streams from its descriptor through file_cb. */
-        src = c->buf != NULL ? zip_source_buffer(za, c->buf, c->limit, 0)
-                             : zip_source_function(za, file_cb, fs);
+        /* An entry the previous archive holds with the same bytes is
+         * copied from it; bytes read into memory inside the window go in
+         * as they are; the rest streams from its descriptor through file_cb. */
+        src = reuse_source(za, cc, fs, level);
+        if (src == NULL)
+            src = c->buf != NULL ? zip_source_buffer(za, c->buf, c->limit, 0)
+                                 : zip_source_function(za, file_cb, fs);
         if (src == NULL)
             goto zfail;
         if ((idx = zip_file_add(za, c->cf->rel, src, ZIP_FL_ENC_UTF_8)) < 0) {
@@ -449,6 +694,10 @@ int create_zip_write(struct create_ctx *cc, const char *tmp)
         zip_file_set_mtime(za, (zip_uint64_t)idx, c->id.mtime.tv_sec, 0);
         if (set_compression(za, idx, level, fs, c->limit) != 0)
             goto zfail;
+        /* file_cb checks the candidate once it has read the bytes, and
+         * deflates them itself when they differ. */
+        if (fs->try_reuse && fs->level == 0)
+            fs->level = level;
     }
     if (cc->env_masked != NULL) {
         zip_source_t *src = zip_source_buffer(za, cc->env_masked, cc->env_len, 0);
@@ -485,74 +734,4 @@ zfail:
     zip_discard(za);
     unlink(tmp);
     return -1;
-}
-
-/* Entries that deflated past the ratio limit archive_open enforces on
- * every read (a file of zeros): marked to be stored. Returns how many. */
-int create_zip_mark_over_ratio(struct create_ctx *cc, const char *tmp)
-{
-    int zerr = 0, n = 0;
-    zip_t *za = zip_open(tmp, ZIP_RDONLY, &zerr);
-
-    if (za == NULL)
-        return 0;   /* create_zip_check says what is wrong */
-    for (size_t i = 0; i < cc->cap.n; i++) {
-        zip_stat_t st;
-        if (!cc->cut.files[i].present || cc->srcs[i].store_only ||
-            zip_stat(za, cc->cut.files[i].cf->rel, 0, &st) != 0)
-            continue;
-        if ((st.valid & ZIP_STAT_COMP_SIZE) && archive_ratio_exceeded(st.size, st.comp_size)) {
-            cc->srcs[i].store_only = 1;
-            n++;
-        }
-    }
-    zip_discard(za);
-    return n;
-}
-
-/* Read the finished archive back the way verify, restore, import and
- * reindex will: its structure and manifest, every entry's size and CRC in
- * the central directory against the bytes that were read, and the small
- * files hashed again whole. create never reports an archive they refuse. */
-int create_zip_check(struct create_ctx *cc, const char *tmp)
-{
-    struct archive *a = NULL;
-    struct err ae = { 0 };
-    uint64_t fd_bytes = 0;
-    int rc = -1;
-
-    if (archive_open(&a, tmp, &ae) != 0)
-        goto bad;
-    for (size_t i = 0; i < cc->cap.n; i++) {
-        const struct cut_file *c = &cc->cut.files[i];
-        if (c->present && c->buf == NULL)
-            fd_bytes += c->limit;
-    }
-    for (size_t i = 0; i < cc->cap.n; i++) {
-        const struct cut_file *c = &cc->cut.files[i];
-        uint64_t size;
-        uint32_t crc;
-        if (!c->present)
-            continue;
-        if (archive_entry_stat(a, c->cf->rel, &size, &crc, &ae) != 0)
-            goto bad;
-        if (size != c->limit || crc != (c->buf != NULL ? c->crc : cc->srcs[i].crc)) {
-            err_set(&ae, ERR_VERIFY, "%.200s: the archive's size or CRC differs from what was read",
-                    c->cf->rel);
-            goto bad;
-        }
-        if ((c->buf != NULL || fd_bytes <= CREATE_REHASH_MAX) &&
-            archive_stream(a, c->cf->rel, NULL, NULL, &ae) != 0)
-            goto bad;
-    }
-    if (cc->env_masked != NULL && archive_stream(a, MANIFEST_ENV_ENTRY, NULL, NULL, &ae) != 0)
-        goto bad;
-    rc = 0;
-    goto out;
-bad:
-    err_set(cc->e, ERR_IO, "the archive just written does not check out, so it was not kept: %s",
-            ae.msg);
-out:
-    archive_close(a);
-    return rc;
 }

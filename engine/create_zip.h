@@ -1,4 +1,4 @@
-/* create_zip.h - the archive a create writes (create_zip.c) and the state
+/* create_zip.h - the archive a create writes (create_zip.c, read back by create_check.c) and the state
  * of one create that create.c and create_zip.c share. Internal to create:
  * nothing else includes it. */
 #ifndef STATESNAP_CREATE_ZIP_H
@@ -13,6 +13,7 @@
 #include "chain.h"
 #include "cut.h"
 #include "pdeflate.h"
+#include "reuse.h"
 #include "sign.h"
 #include "store.h"
 
@@ -36,7 +37,26 @@ struct file_src {
     struct chain_scan *chain;           /* fed when this is the hash chain */
     int store_only;        /* deflates past the zip-bomb ratio limit: stored instead */
     zip_error_t zerr;
+    /* Reuse of the previous archive (reuse.h): */
+    int try_reuse;         /* re holds a candidate to check once the bytes are read */
+    int reused;            /* CREATE_REUSED_*: what the entry written took */
+    struct reuse_entry re;
+    zip_file_t *raw;       /* the previous entry's compressed bytes, being copied */
+    uint64_t raw_left;
+    uint64_t base_in, base_out;   /* the reused prefix: input and compressed bytes */
+    unsigned char *dict;   /* the prefix's last 32 KiB, the tail's dictionary */
+    size_t dict_len;
+    uint64_t mark_at;      /* where this entry's last deflate block begins */
+    int marked;
+    char mark_sha[65];     /* of the bytes before mark_at, and their CRC */
+    uint32_t mark_crc;
+    int has_dp;            /* dp_*: this entry's deflate_prefix for the next create */
+    uint64_t dp_bytes, dp_comp;
+    char dp_sha[65];
+    uint32_t dp_crc;
 };
+
+enum { CREATE_REUSED_NONE, CREATE_REUSED_ENTRY, CREATE_REUSED_PREFIX };
 
 /* A member generated when libzip reaches it (manifest.json, SHA256SUMS): by
  * then every file before it has been read and hashed. */
@@ -71,6 +91,9 @@ struct create_ctx {
     int post_done;
     json_t *manifest;      /* built by make_manifest */
     const struct sign_key *sign_key;   /* signs manifest.json (engine/signing.c) */
+    struct reuse *reuse;   /* the previous archive, when it checked out (create_zip_write opens it) */
+    int reuse_tried;
+    int reuse_failed;      /* copying from it failed: written again without */
     char version[129];
     char git[65];
     char host[256];

@@ -63,6 +63,66 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static int uint_in(const json_t *v, uint64_t max)
+{
+    return json_is_integer(v) && json_integer_value(v) >= 0 &&
+           (uint64_t)json_integer_value(v) <= max;
+}
+
+/* One file's reuse note (docs/DESIGN.md "Reuse"): "reused" is "entry" or
+ * "prefix" (then with "reused_bytes"), "deflate_prefix" has {bytes,
+ * compressed, sha256, crc32} and a hex "mac"; unknown keys are allowed, as elsewhere (a
+ * later create checks bytes against the file's size). 0 when well formed. */
+static int reuse_fields_check(const json_t *f)
+{
+    const uint64_t size = ENGINE_MAX_ENTRY_BYTES;
+    const json_t *r = json_object_get(f, "reused"), *n = json_object_get(f, "reused_bytes"),
+                 *dp = json_object_get(f, "deflate_prefix");
+    const char *how = json_string_value(r);
+
+    if (r != NULL && (how == NULL || (strcmp(how, "entry") != 0 && strcmp(how, "prefix") != 0)))
+        return -1;
+    if ((how != NULL && strcmp(how, "prefix") == 0) != (n != NULL) ||
+        (n != NULL && !uint_in(n, size)))
+        return -1;
+    if (dp == NULL)
+        return 0;
+    if (!json_is_object(dp) ||
+        !uint_in(json_object_get(dp, "bytes"), size - 1) ||
+        !uint_in(json_object_get(dp, "compressed"), ENGINE_MAX_ENTRY_BYTES) ||
+        !uint_in(json_object_get(dp, "crc32"), UINT32_MAX) ||
+        !manifest_is_sha256(json_string_value(json_object_get(dp, "sha256"))) ||
+        (json_object_get(dp, "mac") != NULL &&
+         !manifest_is_sha256(json_string_value(json_object_get(dp, "mac")))))
+        return -1;
+    return 0;
+}
+
+/* The optional "reuse" object: {"from": a snapshot name (when anything
+ * was reused), "files": {listed path: note}}. paths (n) are files[]'s, sorted. */
+static int reuse_check(const json_t *r, const char **paths, size_t n, struct err *e)
+{
+    const json_t *from, *files, *f;
+    const char *k;
+    struct err ne = { 0 };
+
+    if (r == NULL)
+        return 0;
+    from = json_object_get(r, "from");
+    files = json_object_get(r, "files");
+    if (!json_is_object(r) || !json_is_object(files) ||
+        (from != NULL && (json_string_value(from) == NULL ||
+                          engine_name_check(json_string_value(from), &ne) != 0)))
+        return err_set(e, ERR_VERIFY, "manifest.json: \"reuse\" is malformed");
+    json_object_foreach((json_t *)files, k, f) {
+        if (bsearch(&k, paths, n, sizeof(*paths), cmp_str) == NULL)
+            return err_set(e, ERR_VERIFY, "manifest.json: \"reuse\" names %.200s, not a listed file", k);
+        if (!json_is_object(f) || reuse_fields_check(f) != 0)
+            return err_set(e, ERR_VERIFY, "manifest.json: \"reuse\" of %.200s is malformed", k);
+    }
+    return 0;
+}
+
 int manifest_validate(const json_t *m, struct err *e)
 {
     const json_t *files, *f, *v;
@@ -147,6 +207,10 @@ int manifest_validate(const json_t *m, struct err *e)
             free(paths);
             return -1;
         }
+    }
+    if (reuse_check(json_object_get(m, "reuse"), paths, n, e) != 0) {
+        free(paths);
+        return -1;
     }
     free(paths);
     return 0;

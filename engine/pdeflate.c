@@ -30,6 +30,7 @@ struct pdeflate {
     uint64_t filled;               /* blocks read and queued */
     uint64_t taken;                /* blocks a worker has picked up */
     uint64_t written;              /* blocks handed out completely */
+    uint64_t out_before_last;      /* compressed bytes of every block but the last */
     int level;
     const char *what;
     pdeflate_tap tap;
@@ -232,6 +233,8 @@ ssize_t pdeflate_read(struct pdeflate *p, void *buf, size_t len, struct err *e)
     s->out_off += n;
     if (s->out_off == s->out_len) {
         s->state = SLOT_FREE;
+        if (!s->last)
+            p->out_before_last += s->out_len;
         p->written++;
     }
     return (ssize_t)n;
@@ -240,6 +243,22 @@ ssize_t pdeflate_read(struct pdeflate *p, void *buf, size_t len, struct err *e)
 uint32_t pdeflate_crc(const struct pdeflate *p)
 {
     return p->crc;
+}
+
+void pdeflate_prime(struct pdeflate *p, const unsigned char *dict, size_t len)
+{
+    if (len > DICT_BYTES) {
+        dict += len - DICT_BYTES;
+        len = DICT_BYTES;
+    }
+    memcpy(p->tail, dict, len);
+    p->tail_len = len;
+}
+
+void pdeflate_last_block(const struct pdeflate *p, uint64_t *in_start, uint64_t *out_start)
+{
+    *in_start = (p->nblocks - 1) * (uint64_t)PDEFLATE_BLOCK;
+    *out_start = p->out_before_last;
 }
 
 void pdeflate_free(struct pdeflate *p)

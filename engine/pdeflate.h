@@ -38,6 +38,17 @@ ssize_t pdeflate_read(struct pdeflate *p, void *buf, size_t len, struct err *e);
 /* CRC-32 of the input, valid once pdeflate_read() has returned 0. */
 uint32_t pdeflate_crc(const struct pdeflate *p);
 
+/* Use dict's last 32 KiB as the first block's dictionary, as if the
+ * stream continued one whose input ended with dict (a sync-flushed prefix
+ * deflated elsewhere). Before the first pdeflate_read. Cannot fail. */
+void pdeflate_prime(struct pdeflate *p, const unsigned char *dict, size_t len);
+
+/* Once the stream is all out: where its last block begins, in input bytes
+ * and in compressed bytes from the start. Every block before it ends in a
+ * sync flush, so that much of the stream can be continued (pdeflate_prime)
+ * by a later one. Cannot fail. */
+void pdeflate_last_block(const struct pdeflate *p, uint64_t *in_start, uint64_t *out_start);
+
 /* Stop the workers and free everything. p may be NULL. */
 void pdeflate_free(struct pdeflate *p);
 

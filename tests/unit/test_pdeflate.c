@@ -194,10 +194,69 @@ static void freed_midway_stops_the_workers(void **state)
     free(in);
 }
 
+/* The whole stream of fd's n bytes from its offset (after optional priming). */
+static unsigned char *deflate_all(int fd, size_t n, const unsigned char *dict, size_t dict_len,
+                                  size_t *zlen, uint64_t *last_in, uint64_t *last_out)
+{
+    struct pdeflate *p = NULL;
+    struct err e = { 0 };
+    unsigned char *z = malloc(n + n / 4 + 65536);
+    ssize_t r;
+
+    assert_int_equal(pdeflate_start(&p, fd, n, 6, 2, "test", NULL, NULL, &e), 0);
+    if (dict != NULL)
+        pdeflate_prime(p, dict, dict_len);
+    *zlen = 0;
+    while ((r = pdeflate_read(p, z + *zlen, 50000, &e)) > 0)
+        *zlen += (size_t)r;
+    assert_int_equal(r, 0);
+    pdeflate_last_block(p, last_in, last_out);
+    pdeflate_free(p);
+    return z;
+}
+
+/* What reuse does: the first stream's bytes up to its last block, then a
+ * second stream of the rest primed with the prefix's last 32 KiB, are the
+ * stream a full deflate of the whole would write, byte for byte. */
+static void a_prefix_continues_byte_for_byte(void **state)
+{
+    const size_t sizes[] = { 3 * PDEFLATE_BLOCK + 12345, 2 * PDEFLATE_BLOCK, PDEFLATE_BLOCK + 1 };
+
+    (void)state;
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        size_t n = sizes[k], grown = n + PDEFLATE_BLOCK + 999, zlen, tlen, flen;
+        unsigned char *in = make_input(grown, 11);
+        uint64_t pin, pout, tin, tout, fin, fout;
+        int fd = temp_file_with(in, grown);
+        unsigned char *first = deflate_all(fd, n, NULL, 0, &zlen, &pin, &pout);
+
+        assert_int_equal(pin, ((n - 1) / PDEFLATE_BLOCK) * PDEFLATE_BLOCK);
+        assert_true(pout > 0 && pout < zlen);
+        /* The sync flush ends the prefix byte-aligned: 00 00 ff ff. */
+        assert_memory_equal(first + pout - 4, "\0\0\377\377", 4);
+        assert_int_equal(lseek(fd, (off_t)pin, SEEK_SET), (off_t)pin);
+        unsigned char *tail = deflate_all(fd, grown - pin, in + pin - 32768, 32768, &tlen, &tin,
+                                          &tout);
+        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+        unsigned char *full = deflate_all(fd, grown, NULL, 0, &flen, &fin, &fout);
+        assert_int_equal(pout + tlen, flen);
+        assert_memory_equal(full, first, pout);
+        assert_memory_equal(full + pout, tail, tlen);
+        assert_int_equal(pin + tin, fin);
+        assert_int_equal(pout + tout, fout);
+        close(fd);
+        free(in);
+        free(first);
+        free(tail);
+        free(full);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(sizes_around_block_edges),
+        cmocka_unit_test(a_prefix_continues_byte_for_byte),
         cmocka_unit_test(thread_counts_and_levels),
         cmocka_unit_test(compresses_like_zlib),
         cmocka_unit_test(a_file_shorter_than_promised_is_an_error),
