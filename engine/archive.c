@@ -94,8 +94,9 @@ static int check_structure(struct archive *a, struct err *e)
     unsigned ratio = atomic_load(&limit_ratio);
     int rc = -1;
 
-    if (n < 0 || n > ENGINE_MAX_FILES + 2)
-        return err_set(e, ERR_VERIFY, "archive has too many entries (limit %d)", ENGINE_MAX_FILES + 2);
+    if (n < 0 || n > ENGINE_MAX_FILES_HARD + ENGINE_RESERVED_ENTRIES)
+        return err_set(e, ERR_VERIFY, "archive has too many entries (limit %d)",
+                       ENGINE_MAX_FILES_HARD + ENGINE_RESERVED_ENTRIES);
     if ((names = calloc((size_t)n + 1, sizeof(*names))) == NULL)
         return err_set(e, ERR_IO, "out of memory");
     for (zip_int64_t i = 0; i < n; i++) {

@@ -25,7 +25,14 @@
 #define ENGINE_LABELS_MAX 32                   /* labels per snapshot */
 #define ENGINE_LABEL_KEY_MAX 64
 #define ENGINE_LABEL_VALUE_MAX 256
-#define ENGINE_MAX_FILES 10000                 /* files in one snapshot */
+/* Files in one snapshot: the config's max_files (default below) caps what a
+ * create captures; reading an archive accepts up to the hard ceiling
+ * whatever the config says, so a store whose cap was raised (or lowered
+ * later) still reads every archive it wrote, and a hostile archive still
+ * meets a fixed entry-count bound. */
+#define ENGINE_DEFAULT_MAX_FILES 100000
+#define ENGINE_MAX_FILES_HARD 1000000          /* max_files can be at most this */
+#define ENGINE_RESERVED_ENTRIES 8              /* .env, manifest.json, SHA256SUMS, signature, ... */
 #define ENGINE_MAX_ENTRY_BYTES (64ULL << 30)   /* one archive entry, uncompressed: hard cap */
 #define ENGINE_MAX_TOTAL_BYTES (1ULL << 40)    /* max_unpacked_bytes can be at most this */
 /* Defaults of the zip-bomb limits (config max_unpacked_bytes, max_compression_ratio):
@@ -98,6 +105,7 @@ struct engine_config {
     const struct hook_spec *drill_check;   /* run against a drill's scratch copy; NULL = none */
     uint64_t max_unpacked_bytes;      /* an archive's total uncompressed size; 0 = default */
     unsigned max_compression_ratio;   /* per entry of ENGINE_RATIO_MIN_BYTES or more; 0 = default */
+    unsigned max_files;               /* files one create captures (config max_files); 0 = default */
     /* Who hears of every audited operation and failed verification (NULL =
      * nobody). Built by the front before any thread starts, then only read. */
     const struct engine_sinks *sinks;
