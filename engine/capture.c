@@ -206,7 +206,7 @@ static int is_secret(struct walk *w, const char *base, const char *abs, const st
     return 0;
 }
 
-static int add_file(struct walk *w, const char *rel, const char *abs)
+static int add_file(struct walk *w, const char *rel, const char *abs, off_t size)
 {
     struct capture_set *o = w->out;
 
@@ -228,6 +228,7 @@ static int add_file(struct walk *w, const char *rel, const char *abs)
     f->rel = strdup(rel);
     f->abs = strdup(abs);
     f->group = capture_group(rel);
+    f->size = size;
     o->n++;
     if (f->rel == NULL || f->abs == NULL)
         return err_set(w->e, ERR_IO, "out of memory");
@@ -312,14 +313,14 @@ static int walk_dir(struct walk *w, const char *abs_dir, const char *rel_dir, in
                           rel);
                 continue;
             }
-            rc = add_file(w, rel, real);
+            rc = add_file(w, rel, real, tst.st_size);
             continue;
         }
         if (!S_ISREG(st.st_mode)) {
             rc = warn(w, "skipped %s: not a regular file", rel);
             continue;
         }
-        rc = add_file(w, rel, abs);
+        rc = add_file(w, rel, abs, st.st_size);
     }
     closedir(d);
     return rc;

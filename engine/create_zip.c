@@ -74,6 +74,8 @@ static int tail_check(struct file_src *fs)
 
 static void src_reset(struct file_src *fs)
 {
+    free(fs->ring);
+    fs->ring = NULL;
     pdeflate_free(fs->pd);
     fs->pd = NULL;
     EVP_MD_CTX_free(fs->md);
@@ -101,7 +103,8 @@ static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
             zip_error_set(&fs->zerr, ZIP_ER_READ, errno);
             return -1;
         }
-        if ((fs->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(fs->md, EVP_sha256(), NULL) != 1) {
+        if ((c->append && (fs->ring = malloc(CUT_TAIL_MAX)) == NULL) ||
+            (fs->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(fs->md, EVP_sha256(), NULL) != 1) {
             zip_error_set(&fs->zerr, ZIP_ER_MEMORY, 0);
             return -1;
         }
