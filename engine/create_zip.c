@@ -19,6 +19,7 @@
 #include "manifest.h"
 #include "meta.h"
 #include "pdeflate.h"
+#include "zipout.h"
 
 #define CREATE_STORE_BELOW 64              /* tiny files are stored, not deflated */
 #define CREATE_REHASH_MAX (64u << 20)      /* streamed files re-hashed from the archive up to this */
@@ -401,7 +402,7 @@ static int add_lazy(zip_t *za, struct create_ctx *cc, struct lazy_src *ls, const
 int create_zip_write(struct create_ctx *cc, const char *tmp)
 {
     struct err *e = cc->e;
-    int zerr = 0, level = cc->o->compression_level > 0 ? cc->o->compression_level
+    int level = cc->o->compression_level > 0 ? cc->o->compression_level
                           : cc->o->compression_level == CREATE_LEVEL_STORED ? 0
                           : cc->s->cfg->compression_level;
     zip_t *za;
@@ -409,9 +410,8 @@ int create_zip_write(struct create_ctx *cc, const char *tmp)
 
     if (level < 0 || level > 9)
         level = 6;
-    za = zip_open(tmp, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
-    if (za == NULL)
-        return err_set(e, ERR_IO, "cannot create %s (libzip error %d)", tmp, zerr);
+    if ((za = zipout_open(tmp, e)) == NULL)
+        return -1;
     for (size_t i = 0; i < cc->cap.n; i++) {
         struct file_src *fs = &cc->srcs[i];
         struct cut_file *c = fs->cut;
