@@ -188,12 +188,16 @@ struct create_opts {
     int (*gate)(void *ctx, struct err *e);
     void *gate_ctx;
     const char *reason;      /* for hooks: "manual", "api", "schedule", "pre-restore"; NULL = manual */
+    int if_changed;          /* return the newest snapshot ("skipped": true) when no captured
+                              * file differs from it (engine/unchanged.h) */
 };
 
 /* Capture the state root into NAME.zip and catalog it. Takes the store lock.
  * Returns 0 and *snap (the Snapshot document with its files; caller decrefs)
  * or -1 (ERR_INVALID, ERR_CONFLICT, ERR_IO, ERR_NO_SPACE, ERR_LOCKED). Nothing
- * is left behind on failure. */
+ * is left behind on failure. With o->if_changed and nothing changed since
+ * the newest snapshot, *snap is that snapshot with "skipped": true: no
+ * archive, row, audit entry, hook or prune; the event is result "skipped". */
 int engine_create(struct store *s, const struct create_opts *o, json_t **snap, struct err *e);
 
 /* ---- read ---- */
