@@ -25,6 +25,7 @@
 static const char *const top_keys[] = {
     "root", "store", "dotenv", "include", "exclude", "listen", "tokens", "tls_cert", "tls_key",
     "max_body_bytes", "max_upload_bytes", "compression_level", "retention", "schedule_interval",
+    "schedule_if_changed",
     "prune_after_create", "alerts", "offsite", "readyz_max_age", "metrics_public",
     "safety_pin_days", "safety_compression_level", "lock_timeout_ms", "compress_threads",
     "capture", "hooks", "max_unpacked_bytes", "max_compression_ratio", "max_files", "allowed_hosts",
@@ -359,6 +360,7 @@ static int apply_root(struct config *c, json_t *root, const char *path, struct e
         get_duration(root, "readyz_max_drill_age", &c->readyz_max_drill_age, e))
         goto out;
     if (get_bool(root, "prune_after_create", &c->prune_after_create, e) ||
+        get_bool(root, "schedule_if_changed", &c->schedule_if_changed, e) ||
         get_bool(root, "metrics_public", &c->metrics_public, e))
         goto out;
     /* Each section is handed to the module that owns its keys. */

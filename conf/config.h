@@ -47,6 +47,7 @@ struct config {
     long lock_timeout_ms;       /* default 30000 */
     long readyz_max_age;        /* seconds, default 0 = no age check */
     long schedule_interval;     /* seconds, 0 = off */
+    int schedule_if_changed;    /* a scheduled run writes nothing when nothing changed */
     long drill_interval;        /* seconds between the server's restore drills, 0 = off */
     long readyz_max_drill_age;  /* seconds, 0 = /readyz does not look at drills */
     int prune_after_create;

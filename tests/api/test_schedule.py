@@ -144,9 +144,9 @@ def scheduled_from_cli(s):
 
 def test_schedule_off_by_default(server, reader, anon):
     st = reader.get("/api/v1/schedule", expect=200).json()
-    assert st == {"enabled": False, "interval_seconds": 0, "running": False, "last_start": None,
-                  "last_end": None, "last_result": None, "last_error": None,
-                  "last_snapshot": None, "last_prune": None, "next_run": None,
+    assert st == {"enabled": False, "interval_seconds": 0, "if_changed": False, "running": False,
+                  "last_start": None, "last_end": None, "last_result": None, "last_error": None,
+                  "last_snapshot": None, "last_skipped": False, "last_prune": None, "next_run": None,
                   "runs": {"success": 0, "failure": 0}}
     text = anon.get("/metrics", expect=200).text
     assert metric(text, "statesnap_schedule_enabled") == 0
