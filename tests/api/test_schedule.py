@@ -183,3 +183,14 @@ def test_bad_interval_is_a_config_error(make_server, bad):
     assert "schedule_interval" in s.log_text()
     s.proc = None
     s.log.close()
+
+
+def test_schedule_if_changed_writes_one_snapshot_while_nothing_changes(make_server):
+    s = make_server(config={"schedule_interval": "%ds" % INTERVAL, "schedule_if_changed": True})
+    api = s.api(s.token("reader"))
+    st = wait_runs(api, 3, 3 * INTERVAL + 10 * apilib.SLOW)
+    assert st["if_changed"] is True and st["last_result"] == "success", st
+    assert st["last_skipped"] is True, st
+    snaps = scheduled_from_cli(s)
+    assert len(snaps) == 1 and st["last_snapshot"] == snaps[0]["name"], (st, snaps)
+    assert st["last_prune"] is not None
