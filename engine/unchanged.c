@@ -156,9 +156,11 @@ int unchanged_check(struct store *s, json_t **snap, struct err *e)
     for (size_t i = 0; i < cap.n; i++) {
         const struct catalog_file *f = find(&row, cap.files[i].rel);
         /* An append-only file is cut at its last complete line: its size
-         * at the walk may be larger than what a snapshot of it holds. */
-        if (f == NULL || (f->size != (int64_t)cap.files[i].size &&
-                          !cut_is_append(s->cfg, cap.files[i].rel)))
+         * at the walk may be larger than what a snapshot of it holds (a
+         * line being written), never smaller. */
+        int append = cut_is_append(s->cfg, cap.files[i].rel);
+        if (f == NULL || (append ? (int64_t)cap.files[i].size < f->size
+                                 : (int64_t)cap.files[i].size != f->size))
             goto out;
     }
     if (!env_same(s, &cap, &row) || !files_same(s, &cap, &row))
