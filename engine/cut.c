@@ -456,10 +456,11 @@ int cut_take(const struct engine_config *cfg, const char *work, const struct cap
     out->changed = json_array();
     out->warnings = json_array();
     cur = calloc(cap->n + 1, sizeof(*cur));
-    kept = calloc(cap->n + 1, sizeof(*kept));
+    /* kept is only allocated when an attempt is not consistent: a root of
+     * many files pays for one array of cut files, not two. */
     order = calloc(cap->n + 1, sizeof(*order));
     have = calloc(cap->n + 1, 1);
-    if (out->changed == NULL || out->warnings == NULL || cur == NULL || kept == NULL ||
+    if (out->changed == NULL || out->warnings == NULL || cur == NULL ||
         order == NULL || have == NULL) {
         err_set(e, ERR_IO, "out of memory");
         goto out;
@@ -485,7 +486,7 @@ int cut_take(const struct engine_config *cfg, const char *work, const struct cap
         free(keys);
     }
     for (size_t i = 0; i < cap->n; i++)
-        cur[i].fd = kept[i].fd = -1;
+        cur[i].fd = -1;
     for (int a = 1;; a++) {
         int64_t win = 0;
         json_t *changed = json_array();
@@ -502,14 +503,13 @@ int cut_take(const struct engine_config *cfg, const char *work, const struct cap
         }
         if (r == 1) {
             /* A consistent cut: it replaces whatever was kept. */
-            for (size_t i = 0; i < cap->n; i++) {
+            for (size_t i = 0; kept && i < cap->n; i++)
                 file_release(&kept[i]);
-                kept[i] = cur[i];
+            free(kept);
+            kept = cur;
+            cur = NULL;
+            for (size_t i = 0; i < cap->n; i++)
                 have[i] = 1;
-                cur[i].buf = NULL;
-                cur[i].tail = NULL;
-                cur[i].fd = -1;
-            }
             json_decref(changed);
             json_array_clear(out->changed);
             out->consistent = 1;
@@ -521,6 +521,14 @@ int cut_take(const struct engine_config *cfg, const char *work, const struct cap
         out->window_us = win;
         /* Keep each file's newest intact read (or its absence), for a
          * flagged snapshot. */
+        if (keep && kept == NULL) {
+            if ((kept = calloc(cap->n + 1, sizeof(*kept))) == NULL) {
+                err_set(e, ERR_IO, "out of memory");
+                goto out;
+            }
+            for (size_t i = 0; i < cap->n; i++)
+                kept[i].fd = -1;
+        }
         for (size_t i = 0; i < cap->n; i++) {
             if (keep && (!cur[i].present || (cur[i].intact && !json_torn(&cur[i], NULL)))) {
                 file_release(&kept[i]);

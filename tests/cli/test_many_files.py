@@ -1,5 +1,5 @@
 """Many files (issue 18): the file-count cap is the config's max_files
-(default 100,000), refused past it with exit 1 and a message giving the count
+(default 200,000), refused past it with exit 1 and a message giving the count
 found, the limit and the key; archives are read up to a fixed hard ceiling
 whatever the cap, so lowering it never makes a store's own archives unreadable."""
 import json
