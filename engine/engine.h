@@ -31,7 +31,7 @@
  * later) still reads every archive it wrote, and a hostile archive still
  * meets a fixed entry-count bound. */
 #define ENGINE_DEFAULT_MAX_FILES 200000   /* a 100,000-file root plus its state files fits */
-#define ENGINE_MAX_FILES_HARD 1000000          /* max_files can be at most this */
+#define ENGINE_MAX_FILES_HARD 250000           /* max_files can be at most this */
 #define ENGINE_RESERVED_ENTRIES 8              /* .env, manifest.json, SHA256SUMS, signature, ... */
 #define ENGINE_MAX_ENTRY_BYTES (64ULL << 30)   /* one archive entry, uncompressed: hard cap */
 #define ENGINE_MAX_TOTAL_BYTES (1ULL << 40)    /* max_unpacked_bytes can be at most this */
