@@ -220,8 +220,11 @@ int alerts_settings_wants(const struct alerts_settings *st, const json_t *ev)
     if (op == NULL)
         return 0;
     /* "failures": anything but ok, so a kept inconsistent cut and a
-     * restore the bot overwrote at once alert too, not only errors. */
-    if (st->on_all || (st->on_failures && result != NULL && strcmp(result, "ok") != 0))
+     * restore the bot overwrote at once alert too, not only errors. A
+     * create --if-changed that found nothing changed ("skipped") is no
+     * failure: it is what the flag asks for. */
+    if (st->on_all || (st->on_failures && result != NULL && strcmp(result, "ok") != 0 &&
+                       strcmp(result, "skipped") != 0))
         return 1;
     for (size_t k = 0; ops[k] != NULL; k++)
         if (strcmp(ops[k], op) == 0)

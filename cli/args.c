@@ -35,6 +35,7 @@ const struct cli_opt create_opts[] = {
     { "label", "K=V", 1, "attach a label" },
     { "pin", NULL, 0, "pin the snapshot (never pruned, delete needs --force)" },
     { "version-tag", "V", 0, "record this version instead of detecting it" },
+    { "if-changed", NULL, 0, "write nothing when no captured file changed since the newest snapshot" },
     { NULL, NULL, 0, NULL },
 };
 const struct cli_opt list_opts[] = {

@@ -48,6 +48,7 @@ int cli_cmd_create(struct cli_ctx *c)
     o.labels = labels;
     o.pin = cli_flag(c, "pin");
     o.version_tag = cli_opt(c, "version-tag");
+    o.if_changed = cli_flag(c, "if-changed");
     if (cli_opt(c, "dotenv") != NULL && config_set_string(&c->cfg->dotenv, cli_opt(c, "dotenv"), &e) != 0) {
         json_decref(labels);
         return cli_fail(c, &e);
@@ -76,6 +77,8 @@ int cli_cmd_create(struct cli_ctx *c)
     cli_locate_archive(c, snap);
     if (c->json) {
         cli_print_json(c, snap);
+    } else if (json_is_true(json_object_get(snap, "skipped"))) {
+        format_skipped(stdout, snap);
     } else {
         int n = snprintf(cmdline, sizeof(cmdline), "statesnap%s%s%s%s restore --name %s",
                          c->root_flag ? " --root " : "", c->root_flag ? c->cfg->root : "",

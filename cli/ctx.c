@@ -18,7 +18,7 @@
  * command may succeed later unchanged (the store or catalog is busy, the
  * state kept changing, the state root is not there yet: the classes the API
  * answers with Retry-After), 1 for every other failure or refusal on the
- * merits (verify failed, not found, pinned, a limit such as 10,000 files or
+ * merits (verify failed, not found, pinned, a limit such as max_files or
  * max_unpacked_bytes exceeded, a running bot without --while-running). */
 int cli_exit_code(int code)
 {

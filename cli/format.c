@@ -164,6 +164,16 @@ void format_created(FILE *out, const json_t *snap, const char *restore_cmd)
     fputc('\n', out);
 }
 
+void format_skipped(FILE *out, const json_t *snap)
+{
+    fprintf(out, "SNAPSHOT SKIPPED\n================\nNothing changed since the newest "
+            "snapshot: no archive written.\nCurrent: ");
+    format_safe(out, str(snap, "name"));
+    fprintf(out, "\nTime: %s\nLocation: ", str(snap, "created_at"));
+    format_safe(out, str(snap, "location"));
+    fputc('\n', out);
+}
+
 void format_list(FILE *out, const json_t *page)
 {
     const json_t *snaps = json_object_get(page, "snapshots"), *s;

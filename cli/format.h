@@ -12,6 +12,10 @@ void format_size(int64_t bytes, const char *sep, char *out, size_t len);
 /* The SNAPSHOT CREATED block. restore_cmd is the command line to print. */
 void format_created(FILE *out, const json_t *snap, const char *restore_cmd);
 
+/* The create --if-changed block when nothing changed: the current (newest)
+ * snapshot's name, time and location. Cannot fail. */
+void format_skipped(FILE *out, const json_t *snap);
+
 /* The SNAPSHOTS table and Total line for a list page. */
 void format_list(FILE *out, const json_t *page);
 

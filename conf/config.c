@@ -26,9 +26,10 @@
 static const char *const top_keys[] = {
     "root", "store", "dotenv", "include", "exclude", "listen", "tokens", "tls_cert", "tls_key",
     "max_body_bytes", "max_upload_bytes", "compression_level", "retention", "schedule_interval",
+    "schedule_if_changed",
     "prune_after_create", "alerts", "offsite", "readyz_max_age", "metrics_public",
     "safety_pin_days", "safety_compression_level", "lock_timeout_ms", "compress_threads",
-    "capture", "hooks", "max_unpacked_bytes", "max_compression_ratio", "allowed_hosts",
+    "capture", "hooks", "max_unpacked_bytes", "max_compression_ratio", "max_files", "allowed_hosts",
     "max_connections_per_ip", "bot", "restore_quiet_ms", "restore_engage_kill_switch",
     "restore_targets_dir", "drill_interval", "readyz_max_drill_age", "signing_key",
     "trusted_keys", NULL
@@ -357,6 +358,10 @@ static int apply_root(struct config *c, json_t *root, const char *path, struct e
         goto out;
     if (n)
         c->max_compression_ratio = (unsigned)n;
+    n = c->max_files;
+    if (get_int(root, "max_files", 1, ENGINE_MAX_FILES_HARD, &n, e) < 0)
+        goto out;
+    c->max_files = (unsigned)n;
     n = c->compression_level;
     if (get_int(root, "compression_level", 0, 9, &n, e) < 0)
         goto out;
@@ -384,6 +389,7 @@ static int apply_root(struct config *c, json_t *root, const char *path, struct e
         get_duration(root, "readyz_max_drill_age", &c->readyz_max_drill_age, e))
         goto out;
     if (get_bool(root, "prune_after_create", &c->prune_after_create, e) ||
+        get_bool(root, "schedule_if_changed", &c->schedule_if_changed, e) ||
         get_bool(root, "metrics_public", &c->metrics_public, e))
         goto out;
     /* Each section is handed to the module that owns its keys. */
@@ -411,6 +417,7 @@ static int config_defaults(struct config *c, struct err *e)
     c->restore_quiet_ms = -1;
     c->max_unpacked_bytes = ENGINE_DEFAULT_MAX_UNPACKED;
     c->max_compression_ratio = ENGINE_DEFAULT_MAX_RATIO;
+    c->max_files = ENGINE_DEFAULT_MAX_FILES;
     c->safety_pin_seconds = ENGINE_SAFETY_PIN_SECONDS;
     c->lock_timeout_ms = 30000;
     c->metrics_public = 1;
@@ -479,6 +486,7 @@ void config_sync_engine(struct config *c)
     ec->drill_check = c->drill_check.set ? &c->drill_check.spec : NULL;
     ec->max_unpacked_bytes = c->max_unpacked_bytes;
     ec->max_compression_ratio = c->max_compression_ratio;
+    ec->max_files = c->max_files;
 }
 
 static void free_strv(char **v, size_t n)

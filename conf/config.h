@@ -39,6 +39,7 @@ struct config {
     uint64_t max_upload_bytes;  /* imported archives, default 4 GiB */
     uint64_t max_unpacked_bytes;    /* an archive's uncompressed total, default 16 GiB */
     unsigned max_compression_ratio; /* per entry of 1 MiB or more, default 1000 */
+    unsigned max_files;             /* files one create captures, default 200000 */
     int compression_level;      /* default 6 */
     int compress_threads;       /* 0 = one per online CPU (default), 1..8 = at most this many */
     long safety_pin_seconds;    /* default 7 days */
@@ -46,6 +47,7 @@ struct config {
     long lock_timeout_ms;       /* default 30000 */
     long readyz_max_age;        /* seconds, default 0 = no age check */
     long schedule_interval;     /* seconds, 0 = off */
+    int schedule_if_changed;    /* a scheduled run writes nothing when nothing changed */
     long drill_interval;        /* seconds between the server's restore drills, 0 = off */
     long readyz_max_drill_age;  /* seconds, 0 = /readyz does not look at drills */
     int prune_after_create;

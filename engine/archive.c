@@ -37,10 +37,22 @@ int archive_ratio_exceeded(uint64_t size, uint64_t comp)
     return size >= ENGINE_RATIO_MIN_BYTES && size / ratio > comp;
 }
 
+/* One file of the manifest, in the index archive_open builds: every
+ * lookup by path is a binary search, not a walk of the whole list (a
+ * check of every entry of a 100,000-file archive would be quadratic). */
+struct archive_ent {
+    const char *path;       /* borrowed from the manifest */
+    const json_t *f;
+    int verified;           /* streamed whole with the right hash */
+};
+
 struct archive {
     zip_t *za;
     json_t *manifest;
-    json_t *verified;   /* path -> true once streamed whole with the right hash */
+    struct archive_ent *ents;   /* sorted by path */
+    size_t n_ents;
+    unsigned char *buf;         /* archive_stream's buffer and hash, reused entry to entry */
+    EVP_MD_CTX *md;
     char *manifest_raw; /* manifest.json's exact bytes (what a signature covers) */
     size_t manifest_len;
     char *sig;          /* manifest.json.sig's bytes, or NULL when unsigned */
@@ -99,8 +111,9 @@ static int check_structure(struct archive *a, struct err *e)
     unsigned ratio = atomic_load(&limit_ratio);
     int rc = -1;
 
-    if (n < 0 || n > ENGINE_MAX_FILES + 3)
-        return err_set(e, ERR_VERIFY, "archive has too many entries (limit %d)", ENGINE_MAX_FILES + 3);
+    if (n < 0 || n > ENGINE_MAX_FILES_HARD + ENGINE_RESERVED_ENTRIES)
+        return err_set(e, ERR_VERIFY, "archive has too many entries (limit %d)",
+                       ENGINE_MAX_FILES_HARD + ENGINE_RESERVED_ENTRIES);
     if ((names = calloc((size_t)n + 1, sizeof(*names))) == NULL)
         return err_set(e, ERR_IO, "out of memory");
     for (zip_int64_t i = 0; i < n; i++) {
@@ -219,6 +232,38 @@ out:
     return rc;
 }
 
+static int cmp_ent(const void *a, const void *b)
+{
+    return strcmp(((const struct archive_ent *)a)->path, ((const struct archive_ent *)b)->path);
+}
+
+/* The path index of a validated manifest (paths are unique). */
+static int build_index(struct archive *a, struct err *e)
+{
+    const json_t *files = json_object_get(a->manifest, "files"), *f;
+    size_t i;
+
+    if ((a->ents = calloc(json_array_size(files) + 1, sizeof(*a->ents))) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    json_array_foreach(files, i, f) {
+        a->ents[i].path = json_string_value(json_object_get(f, "path"));
+        a->ents[i].f = f;
+    }
+    a->n_ents = json_array_size(files);
+    if (a->n_ents > 1)
+        qsort(a->ents, a->n_ents, sizeof(*a->ents), cmp_ent);
+    return 0;
+}
+
+static struct archive_ent *find_ent(const struct archive *a, const char *path)
+{
+    struct archive_ent key = { .path = path };
+
+    if (a->n_ents == 0)
+        return NULL;
+    return bsearch(&key, a->ents, a->n_ents, sizeof(key), cmp_ent);
+}
+
 int archive_open(struct archive **out, const char *path, struct err *e)
 {
     struct archive *a;
@@ -242,7 +287,7 @@ int archive_open(struct archive **out, const char *path, struct err *e)
         free(a);
         return -1;
     }
-    if (check_structure(a, e) != 0 || check_manifest(a, e) != 0) {
+    if (check_structure(a, e) != 0 || check_manifest(a, e) != 0 || build_index(a, e) != 0) {
         archive_close(a);
         return -1;
     }
@@ -257,7 +302,9 @@ void archive_close(struct archive *a)
     if (a->za != NULL)
         zip_discard(a->za);
     json_decref(a->manifest);
-    json_decref(a->verified);
+    free(a->ents);
+    free(a->buf);
+    EVP_MD_CTX_free(a->md);
     free(a->manifest_raw);
     free(a->sig);
     free(a);
@@ -280,23 +327,19 @@ const json_t *archive_manifest(const struct archive *a)
 
 const json_t *archive_file_entry(const struct archive *a, const char *path)
 {
-    const json_t *files = json_object_get(a->manifest, "files"), *f;
-    size_t i;
+    const struct archive_ent *ent = find_ent(a, path);
 
-    json_array_foreach(files, i, f) {
-        if (strcmp(json_string_value(json_object_get(f, "path")), path) == 0)
-            return f;
-    }
-    return NULL;
+    return ent != NULL ? ent->f : NULL;
 }
 
 int archive_stream(struct archive *a, const char *path, archive_sink sink, void *ctx,
                    struct err *e)
 {
-    const json_t *f = archive_file_entry(a, path);
+    struct archive_ent *ent = find_ent(a, path);
+    const json_t *f = ent != NULL ? ent->f : NULL;
     zip_file_t *zf = NULL;
-    EVP_MD_CTX *md = NULL;
-    unsigned char *buf = NULL, digest[32];
+    EVP_MD_CTX *md;
+    unsigned char *buf, digest[32];
     char hex[65];
     uint64_t want, got = 0;
     zip_int64_t r;
@@ -305,11 +348,14 @@ int archive_stream(struct archive *a, const char *path, archive_sink sink, void 
     if (f == NULL)
         return err_set(e, ERR_NOT_FOUND, "%.200s is not in the snapshot", path);
     want = (uint64_t)json_integer_value(json_object_get(f, "size"));
-    if ((buf = malloc(ARCHIVE_BUF)) == NULL || (md = EVP_MD_CTX_new()) == NULL ||
-        EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-        err_set(e, ERR_IO, "out of memory");
-        goto out;
-    }
+    /* One buffer and one hash context for every entry of the archive: no
+     * heap churn per file when a whole archive is checked. */
+    if ((a->buf == NULL && (a->buf = malloc(ARCHIVE_BUF)) == NULL) ||
+        (a->md == NULL && (a->md = EVP_MD_CTX_new()) == NULL) ||
+        EVP_DigestInit_ex(a->md, EVP_sha256(), NULL) != 1)
+        return err_set(e, ERR_IO, "out of memory");
+    buf = a->buf;
+    md = a->md;
     if ((zf = zip_fopen(a->za, path, 0)) == NULL) {
         err_set(e, ERR_VERIFY, "%.200s: cannot open in the archive: %s", path, zip_strerror(a->za));
         goto out;
@@ -347,16 +393,11 @@ int archive_stream(struct archive *a, const char *path, archive_sink sink, void 
         goto out;
     }
     /* Remembered so a check of the whole archive does not read it again. */
-    if (a->verified == NULL)
-        a->verified = json_object();
-    if (a->verified != NULL)
-        (void)json_object_set_new(a->verified, path, json_true());
+    ent->verified = 1;
     rc = 0;
 out:
     if (zf != NULL)
         zip_fclose(zf);
-    EVP_MD_CTX_free(md);
-    free(buf);
     return rc;
 }
 
@@ -412,8 +453,8 @@ int archive_check_all(struct archive *a, json_t *errors, struct err *e)
     json_array_foreach(files, i, f) {
         const char *p = json_string_value(json_object_get(f, "path"));
         struct err fe = { 0 };
-        if (json_object_get(a->verified, p) != NULL ||
-            archive_stream(a, p, NULL, NULL, &fe) == 0)
+        const struct archive_ent *ent = find_ent(a, p);
+        if ((ent != NULL && ent->verified) || archive_stream(a, p, NULL, NULL, &fe) == 0)
             continue;
         if (fe.code != ERR_VERIFY) {
             *e = fe;

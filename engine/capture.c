@@ -35,6 +35,8 @@ struct walk {
     struct capture_set *out;
     size_t cap;
     struct err *e;
+    size_t max_files;       /* cfg->max_files or the default */
+    size_t over;            /* matching files past max_files: counted, not kept */
     int env_known;          /* env_dev/env_ino filled (lazily, by is_secret) */
     size_t n_env;
     dev_t env_dev[2];       /* the dotenv and ROOT/.env, by identity */
@@ -204,14 +206,16 @@ static int is_secret(struct walk *w, const char *base, const char *abs, const st
     return 0;
 }
 
-static int add_file(struct walk *w, const char *rel, const char *abs)
+static int add_file(struct walk *w, const char *rel, const char *abs, off_t size)
 {
     struct capture_set *o = w->out;
 
-    if (o->n >= ENGINE_MAX_FILES)
-        return err_set(w->e, ERR_CONFLICT, "more than %d files match the include set (the most "
-                       "one snapshot holds): narrow \"include\" or add \"exclude\" globs",
-                       ENGINE_MAX_FILES);
+    /* Past the cap the walk goes on counting, so the refusal can say how
+     * many there are (and so how far to raise it). */
+    if (o->n >= w->max_files) {
+        w->over++;
+        return 0;
+    }
     if (o->n == w->cap) {
         size_t ncap = w->cap ? w->cap * 2 : 32;
         struct capture_file *nf = realloc(o->files, ncap * sizeof(*nf));
@@ -224,6 +228,7 @@ static int add_file(struct walk *w, const char *rel, const char *abs)
     f->rel = strdup(rel);
     f->abs = strdup(abs);
     f->group = capture_group(rel);
+    f->size = size;
     o->n++;
     if (f->rel == NULL || f->abs == NULL)
         return err_set(w->e, ERR_IO, "out of memory");
@@ -308,14 +313,14 @@ static int walk_dir(struct walk *w, const char *abs_dir, const char *rel_dir, in
                           rel);
                 continue;
             }
-            rc = add_file(w, rel, real);
+            rc = add_file(w, rel, real, tst.st_size);
             continue;
         }
         if (!S_ISREG(st.st_mode)) {
             rc = warn(w, "skipped %s: not a regular file", rel);
             continue;
         }
-        rc = add_file(w, rel, abs);
+        rc = add_file(w, rel, abs, st.st_size);
     }
     closedir(d);
     return rc;
@@ -360,8 +365,14 @@ int capture_scan(const struct engine_config *cfg, struct capture_set *out, struc
     w.n_inc = cfg->include ? cfg->n_include : sizeof(default_include) / sizeof(default_include[0]);
     if (realpath(cfg->root, w.root_real) == NULL)
         return err_sys(e, errno, "state root %s", cfg->root);
+    w.max_files = cfg->max_files > 0 ? cfg->max_files : ENGINE_DEFAULT_MAX_FILES;
     if (walk_dir(&w, cfg->root, "", 0) != 0)
         return -1;
+    if (w.over > 0)
+        return err_set(e, ERR_TOO_LARGE, "%zu files match the include set, more than the %zu "
+                       "one snapshot may hold (max_files): raise \"max_files\" in the config "
+                       "(at most %d), or narrow \"include\" or add \"exclude\" globs",
+                       w.over + out->n, w.max_files, ENGINE_MAX_FILES_HARD);
     /* An empty root leaves files NULL, which qsort and bsearch must not see. */
     if (out->n > 0)
         qsort(out->files, out->n, sizeof(out->files[0]), cmp_files);

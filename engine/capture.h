@@ -15,6 +15,7 @@ struct capture_file {
     char *rel;      /* path relative to the root, '/'-separated */
     char *abs;      /* path to open (a symlink's target inside the root) */
     const char *group;
+    off_t size;     /* at the walk: orders the cut's reads, smallest first */
 };
 
 struct capture_set {

@@ -19,6 +19,7 @@
 #include "manifest.h"
 #include "meta.h"
 #include "pdeflate.h"
+#include "zipout.h"
 
 #define CREATE_STORE_BELOW 64              /* tiny files are stored, not deflated */
 
@@ -89,6 +90,8 @@ static int tail_check(struct file_src *fs)
 
 static void src_reset(struct file_src *fs)
 {
+    free(fs->ring);
+    fs->ring = NULL;
     pdeflate_free(fs->pd);
     fs->pd = NULL;
     EVP_MD_CTX_free(fs->md);
@@ -125,7 +128,8 @@ static int src_rewind(struct file_src *fs)
         zip_error_set(&fs->zerr, ZIP_ER_READ, errno);
         return -1;
     }
-    if ((fs->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(fs->md, EVP_sha256(), NULL) != 1) {
+    if ((c->append && (fs->ring = malloc(CUT_TAIL_MAX)) == NULL) ||
+        (fs->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(fs->md, EVP_sha256(), NULL) != 1) {
         zip_error_set(&fs->zerr, ZIP_ER_MEMORY, 0);
         return -1;
     }
@@ -661,13 +665,12 @@ int create_zip_write(struct create_ctx *cc, const char *tmp)
 static int write_once(struct create_ctx *cc, const char *tmp)
 {
     struct err *e = cc->e;
-    int zerr = 0, level = create_level(cc);
+    int level = create_level(cc);
     zip_t *za;
     struct lazy_src mf = { 0 }, sums = { 0 }, sig = { 0 };
 
-    za = zip_open(tmp, ZIP_CREATE | ZIP_TRUNCATE, &zerr);
-    if (za == NULL)
-        return err_set(e, ERR_IO, "cannot create %s (libzip error %d)", tmp, zerr);
+    if ((za = zipout_open(tmp, e)) == NULL)
+        return -1;
     for (size_t i = 0; i < cc->cap.n; i++) {
         struct file_src *fs = &cc->srcs[i];
         struct cut_file *c = fs->cut;

@@ -32,7 +32,7 @@ struct file_src {
     int level;             /* > 0: deflated here on several threads, not by libzip */
     struct pdeflate *pd;
     uint32_t pd_crc;       /* from pdeflate, for libzip, when deflated here */
-    unsigned char ring[CUT_TAIL_MAX];   /* the last bytes read (append-only files) */
+    unsigned char *ring;   /* the last CUT_TAIL_MAX bytes read (append-only files only) */
     size_t ring_len;
     struct chain_scan *chain;           /* fed when this is the hash chain */
     int store_only;        /* deflates past the zip-bomb ratio limit: stored instead */

@@ -70,6 +70,8 @@ static void file_release(struct cut_file *f)
 {
     free(f->buf);
     f->buf = NULL;
+    free(f->tail);
+    f->tail = NULL;
     if (f->fd >= 0)
         close(f->fd);
     f->fd = -1;
@@ -123,6 +125,11 @@ static int read_whole(struct cut_file *f, int fd, const char *work, uint64_t *in
             if (r == 0)
                 break;
             done += (uint64_t)r;
+            /* A regular file reads short only at its end: no second read
+             * just to see 0 (a file that grows after this read changes its
+             * size, which the fstat below sees). */
+            if (done == size)
+                break;
         }
         if (done > size)
             done = size + 1;    /* grew: not intact; the extra byte is not kept */
@@ -196,6 +203,9 @@ static int cut_append(struct cut_file *f, int fd, struct err *e)
     unsigned char buf[CUT_TAIL_MAX];
     uint64_t end = (uint64_t)f->id.size, cut = 0;
     struct stat st;
+
+    if (f->tail == NULL && (f->tail = malloc(CUT_TAIL_MAX)) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
 
     while (end > 0) {
         size_t n = end < sizeof(buf) ? (size_t)end : sizeof(buf);
@@ -331,7 +341,7 @@ static int is_json_name(const char *rel)
 
 /* A *.json read into memory that does not parse was caught being written,
  * unless nobody touched it for a while (then it is what the file holds). */
-static int json_torn(const struct cut_file *f, json_t *warnings)
+static int json_torn(struct cut_file *f, json_t *warnings)
 {
     struct timespec now;
     json_error_t je;
@@ -339,11 +349,15 @@ static int json_torn(const struct cut_file *f, json_t *warnings)
 
     if (!f->present || f->append || f->buf == NULL || !is_json_name(f->cf->rel))
         return 0;
-    doc = json_loadb((const char *)f->buf, (size_t)f->limit, JSON_DECODE_ANY, &je);
-    if (doc != NULL) {
+    /* Parsed once per read: the attempt's check and the final warnings
+     * pass share the answer. */
+    if (f->json_ok == 0) {
+        doc = json_loadb((const char *)f->buf, (size_t)f->limit, JSON_DECODE_ANY, &je);
+        f->json_ok = doc != NULL ? 1 : -1;
         json_decref(doc);
-        return 0;
     }
+    if (f->json_ok > 0)
+        return 0;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t age = ((int64_t)now.tv_sec - f->id.mtime.tv_sec) * 1000000000LL +
                   (now.tv_nsec - f->id.mtime.tv_nsec);
@@ -351,6 +365,8 @@ static int json_torn(const struct cut_file *f, json_t *warnings)
         return 1;
     if (warnings != NULL) {
         char w[600];
+        memset(&je, 0, sizeof(je));
+        json_decref(json_loadb((const char *)f->buf, (size_t)f->limit, JSON_DECODE_ANY, &je));
         snprintf(w, sizeof(w), "%.400s is not valid JSON (line %d: %.100s); captured as it is",
                  f->cf->rel, je.line, je.text);
         json_array_append_new(warnings, json_string(w));
@@ -358,12 +374,19 @@ static int json_torn(const struct cut_file *f, json_t *warnings)
     return 0;
 }
 
-static int cmp_size(const void *a, const void *b, void *ctx)
+struct order_key {
+    uint64_t size;
+    size_t idx;
+};
+
+/* By size, then by path order: the same order every attempt. */
+static int cmp_order(const void *a, const void *b)
 {
-    const struct capture_set *cap = ctx;
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    (void)cap;
-    return x < y ? -1 : x > y;
+    const struct order_key *x = a, *y = b;
+
+    if (x->size != y->size)
+        return x->size < y->size ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
 /* One attempt: capture every file, then check them all again. */
@@ -433,41 +456,37 @@ int cut_take(const struct engine_config *cfg, const char *work, const struct cap
     out->changed = json_array();
     out->warnings = json_array();
     cur = calloc(cap->n + 1, sizeof(*cur));
-    kept = calloc(cap->n + 1, sizeof(*kept));
+    /* kept is only allocated when an attempt is not consistent: a root of
+     * many files pays for one array of cut files, not two. */
     order = calloc(cap->n + 1, sizeof(*order));
     have = calloc(cap->n + 1, 1);
-    if (out->changed == NULL || out->warnings == NULL || cur == NULL || kept == NULL ||
+    if (out->changed == NULL || out->warnings == NULL || cur == NULL ||
         order == NULL || have == NULL) {
         err_set(e, ERR_IO, "out of memory");
         goto out;
     }
     /* Append-only files first (only their ends are read), then the rest
-     * smallest first, so the files that change most are read closest together. */
+     * smallest first, so the files that change most are read closest
+     * together. The sizes are the walk's: no second stat of every file. */
     {
-        size_t *sizes = calloc(cap->n + 1, sizeof(*sizes));
-        if (sizes == NULL) {
+        struct order_key *keys = calloc(cap->n + 1, sizeof(*keys));
+        if (keys == NULL) {
             err_set(e, ERR_IO, "out of memory");
             goto out;
         }
         for (size_t i = 0; i < cap->n; i++) {
-            struct stat st;
-            order[i] = i;
-            sizes[i] = cut_is_append(cfg, cap->files[i].rel) ? 0
-                       : stat(cap->files[i].abs, &st) == 0 ? (size_t)st.st_size + 1 : 1;
+            keys[i].idx = i;
+            keys[i].size = cut_is_append(cfg, cap->files[i].rel) ? 0
+                           : (uint64_t)cap->files[i].size + 1;
         }
-        /* Insertion sort by size: the set is small and mostly ordered. */
-        for (size_t i = 1; i < cap->n; i++) {
-            size_t v = order[i], j = i;
-            while (j > 0 && cmp_size(&sizes[order[j - 1]], &sizes[v], (void *)cap) > 0) {
-                order[j] = order[j - 1];
-                j--;
-            }
-            order[j] = v;
-        }
-        free(sizes);
+        if (cap->n > 1)
+            qsort(keys, cap->n, sizeof(*keys), cmp_order);
+        for (size_t i = 0; i < cap->n; i++)
+            order[i] = keys[i].idx;
+        free(keys);
     }
     for (size_t i = 0; i < cap->n; i++)
-        cur[i].fd = kept[i].fd = -1;
+        cur[i].fd = -1;
     for (int a = 1;; a++) {
         int64_t win = 0;
         json_t *changed = json_array();
@@ -484,13 +503,13 @@ int cut_take(const struct engine_config *cfg, const char *work, const struct cap
         }
         if (r == 1) {
             /* A consistent cut: it replaces whatever was kept. */
-            for (size_t i = 0; i < cap->n; i++) {
+            for (size_t i = 0; kept && i < cap->n; i++)
                 file_release(&kept[i]);
-                kept[i] = cur[i];
+            free(kept);
+            kept = cur;
+            cur = NULL;
+            for (size_t i = 0; i < cap->n; i++)
                 have[i] = 1;
-                cur[i].buf = NULL;
-                cur[i].fd = -1;
-            }
             json_decref(changed);
             json_array_clear(out->changed);
             out->consistent = 1;
@@ -502,12 +521,21 @@ int cut_take(const struct engine_config *cfg, const char *work, const struct cap
         out->window_us = win;
         /* Keep each file's newest intact read (or its absence), for a
          * flagged snapshot. */
+        if (keep && kept == NULL) {
+            if ((kept = calloc(cap->n + 1, sizeof(*kept))) == NULL) {
+                err_set(e, ERR_IO, "out of memory");
+                goto out;
+            }
+            for (size_t i = 0; i < cap->n; i++)
+                kept[i].fd = -1;
+        }
         for (size_t i = 0; i < cap->n; i++) {
             if (keep && (!cur[i].present || (cur[i].intact && !json_torn(&cur[i], NULL)))) {
                 file_release(&kept[i]);
                 kept[i] = cur[i];
                 have[i] = 1;
                 cur[i].buf = NULL;
+                cur[i].tail = NULL;
                 cur[i].fd = -1;
             }
             file_release(&cur[i]);

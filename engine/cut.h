@@ -52,8 +52,11 @@ struct cut_file {
     uint64_t limit;         /* the bytes that belong to the snapshot */
     unsigned char *buf;     /* the bytes, for a file read into memory */
     int fd;                 /* append-only: the live file; large: a private copy; else -1 */
-    unsigned char tail[CUT_TAIL_MAX];   /* append-only: the bytes ending at limit */
+    unsigned char *tail;    /* append-only: the bytes ending at limit (CUT_TAIL_MAX
+                             * allocated for those only: a root of many small files
+                             * does not pay 4 KiB a file) */
     size_t tail_len;
+    int json_ok;            /* *.json in memory: 0 = not parsed yet, 1 = parses, -1 = does not */
     char sha256[65];        /* of buf (hashed == 1) */
     uint32_t crc;
     int hashed;

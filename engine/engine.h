@@ -25,7 +25,14 @@
 #define ENGINE_LABELS_MAX 32                   /* labels per snapshot */
 #define ENGINE_LABEL_KEY_MAX 64
 #define ENGINE_LABEL_VALUE_MAX 256
-#define ENGINE_MAX_FILES 10000                 /* files in one snapshot */
+/* Files in one snapshot: the config's max_files (default below) caps what a
+ * create captures; reading an archive accepts up to the hard ceiling
+ * whatever the config says, so a store whose cap was raised (or lowered
+ * later) still reads every archive it wrote, and a hostile archive still
+ * meets a fixed entry-count bound. */
+#define ENGINE_DEFAULT_MAX_FILES 200000   /* a 100,000-file root plus its state files fits */
+#define ENGINE_MAX_FILES_HARD 250000           /* max_files can be at most this */
+#define ENGINE_RESERVED_ENTRIES 8              /* .env, manifest.json, SHA256SUMS, signature, ... */
 #define ENGINE_MAX_ENTRY_BYTES (64ULL << 30)   /* one archive entry, uncompressed: hard cap */
 #define ENGINE_MAX_TOTAL_BYTES (1ULL << 40)    /* max_unpacked_bytes can be at most this */
 /* Defaults of the zip-bomb limits (config max_unpacked_bytes, max_compression_ratio):
@@ -101,6 +108,7 @@ struct engine_config {
     const char *signing_key;          /* the store's Ed25519 key (PEM); NULL = STORE/signing_key.pem */
     const char *const *trusted_keys;  /* other signers' public keys: PEM files, or PEM text */
     size_t n_trusted_keys;
+    unsigned max_files;               /* files one create captures (config max_files); 0 = default */
     /* Who hears of every audited operation and failed verification (NULL =
      * nobody). Built by the front before any thread starts, then only read. */
     const struct engine_sinks *sinks;
@@ -183,12 +191,16 @@ struct create_opts {
     int (*gate)(void *ctx, struct err *e);
     void *gate_ctx;
     const char *reason;      /* for hooks: "manual", "api", "schedule", "pre-restore"; NULL = manual */
+    int if_changed;          /* return the newest snapshot ("skipped": true) when no captured
+                              * file differs from it (engine/unchanged.h) */
 };
 
 /* Capture the state root into NAME.zip and catalog it. Takes the store lock.
  * Returns 0 and *snap (the Snapshot document with its files; caller decrefs)
  * or -1 (ERR_INVALID, ERR_CONFLICT, ERR_IO, ERR_NO_SPACE, ERR_LOCKED). Nothing
- * is left behind on failure. */
+ * is left behind on failure. With o->if_changed and nothing changed since
+ * the newest snapshot, *snap is that snapshot with "skipped": true: no
+ * archive, row, audit entry, hook or prune; the event is result "skipped". */
 int engine_create(struct store *s, const struct create_opts *o, json_t **snap, struct err *e);
 
 /* ---- read ---- */

@@ -177,9 +177,9 @@ int manifest_validate(const json_t *m, struct err *e)
     if (!json_is_array(v))
         return err_set(e, ERR_VERIFY, "manifest.json: \"absent\" must be an array");
     files = json_object_get(m, "files");
-    if (!json_is_array(files) || (n = json_array_size(files)) > ENGINE_MAX_FILES)
+    if (!json_is_array(files) || (n = json_array_size(files)) > ENGINE_MAX_FILES_HARD + 1)
         return err_set(e, ERR_VERIFY, "manifest.json: \"files\" must be an array of at most %d",
-                       ENGINE_MAX_FILES);
+                       ENGINE_MAX_FILES_HARD + 1);
     const char **paths = calloc(n + 1, sizeof(*paths));
     if (paths == NULL)
         return err_set(e, ERR_IO, "out of memory");

@@ -3,6 +3,7 @@
 #include "create.h"
 #include "op.h"
 #include "prune.h"
+#include "unchanged.h"
 
 int engine_create(struct store *s, const struct create_opts *o, json_t **snap, struct err *e)
 {
@@ -20,6 +21,17 @@ int engine_create(struct store *s, const struct create_opts *o, json_t **snap, s
             json_decref(fd);
         }
         return -1;
+    }
+    /* --if-changed: the comparison takes its cut under the same lock as
+     * the create it may spare, so no create slips in between. */
+    if (o->if_changed && (rc = unchanged_check(s, snap, e)) != 0) {
+        if (rc == 1) {
+            engine_emit(s->cfg, "create", "skipped",
+                        json_string_value(json_object_get(*snap, "name")), NULL);
+            rc = 0;
+        }
+        op_end(&op);
+        return rc;
     }
     rc = create_write(s, o, snap, e);
     if (rc == 0 && s->cfg->prune_after_create)

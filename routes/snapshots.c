@@ -39,7 +39,8 @@ static void finish(struct route_resp *o, int rc, int status, json_t *doc, const 
 
 void route_snapshots_create(const struct route_req *r, struct route_resp *o)
 {
-    static const char *const keys[] = { "name", "labels", "pin", "version_tag", NULL };
+    static const char *const keys[] = { "name", "labels", "pin", "version_tag", "if_changed",
+                                        NULL };
     struct create_opts co = { 0 };
     struct err e = { 0 };
     json_t *body = NULL, *v, *snap = NULL;
@@ -77,8 +78,16 @@ void route_snapshots_create(const struct route_req *r, struct route_resp *o)
         }
         co.version_tag = json_string_value(v);
     }
+    if ((v = json_object_get(body, "if_changed")) != NULL) {
+        if (!json_is_boolean(v)) {
+            route_problem(o, 400, "\"if_changed\" must be true or false");
+            goto out;
+        }
+        co.if_changed = json_is_true(v);
+    }
     rc = engine_create(r->store, &co, &snap, &e);
-    finish(o, rc, 201, snap, &e);
+    /* Nothing written: 200 with the newest snapshot, not 201 Created. */
+    finish(o, rc, rc == 0 && json_is_true(json_object_get(snap, "skipped")) ? 200 : 201, snap, &e);
 out:
     json_decref(body);
 }

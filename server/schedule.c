@@ -16,14 +16,15 @@
 struct sched {
     struct engine_config ecfg;    /* the server's, with the scheduler as actor */
     long interval;
+    int if_changed;               /* schedule_if_changed */
     struct store *store;          /* the job thread's, opened on first use */
     /* the run in progress: the job thread's own */
     char snapshot[ENGINE_NAME_MAX + 1];
-    int have_prune;
+    int have_prune, skipped;
     long kept, removed;
     /* the last run's, under the job's lock (written by record) */
     char last_snapshot[ENGINE_NAME_MAX + 1];
-    int last_have_prune;
+    int last_have_prune, last_skipped;
     long last_kept, last_removed;
 };
 
@@ -99,9 +100,11 @@ static int run_once(void *ctx, char *error, size_t elen)
     (void)ctx;
     sc.snapshot[0] = '\0';
     sc.have_prune = 0;
+    sc.skipped = 0;
     sc.kept = sc.removed = 0;
     co.reason = "schedule";
     co.labels = labels;
+    co.if_changed = sc.if_changed;
     if (labels == NULL) {
         snprintf(error, elen, "create: out of memory");
         goto out;
@@ -123,6 +126,8 @@ static int run_once(void *ctx, char *error, size_t elen)
     snprintf(sc.snapshot, sizeof(sc.snapshot), "%s",
              json_is_string(json_object_get(snap, "name"))
                  ? json_string_value(json_object_get(snap, "name")) : "");
+    /* A skipped run still prunes: retention by age goes on with time. */
+    sc.skipped = json_is_true(json_object_get(snap, "skipped"));
     err_clear(&e);
     if (engine_prune(sc.store, NULL, 0, &report, &e) != 0) {
         snprintf(error, elen, "prune: %s", e.msg);
@@ -136,9 +141,10 @@ static int run_once(void *ctx, char *error, size_t elen)
     ok = 1;
 out:
     if (ok)
-        log_event("info", "scheduled snapshot",
-                  json_pack("{s:s, s:i, s:i}", "snapshot", sc.snapshot, "kept", (int)sc.kept,
-                            "removed", (int)sc.removed));
+        log_event("info", sc.skipped ? "scheduled snapshot skipped: nothing changed"
+                                     : "scheduled snapshot",
+                  json_pack("{s:s, s:b, s:i, s:i}", "snapshot", sc.snapshot, "skipped",
+                            sc.skipped, "kept", (int)sc.kept, "removed", (int)sc.removed));
     else
         log_event("error", "scheduled snapshot failed", json_pack("{s:s}", "error", error));
     json_decref(labels);
@@ -155,6 +161,7 @@ static void record(void *ctx, int ok)
     if (sc.snapshot[0] != '\0')
         snprintf(sc.last_snapshot, sizeof(sc.last_snapshot), "%s", sc.snapshot);
     sc.last_have_prune = sc.have_prune;
+    sc.last_skipped = sc.skipped;
     sc.last_kept = sc.kept;
     sc.last_removed = sc.removed;
 }
@@ -175,6 +182,7 @@ int schedule_start(const struct config *cfg, struct err *e)
     if (cfg->schedule_interval <= 0 || job_active(&sched_job))
         return 0;
     sc.interval = cfg->schedule_interval;
+    sc.if_changed = cfg->schedule_if_changed;
     sc.ecfg = cfg->engine;
     sc.ecfg.actor = SCHEDULE_ACTOR;
     /* The run prunes once, itself, whatever prune_after_create says: its
@@ -192,8 +200,9 @@ static void status_doc(void *arg, const struct job_status *st)
 {
     json_t **doc = arg;
 
-    *doc = json_pack("{s:b, s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I}}",
+    *doc = json_pack("{s:b, s:I, s:b, s:b, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:{s:I, s:I}}",
                      "enabled", st->enabled, "interval_seconds", (json_int_t)st->interval,
+                     "if_changed", sc.if_changed,
                      "running", st->running, "last_start", job_time_json(st->last_start),
                      "last_end", job_time_json(st->last_end), "last_result",
                      st->last_result < 0 ? json_null()
@@ -202,6 +211,7 @@ static void status_doc(void *arg, const struct job_status *st)
                      st->last_result == 0 ? json_string(st->last_error) : json_null(),
                      "last_snapshot",
                      sc.last_snapshot[0] ? json_string(sc.last_snapshot) : json_null(),
+                     "last_skipped", sc.last_skipped,
                      "last_prune",
                      sc.last_have_prune ? json_pack("{s:i, s:i}", "kept", (int)sc.last_kept,
                                                     "removed", (int)sc.last_removed)

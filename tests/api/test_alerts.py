@@ -354,3 +354,28 @@ def test_a_full_queue_drops_and_counts_and_never_blocks(make_server, hanging_por
     assert time.time() - t0 < 5 + 3 * apilib.SLOW
     left = [l for l in s.log_lines() if l.get("msg") == "alerts not sent before stopping"]
     assert left and left[0]["count"] == 64, s.log_text()[-2000:]
+
+
+def test_a_skipped_create_is_no_failure_but_reaches_create_listeners(make_server, receiver):
+    s = make_server(config=alerts_cfg(receiver.base, on=["failures", "delete"]))
+    w, a = s.api(s.token("writer")), s.api(s.token("admin"))
+    w.create("x")
+    assert w.post("/api/v1/snapshots", {"if_changed": True}, expect=200).json()["skipped"] is True
+    a.delete("/api/v1/snapshots/x", expect=200)
+    receiver.wait(2)
+    time.sleep(0.5)
+    hooks = [r["body"] for r in receiver.by_path("/hook")]
+    assert [(h["op"], h["result"]) for h in hooks] == [("delete", "ok")], hooks
+    assert s.stop() == 0
+
+
+def test_a_skipped_create_alerts_who_listens_to_create(make_server, receiver):
+    s = make_server(config=alerts_cfg(receiver.base, on=["create"]))
+    w = s.api(s.token("writer"))
+    w.create("x")
+    w.post("/api/v1/snapshots", {"if_changed": True}, expect=200)
+    receiver.wait(4)
+    hooks = [r["body"] for r in receiver.by_path("/hook")]
+    assert [(h["op"], h["result"], h["snapshot"]) for h in hooks] == \
+        [("create", "ok", "x"), ("create", "skipped", "x")], hooks
+    assert s.stop() == 0

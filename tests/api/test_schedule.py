@@ -144,9 +144,9 @@ def scheduled_from_cli(s):
 
 def test_schedule_off_by_default(server, reader, anon):
     st = reader.get("/api/v1/schedule", expect=200).json()
-    assert st == {"enabled": False, "interval_seconds": 0, "running": False, "last_start": None,
-                  "last_end": None, "last_result": None, "last_error": None,
-                  "last_snapshot": None, "last_prune": None, "next_run": None,
+    assert st == {"enabled": False, "interval_seconds": 0, "if_changed": False, "running": False,
+                  "last_start": None, "last_end": None, "last_result": None, "last_error": None,
+                  "last_snapshot": None, "last_skipped": False, "last_prune": None, "next_run": None,
                   "runs": {"success": 0, "failure": 0}}
     text = anon.get("/metrics", expect=200).text
     assert metric(text, "statesnap_schedule_enabled") == 0
@@ -183,3 +183,14 @@ def test_bad_interval_is_a_config_error(make_server, bad):
     assert "schedule_interval" in s.log_text()
     s.proc = None
     s.log.close()
+
+
+def test_schedule_if_changed_writes_one_snapshot_while_nothing_changes(make_server):
+    s = make_server(config={"schedule_interval": "%ds" % INTERVAL, "schedule_if_changed": True})
+    api = s.api(s.token("reader"))
+    st = wait_runs(api, 3, 3 * INTERVAL + 10 * apilib.SLOW)
+    assert st["if_changed"] is True and st["last_result"] == "success", st
+    assert st["last_skipped"] is True, st
+    snaps = scheduled_from_cli(s)
+    assert len(snaps) == 1 and st["last_snapshot"] == snaps[0]["name"], (st, snaps)
+    assert st["last_prune"] is not None

@@ -173,3 +173,28 @@ def test_location_is_store_relative(writer, reader, admin, server):
     rc, out, err = server.cli("show", "where")
     assert rc == 0, err
     assert "Location: %s" % os.path.join(server.store, "where.zip") in out, out
+
+
+def test_create_if_changed_is_200_skipped_only_when_nothing_changed(writer, server):
+    first = writer.post("/api/v1/snapshots", {"name": "first", "if_changed": True}, expect=201).json()
+    assert first["name"] == "first" and "skipped" not in first
+    before = apilib.store_listing(server.store)
+    r = writer.post("/api/v1/snapshots", {"name": "second", "if_changed": True}, expect=200)
+    doc = r.json()
+    assert doc["skipped"] is True and doc["name"] == "first", doc
+    assert {f["path"] for f in doc["files"]} == {f["path"] for f in first["files"]}
+    assert apilib.store_listing(server.store) == before
+    # Without the flag a create always writes.
+    writer.post("/api/v1/snapshots", {"name": "third"}, expect=201)
+    with open(os.path.join(server.root, "state", "positions.json"), "a") as f:
+        f.write(" ")
+    later = writer.post("/api/v1/snapshots", {"name": "fourth", "if_changed": True}, expect=201).json()
+    assert later["name"] == "fourth"
+
+
+def test_create_if_changed_must_be_a_boolean(writer, server):
+    before = apilib.store_listing(server.store)
+    for bad in ("yes", 1, None):
+        r = writer.post("/api/v1/snapshots", {"if_changed": bad}, expect=400)
+        assert "if_changed" in r.json()["detail"]
+    assert apilib.store_listing(server.store) == before

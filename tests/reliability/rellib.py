@@ -26,9 +26,11 @@ HTTP_H = os.path.join(REPO, "server", "http.h")
 S_IFLNK = 0o120000
 S_IFREG = 0o100000
 S_IFDIR = 0o040000
-# engine/engine.h: ENGINE_MAX_FILES; an archive may hold that many files plus
-# manifest.json and SHA256SUMS.
-ENGINE_MAX_FILES = 10000
+# engine/engine.h: ENGINE_MAX_FILES_HARD; an archive may hold that many files
+# plus ENGINE_RESERVED_ENTRIES (the masked .env, manifest.json, SHA256SUMS, a
+# signature, ...), whatever the store's max_files.
+ENGINE_MAX_FILES_HARD = 250000
+ENGINE_RESERVED_ENTRIES = 8
 CATALOG = "catalog.db"
 # Sanitizer builds (make asan) are several times slower, and ASan's allocator
 # keeps freed memory in quarantine, so RSS says nothing about leaks there.
@@ -283,7 +285,7 @@ def hostile_archives(snap, name):
     out["duplicate_entry"] = snap.rebuild(name, extra=[(pos, b'{"positions": []}\n')])
     out["duplicate_manifest"] = snap.rebuild(name, extra=[("manifest.json", b"{}")])
     # More entries than the limit; each is empty and stored, so the file stays ~1 MB.
-    bomb = [("e/%05d" % i, b"") for i in range(ENGINE_MAX_FILES + 3)]
+    bomb = [("e/%06d" % i, b"") for i in range(ENGINE_MAX_FILES_HARD + ENGINE_RESERVED_ENTRIES + 1)]
     out["entry_count_bomb"] = snap.rebuild(name, files + bomb, ctypes={p: zipfile.ZIP_STORED for p, _ in bomb})
     # Uncompressed-size bombs. (a) 64 MiB of zeros (64 KiB deflated) whose
     # headers claim the manifest's size for the file: only a reader that stops
