@@ -185,8 +185,8 @@ static const char *const migrations[] = {
     /* 7 -> 8: what the offsite copy is when it is not the archive itself
      * (#21): an encrypted copy's SHA-256 and size, so a round can tell it is
      * still the object uploaded. NULL: a plain copy (the archive's bytes). */
-    "ALTER TABLE snapshots ADD COLUMN offsite_copy_sha256 TEXT;"
-    "ALTER TABLE snapshots ADD COLUMN offsite_copy_size INTEGER;",
+    ("ALTER TABLE snapshots ADD COLUMN offsite_copy_sha256 TEXT;"
+     "ALTER TABLE snapshots ADD COLUMN offsite_copy_size INTEGER;"),
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))
