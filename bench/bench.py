@@ -331,7 +331,7 @@ def catalog_pass(work, root):
             store = os.path.join(work, "cat%d" % n)
             drop(store)
             stores.append(store)
-            sh(ss(root, store, "list"))   # creates the store and catalog
+            sh(ss(root, store, "init"))   # creates the store and catalog (list no longer does, #20)
             fill_catalog(store, n)
             port = free_port()
             servers[n] = (port, subprocess.Popen(ss(root, store, "serve", "--listen", "127.0.0.1:%d" % port),
