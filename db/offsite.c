@@ -7,12 +7,25 @@
 
 #include "catalog_internal.h"
 
+/* Run the bound UPDATE st of snapshot NAME's row and release it: 0, or -1
+ * with ERR_NOT_FOUND when no row is NAME's (what = the failure's name). */
+static int step_update(struct catalog *c, sqlite3_stmt *st, const char *name, const char *what,
+                       struct err *e)
+{
+    int rc = sqlite3_step(st);
+
+    catalog_release(c, st);
+    if (rc != SQLITE_DONE)
+        return catalog_fail(c, e, what);
+    if (sqlite3_changes(catalog_handle(c)) == 0)
+        return err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
+    return 0;
+}
+
 int catalog_offsite_set(struct catalog *c, const char *name, const char *state, const char *error,
                         int64_t at, struct err *e)
 {
-    sqlite3 *db = catalog_handle(c);
     sqlite3_stmt *st = NULL;
-    int rc;
 
     if (catalog_prepare(c, "UPDATE snapshots SET offsite_state = ?1, offsite_error = ?2, "
                                "offsite_at = ?3 WHERE name = ?4", &st) != SQLITE_OK)
@@ -27,21 +40,13 @@ int catalog_offsite_set(struct catalog *c, const char *name, const char *state, 
     else
         sqlite3_bind_null(st, 3);
     sqlite3_bind_text(st, 4, name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    catalog_release(c, st);
-    if (rc != SQLITE_DONE)
-        return catalog_fail(c, e, "offsite update");
-    if (sqlite3_changes(db) == 0)
-        return err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
-    return 0;
+    return step_update(c, st, name, "offsite update", e);
 }
 
 int catalog_offsite_set_copy(struct catalog *c, const char *name, const char *copy_sha256,
                              int64_t copy_size, struct err *e)
 {
-    sqlite3 *db = catalog_handle(c);
     sqlite3_stmt *st = NULL;
-    int rc;
 
     if (catalog_prepare(c, "UPDATE snapshots SET offsite_copy_sha256 = ?1, offsite_copy_size = ?2 "
                                "WHERE name = ?3", &st) != SQLITE_OK)
@@ -54,13 +59,7 @@ int catalog_offsite_set_copy(struct catalog *c, const char *name, const char *co
         sqlite3_bind_null(st, 2);
     }
     sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-    rc = sqlite3_step(st);
-    catalog_release(c, st);
-    if (rc != SQLITE_DONE)
-        return catalog_fail(c, e, "offsite copy update");
-    if (sqlite3_changes(db) == 0)
-        return err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
-    return 0;
+    return step_update(c, st, name, "offsite copy update", e);
 }
 
 int catalog_offsite_get(struct catalog *c, const char *name, struct catalog_offsite *out,
