@@ -17,7 +17,9 @@ and writes bench/RESULTS.md.
        a 100,000-file root's RSS, 5 daily snapshots of the 1 GB-chain root
 
 Environment: BENCH_RUNS (default 3), BENCH_BIG_BYTES (default 1e9),
-BENCH_WRK_SECONDS (default 8), BENCH_QUICK=1 (small sizes, for trying it out).
+BENCH_WRK_SECONDS (default 8), BENCH_QUICK=1 (small sizes, for trying it out),
+BENCH_ONLY=files,window,http,catalog,peers,big (some passes only; the table
+goes to bench/RESULTS-partial.md, RESULTS.md is kept for whole runs).
 Stdlib only; needs zip, unzip, sha256sum, wrk, nginx, sqlite3, restic, borg, pigz
 (make bench installs them).
 """
@@ -46,6 +48,8 @@ BOT = os.path.join(TOP, "tests", "fixtures", "bot.py")
 WINDOW_TARGET_MS = 50.0
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+PARTS = {"files", "window", "http", "catalog", "peers", "big"}
+ONLY = {p for p in os.environ.get("BENCH_ONLY", "").split(",") if p}
 SMALL_BYTES = 2_000_000 if QUICK else 10_000_000
 MID_BYTES = 10_000_000 if QUICK else 100_000_000
 BIG_BYTES = int(os.environ.get("BENCH_BIG_BYTES", 50_000_000 if QUICK else 1_000_000_000))
@@ -374,42 +378,60 @@ def machine():
     return "%s, %d cores, %.0f GiB RAM, %s %s" % (model, os.cpu_count(), mem, platform.system(), platform.release())
 
 
+def wanted(part):
+    """BENCH_ONLY=peers,big (say) runs only those passes; the table then
+    holds only their rows."""
+    return not ONLY or part in ONLY
+
+
 def main():
     if not os.access(BIN, os.X_OK):
         raise SystemExit("bench: build %s first (make build/statesnap)" % BIN)
+    unknown = ONLY - PARTS
+    if unknown:
+        raise SystemExit("bench: BENCH_ONLY names unknown passes %s (known: %s)" % (
+            ", ".join(sorted(unknown)), ", ".join(sorted(PARTS))))
     work = tempfile.mkdtemp(prefix="statesnap-bench-", dir=os.environ.get("BENCH_TMP", "/var/tmp"))
     try:
         root = os.path.join(work, "root")
         store = os.path.join(work, "store")
         small = os.path.join(work, "smallroot")
-        print("bench: generating a %s root" % human(SMALL_BYTES), flush=True)
-        gen_root(small, SMALL_BYTES)
-        files_pass(work, small, os.path.join(work, "smallstore"), "small", judged=False)
-        drop(small)
+        if wanted("files"):
+            print("bench: generating a %s root" % human(SMALL_BYTES), flush=True)
+            gen_root(small, SMALL_BYTES)
+            files_pass(work, small, os.path.join(work, "smallstore"), "small", judged=False)
+            drop(small)
         print("bench: generating a %s root" % human(MID_BYTES), flush=True)
         gen_root(root, MID_BYTES)
-        files_pass(work, root, store, "mid")
-        print("bench: capture window on the %s root under a writer" % human(MID_BYTES), flush=True)
-        window_pass(root, store, human(MID_BYTES), max(RUNS, 5))
+        if wanted("files"):
+            files_pass(work, root, store, "mid")
+        if wanted("window"):
+            print("bench: capture window on the %s root under a writer" % human(MID_BYTES), flush=True)
+            window_pass(root, store, human(MID_BYTES), max(RUNS, 5))
         # HTTP before the 1 GB root: its gigabytes of writes and the page
         # cache churn after them are noise for latencies in milliseconds.
-        print("bench: HTTP under wrk beside nginx", flush=True)
-        http_pass(work, root, store)
-        print("bench: catalog at 100 and 100,000 snapshots", flush=True)
-        catalog_pass(work, root)
-        if peers.missing():
-            raise SystemExit("bench: %s missing (make bench installs them)" % ", ".join(peers.missing()))
-        print("bench: beside restic, borg and tar|pigz: first, repeat, daily, restore, many files", flush=True)
-        peers.run(sys.modules[__name__], work, root)
-        print("bench: generating a root with a %s hash_chain.jsonl" % human(BIG_BYTES), flush=True)
-        big = os.path.join(work, "bigroot")
-        gen_root(big, BIG_BYTES)
-        rss_pass(work, big, store)
-        print("bench: the %s-chain root, 5 daily snapshots beside restic" % human(BIG_BYTES), flush=True)
-        peers.big_chain(sys.modules[__name__], work, big)
-        print("bench: capture window on the %s-chain root under a writer" % human(BIG_BYTES), flush=True)
-        window_pass(big, store, "%s chain" % human(BIG_BYTES), RUNS)
-        drop(big)
+        if wanted("http"):
+            print("bench: HTTP under wrk beside nginx", flush=True)
+            http_pass(work, root, store)
+        if wanted("catalog"):
+            print("bench: catalog at 100 and 100,000 snapshots", flush=True)
+            catalog_pass(work, root)
+        if wanted("peers") or wanted("big"):
+            if peers.missing():
+                raise SystemExit("bench: %s missing (make bench installs them)" % ", ".join(peers.missing()))
+        if wanted("peers"):
+            print("bench: beside restic, borg and tar|pigz: first, repeat, daily, restore, many files", flush=True)
+            peers.run(sys.modules[__name__], work, root)
+        if wanted("big"):
+            print("bench: generating a root with a %s hash_chain.jsonl" % human(BIG_BYTES), flush=True)
+            big = os.path.join(work, "bigroot")
+            gen_root(big, BIG_BYTES)
+            rss_pass(work, big, store)
+            print("bench: the %s-chain root, 5 daily snapshots beside restic" % human(BIG_BYTES), flush=True)
+            peers.big_chain(sys.modules[__name__], work, big)
+            print("bench: capture window on the %s-chain root under a writer" % human(BIG_BYTES), flush=True)
+            window_pass(big, store, "%s chain" % human(BIG_BYTES), RUNS)
+            drop(big)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     width = max(len(r[0]) for r in rows)
@@ -421,9 +443,11 @@ def main():
     table = "\n".join(lines)
     print("\n" + table)
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    with open(os.path.join(HERE, "RESULTS.md"), "w") as f:
-        f.write("# statesnap bench results\n\n%s on %s; median of %d runs%s.\n\n" % (stamp, machine(), RUNS,
-                " (BENCH_QUICK: small sizes)" if QUICK else ""))
+    out = "RESULTS-partial.md" if ONLY else "RESULTS.md"
+    with open(os.path.join(HERE, out), "w") as f:
+        f.write("# statesnap bench results\n\n%s on %s; median of %d runs%s%s.\n\n" % (stamp, machine(), RUNS,
+                " (BENCH_QUICK: small sizes)" if QUICK else "",
+                ("; only the passes " + ", ".join(sorted(ONLY))) if ONLY else ""))
         f.write("Ratios: for times, baseline/statesnap (higher is better); for req/s, statesnap/baseline; "
                 "for RSS and p99, value/limit and for catalog growth, time at 100k / time at 100 "
                 "(lower is better).\n\n")
@@ -431,7 +455,7 @@ def main():
     missed = [r[0] for r in rows if not r[5]]
     print("\nbench: %d measures, %d targets missed%s" % (len(rows), len(missed),
           (": " + ", ".join(missed)) if missed else ""))
-    print("bench: wrote bench/RESULTS.md")
+    print("bench: wrote bench/%s" % out)
 
 
 if __name__ == "__main__":
