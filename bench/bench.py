@@ -401,8 +401,9 @@ def main():
             gen_root(small, SMALL_BYTES)
             files_pass(work, small, os.path.join(work, "smallstore"), "small", judged=False)
             drop(small)
-        print("bench: generating a %s root" % human(MID_BYTES), flush=True)
-        gen_root(root, MID_BYTES)
+        if any(wanted(p) for p in PARTS - {"big"}):
+            print("bench: generating a %s root" % human(MID_BYTES), flush=True)
+            gen_root(root, MID_BYTES)
         if wanted("files"):
             files_pass(work, root, store, "mid")
         if wanted("window"):
