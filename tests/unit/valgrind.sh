@@ -11,7 +11,13 @@ for t in build/test/unit/test_*; do
             --error-exitcode=99 "$t" >/tmp/statesnap-vg.$$ 2>&1; then
         pass=$((pass + 1))
     else
-        echo "valgrind $(basename "$t"):"; grep -E "==[0-9]+==" /tmp/statesnap-vg.$$ | head -30
+        echo "valgrind $(basename "$t"):"
+        # valgrind's own report, or (a test that failed by itself) its end
+        if grep -qE "==[0-9]+==" /tmp/statesnap-vg.$$; then
+            grep -E "==[0-9]+==" /tmp/statesnap-vg.$$ | head -30
+        else
+            tail -30 /tmp/statesnap-vg.$$
+        fi
         fail=$((fail + 1))
     fi
 done
