@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 static const char *skip_ws(const char *p, const char *end)
@@ -250,4 +251,81 @@ void chain_scan_free(struct chain_scan *c)
     free(c->line);
     c->line = NULL;
     c->len = c->cap = 0;
+}
+
+void chain_scan_mark(const struct chain_scan *c, uint64_t fed, struct chain_mark *m)
+{
+    memset(m, 0, sizeof(*m));
+    if (c->overlong || c->len > fed)
+        return;
+    m->from = fed - c->len;
+    m->lines = c->lines;
+    m->last_seq = c->last_seq;
+    m->have_seq = c->have_seq;
+    memcpy(m->last_hash, c->last_hash, sizeof(m->last_hash));
+    m->links_ok = c->links_ok;
+    m->first_bad_line = c->first_bad_line;
+    m->valid = 1;
+}
+
+void chain_scan_resume(struct chain_scan *c, const struct chain_mark *m)
+{
+    c->lines = m->lines;
+    c->last_seq = m->last_seq;
+    c->have_seq = m->have_seq;
+    memcpy(c->last_hash, m->last_hash, sizeof(c->last_hash));
+    c->links_ok = m->links_ok;
+    c->first_bad_line = m->first_bad_line;
+    c->len = 0;
+    c->overlong = 0;
+}
+
+json_t *chain_mark_json(const struct chain_mark *m, const struct chain_scan *c)
+{
+    if (!m->valid || m->from > (uint64_t)INT64_MAX || m->lines > (uint64_t)INT64_MAX ||
+        m->first_bad_line > m->lines)
+        return NULL;
+    /* json_pack fails on a last hash that is not UTF-8: no mark then. */
+    return json_pack("{s:I,s:I,s:o,s:s,s:b,s:I,s:[sss]}", "from", (json_int_t)m->from, "lines",
+                     (json_int_t)m->lines, "last_seq",
+                     m->have_seq ? json_integer(m->last_seq) : json_null(), "last_hash",
+                     m->last_hash, "links_ok", m->links_ok, "first_bad_line",
+                     (json_int_t)m->first_bad_line, "fields", c->f_seq, c->f_hash, c->f_prev);
+}
+
+static int count_field(const json_t *v, uint64_t *out)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return -1;
+    *out = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+int chain_mark_parse(const json_t *o, const struct chain_scan *c, struct chain_mark *m)
+{
+    const json_t *seq = json_object_get(o, "last_seq"), *f = json_object_get(o, "fields"),
+                 *ok = json_object_get(o, "links_ok");
+    const char *hash = json_string_value(json_object_get(o, "last_hash"));
+
+    memset(m, 0, sizeof(*m));
+    if (!json_is_object(o) || count_field(json_object_get(o, "from"), &m->from) != 0 ||
+        count_field(json_object_get(o, "lines"), &m->lines) != 0 ||
+        count_field(json_object_get(o, "first_bad_line"), &m->first_bad_line) != 0 ||
+        m->first_bad_line > m->lines || !json_is_boolean(ok) ||
+        (!json_is_null(seq) && !json_is_integer(seq)) || hash == NULL ||
+        strlen(hash) > CHAIN_HASH_MAX || !json_is_array(f) || json_array_size(f) != 3)
+        return -1;
+    for (size_t i = 0; i < 3; i++)
+        if (!json_is_string(json_array_get(f, i)))
+            return -1;
+    if (c != NULL && (strcmp(json_string_value(json_array_get(f, 0)), c->f_seq) != 0 ||
+                      strcmp(json_string_value(json_array_get(f, 1)), c->f_hash) != 0 ||
+                      strcmp(json_string_value(json_array_get(f, 2)), c->f_prev) != 0))
+        return -1;
+    m->have_seq = json_is_integer(seq);
+    m->last_seq = m->have_seq ? (int64_t)json_integer_value(seq) : 0;
+    snprintf(m->last_hash, sizeof(m->last_hash), "%s", hash);
+    m->links_ok = json_is_true(ok);
+    m->valid = 1;
+    return 0;
 }

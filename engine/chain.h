@@ -40,6 +40,38 @@ void chain_scan_feed(struct chain_scan *c, const unsigned char *p, size_t n);
  * bytes fed (a last line without '\n' counts as a line). Caller decrefs. */
 json_t *chain_scan_result(struct chain_scan *c, const char *path);
 
+/* The scan's state at a line start, so that a later scan of a file that
+ * begins with the same bytes resumes there instead of reading every line
+ * before it again (a repeat create of an append-only chain; docs/DESIGN.md,
+ * "Reuse"). It is trusted only under the deflate_prefix record's MAC and
+ * after the bytes before "from" hashed to the record's SHA-256. */
+struct chain_mark {
+    int valid;
+    uint64_t from;                /* file offset of the first byte not in the state: a line start */
+    uint64_t lines;
+    int64_t last_seq;
+    int have_seq;
+    char last_hash[CHAIN_HASH_MAX + 1];
+    int links_ok;
+    uint64_t first_bad_line;
+};
+
+/* The state of c, fed the file's first fed bytes, as of the start of the
+ * line it is in the middle of. Not valid after an overlong line. */
+void chain_scan_mark(const struct chain_scan *c, uint64_t fed, struct chain_mark *m);
+
+/* c (just initialised with the field names m was made under) takes m's
+ * state: the next byte fed must be the file's byte at m->from. */
+void chain_scan_resume(struct chain_scan *c, const struct chain_mark *m);
+
+/* {from, lines, last_seq, last_hash, links_ok, first_bad_line, fields}, fields
+ * the scan's three names; NULL when out of memory or not representable. */
+json_t *chain_mark_json(const struct chain_mark *m, const struct chain_scan *c);
+
+/* Parse what chain_mark_json wrote: 0 and m filled (valid), -1 when it is not
+ * such an object. With c not NULL, its field names must be the object's. */
+int chain_mark_parse(const json_t *o, const struct chain_scan *c, struct chain_mark *m);
+
 /* Free the scan's buffer. Accepts a zeroed scan. */
 void chain_scan_free(struct chain_scan *c);
 

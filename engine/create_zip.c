@@ -36,7 +36,8 @@ void create_zip_sha_hex(EVP_MD_CTX *md, char out[65])
 static void tap_bytes(struct file_src *fs, const unsigned char *data, size_t r)
 {
     EVP_DigestUpdate(fs->md, data, r);
-    fs->crc = (uint32_t)crc32(fs->crc, data, (uInt)r);
+    if (!fs->no_crc)
+        fs->crc = (uint32_t)crc32(fs->crc, data, (uInt)r);
     if (fs->cut->append) {
         if (r >= CUT_TAIL_MAX) {
             memcpy(fs->ring, data + r - CUT_TAIL_MAX, CUT_TAIL_MAX);
@@ -51,8 +52,10 @@ static void tap_bytes(struct file_src *fs, const unsigned char *data, size_t r)
             fs->ring_len += r;
         }
     }
-    if (fs->chain != NULL)
-        chain_scan_feed(fs->chain, data, r);
+    if (fs->chain != NULL && fs->done + r > fs->cc->chain_from) {
+        size_t skip = fs->done >= fs->cc->chain_from ? 0 : (size_t)(fs->cc->chain_from - fs->done);
+        chain_scan_feed(fs->chain, data + skip, r - skip);
+    }
     fs->done += (uint64_t)r;
 }
 
@@ -67,6 +70,8 @@ static void file_tap(void *ud, const unsigned char *data, size_t r)
         tap_bytes(fs, data, k);
         fs->marked = reuse_sha_so_far(fs->md, fs->mark_sha) == 0;
         fs->mark_crc = fs->crc;
+        if (fs->chain != NULL)
+            chain_scan_mark(fs->chain, fs->mark_at, &fs->cc->chain_mark);
         data += k;
         r -= k;
     }
@@ -119,9 +124,12 @@ static int src_rewind(struct file_src *fs)
     fs->reused = CREATE_REUSED_NONE;
     fs->base_in = fs->base_out = 0;
     fs->crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    fs->no_crc = 0;
     if (fs->chain != NULL) {
         chain_scan_free(fs->chain);
         chain_scan_init(fs->chain, fs->chain->f_seq, fs->chain->f_hash, fs->chain->f_prev);
+        fs->cc->chain_from = 0;
+        fs->cc->chain_mark.valid = 0;
     }
     if (lseek(c->fd, 0, SEEK_SET) != 0) {
         err_sys(fs->cc->e, errno, "read %s", c->cf->rel);
@@ -157,7 +165,9 @@ static void read_failed(struct file_src *fs, ssize_t r)
 /* Before anything is emitted: read (and hash) the bytes the previous
  * archive's entry, or its deflate_prefix, covers, and when they are the
  * same, open that entry's compressed bytes to copy. 1 reused, 0 not (the
- * caller rewinds), -1 a read error. */
+ * caller rewinds), -1 a read error. Those bytes' CRC-32 is the record's,
+ * and the chain's scan resumes from the record's state: both are taken
+ * only once the SHA-256 matched (the record is under the store's MAC). */
 static int reuse_check(struct file_src *fs)
 {
     struct cut_file *c = fs->cut;
@@ -176,6 +186,14 @@ static int reuse_check(struct file_src *fs)
     }
     if (!whole)
         fs->mark_at = reuse_last_block(n, c->limit);
+    if (fs->chain != NULL && re->prefix_chain != NULL) {
+        struct chain_mark m;
+        if (chain_mark_parse(re->prefix_chain, fs->chain, &m) == 0 && m.from <= n) {
+            chain_scan_resume(fs->chain, &m);
+            fs->cc->chain_from = m.from;
+        }
+    }
+    fs->no_crc = 1;
     while (fs->done < n) {
         uint64_t want = n - fs->done;
         ssize_t r = fs_read_some(c->fd, buf, want > PDEFLATE_BLOCK ? PDEFLATE_BLOCK : (size_t)want);
@@ -188,9 +206,14 @@ static int reuse_check(struct file_src *fs)
         reuse_dict_push(fs->dict, &fs->dict_len, buf, (size_t)r);
     }
     free(buf);
+    fs->no_crc = 0;
     same = reuse_sha_so_far(fs->md, sha) == 0 &&
-           (whole ? strcmp(sha, re->sha256) == 0 && fs->crc == re->crc
-                  : strcmp(sha, re->prefix_sha256) == 0 && fs->crc == re->prefix_crc);
+           strcmp(sha, whole ? re->sha256 : re->prefix_sha256) == 0;
+    if (same) {
+        fs->crc = whole ? re->crc : re->prefix_crc;
+        if (fs->marked && fs->mark_at == n)
+            fs->mark_crc = fs->crc;
+    }
     if (!same ||
         (fs->raw = zip_fopen_index(reuse_zip(fs->cc->reuse), re->idx, ZIP_FL_COMPRESSED)) == NULL)
         return 0;
@@ -401,10 +424,15 @@ static int reuse_note(const struct file_src *fs, json_t *f)
     if (fs->reused == CREATE_REUSED_ENTRY) {
         if (json_object_set_new(f, "reused", json_string("entry")) != 0)
             return -1;
-        /* The same stream: the previous one's continuation point holds. */
+        /* The same stream: the previous one's continuation point holds,
+         * and so does its chain state (same bytes, same field names). */
+        struct chain_mark m;
         if (fs->re.has_prefix)
             dp = reuse_prefix_json(fs->cc->s, fs->cc->name, fs->cut->cf->rel, fs->re.prefix_bytes,
-                                   fs->re.prefix_comp, fs->re.prefix_sha256, fs->re.prefix_crc);
+                                   fs->re.prefix_comp, fs->re.prefix_sha256, fs->re.prefix_crc,
+                                   fs->chain != NULL && fs->re.prefix_chain != NULL &&
+                                   chain_mark_parse(fs->re.prefix_chain, fs->chain, &m) == 0
+                                       ? json_deep_copy(fs->re.prefix_chain) : NULL);
     } else {
         if (fs->reused == CREATE_REUSED_PREFIX &&
             (json_object_set_new(f, "reused", json_string("prefix")) != 0 ||
@@ -412,7 +440,16 @@ static int reuse_note(const struct file_src *fs, json_t *f)
             return -1;
         if (fs->has_dp)
             dp = reuse_prefix_json(fs->cc->s, fs->cc->name, fs->cut->cf->rel, fs->dp_bytes,
-                                   fs->dp_comp, fs->dp_sha, fs->dp_crc);
+                                   fs->dp_comp, fs->dp_sha, fs->dp_crc,
+                                   fs->chain != NULL && fs->cc->chain_mark.valid
+                                       ? chain_mark_json(&fs->cc->chain_mark, fs->chain) : NULL);
+    }
+    /* The chain's scan resumed from the record's state: its lines before
+     * this offset were not parsed again (for the bench and debugging). */
+    if (fs->chain != NULL && fs->reused != CREATE_REUSED_NONE && fs->cc->chain_from > 0 &&
+        json_object_set_new(f, "chain_scanned_from", json_integer((json_int_t)fs->cc->chain_from)) != 0) {
+        json_decref(dp);
+        return -1;
     }
     return dp != NULL ? json_object_set_new(f, "deflate_prefix", dp) : 0;
 }

@@ -36,6 +36,7 @@ struct file_src {
     size_t ring_len;
     struct chain_scan *chain;           /* fed when this is the hash chain */
     int store_only;        /* deflates past the zip-bomb ratio limit: stored instead */
+    int no_crc;            /* reading what a reuse record's CRC already covers */
     zip_error_t zerr;
     /* Reuse of the previous archive (reuse.h): */
     int try_reuse;         /* re holds a candidate to check once the bytes are read */
@@ -86,6 +87,8 @@ struct create_ctx {
     struct chain_scan chain;
     int chain_idx;         /* index of the chain in cap.files, or -1 */
     json_t *chain_tip;
+    uint64_t chain_from;   /* the chain's bytes before it are in the scan's state already */
+    struct chain_mark chain_mark;       /* the scan at the chain entry's mark_at */
     int moved;             /* an append-only file was rewritten or shrank after the cut */
     int hooks_begun;       /* the pre hook ran (or there is none): the post hook is due */
     int post_done;

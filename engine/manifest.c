@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "chain.h"
 #include "engine.h"
 
 int manifest_parse_time(const char *s, int64_t *out)
@@ -71,19 +72,23 @@ static int uint_in(const json_t *v, uint64_t max)
 
 /* One file's reuse note (docs/DESIGN.md "Reuse"): "reused" is "entry" or
  * "prefix" (then with "reused_bytes"), "deflate_prefix" has {bytes,
- * compressed, sha256, crc32} and a hex "mac"; unknown keys are allowed, as elsewhere (a
+ * compressed, sha256, crc32}, a hex "mac" and for the chain a "chain" state
+ * (chain_mark_parse, from <= bytes); "chain_scanned_from" (with "reused") where
+ * the chain's scan resumed; unknown keys are allowed, as elsewhere (a
  * later create checks bytes against the file's size). 0 when well formed. */
 static int reuse_fields_check(const json_t *f)
 {
     const uint64_t size = ENGINE_MAX_ENTRY_BYTES;
     const json_t *r = json_object_get(f, "reused"), *n = json_object_get(f, "reused_bytes"),
-                 *dp = json_object_get(f, "deflate_prefix");
+                 *dp = json_object_get(f, "deflate_prefix"), *c;
     const char *how = json_string_value(r);
+    struct chain_mark m;
 
     if (r != NULL && (how == NULL || (strcmp(how, "entry") != 0 && strcmp(how, "prefix") != 0)))
         return -1;
     if ((how != NULL && strcmp(how, "prefix") == 0) != (n != NULL) ||
-        (n != NULL && !uint_in(n, size)))
+        (n != NULL && !uint_in(n, size)) ||
+        ((c = json_object_get(f, "chain_scanned_from")) != NULL && (how == NULL || !uint_in(c, size))))
         return -1;
     if (dp == NULL)
         return 0;
@@ -94,6 +99,11 @@ static int reuse_fields_check(const json_t *f)
         !manifest_is_sha256(json_string_value(json_object_get(dp, "sha256"))) ||
         (json_object_get(dp, "mac") != NULL &&
          !manifest_is_sha256(json_string_value(json_object_get(dp, "mac")))))
+        return -1;
+    /* The chain scan's state at a line start within the prefix. */
+    if ((c = json_object_get(dp, "chain")) != NULL &&
+        (chain_mark_parse(c, NULL, &m) != 0 ||
+         m.from > (uint64_t)json_integer_value(json_object_get(dp, "bytes"))))
         return -1;
     return 0;
 }

@@ -159,27 +159,48 @@ const char *reuse_name(const struct reuse *r)
 }
 
 /* HMAC-SHA256 under the store's secret of one deflate_prefix record, as
- * hex: only this store's own creates write records it accepts. */
+ * hex: only this store's own creates write records it accepts. A record
+ * with the chain scan's state (chain, not NULL) is message version 2: the
+ * same lines and that object's sorted compact JSON after them. */
 static int prefix_mac(struct store *s, const char *snap, const char *path, uint64_t bytes,
-                      uint64_t compressed, const char *sha256, uint32_t crc, char out[65])
+                      uint64_t compressed, const char *sha256, uint32_t crc, const json_t *chain,
+                      char out[65])
 {
-    char msg[1400];
+    char msg[1400], *cj = NULL, *all = NULL;
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
     struct err e = { 0 };
-    int n;
+    size_t len;
+    int n, rc = -1;
 
     if (!s->have_secret && store_secret(s, &e) != 0)
         return -1;
-    n = snprintf(msg, sizeof(msg), "statesnap deflate_prefix 1\n%s\n%s\n%llu\n%llu\n%s\n%lu", snap,
-                 path, (unsigned long long)bytes, (unsigned long long)compressed, sha256,
-                 (unsigned long)crc);
-    if (n < 0 || (size_t)n >= sizeof(msg) ||
-        HMAC(EVP_sha256(), s->secret, sizeof(s->secret), (const unsigned char *)msg, (size_t)n,
-             mac, &maclen) == NULL || maclen != 32)
+    n = snprintf(msg, sizeof(msg), "statesnap deflate_prefix %d\n%s\n%s\n%llu\n%llu\n%s\n%lu",
+                 chain != NULL ? 2 : 1, snap, path, (unsigned long long)bytes,
+                 (unsigned long long)compressed, sha256, (unsigned long)crc);
+    if (n < 0 || (size_t)n >= sizeof(msg))
         return -1;
+    len = (size_t)n;
+    if (chain != NULL) {
+        size_t cl;
+        if ((cj = json_dumps(chain, JSON_COMPACT | JSON_SORT_KEYS)) == NULL ||
+            (all = malloc(len + 1 + (cl = strlen(cj)))) == NULL)
+            goto out;
+        memcpy(all, msg, len);
+        all[len] = '\n';
+        memcpy(all + len + 1, cj, cl);
+        len += 1 + cl;
+    }
+    if (HMAC(EVP_sha256(), s->secret, sizeof(s->secret),
+             (const unsigned char *)(all != NULL ? all : msg), len, mac, &maclen) == NULL ||
+        maclen != 32)
+        goto out;
     fs_hex(mac, 32, out);
-    return 0;
+    rc = 0;
+out:
+    free(cj);
+    free(all);
+    return rc;
 }
 
 static int uint_field(const json_t *o, const char *k, uint64_t *out)
@@ -228,10 +249,12 @@ int reuse_find(struct reuse *r, const char *rel, struct reuse_entry *out)
             out->prefix_bytes < out->size && out->prefix_comp < out->comp_size && mac != NULL &&
             strlen(mac) == 64 &&
             prefix_mac(r->s, r->name, rel, out->prefix_bytes, out->prefix_comp,
-                       out->prefix_sha256, (uint32_t)crc, want) == 0 &&
+                       out->prefix_sha256, (uint32_t)crc, json_object_get(p, "chain"),
+                       want) == 0 &&
             CRYPTO_memcmp(want, mac, 64) == 0) {
             out->prefix_crc = (uint32_t)crc;
             out->has_prefix = 1;
+            out->prefix_chain = json_object_get(p, "chain");
         }
     }
     return 1;
@@ -261,14 +284,21 @@ uint64_t reuse_last_block(uint64_t base_in, uint64_t limit)
 }
 
 json_t *reuse_prefix_json(struct store *s, const char *snap, const char *path, uint64_t bytes,
-                          uint64_t compressed, const char *sha256, uint32_t crc)
+                          uint64_t compressed, const char *sha256, uint32_t crc, json_t *chain)
 {
     char mac[65];
+    json_t *dp = NULL;
 
-    if (prefix_mac(s, snap, path, bytes, compressed, sha256, crc, mac) != 0)
-        return NULL;
-    return json_pack("{s:I,s:I,s:s,s:I,s:s}", "bytes", (json_int_t)bytes, "compressed",
-                     (json_int_t)compressed, "sha256", sha256, "crc32", (json_int_t)crc, "mac", mac);
+    if (prefix_mac(s, snap, path, bytes, compressed, sha256, crc, chain, mac) == 0)
+        dp = json_pack("{s:I,s:I,s:s,s:I,s:s}", "bytes", (json_int_t)bytes, "compressed",
+                       (json_int_t)compressed, "sha256", sha256, "crc32", (json_int_t)crc,
+                       "mac", mac);
+    if (dp != NULL && chain != NULL && json_object_set(dp, "chain", chain) != 0) {
+        json_decref(dp);
+        dp = NULL;
+    }
+    json_decref(chain);
+    return dp;
 }
 
 int reuse_sha_so_far(EVP_MD_CTX *md, char out[65])

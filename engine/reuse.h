@@ -33,6 +33,7 @@ struct reuse_entry {
     uint64_t prefix_comp;      /* the deflate stream's bytes up to that boundary */
     const char *prefix_sha256; /* of the first prefix_bytes bytes, borrowed */
     uint32_t prefix_crc;
+    const json_t *prefix_chain;  /* the record's chain scan state (chain.h), borrowed, or NULL */
 };
 
 /* Open the newest snapshot of s for reuse. NULL when there is none or it
@@ -67,12 +68,14 @@ void reuse_dict_push(unsigned char *dict, size_t *len, const unsigned char *p, s
 uint64_t reuse_last_block(uint64_t base_in, uint64_t limit);
 
 /* The manifest's "deflate_prefix" object of path in snapshot snap: {bytes,
- * compressed, sha256, crc32, mac}, mac an HMAC-SHA256 of the rest under s's
+ * compressed, sha256, crc32, mac} and, for the hash chain, "chain" (the
+ * scan's state at a line start at or before bytes: chain_mark_json; the
+ * reference is taken, NULL for none), mac an HMAC-SHA256 of the rest under s's
  * secret. reuse_find continues only records whose mac checks out: an
  * imported archive, whose entries were checked whole but whose records
  * were not, is never continued from mid-stream. NULL when the secret
  * cannot be had or out of memory (the record is then left out). */
 json_t *reuse_prefix_json(struct store *s, const char *snap, const char *path, uint64_t bytes,
-                          uint64_t compressed, const char *sha256, uint32_t crc);
+                          uint64_t compressed, const char *sha256, uint32_t crc, json_t *chain);
 
 #endif

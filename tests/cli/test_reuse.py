@@ -144,6 +144,64 @@ def test_a_repeat_copies_what_did_not_change_and_matches_a_fresh_deflate(bs, cfg
     assert raw_entry(bs.archive("c"), CHAIN) == raw_entry(create_fresh(bs, cfg, tmp_path, "c"), CHAIN)
 
 
+def test_the_chain_scan_resumes_from_the_record_and_says_what_a_full_scan_says(bs, cfg, tmp_path):
+    """A repeat create does not parse the chain's lines before the record's
+    mark again: the scan resumes from the state carried (under the MAC) in
+    the previous deflate_prefix. Tip, links and the first bad line (before
+    the mark) are what a fresh store's full scan of the same root says."""
+    path = os.path.join(bs.root, CHAIN)
+    with open(path, "rb") as f:
+        lines = f.read().split(b"\n")
+    ev = json.loads(lines[4])
+    ev["prev"] = "0" * 64                       # line 5 does not link to line 4
+    lines[4] = json.dumps(ev).encode()
+    with open(path, "wb") as f:
+        f.write(b"\n".join(lines))
+    create(bs, cfg, "a")
+    a = manifest(bs, "a")
+    assert a["chain"]["links_ok"] is False and a["chain"]["first_bad_line"] == 5
+    dp = files_of(a)[CHAIN]["deflate_prefix"]
+    mark = dp["chain"]
+    assert mark["fields"] == ["seq", "hash", "prev"] and 0 < mark["from"] <= dp["bytes"]
+    with open(path, "rb") as f:
+        head = f.read(mark["from"])
+    assert head.endswith(b"\n") and mark["lines"] == head.count(b"\n")
+    assert mark["links_ok"] is False and mark["first_bad_line"] == 5
+    before = "a"
+    for name, n in (("b", 2000), ("c", 6000), ("d", 10)):
+        resume_at = files_of(manifest(bs, before))[CHAIN]["deflate_prefix"]["chain"]["from"]
+        advance(bs.root, n)
+        create(bs, cfg, name)
+        m = manifest(bs, name)
+        note = files_of(m)[CHAIN]
+        assert note["reused"] == "prefix" and note["chain_scanned_from"] == resume_at, note
+        full = Statesnap(bs.root, tmp_path / ("full-" + name), bs.tmp)
+        create(full, cfg, name)
+        assert "chain_scanned_from" not in files_of(manifest(full, name))[CHAIN]
+        assert m["chain"] == manifest(full, name)["chain"]
+        assert m["chain"]["first_bad_line"] == 5 and m["chain"]["lines"] > mark["lines"]
+        before = name
+    bs.ok("verify", "d")
+
+
+def test_other_chain_field_names_scan_the_whole_chain_again(bs, cfg, tmp_path):
+    """The carried state is for the field names it was made under: with
+    others configured the next create scans every line."""
+    create(bs, cfg, "a")
+    advance(bs.root)
+    other = tmp_path / "other-fields.json"
+    other.write_text(json.dumps({"compress_threads": 2,
+                                 "capture": {"chain": {"seq_field": "seq", "hash_field": "prev",
+                                                       "prev_field": "hash"}}}))
+    create(bs, str(other), "b")
+    note = files_of(manifest(bs, "b"))[CHAIN]
+    assert note["reused"] == "prefix" and "chain_scanned_from" not in note
+    full = Statesnap(bs.root, tmp_path / "full", bs.tmp)
+    create(full, str(other), "b")
+    assert manifest(bs, "b")["chain"] == manifest(full, "b")["chain"]
+    assert manifest(bs, "b")["chain"]["links_ok"] is False    # hash and prev swapped
+
+
 def raw_len(path, name):
     with zipfile.ZipFile(path) as z:
         return z.getinfo(name).compress_size
@@ -276,6 +334,8 @@ def set_note(m, note, path=CHAIN, frm=None):
 
 
 DP = {"bytes": 1 << 20, "compressed": 1000, "crc32": 7, "sha256": "0" * 64}
+MARK = {"from": 1000, "lines": 9, "last_seq": 8, "last_hash": "h8", "links_ok": True,
+        "first_bad_line": 0, "fields": ["seq", "hash", "prev"]}
 
 
 @pytest.mark.parametrize("edit,ok", [
@@ -289,6 +349,15 @@ DP = {"bytes": 1 << 20, "compressed": 1000, "crc32": 7, "sha256": "0" * 64}
     (lambda m: set_note(m, {"deflate_prefix": dict(DP, crc32=1 << 33)}), False),
     (lambda m: set_note(m, {"deflate_prefix": dict(DP, sha256="x")}), False),
     (lambda m: set_note(m, {"deflate_prefix": dict(DP, mac="x")}), False),
+    (lambda m: set_note(m, {"deflate_prefix": dict(DP, chain=MARK)}), True),
+    (lambda m: set_note(m, {"deflate_prefix": dict(DP, chain=dict(MARK, **{"from": (1 << 20) + 1}))}), False),
+    (lambda m: set_note(m, {"deflate_prefix": dict(DP, chain=dict(MARK, lines="9"))}), False),
+    (lambda m: set_note(m, {"deflate_prefix": dict(DP, chain=dict(MARK, fields=["seq"]))}), False),
+    (lambda m: set_note(m, {"deflate_prefix": dict(DP, chain=dict(MARK, first_bad_line=10))}), False),
+    (lambda m: set_note(m, {"deflate_prefix": dict(DP, chain=[])}), False),
+    (lambda m: set_note(m, {"reused": "prefix", "reused_bytes": 5, "chain_scanned_from": 3}), True),
+    (lambda m: set_note(m, {"chain_scanned_from": 3}), False),       # without reused
+    (lambda m: set_note(m, {"reused": "entry", "chain_scanned_from": -1}), False),
     (lambda m: set_note(m, {"reused": "entry"}, path="state/not_listed.json"), False),
     (lambda m: set_note(m, {"reused": "entry"}, frm="../x"), False),
     (lambda m: m.update(reuse=[]), False),

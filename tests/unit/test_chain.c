@@ -151,6 +151,94 @@ static void hook_output_is_redacted(void **state)
     }
 }
 
+/* A scan marked at any offset (mid-line included), written out as JSON
+ * and parsed back, then resumed on the bytes from the mark's line start,
+ * says what a scan of the whole file says: tip, links, the first bad line
+ * before the mark, blank and CRLF lines. Names that differ do not parse. */
+static void a_marked_scan_resumes_to_the_same_result(void **state)
+{
+    char *data = make_chain(60, 9, "seq", "hash", "prev");
+    size_t len = strlen(data);
+    char *mixed = malloc(len + 8);
+    json_t *whole;
+
+    (void)state;
+    /* a blank line and a CRLF line among the others */
+    memcpy(mixed, "\n", 1);
+    memcpy(mixed + 1, data, len);
+    len += 1;
+    mixed[len] = '\0';
+    {
+        char *nl = strchr(mixed + 300, '\n');
+        memmove(nl + 1, nl, strlen(nl) + 1);
+        *nl = '\r';
+        len++;
+    }
+    whole = scan(mixed, len, 4096, NULL, NULL, NULL);
+    assert_int_equal(json_integer_value(json_object_get(whole, "first_bad_line")), 9);
+    for (size_t at = 0; at <= len; at += 13) {
+        struct chain_scan a, b;
+        struct chain_mark m, back;
+        json_t *j, *r;
+        char *dump;
+
+        chain_scan_init(&a, NULL, NULL, NULL);
+        chain_scan_feed(&a, (const unsigned char *)mixed, at);
+        chain_scan_mark(&a, at, &m);
+        assert_true(m.valid && m.from <= at);
+        assert_true(m.from == 0 || mixed[m.from - 1] == '\n');
+        assert_non_null(j = chain_mark_json(&m, &a));
+        dump = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        j = json_loads(dump, 0, NULL);
+        free(dump);
+        assert_int_equal(chain_mark_parse(j, &a, &back), 0);
+        chain_scan_free(&a);
+        chain_scan_init(&b, NULL, NULL, NULL);
+        chain_scan_resume(&b, &back);
+        chain_scan_feed(&b, (const unsigned char *)mixed + back.from, len - back.from);
+        r = chain_scan_result(&b, "state/hash_chain.jsonl");
+        assert_true(json_equal(r, whole));
+        json_decref(r);
+        chain_scan_free(&b);
+        /* another config's field names: not this scan's state */
+        chain_scan_init(&b, "n", "hash", "prev");
+        assert_int_equal(chain_mark_parse(j, &b, &back), -1);
+        assert_int_equal(chain_mark_parse(j, NULL, &back), 0);
+        chain_scan_free(&b);
+        json_decref(j);
+    }
+    /* what is not such an object */
+    {
+        json_t *bad = json_pack("{s:I,s:s,s:n,s:s,s:b,s:I,s:[sss]}", "from", (json_int_t)1, "lines",
+                                "2", "last_seq", "last_hash", "h", "links_ok", 1,
+                                "first_bad_line", (json_int_t)0, "fields", "seq", "hash", "prev");
+        struct chain_mark m;
+        assert_int_equal(chain_mark_parse(bad, NULL, &m), -1);
+        json_object_set_new(bad, "lines", json_integer(2));
+        assert_int_equal(chain_mark_parse(bad, NULL, &m), 0);
+        json_object_set_new(bad, "first_bad_line", json_integer(3));   /* past the lines */
+        assert_int_equal(chain_mark_parse(bad, NULL, &m), -1);
+        json_decref(bad);
+    }
+    /* inside an overlong line there is no mark */
+    {
+        struct chain_scan a;
+        struct chain_mark m;
+        char *big = malloc(CHAIN_LINE_MAX + 10);
+        memset(big, 'x', CHAIN_LINE_MAX + 10);
+        chain_scan_init(&a, NULL, NULL, NULL);
+        chain_scan_feed(&a, (const unsigned char *)big, CHAIN_LINE_MAX + 10);
+        chain_scan_mark(&a, CHAIN_LINE_MAX + 10, &m);
+        assert_false(m.valid);
+        chain_scan_free(&a);
+        free(big);
+    }
+    json_decref(whole);
+    free(mixed);
+    free(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -160,6 +248,7 @@ int main(void)
         cmocka_unit_test(junk_and_partial_lines),
         cmocka_unit_test(overlong_line_is_not_parsed),
         cmocka_unit_test(hook_output_is_redacted),
+        cmocka_unit_test(a_marked_scan_resumes_to_the_same_result),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
