@@ -137,9 +137,9 @@ static int parse_line(const struct chain_scan *c, const char *p, const char *end
 
 static void mark_bad(struct chain_scan *c)
 {
-    c->links_ok = 0;
-    if (c->first_bad_line == 0)
-        c->first_bad_line = c->lines;
+    c->st.links_ok = 0;
+    if (c->st.first_bad_line == 0)
+        c->st.first_bad_line = c->st.lines;
 }
 
 static void one_line(struct chain_scan *c, const char *p, size_t n)
@@ -152,18 +152,18 @@ static void one_line(struct chain_scan *c, const char *p, size_t n)
         n--;
     if (n == 0)
         return;             /* a blank line is no event */
-    c->lines++;
+    c->st.lines++;
     if (n > CHAIN_LINE_MAX || parse_line(c, p, p + n, &seq, &have_seq, hash, prev) != 0) {
         mark_bad(c);
-        c->last_hash[0] = '\0';
-        c->have_seq = 0;
+        c->st.last_hash[0] = '\0';
+        c->st.have_seq = 0;
         return;
     }
-    if (c->lines > 1 && (c->last_hash[0] == '\0' || strcmp(prev, c->last_hash) != 0))
+    if (c->st.lines > 1 && (c->st.last_hash[0] == '\0' || strcmp(prev, c->st.last_hash) != 0))
         mark_bad(c);
-    memcpy(c->last_hash, hash, sizeof(hash));
-    c->have_seq = have_seq;
-    c->last_seq = seq;
+    memcpy(c->st.last_hash, hash, sizeof(hash));
+    c->st.have_seq = have_seq;
+    c->st.last_seq = seq;
 }
 
 void chain_scan_init(struct chain_scan *c, const char *f_seq, const char *f_hash,
@@ -173,7 +173,7 @@ void chain_scan_init(struct chain_scan *c, const char *f_seq, const char *f_hash
     c->f_seq = f_seq ? f_seq : "seq";
     c->f_hash = f_hash ? f_hash : "hash";
     c->f_prev = f_prev ? f_prev : "prev";
-    c->links_ok = 1;
+    c->st.links_ok = 1;
 }
 
 /* Keep the start of a line that continues in the next feed. */
@@ -204,10 +204,10 @@ static void keep_partial(struct chain_scan *c, const unsigned char *p, size_t n)
 static void end_partial(struct chain_scan *c)
 {
     if (c->overlong) {
-        c->lines++;
+        c->st.lines++;
         mark_bad(c);
-        c->last_hash[0] = '\0';
-        c->have_seq = 0;
+        c->st.last_hash[0] = '\0';
+        c->st.have_seq = 0;
     } else if (c->len > 0) {
         one_line(c, c->line, c->len);
     }
@@ -238,12 +238,13 @@ void chain_scan_feed(struct chain_scan *c, const unsigned char *p, size_t n)
 json_t *chain_scan_result(struct chain_scan *c, const char *path)
 {
     end_partial(c);
-    return json_pack("{s:s,s:I,s:o,s:o,s:b,s:o}", "path", path, "lines", (json_int_t)c->lines,
-                     "last_seq", c->have_seq ? json_integer(c->last_seq) : json_null(),
-                     "last_hash", c->last_hash[0] ? json_string(c->last_hash) : json_null(),
-                     "links_ok", c->links_ok,
-                     "first_bad_line", c->first_bad_line ? json_integer((json_int_t)c->first_bad_line)
-                                                         : json_null());
+    return json_pack("{s:s,s:I,s:o,s:o,s:b,s:o}", "path", path, "lines", (json_int_t)c->st.lines,
+                     "last_seq", c->st.have_seq ? json_integer(c->st.last_seq) : json_null(),
+                     "last_hash", c->st.last_hash[0] ? json_string(c->st.last_hash) : json_null(),
+                     "links_ok", c->st.links_ok,
+                     "first_bad_line",
+                     c->st.first_bad_line ? json_integer((json_int_t)c->st.first_bad_line)
+                                          : json_null());
 }
 
 void chain_scan_free(struct chain_scan *c)
@@ -259,38 +260,28 @@ void chain_scan_mark(const struct chain_scan *c, uint64_t fed, struct chain_mark
     if (c->overlong || c->len > fed)
         return;
     m->from = fed - c->len;
-    m->lines = c->lines;
-    m->last_seq = c->last_seq;
-    m->have_seq = c->have_seq;
-    memcpy(m->last_hash, c->last_hash, sizeof(m->last_hash));
-    m->links_ok = c->links_ok;
-    m->first_bad_line = c->first_bad_line;
+    m->st = c->st;
     m->valid = 1;
 }
 
 void chain_scan_resume(struct chain_scan *c, const struct chain_mark *m)
 {
-    c->lines = m->lines;
-    c->last_seq = m->last_seq;
-    c->have_seq = m->have_seq;
-    memcpy(c->last_hash, m->last_hash, sizeof(c->last_hash));
-    c->links_ok = m->links_ok;
-    c->first_bad_line = m->first_bad_line;
+    c->st = m->st;
     c->len = 0;
     c->overlong = 0;
 }
 
 json_t *chain_mark_json(const struct chain_mark *m, const struct chain_scan *c)
 {
-    if (!m->valid || m->from > (uint64_t)INT64_MAX || m->lines > (uint64_t)INT64_MAX ||
-        m->first_bad_line > m->lines)
+    if (!m->valid || m->from > (uint64_t)INT64_MAX || m->st.lines > (uint64_t)INT64_MAX ||
+        m->st.first_bad_line > m->st.lines)
         return NULL;
     /* json_pack fails on a last hash that is not UTF-8: no mark then. */
     return json_pack("{s:I,s:I,s:o,s:s,s:b,s:I,s:[sss]}", "from", (json_int_t)m->from, "lines",
-                     (json_int_t)m->lines, "last_seq",
-                     m->have_seq ? json_integer(m->last_seq) : json_null(), "last_hash",
-                     m->last_hash, "links_ok", m->links_ok, "first_bad_line",
-                     (json_int_t)m->first_bad_line, "fields", c->f_seq, c->f_hash, c->f_prev);
+                     (json_int_t)m->st.lines, "last_seq",
+                     m->st.have_seq ? json_integer(m->st.last_seq) : json_null(), "last_hash",
+                     m->st.last_hash, "links_ok", m->st.links_ok, "first_bad_line",
+                     (json_int_t)m->st.first_bad_line, "fields", c->f_seq, c->f_hash, c->f_prev);
 }
 
 static int count_field(const json_t *v, uint64_t *out)
@@ -309,9 +300,9 @@ int chain_mark_parse(const json_t *o, const struct chain_scan *c, struct chain_m
 
     memset(m, 0, sizeof(*m));
     if (!json_is_object(o) || count_field(json_object_get(o, "from"), &m->from) != 0 ||
-        count_field(json_object_get(o, "lines"), &m->lines) != 0 ||
-        count_field(json_object_get(o, "first_bad_line"), &m->first_bad_line) != 0 ||
-        m->first_bad_line > m->lines || !json_is_boolean(ok) ||
+        count_field(json_object_get(o, "lines"), &m->st.lines) != 0 ||
+        count_field(json_object_get(o, "first_bad_line"), &m->st.first_bad_line) != 0 ||
+        m->st.first_bad_line > m->st.lines || !json_is_boolean(ok) ||
         (!json_is_null(seq) && !json_is_integer(seq)) || hash == NULL ||
         strlen(hash) > CHAIN_HASH_MAX || !json_is_array(f) || json_array_size(f) != 3)
         return -1;
@@ -322,10 +313,10 @@ int chain_mark_parse(const json_t *o, const struct chain_scan *c, struct chain_m
                       strcmp(json_string_value(json_array_get(f, 1)), c->f_hash) != 0 ||
                       strcmp(json_string_value(json_array_get(f, 2)), c->f_prev) != 0))
         return -1;
-    m->have_seq = json_is_integer(seq);
-    m->last_seq = m->have_seq ? (int64_t)json_integer_value(seq) : 0;
-    snprintf(m->last_hash, sizeof(m->last_hash), "%s", hash);
-    m->links_ok = json_is_true(ok);
+    m->st.have_seq = json_is_integer(seq);
+    m->st.last_seq = m->st.have_seq ? (int64_t)json_integer_value(seq) : 0;
+    snprintf(m->st.last_hash, sizeof(m->st.last_hash), "%s", hash);
+    m->st.links_ok = json_is_true(ok);
     m->valid = 1;
     return 0;
 }

@@ -15,14 +15,19 @@
 #define CHAIN_LINE_MAX (64u * 1024)   /* a longer line is not parsed (links not checked) */
 #define CHAIN_HASH_MAX 128
 
-struct chain_scan {
-    const char *f_seq, *f_hash, *f_prev;
+/* What the lines scanned so far say. */
+struct chain_state {
     uint64_t lines;
     int64_t last_seq;
     int have_seq;
     char last_hash[CHAIN_HASH_MAX + 1];
     int links_ok;                 /* every prev matched so far */
     uint64_t first_bad_line;      /* 1-based; 0 = none */
+};
+
+struct chain_scan {
+    const char *f_seq, *f_hash, *f_prev;
+    struct chain_state st;
     char *line;                   /* the partial line between two feeds */
     size_t len, cap;
     int overlong;
@@ -47,13 +52,8 @@ json_t *chain_scan_result(struct chain_scan *c, const char *path);
  * after the bytes before "from" hashed to the record's SHA-256. */
 struct chain_mark {
     int valid;
-    uint64_t from;                /* file offset of the first byte not in the state: a line start */
-    uint64_t lines;
-    int64_t last_seq;
-    int have_seq;
-    char last_hash[CHAIN_HASH_MAX + 1];
-    int links_ok;
-    uint64_t first_bad_line;
+    uint64_t from;                /* file offset of the first byte not in st: a line start */
+    struct chain_state st;
 };
 
 /* The state of c, fed the file's first fed bytes, as of the start of the
