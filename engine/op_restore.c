@@ -29,6 +29,8 @@
 #include "writer.h"
 
 #define RESTORE_NEXT_STEP "Run /preflight to verify system state."
+#define BOT_RUNNING_REFUSED "the bot is running (%s): stop it first (hooks.pre_restore can), " \
+                            "or pass --while-running; nothing restored"
 #define RESTORE_SETTLE_MAX_MS 500     /* after the swap, targets are looked at again this late */
 
 int engine_restore_preview(struct store *s, const struct restore_opts *o, json_t **preview,
@@ -388,8 +390,14 @@ int engine_restore_apply(struct store *s, const struct restore_opts *o, const ch
         if ((s->cfg->pre_restore == NULL && !o->while_running) || !live || given_shape == NULL ||
             strlen(given_shape) != strlen(want_shape) ||
             CRYPTO_memcmp(given_shape, want_shape, strlen(want_shape)) != 0) {
-            err_set(e, ERR_CONFLICT, "the state root or the options changed since the preview; "
-                    "preview again");
+            /* A running bot is why the root changed: name it, not the token. */
+            if (live && !o->while_running && writer_bot_running(s->cfg, what, sizeof(what), e) > 0)
+                err_set(e, ERR_CONFLICT, BOT_RUNNING_REFUSED, what);
+            else {
+                err_clear(e);
+                err_set(e, ERR_CONFLICT, "the state root or the options changed since the "
+                        "preview; preview again");
+            }
             goto out;
         }
         json_array_append_new(warnings, json_string(o->while_running
@@ -431,8 +439,7 @@ int engine_restore_apply(struct store *s, const struct restore_opts *o, const ch
         if (r < 0)
             goto out;
         if (r > 0) {
-            err_set(e, ERR_CONFLICT, "the bot is running (%s): stop it first (hooks.pre_restore "
-                    "can), or pass --while-running; nothing restored", what);
+            err_set(e, ERR_CONFLICT, BOT_RUNNING_REFUSED, what);
             goto out;
         }
         json_t *moved = json_array();
