@@ -50,7 +50,10 @@ def test_random_kills_of_creates_under_a_live_writer(tmp_path):
             killed_done += p.returncode == 0
             # The next command (a write) finishes or removes what the kill left.
             rc, out, err = cli(root, store, "--json", "create", "--name", "after%02d" % i)
-            assert rc in (0, 1), err
+            # 11 is "no consistent cut, retry later": a 250 events/s writer
+            # can outrun every attempt of a slow (sanitized) build; the
+            # recovery of what the kill left must have happened all the same.
+            assert rc in (0, 1) or (rc == 11 and "no consistent cut" in err), err
             assert catalogued(root, store) == archives(store)
             assert os.listdir(os.path.join(store, ".work")) == []
     finally:
