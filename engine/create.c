@@ -132,8 +132,7 @@ static int capture_and_write(struct create_ctx *cc, const char *tmp, struct err 
 
     for (int round = 1;; round++) {
         cut_free(&cc->cut);
-        json_decref(cc->manifest);
-        cc->manifest = NULL;
+        create_manifest_forget(cc);
         json_decref(cc->chain_tip);
         cc->chain_tip = NULL;
         chain_scan_free(&cc->chain);
@@ -364,7 +363,8 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
     FAILPOINT("create.after_rename");
     if (fs_fsync_dir(s->dir, e) != 0)
         goto out_final;
-    if (snapshot_row_from_manifest(cc.manifest, size, sha, &row, e) != 0)
+    if (snapshot_row_from_manifest(cc.manifest, size, sha, &row, e) != 0 ||
+        create_row_files(&cc, &row, e) != 0)
         goto out_final;
     snprintf(row.signature, sizeof(row.signature), "signed");
     snprintf(row.signer, sizeof(row.signer), "%s", sign_key_id(cc.sign_key));
@@ -433,7 +433,7 @@ out:
     json_decref(cc.hooks);
     json_decref(cc.chain_tip);
     chain_scan_free(&cc.chain);
-    json_decref(cc.manifest);
+    create_manifest_forget(&cc);
     reuse_close(cc.reuse);
     return rc;
 }

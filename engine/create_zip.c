@@ -389,7 +389,8 @@ static zip_int64_t lazy_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
     case ZIP_SOURCE_ERROR:
         return zip_error_to_data(&ls->zerr, data, len);
     case ZIP_SOURCE_FREE:
-        free(ls->buf);
+        if (!ls->borrowed)
+            free(ls->buf);
         ls->buf = NULL;
         return 0;
     case ZIP_SOURCE_SUPPORTS:
@@ -399,186 +400,6 @@ static zip_int64_t lazy_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
         zip_error_set(&ls->zerr, ZIP_ER_OPNOTSUPP, 0);
         return -1;
     }
-}
-
-/* The positions count, from positions.json's captured bytes when they are in memory. */
-static int64_t captured_positions(const struct create_ctx *cc)
-{
-    for (size_t i = 0; i < cc->cap.n; i++) {
-        const struct cut_file *c = &cc->cut.files[i];
-        if (strcmp(c->cf->rel, "state/positions.json") == 0)
-            return c->present && c->buf != NULL
-                       ? meta_positions_count((const char *)c->buf, (size_t)c->limit) : -1;
-    }
-    return -1;
-}
-
-/* What the entry took from the previous archive ("reused": "entry" or
- * "prefix" with "reused_bytes"), and where a later create can continue its
- * deflate stream ("deflate_prefix"), into f: the file's object in the
- * manifest's "reuse"."files" (files[] stays as it always was). 0 or -1. */
-static int reuse_note(const struct file_src *fs, json_t *f)
-{
-    json_t *dp = NULL;
-
-    if (fs->reused == CREATE_REUSED_ENTRY) {
-        if (json_object_set_new(f, "reused", json_string("entry")) != 0)
-            return -1;
-        /* The same stream: the previous one's continuation point holds,
-         * and so does its chain state (same bytes, same field names). */
-        struct chain_mark m;
-        if (fs->re.has_prefix)
-            dp = reuse_prefix_json(fs->cc->s, fs->cc->name, fs->cut->cf->rel, fs->re.prefix_bytes,
-                                   fs->re.prefix_comp, fs->re.prefix_sha256, fs->re.prefix_crc,
-                                   fs->chain != NULL && fs->re.prefix_chain != NULL &&
-                                   chain_mark_parse(fs->re.prefix_chain, fs->chain, &m) == 0
-                                       ? json_deep_copy(fs->re.prefix_chain) : NULL);
-    } else {
-        if (fs->reused == CREATE_REUSED_PREFIX &&
-            (json_object_set_new(f, "reused", json_string("prefix")) != 0 ||
-             json_object_set_new(f, "reused_bytes", json_integer((json_int_t)fs->base_in)) != 0))
-            return -1;
-        if (fs->has_dp)
-            dp = reuse_prefix_json(fs->cc->s, fs->cc->name, fs->cut->cf->rel, fs->dp_bytes,
-                                   fs->dp_comp, fs->dp_sha, fs->dp_crc,
-                                   fs->chain != NULL && fs->cc->chain_mark.valid
-                                       ? chain_mark_json(&fs->cc->chain_mark, fs->chain) : NULL);
-    }
-    /* The chain's scan resumed from the record's state: its lines before
-     * this offset were not parsed again (for the bench and debugging). */
-    if (fs->chain != NULL && fs->reused != CREATE_REUSED_NONE && fs->cc->chain_from > 0 &&
-        json_object_set_new(f, "chain_scanned_from", json_integer((json_int_t)fs->cc->chain_from)) != 0) {
-        json_decref(dp);
-        return -1;
-    }
-    return dp != NULL ? json_object_set_new(f, "deflate_prefix", dp) : 0;
-}
-
-static json_t *build_manifest(struct create_ctx *cc)
-{
-    char created[32];
-    json_t *m, *files, *rfiles = json_object();
-    int reused = 0;
-
-    engine_time_format(cc->now, created, sizeof(created));
-    files = json_array();
-    for (size_t i = 0; i < cc->cap.n; i++) {
-        const struct cut_file *c = &cc->cut.files[i];
-        const struct file_src *fs = &cc->srcs[i];
-        if (!c->present)
-            continue;
-        /* Size and hash come from the one read that produced the entry. */
-        if (c->buf == NULL && !fs->finished)
-            goto fail;
-        json_t *f = json_pack("{s:s,s:I,s:s,s:s}", "path", c->cf->rel, "size",
-                              (json_int_t)c->limit, "sha256",
-                              c->buf != NULL ? c->sha256 : fs->sha256, "group", c->cf->group);
-        json_t *note = json_object();
-        if (f == NULL || json_array_append_new(files, f) != 0 || note == NULL ||
-            reuse_note(fs, note) != 0 || rfiles == NULL) {
-            json_decref(note);
-            goto fail;
-        }
-        if (json_object_size(note) > 0)
-            json_object_set(rfiles, c->cf->rel, note);
-        json_decref(note);
-        if (fs->reused != CREATE_REUSED_NONE)
-            reused = 1;
-    }
-    if (cc->env_masked != NULL)
-        json_array_append_new(files, json_pack("{s:s,s:I,s:s,s:s}", "path", MANIFEST_ENV_ENTRY,
-                                               "size", (json_int_t)cc->env_len, "sha256",
-                                               cc->env_sha, "group", "secrets"));
-    int64_t positions = captured_positions(cc);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    m = json_pack("{s:i,s:s,s:s,s:I,s:s,s:o,s:s,s:s,s:o,s:b,s:o,s:O,s:o,s:o,s:s,s:o}",
-                  "format", MANIFEST_FORMAT, "name", cc->name, "created_at", created,
-                  /* Orders snapshots taken within one second, for reindex. */
-                  "created_us", (json_int_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000,
-                  "version", cc->version,
-                  "git_commit", cc->git[0] ? json_string(cc->git) : json_null(),
-                  "host", cc->host, "created_by", cc->actor,
-                  "labels", cc->o->labels ? json_deep_copy(cc->o->labels) : json_object(),
-                  "pinned", cc->o->pin || cc->o->pin_seconds > 0,
-                  "files", files,
-                  "absent", cc->absent,
-                  "env_keys", cc->env_keys ? json_incref(cc->env_keys) : json_object(),
-                  "positions_count", positions >= 0 ? json_integer(positions) : json_null(),
-                  "statesnap_version", STATESNAP_VERSION,
-                  "consistency", cut_consistency_json(&cc->cut));
-    if (m != NULL && json_object_size(rfiles) > 0) {
-        json_t *r = json_pack("{s:O}", "files", rfiles);
-        if (r == NULL || (reused && json_object_set_new(r, "from",
-                                                        json_string(reuse_name(cc->reuse))) != 0) ||
-            json_object_set_new(m, "reuse", r) != 0) {
-            json_decref(m);
-            json_decref(rfiles);
-            return NULL;
-        }
-    }
-    json_decref(rfiles);
-    if (m != NULL && cc->chain_idx >= 0) {
-        if (cc->chain_tip == NULL)
-            cc->chain_tip = chain_scan_result(&cc->chain, cc->cap.files[cc->chain_idx].rel);
-        json_object_set(m, "chain", cc->chain_tip);
-    }
-    return m;
-fail:
-    json_decref(files);
-    json_decref(rfiles);
-    return NULL;
-}
-
-static char *make_manifest(struct create_ctx *cc, size_t *len)
-{
-    char *text;
-
-    if (cc->manifest == NULL && (cc->manifest = build_manifest(cc)) == NULL)
-        return NULL;
-    text = json_dumps(cc->manifest, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (text != NULL) {
-        size_t n = strlen(text);
-        char *t2 = realloc(text, n + 2);
-        if (t2 == NULL) {
-            free(text);
-            return NULL;
-        }
-        t2[n] = '\n';
-        t2[n + 1] = '\0';
-        text = t2;
-        *len = n + 1;
-    }
-    return text;
-}
-
-/* manifest.json.sig: Ed25519 over exactly the bytes make_manifest gives
- * (json_dumps of one manifest object is the same text each time). */
-static char *make_sig(struct create_ctx *cc, size_t *len)
-{
-    size_t n = 0;
-    char *text = make_manifest(cc, &n);
-    unsigned char *sig = text != NULL ? malloc(SIGN_SIG_LEN) : NULL;
-
-    if (sig != NULL && sign_bytes(cc->sign_key, text, n, sig, cc->e) != 0) {
-        free(sig);
-        sig = NULL;
-    }
-    free(text);
-    *len = SIGN_SIG_LEN;
-    return (char *)sig;
-}
-
-static char *make_sums(struct create_ctx *cc, size_t *len)
-{
-    char *text;
-
-    if (cc->manifest == NULL && (cc->manifest = build_manifest(cc)) == NULL)
-        return NULL;
-    text = manifest_sums_text(cc->manifest);
-    if (text != NULL)
-        *len = strlen(text);
-    return text;
 }
 
 static int stored_ext(const char *rel)
@@ -621,6 +442,7 @@ static int add_lazy(zip_t *za, struct create_ctx *cc, struct lazy_src *ls, const
 
     ls->cc = cc;
     ls->make = make;
+    ls->borrowed = make == create_manifest_text;
     zip_error_init(&ls->zerr);
     if ((src = zip_source_function(za, lazy_cb, ls)) == NULL)
         return -1;
@@ -706,6 +528,8 @@ static int write_once(struct create_ctx *cc, const char *tmp)
     zip_t *za;
     struct lazy_src mf = { 0 }, sums = { 0 }, sig = { 0 };
 
+    /* What an earlier write generated may not hold for this one. */
+    create_manifest_forget(cc);
     if ((za = zipout_open(tmp, e)) == NULL)
         return -1;
     for (size_t i = 0; i < cc->cap.n; i++) {
@@ -751,9 +575,9 @@ static int write_once(struct create_ctx *cc, const char *tmp)
         zip_file_set_external_attributes(za, (zip_uint64_t)idx, 0, ZIP_OPSYS_UNIX,
                                          (zip_uint32_t)(S_IFREG | 0600) << 16);
     }
-    if (add_lazy(za, cc, &sums, MANIFEST_SUMS, make_sums) != 0 ||
-        add_lazy(za, cc, &mf, MANIFEST_NAME, make_manifest) != 0 ||
-        (cc->sign_key != NULL && add_lazy(za, cc, &sig, MANIFEST_SIG, make_sig) != 0))
+    if (add_lazy(za, cc, &sums, MANIFEST_SUMS, create_sums_text) != 0 ||
+        add_lazy(za, cc, &mf, MANIFEST_NAME, create_manifest_text) != 0 ||
+        (cc->sign_key != NULL && add_lazy(za, cc, &sig, MANIFEST_SIG, create_manifest_sig) != 0))
         goto zfail;
     if (zip_close(za) != 0) {
         if (e->code == ERR_NONE) {
@@ -768,6 +592,11 @@ static int write_once(struct create_ctx *cc, const char *tmp)
         unlink(tmp);
         return -1;
     }
+    /* Written and signed: the text is not needed again (the head stays,
+     * for the catalog row), and the read-back has its own copy. */
+    free(cc->manifest_text);
+    cc->manifest_text = NULL;
+    cc->manifest_len = 0;
     return 0;
 zfail:
     err_set(e, ERR_IO, "building the archive: %s", zip_strerror(za));

@@ -18,6 +18,7 @@
 #include "store.h"
 
 struct create_ctx;
+struct catalog_snapshot;
 
 /* One captured file with its bytes on a descriptor (an append-only file, or
  * a private copy of a large one) while libzip pulls them. */
@@ -66,6 +67,7 @@ struct lazy_src {
     char *(*make)(struct create_ctx *cc, size_t *len);
     char *buf;
     size_t len, off;
+    int borrowed;          /* buf is cc's (the manifest text): not freed here */
     zip_error_t zerr;
 };
 
@@ -92,7 +94,9 @@ struct create_ctx {
     int moved;             /* an append-only file was rewritten or shrank after the cut */
     int hooks_begun;       /* the pre hook ran (or there is none): the post hook is due */
     int post_done;
-    json_t *manifest;      /* built by make_manifest */
+    json_t *manifest;      /* the manifest's small fields (create_manifest.c): all but files[] and reuse */
+    char *manifest_text;   /* manifest.json's bytes, made once, signed as they are */
+    size_t manifest_len;
     const struct sign_key *sign_key;   /* signs manifest.json (engine/signing.c) */
     struct reuse *reuse;   /* the previous archive, when it checked out (create_zip_write opens it) */
     int reuse_tried;
@@ -112,6 +116,22 @@ void create_zip_sha_hex(EVP_MD_CTX *md, char out[65]);
  * (cc->moved set when an append-only file was rewritten meanwhile: the
  * caller takes the cut again). tmp is removed on failure. */
 int create_zip_write(struct create_ctx *cc, const char *tmp);
+
+/* create_manifest.c: manifest.json's text (cc's: freed with cc, also
+ * setting cc->manifest), its detached Ed25519 signature and SHA256SUMS
+ * (the caller's to free), from every file's record once all were read.
+ * NULL when a file was not read through or out of memory. */
+char *create_manifest_text(struct create_ctx *cc, size_t *len);
+char *create_manifest_sig(struct create_ctx *cc, size_t *len);
+char *create_sums_text(struct create_ctx *cc, size_t *len);
+
+/* Fill row's files[], file_count and empty from the records the manifest
+ * was written from (snapshot_row_from_manifest takes the rest from
+ * cc->manifest). 0 or -1 (ERR_IO). */
+int create_row_files(const struct create_ctx *cc, struct catalog_snapshot *row, struct err *e);
+
+/* Drop the generated manifest (cc->manifest, its text): the next write makes them again. */
+void create_manifest_forget(struct create_ctx *cc);
 
 /* Mark the entries of the archive at tmp that deflated past the ratio
  * limit every later read enforces, so the next create_zip_write stores

@@ -1,0 +1,501 @@
+/* create_manifest.c - the members a create generates once every file before
+ * them is read: manifest.json, its signature and SHA256SUMS.
+ *
+ * The text is written straight from the per-file records (cut_file and
+ * file_src), never through a jansson tree of every file: for a root of
+ * 100,000 files such a tree, and its dump beside it, were most of a
+ * create's memory. Only the manifest's small top-level fields go through
+ * jansson. The layout is exactly json_dumps(JSON_INDENT(2) | JSON_SORT_KEYS)'s,
+ * as every earlier archive has it (tests/cli/test_manifest_text.py holds
+ * the two side by side). */
+#include "create_zip.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "capture.h"
+#include "../db/catalog.h"
+#include "manifest.h"
+#include "meta.h"
+
+#define MANIFEST_DUMP (JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY)
+
+/* A growing text; bad once an allocation failed (every later put is a no-op). */
+struct text {
+    char *p;
+    size_t len, cap;
+    int bad;
+};
+
+static void put(struct text *t, const char *s, size_t n)
+{
+    if (t->bad || n == 0)
+        return;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap > 0 ? t->cap : 4096;
+        char *p;
+        while (cap < t->len + n + 1)
+            cap += cap / 2;
+        if ((p = realloc(t->p, cap)) == NULL) {
+            t->bad = 1;
+            return;
+        }
+        t->p = p;
+        t->cap = cap;
+    }
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+}
+
+static void put_s(struct text *t, const char *s)
+{
+    put(t, s, strlen(s));
+}
+
+/* A JSON string as jansson dumps it: '"', '\\' and control characters
+ * escaped (the short forms where JSON has them, else \u00XX), UTF-8 as it
+ * is (capture admits only valid UTF-8 paths). */
+static void put_str(struct text *t, const char *s)
+{
+    const char *run = s;
+
+    put(t, "\"", 1);
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        char u[8];
+        const char *esc = NULL;
+        if (ch == '"')
+            esc = "\\\"";
+        else if (ch == '\\')
+            esc = "\\\\";
+        else if (ch < 0x20) {
+            switch (ch) {
+            case '\b': esc = "\\b"; break;
+            case '\f': esc = "\\f"; break;
+            case '\n': esc = "\\n"; break;
+            case '\r': esc = "\\r"; break;
+            case '\t': esc = "\\t"; break;
+            default:
+                snprintf(u, sizeof(u), "\\u%04X", ch);
+                esc = u;
+            }
+        }
+        if (esc != NULL) {
+            put(t, run, (size_t)(s - run));
+            put_s(t, esc);
+            run = s + 1;
+        }
+    }
+    put(t, run, (size_t)(s - run));
+    put(t, "\"", 1);
+}
+
+static void put_indent(struct text *t, int depth)
+{
+    static const char spaces[] = "                ";
+
+    put(t, "\n", 1);
+    put(t, spaces, (size_t)(2 * depth) < sizeof(spaces) - 1 ? (size_t)(2 * depth) : sizeof(spaces) - 1);
+}
+
+/* v as json_dumps gives it, nested depth levels in. */
+static void put_json(struct text *t, const json_t *v, int depth)
+{
+    char *d = json_dumps(v, MANIFEST_DUMP), *run, *nl;
+
+    if (d == NULL) {
+        t->bad = 1;
+        return;
+    }
+    /* A dump's only raw newlines are its layout (newlines inside strings
+     * are escaped): each is followed by depth more levels of indent. */
+    for (run = d; (nl = strchr(run, '\n')) != NULL; run = nl + 1) {
+        put(t, run, (size_t)(nl - run));
+        put_indent(t, depth);
+    }
+    put_s(t, run);
+    free(d);
+}
+
+static void put_key(struct text *t, const char *key, int depth)
+{
+    put_indent(t, depth);
+    put_str(t, key);
+    put(t, ": ", 2);
+}
+
+static void put_int(struct text *t, uint64_t v)
+{
+    char n[24];
+
+    put(t, n, (size_t)snprintf(n, sizeof(n), "%llu", (unsigned long long)v));
+}
+
+/* The positions count, from positions.json's captured bytes when they are in memory. */
+static int64_t captured_positions(const struct create_ctx *cc)
+{
+    for (size_t i = 0; i < cc->cap.n; i++) {
+        const struct cut_file *c = &cc->cut.files[i];
+        if (strcmp(c->cf->rel, "state/positions.json") == 0)
+            return c->present && c->buf != NULL
+                       ? meta_positions_count((const char *)c->buf, (size_t)c->limit) : -1;
+    }
+    return -1;
+}
+
+/* What the entry took from the previous archive ("reused": "entry" or
+ * "prefix" with "reused_bytes"), and where a later create can continue its
+ * deflate stream ("deflate_prefix"), as the file's object in the
+ * manifest's "reuse"."files" (files[] stays as it always was), or NULL
+ * when there is nothing to say. *bad on failure. */
+static json_t *reuse_note(const struct file_src *fs, int *bad)
+{
+    json_t *f = json_object(), *dp = NULL;
+
+    if (f == NULL)
+        goto fail;
+    if (fs->reused == CREATE_REUSED_ENTRY) {
+        if (json_object_set_new(f, "reused", json_string("entry")) != 0)
+            goto fail;
+        /* The same stream: the previous one's continuation point holds,
+         * and so does its chain state (same bytes, same field names). */
+        struct chain_mark m;
+        if (fs->re.has_prefix)
+            dp = reuse_prefix_json(fs->cc->s, fs->cc->name, fs->cut->cf->rel, fs->re.prefix_bytes,
+                                   fs->re.prefix_comp, fs->re.prefix_sha256, fs->re.prefix_crc,
+                                   fs->chain != NULL && fs->re.prefix_chain != NULL &&
+                                   chain_mark_parse(fs->re.prefix_chain, fs->chain, &m) == 0
+                                       ? json_deep_copy(fs->re.prefix_chain) : NULL);
+    } else {
+        if (fs->reused == CREATE_REUSED_PREFIX &&
+            (json_object_set_new(f, "reused", json_string("prefix")) != 0 ||
+             json_object_set_new(f, "reused_bytes", json_integer((json_int_t)fs->base_in)) != 0))
+            goto fail;
+        if (fs->has_dp)
+            dp = reuse_prefix_json(fs->cc->s, fs->cc->name, fs->cut->cf->rel, fs->dp_bytes,
+                                   fs->dp_comp, fs->dp_sha, fs->dp_crc,
+                                   fs->chain != NULL && fs->cc->chain_mark.valid
+                                       ? chain_mark_json(&fs->cc->chain_mark, fs->chain) : NULL);
+    }
+    /* The chain's scan resumed from the record's state: its lines before
+     * this offset were not parsed again (for the bench and debugging). */
+    if (fs->chain != NULL && fs->reused != CREATE_REUSED_NONE && fs->cc->chain_from > 0 &&
+        json_object_set_new(f, "chain_scanned_from", json_integer((json_int_t)fs->cc->chain_from)) != 0)
+        goto fail;
+    if (dp != NULL && json_object_set_new(f, "deflate_prefix", dp) != 0) {
+        dp = NULL;
+        goto fail;
+    }
+    if (json_object_size(f) > 0)
+        return f;
+    json_decref(f);
+    return NULL;
+fail:
+    json_decref(dp);
+    json_decref(f);
+    *bad = 1;
+    return NULL;
+}
+
+/* The SHA-256 of file i's entry, from the one read that produced it, or
+ * NULL when it was not read through. */
+static const char *file_sha(const struct create_ctx *cc, size_t i)
+{
+    const struct cut_file *c = &cc->cut.files[i];
+
+    if (c->buf != NULL)
+        return c->sha256;
+    return cc->srcs[i].finished ? cc->srcs[i].sha256 : NULL;
+}
+
+static void put_file(struct text *t, const char *path, uint64_t size, const char *sha,
+                     const char *group)
+{
+    put(t, "{", 1);
+    put_key(t, "group", 3);
+    put_str(t, group);
+    put(t, ",", 1);
+    put_key(t, "path", 3);
+    put_str(t, path);
+    put(t, ",", 1);
+    put_key(t, "sha256", 3);
+    put_str(t, sha);
+    put(t, ",", 1);
+    put_key(t, "size", 3);
+    put_int(t, size);
+    put_indent(t, 2);
+    put(t, "}", 1);
+}
+
+/* "files": every present file in capture order, then the masked .env. */
+static int put_files(struct text *t, const struct create_ctx *cc)
+{
+    int first = 1;
+
+    put(t, "[", 1);
+    for (size_t i = 0; i < cc->cap.n; i++) {
+        const struct cut_file *c = &cc->cut.files[i];
+        const char *sha = file_sha(cc, i);
+        if (!c->present)
+            continue;
+        if (sha == NULL)
+            return -1;
+        put(t, first ? "" : ",", first ? 0 : 1);
+        put_indent(t, 2);
+        put_file(t, c->cf->rel, c->limit, sha, c->cf->group);
+        first = 0;
+    }
+    if (cc->env_masked != NULL) {
+        put(t, first ? "" : ",", first ? 0 : 1);
+        put_indent(t, 2);
+        put_file(t, MANIFEST_ENV_ENTRY, cc->env_len, cc->env_sha, "secrets");
+        first = 0;
+    }
+    if (!first)
+        put_indent(t, 1);
+    put(t, "]", 1);
+    return 0;
+}
+
+/* "reuse": {"files": {path: note}, "from": the previous snapshot} when a
+ * file has a note; 0 and nothing written when none has. */
+static int put_reuse(struct text *t, struct create_ctx *cc, int *any)
+{
+    int reused = 0, bad = 0;
+
+    *any = 0;
+    for (size_t i = 0; i < cc->cap.n && !bad; i++) {
+        const struct file_src *fs = &cc->srcs[i];
+        json_t *note;
+        if (!cc->cut.files[i].present || (note = reuse_note(fs, &bad)) == NULL)
+            continue;
+        if (!*any) {
+            put_key(t, "reuse", 1);
+            put(t, "{", 1);
+            put_key(t, "files", 2);
+            put(t, "{", 1);
+        } else
+            put(t, ",", 1);
+        *any = 1;
+        /* Capture order is strcmp order, which JSON_SORT_KEYS gives too. */
+        put_key(t, fs->cut->cf->rel, 3);
+        put_json(t, note, 3);
+        json_decref(note);
+        if (fs->reused != CREATE_REUSED_NONE)
+            reused = 1;
+    }
+    if (bad)
+        return -1;
+    if (*any) {
+        put_indent(t, 2);
+        put(t, "}", 1);
+        if (reused) {
+            put(t, ",", 1);
+            put_key(t, "from", 2);
+            put_str(t, reuse_name(cc->reuse));
+        }
+        put_indent(t, 1);
+        put(t, "}", 1);
+    }
+    return 0;
+}
+
+/* The manifest's small fields: everything but files[] and reuse. */
+static json_t *manifest_head(struct create_ctx *cc)
+{
+    char created[32];
+    struct timespec ts;
+    json_t *m;
+
+    engine_time_format(cc->now, created, sizeof(created));
+    int64_t positions = captured_positions(cc);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    m = json_pack("{s:i,s:s,s:s,s:I,s:s,s:o,s:s,s:s,s:o,s:b,s:O,s:o,s:o,s:s,s:o}",
+                  "format", MANIFEST_FORMAT, "name", cc->name, "created_at", created,
+                  /* Orders snapshots taken within one second, for reindex. */
+                  "created_us", (json_int_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000,
+                  "version", cc->version,
+                  "git_commit", cc->git[0] ? json_string(cc->git) : json_null(),
+                  "host", cc->host, "created_by", cc->actor,
+                  "labels", cc->o->labels ? json_deep_copy(cc->o->labels) : json_object(),
+                  "pinned", cc->o->pin || cc->o->pin_seconds > 0,
+                  "absent", cc->absent,
+                  "env_keys", cc->env_keys ? json_incref(cc->env_keys) : json_object(),
+                  "positions_count", positions >= 0 ? json_integer(positions) : json_null(),
+                  "statesnap_version", STATESNAP_VERSION,
+                  "consistency", cut_consistency_json(&cc->cut));
+    if (m != NULL && cc->chain_idx >= 0) {
+        if (cc->chain_tip == NULL)
+            cc->chain_tip = chain_scan_result(&cc->chain, cc->cap.files[cc->chain_idx].rel);
+        json_object_set(m, "chain", cc->chain_tip);
+    }
+    return m;
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The whole manifest text into t; the head stays in cc->manifest. */
+static int manifest_build(struct create_ctx *cc, struct text *t)
+{
+    const char *keys[32];
+    size_t n = 0;
+    const char *k;
+    json_t *v;
+
+    if ((cc->manifest = manifest_head(cc)) == NULL)
+        return -1;
+    json_object_foreach(cc->manifest, k, v) {
+        if (n + 2 >= sizeof(keys) / sizeof(keys[0]))
+            return -1;
+        keys[n++] = k;
+    }
+    keys[n++] = "files";
+    keys[n++] = "reuse";
+    qsort(keys, n, sizeof(keys[0]), cmp_keys);
+    put(t, "{", 1);
+    for (size_t i = 0, emitted = 0; i < n; i++) {
+        int any = 1;
+        size_t at = t->len;
+        if (emitted > 0)
+            put(t, ",", 1);
+        if (strcmp(keys[i], "reuse") == 0) {
+            if (put_reuse(t, cc, &any) != 0)
+                return -1;
+        } else if (strcmp(keys[i], "files") == 0) {
+            put_key(t, "files", 1);
+            if (put_files(t, cc) != 0)
+                return -1;
+        } else {
+            put_key(t, keys[i], 1);
+            put_json(t, json_object_get(cc->manifest, keys[i]), 1);
+        }
+        if (!any && !t->bad) {
+            t->len = at;        /* no reuse object: not even its comma */
+            t->p[at] = '\0';
+        } else
+            emitted++;
+    }
+    put_indent(t, 0);
+    put(t, "}\n", 2);
+    return t->bad ? -1 : 0;
+}
+
+void create_manifest_forget(struct create_ctx *cc)
+{
+    json_decref(cc->manifest);
+    cc->manifest = NULL;
+    free(cc->manifest_text);
+    cc->manifest_text = NULL;
+    cc->manifest_len = 0;
+}
+
+char *create_manifest_text(struct create_ctx *cc, size_t *len)
+{
+    struct text t = { 0 };
+
+    if (cc->manifest_text == NULL) {
+        create_manifest_forget(cc);
+        /* About 190 bytes a file: one allocation, not a dozen reallocs. */
+        t.cap = 4096 + 256 * (cc->cap.n + 1);
+        if ((t.p = malloc(t.cap)) == NULL)
+            return NULL;
+        t.p[0] = '\0';
+        if (manifest_build(cc, &t) != 0) {
+            free(t.p);
+            json_decref(cc->manifest);
+            cc->manifest = NULL;
+            return NULL;
+        }
+        char *fit = realloc(t.p, t.len + 1);
+        cc->manifest_text = fit != NULL ? fit : t.p;
+        cc->manifest_len = t.len;
+    }
+    *len = cc->manifest_len;
+    return cc->manifest_text;
+}
+
+char *create_manifest_sig(struct create_ctx *cc, size_t *len)
+{
+    size_t n = 0;
+    const char *text = create_manifest_text(cc, &n);
+    unsigned char *sig = text != NULL ? malloc(SIGN_SIG_LEN) : NULL;
+
+    if (sig != NULL && sign_bytes(cc->sign_key, text, n, sig, cc->e) != 0) {
+        free(sig);
+        sig = NULL;
+    }
+    *len = SIGN_SIG_LEN;
+    return (char *)sig;
+}
+
+char *create_sums_text(struct create_ctx *cc, size_t *len)
+{
+    size_t cap = 1, at = 0;
+    char *out;
+
+    for (size_t i = 0; i < cc->cap.n; i++)
+        if (cc->cut.files[i].present)
+            cap += 64 + 2 + strlen(cc->cut.files[i].cf->rel) + 1;
+    if (cc->env_masked != NULL)
+        cap += 64 + 2 + strlen(MANIFEST_ENV_ENTRY) + 1;
+    if ((out = malloc(cap)) == NULL)
+        return NULL;
+    out[0] = '\0';
+    for (size_t i = 0; i < cc->cap.n; i++) {
+        const char *sha = file_sha(cc, i);
+        if (!cc->cut.files[i].present)
+            continue;
+        if (sha == NULL) {
+            free(out);
+            return NULL;
+        }
+        at += (size_t)snprintf(out + at, cap - at, "%s  %s\n", sha, cc->cut.files[i].cf->rel);
+    }
+    if (cc->env_masked != NULL)
+        at += (size_t)snprintf(out + at, cap - at, "%s  %s\n", cc->env_sha, MANIFEST_ENV_ENTRY);
+    *len = at;
+    return out;
+}
+
+int create_row_files(const struct create_ctx *cc, struct catalog_snapshot *row, struct err *e)
+{
+    size_t n = cc->env_masked != NULL ? 1 : 0, k = 0;
+
+    for (size_t i = 0; i < cc->cap.n; i++)
+        n += cc->cut.files[i].present ? 1 : 0;
+    free(row->files);
+    if ((row->files = calloc(n + 1, sizeof(*row->files))) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    row->n_files = 0;
+    row->empty = 1;
+    for (size_t i = 0; i <= cc->cap.n; i++) {
+        const char *path, *sha, *group;
+        uint64_t size;
+        if (i < cc->cap.n) {
+            const struct cut_file *c = &cc->cut.files[i];
+            if (!c->present)
+                continue;
+            path = c->cf->rel, size = c->limit, sha = file_sha(cc, i), group = c->cf->group;
+        } else if (cc->env_masked != NULL)
+            path = MANIFEST_ENV_ENTRY, size = cc->env_len, sha = cc->env_sha, group = "secrets";
+        else
+            break;
+        struct catalog_file *cf = &row->files[k];
+        if (sha == NULL || (cf->path = strdup(path)) == NULL)
+            return err_set(e, ERR_IO, "out of memory");
+        cf->size = (int64_t)size;
+        snprintf(cf->sha256, sizeof(cf->sha256), "%s", sha);
+        snprintf(cf->group, sizeof(cf->group), "%s", group);
+        if (strcmp(group, "secrets") != 0)
+            row->empty = 0;
+        row->n_files = ++k;
+    }
+    row->file_count = (int64_t)k;
+    return 0;
+}
