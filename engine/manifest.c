@@ -226,21 +226,22 @@ int manifest_validate(const json_t *m, struct err *e)
     return 0;
 }
 
-char *manifest_sums_text(const json_t *m)
+int manifest_sums_agree(const json_t *m, const char *sums, size_t n)
 {
     const json_t *files = json_object_get(m, "files"), *f;
-    size_t i, cap = 1, len = 0;
-    char *out;
+    size_t i, at = 0;
 
-    json_array_foreach(files, i, f)
-        cap += 64 + 2 + strlen(json_string_value(json_object_get(f, "path"))) + 1;
-    if ((out = malloc(cap)) == NULL)
-        return NULL;
-    out[0] = '\0';
     json_array_foreach(files, i, f) {
-        len += (size_t)snprintf(out + len, cap - len, "%s  %s\n",
-                                json_string_value(json_object_get(f, "sha256")),
-                                json_string_value(json_object_get(f, "path")));
+        const char *sha = json_string_value(json_object_get(f, "sha256"));
+        const char *path = json_string_value(json_object_get(f, "path"));
+        if (sha == NULL || path == NULL)
+            return 0;
+        size_t ls = strlen(sha), lp = strlen(path);
+        if (n - at < ls + 2 + lp + 1 || memcmp(sums + at, sha, ls) != 0 ||
+            memcmp(sums + at + ls, "  ", 2) != 0 || memcmp(sums + at + ls + 2, path, lp) != 0 ||
+            sums[at + ls + 2 + lp] != '\n')
+            return 0;
+        at += ls + 2 + lp + 1;
     }
-    return out;
+    return at == n;
 }

@@ -30,8 +30,9 @@ int manifest_path_safe(const char *p);
 /* 1 if s is 64 lowercase hex digits. */
 int manifest_is_sha256(const char *s);
 
-/* The SHA256SUMS text for the manifest's files ("<hex>  <path>\n" each).
- * Caller frees. NULL on allocation failure. */
-char *manifest_sums_text(const json_t *m);
+/* 1 when sums (n bytes) is exactly the SHA256SUMS text of the manifest's
+ * files ("<hex>  <path>\n" each, in files[] order), compared as it stands
+ * (no second copy is built); 0 otherwise. */
+int manifest_sums_agree(const json_t *m, const char *sums, size_t n);
 
 #endif

@@ -325,6 +325,11 @@ def hostile_archives(snap, name):
     # SHA256SUMS disagrees with a correct manifest.
     out["sha256sums_disagrees"] = snap.rebuild(name, sums=sums_text(snap.manifest).replace(
         b"  " + pos.encode(), b"  state/other.json"))
+    # ... or lacks its last line, has one line more, or its last newline.
+    sums = sums_text(snap.manifest)
+    out["sha256sums_short"] = snap.rebuild(name, sums=sums[:sums.rstrip(b"\n").rfind(b"\n") + 1])
+    out["sha256sums_extra_line"] = snap.rebuild(name, sums=sums + b"0" * 64 + b"  state/extra.json\n")
+    out["sha256sums_no_last_newline"] = snap.rebuild(name, sums=sums[:-1])
     # Manifest.
     out["missing_manifest"] = snap.rebuild(name, drop=("manifest.json",))
     out["missing_sha256sums"] = snap.rebuild(name, drop=("SHA256SUMS",))

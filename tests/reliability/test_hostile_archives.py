@@ -51,7 +51,8 @@ KINDS = sorted([
     "entry_count_bomb", "size_bomb_lying_header", "size_bomb_declared",
     "size_bomb_consistent_bad_hash", "truncated_half", "truncated_tail", "truncated_entry_data",
     "empty_file", "not_a_zip", "bad_crc", "flipped_data_byte", "wrong_sha256",
-    "manifest_sha256_wrong", "sha256sums_disagrees", "missing_manifest", "missing_sha256sums",
+    "manifest_sha256_wrong", "sha256sums_disagrees", "sha256sums_short", "sha256sums_extra_line",
+    "sha256sums_no_last_newline", "missing_manifest", "missing_sha256sums",
     "malformed_manifest", "manifest_wrong_shape", "manifest_not_object", "manifest_bad_format",
     "manifest_unsafe_name", "manifest_invalid_utf8", "listed_file_missing", "listed_file_swapped",
     "extra_unlisted_entry", "bzip2_entry"])
@@ -70,6 +71,8 @@ EXPECT = {
     "truncated_entry_data": "damaged|truncat", "empty_file": "not a (readable )?zip|empty",
     "not_a_zip": "not a (readable )?zip", "bad_crc": "CRC", "flipped_data_byte": "CRC|SHA-256|damaged",
     "wrong_sha256": "SHA-256", "manifest_sha256_wrong": "SHA-256", "sha256sums_disagrees": "SHA256SUMS",
+    "sha256sums_short": "SHA256SUMS", "sha256sums_extra_line": "SHA256SUMS",
+    "sha256sums_no_last_newline": "SHA256SUMS",
     "missing_manifest": "no manifest.json", "missing_sha256sums": "no SHA256SUMS",
     "malformed_manifest": "manifest.json is not valid JSON", "manifest_wrong_shape": "manifest.json",
     "manifest_not_object": "manifest.json", "manifest_bad_format": "format",
