@@ -185,15 +185,16 @@ def many_files(b, work):
         b.row("+10,000 small files vs restic", m["statesnap"], m["restic"], "s", None)
     add_small_files(root, 90_000, start=10_000)
     store = os.path.join(work, "files100k")
-    r = subprocess.run(["/usr/bin/time", "-f", "%M"] + b.ss(root, store, "create", "--name", "f100k"),
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        b.rows.append(("peak RSS create, 100,000-file root", "refused", "-", 0, "<= 1 (64 MB)", False,
-                       (r.stderr.strip().splitlines() or [""])[0][:120]))
-    else:
+    for what, name in (("create", "f100k"), ("repeat create", "f100k_2")):
+        r = subprocess.run(["/usr/bin/time", "-f", "%M"] + b.ss(root, store, "create", "--name", name),
+                           capture_output=True, text=True)
+        label = "peak RSS %s, 100,000-file root" % what
+        if r.returncode != 0:
+            b.rows.append((label, "refused", "-", 0, "<= 1 (64 MB)", False,
+                           (r.stderr.strip().splitlines() or [""])[0][:120]))
+            break
         kb = int(r.stderr.strip().splitlines()[-1])
-        b.rows.append(("peak RSS create, 100,000-file root", "%d MB" % (kb // 1024), "-", kb / 1024.0 / 64,
-                       "<= 1 (64 MB)", kb <= 64 * 1024, ""))
+        b.rows.append((label, "%d MB" % (kb // 1024), "-", kb / 1024.0 / 64, "<= 1 (64 MB)", kb <= 64 * 1024, ""))
     b.drop(root)
     b.drop(store)
     shutil.rmtree(p.dir, ignore_errors=True)

@@ -146,12 +146,12 @@ static int capture_and_write(struct create_ctx *cc, const char *tmp, struct err 
         chain_scan_init(&cc->chain, p ? p->chain_seq : NULL, p ? p->chain_hash : NULL,
                         p ? p->chain_prev : NULL);
         cc->chain_idx = -1;
+        create_zip_srcs_clear(cc);
         for (size_t i = 0; i < cc->cap.n; i++) {
             struct file_src *fs = &cc->srcs[i];
             memset(fs, 0, sizeof(*fs));
             fs->cc = cc;
             fs->cut = &cc->cut.files[i];
-            zip_error_init(&fs->zerr);
             if (fs->cut->present && strcmp(fs->cut->cf->rel, chain_path) == 0) {
                 cc->chain_idx = (int)i;
                 if (fs->cut->buf != NULL)
@@ -328,6 +328,9 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
         goto out;
     if (capture_and_write(&cc, tmp, e) != 0)
         goto out;
+    /* Written: nothing copies from the previous archive any more. */
+    reuse_close(cc.reuse);
+    cc.reuse = NULL;
     if (merge_cut_notes(&cc, e) != 0)
         goto out_unlink;
     FAILPOINT("create.after_zip");
@@ -421,6 +424,7 @@ out:
         json_decref(fd);
     }
     catalog_snapshot_clear(&row);
+    create_zip_srcs_clear(&cc);    /* before the capture set: it counts them */
     cut_free(&cc.cut);
     capture_set_free(&cc.cap);
     free(cc.srcs);

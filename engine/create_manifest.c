@@ -163,20 +163,20 @@ static json_t *reuse_note(const struct file_src *fs, int *bad)
         /* The same stream: the previous one's continuation point holds,
          * and so does its chain state (same bytes, same field names). */
         struct chain_mark m;
-        if (fs->re.has_prefix)
-            dp = reuse_prefix_json(fs->cc->s, fs->cc->name, fs->cut->cf->rel, fs->re.prefix_bytes,
-                                   fs->re.prefix_comp, fs->re.prefix_sha256, fs->re.prefix_crc,
-                                   fs->chain != NULL && fs->re.prefix_chain != NULL &&
-                                   chain_mark_parse(fs->re.prefix_chain, fs->chain, &m) == 0
-                                       ? json_deep_copy(fs->re.prefix_chain) : NULL);
+        if (fs->ru->re.has_prefix)
+            dp = reuse_prefix_json(fs->cc->s, fs->cc->name, fs->cut->cf->rel, fs->ru->re.prefix_bytes,
+                                   fs->ru->re.prefix_comp, fs->ru->re.prefix_sha256, fs->ru->re.prefix_crc,
+                                   fs->chain != NULL && fs->ru->re.prefix_chain != NULL &&
+                                   chain_mark_parse(fs->ru->re.prefix_chain, fs->chain, &m) == 0
+                                       ? json_deep_copy(fs->ru->re.prefix_chain) : NULL);
     } else {
         if (fs->reused == CREATE_REUSED_PREFIX &&
             (json_object_set_new(f, "reused", json_string("prefix")) != 0 ||
-             json_object_set_new(f, "reused_bytes", json_integer((json_int_t)fs->base_in)) != 0))
+             json_object_set_new(f, "reused_bytes", json_integer((json_int_t)fs->ru->base_in)) != 0))
             goto fail;
         if (fs->has_dp)
-            dp = reuse_prefix_json(fs->cc->s, fs->cc->name, fs->cut->cf->rel, fs->dp_bytes,
-                                   fs->dp_comp, fs->dp_sha, fs->dp_crc,
+            dp = reuse_prefix_json(fs->cc->s, fs->cc->name, fs->cut->cf->rel, fs->ru->dp_bytes,
+                                   fs->ru->dp_comp, fs->ru->dp_sha, fs->ru->dp_crc,
                                    fs->chain != NULL && fs->cc->chain_mark.valid
                                        ? chain_mark_json(&fs->cc->chain_mark, fs->chain) : NULL);
     }

@@ -35,28 +35,30 @@ void create_zip_sha_hex(EVP_MD_CTX *md, char out[65])
  * append-only file into the ring, the chain into its scan. */
 static void tap_bytes(struct file_src *fs, const unsigned char *data, size_t r)
 {
-    EVP_DigestUpdate(fs->md, data, r);
-    if (!fs->no_crc)
+    struct file_read *rd = &fs->cc->rd;
+
+    EVP_DigestUpdate(rd->md, data, r);
+    if (!rd->no_crc)
         fs->crc = (uint32_t)crc32(fs->crc, data, (uInt)r);
     if (fs->cut->append) {
         if (r >= CUT_TAIL_MAX) {
-            memcpy(fs->ring, data + r - CUT_TAIL_MAX, CUT_TAIL_MAX);
-            fs->ring_len = CUT_TAIL_MAX;
+            memcpy(rd->ring, data + r - CUT_TAIL_MAX, CUT_TAIL_MAX);
+            rd->ring_len = CUT_TAIL_MAX;
         } else {
-            if (fs->ring_len + r > CUT_TAIL_MAX) {
-                size_t drop = fs->ring_len + r - CUT_TAIL_MAX;
-                memmove(fs->ring, fs->ring + drop, fs->ring_len - drop);
-                fs->ring_len -= drop;
+            if (rd->ring_len + r > CUT_TAIL_MAX) {
+                size_t drop = rd->ring_len + r - CUT_TAIL_MAX;
+                memmove(rd->ring, rd->ring + drop, rd->ring_len - drop);
+                rd->ring_len -= drop;
             }
-            memcpy(fs->ring + fs->ring_len, data, r);
-            fs->ring_len += r;
+            memcpy(rd->ring + rd->ring_len, data, r);
+            rd->ring_len += r;
         }
     }
-    if (fs->chain != NULL && fs->done + r > fs->cc->chain_from) {
-        size_t skip = fs->done >= fs->cc->chain_from ? 0 : (size_t)(fs->cc->chain_from - fs->done);
+    if (fs->chain != NULL && rd->done + r > fs->cc->chain_from) {
+        size_t skip = rd->done >= fs->cc->chain_from ? 0 : (size_t)(fs->cc->chain_from - rd->done);
         chain_scan_feed(fs->chain, data + skip, r - skip);
     }
-    fs->done += (uint64_t)r;
+    rd->done += (uint64_t)r;
 }
 
 /* The hash and CRC of the bytes before mark_at (where the entry's last
@@ -64,14 +66,15 @@ static void tap_bytes(struct file_src *fs, const unsigned char *data, size_t r)
 static void file_tap(void *ud, const unsigned char *data, size_t r)
 {
     struct file_src *fs = ud;
+    struct file_read *rd = &fs->cc->rd;
 
-    if (!fs->marked && fs->mark_at > fs->done && fs->mark_at <= fs->done + r) {
-        size_t k = (size_t)(fs->mark_at - fs->done);
+    if (!rd->marked && rd->mark_at > rd->done && rd->mark_at <= rd->done + r) {
+        size_t k = (size_t)(rd->mark_at - rd->done);
         tap_bytes(fs, data, k);
-        fs->marked = reuse_sha_so_far(fs->md, fs->mark_sha) == 0;
-        fs->mark_crc = fs->crc;
+        rd->marked = reuse_sha_so_far(rd->md, rd->mark_sha) == 0;
+        rd->mark_crc = fs->crc;
         if (fs->chain != NULL)
-            chain_scan_mark(fs->chain, fs->mark_at, &fs->cc->chain_mark);
+            chain_scan_mark(fs->chain, rd->mark_at, &fs->cc->chain_mark);
         data += k;
         r -= k;
     }
@@ -84,47 +87,43 @@ static void file_tap(void *ud, const unsigned char *data, size_t r)
 static int tail_check(struct file_src *fs)
 {
     const struct cut_file *c = fs->cut;
+    struct file_read *rd = &fs->cc->rd;
 
-    if (!c->append || (fs->ring_len == c->tail_len && memcmp(fs->ring, c->tail, c->tail_len) == 0))
+    if (!c->append || (rd->ring_len == c->tail_len && memcmp(rd->ring, c->tail, c->tail_len) == 0))
         return 0;
     fs->cc->moved = 1;
     err_set(fs->cc->e, ERR_UNSTABLE, "%s was rewritten while it was being read", c->cf->rel);
-    zip_error_set(&fs->zerr, ZIP_ER_READ, 0);
+    zip_error_set(&rd->zerr, ZIP_ER_READ, 0);
     return -1;
 }
 
-static void src_reset(struct file_src *fs)
+/* The read's buffers and streams freed; rd no longer anyone's. */
+static void read_reset(struct file_read *rd)
 {
-    free(fs->ring);
-    fs->ring = NULL;
-    pdeflate_free(fs->pd);
-    fs->pd = NULL;
-    EVP_MD_CTX_free(fs->md);
-    fs->md = NULL;
-    if (fs->raw != NULL)
-        zip_fclose(fs->raw);
-    fs->raw = NULL;
-    fs->raw_left = 0;
-    free(fs->dict);
-    fs->dict = NULL;
-    fs->dict_len = 0;
+    free(rd->ring);
+    pdeflate_free(rd->pd);
+    EVP_MD_CTX_free(rd->md);
+    if (rd->raw != NULL)
+        zip_fclose(rd->raw);
+    free(rd->dict);
+    zip_error_t zerr = rd->zerr;
+    memset(rd, 0, sizeof(*rd));
+    rd->zerr = zerr;
 }
 
-/* Back to the file's first byte with nothing read. */
+/* Back to the file's first byte with nothing read: rd is fs's. */
 static int src_rewind(struct file_src *fs)
 {
     struct cut_file *c = fs->cut;
+    struct file_read *rd = &fs->cc->rd;
 
-    src_reset(fs);
-    fs->done = 0;
-    fs->ring_len = 0;
-    fs->marked = 0;
-    fs->mark_at = 0;
+    read_reset(rd);
+    rd->fs = fs;
     fs->has_dp = 0;
     fs->reused = CREATE_REUSED_NONE;
-    fs->base_in = fs->base_out = 0;
+    if (fs->ru != NULL)
+        fs->ru->base_in = fs->ru->base_out = 0;
     fs->crc = (uint32_t)crc32(0L, Z_NULL, 0);
-    fs->no_crc = 0;
     if (fs->chain != NULL) {
         chain_scan_free(fs->chain);
         chain_scan_init(fs->chain, fs->chain->f_seq, fs->chain->f_hash, fs->chain->f_prev);
@@ -133,12 +132,12 @@ static int src_rewind(struct file_src *fs)
     }
     if (lseek(c->fd, 0, SEEK_SET) != 0) {
         err_sys(fs->cc->e, errno, "read %s", c->cf->rel);
-        zip_error_set(&fs->zerr, ZIP_ER_READ, errno);
+        zip_error_set(&rd->zerr, ZIP_ER_READ, errno);
         return -1;
     }
-    if ((c->append && (fs->ring = malloc(CUT_TAIL_MAX)) == NULL) ||
-        (fs->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(fs->md, EVP_sha256(), NULL) != 1) {
-        zip_error_set(&fs->zerr, ZIP_ER_MEMORY, 0);
+    if ((c->append && (rd->ring = malloc(CUT_TAIL_MAX)) == NULL) ||
+        (rd->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(rd->md, EVP_sha256(), NULL) != 1) {
+        zip_error_set(&rd->zerr, ZIP_ER_MEMORY, 0);
         return -1;
     }
     return 0;
@@ -152,14 +151,14 @@ static void read_failed(struct file_src *fs, ssize_t r)
 
     if (r < 0) {
         err_sys(cc->e, errno, "read %s", c->cf->rel);
-        zip_error_set(&fs->zerr, ZIP_ER_READ, errno);
+        zip_error_set(&cc->rd.zerr, ZIP_ER_READ, errno);
         return;
     }
     /* Only an append-only file is the live one: it was cut short. */
     cc->moved = c->append;
     err_set(cc->e, c->append ? ERR_UNSTABLE : ERR_IO, "%s shrank while it was being read",
             c->cf->rel);
-    zip_error_set(&fs->zerr, ZIP_ER_READ, 0);
+    zip_error_set(&cc->rd.zerr, ZIP_ER_READ, 0);
 }
 
 /* Before anything is emitted: read (and hash) the bytes the previous
@@ -171,7 +170,8 @@ static void read_failed(struct file_src *fs, ssize_t r)
 static int reuse_check(struct file_src *fs)
 {
     struct cut_file *c = fs->cut;
-    const struct reuse_entry *re = &fs->re;
+    struct file_read *rd = &fs->cc->rd;
+    const struct reuse_entry *re = &fs->ru->re;
     int whole = re->size == c->limit;
     uint64_t n = whole ? c->limit : re->prefix_bytes;
     unsigned char *buf;
@@ -180,12 +180,12 @@ static int reuse_check(struct file_src *fs)
 
     if (!whole && (!re->has_prefix || re->prefix_bytes > c->limit))
         return 0;
-    if ((buf = malloc(PDEFLATE_BLOCK)) == NULL || (fs->dict = malloc(REUSE_DICT)) == NULL) {
+    if ((buf = malloc(PDEFLATE_BLOCK)) == NULL || (rd->dict = malloc(REUSE_DICT)) == NULL) {
         free(buf);
         return 0;
     }
     if (!whole)
-        fs->mark_at = reuse_last_block(n, c->limit);
+        rd->mark_at = reuse_last_block(n, c->limit);
     if (fs->chain != NULL && re->prefix_chain != NULL) {
         struct chain_mark m;
         if (chain_mark_parse(re->prefix_chain, fs->chain, &m) == 0 && m.from <= n) {
@@ -193,9 +193,9 @@ static int reuse_check(struct file_src *fs)
             fs->cc->chain_from = m.from;
         }
     }
-    fs->no_crc = 1;
-    while (fs->done < n) {
-        uint64_t want = n - fs->done;
+    rd->no_crc = 1;
+    while (rd->done < n) {
+        uint64_t want = n - rd->done;
         ssize_t r = fs_read_some(c->fd, buf, want > PDEFLATE_BLOCK ? PDEFLATE_BLOCK : (size_t)want);
         if (r <= 0) {
             free(buf);
@@ -203,25 +203,106 @@ static int reuse_check(struct file_src *fs)
             return -1;
         }
         file_tap(fs, buf, (size_t)r);
-        reuse_dict_push(fs->dict, &fs->dict_len, buf, (size_t)r);
+        reuse_dict_push(rd->dict, &rd->dict_len, buf, (size_t)r);
     }
     free(buf);
-    fs->no_crc = 0;
-    same = reuse_sha_so_far(fs->md, sha) == 0 &&
+    rd->no_crc = 0;
+    same = reuse_sha_so_far(rd->md, sha) == 0 &&
            strcmp(sha, whole ? re->sha256 : re->prefix_sha256) == 0;
     if (same) {
         fs->crc = whole ? re->crc : re->prefix_crc;
-        if (fs->marked && fs->mark_at == n)
-            fs->mark_crc = fs->crc;
+        if (rd->marked && rd->mark_at == n)
+            rd->mark_crc = fs->crc;
     }
     if (!same ||
-        (fs->raw = zip_fopen_index(reuse_zip(fs->cc->reuse), re->idx, ZIP_FL_COMPRESSED)) == NULL)
+        (rd->raw = zip_fopen_index(reuse_zip(fs->cc->reuse), re->idx, ZIP_FL_COMPRESSED)) == NULL)
         return 0;
-    fs->raw_left = whole ? re->comp_size : re->prefix_comp;
+    rd->raw_left = whole ? re->comp_size : re->prefix_comp;
     fs->reused = whole ? CREATE_REUSED_ENTRY : CREATE_REUSED_PREFIX;
-    fs->base_in = n;
-    fs->base_out = fs->raw_left;
+    fs->ru->base_in = n;
+    fs->ru->base_out = rd->raw_left;
     return 1;
+}
+
+/* The deflated stream is through: where the next create can continue it. */
+static void note_prefix(struct file_src *fs)
+{
+    struct file_read *rd = &fs->cc->rd;
+    uint64_t in_at, out_at, base_in = fs->ru != NULL ? fs->ru->base_in : 0;
+
+    pdeflate_last_block(rd->pd, &in_at, &out_at);
+    if (!rd->marked || base_in + in_at != rd->mark_at || rd->mark_at == 0)
+        return;
+    /* Only an optimisation for the next create: without memory, not recorded. */
+    if (fs->ru == NULL && (fs->ru = calloc(1, sizeof(*fs->ru))) == NULL)
+        return;
+    fs->has_dp = 1;
+    fs->ru->dp_bytes = rd->mark_at;
+    fs->ru->dp_comp = fs->ru->base_out + out_at;
+    memcpy(fs->ru->dp_sha, rd->mark_sha, sizeof(fs->ru->dp_sha));
+    fs->ru->dp_crc = rd->mark_crc;
+}
+
+static zip_int64_t file_read_cb(struct file_src *fs, void *data, zip_uint64_t len)
+{
+    struct create_ctx *cc = fs->cc;
+    struct cut_file *c = fs->cut;
+    struct file_read *rd = &cc->rd;
+    uint64_t left = c->limit - rd->done;
+    ssize_t r;
+
+    if (rd->fs != fs) {
+        zip_error_set(&rd->zerr, ZIP_ER_INTERNAL, 0);
+        return -1;
+    }
+    if (rd->raw_left > 0) {
+        /* The previous archive's compressed bytes, as they are. */
+        zip_int64_t got = zip_fread(rd->raw, data, len < rd->raw_left ? len : rd->raw_left);
+        if (got <= 0) {
+            cc->reuse_failed = 1;
+            err_set(cc->e, ERR_IO, "cannot read %s from the previous archive", c->cf->rel);
+            zip_error_set(&rd->zerr, ZIP_ER_READ, 0);
+            return -1;
+        }
+        rd->raw_left -= (uint64_t)got;
+        return got;
+    }
+    if (fs->reused == CREATE_REUSED_ENTRY) {
+        fs->pd_crc = fs->crc;
+        return tail_check(fs) != 0 ? -1 : 0;
+    }
+    if (rd->pd != NULL) {
+        /* The deflated stream; the tap hashes the input as it is read. */
+        if ((r = pdeflate_read(rd->pd, data, (size_t)len, cc->e)) < 0) {
+            struct stat st;
+            /* An append-only file cut shorter than the cut was rewritten. */
+            if (c->append && fstat(c->fd, &st) == 0 && (uint64_t)st.st_size < c->limit) {
+                cc->moved = 1;
+                err_clear(cc->e);
+                err_set(cc->e, ERR_UNSTABLE, "%s shrank while it was being read", c->cf->rel);
+            }
+            zip_error_set(&rd->zerr, ZIP_ER_READ, 0);
+            return -1;
+        }
+        if (r == 0 && rd->done == c->limit) {
+            fs->pd_crc = fs->crc;
+            note_prefix(fs);
+            if (tail_check(fs) != 0)
+                return -1;
+        }
+        return r;
+    }
+    if (left == 0)
+        return tail_check(fs) != 0 ? -1 : 0;
+    if (len > left)
+        len = left;
+    r = fs_read_some(c->fd, data, (size_t)len);
+    if (r <= 0) {
+        read_failed(fs, r);
+        return -1;
+    }
+    file_tap(fs, data, (size_t)r);
+    return r;
 }
 
 static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cmd_t cmd)
@@ -229,6 +310,7 @@ static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
     struct file_src *fs = ud;
     struct create_ctx *cc = fs->cc;
     struct cut_file *c = fs->cut;
+    struct file_read *rd = &cc->rd;
 
     switch (cmd) {
     case ZIP_SOURCE_OPEN: {
@@ -242,84 +324,28 @@ static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
         if (fs->reused == CREATE_REUSED_ENTRY || fs->level == 0)
             return 0;
         if (fs->reused == CREATE_REUSED_NONE)
-            fs->mark_at = reuse_last_block(0, c->limit);
-        if (pdeflate_start(&fs->pd, c->fd, c->limit - fs->base_in, fs->level,
+            rd->mark_at = reuse_last_block(0, c->limit);
+        uint64_t base_in = fs->reused == CREATE_REUSED_PREFIX ? fs->ru->base_in : 0;
+        if (pdeflate_start(&rd->pd, c->fd, c->limit - base_in, fs->level,
                            (unsigned)cc->s->cfg->compress_threads, c->cf->rel,
                            file_tap, fs, cc->e) != 0) {
-            zip_error_set(&fs->zerr, ZIP_ER_MEMORY, 0);
+            zip_error_set(&rd->zerr, ZIP_ER_MEMORY, 0);
             return -1;
         }
         if (fs->reused == CREATE_REUSED_PREFIX)
-            pdeflate_prime(fs->pd, fs->dict, fs->dict_len);
+            pdeflate_prime(rd->pd, rd->dict, rd->dict_len);
         return 0;
     }
-    case ZIP_SOURCE_READ: {
-        uint64_t left = c->limit - fs->done;
-        ssize_t r;
-        if (fs->raw_left > 0) {
-            /* The previous archive's compressed bytes, as they are. */
-            zip_int64_t got = zip_fread(fs->raw, data, len < fs->raw_left ? len : fs->raw_left);
-            if (got <= 0) {
-                cc->reuse_failed = 1;
-                err_set(cc->e, ERR_IO, "cannot read %s from the previous archive", c->cf->rel);
-                zip_error_set(&fs->zerr, ZIP_ER_READ, 0);
-                return -1;
-            }
-            fs->raw_left -= (uint64_t)got;
-            return got;
-        }
-        if (fs->reused == CREATE_REUSED_ENTRY) {
-            fs->pd_crc = fs->crc;
-            return tail_check(fs) != 0 ? -1 : 0;
-        }
-        if (fs->pd != NULL) {
-            /* The deflated stream; the tap hashes the input as it is read. */
-            if ((r = pdeflate_read(fs->pd, data, (size_t)len, cc->e)) < 0) {
-                struct stat st;
-                /* An append-only file cut shorter than the cut was rewritten. */
-                if (c->append && fstat(c->fd, &st) == 0 && (uint64_t)st.st_size < c->limit) {
-                    cc->moved = 1;
-                    err_clear(cc->e);
-                    err_set(cc->e, ERR_UNSTABLE, "%s shrank while it was being read", c->cf->rel);
-                }
-                zip_error_set(&fs->zerr, ZIP_ER_READ, 0);
-                return -1;
-            }
-            if (r == 0 && fs->done == c->limit) {
-                uint64_t in_at, out_at;
-                fs->pd_crc = fs->crc;
-                pdeflate_last_block(fs->pd, &in_at, &out_at);
-                /* Where the next create can continue this stream from. */
-                if (fs->marked && fs->base_in + in_at == fs->mark_at && fs->mark_at > 0) {
-                    fs->has_dp = 1;
-                    fs->dp_bytes = fs->mark_at;
-                    fs->dp_comp = fs->base_out + out_at;
-                    memcpy(fs->dp_sha, fs->mark_sha, sizeof(fs->dp_sha));
-                    fs->dp_crc = fs->mark_crc;
-                }
-                if (tail_check(fs) != 0)
-                    return -1;
-            }
-            return r;
-        }
-        if (left == 0)
-            return tail_check(fs) != 0 ? -1 : 0;
-        if (len > left)
-            len = left;
-        r = fs_read_some(c->fd, data, (size_t)len);
-        if (r <= 0) {
-            read_failed(fs, r);
-            return -1;
-        }
-        file_tap(fs, data, (size_t)r);
-        return r;
-    }
+    case ZIP_SOURCE_READ:
+        return file_read_cb(fs, data, len);
     case ZIP_SOURCE_CLOSE:
-        if (fs->md != NULL && fs->done == c->limit) {
-            create_zip_sha_hex(fs->md, fs->sha256);
-            fs->finished = 1;
+        if (rd->fs == fs) {
+            if (rd->md != NULL && rd->done == c->limit) {
+                create_zip_sha_hex(rd->md, fs->sha256);
+                fs->finished = 1;
+            }
+            read_reset(rd);
         }
-        src_reset(fs);
         return 0;
     case ZIP_SOURCE_STAT: {
         zip_stat_t *st = data;
@@ -340,15 +366,16 @@ static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
         return sizeof(*st);
     }
     case ZIP_SOURCE_ERROR:
-        return zip_error_to_data(&fs->zerr, data, len);
+        return zip_error_to_data(&rd->zerr, data, len);
     case ZIP_SOURCE_FREE:
-        src_reset(fs);
+        if (rd->fs == fs)
+            read_reset(rd);
         return 0;
     case ZIP_SOURCE_SUPPORTS:
         return zip_source_make_command_bitmap(ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, ZIP_SOURCE_CLOSE,
                                               ZIP_SOURCE_STAT, ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE, -1);
     default:
-        zip_error_set(&fs->zerr, ZIP_ER_OPNOTSUPP, 0);
+        zip_error_set(&rd->zerr, ZIP_ER_OPNOTSUPP, 0);
         return -1;
     }
 }
@@ -429,7 +456,7 @@ static int set_compression(zip_t *za, zip_int64_t idx, int level, struct file_sr
      * libzip would use one. */
     else if (fs->cut->fd >= 0 && size >= PDEFLATE_MIN &&
              pdeflate_threads((unsigned)fs->cc->s->cfg->compress_threads) > 1)
-        fs->level = level;
+        fs->level = (unsigned char)level;
     return zip_set_file_compression(za, (zip_uint64_t)idx, method,
                                     method == ZIP_CM_STORE ? 0 : (zip_uint32_t)level);
 }
@@ -461,21 +488,33 @@ static int add_lazy(zip_t *za, struct create_ctx *cc, struct lazy_src *ls, const
 static zip_source_t *reuse_source(zip_t *za, struct create_ctx *cc, struct file_src *fs, int level)
 {
     struct cut_file *c = fs->cut;
+    struct reuse_entry re;
     zip_source_t *src;
 
     fs->try_reuse = 0;
     fs->reused = CREATE_REUSED_NONE;
     fs->has_dp = 0;
+    free(fs->ru);
+    fs->ru = NULL;
     if (cc->reuse == NULL || level == 0 || c->limit < CREATE_STORE_BELOW ||
-        stored_ext(c->cf->rel) || fs->store_only || !reuse_find(cc->reuse, c->cf->rel, &fs->re))
+        stored_ext(c->cf->rel) || fs->store_only || !reuse_find(cc->reuse, c->cf->rel, &re))
         return NULL;
     if (!c->hashed) {
-        fs->try_reuse = c->fd >= 0;
+        if (c->fd < 0 || (fs->ru = calloc(1, sizeof(*fs->ru))) == NULL)
+            return NULL;
+        fs->ru->re = re;
+        fs->try_reuse = 1;
         return NULL;
     }
-    if (fs->re.size != c->limit || fs->re.crc != c->crc || strcmp(fs->re.sha256, c->sha256) != 0 ||
-        (src = zip_source_zip(za, reuse_zip(cc->reuse), fs->re.idx, ZIP_FL_COMPRESSED, 0, -1)) == NULL)
+    if (re.size != c->limit || re.crc != c->crc || strcmp(re.sha256, c->sha256) != 0 ||
+        (fs->ru = calloc(1, sizeof(*fs->ru))) == NULL)
         return NULL;
+    if ((src = zip_source_zip(za, reuse_zip(cc->reuse), re.idx, ZIP_FL_COMPRESSED, 0, -1)) == NULL) {
+        free(fs->ru);
+        fs->ru = NULL;
+        return NULL;
+    }
+    fs->ru->re = re;
     fs->reused = CREATE_REUSED_ENTRY;
     if (c->buf == NULL) {
         /* What file_cb would have found: the cut hashed the private copy. */
@@ -484,6 +523,14 @@ static zip_source_t *reuse_source(zip_t *za, struct create_ctx *cc, struct file_
         fs->finished = 1;
     }
     return src;
+}
+
+void create_zip_srcs_clear(struct create_ctx *cc)
+{
+    for (size_t i = 0; cc->srcs != NULL && i < cc->cap.n; i++) {
+        free(cc->srcs[i].ru);
+        cc->srcs[i].ru = NULL;
+    }
 }
 
 static int write_once(struct create_ctx *cc, const char *tmp);
@@ -530,6 +577,8 @@ static int write_once(struct create_ctx *cc, const char *tmp)
 
     /* What an earlier write generated may not hold for this one. */
     create_manifest_forget(cc);
+    memset(&cc->rd, 0, sizeof(cc->rd));
+    zip_error_init(&cc->rd.zerr);
     if ((za = zipout_open(tmp, e)) == NULL)
         return -1;
     for (size_t i = 0; i < cc->cap.n; i++) {
@@ -561,7 +610,7 @@ static int write_once(struct create_ctx *cc, const char *tmp)
         /* file_cb checks the candidate once it has read the bytes, and
          * deflates them itself when they differ. */
         if (fs->try_reuse && fs->level == 0)
-            fs->level = level;
+            fs->level = (unsigned char)level;
     }
     if (cc->env_masked != NULL) {
         zip_source_t *src = zip_source_buffer(za, cc->env_masked, cc->env_len, 0);

@@ -20,42 +20,54 @@
 struct create_ctx;
 struct catalog_snapshot;
 
-/* One captured file with its bytes on a descriptor (an append-only file, or
- * a private copy of a large one) while libzip pulls them. */
+/* What one file's entry needs beside its cut_file, kept small: a root of
+ * 100,000 files holds 100,000 of these while the archive is written. The
+ * state of the read itself is in struct file_read (one, libzip reads the
+ * entries one after another), and what reuse needs is in a file_reuse
+ * only for the few files that have one. */
 struct file_src {
     struct create_ctx *cc;
     struct cut_file *cut;
+    struct chain_scan *chain;  /* fed when this is the hash chain */
+    struct file_reuse *ru;     /* a candidate in the previous archive, or a deflate_prefix to record */
+    char sha256[65];           /* of the bytes read (finished) */
+    uint32_t crc;              /* of the bytes read, checked against the archive */
+    uint32_t pd_crc;           /* for libzip, when deflated here */
+    unsigned char finished;
+    unsigned char level;       /* > 0: deflated here on several threads, not by libzip */
+    unsigned char store_only;  /* deflates past the zip-bomb ratio limit: stored instead */
+    unsigned char try_reuse;   /* ru holds a candidate to check once the bytes are read */
+    unsigned char reused;      /* CREATE_REUSED_*: what the entry written took */
+    unsigned char has_dp;      /* ru->dp_*: this entry's deflate_prefix for the next create */
+};
+
+/* Reuse of the previous archive (reuse.h) by one file. */
+struct file_reuse {
+    struct reuse_entry re;
+    uint64_t base_in, base_out;   /* the reused prefix: input and compressed bytes */
+    uint64_t dp_bytes, dp_comp;   /* where the next create can continue this entry */
+    char dp_sha[65];
+    uint32_t dp_crc;
+};
+
+/* The entry libzip is reading now (its file_src is fs). */
+struct file_read {
+    struct file_src *fs;
     uint64_t done;
     EVP_MD_CTX *md;
-    char sha256[65];
-    uint32_t crc;          /* of the bytes read, checked against the archive */
-    int finished;
-    int level;             /* > 0: deflated here on several threads, not by libzip */
     struct pdeflate *pd;
-    uint32_t pd_crc;       /* from pdeflate, for libzip, when deflated here */
     unsigned char *ring;   /* the last CUT_TAIL_MAX bytes read (append-only files only) */
     size_t ring_len;
-    struct chain_scan *chain;           /* fed when this is the hash chain */
-    int store_only;        /* deflates past the zip-bomb ratio limit: stored instead */
     int no_crc;            /* reading what a reuse record's CRC already covers */
-    zip_error_t zerr;
-    /* Reuse of the previous archive (reuse.h): */
-    int try_reuse;         /* re holds a candidate to check once the bytes are read */
-    int reused;            /* CREATE_REUSED_*: what the entry written took */
-    struct reuse_entry re;
     zip_file_t *raw;       /* the previous entry's compressed bytes, being copied */
     uint64_t raw_left;
-    uint64_t base_in, base_out;   /* the reused prefix: input and compressed bytes */
     unsigned char *dict;   /* the prefix's last 32 KiB, the tail's dictionary */
     size_t dict_len;
     uint64_t mark_at;      /* where this entry's last deflate block begins */
     int marked;
     char mark_sha[65];     /* of the bytes before mark_at, and their CRC */
     uint32_t mark_crc;
-    int has_dp;            /* dp_*: this entry's deflate_prefix for the next create */
-    uint64_t dp_bytes, dp_comp;
-    char dp_sha[65];
-    uint32_t dp_crc;
+    zip_error_t zerr;
 };
 
 enum { CREATE_REUSED_NONE, CREATE_REUSED_ENTRY, CREATE_REUSED_PREFIX };
@@ -79,6 +91,7 @@ struct create_ctx {
     struct capture_set cap;
     struct cut cut;
     struct file_src *srcs;
+    struct file_read rd;   /* the entry being read */
     char *env_masked;
     size_t env_len;
     char env_sha[65];
@@ -132,6 +145,9 @@ int create_row_files(const struct create_ctx *cc, struct catalog_snapshot *row, 
 
 /* Drop the generated manifest (cc->manifest, its text): the next write makes them again. */
 void create_manifest_forget(struct create_ctx *cc);
+
+/* Free what the records in cc->srcs hold (not the array). Cannot fail. */
+void create_zip_srcs_clear(struct create_ctx *cc);
 
 /* Mark the entries of the archive at tmp that deflated past the ratio
  * limit every later read enforces, so the next create_zip_write stores

@@ -226,22 +226,69 @@ int manifest_validate(const json_t *m, struct err *e)
     return 0;
 }
 
+void manifest_sums_begin(struct manifest_sums *ms, const json_t *m)
+{
+    memset(ms, 0, sizeof(*ms));
+    ms->files = json_object_get(m, "files");
+}
+
+/* The expected text's next segment at ms's position: file i's SHA-256, two
+ * spaces, its path, a newline. NULL past the last file. */
+static const char *sums_segment(const struct manifest_sums *ms, size_t *len)
+{
+    const json_t *f = json_array_get(ms->files, ms->i);
+    const char *s;
+
+    if (f == NULL)
+        return NULL;
+    switch (ms->seg) {
+    case 0: s = json_string_value(json_object_get(f, "sha256")); break;
+    case 1: s = "  "; break;
+    case 2: s = json_string_value(json_object_get(f, "path")); break;
+    default: s = "\n"; break;
+    }
+    s = s != NULL ? s : "";
+    *len = strlen(s);
+    return s;
+}
+
+void manifest_sums_feed(struct manifest_sums *ms, const char *data, size_t n)
+{
+    while (n > 0 && !ms->bad) {
+        size_t len, k;
+        const char *s = sums_segment(ms, &len);
+        if (s == NULL) {
+            ms->bad = 1;        /* more text than files */
+            return;
+        }
+        k = len - ms->off < n ? len - ms->off : n;
+        if (memcmp(s + ms->off, data, k) != 0) {
+            ms->bad = 1;
+            return;
+        }
+        data += k;
+        n -= k;
+        ms->off += k;
+        if (ms->off == len) {
+            ms->off = 0;
+            if (++ms->seg == 4) {
+                ms->seg = 0;
+                ms->i++;
+            }
+        }
+    }
+}
+
+int manifest_sums_end(const struct manifest_sums *ms)
+{
+    return !ms->bad && ms->seg == 0 && ms->off == 0 && ms->i == json_array_size(ms->files);
+}
+
 int manifest_sums_agree(const json_t *m, const char *sums, size_t n)
 {
-    const json_t *files = json_object_get(m, "files"), *f;
-    size_t i, at = 0;
+    struct manifest_sums ms;
 
-    json_array_foreach(files, i, f) {
-        const char *sha = json_string_value(json_object_get(f, "sha256"));
-        const char *path = json_string_value(json_object_get(f, "path"));
-        if (sha == NULL || path == NULL)
-            return 0;
-        size_t ls = strlen(sha), lp = strlen(path);
-        if (n - at < ls + 2 + lp + 1 || memcmp(sums + at, sha, ls) != 0 ||
-            memcmp(sums + at + ls, "  ", 2) != 0 || memcmp(sums + at + ls + 2, path, lp) != 0 ||
-            sums[at + ls + 2 + lp] != '\n')
-            return 0;
-        at += ls + 2 + lp + 1;
-    }
-    return at == n;
+    manifest_sums_begin(&ms, m);
+    manifest_sums_feed(&ms, sums, n);
+    return manifest_sums_end(&ms);
 }

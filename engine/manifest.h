@@ -35,4 +35,17 @@ int manifest_is_sha256(const char *s);
  * (no second copy is built); 0 otherwise. */
 int manifest_sums_agree(const json_t *m, const char *sums, size_t n);
 
+/* The same, fed in pieces as the text is read: begin, feed each piece,
+ * then end says 1 when the whole text agreed. */
+struct manifest_sums {
+    const json_t *files;
+    size_t i;       /* the file whose line is next */
+    int seg;        /* 0 its hash, 1 the two spaces, 2 its path, 3 the newline */
+    size_t off;     /* into that segment */
+    int bad;
+};
+void manifest_sums_begin(struct manifest_sums *ms, const json_t *m);
+void manifest_sums_feed(struct manifest_sums *ms, const char *data, size_t n);
+int manifest_sums_end(const struct manifest_sums *ms);
+
 #endif
