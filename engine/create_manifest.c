@@ -211,19 +211,21 @@ static const char *file_sha(const struct create_ctx *cc, size_t i)
     return cc->srcs[i].finished ? cc->srcs[i].sha256 : NULL;
 }
 
+/* One "key": "value", member of a file's object, and the comma after it. */
+static void put_member(struct text *t, const char *key, const char *value)
+{
+    put_key(t, key, 3);
+    put_str(t, value);
+    put(t, ",", 1);
+}
+
 static void put_file(struct text *t, const char *path, uint64_t size, const char *sha,
                      const char *group)
 {
     put(t, "{", 1);
-    put_key(t, "group", 3);
-    put_str(t, group);
-    put(t, ",", 1);
-    put_key(t, "path", 3);
-    put_str(t, path);
-    put(t, ",", 1);
-    put_key(t, "sha256", 3);
-    put_str(t, sha);
-    put(t, ",", 1);
+    put_member(t, "group", group);
+    put_member(t, "path", path);
+    put_member(t, "sha256", sha);
     put_key(t, "size", 3);
     put_int(t, size);
     put_indent(t, 2);
