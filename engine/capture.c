@@ -225,8 +225,13 @@ static int add_file(struct walk *w, const char *rel, const char *abs, off_t size
         w->cap = ncap;
     }
     struct capture_file *f = &o->files[o->n];
-    f->rel = strdup(rel);
+    size_t la = strlen(abs), lr = strlen(rel);
     f->abs = strdup(abs);
+    /* Mostly abs is ROOT/rel: then rel is its tail, one string a file, not two. */
+    if (f->abs != NULL && la > lr && abs[la - lr - 1] == '/' && strcmp(abs + la - lr, rel) == 0)
+        f->rel = f->abs + (la - lr);
+    else
+        f->rel = strdup(rel);
     f->group = capture_group(rel);
     f->size = size;
     o->n++;
@@ -404,8 +409,12 @@ void capture_set_free(struct capture_set *c)
     if (c == NULL)
         return;
     for (size_t i = 0; i < c->n; i++) {
-        free(c->files[i].rel);
-        free(c->files[i].abs);
+        struct capture_file *f = &c->files[i];
+        size_t la = f->abs != NULL ? strlen(f->abs) : 0, lr = f->rel != NULL ? strlen(f->rel) : 0;
+        /* rel is abs's tail (add_file) or a string of its own */
+        if (f->rel != NULL && (f->abs == NULL || la < lr || f->rel != f->abs + (la - lr)))
+            free(f->rel);
+        free(f->abs);
     }
     free(c->files);
     json_decref(c->absent);

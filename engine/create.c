@@ -328,9 +328,12 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
         goto out;
     if (capture_and_write(&cc, tmp, e) != 0)
         goto out;
-    /* Written: nothing copies from the previous archive any more. */
+    /* Written: nothing copies from the previous archive any more, and
+     * the bytes read into memory are in the archive, where the read-back
+     * takes them from. */
     reuse_close(cc.reuse);
     cc.reuse = NULL;
+    cut_release_bytes(&cc.cut);
     if (merge_cut_notes(&cc, e) != 0)
         goto out_unlink;
     FAILPOINT("create.after_zip");

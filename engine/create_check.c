@@ -50,7 +50,7 @@ int create_zip_check(struct create_ctx *cc, const char *tmp)
         goto bad;
     for (size_t i = 0; i < cc->cap.n; i++) {
         const struct cut_file *c = &cc->cut.files[i];
-        if (c->present && c->buf == NULL)
+        if (c->present && !cut_in_memory(c))
             fd_bytes += c->limit;
     }
     for (size_t i = 0; i < cc->cap.n; i++) {
@@ -61,12 +61,12 @@ int create_zip_check(struct create_ctx *cc, const char *tmp)
             continue;
         if (archive_entry_stat(a, c->cf->rel, &size, &crc, &ae) != 0)
             goto bad;
-        if (size != c->limit || crc != (c->buf != NULL ? c->crc : cc->srcs[i].crc)) {
+        if (size != c->limit || crc != (cut_in_memory(c) ? c->crc : cc->srcs[i].crc)) {
             err_set(&ae, ERR_VERIFY, "%.200s: the archive's size or CRC differs from what was read",
                     c->cf->rel);
             goto bad;
         }
-        if ((c->buf != NULL || fd_bytes <= CREATE_REHASH_MAX) &&
+        if ((cut_in_memory(c) || fd_bytes <= CREATE_REHASH_MAX) &&
             archive_stream(a, c->cf->rel, NULL, NULL, &ae) != 0)
             goto bad;
     }

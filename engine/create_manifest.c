@@ -206,7 +206,7 @@ static const char *file_sha(const struct create_ctx *cc, size_t i)
 {
     const struct cut_file *c = &cc->cut.files[i];
 
-    if (c->buf != NULL)
+    if (cut_in_memory(c))
         return c->sha256;
     return cc->srcs[i].finished ? cc->srcs[i].sha256 : NULL;
 }

@@ -613,6 +613,18 @@ void cut_free(struct cut *c)
     memset(c, 0, sizeof(*c));
 }
 
+void cut_release_bytes(struct cut *c)
+{
+    for (size_t i = 0; c->files && i < c->n; i++) {
+        struct cut_file *f = &c->files[i];
+        if (f->buf != NULL) {
+            free(f->buf);
+            f->buf = NULL;
+            f->released = 1;
+        }
+    }
+}
+
 json_t *cut_consistency_json(const struct cut *c)
 {
     return json_pack("{s:s,s:i,s:f,s:O}", "state", c->consistent ? "consistent" : "changed",

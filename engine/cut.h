@@ -61,6 +61,7 @@ struct cut_file {
     uint32_t crc;
     int hashed;
     mode_t mode;
+    int released;           /* buf was freed by cut_release_bytes: the bytes were in memory */
 };
 
 struct cut {
@@ -83,6 +84,17 @@ int cut_take(const struct engine_config *cfg, const char *work, const struct cap
 
 /* Release the buffers, copies and descriptors. Accepts a zeroed cut. */
 void cut_free(struct cut *c);
+
+/* 1 when f's bytes were read into memory (buf, or released since). */
+static inline int cut_in_memory(const struct cut_file *f)
+{
+    return f->buf != NULL || f->released;
+}
+
+/* Free the bytes read into memory once the archive holding them is
+ * written (the read-back takes them from the archive): a root of many
+ * small files does not hold them twice over. Cannot fail. */
+void cut_release_bytes(struct cut *c);
 
 /* The "consistency" document: {state, attempts, window_ms, changed}. */
 json_t *cut_consistency_json(const struct cut *c);
