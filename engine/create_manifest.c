@@ -397,14 +397,48 @@ void create_manifest_forget(struct create_ctx *cc)
     cc->manifest_len = 0;
 }
 
+/* s's length as put_str writes it, quotes included. */
+static size_t str_len(const char *s)
+{
+    size_t n = 2;
+
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        n += ch == '"' || ch == '\\' ? 2 : ch < 0x20 ? 6 : 1;
+    }
+    return n;
+}
+
+/* The manifest's size to allocate: files[] exactly (put_file's layout), a
+ * reuse note's usual size for each file that has one, and room for the
+ * head; the text grows past it only for notes larger than usual. */
+static size_t manifest_size_hint(const struct create_ctx *cc)
+{
+    /* "{" + group, path, sha256 and size members at depth 3 + "}" at depth 2, and ",\n    ". */
+    const size_t fixed = 1 + (7 + 9 + 2) + (7 + 8 + 2) + (7 + 10 + 2) + (7 + 8) + 5 + 1 + 6 + 20;
+    size_t n = 64 * 1024;
+
+    for (size_t i = 0; i < cc->cap.n; i++) {
+        const struct cut_file *c = &cc->cut.files[i];
+        const struct file_src *fs = &cc->srcs[i];
+        if (!c->present)
+            continue;
+        size_t path = str_len(c->cf->rel);
+        n += fixed + path + str_len(c->cf->group) + 66;
+        if (fs->reused != CREATE_REUSED_NONE || fs->has_dp)
+            n += 96 + path + (fs->has_dp || (fs->ru != NULL && fs->ru->re.has_prefix) ? 1024 : 0);
+    }
+    return n;
+}
+
 char *create_manifest_text(struct create_ctx *cc, size_t *len)
 {
     struct text t = { 0 };
 
     if (cc->manifest_text == NULL) {
         create_manifest_forget(cc);
-        /* About 190 bytes a file: one allocation, not a dozen reallocs. */
-        t.cap = 4096 + 256 * (cc->cap.n + 1);
+        /* One allocation of about the final size, not a dozen reallocs. */
+        t.cap = manifest_size_hint(cc);
         if ((t.p = malloc(t.cap)) == NULL)
             return NULL;
         t.p[0] = '\0';

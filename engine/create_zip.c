@@ -399,6 +399,13 @@ static zip_int64_t lazy_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
         ls->off += (size_t)len;
         return (zip_int64_t)len;
     case ZIP_SOURCE_CLOSE:
+        /* Read through: SHA256SUMS is not held while the manifest is made
+         * (an OPEN again makes the same bytes again; the size stays known). */
+        if (!ls->borrowed && ls->off == ls->len) {
+            free(ls->buf);
+            ls->buf = NULL;
+            ls->closed = 1;
+        }
         return 0;
     case ZIP_SOURCE_STAT: {
         zip_stat_t *st = data;
@@ -407,7 +414,7 @@ static zip_int64_t lazy_cb(void *ud, void *data, zip_uint64_t len, zip_source_cm
         st->mtime = (time_t)ls->cc->now;
         /* The size is unknown until the files before it are read; when
          * libzip already opened us (it re-stats after reading) it is known. */
-        if (ls->buf != NULL) {
+        if (ls->buf != NULL || ls->closed) {
             st->valid |= ZIP_STAT_SIZE;
             st->size = ls->len;
         }

@@ -80,6 +80,7 @@ struct lazy_src {
     char *buf;
     size_t len, off;
     int borrowed;          /* buf is cc's (the manifest text): not freed here */
+    int closed;            /* read through and freed: len is still its size */
     zip_error_t zerr;
 };
 
