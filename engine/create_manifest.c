@@ -19,6 +19,7 @@
 #include "../db/catalog.h"
 #include "manifest.h"
 #include "meta.h"
+#include "snapshot.h"
 
 #define MANIFEST_DUMP (JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY)
 
@@ -501,37 +502,29 @@ char *create_sums_text(struct create_ctx *cc, size_t *len)
 
 int create_row_files(const struct create_ctx *cc, struct catalog_snapshot *row, struct err *e)
 {
-    size_t n = cc->env_masked != NULL ? 1 : 0, k = 0;
+    size_t n = cc->env_masked != NULL ? 1 : 0;
 
     for (size_t i = 0; i < cc->cap.n; i++)
         n += cc->cut.files[i].present ? 1 : 0;
     free(row->files);
-    if ((row->files = calloc(n + 1, sizeof(*row->files))) == NULL)
-        return err_set(e, ERR_IO, "out of memory");
     row->n_files = 0;
     row->empty = 1;
-    for (size_t i = 0; i <= cc->cap.n; i++) {
-        const char *path, *sha, *group;
-        uint64_t size;
-        if (i < cc->cap.n) {
-            const struct cut_file *c = &cc->cut.files[i];
-            if (!c->present)
-                continue;
-            path = c->cf->rel, size = c->limit, sha = file_sha(cc, i), group = c->cf->group;
-        } else if (cc->env_masked != NULL)
-            path = MANIFEST_ENV_ENTRY, size = cc->env_len, sha = cc->env_sha, group = "secrets";
-        else
-            break;
-        struct catalog_file *cf = &row->files[k];
-        if (sha == NULL || (cf->path = strdup(path)) == NULL)
-            return err_set(e, ERR_IO, "out of memory");
-        cf->size = (int64_t)size;
-        snprintf(cf->sha256, sizeof(cf->sha256), "%s", sha);
-        snprintf(cf->group, sizeof(cf->group), "%s", group);
-        if (strcmp(group, "secrets") != 0)
-            row->empty = 0;
-        row->n_files = ++k;
+    if ((row->files = calloc(n + 1, sizeof(*row->files))) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    for (size_t i = 0; i < cc->cap.n; i++) {
+        const struct cut_file *c = &cc->cut.files[i];
+        const char *sha = file_sha(cc, i);
+        if (!c->present)
+            continue;
+        if (sha == NULL)
+            return err_set(e, ERR_IO, "%s was not read through", c->cf->rel);
+        if (snapshot_row_add_file(row, c->cf->rel, (int64_t)c->limit, sha, c->cf->group, e) != 0)
+            return -1;
     }
-    row->file_count = (int64_t)k;
+    if (cc->env_masked != NULL &&
+        snapshot_row_add_file(row, MANIFEST_ENV_ENTRY, (int64_t)cc->env_len, cc->env_sha, "secrets",
+                              e) != 0)
+        return -1;
+    row->file_count = (int64_t)row->n_files;
     return 0;
 }

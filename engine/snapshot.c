@@ -138,6 +138,22 @@ json_t *snapshot_json(const struct store *s, const struct catalog_snapshot *row)
     return o;
 }
 
+int snapshot_row_add_file(struct catalog_snapshot *row, const char *path, int64_t size,
+                          const char *sha256, const char *group, struct err *e)
+{
+    struct catalog_file *cf = &row->files[row->n_files];
+
+    if ((cf->path = strdup(path)) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    cf->size = size;
+    snprintf(cf->sha256, sizeof(cf->sha256), "%s", sha256);
+    snprintf(cf->group, sizeof(cf->group), "%s", group ? group : "");
+    if (strcmp(group ? group : "", "secrets") != 0)
+        row->empty = 0;
+    row->n_files++;
+    return 0;
+}
+
 int snapshot_row_from_manifest(const json_t *m, int64_t size, const char *sha256,
                                struct catalog_snapshot *row, struct err *e)
 {
@@ -172,25 +188,17 @@ int snapshot_row_from_manifest(const json_t *m, int64_t size, const char *sha256
         (row->chain_json = json_dumps(json_object_get(m, "chain"),
                                       JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
         return err_set(e, ERR_IO, "out of memory");
-    row->empty = 1;
-    json_array_foreach(files, i, f)
-        if (strcmp(json_string_value(json_object_get(f, "group")) ?: "", "secrets") != 0)
-            row->empty = 0;
     if (row->labels_json == NULL)
         return err_set(e, ERR_IO, "out of memory");
     if ((row->files = calloc(json_array_size(files) + 1, sizeof(*row->files))) == NULL)
         return err_set(e, ERR_IO, "out of memory");
+    row->empty = 1;
     json_array_foreach(files, i, f) {
-        struct catalog_file *cf = &row->files[i];
-        cf->path = strdup(json_string_value(json_object_get(f, "path")));
-        cf->size = json_integer_value(json_object_get(f, "size"));
-        snprintf(cf->sha256, sizeof(cf->sha256), "%s",
-                 json_string_value(json_object_get(f, "sha256")));
-        snprintf(cf->group, sizeof(cf->group), "%s",
-                 json_string_value(json_object_get(f, "group")));
-        row->n_files = i + 1;
-        if (cf->path == NULL)
-            return err_set(e, ERR_IO, "out of memory");
+        if (snapshot_row_add_file(row, json_string_value(json_object_get(f, "path")),
+                                  json_integer_value(json_object_get(f, "size")),
+                                  json_string_value(json_object_get(f, "sha256")),
+                                  json_string_value(json_object_get(f, "group")), e) != 0)
+            return -1;
     }
     return 0;
 }

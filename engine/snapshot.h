@@ -19,6 +19,11 @@ json_t *snapshot_json(const struct store *s, const struct catalog_snapshot *row)
 
 /* Fill a catalog row from a validated manifest and the archive's size and
  * hash. The row's labels/files are malloc'd (catalog_snapshot_clear). */
+/* Append one file to row->files (allocated for it by the caller), clearing
+ * row->empty unless it is the masked .env. 0 or -1 (ERR_IO). */
+int snapshot_row_add_file(struct catalog_snapshot *row, const char *path, int64_t size,
+                          const char *sha256, const char *group, struct err *e);
+
 int snapshot_row_from_manifest(const json_t *m, int64_t size, const char *sha256,
                                struct catalog_snapshot *row, struct err *e);
 
