@@ -37,20 +37,9 @@ int archive_ratio_exceeded(uint64_t size, uint64_t comp)
     return size >= ENGINE_RATIO_MIN_BYTES && size / ratio > comp;
 }
 
-/* One file of the manifest, in the index archive_open builds: every
- * lookup by path is a binary search, not a walk of the whole list (a
- * check of every entry of a 100,000-file archive would be quadratic). */
-struct archive_ent {
-    const char *path;       /* borrowed from the manifest */
-    const json_t *f;
-    int verified;           /* streamed whole with the right hash */
-};
-
 struct archive {
     zip_t *za;
-    json_t *manifest;
-    struct archive_ent *ents;   /* sorted by path */
-    size_t n_ents;
+    struct manifest_doc doc;    /* the validated manifest: head and file records */
     unsigned char *buf;         /* archive_stream's buffer and hash, reused entry to entry */
     EVP_MD_CTX *md;
     char *manifest_raw; /* manifest.json's exact bytes (what a signature covers) */
@@ -176,7 +165,7 @@ out:
 
 /* SHA256SUMS read in pieces and compared with the manifest as it comes
  * (never a whole copy of it). 0, or -1 with ERR_VERIFY. */
-static int sums_check(zip_t *za, const json_t *m, struct err *e)
+static int sums_check(zip_t *za, const struct manifest_doc *d, struct err *e)
 {
     struct manifest_sums ms;
     zip_stat_t st;
@@ -192,7 +181,7 @@ static int sums_check(zip_t *za, const json_t *m, struct err *e)
     if ((zf = zip_fopen(za, MANIFEST_SUMS, 0)) == NULL)
         return err_set(e, ERR_VERIFY, "cannot open %s in the archive: %s", MANIFEST_SUMS,
                        zip_strerror(za));
-    manifest_sums_begin(&ms, m);
+    manifest_sums_begin(&ms, d);
     /* Read to the end (where libzip checks the CRC), never past the size. */
     while ((r = zip_fread(zf, buf, sizeof(buf))) > 0 && (got += (zip_uint64_t)r) <= st.size)
         manifest_sums_feed(&ms, buf, (size_t)r);
@@ -212,14 +201,9 @@ static int check_manifest(struct archive *a, struct err *e)
 {
     char *buf = NULL;
     size_t len;
-    json_error_t je;
-    const json_t *files, *f;
-    size_t i;
-    int rc = -1;
 
     if (read_entry_raw(a->za, MANIFEST_NAME, ENGINE_MAX_MANIFEST_BYTES, &buf, &len, e) != 0)
         return -1;
-    a->manifest = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
     a->manifest_raw = buf;
     a->manifest_len = len;
     /* A signed archive has one more member; its bytes are checked by the
@@ -227,64 +211,21 @@ static int check_manifest(struct archive *a, struct err *e)
     if (zip_name_locate(a->za, MANIFEST_SIG, 0) >= 0 &&
         read_entry_raw(a->za, MANIFEST_SIG, ARCHIVE_MAX_SIG, &a->sig, &a->sig_len, e) != 0)
         return -1;
-    if (a->manifest == NULL)
-        return err_set(e, ERR_VERIFY, "manifest.json is not valid JSON: %s", je.text);
-    if (manifest_validate(a->manifest, e) != 0)
+    if (manifest_read(buf, len, &a->doc, e) != 0 || sums_check(a->za, &a->doc, e) != 0)
         return -1;
-    if (sums_check(a->za, a->manifest, e) != 0)
-        goto out;
-    files = json_object_get(a->manifest, "files");
-    if ((size_t)zip_get_num_entries(a->za, 0) != json_array_size(files) + 2 + (a->sig != NULL)) {
-        err_set(e, ERR_VERIFY, "archive entries do not match the manifest's file list");
-        goto out;
-    }
-    json_array_foreach(files, i, f) {
+    if ((size_t)zip_get_num_entries(a->za, 0) != a->doc.n + 2 + (a->sig != NULL))
+        return err_set(e, ERR_VERIFY, "archive entries do not match the manifest's file list");
+    for (size_t i = 0; i < a->doc.n; i++) {
+        const struct manifest_file *f = &a->doc.files[i];
         zip_stat_t st;
-        const char *p = json_string_value(json_object_get(f, "path"));
-        if (zip_stat(a->za, p, 0, &st) != 0) {
-            err_set(e, ERR_VERIFY, "%.200s: listed in the manifest but missing from the archive", p);
-            goto out;
-        }
-        if (st.size != (zip_uint64_t)json_integer_value(json_object_get(f, "size"))) {
-            err_set(e, ERR_VERIFY, "%.200s: size in the archive differs from the manifest", p);
-            goto out;
-        }
+        if (zip_stat(a->za, f->path, 0, &st) != 0)
+            return err_set(e, ERR_VERIFY, "%.200s: listed in the manifest but missing from the "
+                           "archive", f->path);
+        if (st.size != f->size)
+            return err_set(e, ERR_VERIFY, "%.200s: size in the archive differs from the manifest",
+                           f->path);
     }
-    rc = 0;
-out:
-    return rc;
-}
-
-static int cmp_ent(const void *a, const void *b)
-{
-    return strcmp(((const struct archive_ent *)a)->path, ((const struct archive_ent *)b)->path);
-}
-
-/* The path index of a validated manifest (paths are unique). */
-static int build_index(struct archive *a, struct err *e)
-{
-    const json_t *files = json_object_get(a->manifest, "files"), *f;
-    size_t i;
-
-    if ((a->ents = calloc(json_array_size(files) + 1, sizeof(*a->ents))) == NULL)
-        return err_set(e, ERR_IO, "out of memory");
-    json_array_foreach(files, i, f) {
-        a->ents[i].path = json_string_value(json_object_get(f, "path"));
-        a->ents[i].f = f;
-    }
-    a->n_ents = json_array_size(files);
-    if (a->n_ents > 1)
-        qsort(a->ents, a->n_ents, sizeof(*a->ents), cmp_ent);
     return 0;
-}
-
-static struct archive_ent *find_ent(const struct archive *a, const char *path)
-{
-    struct archive_ent key = { .path = path };
-
-    if (a->n_ents == 0)
-        return NULL;
-    return bsearch(&key, a->ents, a->n_ents, sizeof(key), cmp_ent);
 }
 
 int archive_open(struct archive **out, const char *path, struct err *e)
@@ -310,7 +251,7 @@ int archive_open(struct archive **out, const char *path, struct err *e)
         free(a);
         return -1;
     }
-    if (check_structure(a, e) != 0 || check_manifest(a, e) != 0 || build_index(a, e) != 0) {
+    if (check_structure(a, e) != 0 || check_manifest(a, e) != 0) {
         archive_close(a);
         return -1;
     }
@@ -324,8 +265,7 @@ void archive_close(struct archive *a)
         return;
     if (a->za != NULL)
         zip_discard(a->za);
-    json_decref(a->manifest);
-    free(a->ents);
+    manifest_doc_free(&a->doc);
     free(a->buf);
     EVP_MD_CTX_free(a->md);
     free(a->manifest_raw);
@@ -343,23 +283,35 @@ int archive_signature(const struct archive *a, const char **manifest, size_t *ma
     return a->sig != NULL;
 }
 
-const json_t *archive_manifest(const struct archive *a)
+const json_t *archive_head(const struct archive *a)
 {
-    return a->manifest;
+    return a->doc.head;
 }
 
-const json_t *archive_file_entry(const struct archive *a, const char *path)
+size_t archive_n_files(const struct archive *a)
 {
-    const struct archive_ent *ent = find_ent(a, path);
+    return a->doc.n;
+}
 
-    return ent != NULL ? ent->f : NULL;
+const struct manifest_file *archive_file(const struct archive *a, size_t i)
+{
+    return i < a->doc.n ? &a->doc.files[i] : NULL;
+}
+
+const struct manifest_file *archive_file_entry(const struct archive *a, const char *path)
+{
+    return manifest_doc_find(&a->doc, path);
+}
+
+json_t *archive_manifest_tree(const struct archive *a)
+{
+    return json_loadb(a->manifest_raw, a->manifest_len, JSON_REJECT_DUPLICATES, NULL);
 }
 
 int archive_stream(struct archive *a, const char *path, archive_sink sink, void *ctx,
                    struct err *e)
 {
-    struct archive_ent *ent = find_ent(a, path);
-    const json_t *f = ent != NULL ? ent->f : NULL;
+    struct manifest_file *f = manifest_doc_find(&a->doc, path);
     zip_file_t *zf = NULL;
     EVP_MD_CTX *md;
     unsigned char *buf, digest[32];
@@ -370,7 +322,7 @@ int archive_stream(struct archive *a, const char *path, archive_sink sink, void 
 
     if (f == NULL)
         return err_set(e, ERR_NOT_FOUND, "%.200s is not in the snapshot", path);
-    want = (uint64_t)json_integer_value(json_object_get(f, "size"));
+    want = f->size;
     /* One buffer and one hash context for every entry of the archive: no
      * heap churn per file when a whole archive is checked. */
     if ((a->buf == NULL && (a->buf = malloc(ARCHIVE_BUF)) == NULL) ||
@@ -411,12 +363,12 @@ int archive_stream(struct archive *a, const char *path, archive_sink sink, void 
     }
     EVP_DigestFinal_ex(md, digest, NULL);
     fs_hex(digest, sizeof(digest), hex);
-    if (strcmp(hex, json_string_value(json_object_get(f, "sha256"))) != 0) {
+    if (strcmp(hex, f->sha256) != 0) {
         err_set(e, ERR_VERIFY, "%.200s: SHA-256 mismatch", path);
         goto out;
     }
     /* Remembered so a check of the whole archive does not read it again. */
-    ent->verified = 1;
+    f->verified = 1;
     rc = 0;
 out:
     if (zf != NULL)
@@ -469,15 +421,12 @@ int archive_read(struct archive *a, const char *path, size_t max, char **buf, si
 
 int archive_check_all(struct archive *a, json_t *errors, struct err *e)
 {
-    const json_t *files = json_object_get(a->manifest, "files"), *f;
-    size_t i;
     int bad = 0;
 
-    json_array_foreach(files, i, f) {
-        const char *p = json_string_value(json_object_get(f, "path"));
+    for (size_t i = 0; i < a->doc.n; i++) {
+        const char *p = a->doc.files[i].path;
         struct err fe = { 0 };
-        const struct archive_ent *ent = find_ent(a, p);
-        if ((ent != NULL && ent->verified) || archive_stream(a, p, NULL, NULL, &fe) == 0)
+        if (a->doc.files[i].verified || archive_stream(a, p, NULL, NULL, &fe) == 0)
             continue;
         if (fe.code != ERR_VERIFY) {
             *e = fe;

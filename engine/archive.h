@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "../common/err.h"
+#include "manifest.h"
 
 struct archive;
 
@@ -35,8 +36,18 @@ int archive_open(struct archive **out, const char *path, struct err *e);
 /* Close. Accepts NULL. */
 void archive_close(struct archive *a);
 
-/* The validated manifest (borrowed). */
-const json_t *archive_manifest(const struct archive *a);
+/* The validated manifest's head: all of it but files[] and "reuse"."files",
+ * which stand there empty (borrowed; see manifest_read). */
+const json_t *archive_head(const struct archive *a);
+
+/* The manifest's files, in its order: how many, and the i-th (borrowed;
+ * NULL past the end). */
+size_t archive_n_files(const struct archive *a);
+const struct manifest_file *archive_file(const struct archive *a, size_t i);
+
+/* The whole manifest as a tree, files and all (new reference; NULL out of
+ * memory): for showing it, never for reading files. */
+json_t *archive_manifest_tree(const struct archive *a);
 
 /* manifest.json's exact bytes and, when the archive is signed, the bytes of
  * manifest.json.sig (all borrowed). Returns 1 when signed, 0 when not; what
@@ -44,8 +55,8 @@ const json_t *archive_manifest(const struct archive *a);
 int archive_signature(const struct archive *a, const char **manifest, size_t *manifest_len,
                       const unsigned char **sig, size_t *sig_len);
 
-/* The manifest's entry {path, size, sha256, group} for path, or NULL (borrowed). */
-const json_t *archive_file_entry(const struct archive *a, const char *path);
+/* The manifest's record of path, or NULL (borrowed). */
+const struct manifest_file *archive_file_entry(const struct archive *a, const char *path);
 
 /* Decompress entry path, hashing as it goes, feeding sink (may be NULL).
  * ERR_VERIFY when the bytes, size or SHA-256 differ from the manifest (the

@@ -59,11 +59,6 @@ int manifest_is_sha256(const char *s)
     return 1;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static int uint_in(const json_t *v, uint64_t max)
 {
     return json_is_integer(v) && json_integer_value(v) >= 0 &&
@@ -75,8 +70,8 @@ static int uint_in(const json_t *v, uint64_t max)
  * compressed, sha256, crc32}, a hex "mac" and for the chain a "chain" state
  * (chain_mark_parse, from <= bytes); "chain_scanned_from" (with "reused") where
  * the chain's scan resumed; unknown keys are allowed, as elsewhere (a
- * later create checks bytes against the file's size). 0 when well formed. */
-static int reuse_fields_check(const json_t *f)
+ * later create checks bytes against the file's size). 1 when well formed. */
+int manifest_note_ok(const json_t *f)
 {
     const uint64_t size = ENGINE_MAX_ENTRY_BYTES;
     const json_t *r = json_object_get(f, "reused"), *n = json_object_get(f, "reused_bytes"),
@@ -84,14 +79,16 @@ static int reuse_fields_check(const json_t *f)
     const char *how = json_string_value(r);
     struct chain_mark m;
 
+    if (!json_is_object(f))
+        return 0;
     if (r != NULL && (how == NULL || (strcmp(how, "entry") != 0 && strcmp(how, "prefix") != 0)))
-        return -1;
+        return 0;
     if ((how != NULL && strcmp(how, "prefix") == 0) != (n != NULL) ||
         (n != NULL && !uint_in(n, size)) ||
         ((c = json_object_get(f, "chain_scanned_from")) != NULL && (how == NULL || !uint_in(c, size))))
-        return -1;
-    if (dp == NULL)
         return 0;
+    if (dp == NULL)
+        return 1;
     if (!json_is_object(dp) ||
         !uint_in(json_object_get(dp, "bytes"), size - 1) ||
         !uint_in(json_object_get(dp, "compressed"), ENGINE_MAX_ENTRY_BYTES) ||
@@ -99,45 +96,37 @@ static int reuse_fields_check(const json_t *f)
         !manifest_is_sha256(json_string_value(json_object_get(dp, "sha256"))) ||
         (json_object_get(dp, "mac") != NULL &&
          !manifest_is_sha256(json_string_value(json_object_get(dp, "mac")))))
-        return -1;
+        return 0;
     /* The chain scan's state at a line start within the prefix. */
     if ((c = json_object_get(dp, "chain")) != NULL &&
         (chain_mark_parse(c, NULL, &m) != 0 ||
          m.from > (uint64_t)json_integer_value(json_object_get(dp, "bytes"))))
-        return -1;
-    return 0;
+        return 0;
+    return 1;
 }
 
 /* The optional "reuse" object: {"from": a snapshot name (when anything
- * was reused), "files": {listed path: note}}. paths (n) are files[]'s, sorted. */
-static int reuse_check(const json_t *r, const char **paths, size_t n, struct err *e)
+ * was reused), "files": {listed path: note}}; the notes are manifest_read's. */
+static int reuse_check(const json_t *r, struct err *e)
 {
-    const json_t *from, *files, *f;
-    const char *k;
+    const json_t *from;
     struct err ne = { 0 };
 
     if (r == NULL)
         return 0;
     from = json_object_get(r, "from");
-    files = json_object_get(r, "files");
-    if (!json_is_object(r) || !json_is_object(files) ||
+    if (!json_is_object(r) || !json_is_object(json_object_get(r, "files")) ||
         (from != NULL && (json_string_value(from) == NULL ||
                           engine_name_check(json_string_value(from), &ne) != 0)))
         return err_set(e, ERR_VERIFY, "manifest.json: \"reuse\" is malformed");
-    json_object_foreach((json_t *)files, k, f) {
-        if (bsearch(&k, paths, n, sizeof(*paths), cmp_str) == NULL)
-            return err_set(e, ERR_VERIFY, "manifest.json: \"reuse\" names %.200s, not a listed file", k);
-        if (!json_is_object(f) || reuse_fields_check(f) != 0)
-            return err_set(e, ERR_VERIFY, "manifest.json: \"reuse\" of %.200s is malformed", k);
-    }
     return 0;
 }
 
-int manifest_validate(const json_t *m, struct err *e)
+int manifest_head_check(const json_t *m, struct err *e)
 {
-    const json_t *files, *f, *v;
+    const json_t *f, *v;
     const char *k, *name;
-    size_t i, n;
+    size_t i;
     int64_t t;
 
     if (!json_is_object(m))
@@ -186,68 +175,34 @@ int manifest_validate(const json_t *m, struct err *e)
     v = json_object_get(m, "absent");
     if (!json_is_array(v))
         return err_set(e, ERR_VERIFY, "manifest.json: \"absent\" must be an array");
-    files = json_object_get(m, "files");
-    if (!json_is_array(files) || (n = json_array_size(files)) > ENGINE_MAX_FILES_HARD + 1)
+    if (!json_is_array(json_object_get(m, "files")))
         return err_set(e, ERR_VERIFY, "manifest.json: \"files\" must be an array of at most %d",
                        ENGINE_MAX_FILES_HARD + 1);
-    const char **paths = calloc(n + 1, sizeof(*paths));
-    if (paths == NULL)
-        return err_set(e, ERR_IO, "out of memory");
-    json_array_foreach(files, i, f) {
-        const char *p = json_string_value(json_object_get(f, "path"));
-        const json_t *size = json_object_get(f, "size");
-        if (!json_is_object(f) || !manifest_path_safe(p) || strcmp(p, MANIFEST_NAME) == 0 ||
-            strcmp(p, MANIFEST_SUMS) == 0) {
-            free(paths);
-            return err_set(e, ERR_VERIFY, "manifest.json: files[%zu] has an unsafe or reserved path", i);
-        }
-        if (!json_is_integer(size) || json_integer_value(size) < 0 ||
-            (uint64_t)json_integer_value(size) > ENGINE_MAX_ENTRY_BYTES ||
-            !manifest_is_sha256(json_string_value(json_object_get(f, "sha256"))) ||
-            !json_is_string(json_object_get(f, "group"))) {
-            free(paths);
-            return err_set(e, ERR_VERIFY, "manifest.json: files[%zu] (%.200s) is malformed", i, p);
-        }
-        paths[i] = p;
-    }
-    qsort(paths, n, sizeof(*paths), cmp_str);
-    for (i = 1; i < n; i++) {
-        if (strcmp(paths[i - 1], paths[i]) == 0) {
-            err_set(e, ERR_VERIFY, "manifest.json: %.200s is listed twice", paths[i]);
-            free(paths);
-            return -1;
-        }
-    }
-    if (reuse_check(json_object_get(m, "reuse"), paths, n, e) != 0) {
-        free(paths);
-        return -1;
-    }
-    free(paths);
-    return 0;
+    return reuse_check(json_object_get(m, "reuse"), e);
 }
 
-void manifest_sums_begin(struct manifest_sums *ms, const json_t *m)
+void manifest_sums_begin(struct manifest_sums *ms, const struct manifest_doc *d)
 {
     memset(ms, 0, sizeof(*ms));
-    ms->files = json_object_get(m, "files");
+    ms->d = d;
 }
 
 /* The expected text's next segment at ms's position: file i's SHA-256, two
  * spaces, its path, a newline. NULL past the last file. */
 static const char *sums_segment(const struct manifest_sums *ms, size_t *len)
 {
-    const json_t *f = json_array_get(ms->files, ms->i);
+    const struct manifest_file *f;
     const char *s;
 
-    if (f == NULL)
+    if (ms->i >= ms->d->n)
         return NULL;
+    f = &ms->d->files[ms->i];
     switch (ms->seg) {
-    case 0: s = json_string_value(json_object_get(f, "sha256")); break;
+    case 0: s = f->sha256; break;
     case 1: s = "  "; break;
-    case 2: s = json_string_value(json_object_get(f, "path")); break;
+    case 2: s = f->path; break;
     default: s = "\n"; break;
     }
-    s = s != NULL ? s : "";
     *len = strlen(s);
     return s;
 }
@@ -281,14 +236,5 @@ void manifest_sums_feed(struct manifest_sums *ms, const char *data, size_t n)
 
 int manifest_sums_end(const struct manifest_sums *ms)
 {
-    return !ms->bad && ms->seg == 0 && ms->off == 0 && ms->i == json_array_size(ms->files);
-}
-
-int manifest_sums_agree(const json_t *m, const char *sums, size_t n)
-{
-    struct manifest_sums ms;
-
-    manifest_sums_begin(&ms, m);
-    manifest_sums_feed(&ms, sums, n);
-    return manifest_sums_end(&ms);
+    return !ms->bad && ms->seg == 0 && ms->off == 0 && ms->i == ms->d->n;
 }

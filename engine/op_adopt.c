@@ -36,9 +36,9 @@ int engine_adopt_archive(struct store *s, const char *name, const char *path, st
     }
     /* Every byte: the structure, each entry against the manifest, then the
      * whole file against the hash the catalog recorded at creation. */
-    if (snapshot_archive_whole(path, &a, e) != 0 || snapshot_admissible(s->cfg, archive_manifest(a), e) != 0)
+    if (snapshot_archive_whole(path, &a, e) != 0 || snapshot_admissible(s->cfg, a, e) != 0)
         goto out;
-    mname = json_string_value(json_object_get(archive_manifest(a), "name"));
+    mname = json_string_value(json_object_get(archive_head(a), "name"));
     if (mname == NULL || strcmp(mname, name) != 0) {
         err_set(e, ERR_VERIFY, "the archive's manifest names another snapshot");
         goto out;

@@ -143,14 +143,22 @@ static int archive_side(struct store *s, const char *name, struct side_ctx *sc,
     catalog_snapshot_clear(&row);
     if (store_archive_path(s, name, path, sizeof(path), e) != 0 || archive_open(&sc->a, path, e) != 0)
         return -1;
-    m = archive_manifest(sc->a);
+    m = archive_head(sc->a);
     side->label = json_string_value(json_object_get(m, "name"));
     side->meta = json_pack("{s:O,s:O,s:O,s:O,s:O}", "name", json_object_get(m, "name"),
                            "created_at", json_object_get(m, "created_at"),
                            "version", json_object_get(m, "version"),
                            "git_commit", json_object_get(m, "git_commit"),
                            "positions_count", json_object_get(m, "positions_count"));
-    side->files = json_incref(json_object_get(m, "files"));
+    if ((side->files = json_array()) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    for (size_t i = 0; i < archive_n_files(sc->a); i++) {
+        const struct manifest_file *f = archive_file(sc->a, i);
+        if (json_array_append_new(side->files, json_pack("{s:s,s:I,s:s,s:s}", "path", f->path,
+                                                         "size", (json_int_t)f->size, "sha256",
+                                                         f->sha256, "group", f->group)) != 0)
+            return err_set(e, ERR_IO, "out of memory");
+    }
     side->env_keys = json_incref(json_object_get(m, "env_keys"));
     side->open = archive_open_cb;
     side->ctx = sc;

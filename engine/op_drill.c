@@ -146,14 +146,12 @@ static int extract_one(struct drill *d, struct archive *a, const char *rel, stru
  * of the archive and its whole SHA-256 checked against the catalog. */
 static int extract_all(struct drill *d, struct archive *a, struct err *e)
 {
-    const json_t *files = json_object_get(archive_manifest(a), "files"), *f;
     json_t *errors;
     char sha[65];
-    size_t i;
     int bad;
 
-    json_array_foreach(files, i, f) {
-        const char *rel = json_string_value(json_object_get(f, "path"));
+    for (size_t i = 0; i < archive_n_files(a); i++) {
+        const char *rel = archive_file(a, i)->path;
         /* Checked below with the rest, never written: a drill leaves no
          * trace of the .env's keys anywhere on disk. */
         if (rel == NULL || strcmp(rel, MANIFEST_ENV_ENTRY) == 0)
@@ -173,7 +171,7 @@ static int extract_all(struct drill *d, struct archive *a, struct err *e)
     json_decref(errors);
     if (bad != 0)
         return -1;
-    d->files_checked = (int64_t)json_array_size(files);
+    d->files_checked = (int64_t)archive_n_files(a);
     if (archive_file_sha256(d->archive, sha, NULL, e) != 0)
         return -1;
     if (strcmp(sha, d->row.archive_sha256) != 0)

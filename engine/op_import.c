@@ -93,12 +93,12 @@ static int import_locked(struct store *s, const char *path, unsigned flags, json
             e->code = ERR_INVALID;
         return -1;
     }
-    if (snapshot_admissible(s->cfg, archive_manifest(a), e) != 0 ||
+    if (snapshot_admissible(s->cfg, a, e) != 0 ||
         signing_admit(s, a, allow, &sr, e) != 0) {
         archive_close(a);
         return -1;
     }
-    snprintf(name, sizeof(name), "%s", json_string_value(json_object_get(archive_manifest(a), "name")));
+    snprintf(name, sizeof(name), "%s", json_string_value(json_object_get(archive_head(a), "name")));
     archive_close(a);
     a = NULL;
     if (op_begin(s, OP_WRITE, &op, e) != 0)
@@ -126,9 +126,9 @@ static int import_locked(struct store *s, const char *path, unsigned flags, json
     }
     /* Re-check the copy we now own: the source could have changed meanwhile. */
     if (snapshot_archive_whole(tmp, &a, e) != 0 ||
-        snapshot_admissible(s->cfg, archive_manifest(a), e) != 0 ||
+        snapshot_admissible(s->cfg, a, e) != 0 ||
         signing_admit(s, a, allow, &sr, e) != 0 ||
-        strcmp(json_string_value(json_object_get(archive_manifest(a), "name")), name) != 0) {
+        strcmp(json_string_value(json_object_get(archive_head(a), "name")), name) != 0) {
         if (e->code == ERR_NONE)
             err_set(e, ERR_VERIFY, "archive changed while importing");
         unlink(tmp);

@@ -69,9 +69,9 @@ int engine_reindex(struct store *s, unsigned flags, json_t **report, struct err 
         if (fs_join(path, sizeof(path), s->dir, de->d_name, e))
             continue;
         if (snapshot_archive_whole(path, &a, &ae) != 0 ||
-            snapshot_admissible(s->cfg, archive_manifest(a), &ae) != 0 ||
+            snapshot_admissible(s->cfg, a, &ae) != 0 ||
             archive_file_sha256(path, sha, &size, &ae) != 0 ||
-            strcmp(json_string_value(json_object_get(archive_manifest(a), "name")), name) != 0) {
+            strcmp(json_string_value(json_object_get(archive_head(a), "name")), name) != 0) {
             if (ae.code == ERR_NONE)
                 err_set(&ae, ERR_VERIFY, "manifest names another snapshot");
             json_array_append_new(skipped, json_pack("{s:s,s:s}", "file", de->d_name, "problem",
@@ -93,7 +93,7 @@ int engine_reindex(struct store *s, unsigned flags, json_t **report, struct err 
             us = nu;
             cap = ncap;
         }
-        const json_t *cu = json_object_get(archive_manifest(a), "created_us");
+        const json_t *cu = json_object_get(archive_head(a), "created_us");
         us[n] = json_is_integer(cu) ? json_integer_value(cu) : 0;
         /* What the catalog knew beyond the archive (pin changes, labels
          * edited later, that it was admitted unsigned) survives a reindex
@@ -115,7 +115,7 @@ int engine_reindex(struct store *s, unsigned flags, json_t **report, struct err 
                                                      ae.msg));
             continue;
         }
-        int ok = snapshot_row_from_manifest(archive_manifest(a), size, sha, &rows[n], e);
+        int ok = snapshot_row_from_archive(a, size, sha, &rows[n], e);
         n++;
         archive_close(a);
         if (ok == 0) {

@@ -28,8 +28,11 @@ static int show_one(struct store *s, const char *name, json_t **snap, struct err
     if (store_archive_path(s, name, path, sizeof(path), e) != 0)
         return -1;
     if (archive_open(&a, path, &ae) == 0) {
-        json_object_set_new(*snap, "manifest", json_deep_copy(archive_manifest(a)));
+        json_t *m = archive_manifest_tree(a);
         archive_close(a);
+        if (m == NULL)
+            return err_set(e, ERR_IO, "out of memory");
+        json_object_set_new(*snap, "manifest", m);
     } else {
         json_object_set_new(*snap, "manifest", json_null());
         json_object_set_new(*snap, "manifest_error", json_string(ae.msg));

@@ -53,12 +53,11 @@ static int verify_one(struct store *s, const char *name, json_t **report, struct
         }
         json_decref(signature);
         signature = signing_json(&sr);
-        checked = (int)json_array_size(json_object_get(archive_manifest(a), "files"));
+        checked = (int)archive_n_files(a);
         /* The catalog's file list must agree with the manifest's too. */
         for (size_t i = 0; i < row.n_files; i++) {
-            const json_t *f = archive_file_entry(a, row.files[i].path);
-            if (f == NULL || strcmp(json_string_value(json_object_get(f, "sha256")),
-                                    row.files[i].sha256) != 0)
+            const struct manifest_file *f = archive_file_entry(a, row.files[i].path);
+            if (f == NULL || strcmp(f->sha256, row.files[i].sha256) != 0)
                 json_array_append_new(errors, json_pack("{s:s,s:s}", "path", row.files[i].path,
                                                         "problem", "catalog and manifest disagree"));
         }

@@ -170,7 +170,7 @@ int plan_make(struct store *s, const struct restore_opts *o, struct plan *p, str
 {
     struct catalog_snapshot row;
     char path[PATH_MAX];
-    const json_t *m, *files, *f, *pc;
+    const json_t *m, *pc, *ab;
     size_t i;
     int snap_has_ks = 0;
 
@@ -203,8 +203,7 @@ int plan_make(struct store *s, const struct restore_opts *o, struct plan *p, str
                  signing_state_name(sr.state));
         json_array_append_new(p->warnings, json_string(w));
     }
-    m = archive_manifest(p->a);
-    files = json_object_get(m, "files");
+    m = archive_head(p->a);
     pc = json_object_get(m, "positions_count");
     p->snap_positions = json_is_integer(pc) ? json_integer_value(pc) : -1;
     p->cur_positions = live_positions(s->cfg->root);
@@ -215,8 +214,9 @@ int plan_make(struct store *s, const struct restore_opts *o, struct plan *p, str
             !(strcmp(o->only[i], PLAN_KILL_SWITCH) == 0))
             return err_set(e, ERR_INVALID, "%.200s is not in snapshot \"%s\"", o->only[i], o->name);
     }
-    json_array_foreach(files, i, f) {
-        const char *fp = json_string_value(json_object_get(f, "path"));
+    for (i = 0; i < archive_n_files(p->a); i++) {
+        const struct manifest_file *f = archive_file(p->a, i);
+        const char *fp = f->path;
         struct step *st;
         if (strcmp(fp, PLAN_KILL_SWITCH) == 0)
             snap_has_ks = 1;
@@ -230,8 +230,7 @@ int plan_make(struct store *s, const struct restore_opts *o, struct plan *p, str
         if (add_step(p, fp, e) != 0)
             return -1;
         st = &p->v[p->n - 1];
-        snprintf(st->want_sha, sizeof(st->want_sha), "%s",
-                 json_string_value(json_object_get(f, "sha256")));
+        snprintf(st->want_sha, sizeof(st->want_sha), "%s", f->sha256);
         if (file_sha(s, fp, st->cur_sha, &st->special, e) != 0)
             return -1;
         st->action = st->cur_sha[0] == '\0' ? "create"
@@ -242,8 +241,8 @@ int plan_make(struct store *s, const struct restore_opts *o, struct plan *p, str
     /* A file the snapshot recorded as absent goes too: orders placed after
      * the snapshot must not sit beside its positions. The safety snapshot
      * keeps it. The kill switch has its own rule below; .env is never touched. */
-    json_array_foreach(json_object_get(m, "absent"), i, f) {
-        const char *ap = json_string_value(f);
+    json_array_foreach(json_object_get(m, "absent"), i, ab) {
+        const char *ap = json_string_value(ab);
         char cur[65];
         if (ap == NULL || !manifest_path_safe(ap) || strcmp(ap, PLAN_KILL_SWITCH) == 0 ||
             strcmp(ap, ".env") == 0 || !selected(o, ap))

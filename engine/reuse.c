@@ -22,19 +22,9 @@
 #define REUSE_BUF (1u << 20)
 #define REUSE_MANIFEST_MAX (256u << 20)
 
-/* One file of the previous manifest: what reuse_find needs of it, kept
- * instead of the manifest's tree (a fifth of its memory at 100,000 files). */
-struct reuse_file {
-    char *path;
-    uint64_t size;
-    char sha256[65];
-    json_t *note;              /* its reuse.files note when that has a deflate_prefix, or NULL */
-};
-
 struct reuse {
     zip_t *za;
-    struct reuse_file *files;  /* sorted by path */
-    size_t n;
+    struct manifest_doc doc;   /* the previous manifest: its files as records (manifest_read) */
     struct store *s;           /* its secret keys the deflate_prefix macs */
     char name[ENGINE_NAME_MAX + 1];
 };
@@ -59,66 +49,28 @@ static int fd_sha256(int fd, char hex[65])
     return r == 0 ? 0 : -1;
 }
 
-static json_t *read_manifest(zip_t *za)
+/* The previous manifest read and validated into r->doc. 0 or -1. */
+static int read_manifest(struct reuse *r)
 {
     zip_stat_t st;
     zip_file_t *zf;
     char *buf;
-    zip_int64_t got = 0, r = 0;
-    json_t *m = NULL;
+    zip_int64_t got = 0, rd = 0;
+    struct err e = { 0 };
+    int rc = -1;
 
-    if (zip_stat(za, MANIFEST_NAME, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE) ||
+    if (zip_stat(r->za, MANIFEST_NAME, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE) ||
         st.size > REUSE_MANIFEST_MAX || (buf = malloc(st.size + 1)) == NULL)
-        return NULL;
-    if ((zf = zip_fopen(za, MANIFEST_NAME, 0)) != NULL) {
-        while ((zip_uint64_t)got < st.size && (r = zip_fread(zf, buf + got, st.size - got)) > 0)
-            got += r;
+        return -1;
+    if ((zf = zip_fopen(r->za, MANIFEST_NAME, 0)) != NULL) {
+        while ((zip_uint64_t)got < st.size && (rd = zip_fread(zf, buf + got, st.size - got)) > 0)
+            got += rd;
         zip_fclose(zf);
         if ((zip_uint64_t)got == st.size)
-            m = json_loadb(buf, (size_t)got, JSON_REJECT_DUPLICATES, NULL);
+            rc = manifest_read(buf, (size_t)got, &r->doc, &e);
     }
     free(buf);
-    return m;
-}
-
-static int cmp_file(const void *a, const void *b)
-{
-    return strcmp(((const struct reuse_file *)a)->path, ((const struct reuse_file *)b)->path);
-}
-
-/* The validated manifest m's files[] into r->files, sorted, with the notes
- * that carry a deflate_prefix (held: m itself is freed). 0 or -1. */
-static int keep_files(struct reuse *r, const json_t *m)
-{
-    const json_t *files = json_object_get(m, "files"), *f;
-    const json_t *notes = json_object_get(json_object_get(m, "reuse"), "files");
-    size_t i;
-
-    if ((r->files = calloc(json_array_size(files) + 1, sizeof(*r->files))) == NULL)
-        return -1;
-    json_array_foreach(files, i, f) {
-        struct reuse_file *rf = &r->files[r->n];
-        const char *path = json_string_value(json_object_get(f, "path"));
-        json_t *note = json_object_get(notes, path);
-        json_int_t size = json_integer_value(json_object_get(f, "size"));
-        if ((rf->path = strdup(path)) == NULL)
-            return -1;
-        r->n++;
-        rf->size = size > 0 ? (uint64_t)size : 0;
-        snprintf(rf->sha256, sizeof(rf->sha256), "%s", json_string_value(json_object_get(f, "sha256")));
-        if (json_is_object(json_object_get(note, "deflate_prefix")))
-            rf->note = json_incref(note);
-    }
-    if (r->n > 0)
-        qsort(r->files, r->n, sizeof(r->files[0]), cmp_file);
-    return 0;
-}
-
-static const struct reuse_file *find_file(const struct reuse *r, const char *rel)
-{
-    struct reuse_file key = { .path = (char *)rel };
-
-    return r->n > 0 ? bsearch(&key, r->files, r->n, sizeof(r->files[0]), cmp_file) : NULL;
+    return rc;
 }
 
 struct reuse *reuse_open(struct store *s, const char **reason)
@@ -128,7 +80,6 @@ struct reuse *reuse_open(struct store *s, const char **reason)
     char path[PATH_MAX], sha[65];
     struct reuse *r = NULL;
     const char *why = NULL;
-    json_t *manifest = NULL;
     int fd = -1, zerr = 0;
 
     memset(&row, 0, sizeof(row));
@@ -158,14 +109,9 @@ struct reuse *reuse_open(struct store *s, const char **reason)
         goto out;
     }
     fd = -1;
-    struct err me = { 0 };
-    if ((manifest = read_manifest(r->za)) == NULL || manifest_validate(manifest, &me) != 0 ||
-        strcmp(json_string_value(json_object_get(manifest, "name")), row.name) != 0) {
+    if (read_manifest(r) != 0 ||
+        strcmp(json_string_value(json_object_get(r->doc.head, "name")), row.name) != 0) {
         why = "the previous manifest does not check out";
-        goto out;
-    }
-    if (keep_files(r, manifest) != 0) {
-        why = "out of memory";
         goto out;
     }
 out:
@@ -178,7 +124,6 @@ out:
     if (reason != NULL)
         *reason = why;
     catalog_snapshot_clear(&row);
-    json_decref(manifest);
     return r;
 }
 
@@ -188,11 +133,7 @@ void reuse_close(struct reuse *r)
         return;
     if (r->za != NULL)
         zip_discard(r->za);
-    for (size_t i = 0; i < r->n; i++) {
-        free(r->files[i].path);
-        json_decref(r->files[i].note);
-    }
-    free(r->files);
+    manifest_doc_free(&r->doc);
     free(r);
 }
 
@@ -263,13 +204,13 @@ static int uint_field(const json_t *o, const char *k, uint64_t *out)
 
 int reuse_find(struct reuse *r, const char *rel, struct reuse_entry *out)
 {
-    const struct reuse_file *f;
+    const struct manifest_file *f;
     const json_t *p;
     zip_int64_t idx;
     zip_stat_t st;
 
     memset(out, 0, sizeof(*out));
-    if (r == NULL || (f = find_file(r, rel)) == NULL ||
+    if (r == NULL || (f = manifest_doc_find(&r->doc, rel)) == NULL ||
         (idx = zip_name_locate(r->za, rel, 0)) < 0 ||
         zip_stat_index(r->za, (zip_uint64_t)idx, 0, &st) != 0)
         return 0;

@@ -157,9 +157,8 @@ int snapshot_row_add_file(struct catalog_snapshot *row, const char *path, int64_
 int snapshot_row_from_manifest(const json_t *m, int64_t size, const char *sha256,
                                struct catalog_snapshot *row, struct err *e)
 {
-    const json_t *files = json_object_get(m, "files"), *f, *pc;
+    const json_t *pc;
     const char *gc;
-    size_t i;
 
     memset(row, 0, sizeof(*row));
     snprintf(row->name, sizeof(row->name), "%s", json_string_value(json_object_get(m, "name")));
@@ -167,7 +166,6 @@ int snapshot_row_from_manifest(const json_t *m, int64_t size, const char *sha256
                             &row->created_at) != 0)
         return err_set(e, ERR_VERIFY, "manifest has a bad created_at");
     row->size = size;
-    row->file_count = (int64_t)json_array_size(files);
     snprintf(row->version, sizeof(row->version), "%s",
              json_string_value(json_object_get(m, "version")));
     gc = json_string_value(json_object_get(m, "git_commit"));
@@ -190,22 +188,31 @@ int snapshot_row_from_manifest(const json_t *m, int64_t size, const char *sha256
         return err_set(e, ERR_IO, "out of memory");
     if (row->labels_json == NULL)
         return err_set(e, ERR_IO, "out of memory");
-    if ((row->files = calloc(json_array_size(files) + 1, sizeof(*row->files))) == NULL)
-        return err_set(e, ERR_IO, "out of memory");
     row->empty = 1;
-    json_array_foreach(files, i, f) {
-        if (snapshot_row_add_file(row, json_string_value(json_object_get(f, "path")),
-                                  json_integer_value(json_object_get(f, "size")),
-                                  json_string_value(json_object_get(f, "sha256")),
-                                  json_string_value(json_object_get(f, "group")), e) != 0)
-            return -1;
-    }
     return 0;
 }
 
-int snapshot_admissible(const struct engine_config *cfg, const json_t *m, struct err *e)
+int snapshot_row_from_archive(const struct archive *a, int64_t size, const char *sha256,
+                              struct catalog_snapshot *row, struct err *e)
 {
-    const json_t *f;
+    size_t n = archive_n_files(a);
+
+    if (snapshot_row_from_manifest(archive_head(a), size, sha256, row, e) != 0)
+        return -1;
+    if ((row->files = calloc(n + 1, sizeof(*row->files))) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const struct manifest_file *f = archive_file(a, i);
+        if (snapshot_row_add_file(row, f->path, (int64_t)f->size, f->sha256, f->group, e) != 0)
+            return -1;
+    }
+    row->file_count = (int64_t)row->n_files;
+    return 0;
+}
+
+int snapshot_admissible(const struct engine_config *cfg, const struct archive *a, struct err *e)
+{
+    const json_t *m = archive_head(a), *f;
     const char *created = json_string_value(json_object_get(m, "created_at"));
     struct err le = { 0 };
     int64_t t;
@@ -223,11 +230,11 @@ int snapshot_admissible(const struct engine_config *cfg, const json_t *m, struct
     }
     if (snapshot_labels_check(json_object_get(m, "labels"), &le) != 0)
         return err_set(e, ERR_VERIFY, "manifest.json: %s", le.msg);
-    json_array_foreach(json_object_get(m, "files"), i, f) {
-        const char *p = json_string_value(json_object_get(f, "path"));
-        if (p == NULL || (strcmp(p, MANIFEST_ENV_ENTRY) != 0 && !capture_path_allowed(cfg, p)))
+    for (i = 0; i < archive_n_files(a); i++) {
+        const char *p = archive_file(a, i)->path;
+        if (strcmp(p, MANIFEST_ENV_ENTRY) != 0 && !capture_path_allowed(cfg, p))
             return err_set(e, ERR_VERIFY, "archive holds %.200s, which this store's include set "
-                           "does not allow", p ? p : "(no path)");
+                           "does not allow", p);
     }
     /* Our own creates list the expected files that were missing, whatever
      * the include set; restore deletes an absent file only inside it. */
@@ -280,7 +287,7 @@ int snapshot_insert_from_archive(struct store *s, const char *path, struct archi
 
     memset(&row, 0, sizeof(row));
     if (archive_file_sha256(path, sha, &size, e) != 0 ||
-        snapshot_row_from_manifest(archive_manifest(a), size, sha, &row, e) != 0 ||
+        snapshot_row_from_archive(a, size, sha, &row, e) != 0 ||
         signing_fill_row(s, a, &row, e) != 0)
         goto out;
     if (catalog_begin(s->cat, e) != 0)
@@ -309,7 +316,7 @@ int snapshot_adopt_or_remove(struct store *s, const char *name, struct err *e)
     if (fs_exists(path) != 1)
         return 0;
     if (snapshot_archive_whole(path, &a, &ae) == 0 &&
-        strcmp(json_string_value(json_object_get(archive_manifest(a), "name")), name) == 0) {
+        strcmp(json_string_value(json_object_get(archive_head(a), "name")), name) == 0) {
         r = snapshot_insert_from_archive(s, path, a, e);
         archive_close(a);
         return r;

@@ -17,15 +17,19 @@ int snapshot_pinned(const struct catalog_snapshot *row, int64_t now);
  * them). NULL on allocation failure. Caller decrefs. */
 json_t *snapshot_json(const struct store *s, const struct catalog_snapshot *row);
 
-/* Fill a catalog row from a validated manifest and the archive's size and
- * hash. The row's labels/files are malloc'd (catalog_snapshot_clear). */
 /* Append one file to row->files (allocated for it by the caller), clearing
  * row->empty unless it is the masked .env. 0 or -1 (ERR_IO). */
 int snapshot_row_add_file(struct catalog_snapshot *row, const char *path, int64_t size,
                           const char *sha256, const char *group, struct err *e);
 
+/* Fill a catalog row from a validated manifest's head (no files:
+ * row->empty set, the caller adds them), or from an archive, files and
+ * all, with the archive's size and hash. The row's labels/files are
+ * malloc'd (catalog_snapshot_clear). */
 int snapshot_row_from_manifest(const json_t *m, int64_t size, const char *sha256,
                                struct catalog_snapshot *row, struct err *e);
+int snapshot_row_from_archive(const struct archive *a, int64_t size, const char *sha256,
+                              struct catalog_snapshot *row, struct err *e);
 
 /* Whether an archive from outside (import, an offsite copy, reindex) may
  * join the store: created_at at most ENGINE_CLOCK_SKEW seconds ahead of now,
@@ -33,7 +37,7 @@ int snapshot_row_from_manifest(const json_t *m, int64_t size, const char *sha256
  * current include set allows (or the masked env entry), every absent entry
  * is one a restore could delete or one of the expected files. ERR_VERIFY
  * naming the first path that is not. Cannot fail otherwise. */
-int snapshot_admissible(const struct engine_config *cfg, const json_t *m, struct err *e);
+int snapshot_admissible(const struct engine_config *cfg, const struct archive *a, struct err *e);
 
 /* Validate a labels object (string values, key and value limits). */
 int snapshot_labels_check(const json_t *labels, struct err *e);

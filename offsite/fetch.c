@@ -135,7 +135,7 @@ int offsite_fetch(struct offsite *o, struct store *s, const char *name, int *fet
             unlink(tmp);
             return -1;
         }
-        mname = json_string_value(json_object_get(archive_manifest(a), "name"));
+        mname = json_string_value(json_object_get(archive_head(a), "name"));
         if (mname == NULL || strcmp(mname, name) != 0) {
             err_set(e, ERR_VERIFY, "offsite: %s holds a snapshot named \"%.64s\", not \"%s\"", key,
                     mname ? mname : "", name);

@@ -39,7 +39,10 @@ static int put_manifest(struct offsite *o, struct store *s, const char *name, co
                            sizeof(key), e) != 0 ||
         archive_open(&a, path, e) != 0)
         goto out;
-    if ((buf = json_dumps(archive_manifest(a), JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL) {
+    json_t *m = archive_manifest_tree(a);
+    buf = m != NULL ? json_dumps(m, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+    json_decref(m);
+    if (buf == NULL) {
         err_set(e, ERR_IO, "out of memory");
         goto out;
     }
