@@ -45,23 +45,24 @@ struct cut_ident {
 
 struct cut_file {
     const struct capture_file *cf;
-    int present;            /* 0: gone before it could be read (recorded as absent) */
-    int append;             /* 1: the live file, read up to limit while compressing */
-    int intact;             /* this read of the file saw no change while it ran */
     struct cut_ident id;    /* at open */
     uint64_t limit;         /* the bytes that belong to the snapshot */
     unsigned char *buf;     /* the bytes, for a file read into memory */
-    int fd;                 /* append-only: the live file; large: a private copy; else -1 */
     unsigned char *tail;    /* append-only: the bytes ending at limit (CUT_TAIL_MAX
                              * allocated for those only: a root of many small files
                              * does not pay 4 KiB a file) */
     size_t tail_len;
-    int json_ok;            /* *.json in memory: 0 = not parsed yet, 1 = parses, -1 = does not */
-    char sha256[65];        /* of buf (hashed == 1) */
+    int fd;                 /* append-only: the live file; large: a private copy; else -1 */
     uint32_t crc;
-    int hashed;
     mode_t mode;
-    int released;           /* buf was freed by cut_release_bytes: the bytes were in memory */
+    char sha256[65];        /* of buf (hashed == 1) */
+    /* Flags, a byte each (a 100,000-file root has as many of these records). */
+    signed char present;    /* 0: gone before it could be read (recorded as absent) */
+    signed char append;     /* 1: the live file, read up to limit while compressing */
+    signed char intact;     /* this read of the file saw no change while it ran */
+    signed char json_ok;    /* *.json in memory: 0 = not parsed yet, 1 = parses, -1 = does not */
+    signed char hashed;
+    signed char released;   /* buf was freed by cut_release_bytes: the bytes were in memory */
 };
 
 struct cut {
