@@ -6,53 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *skip_ws(const char *p, const char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
-        p++;
-    return p;
-}
-
-/* p at '"': the byte after the closing quote, or NULL. */
-static const char *skip_string(const char *p, const char *end)
-{
-    for (p++; p < end; p++) {
-        if (*p == '\\')
-            p++;
-        else if (*p == '"')
-            return p + 1;
-    }
-    return NULL;
-}
-
-/* Skip one JSON value (nested objects and arrays included); NULL if cut short. */
-static const char *skip_value(const char *p, const char *end)
-{
-    int depth = 0;
-
-    if (p >= end)
-        return NULL;
-    do {
-        if (p >= end)
-            return NULL;
-        if (*p == '"') {
-            if ((p = skip_string(p, end)) == NULL)
-                return NULL;
-            continue;
-        }
-        if (*p == '{' || *p == '[') {
-            depth++;
-        } else if (*p == '}' || *p == ']') {
-            if (depth == 0)
-                return p;
-            depth--;
-        } else if (depth == 0 && *p == ',') {
-            return p;
-        }
-        p++;
-    } while (depth > 0 || (p < end && *p != ',' && *p != '}' && *p != ' '));
-    return p;
-}
+#include "../common/jsonscan.h"
 
 static int key_is(const char *k, size_t klen, const char *want)
 {
@@ -81,26 +35,26 @@ static int parse_line(const struct chain_scan *c, const char *p, const char *end
 
     *have_seq = 0;
     hash[0] = prev[0] = '\0';
-    p = skip_ws(p, end);
+    p = jsonscan_ws(p, end);
     if (p >= end || *p != '{')
         return -1;
     p++;
     for (;;) {
         const char *k, *v;
         size_t klen;
-        p = skip_ws(p, end);
+        p = jsonscan_ws(p, end);
         if (p < end && *p == '}')
             break;
         if (p >= end || *p != '"')
             return -1;
         k = p + 1;
-        if ((p = skip_string(p, end)) == NULL)
+        if ((p = jsonscan_string_end(p, end)) == NULL)
             return -1;
         klen = (size_t)(p - 1 - k);
-        p = skip_ws(p, end);
+        p = jsonscan_ws(p, end);
         if (p >= end || *p != ':')
             return -1;
-        v = p = skip_ws(p + 1, end);
+        v = p = jsonscan_ws(p + 1, end);
         if (key_is(k, klen, c->f_seq)) {
             const char *d = v;
             int neg = d < end && *d == '-';
@@ -121,9 +75,9 @@ static int parse_line(const struct chain_scan *c, const char *p, const char *end
             if (*v != '"' || take_string(v, end, prev) != 0)
                 return -1;
         }
-        if ((p = skip_value(v, end)) == NULL)
+        if ((p = jsonscan_value_end(v, end)) == NULL)
             return -1;
-        p = skip_ws(p, end);
+        p = jsonscan_ws(p, end);
         if (p < end && *p == ',') {
             p++;
             continue;

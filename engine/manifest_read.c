@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "../common/jsonscan.h"
 
 #define ARENA_CHUNK (64u << 10)
 #define GROUPS_SHARED 16    /* group names shared; a file of any other keeps its own copy */
@@ -71,57 +72,7 @@ static const char *group_name(struct reader *r, const char *g)
     return p;
 }
 
-/* ---- the walk of the text's structure ---- */
-
-static const char *skip_ws(const char *p, const char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
-/* Past the closing quote of the string at p, or NULL. */
-static const char *string_end(const char *p, const char *end)
-{
-    for (p++; p < end; p++) {
-        if (*p == '\\')
-            p++;
-        else if (*p == '"')
-            return p + 1;
-    }
-    return NULL;
-}
-
-/* Past the value at p (an object, array, string or scalar), or NULL. */
-static const char *value_end(const char *p, const char *end)
-{
-    int depth = 0;
-
-    if (p >= end)
-        return NULL;
-    if (*p != '{' && *p != '[' && *p != '"') {
-        while (p < end && !memchr(",}] \t\n\r", *p, 8))
-            p++;
-        return p;
-    }
-    while (p < end) {
-        if (*p == '"') {
-            if ((p = string_end(p, end)) == NULL)
-                return NULL;
-            if (depth == 0)
-                return p;
-            continue;
-        }
-        if (*p == '{' || *p == '[') {
-            depth++;
-        } else if (*p == '}' || *p == ']') {
-            if (--depth == 0)
-                return p + 1;
-        }
-        p++;
-    }
-    return NULL;
-}
+/* ---- the walk of the text's structure (common/jsonscan.h) ---- */
 
 static int span_is(struct span s, const char *lit)
 {
@@ -139,28 +90,28 @@ static int walk_object(const char *p, const char *end, member_fn fn, void *ctx)
 {
     if (p >= end || *p != '{')
         return -1;
-    p = skip_ws(p + 1, end);
+    p = jsonscan_ws(p + 1, end);
     if (p < end && *p == '}')
-        return skip_ws(p + 1, end) == end ? 0 : -1;
+        return jsonscan_ws(p + 1, end) == end ? 0 : -1;
     for (;;) {
         struct span k, v;
-        if (p >= end || *p != '"' || (k.end = string_end(p, end)) == NULL)
+        if (p >= end || *p != '"' || (k.end = jsonscan_string_end(p, end)) == NULL)
             return -1;
         k.p = p;
-        p = skip_ws(k.end, end);
+        p = jsonscan_ws(k.end, end);
         if (p >= end || *p != ':')
             return -1;
-        v.p = skip_ws(p + 1, end);
-        if ((v.end = value_end(v.p, end)) == NULL || v.end == v.p)
+        v.p = jsonscan_ws(p + 1, end);
+        if ((v.end = jsonscan_value_end(v.p, end)) == NULL || v.end == v.p)
             return -1;
         if (fn(ctx, k, v) != 0)
             return -2;
-        p = skip_ws(v.end, end);
+        p = jsonscan_ws(v.end, end);
         if (p < end && *p == ',') {
-            p = skip_ws(p + 1, end);
+            p = jsonscan_ws(p + 1, end);
             continue;
         }
-        return p < end && *p == '}' && skip_ws(p + 1, end) == end ? 0 : -1;
+        return p < end && *p == '}' && jsonscan_ws(p + 1, end) == end ? 0 : -1;
     }
 }
 
@@ -262,12 +213,12 @@ static json_t *parse_part(struct reader *r, struct span s, const char *what)
 /* files[] from its span: '[' element (',' element)* ']', each parsed alone. */
 static int files_from_span(struct reader *r, struct span s)
 {
-    const char *p = skip_ws(s.p + 1, s.end);
+    const char *p = jsonscan_ws(s.p + 1, s.end);
 
     if (p < s.end && *p == ']')
         return 0;
     for (size_t i = 0;; i++) {
-        struct span el = { p, value_end(p, s.end) };
+        struct span el = { p, jsonscan_value_end(p, s.end) };
         json_t *f;
         int rc;
         if (el.end == NULL || el.end == el.p)
@@ -278,9 +229,9 @@ static int files_from_span(struct reader *r, struct span s)
         json_decref(f);
         if (rc != 0)
             return -1;
-        p = skip_ws(el.end, s.end);
+        p = jsonscan_ws(el.end, s.end);
         if (p < s.end && *p == ',') {
-            p = skip_ws(p + 1, s.end);
+            p = jsonscan_ws(p + 1, s.end);
             continue;
         }
         if (p + 1 == s.end && *p == ']')
@@ -355,7 +306,7 @@ static char *head_text(const char *text, size_t len, const struct span *cut, con
 int manifest_read(const char *text, size_t len, struct manifest_doc *d, struct err *e)
 {
     struct reader r = { .d = d, .e = e };
-    const char *end = text + len, *start = skip_ws(text, end);
+    const char *end = text + len, *start = jsonscan_ws(text, end);
     struct span files, reuse, notes = { NULL, NULL }, cut[2];
     const char *with[2];
     json_t *rn, *v;
