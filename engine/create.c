@@ -104,6 +104,18 @@ static int require_check(struct create_ctx *cc, struct err *e)
  * there is none): right after the cut, so a paused bot resumes before the
  * compression, or on the way out of a create that failed before that. A
  * failing post hook does not undo a capture: it warns (and alerts). */
+/* The per-file state of a create: sources, cut, capture set. Zeroed, so a
+ * second call does nothing. Cannot fail. */
+static void create_files_free(struct create_ctx *cc)
+{
+    create_zip_srcs_clear(cc);    /* before the capture set: it counts them */
+    cut_free(&cc->cut);
+    capture_set_free(&cc->cap);
+    memset(&cc->cap, 0, sizeof(cc->cap));
+    free(cc->srcs);
+    cc->srcs = NULL;
+}
+
 static void post_hook(struct create_ctx *cc, const char *result)
 {
     const struct hook_spec *h = cc->s->cfg->post_snapshot;
@@ -161,12 +173,8 @@ static int capture_and_write(struct create_ctx *cc, const char *tmp, struct err 
             }
         }
         FAILPOINT("create.before_zip");
-        if (create_zip_write(cc, tmp) == 0) {
-            /* A file that deflates past the zip-bomb ratio is stored
-             * instead, or every later read of the archive would refuse it. */
-            if (create_zip_mark_over_ratio(cc, tmp) == 0 || create_zip_write(cc, tmp) == 0)
-                break;
-        }
+        if (create_zip_write(cc, tmp) == 0)
+            break;
         if (!cc->moved || round >= CREATE_CUT_ROUNDS)
             return -1;
         err_clear(e);
@@ -337,7 +345,7 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
     if (merge_cut_notes(&cc, e) != 0)
         goto out_unlink;
     FAILPOINT("create.after_zip");
-    /* libzip renamed its own temp onto tmp but did not sync: do it now,
+    /* zipout_close did not sync: do it now,
      * and read the result back for the archive hash. */
     {
         int fd = open(tmp, O_RDONLY | O_CLOEXEC);
@@ -361,7 +369,7 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
         goto out_unlink;
     intent = 1;
     FAILPOINT("create.after_intent");
-    /* libzip creates with 0666 & ~umask: the store's files are the owner's alone. */
+    /* The store's files are the owner's alone (zipout creates 0600; this says so once more). */
     if (chmod(tmp, STORE_FILE_MODE) != 0 || rename(tmp, final) != 0) {
         err_sys(e, errno, "rename into %s", final);
         goto out_unlink;
@@ -398,6 +406,9 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
     if (store_intent_clear(s, cc.name, "create", e) != 0)
         goto out;
     intent = 0;
+    /* Catalogued: the cut, the sources and the capture set are done with,
+     * and the Snapshot document (a tree of every file) is not built beside them. */
+    create_files_free(&cc);
     *snap = snapshot_json(s, &row);
     if (*snap == NULL) {
         err_set(e, ERR_IO, "out of memory");
@@ -427,10 +438,7 @@ out:
         json_decref(fd);
     }
     catalog_snapshot_clear(&row);
-    create_zip_srcs_clear(&cc);    /* before the capture set: it counts them */
-    cut_free(&cc.cut);
-    capture_set_free(&cc.cap);
-    free(cc.srcs);
+    create_files_free(&cc);
     if (cc.env_masked != NULL)
         OPENSSL_cleanse(cc.env_masked, cc.env_len);
     free(cc.env_masked);

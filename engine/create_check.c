@@ -1,7 +1,5 @@
 /* create_check.c - a create's archive read back before it is kept: the
- * entries that deflated past the zip-bomb ratio limit every later read
- * enforces (stored on the next attempt), and the read-back that verify,
- * restore, import and reindex would do. */
+ * read-back that verify, restore, import and reindex would do. */
 #include "create_zip.h"
 
 #include <stdint.h>
@@ -11,29 +9,6 @@
 #include "manifest.h"
 
 #define CREATE_REHASH_MAX (64u << 20)      /* streamed files re-hashed from the archive up to this */
-
-/* Entries that deflated past the ratio limit archive_open enforces on
- * every read (a file of zeros): marked to be stored. Returns how many. */
-int create_zip_mark_over_ratio(struct create_ctx *cc, const char *tmp)
-{
-    int zerr = 0, n = 0;
-    zip_t *za = zip_open(tmp, ZIP_RDONLY, &zerr);
-
-    if (za == NULL)
-        return 0;   /* create_zip_check says what is wrong */
-    for (size_t i = 0; i < cc->cap.n; i++) {
-        zip_stat_t st;
-        if (!cc->cut.files[i].present || cc->srcs[i].store_only ||
-            zip_stat(za, cc->cut.files[i].cf->rel, 0, &st) != 0)
-            continue;
-        if ((st.valid & ZIP_STAT_COMP_SIZE) && archive_ratio_exceeded(st.size, st.comp_size)) {
-            cc->srcs[i].store_only = 1;
-            n++;
-        }
-    }
-    zip_discard(za);
-    return n;
-}
 
 /* Read the finished archive back the way verify, restore, import and
  * reindex will: its structure and manifest, every entry's size and CRC in

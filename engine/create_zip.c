@@ -22,6 +22,7 @@
 #include "zipout.h"
 
 #define CREATE_STORE_BELOW 64              /* tiny files are stored, not deflated */
+#define CREATE_IO (256u << 10)             /* a read, and a deflate's output, at a time */
 
 void create_zip_sha_hex(EVP_MD_CTX *md, char out[65])
 {
@@ -92,9 +93,7 @@ static int tail_check(struct file_src *fs)
     if (!c->append || (rd->ring_len == c->tail_len && memcmp(rd->ring, c->tail, c->tail_len) == 0))
         return 0;
     fs->cc->moved = 1;
-    err_set(fs->cc->e, ERR_UNSTABLE, "%s was rewritten while it was being read", c->cf->rel);
-    zip_error_set(&rd->zerr, ZIP_ER_READ, 0);
-    return -1;
+    return err_set(fs->cc->e, ERR_UNSTABLE, "%s was rewritten while it was being read", c->cf->rel);
 }
 
 /* The read's buffers and streams freed; rd no longer anyone's. */
@@ -106,9 +105,7 @@ static void read_reset(struct file_read *rd)
     if (rd->raw != NULL)
         zip_fclose(rd->raw);
     free(rd->dict);
-    zip_error_t zerr = rd->zerr;
     memset(rd, 0, sizeof(*rd));
-    rd->zerr = zerr;
 }
 
 /* Back to the file's first byte with nothing read: rd is fs's. */
@@ -130,35 +127,26 @@ static int src_rewind(struct file_src *fs)
         fs->cc->chain_from = 0;
         fs->cc->chain_mark.valid = 0;
     }
-    if (lseek(c->fd, 0, SEEK_SET) != 0) {
-        err_sys(fs->cc->e, errno, "read %s", c->cf->rel);
-        zip_error_set(&rd->zerr, ZIP_ER_READ, errno);
-        return -1;
-    }
+    if (lseek(c->fd, 0, SEEK_SET) != 0)
+        return err_sys(fs->cc->e, errno, "read %s", c->cf->rel);
     if ((c->append && (rd->ring = malloc(CUT_TAIL_MAX)) == NULL) ||
-        (rd->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(rd->md, EVP_sha256(), NULL) != 1) {
-        zip_error_set(&rd->zerr, ZIP_ER_MEMORY, 0);
-        return -1;
-    }
+        (rd->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(rd->md, EVP_sha256(), NULL) != 1)
+        return err_set(fs->cc->e, ERR_IO, "out of memory");
     return 0;
 }
 
-/* A read of the file returned r <= 0: the error in cc->e and zerr. */
-static void read_failed(struct file_src *fs, ssize_t r)
+/* A read of the file returned r <= 0: the error in cc->e. Returns -1. */
+static int read_failed(struct file_src *fs, ssize_t r)
 {
     struct create_ctx *cc = fs->cc;
     struct cut_file *c = fs->cut;
 
-    if (r < 0) {
-        err_sys(cc->e, errno, "read %s", c->cf->rel);
-        zip_error_set(&cc->rd.zerr, ZIP_ER_READ, errno);
-        return;
-    }
+    if (r < 0)
+        return err_sys(cc->e, errno, "read %s", c->cf->rel);
     /* Only an append-only file is the live one: it was cut short. */
     cc->moved = c->append;
-    err_set(cc->e, c->append ? ERR_UNSTABLE : ERR_IO, "%s shrank while it was being read",
-            c->cf->rel);
-    zip_error_set(&cc->rd.zerr, ZIP_ER_READ, 0);
+    return err_set(cc->e, c->append ? ERR_UNSTABLE : ERR_IO, "%s shrank while it was being read",
+                   c->cf->rel);
 }
 
 /* Before anything is emitted: read (and hash) the bytes the previous
@@ -199,8 +187,7 @@ static int reuse_check(struct file_src *fs)
         ssize_t r = fs_read_some(c->fd, buf, want > PDEFLATE_BLOCK ? PDEFLATE_BLOCK : (size_t)want);
         if (r <= 0) {
             free(buf);
-            read_failed(fs, r);
-            return -1;
+            return read_failed(fs, r);
         }
         file_tap(fs, buf, (size_t)r);
         reuse_dict_push(rd->dict, &rd->dict_len, buf, (size_t)r);
@@ -243,37 +230,152 @@ static void note_prefix(struct file_src *fs)
     fs->ru->dp_crc = rd->mark_crc;
 }
 
-static zip_int64_t file_read_cb(struct file_src *fs, void *data, zip_uint64_t len)
+/* The compressed bytes of the previous archive's entry fs->ru->re, n of
+ * them, into the entry begun (rd->raw when reuse_check opened it). */
+static int copy_raw(struct create_ctx *cc, struct file_src *fs, uint64_t n)
 {
-    struct create_ctx *cc = fs->cc;
+    struct file_read *rd = &cc->rd;
+
+    if (rd->raw == NULL &&
+        (rd->raw = zip_fopen_index(reuse_zip(cc->reuse), fs->ru->re.idx, ZIP_FL_COMPRESSED)) == NULL)
+        n = UINT64_MAX;
+    while (n > 0 && n != UINT64_MAX) {
+        zip_int64_t got = zip_fread(rd->raw, cc->io, n < CREATE_IO ? (size_t)n : CREATE_IO);
+        if (got <= 0)
+            break;
+        if (zipout_write(cc->zo, cc->io, (size_t)got) != 0)
+            return -1;
+        n -= (uint64_t)got;
+    }
+    if (n > 0) {
+        cc->reuse_failed = 1;
+        return err_set(cc->e, ERR_IO, "cannot read %s from the previous archive", fs->cut->cf->rel);
+    }
+    zip_fclose(rd->raw);
+    rd->raw = NULL;
+    rd->raw_left = 0;
+    return 0;
+}
+
+/* Ready cc->zs for a new raw deflate stream at level. */
+static int zbegin(struct create_ctx *cc, int level)
+{
+    if (!cc->zs_ready) {
+        memset(&cc->zs, 0, sizeof(cc->zs));
+        if (deflateInit2(&cc->zs, level, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+            return err_set(cc->e, ERR_IO, "out of memory");
+        cc->zs_ready = 1;
+        cc->zs_level = level;
+        return 0;
+    }
+    deflateReset(&cc->zs);
+    if (cc->zs_level != level && deflateParams(&cc->zs, level, Z_DEFAULT_STRATEGY) != Z_OK)
+        return err_set(cc->e, ERR_IO, "deflate: cannot set level %d", level);
+    cc->zs_level = level;
+    return 0;
+}
+
+/* n bytes at p through cc->zs into the entry begun; finish ends the stream. */
+static int zdeflate(struct create_ctx *cc, const unsigned char *p, size_t n, int finish)
+{
+    z_stream *zs = &cc->zs;
+    int r;
+
+    do {
+        size_t chunk = n > (1u << 30) ? (1u << 30) : n;
+        zs->next_in = (Bytef *)(uintptr_t)p;
+        zs->avail_in = (uInt)chunk;
+        p += chunk;
+        n -= chunk;
+        do {
+            zs->next_out = cc->zbuf;
+            zs->avail_out = CREATE_IO;
+            r = deflate(zs, finish && n == 0 ? Z_FINISH : Z_NO_FLUSH);
+            if (r == Z_STREAM_ERROR)
+                return err_set(cc->e, ERR_IO, "deflate failed");
+            if (zipout_write(cc->zo, cc->zbuf, CREATE_IO - zs->avail_out) != 0)
+                return -1;
+        } while (zs->avail_out == 0);
+    } while (n > 0);
+    if (finish && r != Z_STREAM_END)
+        return err_set(cc->e, ERR_IO, "deflate failed");
+    return 0;
+}
+
+/* End the entry begun with method. 1 when it deflated past the zip-bomb
+ * ratio every later read enforces (a file of zeros): then it is undone,
+ * and the caller writes it again stored. */
+static int entry_end(struct create_ctx *cc, int method, uint32_t crc, uint64_t size)
+{
+    if (method == ZIPOUT_DEFLATE && archive_ratio_exceeded(size, zipout_entry_bytes(cc->zo))) {
+        zipout_undo(cc->zo);
+        return 1;
+    }
+    return zipout_end(cc->zo, crc, size);
+}
+
+/* An entry whose bytes are in memory, deflated at level: stored when level
+ * is 0, the bytes are few, or deflating them does not pay or passes the
+ * ratio limit. 0 or -1. */
+static int write_mem(struct create_ctx *cc, const char *name, const unsigned char *p, size_t n,
+                     uint32_t crc, unsigned mode, time_t mtime, int level)
+{
+    int method = level > 0 && n >= CREATE_STORE_BELOW ? ZIPOUT_DEFLATE : ZIPOUT_STORE;
+
+    if (zipout_begin(cc->zo, name, mode, mtime, method, n) != 0)
+        return -1;
+    if (method == ZIPOUT_DEFLATE) {
+        if (zbegin(cc, level) != 0 || zdeflate(cc, p, n, 1) != 0)
+            return -1;
+        uint64_t comp = zipout_entry_bytes(cc->zo);
+        if (comp < n && !archive_ratio_exceeded(n, comp))
+            return zipout_end(cc->zo, crc, n);
+        zipout_undo(cc->zo);
+        return write_mem(cc, name, p, n, crc, mode, mtime, 0);
+    }
+    if (zipout_write(cc->zo, p, n) != 0)
+        return -1;
+    return zipout_end(cc->zo, crc, n);
+}
+
+/* The bytes of a file on a descriptor (the live append-only file, or a
+ * large private copy): read once, hashed, checked against the previous
+ * archive's entry when there is a candidate, and copied from it, deflated
+ * on several threads (fs->level > 0), deflated here, or stored (level 0).
+ * 0, 1 (deflated past the ratio limit: write it again stored) or -1. */
+static int write_fd(struct create_ctx *cc, struct file_src *fs, int level)
+{
     struct cut_file *c = fs->cut;
     struct file_read *rd = &cc->rd;
-    uint64_t left = c->limit - rd->done;
-    ssize_t r;
+    int method = level > 0 ? ZIPOUT_DEFLATE : ZIPOUT_STORE, r = 0;
+    ssize_t got;
 
-    if (rd->fs != fs) {
-        zip_error_set(&rd->zerr, ZIP_ER_INTERNAL, 0);
+    if (src_rewind(fs) != 0)
         return -1;
-    }
-    if (rd->raw_left > 0) {
-        /* The previous archive's compressed bytes, as they are. */
-        zip_int64_t got = zip_fread(rd->raw, data, len < rd->raw_left ? len : rd->raw_left);
-        if (got <= 0) {
-            cc->reuse_failed = 1;
-            err_set(cc->e, ERR_IO, "cannot read %s from the previous archive", c->cf->rel);
-            zip_error_set(&rd->zerr, ZIP_ER_READ, 0);
-            return -1;
-        }
-        rd->raw_left -= (uint64_t)got;
-        return got;
-    }
+    if (fs->try_reuse && (r = reuse_check(fs)) < 0)
+        return -1;
+    if (r == 0 && fs->try_reuse && src_rewind(fs) != 0)
+        return -1;
+    if (zipout_begin(cc->zo, c->cf->rel, S_IFREG | c->mode, c->id.mtime.tv_sec, method, c->limit) != 0)
+        return -1;
+    if (fs->reused != CREATE_REUSED_NONE && copy_raw(cc, fs, rd->raw_left) != 0)
+        return -1;
     if (fs->reused == CREATE_REUSED_ENTRY) {
-        fs->pd_crc = fs->crc;
-        return tail_check(fs) != 0 ? -1 : 0;
-    }
-    if (rd->pd != NULL) {
-        /* The deflated stream; the tap hashes the input as it is read. */
-        if ((r = pdeflate_read(rd->pd, data, (size_t)len, cc->e)) < 0) {
+        /* Read and hashed through by reuse_check. */
+    } else if (fs->level > 0) {
+        uint64_t base_in = fs->reused == CREATE_REUSED_PREFIX ? fs->ru->base_in : 0;
+        if (fs->reused == CREATE_REUSED_NONE)
+            rd->mark_at = reuse_last_block(0, c->limit);
+        if (pdeflate_start(&rd->pd, c->fd, c->limit - base_in, fs->level,
+                           (unsigned)cc->s->cfg->compress_threads, c->cf->rel, file_tap, fs,
+                           cc->e) != 0)
+            return -1;
+        if (fs->reused == CREATE_REUSED_PREFIX)
+            pdeflate_prime(rd->pd, rd->dict, rd->dict_len);
+        while ((got = pdeflate_read(rd->pd, cc->io, CREATE_IO, cc->e)) > 0)
+            if (zipout_write(cc->zo, cc->io, (size_t)got) != 0)
+                return -1;
+        if (got < 0) {
             struct stat st;
             /* An append-only file cut shorter than the cut was rewritten. */
             if (c->append && fstat(c->fd, &st) == 0 && (uint64_t)st.st_size < c->limit) {
@@ -281,159 +383,33 @@ static zip_int64_t file_read_cb(struct file_src *fs, void *data, zip_uint64_t le
                 err_clear(cc->e);
                 err_set(cc->e, ERR_UNSTABLE, "%s shrank while it was being read", c->cf->rel);
             }
-            zip_error_set(&rd->zerr, ZIP_ER_READ, 0);
             return -1;
         }
-        if (r == 0 && rd->done == c->limit) {
-            fs->pd_crc = fs->crc;
-            note_prefix(fs);
-            if (tail_check(fs) != 0)
+        note_prefix(fs);
+    } else {
+        if (method == ZIPOUT_DEFLATE && zbegin(cc, level) != 0)
+            return -1;
+        while (rd->done < c->limit) {
+            uint64_t want = c->limit - rd->done;
+            got = fs_read_some(c->fd, cc->io, want < CREATE_IO ? (size_t)want : CREATE_IO);
+            if (got <= 0)
+                return read_failed(fs, got);
+            file_tap(fs, cc->io, (size_t)got);
+            if (method == ZIPOUT_DEFLATE ? zdeflate(cc, cc->io, (size_t)got, 0) != 0
+                                         : zipout_write(cc->zo, cc->io, (size_t)got) != 0)
                 return -1;
         }
-        return r;
+        if (method == ZIPOUT_DEFLATE && zdeflate(cc, NULL, 0, 1) != 0)
+            return -1;
     }
-    if (left == 0)
-        return tail_check(fs) != 0 ? -1 : 0;
-    if (len > left)
-        len = left;
-    r = fs_read_some(c->fd, data, (size_t)len);
-    if (r <= 0) {
-        read_failed(fs, r);
+    if (rd->done != c->limit)
+        return read_failed(fs, 0);
+    if (tail_check(fs) != 0)
         return -1;
-    }
-    file_tap(fs, data, (size_t)r);
-    return r;
-}
-
-static zip_int64_t file_cb(void *ud, void *data, zip_uint64_t len, zip_source_cmd_t cmd)
-{
-    struct file_src *fs = ud;
-    struct create_ctx *cc = fs->cc;
-    struct cut_file *c = fs->cut;
-    struct file_read *rd = &cc->rd;
-
-    switch (cmd) {
-    case ZIP_SOURCE_OPEN: {
-        int r = 0;
-        if (src_rewind(fs) != 0)
-            return -1;
-        if (fs->try_reuse && (r = reuse_check(fs)) < 0)
-            return -1;
-        if (r == 0 && fs->try_reuse && src_rewind(fs) != 0)
-            return -1;
-        if (fs->reused == CREATE_REUSED_ENTRY || fs->level == 0)
-            return 0;
-        if (fs->reused == CREATE_REUSED_NONE)
-            rd->mark_at = reuse_last_block(0, c->limit);
-        uint64_t base_in = fs->reused == CREATE_REUSED_PREFIX ? fs->ru->base_in : 0;
-        if (pdeflate_start(&rd->pd, c->fd, c->limit - base_in, fs->level,
-                           (unsigned)cc->s->cfg->compress_threads, c->cf->rel,
-                           file_tap, fs, cc->e) != 0) {
-            zip_error_set(&rd->zerr, ZIP_ER_MEMORY, 0);
-            return -1;
-        }
-        if (fs->reused == CREATE_REUSED_PREFIX)
-            pdeflate_prime(rd->pd, rd->dict, rd->dict_len);
-        return 0;
-    }
-    case ZIP_SOURCE_READ:
-        return file_read_cb(fs, data, len);
-    case ZIP_SOURCE_CLOSE:
-        if (rd->fs == fs) {
-            if (rd->md != NULL && rd->done == c->limit) {
-                create_zip_sha_hex(rd->md, fs->sha256);
-                fs->finished = 1;
-            }
-            read_reset(rd);
-        }
-        return 0;
-    case ZIP_SOURCE_STAT: {
-        zip_stat_t *st = data;
-        zip_stat_init(st);
-        st->valid = ZIP_STAT_SIZE | ZIP_STAT_MTIME;
-        st->size = c->limit;
-        st->mtime = c->id.mtime.tv_sec;
-        if (fs->level > 0) {
-            /* Already deflated: libzip copies the stream as it is and takes
-             * the CRC from here once the data is through. */
-            st->valid |= ZIP_STAT_COMP_METHOD;
-            st->comp_method = ZIP_CM_DEFLATE;
-            if (fs->finished) {
-                st->valid |= ZIP_STAT_CRC;
-                st->crc = fs->pd_crc;
-            }
-        }
-        return sizeof(*st);
-    }
-    case ZIP_SOURCE_ERROR:
-        return zip_error_to_data(&rd->zerr, data, len);
-    case ZIP_SOURCE_FREE:
-        if (rd->fs == fs)
-            read_reset(rd);
-        return 0;
-    case ZIP_SOURCE_SUPPORTS:
-        return zip_source_make_command_bitmap(ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, ZIP_SOURCE_CLOSE,
-                                              ZIP_SOURCE_STAT, ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE, -1);
-    default:
-        zip_error_set(&rd->zerr, ZIP_ER_OPNOTSUPP, 0);
-        return -1;
-    }
-}
-
-static zip_int64_t lazy_cb(void *ud, void *data, zip_uint64_t len, zip_source_cmd_t cmd)
-{
-    struct lazy_src *ls = ud;
-
-    switch (cmd) {
-    case ZIP_SOURCE_OPEN:
-        if (ls->buf == NULL && (ls->buf = ls->make(ls->cc, &ls->len)) == NULL) {
-            zip_error_set(&ls->zerr, ZIP_ER_MEMORY, 0);
-            return -1;
-        }
-        ls->off = 0;
-        return 0;
-    case ZIP_SOURCE_READ:
-        if (len > ls->len - ls->off)
-            len = ls->len - ls->off;
-        memcpy(data, ls->buf + ls->off, (size_t)len);
-        ls->off += (size_t)len;
-        return (zip_int64_t)len;
-    case ZIP_SOURCE_CLOSE:
-        /* Read through: SHA256SUMS is not held while the manifest is made
-         * (an OPEN again makes the same bytes again; the size stays known). */
-        if (!ls->borrowed && ls->off == ls->len) {
-            free(ls->buf);
-            ls->buf = NULL;
-            ls->closed = 1;
-        }
-        return 0;
-    case ZIP_SOURCE_STAT: {
-        zip_stat_t *st = data;
-        zip_stat_init(st);
-        st->valid = ZIP_STAT_MTIME;
-        st->mtime = (time_t)ls->cc->now;
-        /* The size is unknown until the files before it are read; when
-         * libzip already opened us (it re-stats after reading) it is known. */
-        if (ls->buf != NULL || ls->closed) {
-            st->valid |= ZIP_STAT_SIZE;
-            st->size = ls->len;
-        }
-        return sizeof(*st);
-    }
-    case ZIP_SOURCE_ERROR:
-        return zip_error_to_data(&ls->zerr, data, len);
-    case ZIP_SOURCE_FREE:
-        if (!ls->borrowed)
-            free(ls->buf);
-        ls->buf = NULL;
-        return 0;
-    case ZIP_SOURCE_SUPPORTS:
-        return zip_source_make_command_bitmap(ZIP_SOURCE_OPEN, ZIP_SOURCE_READ, ZIP_SOURCE_CLOSE,
-                                              ZIP_SOURCE_STAT, ZIP_SOURCE_ERROR, ZIP_SOURCE_FREE, -1);
-    default:
-        zip_error_set(&ls->zerr, ZIP_ER_OPNOTSUPP, 0);
-        return -1;
-    }
+    create_zip_sha_hex(rd->md, fs->sha256);
+    fs->finished = 1;
+    read_reset(rd);
+    return entry_end(cc, method, fs->crc, c->limit);
 }
 
 static int stored_ext(const char *rel)
@@ -450,53 +426,14 @@ static int stored_ext(const char *rel)
     return 0;
 }
 
-static int set_compression(zip_t *za, zip_int64_t idx, int level, struct file_src *fs,
-                           uint64_t size)
-{
-    int method = ZIP_CM_DEFLATE;
-
-    fs->level = 0;
-    if (level == 0 || size < CREATE_STORE_BELOW || stored_ext(fs->cut->cf->rel) || fs->store_only)
-        method = ZIP_CM_STORE;
-    /* A large file on a descriptor is deflated on every core, or
-     * compress_threads of them (the chain can be most of a snapshot);
-     * libzip would use one. */
-    else if (fs->cut->fd >= 0 && size >= PDEFLATE_MIN &&
-             pdeflate_threads((unsigned)fs->cc->s->cfg->compress_threads) > 1)
-        fs->level = (unsigned char)level;
-    return zip_set_file_compression(za, (zip_uint64_t)idx, method,
-                                    method == ZIP_CM_STORE ? 0 : (zip_uint32_t)level);
-}
-
-static int add_lazy(zip_t *za, struct create_ctx *cc, struct lazy_src *ls, const char *name,
-                    char *(*make)(struct create_ctx *, size_t *))
-{
-    zip_source_t *src;
-    zip_int64_t idx;
-
-    ls->cc = cc;
-    ls->make = make;
-    ls->borrowed = make == create_manifest_text;
-    zip_error_init(&ls->zerr);
-    if ((src = zip_source_function(za, lazy_cb, ls)) == NULL)
-        return -1;
-    if ((idx = zip_file_add(za, name, src, ZIP_FL_ENC_UTF_8)) < 0) {
-        zip_source_free(src);
-        return -1;
-    }
-    zip_file_set_external_attributes(za, (zip_uint64_t)idx, 0, ZIP_OPSYS_UNIX,
-                                     (zip_uint32_t)(S_IFREG | 0644) << 16);
-    return zip_set_file_compression(za, (zip_uint64_t)idx, ZIP_CM_DEFLATE, 6);
-}
-
-/* The source copying fs's entry from the previous archive when its bytes
- * are known to be the same (read inside the window, hashed), or NULL: then
- * try_reuse says whether file_cb is to check the candidate it found. */
-static zip_source_t *reuse_source(zip_t *za, struct create_ctx *cc, struct file_src *fs, int level)
+/* Whether fs's entry is the previous archive's, with the same bytes (the
+ * cut read them inside the window and hashed them): 1, with fs->ru and
+ * what the read would have found filled. 0 otherwise; then try_reuse says
+ * whether write_fd is to check the candidate it found once it reads the bytes. */
+static int reuse_plan(struct create_ctx *cc, struct file_src *fs, int level)
 {
     struct cut_file *c = fs->cut;
     struct reuse_entry re;
-    zip_source_t *src;
 
     fs->try_reuse = 0;
     fs->reused = CREATE_REUSED_NONE;
@@ -505,31 +442,61 @@ static zip_source_t *reuse_source(zip_t *za, struct create_ctx *cc, struct file_
     fs->ru = NULL;
     if (cc->reuse == NULL || level == 0 || c->limit < CREATE_STORE_BELOW ||
         stored_ext(c->cf->rel) || fs->store_only || !reuse_find(cc->reuse, c->cf->rel, &re))
-        return NULL;
+        return 0;
     if (!c->hashed) {
         if (c->fd < 0 || (fs->ru = calloc(1, sizeof(*fs->ru))) == NULL)
-            return NULL;
+            return 0;
         fs->ru->re = re;
         fs->try_reuse = 1;
-        return NULL;
+        return 0;
     }
     if (re.size != c->limit || re.crc != c->crc || strcmp(re.sha256, c->sha256) != 0 ||
         (fs->ru = calloc(1, sizeof(*fs->ru))) == NULL)
-        return NULL;
-    if ((src = zip_source_zip(za, reuse_zip(cc->reuse), re.idx, ZIP_FL_COMPRESSED, 0, -1)) == NULL) {
-        free(fs->ru);
-        fs->ru = NULL;
-        return NULL;
-    }
+        return 0;
     fs->ru->re = re;
     fs->reused = CREATE_REUSED_ENTRY;
-    if (c->buf == NULL) {
-        /* What file_cb would have found: the cut hashed the private copy. */
-        fs->crc = c->crc;
-        memcpy(fs->sha256, c->sha256, sizeof(fs->sha256));
-        fs->finished = 1;
+    fs->crc = c->crc;
+    memcpy(fs->sha256, c->sha256, sizeof(fs->sha256));
+    fs->finished = 1;
+    return 1;
+}
+
+/* One captured file's entry: copied from the previous archive, from
+ * memory, or from its descriptor. 0, 1 (write it again: it is now
+ * store_only) or -1. */
+static int write_entry(struct create_ctx *cc, struct file_src *fs, int level)
+{
+    struct cut_file *c = fs->cut;
+    int stored = level == 0 || c->limit < CREATE_STORE_BELOW || stored_ext(c->cf->rel) ||
+                 fs->store_only;
+    int r;
+
+    fs->level = 0;
+    fs->finished = 0;
+    if (reuse_plan(cc, fs, level) == 1) {
+        if (zipout_begin(cc->zo, c->cf->rel, S_IFREG | c->mode, c->id.mtime.tv_sec,
+                         ZIPOUT_DEFLATE, c->limit) != 0 ||
+            copy_raw(cc, fs, fs->ru->re.comp_size) != 0)
+            return -1;
+        r = entry_end(cc, ZIPOUT_DEFLATE, c->crc, c->limit);
+    } else if (c->buf != NULL) {
+        return write_mem(cc, c->cf->rel, c->buf, (size_t)c->limit, c->crc, S_IFREG | c->mode,
+                         c->id.mtime.tv_sec, stored ? 0 : level);
+    } else if (c->fd < 0) {
+        return err_set(cc->e, ERR_IO, "%s: its bytes are no longer held", c->cf->rel);
+    } else {
+        /* A large file is deflated on every core, or compress_threads of
+         * them (the chain can be most of a snapshot); a candidate for reuse
+         * the same way, so its blocks can be continued next time. */
+        if (!stored && ((c->limit >= PDEFLATE_MIN &&
+                         pdeflate_threads((unsigned)cc->s->cfg->compress_threads) > 1) ||
+                        fs->try_reuse))
+            fs->level = (unsigned char)level;
+        r = write_fd(cc, fs, stored ? 0 : level);
     }
-    return src;
+    if (r == 1)
+        fs->store_only = 1;
+    return r;
 }
 
 void create_zip_srcs_clear(struct create_ctx *cc)
@@ -575,88 +542,82 @@ int create_zip_write(struct create_ctx *cc, const char *tmp)
     return write_once(cc, tmp);
 }
 
+static int write_members(struct create_ctx *cc, int level)
+{
+    size_t len;
+    char *text;
+    int r;
+
+    for (size_t i = 0; i < cc->cap.n; i++) {
+        if (!cc->srcs[i].cut->present)
+            continue;
+        while ((r = write_entry(cc, &cc->srcs[i], level)) == 1)
+            ;
+        if (r != 0)
+            return -1;
+    }
+    if (cc->env_masked != NULL &&
+        write_mem(cc, MANIFEST_ENV_ENTRY, (const unsigned char *)cc->env_masked, cc->env_len,
+                  (uint32_t)crc32(0L, (const Bytef *)cc->env_masked, (uInt)cc->env_len),
+                  S_IFREG | 0600, (time_t)cc->now, 6) != 0)
+        return -1;
+    /* Generated now: every file before them has been read and hashed. */
+    if ((text = create_sums_text(cc, &len)) == NULL)
+        return err_set(cc->e, ERR_IO, "building %s: out of memory", MANIFEST_SUMS);
+    r = write_mem(cc, MANIFEST_SUMS, (unsigned char *)text, len,
+                  (uint32_t)crc32(0L, (Bytef *)text, (uInt)len), S_IFREG | 0644, (time_t)cc->now, 6);
+    free(text);
+    if (r != 0)
+        return -1;
+    if ((text = create_manifest_text(cc, &len)) == NULL)   /* cc's */
+        return err_set(cc->e, ERR_IO, "building %s: out of memory", MANIFEST_NAME);
+    if (write_mem(cc, MANIFEST_NAME, (unsigned char *)text, len,
+                  (uint32_t)crc32(0L, (Bytef *)text, (uInt)len), S_IFREG | 0644, (time_t)cc->now,
+                  6) != 0)
+        return -1;
+    if (cc->sign_key == NULL)
+        return 0;
+    if ((text = create_manifest_sig(cc, &len)) == NULL)
+        return err_set(cc->e, ERR_IO, "signing %s failed", MANIFEST_NAME);
+    r = write_mem(cc, MANIFEST_SIG, (unsigned char *)text, len,
+                  (uint32_t)crc32(0L, (Bytef *)text, (uInt)len), S_IFREG | 0644, (time_t)cc->now, 6);
+    free(text);
+    return r;
+}
+
 static int write_once(struct create_ctx *cc, const char *tmp)
 {
-    struct err *e = cc->e;
-    int level = create_level(cc);
-    zip_t *za;
-    struct lazy_src mf = { 0 }, sums = { 0 }, sig = { 0 };
+    int rc = -1;
 
     /* What an earlier write generated may not hold for this one. */
     create_manifest_forget(cc);
-    memset(&cc->rd, 0, sizeof(cc->rd));
-    zip_error_init(&cc->rd.zerr);
-    if ((za = zipout_open(tmp, e)) == NULL)
-        return -1;
-    for (size_t i = 0; i < cc->cap.n; i++) {
-        struct file_src *fs = &cc->srcs[i];
-        struct cut_file *c = fs->cut;
-        zip_source_t *src;
-        zip_int64_t idx;
-
-        if (!c->present)
-            continue;
-        /* An entry the previous archive holds with the same bytes is
-         * copied from it; bytes read into memory inside the window go in
-         * as they are; the rest streams from its descriptor through file_cb. */
-        src = reuse_source(za, cc, fs, level);
-        if (src == NULL)
-            src = c->buf != NULL ? zip_source_buffer(za, c->buf, c->limit, 0)
-                                 : zip_source_function(za, file_cb, fs);
-        if (src == NULL)
-            goto zfail;
-        if ((idx = zip_file_add(za, c->cf->rel, src, ZIP_FL_ENC_UTF_8)) < 0) {
-            zip_source_free(src);
-            goto zfail;
-        }
-        zip_file_set_external_attributes(za, (zip_uint64_t)idx, 0, ZIP_OPSYS_UNIX,
-                                         (zip_uint32_t)(S_IFREG | c->mode) << 16);
-        zip_file_set_mtime(za, (zip_uint64_t)idx, c->id.mtime.tv_sec, 0);
-        if (set_compression(za, idx, level, fs, c->limit) != 0)
-            goto zfail;
-        /* file_cb checks the candidate once it has read the bytes, and
-         * deflates them itself when they differ. */
-        if (fs->try_reuse && fs->level == 0)
-            fs->level = (unsigned char)level;
-    }
-    if (cc->env_masked != NULL) {
-        zip_source_t *src = zip_source_buffer(za, cc->env_masked, cc->env_len, 0);
-        zip_int64_t idx;
-        if (src == NULL)
-            goto zfail;
-        if ((idx = zip_file_add(za, MANIFEST_ENV_ENTRY, src, ZIP_FL_ENC_UTF_8)) < 0) {
-            zip_source_free(src);
-            goto zfail;
-        }
-        zip_file_set_external_attributes(za, (zip_uint64_t)idx, 0, ZIP_OPSYS_UNIX,
-                                         (zip_uint32_t)(S_IFREG | 0600) << 16);
-    }
-    if (add_lazy(za, cc, &sums, MANIFEST_SUMS, create_sums_text) != 0 ||
-        add_lazy(za, cc, &mf, MANIFEST_NAME, create_manifest_text) != 0 ||
-        (cc->sign_key != NULL && add_lazy(za, cc, &sig, MANIFEST_SIG, create_manifest_sig) != 0))
-        goto zfail;
-    if (zip_close(za) != 0) {
-        if (e->code == ERR_NONE) {
-            zip_error_t *ze = zip_get_error(za);
-            int sys = zip_error_code_system(ze);
-            if (zip_error_system_type(ze) == ZIP_ET_SYS && sys != 0)
-                err_sys(e, sys, "writing the archive");
-            else
-                err_set(e, ERR_IO, "writing the archive: %s", zip_strerror(za));
-        }
-        zip_discard(za);
-        unlink(tmp);
+    read_reset(&cc->rd);
+    if ((cc->io = malloc(2 * CREATE_IO)) == NULL) {
+        err_set(cc->e, ERR_IO, "out of memory");
         return -1;
     }
-    /* Written and signed: the text is not needed again (the head stays,
-     * for the catalog row), and the read-back has its own copy. */
-    free(cc->manifest_text);
-    cc->manifest_text = NULL;
-    cc->manifest_len = 0;
-    return 0;
-zfail:
-    err_set(e, ERR_IO, "building the archive: %s", zip_strerror(za));
-    zip_discard(za);
-    unlink(tmp);
-    return -1;
+    cc->zbuf = cc->io + CREATE_IO;
+    if ((cc->zo = zipout_open(tmp, cc->e)) != NULL) {
+        if (write_members(cc, create_level(cc)) == 0) {
+            rc = zipout_close(cc->zo);
+        } else {
+            zipout_discard(cc->zo);
+            unlink(tmp);
+        }
+        cc->zo = NULL;
+    }
+    read_reset(&cc->rd);
+    if (cc->zs_ready)
+        deflateEnd(&cc->zs);
+    cc->zs_ready = 0;
+    free(cc->io);
+    cc->io = cc->zbuf = NULL;
+    if (rc == 0) {
+        /* Written and signed: the text is not needed again (the head stays,
+         * for the catalog row), and the read-back has its own copy. */
+        free(cc->manifest_text);
+        cc->manifest_text = NULL;
+        cc->manifest_len = 0;
+    }
+    return rc;
 }

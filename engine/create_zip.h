@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <zip.h>
 #include <openssl/evp.h>
+#include <zlib.h>
 
 #include "capture.h"
 #include "chain.h"
@@ -16,13 +17,14 @@
 #include "reuse.h"
 #include "sign.h"
 #include "store.h"
+#include "zipout.h"
 
 struct create_ctx;
 struct catalog_snapshot;
 
 /* What one file's entry needs beside its cut_file, kept small: a root of
  * 100,000 files holds 100,000 of these while the archive is written. The
- * state of the read itself is in struct file_read (one, libzip reads the
+ * state of the read itself is in struct file_read (one, the archive takes the
  * entries one after another), and what reuse needs is in a file_reuse
  * only for the few files that have one. */
 struct file_src {
@@ -32,9 +34,8 @@ struct file_src {
     struct file_reuse *ru;     /* a candidate in the previous archive, or a deflate_prefix to record */
     char sha256[65];           /* of the bytes read (finished) */
     uint32_t crc;              /* of the bytes read, checked against the archive */
-    uint32_t pd_crc;           /* for libzip, when deflated here */
     unsigned char finished;
-    unsigned char level;       /* > 0: deflated here on several threads, not by libzip */
+    unsigned char level;       /* > 0: deflated on several threads (pdeflate), not by cc->zs */
     unsigned char store_only;  /* deflates past the zip-bomb ratio limit: stored instead */
     unsigned char try_reuse;   /* ru holds a candidate to check once the bytes are read */
     unsigned char reused;      /* CREATE_REUSED_*: what the entry written took */
@@ -50,7 +51,7 @@ struct file_reuse {
     uint32_t dp_crc;
 };
 
-/* The entry libzip is reading now (its file_src is fs). */
+/* The file being read into its entry (its file_src is fs). */
 struct file_read {
     struct file_src *fs;
     uint64_t done;
@@ -67,22 +68,9 @@ struct file_read {
     int marked;
     char mark_sha[65];     /* of the bytes before mark_at, and their CRC */
     uint32_t mark_crc;
-    zip_error_t zerr;
 };
 
 enum { CREATE_REUSED_NONE, CREATE_REUSED_ENTRY, CREATE_REUSED_PREFIX };
-
-/* A member generated when libzip reaches it (manifest.json, SHA256SUMS): by
- * then every file before it has been read and hashed. */
-struct lazy_src {
-    struct create_ctx *cc;
-    char *(*make)(struct create_ctx *cc, size_t *len);
-    char *buf;
-    size_t len, off;
-    int borrowed;          /* buf is cc's (the manifest text): not freed here */
-    int closed;            /* read through and freed: len is still its size */
-    zip_error_t zerr;
-};
 
 struct create_ctx {
     struct store *s;
@@ -93,6 +81,10 @@ struct create_ctx {
     struct cut cut;
     struct file_src *srcs;
     struct file_read rd;   /* the entry being read */
+    struct zipout *zo;     /* the archive being written */
+    unsigned char *io, *zbuf;   /* a read's bytes, a deflate's output */
+    z_stream zs;           /* deflates what is not deflated on several threads */
+    int zs_ready, zs_level;
     char *env_masked;
     size_t env_len;
     char env_sha[65];
@@ -149,11 +141,6 @@ void create_manifest_forget(struct create_ctx *cc);
 
 /* Free what the records in cc->srcs hold (not the array). Cannot fail. */
 void create_zip_srcs_clear(struct create_ctx *cc);
-
-/* Mark the entries of the archive at tmp that deflated past the ratio
- * limit every later read enforces, so the next create_zip_write stores
- * them. Returns how many (0 when it cannot tell). Cannot fail. */
-int create_zip_mark_over_ratio(struct create_ctx *cc, const char *tmp);
 
 /* Read the archive at tmp back the way verify, restore, import and reindex
  * will; 0, or -1 with cc->e (ERR_IO) naming what does not check out. */

@@ -2,7 +2,7 @@
  *
  * A running bot rewrites positions.json and orders.json and appends to
  * hash_chain.jsonl hundreds of times a second. A snapshot that reads its
- * files one after another while libzip compresses them gets a torn file,
+ * files one after another while it compresses them gets a torn file,
  * or files from different moments. Instead, inside a short window:
  *
  *   1. each append-only file (the chain, state/NAME.jsonl) is opened and cut at its last

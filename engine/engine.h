@@ -85,7 +85,7 @@ struct engine_config {
     size_t n_exclude;
     int compression_level;            /* 0..9, default 6 */
     int compress_threads;             /* deflate threads for a large file: 0 = one per online
-                                       * CPU (at most 8), 1 = libzip's own, on one thread */
+                                       * CPU (at most 8), 1 = one zlib stream, on one thread */
     long safety_pin_seconds;          /* how long pre_restore_* stays pinned */
     int safety_compression_level;     /* 0 = stored (default), 1..9 = deflate level */
     long lock_timeout_ms;             /* wait for the store lock this long */

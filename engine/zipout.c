@@ -1,32 +1,77 @@
-/* zipout.c - a libzip write source with a write-behind buffer (zipout.h). */
+/* zipout.c - a zip archive written entry by entry (zipout.h). */
 #include "zipout.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#define SIG_LOCAL 0x04034b50u
+#define SIG_CENTRAL 0x02014b50u
+#define SIG_END 0x06054b50u
+#define SIG_END64 0x06064b50u
+#define SIG_LOCATOR64 0x07064b50u
+#define MADE_BY 0x033f                 /* 6.3, Unix: what libzip writes */
+#define FLAG_UTF8 0x0800
+#define U32_MAX 0xffffffffu
+#define U16_MAX 0xffffu
+#define LOCAL_FIXED 30
+#define CENTRAL_FIXED 46
+
+/* The central directory's record of one entry. */
+struct zipout_ent {
+    const char *name;
+    uint64_t off, comp, size;
+    uint32_t crc;
+    uint16_t dtime, ddate;
+    uint32_t mode;
+    uint16_t method, flags;
+    uint16_t name_len;
+    unsigned char z64_local;   /* the local header carries the Zip64 sizes */
+};
+
 struct zipout {
     char *path;
-    int fd;                 /* -1 until the write begins, and after it ends */
+    int fd;
+    struct err *e;
     unsigned char *buf;     /* bytes [base, base + len) of the file, not yet written */
     size_t len;
     uint64_t base;
-    uint64_t pos;           /* where the next write goes */
-    uint64_t end;           /* the file's length as written so far */
-    zip_error_t zerr;
+    uint64_t pos;           /* the end of what is written: where the next bytes go */
+    struct zipout_ent *ents;
+    size_t n, cap;
+    int open_entry;         /* ents[n] is begun */
+    uint64_t data_at;       /* where the open entry's data begins */
+    uint64_t z64_at;
 };
 
-static int pwrite_all(int fd, const unsigned char *p, size_t n, uint64_t off)
+static void le16(unsigned char *p, unsigned v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+static void le32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static int pwrite_all(struct zipout *z, const unsigned char *p, size_t n, uint64_t off)
 {
     while (n > 0) {
-        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        ssize_t w = pwrite(z->fd, p, n, (off_t)off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            return -1;
+            return err_sys(z->e, w < 0 ? errno : EIO, "writing the archive");
         p += w;
         n -= (size_t)w;
         off += (uint64_t)w;
@@ -36,163 +81,311 @@ static int pwrite_all(int fd, const unsigned char *p, size_t n, uint64_t off)
 
 static int flush(struct zipout *z)
 {
-    if (z->len > 0 && pwrite_all(z->fd, z->buf, z->len, z->base) != 0) {
-        zip_error_set(&z->zerr, ZIP_ER_WRITE, errno ? errno : EIO);
+    if (z->len > 0 && pwrite_all(z, z->buf, z->len, z->base) != 0)
         return -1;
-    }
     z->len = 0;
     z->base = z->pos;
     return 0;
 }
 
-/* The bytes go into the window when they extend it without a gap (a
- * header rewritten just behind, or the next bytes); anything else flushes
- * it first. Large writes skip the buffer. */
-static zip_int64_t out_write(struct zipout *z, const void *data, zip_uint64_t n)
+/* Append n bytes at pos. Large writes skip the window. */
+static int put(struct zipout *z, const void *p, size_t n)
 {
-    if (z->pos >= z->base && z->pos <= z->base + z->len && z->pos + n <= z->base + ZIPOUT_BUF) {
-        size_t at = (size_t)(z->pos - z->base);
-        memcpy(z->buf + at, data, (size_t)n);
-        if (at + n > z->len)
-            z->len = at + (size_t)n;
-    } else {
-        if (flush(z) != 0)
+    if (z->len + n > ZIPOUT_BUF && flush(z) != 0)
+        return -1;
+    if (n >= ZIPOUT_BUF / 2) {
+        if (pwrite_all(z, p, n, z->pos) != 0)
             return -1;
-        if (n >= ZIPOUT_BUF / 2) {
-            if (pwrite_all(z->fd, data, (size_t)n, z->pos) != 0) {
-                zip_error_set(&z->zerr, ZIP_ER_WRITE, errno ? errno : EIO);
-                return -1;
-            }
-            z->base = z->pos + n;
-        } else {
-            memcpy(z->buf, data, (size_t)n);
-            z->len = (size_t)n;
-        }
+        z->pos += n;
+        z->base = z->pos;
+        return 0;
     }
+    memcpy(z->buf + z->len, p, n);
+    z->len += n;
     z->pos += n;
-    if (z->pos > z->end)
-        z->end = z->pos;
-    return (zip_int64_t)n;
+    return 0;
 }
 
-static void out_abandon(struct zipout *z)
+/* Rewrite n bytes at off, behind pos. */
+static int patch(struct zipout *z, uint64_t off, const unsigned char *p, size_t n)
 {
-    if (z->fd >= 0) {
-        close(z->fd);
-        z->fd = -1;
-        unlink(z->path);
+    if (off >= z->base) {
+        memcpy(z->buf + (off - z->base), p, n);
+        return 0;
     }
-    z->len = 0;
+    if (off + n > z->base && flush(z) != 0)
+        return -1;
+    return pwrite_all(z, p, n, off);
 }
 
-static zip_int64_t out_cb(void *ud, void *data, zip_uint64_t len, zip_source_cmd_t cmd)
-{
-    struct zipout *z = ud;
-
-    switch (cmd) {
-    case ZIP_SOURCE_BEGIN_WRITE:
-        z->fd = open(z->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (z->fd < 0) {
-            zip_error_set(&z->zerr, ZIP_ER_OPEN, errno);
-            return -1;
-        }
-        if (z->buf == NULL && (z->buf = malloc(ZIPOUT_BUF)) == NULL) {
-            out_abandon(z);
-            zip_error_set(&z->zerr, ZIP_ER_MEMORY, 0);
-            return -1;
-        }
-        z->len = 0;
-        z->base = z->pos = z->end = 0;
-        return 0;
-    case ZIP_SOURCE_WRITE:
-        return out_write(z, data, len);
-    case ZIP_SOURCE_TELL_WRITE:
-        return (zip_int64_t)z->pos;
-    case ZIP_SOURCE_SEEK_WRITE: {
-        zip_int64_t off = zip_source_seek_compute_offset(z->pos, z->end, data, len, &z->zerr);
-        if (off < 0)
-            return -1;
-        z->pos = (uint64_t)off;
-        return 0;
-    }
-    case ZIP_SOURCE_COMMIT_WRITE: {
-        int rc = flush(z);
-        if (close(z->fd) != 0 && rc == 0) {
-            zip_error_set(&z->zerr, ZIP_ER_WRITE, errno);
-            rc = -1;
-        }
-        z->fd = -1;
-        if (rc != 0)
-            unlink(z->path);
-        return rc;
-    }
-    case ZIP_SOURCE_ROLLBACK_WRITE:
-        out_abandon(z);
-        return 0;
-    case ZIP_SOURCE_REMOVE:
-        out_abandon(z);
-        if (unlink(z->path) != 0 && errno != ENOENT) {
-            zip_error_set(&z->zerr, ZIP_ER_REMOVE, errno);
-            return -1;
-        }
-        return 0;
-    case ZIP_SOURCE_STAT:
-        /* There is no archive to read yet: libzip makes a new one (it
-         * tells "no such file" by this pair, as its own file source says it). */
-        zip_error_set(&z->zerr, ZIP_ER_READ, ENOENT);
-        return -1;
-    case ZIP_SOURCE_OPEN:
-    case ZIP_SOURCE_CLOSE:
-        return 0;
-    case ZIP_SOURCE_READ:
-        return 0;
-    case ZIP_SOURCE_SEEK:
-        return 0;
-    case ZIP_SOURCE_TELL:
-        return 0;
-    case ZIP_SOURCE_ERROR:
-        return zip_error_to_data(&z->zerr, data, len);
-    case ZIP_SOURCE_FREE:
-        out_abandon(z);
-        free(z->buf);
-        free(z->path);
-        zip_error_fini(&z->zerr);
-        free(z);
-        return 0;
-    case ZIP_SOURCE_SUPPORTS:
-        return ZIP_SOURCE_SUPPORTS_WRITABLE;
-    default:
-        zip_error_set(&z->zerr, ZIP_ER_OPNOTSUPP, 0);
-        return -1;
-    }
-}
-
-zip_t *zipout_open(const char *path, struct err *e)
+struct zipout *zipout_open(const char *path, struct err *e)
 {
     struct zipout *z = calloc(1, sizeof(*z));
-    zip_error_t ze;
-    zip_source_t *src;
-    zip_t *za;
 
-    if (z == NULL || (z->path = strdup(path)) == NULL) {
+    if (z == NULL || (z->path = strdup(path)) == NULL || (z->buf = malloc(ZIPOUT_BUF)) == NULL) {
+        if (z != NULL)
+            free(z->path);
         free(z);
         err_set(e, ERR_IO, "out of memory");
         return NULL;
     }
-    z->fd = -1;
-    zip_error_init(&z->zerr);
-    zip_error_init(&ze);
-    if ((src = zip_source_function_create(out_cb, z, &ze)) == NULL) {
+    z->e = e;
+    z->z64_at = U32_MAX - (U32_MAX >> 6);   /* deflate may grow a block: keep a margin */
+    z->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (z->fd < 0) {
+        err_sys(e, errno, "cannot create %s", path);
+        free(z->buf);
         free(z->path);
         free(z);
-        err_set(e, ERR_IO, "cannot create %s: %s", path, zip_error_strerror(&ze));
-        zip_error_fini(&ze);
         return NULL;
     }
-    if ((za = zip_open_from_source(src, ZIP_CREATE | ZIP_TRUNCATE, &ze)) == NULL) {
-        err_set(e, ERR_IO, "cannot create %s: %s", path, zip_error_strerror(&ze));
-        zip_source_free(src);   /* frees z */
+    return z;
+}
+
+void zipout_set_zip64_at(struct zipout *z, uint64_t size_hint)
+{
+    z->z64_at = size_hint;
+}
+
+static int ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s >= 0x80)
+            return 0;
+    return 1;
+}
+
+static unsigned version_needed(const struct zipout_ent *t, int z64)
+{
+    return z64 ? 45 : t->method == ZIPOUT_DEFLATE ? 20 : 10;
+}
+
+int zipout_begin(struct zipout *z, const char *name, unsigned mode, time_t mtime, int method,
+                 uint64_t size_hint)
+{
+    unsigned char h[LOCAL_FIXED + 20];
+    size_t name_len = strlen(name);
+    struct zipout_ent *t;
+    struct tm tm;
+
+    if (z->open_entry)
+        return err_set(z->e, ERR_IO, "an archive entry was begun twice");
+    if (name_len == 0 || name_len >= U16_MAX)
+        return err_set(z->e, ERR_IO, "cannot store a file name of %zu bytes in a zip", name_len);
+    if (z->n == z->cap) {
+        size_t cap = z->cap ? z->cap * 2 : 64;
+        struct zipout_ent *ne = realloc(z->ents, cap * sizeof(*ne));
+        if (ne == NULL)
+            return err_set(z->e, ERR_IO, "out of memory");
+        z->ents = ne;
+        z->cap = cap;
     }
-    zip_error_fini(&ze);
-    return za;
+    t = &z->ents[z->n];
+    memset(t, 0, sizeof(*t));
+    t->name = name;
+    t->name_len = (uint16_t)name_len;
+    t->off = z->pos;
+    t->mode = mode;
+    t->method = (uint16_t)method;
+    t->flags = ascii(name) ? 0 : FLAG_UTF8;
+    t->z64_local = size_hint >= z->z64_at;
+    /* As libzip does: local time, 1980 at the earliest. */
+    if (localtime_r(&mtime, &tm) == NULL)
+        memset(&tm, 0, sizeof(tm));
+    if (tm.tm_year < 80) {
+        tm.tm_year = 80;
+        tm.tm_mon = 0;
+        tm.tm_mday = 1;
+        tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    }
+    t->ddate = (uint16_t)(((tm.tm_year + 1900 - 1980) << 9) + ((tm.tm_mon + 1) << 5) + tm.tm_mday);
+    t->dtime = (uint16_t)((tm.tm_hour << 11) + (tm.tm_min << 5) + (tm.tm_sec >> 1));
+
+    memset(h, 0, sizeof(h));
+    le32(h, SIG_LOCAL);
+    le16(h + 4, version_needed(t, t->z64_local));
+    le16(h + 6, t->flags);
+    le16(h + 8, t->method);
+    le16(h + 10, t->dtime);
+    le16(h + 12, t->ddate);
+    /* CRC and sizes at 14..25: written by zipout_end. */
+    le16(h + 26, (unsigned)name_len);
+    le16(h + 28, t->z64_local ? 20 : 0);
+    if (put(z, h, LOCAL_FIXED) != 0 || put(z, name, name_len) != 0)
+        return -1;
+    if (t->z64_local) {
+        le16(h + LOCAL_FIXED, 0x0001);
+        le16(h + LOCAL_FIXED + 2, 16);
+        if (put(z, h + LOCAL_FIXED, 20) != 0)
+            return -1;
+    }
+    z->open_entry = 1;
+    z->data_at = z->pos;
+    return 0;
+}
+
+int zipout_write(struct zipout *z, const void *p, size_t n)
+{
+    return n == 0 ? 0 : put(z, p, n);
+}
+
+uint64_t zipout_entry_bytes(const struct zipout *z)
+{
+    return z->open_entry ? z->pos - z->data_at : 0;
+}
+
+int zipout_end(struct zipout *z, uint32_t crc, uint64_t size)
+{
+    struct zipout_ent *t = &z->ents[z->n];
+    unsigned char h[16];
+
+    if (!z->open_entry)
+        return err_set(z->e, ERR_IO, "an archive entry was ended before it was begun");
+    t->crc = crc;
+    t->size = size;
+    t->comp = z->pos - z->data_at;
+    if (!t->z64_local && (t->size >= U32_MAX || t->comp >= U32_MAX))
+        return err_set(z->e, ERR_IO, "%s: larger than its header allows", t->name);
+    le32(h, crc);
+    le32(h + 4, t->z64_local ? U32_MAX : (uint32_t)t->comp);
+    le32(h + 8, t->z64_local ? U32_MAX : (uint32_t)t->size);
+    if (patch(z, t->off + 14, h, 12) != 0)
+        return -1;
+    if (t->z64_local) {
+        le64(h, t->size);
+        le64(h + 8, t->comp);
+        if (patch(z, t->off + LOCAL_FIXED + t->name_len + 4, h, 16) != 0)
+            return -1;
+    }
+    z->open_entry = 0;
+    z->n++;
+    return 0;
+}
+
+void zipout_undo(struct zipout *z)
+{
+    uint64_t off = z->ents[z->n].off;
+
+    if (!z->open_entry)
+        return;
+    z->open_entry = 0;
+    if (off >= z->base) {
+        z->len = (size_t)(off - z->base);
+    } else {
+        /* Already written out: what follows overwrites it, and close cuts the file. */
+        z->len = 0;
+        z->base = off;
+    }
+    z->pos = off;
+}
+
+/* One central directory record. */
+static int put_central(struct zipout *z, const struct zipout_ent *t)
+{
+    unsigned char h[CENTRAL_FIXED + 28];
+    unsigned char *x = h + CENTRAL_FIXED;
+    size_t xl = 0;
+    int big_size = t->size >= U32_MAX, big_comp = t->comp >= U32_MAX, big_off = t->off >= U32_MAX;
+    int z64 = big_size || big_comp || big_off;
+
+    memset(h, 0, sizeof(h));
+    if (z64) {
+        xl = 4;
+        if (big_size)
+            le64(x + xl, t->size), xl += 8;
+        if (big_comp)
+            le64(x + xl, t->comp), xl += 8;
+        if (big_off)
+            le64(x + xl, t->off), xl += 8;
+        le16(x, 0x0001);
+        le16(x + 2, (unsigned)(xl - 4));
+    }
+    le32(h, SIG_CENTRAL);
+    le16(h + 4, MADE_BY);
+    le16(h + 6, version_needed(t, z64 || t->z64_local));
+    le16(h + 8, t->flags);
+    le16(h + 10, t->method);
+    le16(h + 12, t->dtime);
+    le16(h + 14, t->ddate);
+    le32(h + 16, t->crc);
+    le32(h + 20, big_comp ? U32_MAX : (uint32_t)t->comp);
+    le32(h + 24, big_size ? U32_MAX : (uint32_t)t->size);
+    le16(h + 28, t->name_len);
+    le16(h + 30, (unsigned)xl);
+    /* comment length, disk, internal attributes: 0 */
+    le32(h + 38, t->mode << 16);
+    le32(h + 42, big_off ? U32_MAX : (uint32_t)t->off);
+    if (put(z, h, CENTRAL_FIXED) != 0 || put(z, t->name, t->name_len) != 0)
+        return -1;
+    return xl > 0 ? put(z, x, xl) : 0;
+}
+
+static int put_end(struct zipout *z, uint64_t cd_off, uint64_t cd_size)
+{
+    unsigned char h[56 + 20 + 22];
+    size_t n = 0;
+
+    memset(h, 0, sizeof(h));
+    if (z->n >= U16_MAX || cd_off >= U32_MAX || cd_size >= U32_MAX) {
+        uint64_t at = z->pos;
+        le32(h, SIG_END64);
+        le64(h + 4, 44);
+        le16(h + 12, MADE_BY);
+        le16(h + 14, 45);
+        /* this disk, the directory's disk: 0 */
+        le64(h + 24, z->n);
+        le64(h + 32, z->n);
+        le64(h + 40, cd_size);
+        le64(h + 48, cd_off);
+        le32(h + 56, SIG_LOCATOR64);
+        le64(h + 64, at);
+        le32(h + 72, 1);
+        n = 76;
+    }
+    le32(h + n, SIG_END);
+    le16(h + n + 8, z->n >= U16_MAX ? U16_MAX : (unsigned)z->n);
+    le16(h + n + 10, z->n >= U16_MAX ? U16_MAX : (unsigned)z->n);
+    le32(h + n + 12, cd_size >= U32_MAX ? U32_MAX : (uint32_t)cd_size);
+    le32(h + n + 16, cd_off >= U32_MAX ? U32_MAX : (uint32_t)cd_off);
+    return put(z, h, n + 22);
+}
+
+static void zipout_free(struct zipout *z)
+{
+    free(z->ents);
+    free(z->buf);
+    free(z->path);
+    free(z);
+}
+
+int zipout_close(struct zipout *z)
+{
+    uint64_t cd_off = z->pos;
+    int rc = 0;
+
+    if (z->open_entry)
+        rc = err_set(z->e, ERR_IO, "an archive entry was not ended");
+    for (size_t i = 0; rc == 0 && i < z->n; i++)
+        rc = put_central(z, &z->ents[i]);
+    if (rc == 0)
+        rc = put_end(z, cd_off, z->pos - cd_off);
+    if (rc == 0)
+        rc = flush(z);
+    if (rc == 0 && ftruncate(z->fd, (off_t)z->pos) != 0)
+        rc = err_sys(z->e, errno, "writing the archive");
+    if (close(z->fd) != 0 && rc == 0)
+        rc = err_sys(z->e, errno, "writing the archive");
+    if (rc != 0)
+        unlink(z->path);
+    zipout_free(z);
+    return rc;
+}
+
+void zipout_discard(struct zipout *z)
+{
+    if (z == NULL)
+        return;
+    close(z->fd);
+    unlink(z->path);
+    zipout_free(z);
 }
