@@ -22,6 +22,73 @@ static int parse_label(const char *kv, json_t *labels)
     return json_object_set_new(labels, key, json_string(eq + 1));
 }
 
+/* The files of a create's Snapshot document come from the catalog one row
+ * at a time (create_opts.files_apart): a root of 100,000 files prints
+ * without a tree of them. The JSON is what json_dumps would print of the
+ * whole document: the rest of it is dumped around a marker where "files"
+ * goes, and each file is dumped alone at the array's indentation. */
+#define FILES_MARK "\001statesnap-files\001"
+#define FILES_MARK_DUMPED "\"\\u0001statesnap-files\\u0001\""
+
+struct files_out {
+    size_t n;
+};
+
+static int print_file_line(void *ctx, const struct engine_file *f)
+{
+    (void)ctx;
+    format_created_file(stdout, f->path, f->sha256);
+    return 0;
+}
+
+static int print_file_json(void *ctx, const struct engine_file *f)
+{
+    struct files_out *fo = ctx;
+    json_t *o = json_pack("{s:s,s:I,s:s,s:s}", "path", f->path, "size", (json_int_t)f->size,
+                          "sha256", f->sha256, "group", f->group);
+    char *s = o != NULL ? json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+
+    json_decref(o);
+    if (s == NULL)
+        return -1;
+    fputs(fo->n++ ? ",\n    " : "\n    ", stdout);
+    for (const char *p = s; *p; p++) {
+        fputc(*p, stdout);
+        if (*p == '\n')
+            fputs("    ", stdout);
+    }
+    free(s);
+    return 0;
+}
+
+static int print_created_json(struct cli_ctx *c, struct store *s, json_t *snap, struct err *e)
+{
+    struct files_out fo = { 0 };
+    char *text, *mark;
+    int rc;
+
+    if (json_object_get(snap, "files") != NULL)
+        return cli_print_json(c, snap) == 0 ? 0 : err_set(e, ERR_IO, "out of memory");
+    json_object_set_new(snap, "files", json_string(FILES_MARK));
+    text = json_dumps(snap, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_REAL_PRECISION(15));
+    json_object_del(snap, "files");
+    if (text == NULL || (mark = strstr(text, FILES_MARK_DUMPED)) == NULL) {
+        free(text);
+        return err_set(e, ERR_IO, "out of memory");
+    }
+    fwrite(text, 1, (size_t)(mark - text), stdout);
+    fputc('[', stdout);
+    c->printed = 1;
+    rc = engine_snapshot_files(s, json_string_value(json_object_get(snap, "name")),
+                               print_file_json, &fo, e);
+    fputs(fo.n > 0 ? "\n  ]" : "]", stdout);
+    puts(mark + strlen(FILES_MARK_DUMPED));
+    free(text);
+    if (rc > 0)
+        return err_set(e, ERR_IO, "out of memory");
+    return rc;
+}
+
 int cli_cmd_create(struct cli_ctx *c)
 {
     struct create_opts o;
@@ -49,6 +116,7 @@ int cli_cmd_create(struct cli_ctx *c)
     o.pin = cli_flag(c, "pin");
     o.version_tag = cli_opt(c, "version-tag");
     o.if_changed = cli_flag(c, "if-changed");
+    o.files_apart = 1;
     if (cli_opt(c, "dotenv") != NULL && config_set_string(&c->cfg->dotenv, cli_opt(c, "dotenv"), &e) != 0) {
         json_decref(labels);
         return cli_fail(c, &e);
@@ -76,7 +144,10 @@ int cli_cmd_create(struct cli_ctx *c)
     }
     cli_locate_archive(c, snap);
     if (c->json) {
-        cli_print_json(c, snap);
+        if (print_created_json(c, s, snap, &e) != 0) {
+            rc = cli_fail(c, &e);
+            goto out;
+        }
     } else if (json_is_true(json_object_get(snap, "skipped"))) {
         format_skipped(stdout, snap);
     } else {
@@ -87,7 +158,19 @@ int cli_cmd_create(struct cli_ctx *c)
         if (n < 0 || (size_t)n >= sizeof(cmdline))
             snprintf(cmdline, sizeof(cmdline), "statesnap restore --name %s",
                      json_string_value(json_object_get(snap, "name")));
-        format_created(stdout, snap, cmdline);
+        format_created_head(stdout, snap);
+        if (json_object_get(snap, "files") != NULL) {
+            const json_t *f;
+            size_t i;
+            json_array_foreach(json_object_get(snap, "files"), i, f)
+                format_created_file(stdout, json_string_value(json_object_get(f, "path")),
+                                    json_string_value(json_object_get(f, "sha256")));
+        } else if (engine_snapshot_files(s, json_string_value(json_object_get(snap, "name")),
+                                         print_file_line, NULL, &e) != 0) {
+            rc = cli_fail(c, &e);
+            goto out;
+        }
+        format_created_tail(stdout, snap, cmdline);
     }
     rc = 0;
 out:

@@ -134,11 +134,9 @@ static void format_capture(FILE *out, const json_t *snap)
     }
 }
 
-void format_created(FILE *out, const json_t *snap, const char *restore_cmd)
+void format_created_head(FILE *out, const json_t *snap)
 {
     char size[32];
-    const json_t *files = json_object_get(snap, "files"), *f, *w;
-    size_t i;
 
     format_size(json_integer_value(json_object_get(snap, "size")), " ", size, sizeof(size));
     fprintf(out, "SNAPSHOT CREATED\n================\n");
@@ -147,11 +145,20 @@ void format_created(FILE *out, const json_t *snap, const char *restore_cmd)
     /* The seed's block, line for line: a consistent cut adds nothing here
      * (show has the Capture and Chain lines); a flagged one is a warning. */
     fprintf(out, "\nTime: %s\nSize: %s\n\nCONTENTS:\n", str(snap, "created_at"), size);
-    json_array_foreach(files, i, f) {
-        fputs("  ", out);
-        format_safe(out, str(f, "path"));
-        fprintf(out, " (SHA256: %s)\n", str(f, "sha256"));
-    }
+}
+
+void format_created_file(FILE *out, const char *path, const char *sha256)
+{
+    fputs("  ", out);
+    format_safe(out, path);
+    fprintf(out, " (SHA256: %s)\n", sha256);
+}
+
+void format_created_tail(FILE *out, const json_t *snap, const char *restore_cmd)
+{
+    const json_t *w;
+    size_t i;
+
     json_array_foreach(json_object_get(snap, "warnings"), i, w) {
         fputs("  [!] ", out);
         format_safe(out, json_string_value(w));

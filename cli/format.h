@@ -10,7 +10,12 @@
 void format_size(int64_t bytes, const char *sep, char *out, size_t len);
 
 /* The SNAPSHOT CREATED block. restore_cmd is the command line to print. */
-void format_created(FILE *out, const json_t *snap, const char *restore_cmd);
+/* The create's block in three parts: the head (through "CONTENTS:"), one
+ * line a file (the files come from the catalog one at a time), and the
+ * warnings, location and restore command. */
+void format_created_head(FILE *out, const json_t *snap);
+void format_created_file(FILE *out, const char *path, const char *sha256);
+void format_created_tail(FILE *out, const json_t *snap, const char *restore_cmd);
 
 /* The create --if-changed block when nothing changed: the current (newest)
  * snapshot's name, time and location. Cannot fail. */

@@ -87,6 +87,15 @@ int catalog_snapshot_insert(struct catalog *c, const struct catalog_snapshot *s,
 int catalog_snapshot_get(struct catalog *c, const char *name, int with_files,
                          struct catalog_snapshot *out, struct err *e);
 
+/* Receives one file of a snapshot (borrowed for the call); non-zero stops. */
+typedef int (*catalog_file_fn)(void *ctx, const struct catalog_file *f);
+
+/* Call each for every file of NAME, by path, without holding them: a
+ * snapshot of 100,000 files is read one row at a time. 0, each's first
+ * non-zero return, or -1 (ERR_NOT_FOUND if NAME is absent). */
+int catalog_files_each(struct catalog *c, const char *name, catalog_file_fn each, void *ctx,
+                       struct err *e);
+
 /* 1 if NAME is catalogued, 0 if not, -1 on error. */
 int catalog_snapshot_exists(struct catalog *c, const char *name, struct err *e);
 

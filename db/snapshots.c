@@ -134,43 +134,92 @@ int catalog_snapshot_insert(struct catalog *c, const struct catalog_snapshot *s,
     return 0;
 }
 
-static int read_files(struct catalog *c, struct catalog_snapshot *s, struct err *e)
+/* Call each for every file of snapshot id, by path, with the row borrowed
+ * for the call. Stops at each's first non-zero, which is returned. */
+static int files_each_id(struct catalog *c, int64_t id, catalog_file_fn each, void *ctx,
+                         struct err *e)
 {
     sqlite3_stmt *st = NULL;
-    size_t cap = 0;
-    int rc;
+    struct catalog_file f;
+    int rc, r = 0;
 
     if (catalog_stmt(c, "SELECT path, size, sha256, grp FROM snapshot_files WHERE snapshot_id = ? "
                    "ORDER BY path", &st, e) != 0)
         return -1;
-    sqlite3_bind_int64(st, 1, s->id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (s->n_files == cap) {
-            size_t ncap = cap ? cap * 2 : 16;
-            struct catalog_file *nf = realloc(s->files, ncap * sizeof(*nf));
-            if (nf == NULL) {
-                catalog_release(c, st);
-                return err_set(e, ERR_IO, "out of memory");
-            }
-            s->files = nf;
-            cap = ncap;
-        }
-        struct catalog_file *f = &s->files[s->n_files];
-        memset(f, 0, sizeof(*f));
-        f->path = strdup((const char *)sqlite3_column_text(st, 0));
-        f->size = sqlite3_column_int64(st, 1);
-        copy_text(f->sha256, sizeof(f->sha256), st, 2);
-        copy_text(f->group, sizeof(f->group), st, 3);
-        s->n_files++;
-        if (f->path == NULL) {
+    sqlite3_bind_int64(st, 1, id);
+    while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&f, 0, sizeof(f));
+        f.path = (char *)sqlite3_column_text(st, 0);
+        if (f.path == NULL) {
             catalog_release(c, st);
             return err_set(e, ERR_IO, "out of memory");
         }
+        f.size = sqlite3_column_int64(st, 1);
+        copy_text(f.sha256, sizeof(f.sha256), st, 2);
+        copy_text(f.group, sizeof(f.group), st, 3);
+        r = each(ctx, &f);
     }
     catalog_release(c, st);
+    if (r != 0)
+        return r;
     if (rc != SQLITE_DONE)
         return catalog_fail(c, e, "read snapshot files");
     return 0;
+}
+
+struct files_into {
+    struct catalog_snapshot *s;
+    size_t cap;
+};
+
+static int file_into(void *ctx, const struct catalog_file *f)
+{
+    struct files_into *fi = ctx;
+    struct catalog_snapshot *s = fi->s;
+
+    if (s->n_files == fi->cap) {
+        size_t ncap = fi->cap ? fi->cap * 2 : 16;
+        struct catalog_file *nf = realloc(s->files, ncap * sizeof(*nf));
+        if (nf == NULL)
+            return -1;
+        s->files = nf;
+        fi->cap = ncap;
+    }
+    s->files[s->n_files] = *f;
+    if ((s->files[s->n_files].path = strdup(f->path)) == NULL)
+        return -1;
+    s->n_files++;
+    return 0;
+}
+
+static int read_files(struct catalog *c, struct catalog_snapshot *s, struct err *e)
+{
+    struct files_into fi = { s, 0 };
+    int r = files_each_id(c, s->id, file_into, &fi, e);
+
+    if (r > 0 || (r < 0 && e->code == ERR_NONE))
+        return err_set(e, ERR_IO, "out of memory");
+    return r;
+}
+
+int catalog_files_each(struct catalog *c, const char *name, catalog_file_fn each, void *ctx,
+                       struct err *e)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t id;
+    int rc;
+
+    if (catalog_stmt(c, "SELECT id FROM snapshots WHERE name = ?", &st, e) != 0)
+        return -1;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    catalog_release(c, st);
+    if (rc == SQLITE_DONE)
+        return err_set(e, ERR_NOT_FOUND, "no snapshot named \"%s\"", name);
+    if (rc != SQLITE_ROW)
+        return catalog_fail(c, e, "look up snapshot");
+    return files_each_id(c, id, each, ctx, e);
 }
 
 int catalog_snapshot_get(struct catalog *c, const char *name, int with_files,

@@ -104,12 +104,18 @@ static int require_check(struct create_ctx *cc, struct err *e)
  * there is none): right after the cut, so a paused bot resumes before the
  * compression, or on the way out of a create that failed before that. A
  * failing post hook does not undo a capture: it warns (and alerts). */
-/* The per-file state of a create: sources, cut, capture set. Zeroed, so a
- * second call does nothing. Cannot fail. */
+/* The per-file state of a create: sources, cut (but whether it was
+ * consistent, in how many attempts), capture set. Zeroed, so a second call
+ * does nothing. Cannot fail. */
 static void create_files_free(struct create_ctx *cc)
 {
+    int consistent = cc->cut.consistent, attempts = cc->cut.attempts;
+
     create_zip_srcs_clear(cc);    /* before the capture set: it counts them */
     cut_free(&cc->cut);
+    /* What the hooks and the event still say of the cut. */
+    cc->cut.consistent = consistent;
+    cc->cut.attempts = attempts;
     capture_set_free(&cc->cap);
     memset(&cc->cap, 0, sizeof(cc->cap));
     free(cc->srcs);
@@ -256,11 +262,14 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
     struct create_ctx cc;
     char tmp[PATH_MAX], final[PATH_MAX], sha[65];
     struct catalog_snapshot row;
+    struct create_readback rb;
+    struct archive *ar = NULL;
     int64_t size = 0;
-    int intent = 0, rc = -1, gated = 0;
+    int intent = 0, rc = -1, gated = 0, rc_row;
 
     memset(&cc, 0, sizeof(cc));
     memset(&row, 0, sizeof(row));
+    memset(&rb, 0, sizeof(rb));
     *snap = NULL;
     cc.s = s;
     cc.o = o;
@@ -357,9 +366,21 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
         }
         close(fd);
     }
-    if (create_zip_check(&cc, tmp) != 0)
+    /* The read-back compares the archive with 24 bytes a file of what was
+     * read: the per-file state is freed first, and the catalog row is made
+     * from the archive's own manifest (as reindex would make it). */
+    if (create_readback_take(&cc, &rb, e) != 0)
         goto out_unlink;
+    create_files_free(&cc);
     if (archive_file_sha256(tmp, sha, &size, e) != 0)
+        goto out_unlink;
+    if (create_zip_check(&cc, &rb, tmp, &ar) != 0)
+        goto out_unlink;
+    create_readback_free(&rb);
+    rc_row = snapshot_row_from_archive(ar, size, sha, &row, e);
+    archive_close(ar);
+    ar = NULL;
+    if (rc_row != 0)
         goto out_unlink;
     if (o->gate != NULL && o->gate(o->gate_ctx, e) != 0) {
         gated = 1;
@@ -376,9 +397,6 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
     }
     FAILPOINT("create.after_rename");
     if (fs_fsync_dir(s->dir, e) != 0)
-        goto out_final;
-    if (snapshot_row_from_manifest(cc.manifest, size, sha, &row, e) != 0 ||
-        create_row_files(&cc, &row, e) != 0)
         goto out_final;
     snprintf(row.signature, sizeof(row.signature), "signed");
     snprintf(row.signer, sizeof(row.signer), "%s", sign_key_id(cc.sign_key));
@@ -406,9 +424,14 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
     if (store_intent_clear(s, cc.name, "create", e) != 0)
         goto out;
     intent = 0;
-    /* Catalogued: the cut, the sources and the capture set are done with,
-     * and the Snapshot document (a tree of every file) is not built beside them. */
-    create_files_free(&cc);
+    if (o->files_apart) {
+        /* The caller reads them from the catalog, one row at a time. */
+        for (size_t i = 0; i < row.n_files; i++)
+            free(row.files[i].path);
+        free(row.files);
+        row.files = NULL;
+        row.n_files = 0;
+    }
     *snap = snapshot_json(s, &row);
     if (*snap == NULL) {
         err_set(e, ERR_IO, "out of memory");
@@ -438,6 +461,8 @@ out:
         json_decref(fd);
     }
     catalog_snapshot_clear(&row);
+    create_readback_free(&rb);
+    archive_close(ar);
     create_files_free(&cc);
     if (cc.env_masked != NULL)
         OPENSSL_cleanse(cc.env_masked, cc.env_len);

@@ -500,31 +500,3 @@ char *create_sums_text(struct create_ctx *cc, size_t *len)
     return out;
 }
 
-int create_row_files(const struct create_ctx *cc, struct catalog_snapshot *row, struct err *e)
-{
-    size_t n = cc->env_masked != NULL ? 1 : 0;
-
-    for (size_t i = 0; i < cc->cap.n; i++)
-        n += cc->cut.files[i].present ? 1 : 0;
-    free(row->files);
-    row->n_files = 0;
-    row->empty = 1;
-    if ((row->files = calloc(n + 1, sizeof(*row->files))) == NULL)
-        return err_set(e, ERR_IO, "out of memory");
-    for (size_t i = 0; i < cc->cap.n; i++) {
-        const struct cut_file *c = &cc->cut.files[i];
-        const char *sha = file_sha(cc, i);
-        if (!c->present)
-            continue;
-        if (sha == NULL)
-            return err_set(e, ERR_IO, "%s was not read through", c->cf->rel);
-        if (snapshot_row_add_file(row, c->cf->rel, (int64_t)c->limit, sha, c->cf->group, e) != 0)
-            return -1;
-    }
-    if (cc->env_masked != NULL &&
-        snapshot_row_add_file(row, MANIFEST_ENV_ENTRY, (int64_t)cc->env_len, cc->env_sha, "secrets",
-                              e) != 0)
-        return -1;
-    row->file_count = (int64_t)row->n_files;
-    return 0;
-}

@@ -102,8 +102,6 @@ static void read_reset(struct file_read *rd)
     free(rd->ring);
     pdeflate_free(rd->pd);
     EVP_MD_CTX_free(rd->md);
-    if (rd->raw != NULL)
-        zip_fclose(rd->raw);
     free(rd->dict);
     memset(rd, 0, sizeof(*rd));
 }
@@ -201,9 +199,12 @@ static int reuse_check(struct file_src *fs)
         if (rd->marked && rd->mark_at == n)
             rd->mark_crc = fs->crc;
     }
-    if (!same ||
-        (rd->raw = zip_fopen_index(reuse_zip(fs->cc->reuse), re->idx, ZIP_FL_COMPRESSED)) == NULL)
+    if (!same)
         return 0;
+    if (reuse_data_at(fs->cc->reuse, c->cf->rel, re, &rd->raw_at, fs->cc->e) != 0) {
+        fs->cc->reuse_failed = 1;
+        return -1;
+    }
     rd->raw_left = whole ? re->comp_size : re->prefix_comp;
     fs->reused = whole ? CREATE_REUSED_ENTRY : CREATE_REUSED_PREFIX;
     fs->ru->base_in = n;
@@ -231,28 +232,28 @@ static void note_prefix(struct file_src *fs)
 }
 
 /* The compressed bytes of the previous archive's entry fs->ru->re, n of
- * them, into the entry begun (rd->raw when reuse_check opened it). */
+ * them, into the entry begun (from rd->raw_at when reuse_check found it).
+ * A failure sets reuse_failed: the archive is written again without reuse. */
 static int copy_raw(struct create_ctx *cc, struct file_src *fs, uint64_t n)
 {
     struct file_read *rd = &cc->rd;
 
-    if (rd->raw == NULL &&
-        (rd->raw = zip_fopen_index(reuse_zip(cc->reuse), fs->ru->re.idx, ZIP_FL_COMPRESSED)) == NULL)
-        n = UINT64_MAX;
-    while (n > 0 && n != UINT64_MAX) {
-        zip_int64_t got = zip_fread(rd->raw, cc->io, n < CREATE_IO ? (size_t)n : CREATE_IO);
-        if (got <= 0)
-            break;
-        if (zipout_write(cc->zo, cc->io, (size_t)got) != 0)
-            return -1;
-        n -= (uint64_t)got;
-    }
-    if (n > 0) {
+    if (rd->raw_left == 0 &&
+        reuse_data_at(cc->reuse, fs->cut->cf->rel, &fs->ru->re, &rd->raw_at, cc->e) != 0) {
         cc->reuse_failed = 1;
-        return err_set(cc->e, ERR_IO, "cannot read %s from the previous archive", fs->cut->cf->rel);
+        return -1;
     }
-    zip_fclose(rd->raw);
-    rd->raw = NULL;
+    while (n > 0) {
+        size_t k = n < CREATE_IO ? (size_t)n : CREATE_IO;
+        if (reuse_read(cc->reuse, cc->io, k, rd->raw_at, cc->e) != 0) {
+            cc->reuse_failed = 1;
+            return -1;
+        }
+        if (zipout_write(cc->zo, cc->io, k) != 0)
+            return -1;
+        rd->raw_at += k;
+        n -= k;
+    }
     rd->raw_left = 0;
     return 0;
 }
@@ -598,7 +599,8 @@ static int write_once(struct create_ctx *cc, const char *tmp)
     }
     cc->zbuf = cc->io + CREATE_IO;
     if ((cc->zo = zipout_open(tmp, cc->e)) != NULL) {
-        if (write_members(cc, create_level(cc)) == 0) {
+        /* Every file, the masked .env, SHA256SUMS, the manifest and its signature. */
+        if (zipout_reserve(cc->zo, cc->cap.n + 4) == 0 && write_members(cc, create_level(cc)) == 0) {
             rc = zipout_close(cc->zo);
         } else {
             zipout_discard(cc->zo);

@@ -6,7 +6,6 @@
 
 #include <stdint.h>
 #include <jansson.h>
-#include <zip.h>
 #include <openssl/evp.h>
 #include <zlib.h>
 
@@ -20,7 +19,7 @@
 #include "zipout.h"
 
 struct create_ctx;
-struct catalog_snapshot;
+struct archive;
 
 /* What one file's entry needs beside its cut_file, kept small: a root of
  * 100,000 files holds 100,000 of these while the archive is written. The
@@ -60,8 +59,8 @@ struct file_read {
     unsigned char *ring;   /* the last CUT_TAIL_MAX bytes read (append-only files only) */
     size_t ring_len;
     int no_crc;            /* reading what a reuse record's CRC already covers */
-    zip_file_t *raw;       /* the previous entry's compressed bytes, being copied */
-    uint64_t raw_left;
+    uint64_t raw_at;       /* the previous entry's compressed bytes, to copy: where */
+    uint64_t raw_left;     /* and how many */
     unsigned char *dict;   /* the prefix's last 32 KiB, the tail's dictionary */
     size_t dict_len;
     uint64_t mark_at;      /* where this entry's last deflate block begins */
@@ -131,19 +130,38 @@ char *create_manifest_text(struct create_ctx *cc, size_t *len);
 char *create_manifest_sig(struct create_ctx *cc, size_t *len);
 char *create_sums_text(struct create_ctx *cc, size_t *len);
 
-/* Fill row's files[], file_count and empty from the records the manifest
- * was written from (snapshot_row_from_manifest takes the rest from
- * cc->manifest). 0 or -1 (ERR_IO). */
-int create_row_files(const struct create_ctx *cc, struct catalog_snapshot *row, struct err *e);
-
 /* Drop the generated manifest (cc->manifest, its text): the next write makes them again. */
 void create_manifest_forget(struct create_ctx *cc);
 
 /* Free what the records in cc->srcs hold (not the array). Cannot fail. */
 void create_zip_srcs_clear(struct create_ctx *cc);
 
+/* What the read-back compares the archive with, for one captured file
+ * present in it (in capture order, the manifest's): 24 bytes, so the cut,
+ * its sources and the capture set can be freed first. */
+struct create_read {
+    uint64_t limit;
+    uint32_t crc;
+    uint32_t path_crc;        /* CRC-32 of the relative path */
+    unsigned char in_memory;  /* read inside the window: hashed again whole */
+};
+
+struct create_readback {
+    struct create_read *files;
+    size_t n;
+    uint64_t fd_bytes;        /* of the files streamed from a descriptor */
+    int has_env;              /* the masked .env follows them */
+};
+
+/* Take rb from the cut and sources of cc. 0 or -1 (ERR_IO). Free with create_readback_free. */
+int create_readback_take(const struct create_ctx *cc, struct create_readback *rb, struct err *e);
+void create_readback_free(struct create_readback *rb);
+
 /* Read the archive at tmp back the way verify, restore, import and reindex
- * will; 0, or -1 with cc->e (ERR_IO) naming what does not check out. */
-int create_zip_check(struct create_ctx *cc, const char *tmp);
+ * will, against rb; 0 with *out the open archive (the caller's to close:
+ * the catalog row is made from it), or -1 with cc->e (ERR_IO) naming what
+ * does not check out. */
+int create_zip_check(struct create_ctx *cc, const struct create_readback *rb, const char *tmp,
+                     struct archive **out);
 
 #endif

@@ -193,6 +193,8 @@ struct create_opts {
     const char *reason;      /* for hooks: "manual", "api", "schedule", "pre-restore"; NULL = manual */
     int if_changed;          /* return the newest snapshot ("skipped": true) when no captured
                               * file differs from it (engine/unchanged.h) */
+    int files_apart;         /* 1: *snap leaves "files" out (a tree of every file: ~670 B
+                              * each); the caller reads them with engine_snapshot_files */
 };
 
 /* Capture the state root into NAME.zip and catalog it. Takes the store lock.
@@ -211,6 +213,21 @@ struct list_opts {
     const char *label_key;   /* label filter key=value, or NULL */
     const char *label_value;
 };
+
+/* One file of a snapshot, borrowed for the call. */
+struct engine_file {
+    const char *path;
+    int64_t size;
+    const char *sha256;
+    const char *group;
+};
+
+/* Call each for every file of NAME by path, one catalog row at a time
+ * (nothing is held: a front prints a snapshot of 100,000 files without a
+ * tree of them). 0, each's first non-zero return, or -1 (ERR_NOT_FOUND). */
+int engine_snapshot_files(struct store *s, const char *name,
+                          int (*each)(void *ctx, const struct engine_file *f), void *ctx,
+                          struct err *e);
 
 /* A page of snapshots, newest first: {snapshots:[...], total_count,
  * total_bytes, next_cursor}. Caller decrefs *page. */

@@ -88,6 +88,33 @@ int engine_show(struct store *s, const char *name, json_t **snap, struct err *e)
     return rc;
 }
 
+struct files_relay {
+    int (*each)(void *ctx, const struct engine_file *f);
+    void *ctx;
+};
+
+static int relay_file(void *ctx, const struct catalog_file *cf)
+{
+    const struct files_relay *r = ctx;
+    struct engine_file f = { cf->path, cf->size, cf->sha256, cf->group };
+
+    return r->each(r->ctx, &f);
+}
+
+int engine_snapshot_files(struct store *s, const char *name,
+                          int (*each)(void *ctx, const struct engine_file *f), void *ctx,
+                          struct err *e)
+{
+    struct files_relay r = { each, ctx };
+    struct op op;
+    int rc;
+
+    (void)op_begin(s, OP_READ, &op, e);   /* a query: no lock, as ever */
+    rc = catalog_files_each(s->cat, name, relay_file, &r, e);
+    op_end(&op);
+    return rc;
+}
+
 int engine_latest(struct store *s, json_t **snap, struct err *e)
 {
     struct op op;

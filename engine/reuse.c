@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -18,13 +19,24 @@
 #include "../common/fsutil.h"
 #include "manifest.h"
 #include "pdeflate.h"
+#include "zipin.h"
 
 #define REUSE_BUF (1u << 20)
 #define REUSE_MANIFEST_MAX (256u << 20)
 
+/* Where the previous archive holds one manifest file's entry. */
+struct reuse_loc {
+    uint64_t local_off, comp_size, size;
+    uint32_t crc;
+    unsigned char found;       /* 1: one deflated, unencrypted entry; 2: more than one (none used) */
+};
+
 struct reuse {
-    zip_t *za;
+    int fd;                    /* the archive hashed: the bytes hashed are the bytes copied */
     struct manifest_doc doc;   /* the previous manifest: its files as records (manifest_read) */
+    struct reuse_loc *loc;     /* doc.files[i]'s entry */
+    struct zipin_entry mf;     /* manifest.json's entry (name: MANIFEST_NAME) */
+    int have_mf;
     struct store *s;           /* its secret keys the deflate_prefix macs */
     char name[ENGINE_NAME_MAX + 1];
 };
@@ -49,26 +61,85 @@ static int fd_sha256(int fd, char hex[65])
     return r == 0 ? 0 : -1;
 }
 
-/* The previous manifest read and validated into r->doc. 0 or -1. */
+static int find_manifest(void *ctx, const struct zipin_entry *en)
+{
+    struct reuse *r = ctx;
+
+    if (strcmp(en->name, MANIFEST_NAME) == 0) {
+        r->mf = *en;
+        r->mf.name = MANIFEST_NAME;
+        r->have_mf++;
+    }
+    return 0;
+}
+
+static int locate_file(void *ctx, const struct zipin_entry *en)
+{
+    struct reuse *r = ctx;
+    const struct manifest_file *f = manifest_doc_find(&r->doc, en->name);
+    struct reuse_loc *l;
+
+    if (f == NULL)
+        return 0;
+    l = &r->loc[f - r->doc.files];
+    if (l->found) {
+        l->found = 2;
+        return 0;
+    }
+    l->found = en->method == 8 && (en->flags & 1) == 0 ? 1 : 2;
+    l->local_off = en->local_off;
+    l->comp_size = en->comp_size;
+    l->size = en->size;
+    l->crc = en->crc;
+    return 0;
+}
+
+/* The previous manifest read (inflated, its CRC and size checked) and
+ * validated into r->doc, and each of its files' entries located. 0 or -1. */
 static int read_manifest(struct reuse *r)
 {
-    zip_stat_t st;
-    zip_file_t *zf;
-    char *buf;
-    zip_int64_t got = 0, rd = 0;
     struct err e = { 0 };
-    int rc = -1;
+    unsigned char *comp = NULL;
+    char *buf = NULL;
+    uint64_t at;
+    z_stream zs;
+    int rc = -1, zok;
 
-    if (zip_stat(r->za, MANIFEST_NAME, 0, &st) != 0 || !(st.valid & ZIP_STAT_SIZE) ||
-        st.size > REUSE_MANIFEST_MAX || (buf = malloc(st.size + 1)) == NULL)
-        return -1;
-    if ((zf = zip_fopen(r->za, MANIFEST_NAME, 0)) != NULL) {
-        while ((zip_uint64_t)got < st.size && (rd = zip_fread(zf, buf + got, st.size - got)) > 0)
-            got += rd;
-        zip_fclose(zf);
-        if ((zip_uint64_t)got == st.size)
-            rc = manifest_read(buf, (size_t)got, &r->doc, &e);
+    if (zipin_each(r->fd, find_manifest, r, &e) != 0 || r->have_mf != 1 ||
+        r->mf.size > REUSE_MANIFEST_MAX || r->mf.comp_size > REUSE_MANIFEST_MAX ||
+        (r->mf.method != 0 && r->mf.method != 8) || (r->mf.flags & 1) != 0 ||
+        zipin_data_at(r->fd, &r->mf, &at, &e) != 0 ||
+        (comp = malloc(r->mf.comp_size + 1)) == NULL || (buf = malloc(r->mf.size + 1)) == NULL ||
+        zipin_pread(r->fd, comp, (size_t)r->mf.comp_size, at, &e) != 0)
+        goto out;
+    if (r->mf.method == 0) {
+        if (r->mf.comp_size != r->mf.size)
+            goto out;
+        memcpy(buf, comp, (size_t)r->mf.size);
+    } else {
+        memset(&zs, 0, sizeof(zs));
+        if (inflateInit2(&zs, -MAX_WBITS) != Z_OK)
+            goto out;
+        zs.next_in = comp;
+        zs.avail_in = (uInt)r->mf.comp_size;
+        zs.next_out = (Bytef *)buf;
+        zs.avail_out = (uInt)r->mf.size + 1;
+        zok = inflate(&zs, Z_FINISH);
+        inflateEnd(&zs);
+        if (zok != Z_STREAM_END || zs.total_out != r->mf.size)
+            goto out;
     }
+    if ((uint32_t)crc32(crc32(0L, Z_NULL, 0), (Bytef *)buf, (uInt)r->mf.size) != r->mf.crc ||
+        manifest_read(buf, (size_t)r->mf.size, &r->doc, &e) != 0)
+        goto out;
+    free(buf);
+    buf = NULL;
+    if ((r->loc = calloc(r->doc.n + 1, sizeof(*r->loc))) == NULL ||
+        zipin_each(r->fd, locate_file, r, &e) != 0)
+        goto out;
+    rc = 0;
+out:
+    free(comp);
     free(buf);
     return rc;
 }
@@ -80,7 +151,7 @@ struct reuse *reuse_open(struct store *s, const char **reason)
     char path[PATH_MAX], sha[65];
     struct reuse *r = NULL;
     const char *why = NULL;
-    int fd = -1, zerr = 0;
+    int fd = -1;
 
     memset(&row, 0, sizeof(row));
     if (catalog_snapshot_latest(s->cat, &row, &e) != 0) {
@@ -97,17 +168,13 @@ struct reuse *reuse_open(struct store *s, const char **reason)
         why = "the previous archive's SHA-256 differs from the catalog's";
         goto out;
     }
-    if ((r = calloc(1, sizeof(*r))) == NULL || lseek(fd, 0, SEEK_SET) != 0) {
+    if ((r = calloc(1, sizeof(*r))) == NULL) {
         why = "out of memory";
         goto out;
     }
     snprintf(r->name, sizeof(r->name), "%s", row.name);
     r->s = s;
-    /* The very file hashed: libzip owns fd from here. */
-    if ((r->za = zip_fdopen(fd, 0, &zerr)) == NULL) {
-        why = "the previous archive does not open";
-        goto out;
-    }
+    r->fd = fd;   /* the very file hashed */
     fd = -1;
     if (read_manifest(r) != 0 ||
         strcmp(json_string_value(json_object_get(r->doc.head, "name")), row.name) != 0) {
@@ -131,15 +198,29 @@ void reuse_close(struct reuse *r)
 {
     if (r == NULL)
         return;
-    if (r->za != NULL)
-        zip_discard(r->za);
+    if (r->fd >= 0)
+        close(r->fd);
     manifest_doc_free(&r->doc);
+    free(r->loc);
     free(r);
 }
 
-zip_t *reuse_zip(struct reuse *r)
+int reuse_data_at(struct reuse *r, const char *rel, const struct reuse_entry *re, uint64_t *at,
+                  struct err *e)
 {
-    return r->za;
+    struct zipin_entry en;
+
+    memset(&en, 0, sizeof(en));
+    en.name = rel;
+    en.name_len = strlen(rel);
+    en.local_off = re->local_off;
+    en.comp_size = re->comp_size;
+    return zipin_data_at(r->fd, &en, at, e);
+}
+
+int reuse_read(struct reuse *r, void *buf, size_t n, uint64_t off, struct err *e)
+{
+    return zipin_pread(r->fd, buf, n, off, e);
 }
 
 const char *reuse_name(const struct reuse *r)
@@ -205,25 +286,19 @@ static int uint_field(const json_t *o, const char *k, uint64_t *out)
 int reuse_find(struct reuse *r, const char *rel, struct reuse_entry *out)
 {
     const struct manifest_file *f;
+    const struct reuse_loc *l;
     const json_t *p;
-    zip_int64_t idx;
-    zip_stat_t st;
 
     memset(out, 0, sizeof(*out));
-    if (r == NULL || (f = manifest_doc_find(&r->doc, rel)) == NULL ||
-        (idx = zip_name_locate(r->za, rel, 0)) < 0 ||
-        zip_stat_index(r->za, (zip_uint64_t)idx, 0, &st) != 0)
+    if (r == NULL || (f = manifest_doc_find(&r->doc, rel)) == NULL)
         return 0;
-    if ((st.valid & (ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD | ZIP_STAT_CRC)) !=
-            (ZIP_STAT_SIZE | ZIP_STAT_COMP_SIZE | ZIP_STAT_COMP_METHOD | ZIP_STAT_CRC) ||
-        st.comp_method != ZIP_CM_DEFLATE || st.encryption_method != ZIP_EM_NONE ||
-        f->size != st.size ||
-        archive_ratio_exceeded(st.size, st.comp_size))
+    l = &r->loc[f - r->doc.files];
+    if (l->found != 1 || f->size != l->size || archive_ratio_exceeded(l->size, l->comp_size))
         return 0;
-    out->idx = (zip_uint64_t)idx;
-    out->size = st.size;
-    out->comp_size = st.comp_size;
-    out->crc = st.crc;
+    out->local_off = l->local_off;
+    out->size = l->size;
+    out->comp_size = l->comp_size;
+    out->crc = l->crc;
     out->sha256 = f->sha256;
     p = json_object_get(f->note, "deflate_prefix");
     if (json_is_object(p)) {

@@ -15,7 +15,6 @@
 
 #include <stdint.h>
 #include <jansson.h>
-#include <zip.h>
 #include <openssl/evp.h>
 
 #include "store.h"
@@ -24,7 +23,7 @@ struct reuse;
 
 /* What the previous archive holds for one path (a deflated entry). */
 struct reuse_entry {
-    zip_uint64_t idx;          /* in reuse_zip() */
+    uint64_t local_off;        /* of its local header in the previous archive */
     uint64_t size, comp_size;
     uint32_t crc;
     const char *sha256;        /* the previous manifest's, borrowed */
@@ -41,11 +40,16 @@ struct reuse_entry {
  * fails otherwise: reuse is an optimisation. */
 struct reuse *reuse_open(struct store *s, const char **reason);
 
-/* Close (NULL accepted). The zip must outlive every archive that copied from it. */
+/* Close (NULL accepted). */
 void reuse_close(struct reuse *r);
 
-/* The previous archive, for zip_source_zip and zip_fopen_index. */
-zip_t *reuse_zip(struct reuse *r);
+/* Where the compressed bytes of rel's entry re (from reuse_find) begin in
+ * the previous archive, its local header checked. 0 or -1 with e. */
+int reuse_data_at(struct reuse *r, const char *rel, const struct reuse_entry *re, uint64_t *at,
+                  struct err *e);
+
+/* n bytes of the previous archive at off, all of them. 0 or -1 with e. */
+int reuse_read(struct reuse *r, void *buf, size_t n, uint64_t off, struct err *e);
 
 /* The previous snapshot's name. */
 const char *reuse_name(const struct reuse *r);

@@ -19,15 +19,15 @@
 #define LOCAL_FIXED 30
 #define CENTRAL_FIXED 46
 
-/* The central directory's record of one entry. */
+/* The central directory's record of one entry: 48 bytes (the name's
+ * length and flags are taken from it again when the directory is written). */
 struct zipout_ent {
     const char *name;
     uint64_t off, comp, size;
     uint32_t crc;
     uint16_t dtime, ddate;
     uint32_t mode;
-    uint16_t method, flags;
-    uint16_t name_len;
+    uint16_t method;
     unsigned char z64_local;   /* the local header carries the Zip64 sizes */
 };
 
@@ -43,6 +43,7 @@ struct zipout {
     size_t n, cap;
     int open_entry;         /* ents[n] is begun */
     uint64_t data_at;       /* where the open entry's data begins */
+    size_t name_len;        /* the open entry's */
     uint64_t z64_at;
 };
 
@@ -142,6 +143,19 @@ struct zipout *zipout_open(const char *path, struct err *e)
     return z;
 }
 
+int zipout_reserve(struct zipout *z, size_t n)
+{
+    struct zipout_ent *ne;
+
+    if (n <= z->cap)
+        return 0;
+    if (n > SIZE_MAX / sizeof(*ne) || (ne = realloc(z->ents, n * sizeof(*ne))) == NULL)
+        return err_set(z->e, ERR_IO, "out of memory");
+    z->ents = ne;
+    z->cap = n;
+    return 0;
+}
+
 void zipout_set_zip64_at(struct zipout *z, uint64_t size_hint)
 {
     z->z64_at = size_hint;
@@ -172,22 +186,15 @@ int zipout_begin(struct zipout *z, const char *name, unsigned mode, time_t mtime
         return err_set(z->e, ERR_IO, "an archive entry was begun twice");
     if (name_len == 0 || name_len >= U16_MAX)
         return err_set(z->e, ERR_IO, "cannot store a file name of %zu bytes in a zip", name_len);
-    if (z->n == z->cap) {
-        size_t cap = z->cap ? z->cap * 2 : 64;
-        struct zipout_ent *ne = realloc(z->ents, cap * sizeof(*ne));
-        if (ne == NULL)
-            return err_set(z->e, ERR_IO, "out of memory");
-        z->ents = ne;
-        z->cap = cap;
-    }
+    if (z->n == z->cap && zipout_reserve(z, z->cap ? z->cap * 2 : 64) != 0)
+        return -1;
     t = &z->ents[z->n];
     memset(t, 0, sizeof(*t));
     t->name = name;
-    t->name_len = (uint16_t)name_len;
+    z->name_len = name_len;
     t->off = z->pos;
     t->mode = mode;
     t->method = (uint16_t)method;
-    t->flags = ascii(name) ? 0 : FLAG_UTF8;
     t->z64_local = size_hint >= z->z64_at;
     /* As libzip does: local time, 1980 at the earliest. */
     if (localtime_r(&mtime, &tm) == NULL)
@@ -204,7 +211,7 @@ int zipout_begin(struct zipout *z, const char *name, unsigned mode, time_t mtime
     memset(h, 0, sizeof(h));
     le32(h, SIG_LOCAL);
     le16(h + 4, version_needed(t, t->z64_local));
-    le16(h + 6, t->flags);
+    le16(h + 6, ascii(name) ? 0 : FLAG_UTF8);
     le16(h + 8, t->method);
     le16(h + 10, t->dtime);
     le16(h + 12, t->ddate);
@@ -254,7 +261,7 @@ int zipout_end(struct zipout *z, uint32_t crc, uint64_t size)
     if (t->z64_local) {
         le64(h, t->size);
         le64(h + 8, t->comp);
-        if (patch(z, t->off + LOCAL_FIXED + t->name_len + 4, h, 16) != 0)
+        if (patch(z, t->off + LOCAL_FIXED + z->name_len + 4, h, 16) != 0)
             return -1;
     }
     z->open_entry = 0;
@@ -287,6 +294,7 @@ static int put_central(struct zipout *z, const struct zipout_ent *t)
     size_t xl = 0;
     int big_size = t->size >= U32_MAX, big_comp = t->comp >= U32_MAX, big_off = t->off >= U32_MAX;
     int z64 = big_size || big_comp || big_off;
+    size_t name_len = strlen(t->name);
 
     memset(h, 0, sizeof(h));
     if (z64) {
@@ -303,19 +311,19 @@ static int put_central(struct zipout *z, const struct zipout_ent *t)
     le32(h, SIG_CENTRAL);
     le16(h + 4, MADE_BY);
     le16(h + 6, version_needed(t, z64 || t->z64_local));
-    le16(h + 8, t->flags);
+    le16(h + 8, ascii(t->name) ? 0 : FLAG_UTF8);
     le16(h + 10, t->method);
     le16(h + 12, t->dtime);
     le16(h + 14, t->ddate);
     le32(h + 16, t->crc);
     le32(h + 20, big_comp ? U32_MAX : (uint32_t)t->comp);
     le32(h + 24, big_size ? U32_MAX : (uint32_t)t->size);
-    le16(h + 28, t->name_len);
+    le16(h + 28, (unsigned)name_len);
     le16(h + 30, (unsigned)xl);
     /* comment length, disk, internal attributes: 0 */
     le32(h + 38, t->mode << 16);
     le32(h + 42, big_off ? U32_MAX : (uint32_t)t->off);
-    if (put(z, h, CENTRAL_FIXED) != 0 || put(z, t->name, t->name_len) != 0)
+    if (put(z, h, CENTRAL_FIXED) != 0 || put(z, t->name, name_len) != 0)
         return -1;
     return xl > 0 ? put(z, x, xl) : 0;
 }

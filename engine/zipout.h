@@ -60,6 +60,9 @@ int zipout_close(struct zipout *z);
 /* Abandon the archive: the file is removed. Frees z (NULL accepted). */
 void zipout_discard(struct zipout *z);
 
+/* Room for n entries' records at once (a create knows how many). 0 or -1. */
+int zipout_reserve(struct zipout *z, size_t n);
+
 /* Tests only: Zip64 local fields from this size hint up (default just below 4 GiB). */
 void zipout_set_zip64_at(struct zipout *z, uint64_t size_hint);
 

@@ -80,6 +80,25 @@ def test_create_prints_the_seed_block(ss):
     assert shown["created_at"] == b["time"]
 
 
+def test_create_json_is_the_whole_document_laid_out_as_one(ss):
+    """create --json streams files[] from the catalog into the document: the text is
+    exactly one document's 2-space, sorted-key layout, with every file of show."""
+    for i in range(3):
+        with open(os.path.join(ss.root, "state", "f\u00f6rw\u00e4rts_%d.json" % i), "w") as f:
+            f.write('{"n": %d}\n' % i)
+    rc, out, err = ss.run("--json", "create", "--name", "streamed")
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert out == json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    shown = ss.json("show", "streamed")
+    assert doc["files"] == shown["files"] and doc["file_count"] == len(doc["files"]) > 9
+    assert [f["path"] for f in doc["files"]] == sorted(f["path"] for f in doc["files"])
+    # The text block lists the same files, in the same order.
+    rc, out, err = ss.run("create", "--name", "streamed_2")
+    assert rc == 0, err
+    assert [p for p, _ in parse_create_block(out)["contents"]] == [f["path"] for f in doc["files"]]
+
+
 def test_archive_passes_unzip_and_sha256sum(ss, tmp_path):
     snap = ss.create("pre_live_v1", "--dotenv", os.path.join(ss.root, ".env"))
     zpath = ss.archive("pre_live_v1")

@@ -1,8 +1,10 @@
-/* test_zipout.c - the entry-by-entry zip writer: what it writes, libzip
- * reads with ZIP_CHECKCONS (local headers against the central directory),
- * and unzip and Python's zipfile test clean: stored and deflated entries, a
- * name that is not ASCII, an entry undone (in the window and after it was
- * written out), Zip64 local fields, and more entries than 16 bits count. */
+/* test_zipout.c - the entry-by-entry zip writer and the directory walk:
+ * what zipout writes, libzip reads with ZIP_CHECKCONS (local headers
+ * against the central directory), unzip and Python's zipfile test clean,
+ * and zipin walks to the same entries: stored and deflated entries, a name
+ * that is not ASCII, an entry undone (in the window and after it was
+ * written out), Zip64 local fields, and more entries than 16 bits count;
+ * zipin refuses what is not a whole zip. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <zip.h>
 #include <zlib.h>
 
+#include "../../engine/zipin.h"
 #include "../../engine/zipout.h"
 #include "unit_tmp.h"
 
@@ -100,6 +104,73 @@ static void assert_tools_accept(const char *path)
     }
 }
 
+struct walk {
+    size_t n;
+    char last[64];
+    uint64_t last_size, last_comp, last_off;
+    uint32_t last_crc;
+    int last_method;
+};
+
+static int walk_one(void *ctx, const struct zipin_entry *en)
+{
+    struct walk *w = ctx;
+
+    w->n++;
+    snprintf(w->last, sizeof(w->last), "%s", en->name);
+    w->last_size = en->size;
+    w->last_comp = en->comp_size;
+    w->last_off = en->local_off;
+    w->last_crc = en->crc;
+    w->last_method = en->method;
+    return 0;
+}
+
+/* zipin walks path to n entries, the last of them name with size and
+ * CRC as libzip reads them, and its data where libzip finds it. */
+static void assert_walk(const char *path, size_t n, const char *name)
+{
+    struct err e = { 0 };
+    struct walk w = { 0 };
+    int fd = open(path, O_RDONLY);
+    zip_t *za = open_checked(path);
+    zip_stat_t st;
+    uint64_t at;
+    struct zipin_entry en = { 0 };
+
+    assert_true(fd >= 0);
+    assert_int_equal(zipin_each(fd, walk_one, &w, &e), 0);
+    assert_int_equal(w.n, n);
+    assert_string_equal(w.last, name);
+    assert_int_equal(zip_stat(za, name, 0, &st), 0);
+    assert_int_equal(w.last_size, st.size);
+    assert_int_equal(w.last_comp, st.comp_size);
+    assert_int_equal(w.last_crc, st.crc);
+    assert_int_equal(w.last_method, st.comp_method);
+    en.name = w.last;
+    en.name_len = strlen(w.last);
+    en.local_off = w.last_off;
+    en.comp_size = w.last_comp;
+    assert_int_equal(zipin_data_at(fd, &en, &at, &e), 0);
+    if (st.comp_method == ZIP_CM_STORE && st.size > 0) {
+        unsigned char *a = malloc(st.size), *b = malloc(st.size);
+        zip_file_t *zf = zip_fopen(za, name, 0);
+        assert_int_equal(zip_fread(zf, a, st.size), (zip_int64_t)st.size);
+        zip_fclose(zf);
+        assert_int_equal(zipin_pread(fd, b, st.size, at, &e), 0);
+        assert_memory_equal(a, b, st.size);
+        free(a);
+        free(b);
+    }
+    /* A name that is not the local header's is refused. */
+    en.name = "x";
+    en.name_len = 1;
+    assert_int_equal(zipin_data_at(fd, &en, &at, &e), -1);
+    assert_int_equal(e.code, ERR_VERIFY);
+    zip_close(za);
+    close(fd);
+}
+
 static void test_entries_and_undo(void **state)
 {
     (void)state;
@@ -163,6 +234,7 @@ static void test_entries_and_undo(void **state)
     }
     zip_close(za);
     assert_tools_accept(unit_path);
+    assert_walk(unit_path, 3, "state/big.bin");
     free(big);
     free(d);
 }
@@ -191,6 +263,7 @@ static void test_zip64_local_fields(void **state)
     assert_entry(za, "state/f1.txt", "entry 1 of three\n", 17);
     zip_close(za);
     assert_tools_accept(unit_path);
+    assert_walk(unit_path, 3, "state/f2.txt");
 }
 
 static void test_more_entries_than_16_bits(void **state)
@@ -218,6 +291,7 @@ static void test_more_entries_than_16_bits(void **state)
     assert_entry(za, "state/s/000000.json", "{}\n", 3);
     zip_close(za);
     assert_tools_accept(unit_path);
+    assert_walk(unit_path, N, "state/s/069999.json");
     for (int i = 0; i < N; i++)
         free(names[i]);
     free(names);
@@ -250,6 +324,54 @@ static void test_misuse_is_refused(void **state)
     assert_non_null(strstr(e.msg, "cannot create /nonexistent-dir/t.zip"));
 }
 
+static int count_one(void *ctx, const struct zipin_entry *en)
+{
+    (void)en;
+    ++*(size_t *)ctx;
+    return 0;
+}
+
+/* zipin refuses a file cut short, one with no end record and a directory
+ * entry with a broken signature, and stops where its callback says. */
+static void test_zipin_refuses_broken(void **state)
+{
+    (void)state;
+    struct err e = { 0 };
+    struct zipout *z = zipout_open(unit_path, &e);
+    struct stat st;
+    size_t n = 0;
+    int fd;
+
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(zipout_begin(z, i ? "b.txt" : "a.txt", 0100644, 1764000000, ZIPOUT_STORE, 2), 0);
+        assert_int_equal(zipout_write(z, "ok", 2), 0);
+        assert_int_equal(zipout_end(z, crc_of("ok", 2), 2), 0);
+    }
+    assert_int_equal(zipout_close(z), 0);
+    assert_int_equal(stat(unit_path, &st), 0);
+    fd = open(unit_path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(zipin_each(fd, count_one, &n, &e), 0);
+    assert_int_equal(n, 2);
+    /* A central entry's signature broken. */
+    assert_int_equal(pwrite(fd, "XXXX", 4, st.st_size - 22 - (46 + 5)), 4);
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(zipin_each(fd, count_one, &n, &e), -1);
+    assert_int_equal(e.code, ERR_VERIFY);
+    /* Cut short: no end record. */
+    assert_int_equal(ftruncate(fd, st.st_size - 10), 0);
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(zipin_each(fd, count_one, &n, &e), -1);
+    assert_int_equal(e.code, ERR_VERIFY);
+    assert_non_null(strstr(e.msg, "no end of central directory"));
+    /* Too short to be a zip at all. */
+    assert_int_equal(ftruncate(fd, 5), 0);
+    memset(&e, 0, sizeof(e));
+    assert_int_equal(zipin_each(fd, count_one, &n, &e), -1);
+    assert_non_null(strstr(e.msg, "not a zip archive"));
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +379,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zip64_local_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_more_entries_than_16_bits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_misuse_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zipin_refuses_broken, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

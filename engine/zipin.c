@@ -1,0 +1,245 @@
+/* zipin.c - a zip's central directory walked entry by entry (zipin.h). */
+#include "zipin.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SIG_LOCAL 0x04034b50u
+#define SIG_CENTRAL 0x02014b50u
+#define SIG_END 0x06054b50u
+#define SIG_END64 0x06064b50u
+#define SIG_LOCATOR64 0x07064b50u
+#define END_MIN 22
+#define END_SCAN (END_MIN + 0xffff)    /* the end record and the longest comment */
+#define CENTRAL_FIXED 46
+#define LOCAL_FIXED 30
+#define WINDOW (1u << 20)              /* > the largest central record (46 + 3 * 65535) */
+
+static uint16_t rd16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t rd32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const unsigned char *p)
+{
+    return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+int zipin_pread(int fd, void *buf, size_t n, uint64_t off, struct err *e)
+{
+    unsigned char *p = buf;
+
+    while (n > 0) {
+        ssize_t r = pread(fd, p, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return err_sys(e, errno, "reading the archive");
+        if (r == 0)
+            return err_set(e, ERR_VERIFY, "the archive ends early");
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+/* The directory's offset, size and entry count, from the end records. */
+static int find_directory(int fd, uint64_t file_size, uint64_t *cd_off, uint64_t *cd_size,
+                          uint64_t *count, struct err *e)
+{
+    size_t scan = file_size < END_SCAN ? (size_t)file_size : END_SCAN;
+    unsigned char *buf = malloc(scan > 0 ? scan : 1), *end = NULL;
+    uint64_t end_at;
+    int rc = -1;
+
+    if (buf == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    if (scan < END_MIN) {
+        err_set(e, ERR_VERIFY, "not a zip archive: %llu bytes", (unsigned long long)file_size);
+        goto out;
+    }
+    if (zipin_pread(fd, buf, scan, file_size - scan, e) != 0)
+        goto out;
+    for (size_t i = scan - END_MIN + 1; i-- > 0;)
+        if (rd32(buf + i) == SIG_END && i + END_MIN + rd16(buf + i + 20) == scan) {
+            end = buf + i;
+            break;
+        }
+    if (end == NULL) {
+        err_set(e, ERR_VERIFY, "not a zip archive: no end of central directory record");
+        goto out;
+    }
+    end_at = file_size - scan + (uint64_t)(end - buf);
+    if (rd16(end + 4) != 0 || rd16(end + 6) != 0 || rd16(end + 8) != rd16(end + 10)) {
+        err_set(e, ERR_VERIFY, "a multi-disk zip archive");
+        goto out;
+    }
+    *count = rd16(end + 10);
+    *cd_size = rd32(end + 12);
+    *cd_off = rd32(end + 16);
+    if (*count == 0xffff || *cd_size == 0xffffffffu || *cd_off == 0xffffffffu) {
+        unsigned char loc[20], e64[56];
+        if (end_at < 20 || zipin_pread(fd, loc, 20, end_at - 20, e) != 0)
+            goto out;
+        if (rd32(loc) != SIG_LOCATOR64 || rd64(loc + 8) > end_at - 20 - 56 ||
+            zipin_pread(fd, e64, 56, rd64(loc + 8), e) != 0 || rd32(e64) != SIG_END64) {
+            err_set(e, ERR_VERIFY, "the zip's Zip64 end record is missing or broken");
+            goto out;
+        }
+        *count = rd64(e64 + 32);
+        *cd_size = rd64(e64 + 40);
+        *cd_off = rd64(e64 + 48);
+        end_at = rd64(loc + 8);
+    }
+    if (*cd_off > end_at || *cd_size > end_at - *cd_off) {
+        err_set(e, ERR_VERIFY, "the zip's central directory lies outside the file");
+        goto out;
+    }
+    rc = 0;
+out:
+    free(buf);
+    return rc;
+}
+
+/* The Zip64 extra field's values where the 32-bit ones say so. */
+static int zip64_extra(const unsigned char *x, size_t xl, struct zipin_entry *en, int big_size,
+                       int big_comp, int big_off)
+{
+    while (xl >= 4) {
+        uint16_t tag = rd16(x), len = rd16(x + 2);
+        if ((size_t)len + 4 > xl)
+            return -1;
+        if (tag == 0x0001) {
+            size_t at = 4, need = 8u * (size_t)(big_size + big_comp + big_off);
+            if (len < need)
+                return -1;
+            if (big_size)
+                en->size = rd64(x + at), at += 8;
+            if (big_comp)
+                en->comp_size = rd64(x + at), at += 8;
+            if (big_off)
+                en->local_off = rd64(x + at);
+            return 0;
+        }
+        x += 4 + len;
+        xl -= 4 + (size_t)len;
+    }
+    return big_size || big_comp || big_off ? -1 : 0;
+}
+
+int zipin_each(int fd, zipin_fn each, void *ctx, struct err *e)
+{
+    struct stat st;
+    uint64_t cd_off = 0, cd_size = 0, count = 0, done = 0, at;
+    unsigned char *win = NULL;
+    char *name = NULL;
+    size_t have = 0, pos = 0;
+    int rc = -1;
+
+    if (fstat(fd, &st) != 0)
+        return err_sys(e, errno, "reading the archive");
+    if (find_directory(fd, (uint64_t)st.st_size, &cd_off, &cd_size, &count, e) != 0)
+        return -1;
+    if ((win = malloc(WINDOW)) == NULL || (name = malloc(0x10000)) == NULL) {
+        err_set(e, ERR_IO, "out of memory");
+        goto out;
+    }
+    at = cd_off;
+    for (uint64_t n = 0; n < count; n++) {
+        struct zipin_entry en;
+        size_t nl, xl, cl, rec;
+        /* Keep a whole record in the window: refill from where it begins. */
+        if (have - pos < CENTRAL_FIXED ||
+            have - pos < CENTRAL_FIXED + (size_t)rd16(win + pos + 28) + rd16(win + pos + 30) +
+                             rd16(win + pos + 32)) {
+            uint64_t left = cd_size - done;
+            size_t want = left < WINDOW ? (size_t)left : WINDOW;
+            if (want < CENTRAL_FIXED) {
+                err_set(e, ERR_VERIFY, "the zip's central directory ends early");
+                goto out;
+            }
+            if (zipin_pread(fd, win, want, at, e) != 0)
+                goto out;
+            have = want;
+            pos = 0;
+        }
+        if (rd32(win + pos) != SIG_CENTRAL) {
+            err_set(e, ERR_VERIFY, "the zip's central directory entry %llu is broken",
+                    (unsigned long long)n);
+            goto out;
+        }
+        nl = rd16(win + pos + 28);
+        xl = rd16(win + pos + 30);
+        cl = rd16(win + pos + 32);
+        rec = CENTRAL_FIXED + nl + xl + cl;
+        if (rec > have - pos) {
+            err_set(e, ERR_VERIFY, "the zip's central directory ends early");
+            goto out;
+        }
+        memset(&en, 0, sizeof(en));
+        en.flags = rd16(win + pos + 8);
+        en.method = rd16(win + pos + 10);
+        en.crc = rd32(win + pos + 16);
+        en.comp_size = rd32(win + pos + 20);
+        en.size = rd32(win + pos + 24);
+        en.local_off = rd32(win + pos + 42);
+        if (zip64_extra(win + pos + CENTRAL_FIXED + nl, xl, &en, en.size == 0xffffffffu,
+                        en.comp_size == 0xffffffffu, en.local_off == 0xffffffffu) != 0) {
+            err_set(e, ERR_VERIFY, "the zip's central directory entry %llu has a broken Zip64 field",
+                    (unsigned long long)n);
+            goto out;
+        }
+        memcpy(name, win + pos + CENTRAL_FIXED, nl);
+        name[nl] = '\0';
+        en.name = name;
+        en.name_len = nl;
+        pos += rec;
+        at += rec;
+        done += rec;
+        if ((rc = each(ctx, &en)) != 0)
+            goto out;
+        rc = -1;
+    }
+    rc = 0;
+out:
+    free(win);
+    free(name);
+    return rc;
+}
+
+int zipin_data_at(int fd, const struct zipin_entry *en, uint64_t *at, struct err *e)
+{
+    unsigned char small[LOCAL_FIXED + 256], *h = small;
+    size_t n = LOCAL_FIXED + en->name_len;
+    struct stat st;
+    uint64_t data;
+    int ok;
+
+    if (fstat(fd, &st) != 0)
+        return err_sys(e, errno, "reading the archive");
+    if (n > sizeof(small) && (h = malloc(n)) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    if (zipin_pread(fd, h, n, en->local_off, e) != 0) {
+        if (h != small)
+            free(h);
+        return -1;
+    }
+    ok = rd32(h) == SIG_LOCAL && rd16(h + 26) == en->name_len &&
+         memcmp(h + LOCAL_FIXED, en->name, en->name_len) == 0;
+    data = en->local_off + n + rd16(h + 28);
+    if (h != small)
+        free(h);
+    if (!ok || data > (uint64_t)st.st_size || en->comp_size > (uint64_t)st.st_size - data)
+        return err_set(e, ERR_VERIFY, "%.200s: its local header is broken", en->name);
+    *at = data;
+    return 0;
+}
