@@ -303,8 +303,17 @@ const struct manifest_file *archive_file_entry(const struct archive *a, const ch
     return manifest_doc_find(&a->doc, path);
 }
 
+void archive_forget_manifest_text(struct archive *a)
+{
+    free(a->manifest_raw);
+    a->manifest_raw = NULL;
+    a->manifest_len = 0;
+}
+
 json_t *archive_manifest_tree(const struct archive *a)
 {
+    if (a->manifest_raw == NULL)
+        return NULL;
     return json_loadb(a->manifest_raw, a->manifest_len, JSON_REJECT_DUPLICATES, NULL);
 }
 

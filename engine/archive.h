@@ -49,6 +49,13 @@ const struct manifest_file *archive_file(const struct archive *a, size_t i);
  * memory): for showing it, never for reading files. */
 json_t *archive_manifest_tree(const struct archive *a);
 
+/* Free manifest.json's text (the head and records stay): a reader that
+ * needs neither the signature nor the whole tree does not hold a second
+ * copy of a large manifest. archive_manifest_tree then returns NULL and
+ * archive_signature an empty manifest, which no signature verifies.
+ * Cannot fail. */
+void archive_forget_manifest_text(struct archive *a);
+
 /* manifest.json's exact bytes and, when the archive is signed, the bytes of
  * manifest.json.sig (all borrowed). Returns 1 when signed, 0 when not; what
  * the signature is worth is engine/signing.c's to say. */

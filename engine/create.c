@@ -178,6 +178,7 @@ static int capture_and_write(struct create_ctx *cc, const char *tmp, struct err 
                     fs->chain = &cc->chain;
             }
         }
+        cc->positions = create_captured_positions(cc);
         FAILPOINT("create.before_zip");
         if (create_zip_write(cc, tmp) == 0)
             break;
@@ -377,6 +378,7 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
     if (create_zip_check(&cc, &rb, tmp, &ar) != 0)
         goto out_unlink;
     create_readback_free(&rb);
+    archive_forget_manifest_text(ar);   /* the row needs the head and records only */
     rc_row = snapshot_row_from_archive(ar, size, sha, &row, e);
     archive_close(ar);
     ar = NULL;

@@ -135,8 +135,7 @@ static void put_int(struct text *t, uint64_t v)
     put(t, n, (size_t)snprintf(n, sizeof(n), "%llu", (unsigned long long)v));
 }
 
-/* The positions count, from positions.json's captured bytes when they are in memory. */
-static int64_t captured_positions(const struct create_ctx *cc)
+int64_t create_captured_positions(const struct create_ctx *cc)
 {
     for (size_t i = 0; i < cc->cap.n; i++) {
         const struct cut_file *c = &cc->cut.files[i];
@@ -314,7 +313,7 @@ static json_t *manifest_head(struct create_ctx *cc)
     json_t *m;
 
     engine_time_format(cc->now, created, sizeof(created));
-    int64_t positions = captured_positions(cc);
+    int64_t positions = cc->positions;
     clock_gettime(CLOCK_REALTIME, &ts);
     m = json_pack("{s:i,s:s,s:s,s:I,s:s,s:o,s:s,s:s,s:o,s:b,s:O,s:o,s:o,s:s,s:o}",
                   "format", MANIFEST_FORMAT, "name", cc->name, "created_at", created,

@@ -481,8 +481,18 @@ static int write_entry(struct create_ctx *cc, struct file_src *fs, int level)
             return -1;
         r = entry_end(cc, ZIPOUT_DEFLATE, c->crc, c->limit);
     } else if (c->buf != NULL) {
-        return write_mem(cc, c->cf->rel, c->buf, (size_t)c->limit, c->crc, S_IFREG | c->mode,
-                         c->id.mtime.tv_sec, stored ? 0 : level);
+        if (write_mem(cc, c->cf->rel, c->buf, (size_t)c->limit, c->crc, S_IFREG | c->mode,
+                      c->id.mtime.tv_sec, stored ? 0 : level) != 0)
+            return -1;
+        /* In the archive now. Without a previous archive to copy from, this
+         * write is never done again from the same cut (a moved file takes
+         * a new one), so the bytes need not stay beside what follows. */
+        if (cc->reuse == NULL) {
+            free(c->buf);
+            c->buf = NULL;
+            c->released = 1;
+        }
+        return 0;
     } else if (c->fd < 0) {
         return err_set(cc->e, ERR_IO, "%s: its bytes are no longer held", c->cf->rel);
     } else {

@@ -93,6 +93,7 @@ struct create_ctx {
     json_t *hooks;         /* results of the hooks that ran */
     struct chain_scan chain;
     int chain_idx;         /* index of the chain in cap.files, or -1 */
+    int64_t positions;     /* positions.json's count (create_captured_positions) */
     json_t *chain_tip;
     uint64_t chain_from;   /* the chain's bytes before it are in the scan's state already */
     struct chain_mark chain_mark;       /* the scan at the chain entry's mark_at */
@@ -129,6 +130,10 @@ int create_zip_write(struct create_ctx *cc, const char *tmp);
 char *create_manifest_text(struct create_ctx *cc, size_t *len);
 char *create_manifest_sig(struct create_ctx *cc, size_t *len);
 char *create_sums_text(struct create_ctx *cc, size_t *len);
+
+/* The positions count, from positions.json's captured bytes when they are
+ * in memory (-1 otherwise): taken once the cut is, into cc->positions. */
+int64_t create_captured_positions(const struct create_ctx *cc);
 
 /* Drop the generated manifest (cc->manifest, its text): the next write makes them again. */
 void create_manifest_forget(struct create_ctx *cc);
