@@ -100,10 +100,6 @@ static int require_check(struct create_ctx *cc, struct err *e)
                    "is the volume mounted?", cc->s->cfg->root);
 }
 
-/* The post hook, once, when the hook phase began (the pre hook ran, or
- * there is none): right after the cut, so a paused bot resumes before the
- * compression, or on the way out of a create that failed before that. A
- * failing post hook does not undo a capture: it warns (and alerts). */
 /* The per-file state of a create: sources, cut (but whether it was
  * consistent, in how many attempts), capture set. Zeroed, so a second call
  * does nothing. Cannot fail. */
@@ -122,6 +118,10 @@ static void create_files_free(struct create_ctx *cc)
     cc->srcs = NULL;
 }
 
+/* The post hook, once, when the hook phase began (the pre hook ran, or
+ * there is none): right after the cut, so a paused bot resumes before the
+ * compression, or on the way out of a create that failed before that. A
+ * failing post hook does not undo a capture: it warns (and alerts). */
 static void post_hook(struct create_ctx *cc, const char *result)
 {
     const struct hook_spec *h = cc->s->cfg->post_snapshot;
@@ -164,18 +164,18 @@ static int capture_and_write(struct create_ctx *cc, const char *tmp, struct err 
         chain_scan_init(&cc->chain, p ? p->chain_seq : NULL, p ? p->chain_hash : NULL,
                         p ? p->chain_prev : NULL);
         cc->chain_idx = -1;
+        cc->chain_streamed = 0;
         create_zip_srcs_clear(cc);
         for (size_t i = 0; i < cc->cap.n; i++) {
             struct file_src *fs = &cc->srcs[i];
+            struct cut_file *c = &cc->cut.files[i];
             memset(fs, 0, sizeof(*fs));
-            fs->cc = cc;
-            fs->cut = &cc->cut.files[i];
-            if (fs->cut->present && strcmp(fs->cut->cf->rel, chain_path) == 0) {
+            if (c->present && strcmp(c->cf->rel, chain_path) == 0) {
                 cc->chain_idx = (int)i;
-                if (fs->cut->buf != NULL)
-                    chain_scan_feed(&cc->chain, fs->cut->buf, (size_t)fs->cut->limit);
+                if (c->buf != NULL)
+                    chain_scan_feed(&cc->chain, c->buf, (size_t)c->limit);
                 else
-                    fs->chain = &cc->chain;
+                    cc->chain_streamed = 1;
             }
         }
         cc->positions = create_captured_positions(cc);

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "capture.h"
+#include "../common/fsutil.h"
 #include "../db/catalog.h"
 #include "manifest.h"
 #include "meta.h"
@@ -151,7 +152,7 @@ int64_t create_captured_positions(const struct create_ctx *cc)
  * deflate stream ("deflate_prefix"), as the file's object in the
  * manifest's "reuse"."files" (files[] stays as it always was), or NULL
  * when there is nothing to say. *bad on failure. */
-static json_t *reuse_note(const struct file_src *fs, int *bad)
+static json_t *reuse_note(struct create_ctx *cc, const struct file_src *fs, int *bad)
 {
     json_t *f = json_object(), *dp = NULL;
 
@@ -164,10 +165,10 @@ static json_t *reuse_note(const struct file_src *fs, int *bad)
          * and so does its chain state (same bytes, same field names). */
         struct chain_mark m;
         if (fs->ru->re.has_prefix)
-            dp = reuse_prefix_json(fs->cc->s, fs->cc->name, fs->cut->cf->rel, fs->ru->re.prefix_bytes,
+            dp = reuse_prefix_json(cc->s, cc->name, src_cut(cc, fs)->cf->rel, fs->ru->re.prefix_bytes,
                                    fs->ru->re.prefix_comp, fs->ru->re.prefix_sha256, fs->ru->re.prefix_crc,
-                                   fs->chain != NULL && fs->ru->re.prefix_chain != NULL &&
-                                   chain_mark_parse(fs->ru->re.prefix_chain, fs->chain, &m) == 0
+                                   src_chain(cc, fs) != NULL && fs->ru->re.prefix_chain != NULL &&
+                                   chain_mark_parse(fs->ru->re.prefix_chain, src_chain(cc, fs), &m) == 0
                                        ? json_deep_copy(fs->ru->re.prefix_chain) : NULL);
     } else {
         if (fs->reused == CREATE_REUSED_PREFIX &&
@@ -175,15 +176,15 @@ static json_t *reuse_note(const struct file_src *fs, int *bad)
              json_object_set_new(f, "reused_bytes", json_integer((json_int_t)fs->ru->base_in)) != 0))
             goto fail;
         if (fs->has_dp)
-            dp = reuse_prefix_json(fs->cc->s, fs->cc->name, fs->cut->cf->rel, fs->ru->dp_bytes,
+            dp = reuse_prefix_json(cc->s, cc->name, src_cut(cc, fs)->cf->rel, fs->ru->dp_bytes,
                                    fs->ru->dp_comp, fs->ru->dp_sha, fs->ru->dp_crc,
-                                   fs->chain != NULL && fs->cc->chain_mark.valid
-                                       ? chain_mark_json(&fs->cc->chain_mark, fs->chain) : NULL);
+                                   src_chain(cc, fs) != NULL && cc->chain_mark.valid
+                                       ? chain_mark_json(&cc->chain_mark, src_chain(cc, fs)) : NULL);
     }
     /* The chain's scan resumed from the record's state: its lines before
      * this offset were not parsed again (for the bench and debugging). */
-    if (fs->chain != NULL && fs->reused != CREATE_REUSED_NONE && fs->cc->chain_from > 0 &&
-        json_object_set_new(f, "chain_scanned_from", json_integer((json_int_t)fs->cc->chain_from)) != 0)
+    if (src_chain(cc, fs) != NULL && fs->reused != CREATE_REUSED_NONE && cc->chain_from > 0 &&
+        json_object_set_new(f, "chain_scanned_from", json_integer((json_int_t)cc->chain_from)) != 0)
         goto fail;
     if (dp != NULL && json_object_set_new(f, "deflate_prefix", dp) != 0) {
         dp = NULL;
@@ -200,15 +201,18 @@ fail:
     return NULL;
 }
 
-/* The SHA-256 of file i's entry, from the one read that produced it, or
- * NULL when it was not read through. */
-static const char *file_sha(const struct create_ctx *cc, size_t i)
+/* The SHA-256 of file i's entry as hex (in buf, or the cut's when it
+ * hashed the file), or NULL when it was not read through. */
+static const char *file_sha(const struct create_ctx *cc, size_t i, char buf[65])
 {
     const struct cut_file *c = &cc->cut.files[i];
 
-    if (cut_in_memory(c))
+    if (cut_in_memory(c) || c->hashed)
         return c->sha256;
-    return cc->srcs[i].finished ? cc->srcs[i].sha256 : NULL;
+    if (!cc->srcs[i].finished)
+        return NULL;
+    fs_hex(cc->srcs[i].sha, sizeof(cc->srcs[i].sha), buf);
+    return buf;
 }
 
 /* One "key": "value", member of a file's object, and the comma after it. */
@@ -240,7 +244,8 @@ static int put_files(struct text *t, const struct create_ctx *cc)
     put(t, "[", 1);
     for (size_t i = 0; i < cc->cap.n; i++) {
         const struct cut_file *c = &cc->cut.files[i];
-        const char *sha = file_sha(cc, i);
+        char shabuf[65];
+        const char *sha = file_sha(cc, i, shabuf);
         if (!c->present)
             continue;
         if (sha == NULL)
@@ -272,7 +277,7 @@ static int put_reuse(struct text *t, struct create_ctx *cc, int *any)
     for (size_t i = 0; i < cc->cap.n && !bad; i++) {
         const struct file_src *fs = &cc->srcs[i];
         json_t *note;
-        if (!cc->cut.files[i].present || (note = reuse_note(fs, &bad)) == NULL)
+        if (!cc->cut.files[i].present || (note = reuse_note(cc, fs, &bad)) == NULL)
             continue;
         if (!*any) {
             put_key(t, "reuse", 1);
@@ -283,7 +288,7 @@ static int put_reuse(struct text *t, struct create_ctx *cc, int *any)
             put(t, ",", 1);
         *any = 1;
         /* Capture order is strcmp order, which JSON_SORT_KEYS gives too. */
-        put_key(t, fs->cut->cf->rel, 3);
+        put_key(t, src_cut(cc, fs)->cf->rel, 3);
         put_json(t, note, 3);
         json_decref(note);
         if (fs->reused != CREATE_REUSED_NONE)
@@ -484,7 +489,8 @@ char *create_sums_text(struct create_ctx *cc, size_t *len)
         return NULL;
     out[0] = '\0';
     for (size_t i = 0; i < cc->cap.n; i++) {
-        const char *sha = file_sha(cc, i);
+        char shabuf[65];
+        const char *sha = file_sha(cc, i, shabuf);
         if (!cc->cut.files[i].present)
             continue;
         if (sha == NULL) {

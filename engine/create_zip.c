@@ -34,14 +34,16 @@ void create_zip_sha_hex(EVP_MD_CTX *md, char out[65])
 
 /* Every byte read from a file: into its hash and CRC, the end of an
  * append-only file into the ring, the chain into its scan. */
-static void tap_bytes(struct file_src *fs, const unsigned char *data, size_t r)
+static void tap_bytes(struct create_ctx *cc, struct file_src *fs, const unsigned char *data,
+                      size_t r)
 {
-    struct file_read *rd = &fs->cc->rd;
+    struct file_read *rd = &cc->rd;
+    struct chain_scan *chain = src_chain(cc, fs);
 
     EVP_DigestUpdate(rd->md, data, r);
     if (!rd->no_crc)
         fs->crc = (uint32_t)crc32(fs->crc, data, (uInt)r);
-    if (fs->cut->append) {
+    if (src_cut(cc, fs)->append) {
         if (r >= CUT_TAIL_MAX) {
             memcpy(rd->ring, data + r - CUT_TAIL_MAX, CUT_TAIL_MAX);
             rd->ring_len = CUT_TAIL_MAX;
@@ -55,9 +57,9 @@ static void tap_bytes(struct file_src *fs, const unsigned char *data, size_t r)
             rd->ring_len += r;
         }
     }
-    if (fs->chain != NULL && rd->done + r > fs->cc->chain_from) {
-        size_t skip = rd->done >= fs->cc->chain_from ? 0 : (size_t)(fs->cc->chain_from - rd->done);
-        chain_scan_feed(fs->chain, data + skip, r - skip);
+    if (chain != NULL && rd->done + r > cc->chain_from) {
+        size_t skip = rd->done >= cc->chain_from ? 0 : (size_t)(cc->chain_from - rd->done);
+        chain_scan_feed(chain, data + skip, r - skip);
     }
     rd->done += (uint64_t)r;
 }
@@ -66,34 +68,36 @@ static void tap_bytes(struct file_src *fs, const unsigned char *data, size_t r)
  * deflate block begins) are taken on the way through. */
 static void file_tap(void *ud, const unsigned char *data, size_t r)
 {
-    struct file_src *fs = ud;
-    struct file_read *rd = &fs->cc->rd;
+    struct create_ctx *cc = ud;
+    struct file_src *fs = cc->rd.fs;
+    struct file_read *rd = &cc->rd;
 
     if (!rd->marked && rd->mark_at > rd->done && rd->mark_at <= rd->done + r) {
         size_t k = (size_t)(rd->mark_at - rd->done);
-        tap_bytes(fs, data, k);
+        tap_bytes(cc, fs, data, k);
         rd->marked = reuse_sha_so_far(rd->md, rd->mark_sha) == 0;
         rd->mark_crc = fs->crc;
-        if (fs->chain != NULL)
-            chain_scan_mark(fs->chain, rd->mark_at, &fs->cc->chain_mark);
+        struct chain_scan *chain = src_chain(cc, fs);
+        if (chain != NULL)
+            chain_scan_mark(chain, rd->mark_at, &cc->chain_mark);
         data += k;
         r -= k;
     }
     if (r > 0)
-        tap_bytes(fs, data, r);
+        tap_bytes(cc, fs, data, r);
 }
 
 /* All of an append-only file's bytes are through: do they still end with
  * what was there when the cut was taken? */
-static int tail_check(struct file_src *fs)
+static int tail_check(struct create_ctx *cc, struct file_src *fs)
 {
-    const struct cut_file *c = fs->cut;
-    struct file_read *rd = &fs->cc->rd;
+    const struct cut_file *c = src_cut(cc, fs);
+    struct file_read *rd = &cc->rd;
 
     if (!c->append || (rd->ring_len == c->tail_len && memcmp(rd->ring, c->tail, c->tail_len) == 0))
         return 0;
-    fs->cc->moved = 1;
-    return err_set(fs->cc->e, ERR_UNSTABLE, "%s was rewritten while it was being read", c->cf->rel);
+    cc->moved = 1;
+    return err_set(cc->e, ERR_UNSTABLE, "%s was rewritten while it was being read", c->cf->rel);
 }
 
 /* The read's buffers and streams freed; rd no longer anyone's. */
@@ -107,10 +111,11 @@ static void read_reset(struct file_read *rd)
 }
 
 /* Back to the file's first byte with nothing read: rd is fs's. */
-static int src_rewind(struct file_src *fs)
+static int src_rewind(struct create_ctx *cc, struct file_src *fs)
 {
-    struct cut_file *c = fs->cut;
-    struct file_read *rd = &fs->cc->rd;
+    struct cut_file *c = src_cut(cc, fs);
+    struct file_read *rd = &cc->rd;
+    struct chain_scan *chain = src_chain(cc, fs);
 
     read_reset(rd);
     rd->fs = fs;
@@ -119,25 +124,24 @@ static int src_rewind(struct file_src *fs)
     if (fs->ru != NULL)
         fs->ru->base_in = fs->ru->base_out = 0;
     fs->crc = (uint32_t)crc32(0L, Z_NULL, 0);
-    if (fs->chain != NULL) {
-        chain_scan_free(fs->chain);
-        chain_scan_init(fs->chain, fs->chain->f_seq, fs->chain->f_hash, fs->chain->f_prev);
-        fs->cc->chain_from = 0;
-        fs->cc->chain_mark.valid = 0;
+    if (chain != NULL) {
+        chain_scan_free(chain);
+        chain_scan_init(chain, chain->f_seq, chain->f_hash, chain->f_prev);
+        cc->chain_from = 0;
+        cc->chain_mark.valid = 0;
     }
     if (lseek(c->fd, 0, SEEK_SET) != 0)
-        return err_sys(fs->cc->e, errno, "read %s", c->cf->rel);
+        return err_sys(cc->e, errno, "read %s", c->cf->rel);
     if ((c->append && (rd->ring = malloc(CUT_TAIL_MAX)) == NULL) ||
         (rd->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(rd->md, EVP_sha256(), NULL) != 1)
-        return err_set(fs->cc->e, ERR_IO, "out of memory");
+        return err_set(cc->e, ERR_IO, "out of memory");
     return 0;
 }
 
 /* A read of the file returned r <= 0: the error in cc->e. Returns -1. */
-static int read_failed(struct file_src *fs, ssize_t r)
+static int read_failed(struct create_ctx *cc, struct file_src *fs, ssize_t r)
 {
-    struct create_ctx *cc = fs->cc;
-    struct cut_file *c = fs->cut;
+    struct cut_file *c = src_cut(cc, fs);
 
     if (r < 0)
         return err_sys(cc->e, errno, "read %s", c->cf->rel);
@@ -153,10 +157,10 @@ static int read_failed(struct file_src *fs, ssize_t r)
  * caller rewinds), -1 a read error. Those bytes' CRC-32 is the record's,
  * and the chain's scan resumes from the record's state: both are taken
  * only once the SHA-256 matched (the record is under the store's MAC). */
-static int reuse_check(struct file_src *fs)
+static int reuse_check(struct create_ctx *cc, struct file_src *fs)
 {
-    struct cut_file *c = fs->cut;
-    struct file_read *rd = &fs->cc->rd;
+    struct cut_file *c = src_cut(cc, fs);
+    struct file_read *rd = &cc->rd;
     const struct reuse_entry *re = &fs->ru->re;
     int whole = re->size == c->limit;
     uint64_t n = whole ? c->limit : re->prefix_bytes;
@@ -172,11 +176,12 @@ static int reuse_check(struct file_src *fs)
     }
     if (!whole)
         rd->mark_at = reuse_last_block(n, c->limit);
-    if (fs->chain != NULL && re->prefix_chain != NULL) {
+    if (src_chain(cc, fs) != NULL && re->prefix_chain != NULL) {
         struct chain_mark m;
-        if (chain_mark_parse(re->prefix_chain, fs->chain, &m) == 0 && m.from <= n) {
-            chain_scan_resume(fs->chain, &m);
-            fs->cc->chain_from = m.from;
+        struct chain_scan *chain = src_chain(cc, fs);
+        if (chain_mark_parse(re->prefix_chain, chain, &m) == 0 && m.from <= n) {
+            chain_scan_resume(chain, &m);
+            cc->chain_from = m.from;
         }
     }
     rd->no_crc = 1;
@@ -185,9 +190,9 @@ static int reuse_check(struct file_src *fs)
         ssize_t r = fs_read_some(c->fd, buf, want > PDEFLATE_BLOCK ? PDEFLATE_BLOCK : (size_t)want);
         if (r <= 0) {
             free(buf);
-            return read_failed(fs, r);
+            return read_failed(cc, fs, r);
         }
-        file_tap(fs, buf, (size_t)r);
+        file_tap(cc, buf, (size_t)r);
         reuse_dict_push(rd->dict, &rd->dict_len, buf, (size_t)r);
     }
     free(buf);
@@ -201,8 +206,8 @@ static int reuse_check(struct file_src *fs)
     }
     if (!same)
         return 0;
-    if (reuse_data_at(fs->cc->reuse, c->cf->rel, re, &rd->raw_at, fs->cc->e) != 0) {
-        fs->cc->reuse_failed = 1;
+    if (reuse_data_at(cc->reuse, c->cf->rel, re, &rd->raw_at, cc->e) != 0) {
+        cc->reuse_failed = 1;
         return -1;
     }
     rd->raw_left = whole ? re->comp_size : re->prefix_comp;
@@ -213,9 +218,9 @@ static int reuse_check(struct file_src *fs)
 }
 
 /* The deflated stream is through: where the next create can continue it. */
-static void note_prefix(struct file_src *fs)
+static void note_prefix(struct create_ctx *cc, struct file_src *fs)
 {
-    struct file_read *rd = &fs->cc->rd;
+    struct file_read *rd = &cc->rd;
     uint64_t in_at, out_at, base_in = fs->ru != NULL ? fs->ru->base_in : 0;
 
     pdeflate_last_block(rd->pd, &in_at, &out_at);
@@ -239,7 +244,7 @@ static int copy_raw(struct create_ctx *cc, struct file_src *fs, uint64_t n)
     struct file_read *rd = &cc->rd;
 
     if (rd->raw_left == 0 &&
-        reuse_data_at(cc->reuse, fs->cut->cf->rel, &fs->ru->re, &rd->raw_at, cc->e) != 0) {
+        reuse_data_at(cc->reuse, src_cut(cc, fs)->cf->rel, &fs->ru->re, &rd->raw_at, cc->e) != 0) {
         cc->reuse_failed = 1;
         return -1;
     }
@@ -346,16 +351,16 @@ static int write_mem(struct create_ctx *cc, const char *name, const unsigned cha
  * 0, 1 (deflated past the ratio limit: write it again stored) or -1. */
 static int write_fd(struct create_ctx *cc, struct file_src *fs, int level)
 {
-    struct cut_file *c = fs->cut;
+    struct cut_file *c = src_cut(cc, fs);
     struct file_read *rd = &cc->rd;
     int method = level > 0 ? ZIPOUT_DEFLATE : ZIPOUT_STORE, r = 0;
     ssize_t got;
 
-    if (src_rewind(fs) != 0)
+    if (src_rewind(cc, fs) != 0)
         return -1;
-    if (fs->try_reuse && (r = reuse_check(fs)) < 0)
+    if (fs->try_reuse && (r = reuse_check(cc, fs)) < 0)
         return -1;
-    if (r == 0 && fs->try_reuse && src_rewind(fs) != 0)
+    if (r == 0 && fs->try_reuse && src_rewind(cc, fs) != 0)
         return -1;
     if (zipout_begin(cc->zo, c->cf->rel, S_IFREG | c->mode, c->id.mtime.tv_sec, method, c->limit) != 0)
         return -1;
@@ -368,7 +373,7 @@ static int write_fd(struct create_ctx *cc, struct file_src *fs, int level)
         if (fs->reused == CREATE_REUSED_NONE)
             rd->mark_at = reuse_last_block(0, c->limit);
         if (pdeflate_start(&rd->pd, c->fd, c->limit - base_in, fs->level,
-                           (unsigned)cc->s->cfg->compress_threads, c->cf->rel, file_tap, fs,
+                           (unsigned)cc->s->cfg->compress_threads, c->cf->rel, file_tap, cc,
                            cc->e) != 0)
             return -1;
         if (fs->reused == CREATE_REUSED_PREFIX)
@@ -386,7 +391,7 @@ static int write_fd(struct create_ctx *cc, struct file_src *fs, int level)
             }
             return -1;
         }
-        note_prefix(fs);
+        note_prefix(cc, fs);
     } else {
         if (method == ZIPOUT_DEFLATE && zbegin(cc, level) != 0)
             return -1;
@@ -394,8 +399,8 @@ static int write_fd(struct create_ctx *cc, struct file_src *fs, int level)
             uint64_t want = c->limit - rd->done;
             got = fs_read_some(c->fd, cc->io, want < CREATE_IO ? (size_t)want : CREATE_IO);
             if (got <= 0)
-                return read_failed(fs, got);
-            file_tap(fs, cc->io, (size_t)got);
+                return read_failed(cc, fs, got);
+            file_tap(cc, cc->io, (size_t)got);
             if (method == ZIPOUT_DEFLATE ? zdeflate(cc, cc->io, (size_t)got, 0) != 0
                                          : zipout_write(cc->zo, cc->io, (size_t)got) != 0)
                 return -1;
@@ -404,10 +409,10 @@ static int write_fd(struct create_ctx *cc, struct file_src *fs, int level)
             return -1;
     }
     if (rd->done != c->limit)
-        return read_failed(fs, 0);
-    if (tail_check(fs) != 0)
+        return read_failed(cc, fs, 0);
+    if (tail_check(cc, fs) != 0)
         return -1;
-    create_zip_sha_hex(rd->md, fs->sha256);
+    EVP_DigestFinal_ex(rd->md, fs->sha, NULL);
     fs->finished = 1;
     read_reset(rd);
     return entry_end(cc, method, fs->crc, c->limit);
@@ -433,7 +438,7 @@ static int stored_ext(const char *rel)
  * whether write_fd is to check the candidate it found once it reads the bytes. */
 static int reuse_plan(struct create_ctx *cc, struct file_src *fs, int level)
 {
-    struct cut_file *c = fs->cut;
+    struct cut_file *c = src_cut(cc, fs);
     struct reuse_entry re;
 
     fs->try_reuse = 0;
@@ -457,8 +462,7 @@ static int reuse_plan(struct create_ctx *cc, struct file_src *fs, int level)
     fs->ru->re = re;
     fs->reused = CREATE_REUSED_ENTRY;
     fs->crc = c->crc;
-    memcpy(fs->sha256, c->sha256, sizeof(fs->sha256));
-    fs->finished = 1;
+    fs->finished = 1;   /* hashed: the manifest takes the cut's SHA-256 */
     return 1;
 }
 
@@ -467,7 +471,7 @@ static int reuse_plan(struct create_ctx *cc, struct file_src *fs, int level)
  * store_only) or -1. */
 static int write_entry(struct create_ctx *cc, struct file_src *fs, int level)
 {
-    struct cut_file *c = fs->cut;
+    struct cut_file *c = src_cut(cc, fs);
     int stored = level == 0 || c->limit < CREATE_STORE_BELOW || stored_ext(c->cf->rel) ||
                  fs->store_only;
     int r;
@@ -560,7 +564,7 @@ static int write_members(struct create_ctx *cc, int level)
     int r;
 
     for (size_t i = 0; i < cc->cap.n; i++) {
-        if (!cc->srcs[i].cut->present)
+        if (!cc->cut.files[i].present)
             continue;
         while ((r = write_entry(cc, &cc->srcs[i], level)) == 1)
             ;

@@ -21,17 +21,14 @@
 struct create_ctx;
 struct archive;
 
-/* What one file's entry needs beside its cut_file, kept small: a root of
- * 100,000 files holds 100,000 of these while the archive is written. The
+/* What one file's entry needs beside its cut_file, kept small (56 bytes):
+ * a root of 100,000 files holds 100,000 of these while the archive is written. The
  * state of the read itself is in struct file_read (one, the archive takes the
  * entries one after another), and what reuse needs is in a file_reuse
  * only for the few files that have one. */
 struct file_src {
-    struct create_ctx *cc;
-    struct cut_file *cut;
-    struct chain_scan *chain;  /* fed when this is the hash chain */
     struct file_reuse *ru;     /* a candidate in the previous archive, or a deflate_prefix to record */
-    char sha256[65];           /* of the bytes read (finished) */
+    unsigned char sha[32];     /* SHA-256 of the bytes read (finished; a file the cut hashed has its own) */
     uint32_t crc;              /* of the bytes read, checked against the archive */
     unsigned char finished;
     unsigned char level;       /* > 0: deflated on several threads (pdeflate), not by cc->zs */
@@ -93,6 +90,7 @@ struct create_ctx {
     json_t *hooks;         /* results of the hooks that ran */
     struct chain_scan chain;
     int chain_idx;         /* index of the chain in cap.files, or -1 */
+    int chain_streamed;    /* the chain is read from its descriptor (its scan is fed then) */
     int64_t positions;     /* positions.json's count (create_captured_positions) */
     json_t *chain_tip;
     uint64_t chain_from;   /* the chain's bytes before it are in the scan's state already */
@@ -113,6 +111,18 @@ struct create_ctx {
     char actor[129];
     struct err *e;
 };
+
+/* A source's cut file (srcs[i] is cut.files[i]'s), and the chain scan it
+ * feeds when it is the hash chain read from its descriptor (else NULL). */
+static inline struct cut_file *src_cut(const struct create_ctx *cc, const struct file_src *fs)
+{
+    return &cc->cut.files[fs - cc->srcs];
+}
+
+static inline struct chain_scan *src_chain(struct create_ctx *cc, const struct file_src *fs)
+{
+    return cc->chain_streamed && fs - cc->srcs == cc->chain_idx ? &cc->chain : NULL;
+}
 
 /* SHA-256 of what md has digested, as hex, into out. Frees nothing. Cannot fail. */
 void create_zip_sha_hex(EVP_MD_CTX *md, char out[65]);
