@@ -88,8 +88,10 @@ static int find_directory(int fd, uint64_t file_size, uint64_t *cd_off, uint64_t
     *cd_off = rd32(end + 16);
     if (*count == 0xffff || *cd_size == 0xffffffffu || *cd_off == 0xffffffffu) {
         unsigned char loc[20], e64[56];
-        if (end_at < 20 || zipin_pread(fd, loc, 20, end_at - 20, e) != 0)
+        if (end_at < 20 + 56 || zipin_pread(fd, loc, 20, end_at - 20, e) != 0) {
+            err_set(e, ERR_VERIFY, "the zip's Zip64 end record is missing or broken");
             goto out;
+        }
         if (rd32(loc) != SIG_LOCATOR64 || rd64(loc + 8) > end_at - 20 - 56 ||
             zipin_pread(fd, e64, 56, rd64(loc + 8), e) != 0 || rd32(e64) != SIG_END64) {
             err_set(e, ERR_VERIFY, "the zip's Zip64 end record is missing or broken");

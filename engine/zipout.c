@@ -196,7 +196,7 @@ int zipout_begin(struct zipout *z, const char *name, unsigned mode, time_t mtime
     t->mode = mode;
     t->method = (uint16_t)method;
     t->z64_local = size_hint >= z->z64_at;
-    /* As libzip does: local time, 1980 at the earliest. */
+    /* As libzip does: local time, 1980 at the earliest (and 2107 at the latest). */
     if (localtime_r(&mtime, &tm) == NULL)
         memset(&tm, 0, sizeof(tm));
     if (tm.tm_year < 80) {
@@ -204,6 +204,14 @@ int zipout_begin(struct zipout *z, const char *name, unsigned mode, time_t mtime
         tm.tm_mon = 0;
         tm.tm_mday = 1;
         tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    } else if (tm.tm_year > 207) {
+        /* DOS dates end with 2107. */
+        tm.tm_year = 207;
+        tm.tm_mon = 11;
+        tm.tm_mday = 31;
+        tm.tm_hour = 23;
+        tm.tm_min = 59;
+        tm.tm_sec = 58;
     }
     t->ddate = (uint16_t)(((tm.tm_year + 1900 - 1980) << 9) + ((tm.tm_mon + 1) << 5) + tm.tm_mday);
     t->dtime = (uint16_t)((tm.tm_hour << 11) + (tm.tm_min << 5) + (tm.tm_sec >> 1));

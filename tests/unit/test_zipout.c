@@ -324,6 +324,32 @@ static void test_misuse_is_refused(void **state)
     assert_non_null(strstr(e.msg, "cannot create /nonexistent-dir/t.zip"));
 }
 
+/* DOS times hold 1980 to 2107: a time outside is the nearest end, as libzip writes it. */
+static void test_times_outside_dos_range_are_clamped(void **state)
+{
+    (void)state;
+    struct err e = { 0 };
+    struct zipout *z = zipout_open(unit_path, &e);
+    struct tm lo = { .tm_year = 80, .tm_mon = 0, .tm_mday = 1, .tm_isdst = -1 };
+    struct tm hi = { .tm_year = 207, .tm_mon = 11, .tm_mday = 31, .tm_hour = 23, .tm_min = 59,
+                     .tm_sec = 58, .tm_isdst = -1 };
+    zip_t *za;
+    zip_stat_t st;
+
+    assert_non_null(z);
+    assert_int_equal(zipout_begin(z, "old", 0100644, 86400, ZIPOUT_STORE, 0), 0);
+    assert_int_equal(zipout_end(z, 0, 0), 0);
+    assert_int_equal(zipout_begin(z, "new", 0100644, (time_t)7258118400LL, ZIPOUT_STORE, 0), 0);
+    assert_int_equal(zipout_end(z, 0, 0), 0);
+    assert_int_equal(zipout_close(z), 0);
+    za = open_checked(unit_path);
+    assert_int_equal(zip_stat(za, "old", 0, &st), 0);
+    assert_int_equal(st.mtime, mktime(&lo));
+    assert_int_equal(zip_stat(za, "new", 0, &st), 0);
+    assert_int_equal(st.mtime, mktime(&hi));
+    zip_close(za);
+}
+
 static int count_one(void *ctx, const struct zipin_entry *en)
 {
     (void)en;
@@ -380,6 +406,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_more_entries_than_16_bits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_misuse_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zipin_refuses_broken, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_times_outside_dos_range_are_clamped, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
