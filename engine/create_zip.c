@@ -309,7 +309,7 @@ static int zdeflate(struct create_ctx *cc, const unsigned char *p, size_t n, int
 }
 
 /* End the entry begun with method. 1 when it deflated past the zip-bomb
- * ratio every later read enforces (a file of zeros): then it is undone,
+ * ratio every later read enforces (a file of zeros): then it is dropped,
  * and the caller writes it again stored. */
 static int entry_end(struct create_ctx *cc, int method, uint32_t crc, uint64_t size)
 {

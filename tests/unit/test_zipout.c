@@ -2,7 +2,7 @@
  * what zipout writes, libzip reads with ZIP_CHECKCONS (local headers
  * against the central directory), unzip and Python's zipfile test clean,
  * and zipin walks to the same entries: stored and deflated entries, a name
- * that is not ASCII, an entry undone (in the window and after it was
+ * that is not ASCII, an entry dropped (in the window and after it was
  * written out), Zip64 local fields, and more entries than 16 bits count;
  * zipin refuses what is not a whole zip. */
 #include <setjmp.h>
@@ -192,8 +192,8 @@ static void test_entries_and_undo(void **state)
     assert_int_equal(zipout_write(z, "1.2.3\n", 6), 0);
     assert_int_equal(zipout_entry_bytes(z), 6);
     assert_int_equal(zipout_end(z, crc_of("1.2.3\n", 6), 6), 0);
-    /* Undone inside the window: gone without a trace. */
-    assert_int_equal(zipout_begin(z, "state/undone.json", 0100644, 1764000000, ZIPOUT_STORE, 4), 0);
+    /* Dropped inside the window: gone without a trace. */
+    assert_int_equal(zipout_begin(z, "state/dropped.json", 0100644, 1764000000, ZIPOUT_STORE, 4), 0);
     assert_int_equal(zipout_write(z, "junk", 4), 0);
     zipout_undo(z);
     /* Deflated, with a name that is not ASCII. */
@@ -201,7 +201,7 @@ static void test_entries_and_undo(void **state)
                                   ZIPOUT_DEFLATE, sizeof(text) - 1), 0);
     assert_int_equal(zipout_write(z, d, dl), 0);
     assert_int_equal(zipout_end(z, crc_of(text, sizeof(text) - 1), sizeof(text) - 1), 0);
-    /* Undone after its bytes were written out past the window. */
+    /* Dropped after its bytes were written out past the window. */
     assert_int_equal(zipout_begin(z, "state/big.bin", 0100644, 1764000000, ZIPOUT_STORE, big_n), 0);
     assert_int_equal(zipout_write(z, big, big_n), 0);
     assert_int_equal(zipout_write(z, big, 1000), 0);
@@ -211,7 +211,7 @@ static void test_entries_and_undo(void **state)
     assert_int_equal(zipout_end(z, crc_of(big, 1000), 1000), 0);
     assert_int_equal(zipout_close(z), 0);
 
-    /* The file ends where the directory does: the undone bytes are cut off. */
+    /* The file ends where the directory does: the dropped bytes are cut off. */
     assert_int_equal(stat(unit_path, &fst), 0);
     assert_true(fst.st_size < 4000);
     assert_int_equal(fst.st_mode & 0777, 0600);
@@ -380,7 +380,7 @@ static void test_zipin_refuses_broken(void **state)
     assert_int_equal(zipin_each(fd, count_one, &n, &e), 0);
     assert_int_equal(n, 2);
     /* A central entry's signature broken. */
-    assert_int_equal(pwrite(fd, "XXXX", 4, st.st_size - 22 - (46 + 5)), 4);
+    assert_int_equal(pwrite(fd, "\xde\xad\xbe\xef", 4, st.st_size - 22 - (46 + 5)), 4);
     memset(&e, 0, sizeof(e));
     assert_int_equal(zipin_each(fd, count_one, &n, &e), -1);
     assert_int_equal(e.code, ERR_VERIFY);
