@@ -7,31 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SIG_LOCAL 0x04034b50u
-#define SIG_CENTRAL 0x02014b50u
-#define SIG_END 0x06054b50u
-#define SIG_END64 0x06064b50u
-#define SIG_LOCATOR64 0x07064b50u
-#define END_MIN 22
-#define END_SCAN (END_MIN + 0xffff)    /* the end record and the longest comment */
-#define CENTRAL_FIXED 46
-#define LOCAL_FIXED 30
-#define WINDOW (1u << 20)              /* > the largest central record (46 + 3 * 65535) */
+#include "zipfmt.h"
 
-static uint16_t rd16(const unsigned char *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t rd32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const unsigned char *p)
-{
-    return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
+#define END_SCAN (ZIPFMT_END_FIXED + 0xffff)   /* the end record and the longest comment */
+#define WINDOW (1u << 20)                      /* > the largest central record (46 + 3 * 65535) */
 
 int zipin_pread(int fd, void *buf, size_t n, uint64_t off, struct err *e)
 {
@@ -63,14 +42,14 @@ static int find_directory(int fd, uint64_t file_size, uint64_t *cd_off, uint64_t
 
     if (buf == NULL)
         return err_set(e, ERR_IO, "out of memory");
-    if (scan < END_MIN) {
+    if (scan < ZIPFMT_END_FIXED) {
         err_set(e, ERR_VERIFY, "not a zip archive: %llu bytes", (unsigned long long)file_size);
         goto out;
     }
     if (zipin_pread(fd, buf, scan, file_size - scan, e) != 0)
         goto out;
-    for (size_t i = scan - END_MIN + 1; i-- > 0;)
-        if (rd32(buf + i) == SIG_END && i + END_MIN + rd16(buf + i + 20) == scan) {
+    for (size_t i = scan - ZIPFMT_END_FIXED + 1; i-- > 0;)
+        if (zipfmt_get32(buf + i) == ZIPFMT_SIG_END && i + ZIPFMT_END_FIXED + zipfmt_get16(buf + i + 20) == scan) {
             end = buf + i;
             break;
         }
@@ -79,28 +58,28 @@ static int find_directory(int fd, uint64_t file_size, uint64_t *cd_off, uint64_t
         goto out;
     }
     end_at = file_size - scan + (uint64_t)(end - buf);
-    if (rd16(end + 4) != 0 || rd16(end + 6) != 0 || rd16(end + 8) != rd16(end + 10)) {
+    if (zipfmt_get16(end + 4) != 0 || zipfmt_get16(end + 6) != 0 || zipfmt_get16(end + 8) != zipfmt_get16(end + 10)) {
         err_set(e, ERR_VERIFY, "a multi-disk zip archive");
         goto out;
     }
-    *count = rd16(end + 10);
-    *cd_size = rd32(end + 12);
-    *cd_off = rd32(end + 16);
+    *count = zipfmt_get16(end + 10);
+    *cd_size = zipfmt_get32(end + 12);
+    *cd_off = zipfmt_get32(end + 16);
     if (*count == 0xffff || *cd_size == 0xffffffffu || *cd_off == 0xffffffffu) {
         unsigned char loc[20], e64[56];
         if (end_at < 20 + 56 || zipin_pread(fd, loc, 20, end_at - 20, e) != 0) {
             err_set(e, ERR_VERIFY, "the zip's Zip64 end record is missing or broken");
             goto out;
         }
-        if (rd32(loc) != SIG_LOCATOR64 || rd64(loc + 8) > end_at - 20 - 56 ||
-            zipin_pread(fd, e64, 56, rd64(loc + 8), e) != 0 || rd32(e64) != SIG_END64) {
+        if (zipfmt_get32(loc) != ZIPFMT_SIG_LOCATOR64 || zipfmt_get64(loc + 8) > end_at - 20 - 56 ||
+            zipin_pread(fd, e64, 56, zipfmt_get64(loc + 8), e) != 0 || zipfmt_get32(e64) != ZIPFMT_SIG_END64) {
             err_set(e, ERR_VERIFY, "the zip's Zip64 end record is missing or broken");
             goto out;
         }
-        *count = rd64(e64 + 32);
-        *cd_size = rd64(e64 + 40);
-        *cd_off = rd64(e64 + 48);
-        end_at = rd64(loc + 8);
+        *count = zipfmt_get64(e64 + 32);
+        *cd_size = zipfmt_get64(e64 + 40);
+        *cd_off = zipfmt_get64(e64 + 48);
+        end_at = zipfmt_get64(loc + 8);
     }
     if (*cd_off > end_at || *cd_size > end_at - *cd_off) {
         err_set(e, ERR_VERIFY, "the zip's central directory lies outside the file");
@@ -117,7 +96,7 @@ static int zip64_extra(const unsigned char *x, size_t xl, struct zipin_entry *en
                        int big_comp, int big_off)
 {
     while (xl >= 4) {
-        uint16_t tag = rd16(x), len = rd16(x + 2);
+        uint16_t tag = zipfmt_get16(x), len = zipfmt_get16(x + 2);
         if ((size_t)len + 4 > xl)
             return -1;
         if (tag == 0x0001) {
@@ -125,11 +104,11 @@ static int zip64_extra(const unsigned char *x, size_t xl, struct zipin_entry *en
             if (len < need)
                 return -1;
             if (big_size)
-                en->size = rd64(x + at), at += 8;
+                en->size = zipfmt_get64(x + at), at += 8;
             if (big_comp)
-                en->comp_size = rd64(x + at), at += 8;
+                en->comp_size = zipfmt_get64(x + at), at += 8;
             if (big_off)
-                en->local_off = rd64(x + at);
+                en->local_off = zipfmt_get64(x + at);
             return 0;
         }
         x += 4 + len;
@@ -160,12 +139,12 @@ int zipin_each(int fd, zipin_fn each, void *ctx, struct err *e)
         struct zipin_entry en;
         size_t nl, xl, cl, rec;
         /* Keep a whole record in the window: refill from where it begins. */
-        if (have - pos < CENTRAL_FIXED ||
-            have - pos < CENTRAL_FIXED + (size_t)rd16(win + pos + 28) + rd16(win + pos + 30) +
-                             rd16(win + pos + 32)) {
+        if (have - pos < ZIPFMT_CENTRAL_FIXED ||
+            have - pos < ZIPFMT_CENTRAL_FIXED + (size_t)zipfmt_get16(win + pos + 28) + zipfmt_get16(win + pos + 30) +
+                             zipfmt_get16(win + pos + 32)) {
             uint64_t left = cd_size - done;
             size_t want = left < WINDOW ? (size_t)left : WINDOW;
-            if (want < CENTRAL_FIXED) {
+            if (want < ZIPFMT_CENTRAL_FIXED) {
                 err_set(e, ERR_VERIFY, "the zip's central directory ends early");
                 goto out;
             }
@@ -174,33 +153,33 @@ int zipin_each(int fd, zipin_fn each, void *ctx, struct err *e)
             have = want;
             pos = 0;
         }
-        if (rd32(win + pos) != SIG_CENTRAL) {
+        if (zipfmt_get32(win + pos) != ZIPFMT_SIG_CENTRAL) {
             err_set(e, ERR_VERIFY, "the zip's central directory entry %llu is broken",
                     (unsigned long long)n);
             goto out;
         }
-        nl = rd16(win + pos + 28);
-        xl = rd16(win + pos + 30);
-        cl = rd16(win + pos + 32);
-        rec = CENTRAL_FIXED + nl + xl + cl;
+        nl = zipfmt_get16(win + pos + 28);
+        xl = zipfmt_get16(win + pos + 30);
+        cl = zipfmt_get16(win + pos + 32);
+        rec = ZIPFMT_CENTRAL_FIXED + nl + xl + cl;
         if (rec > have - pos) {
             err_set(e, ERR_VERIFY, "the zip's central directory ends early");
             goto out;
         }
         memset(&en, 0, sizeof(en));
-        en.flags = rd16(win + pos + 8);
-        en.method = rd16(win + pos + 10);
-        en.crc = rd32(win + pos + 16);
-        en.comp_size = rd32(win + pos + 20);
-        en.size = rd32(win + pos + 24);
-        en.local_off = rd32(win + pos + 42);
-        if (zip64_extra(win + pos + CENTRAL_FIXED + nl, xl, &en, en.size == 0xffffffffu,
+        en.flags = zipfmt_get16(win + pos + 8);
+        en.method = zipfmt_get16(win + pos + 10);
+        en.crc = zipfmt_get32(win + pos + 16);
+        en.comp_size = zipfmt_get32(win + pos + 20);
+        en.size = zipfmt_get32(win + pos + 24);
+        en.local_off = zipfmt_get32(win + pos + 42);
+        if (zip64_extra(win + pos + ZIPFMT_CENTRAL_FIXED + nl, xl, &en, en.size == 0xffffffffu,
                         en.comp_size == 0xffffffffu, en.local_off == 0xffffffffu) != 0) {
             err_set(e, ERR_VERIFY, "the zip's central directory entry %llu has a broken Zip64 field",
                     (unsigned long long)n);
             goto out;
         }
-        memcpy(name, win + pos + CENTRAL_FIXED, nl);
+        memcpy(name, win + pos + ZIPFMT_CENTRAL_FIXED, nl);
         name[nl] = '\0';
         en.name = name;
         en.name_len = nl;
@@ -220,8 +199,8 @@ out:
 
 int zipin_data_at(int fd, const struct zipin_entry *en, uint64_t *at, struct err *e)
 {
-    unsigned char small[LOCAL_FIXED + 256], *h = small;
-    size_t n = LOCAL_FIXED + en->name_len;
+    unsigned char small[ZIPFMT_LOCAL_FIXED + 256], *h = small;
+    size_t n = ZIPFMT_LOCAL_FIXED + en->name_len;
     struct stat st;
     uint64_t data;
     int ok;
@@ -235,9 +214,9 @@ int zipin_data_at(int fd, const struct zipin_entry *en, uint64_t *at, struct err
             free(h);
         return -1;
     }
-    ok = rd32(h) == SIG_LOCAL && rd16(h + 26) == en->name_len &&
-         memcmp(h + LOCAL_FIXED, en->name, en->name_len) == 0;
-    data = en->local_off + n + rd16(h + 28);
+    ok = zipfmt_get32(h) == ZIPFMT_SIG_LOCAL && zipfmt_get16(h + 26) == en->name_len &&
+         memcmp(h + ZIPFMT_LOCAL_FIXED, en->name, en->name_len) == 0;
+    data = en->local_off + n + zipfmt_get16(h + 28);
     if (h != small)
         free(h);
     if (!ok || data > (uint64_t)st.st_size || en->comp_size > (uint64_t)st.st_size - data)

@@ -7,17 +7,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SIG_LOCAL 0x04034b50u
-#define SIG_CENTRAL 0x02014b50u
-#define SIG_END 0x06054b50u
-#define SIG_END64 0x06064b50u
-#define SIG_LOCATOR64 0x07064b50u
+#include "zipfmt.h"
+
 #define MADE_BY 0x033f                 /* 6.3, Unix: what libzip writes */
 #define FLAG_UTF8 0x0800
 #define U32_MAX 0xffffffffu
 #define U16_MAX 0xffffu
-#define LOCAL_FIXED 30
-#define CENTRAL_FIXED 46
 
 /* The central directory's record of one entry: 48 bytes (the name's
  * length and flags are taken from it again when the directory is written). */
@@ -46,24 +41,6 @@ struct zipout {
     size_t name_len;        /* the open entry's */
     uint64_t z64_at;
 };
-
-static void le16(unsigned char *p, unsigned v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-}
-
-static void le32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void le64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
 
 static int pwrite_all(struct zipout *z, const unsigned char *p, size_t n, uint64_t off)
 {
@@ -177,7 +154,7 @@ static unsigned version_needed(const struct zipout_ent *t, int z64)
 int zipout_begin(struct zipout *z, const char *name, unsigned mode, time_t mtime, int method,
                  uint64_t size_hint)
 {
-    unsigned char h[LOCAL_FIXED + 20];
+    unsigned char h[ZIPFMT_LOCAL_FIXED + 20];
     size_t name_len = strlen(name);
     struct zipout_ent *t;
     struct tm tm;
@@ -217,21 +194,21 @@ int zipout_begin(struct zipout *z, const char *name, unsigned mode, time_t mtime
     t->dtime = (uint16_t)((tm.tm_hour << 11) + (tm.tm_min << 5) + (tm.tm_sec >> 1));
 
     memset(h, 0, sizeof(h));
-    le32(h, SIG_LOCAL);
-    le16(h + 4, version_needed(t, t->z64_local));
-    le16(h + 6, ascii(name) ? 0 : FLAG_UTF8);
-    le16(h + 8, t->method);
-    le16(h + 10, t->dtime);
-    le16(h + 12, t->ddate);
+    zipfmt_put32(h, ZIPFMT_SIG_LOCAL);
+    zipfmt_put16(h + 4, version_needed(t, t->z64_local));
+    zipfmt_put16(h + 6, ascii(name) ? 0 : FLAG_UTF8);
+    zipfmt_put16(h + 8, t->method);
+    zipfmt_put16(h + 10, t->dtime);
+    zipfmt_put16(h + 12, t->ddate);
     /* CRC and sizes at 14..25: written by zipout_end. */
-    le16(h + 26, (unsigned)name_len);
-    le16(h + 28, t->z64_local ? 20 : 0);
-    if (put(z, h, LOCAL_FIXED) != 0 || put(z, name, name_len) != 0)
+    zipfmt_put16(h + 26, (unsigned)name_len);
+    zipfmt_put16(h + 28, t->z64_local ? 20 : 0);
+    if (put(z, h, ZIPFMT_LOCAL_FIXED) != 0 || put(z, name, name_len) != 0)
         return -1;
     if (t->z64_local) {
-        le16(h + LOCAL_FIXED, 0x0001);
-        le16(h + LOCAL_FIXED + 2, 16);
-        if (put(z, h + LOCAL_FIXED, 20) != 0)
+        zipfmt_put16(h + ZIPFMT_LOCAL_FIXED, 0x0001);
+        zipfmt_put16(h + ZIPFMT_LOCAL_FIXED + 2, 16);
+        if (put(z, h + ZIPFMT_LOCAL_FIXED, 20) != 0)
             return -1;
     }
     z->open_entry = 1;
@@ -261,15 +238,15 @@ int zipout_end(struct zipout *z, uint32_t crc, uint64_t size)
     t->comp = z->pos - z->data_at;
     if (!t->z64_local && (t->size >= U32_MAX || t->comp >= U32_MAX))
         return err_set(z->e, ERR_IO, "%s: larger than its header allows", t->name);
-    le32(h, crc);
-    le32(h + 4, t->z64_local ? U32_MAX : (uint32_t)t->comp);
-    le32(h + 8, t->z64_local ? U32_MAX : (uint32_t)t->size);
+    zipfmt_put32(h, crc);
+    zipfmt_put32(h + 4, t->z64_local ? U32_MAX : (uint32_t)t->comp);
+    zipfmt_put32(h + 8, t->z64_local ? U32_MAX : (uint32_t)t->size);
     if (patch(z, t->off + 14, h, 12) != 0)
         return -1;
     if (t->z64_local) {
-        le64(h, t->size);
-        le64(h + 8, t->comp);
-        if (patch(z, t->off + LOCAL_FIXED + z->name_len + 4, h, 16) != 0)
+        zipfmt_put64(h, t->size);
+        zipfmt_put64(h + 8, t->comp);
+        if (patch(z, t->off + ZIPFMT_LOCAL_FIXED + z->name_len + 4, h, 16) != 0)
             return -1;
     }
     z->open_entry = 0;
@@ -297,8 +274,8 @@ void zipout_undo(struct zipout *z)
 /* One central directory record. */
 static int put_central(struct zipout *z, const struct zipout_ent *t)
 {
-    unsigned char h[CENTRAL_FIXED + 28];
-    unsigned char *x = h + CENTRAL_FIXED;
+    unsigned char h[ZIPFMT_CENTRAL_FIXED + 28];
+    unsigned char *x = h + ZIPFMT_CENTRAL_FIXED;
     size_t xl = 0;
     int big_size = t->size >= U32_MAX, big_comp = t->comp >= U32_MAX, big_off = t->off >= U32_MAX;
     int z64 = big_size || big_comp || big_off;
@@ -308,62 +285,62 @@ static int put_central(struct zipout *z, const struct zipout_ent *t)
     if (z64) {
         xl = 4;
         if (big_size)
-            le64(x + xl, t->size), xl += 8;
+            zipfmt_put64(x + xl, t->size), xl += 8;
         if (big_comp)
-            le64(x + xl, t->comp), xl += 8;
+            zipfmt_put64(x + xl, t->comp), xl += 8;
         if (big_off)
-            le64(x + xl, t->off), xl += 8;
-        le16(x, 0x0001);
-        le16(x + 2, (unsigned)(xl - 4));
+            zipfmt_put64(x + xl, t->off), xl += 8;
+        zipfmt_put16(x, 0x0001);
+        zipfmt_put16(x + 2, (unsigned)(xl - 4));
     }
-    le32(h, SIG_CENTRAL);
-    le16(h + 4, MADE_BY);
-    le16(h + 6, version_needed(t, z64 || t->z64_local));
-    le16(h + 8, ascii(t->name) ? 0 : FLAG_UTF8);
-    le16(h + 10, t->method);
-    le16(h + 12, t->dtime);
-    le16(h + 14, t->ddate);
-    le32(h + 16, t->crc);
-    le32(h + 20, big_comp ? U32_MAX : (uint32_t)t->comp);
-    le32(h + 24, big_size ? U32_MAX : (uint32_t)t->size);
-    le16(h + 28, (unsigned)name_len);
-    le16(h + 30, (unsigned)xl);
+    zipfmt_put32(h, ZIPFMT_SIG_CENTRAL);
+    zipfmt_put16(h + 4, MADE_BY);
+    zipfmt_put16(h + 6, version_needed(t, z64 || t->z64_local));
+    zipfmt_put16(h + 8, ascii(t->name) ? 0 : FLAG_UTF8);
+    zipfmt_put16(h + 10, t->method);
+    zipfmt_put16(h + 12, t->dtime);
+    zipfmt_put16(h + 14, t->ddate);
+    zipfmt_put32(h + 16, t->crc);
+    zipfmt_put32(h + 20, big_comp ? U32_MAX : (uint32_t)t->comp);
+    zipfmt_put32(h + 24, big_size ? U32_MAX : (uint32_t)t->size);
+    zipfmt_put16(h + 28, (unsigned)name_len);
+    zipfmt_put16(h + 30, (unsigned)xl);
     /* comment length, disk, internal attributes: 0 */
-    le32(h + 38, t->mode << 16);
-    le32(h + 42, big_off ? U32_MAX : (uint32_t)t->off);
-    if (put(z, h, CENTRAL_FIXED) != 0 || put(z, t->name, name_len) != 0)
+    zipfmt_put32(h + 38, t->mode << 16);
+    zipfmt_put32(h + 42, big_off ? U32_MAX : (uint32_t)t->off);
+    if (put(z, h, ZIPFMT_CENTRAL_FIXED) != 0 || put(z, t->name, name_len) != 0)
         return -1;
     return xl > 0 ? put(z, x, xl) : 0;
 }
 
 static int put_end(struct zipout *z, uint64_t cd_off, uint64_t cd_size)
 {
-    unsigned char h[56 + 20 + 22];
+    unsigned char h[56 + 20 + ZIPFMT_END_FIXED];
     size_t n = 0;
 
     memset(h, 0, sizeof(h));
     if (z->n >= U16_MAX || cd_off >= U32_MAX || cd_size >= U32_MAX) {
         uint64_t at = z->pos;
-        le32(h, SIG_END64);
-        le64(h + 4, 44);
-        le16(h + 12, MADE_BY);
-        le16(h + 14, 45);
+        zipfmt_put32(h, ZIPFMT_SIG_END64);
+        zipfmt_put64(h + 4, 44);
+        zipfmt_put16(h + 12, MADE_BY);
+        zipfmt_put16(h + 14, 45);
         /* this disk, the directory's disk: 0 */
-        le64(h + 24, z->n);
-        le64(h + 32, z->n);
-        le64(h + 40, cd_size);
-        le64(h + 48, cd_off);
-        le32(h + 56, SIG_LOCATOR64);
-        le64(h + 64, at);
-        le32(h + 72, 1);
+        zipfmt_put64(h + 24, z->n);
+        zipfmt_put64(h + 32, z->n);
+        zipfmt_put64(h + 40, cd_size);
+        zipfmt_put64(h + 48, cd_off);
+        zipfmt_put32(h + 56, ZIPFMT_SIG_LOCATOR64);
+        zipfmt_put64(h + 64, at);
+        zipfmt_put32(h + 72, 1);
         n = 76;
     }
-    le32(h + n, SIG_END);
-    le16(h + n + 8, z->n >= U16_MAX ? U16_MAX : (unsigned)z->n);
-    le16(h + n + 10, z->n >= U16_MAX ? U16_MAX : (unsigned)z->n);
-    le32(h + n + 12, cd_size >= U32_MAX ? U32_MAX : (uint32_t)cd_size);
-    le32(h + n + 16, cd_off >= U32_MAX ? U32_MAX : (uint32_t)cd_off);
-    return put(z, h, n + 22);
+    zipfmt_put32(h + n, ZIPFMT_SIG_END);
+    zipfmt_put16(h + n + 8, z->n >= U16_MAX ? U16_MAX : (unsigned)z->n);
+    zipfmt_put16(h + n + 10, z->n >= U16_MAX ? U16_MAX : (unsigned)z->n);
+    zipfmt_put32(h + n + 12, cd_size >= U32_MAX ? U32_MAX : (uint32_t)cd_size);
+    zipfmt_put32(h + n + 16, cd_off >= U32_MAX ? U32_MAX : (uint32_t)cd_off);
+    return put(z, h, n + ZIPFMT_END_FIXED);
 }
 
 static void zipout_free(struct zipout *z)
