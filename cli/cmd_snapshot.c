@@ -84,7 +84,8 @@ static int print_created_json(struct cli_ctx *c, struct store *s, json_t *snap, 
     fputs(fo.n > 0 ? "\n  ]" : "]", stdout);
     puts(mark + strlen(FILES_MARK_DUMPED));
     free(text);
-    if (rc > 0)
+    /* print_file_json's own failure (out of memory) set nothing in e. */
+    if (rc != 0 && e->code == ERR_NONE)
         return err_set(e, ERR_IO, "out of memory");
     return rc;
 }

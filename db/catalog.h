@@ -64,6 +64,9 @@ void catalog_close(struct catalog *c);
 /* Free what a catalog_snapshot owns and zero it. Accepts NULL. */
 void catalog_snapshot_clear(struct catalog_snapshot *s);
 
+/* Free s's files alone (the row stays; file_count keeps its count). Cannot fail. */
+void catalog_snapshot_drop_files(struct catalog_snapshot *s);
+
 /* Free an array of n rows from catalog_snapshot_list. Accepts NULL. */
 void catalog_snapshots_free(struct catalog_snapshot *rows, size_t n);
 

@@ -14,10 +14,17 @@ void catalog_snapshot_clear(struct catalog_snapshot *s)
     free(s->labels_json);
     free(s->consistency_json);
     free(s->chain_json);
+    catalog_snapshot_drop_files(s);
+    memset(s, 0, sizeof(*s));
+}
+
+void catalog_snapshot_drop_files(struct catalog_snapshot *s)
+{
     for (size_t i = 0; i < s->n_files; i++)
         free(s->files[i].path);
     free(s->files);
-    memset(s, 0, sizeof(*s));
+    s->files = NULL;
+    s->n_files = 0;
 }
 
 void catalog_snapshots_free(struct catalog_snapshot *rows, size_t n)

@@ -426,14 +426,8 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
     if (store_intent_clear(s, cc.name, "create", e) != 0)
         goto out;
     intent = 0;
-    if (o->files_apart) {
-        /* The caller reads them from the catalog, one row at a time. */
-        for (size_t i = 0; i < row.n_files; i++)
-            free(row.files[i].path);
-        free(row.files);
-        row.files = NULL;
-        row.n_files = 0;
-    }
+    if (o->files_apart)
+        catalog_snapshot_drop_files(&row);   /* the caller reads them from the catalog */
     *snap = snapshot_json(s, &row);
     if (*snap == NULL) {
         err_set(e, ERR_IO, "out of memory");

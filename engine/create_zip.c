@@ -153,8 +153,10 @@ static int read_failed(struct create_ctx *cc, struct file_src *fs, ssize_t r)
 
 /* Before anything is emitted: read (and hash) the bytes the previous
  * archive's entry, or its deflate_prefix, covers, and when they are the
- * same, open that entry's compressed bytes to copy. 1 reused, 0 not (the
- * caller rewinds), -1 a read error. Those bytes' CRC-32 is the record's,
+ * same, find that entry's compressed bytes to copy. 1 reused, 0 not (the
+ * caller rewinds), -1 a read error, or the previous archive's local header
+ * does not check out (reuse_failed: the archive is written again without
+ * reuse). Those bytes' CRC-32 is the record's,
  * and the chain's scan resumes from the record's state: both are taken
  * only once the SHA-256 matched (the record is under the store's MAC). */
 static int reuse_check(struct create_ctx *cc, struct file_src *fs)
