@@ -51,4 +51,8 @@ int fs_remove_tree(int at, const char *name, struct err *e);
 /* Lowercase hex of n bytes into out (2n+1 bytes). Cannot fail. */
 void fs_hex(const unsigned char *in, size_t n, char *out);
 
+/* The n bytes whose lowercase hex is exactly hex (2n digits, then NUL),
+ * into out. 0, or -1 when hex is anything else. */
+int fs_unhex(const char *hex, unsigned char *out, size_t n);
+
 #endif

@@ -46,20 +46,21 @@ size_t archive_n_files(const struct archive *a);
 const struct manifest_file *archive_file(const struct archive *a, size_t i);
 
 /* The whole manifest as a tree, files and all (new reference; NULL out of
- * memory): for showing it, never for reading files. */
-json_t *archive_manifest_tree(const struct archive *a);
+ * memory or when manifest.json cannot be read again): for showing it,
+ * never for reading files. */
+json_t *archive_manifest_tree(struct archive *a);
 
-/* Free manifest.json's text (the head and records stay): a reader that
- * needs neither the signature nor the whole tree does not hold a second
- * copy of a large manifest. archive_manifest_tree then returns NULL and
- * archive_signature an empty manifest, which no signature verifies.
- * Cannot fail. */
+/* Free manifest.json's text if a signature or tree asked for it (the head
+ * and records stay). archive_open does not hold the text beside the records
+ * it was parsed into: archive_signature and archive_manifest_tree read it
+ * again (CRC-checked) and keep it until this or archive_close. Cannot fail. */
 void archive_forget_manifest_text(struct archive *a);
 
 /* manifest.json's exact bytes and, when the archive is signed, the bytes of
  * manifest.json.sig (all borrowed). Returns 1 when signed, 0 when not; what
- * the signature is worth is engine/signing.c's to say. */
-int archive_signature(const struct archive *a, const char **manifest, size_t *manifest_len,
+ * the signature is worth is engine/signing.c's to say. When manifest.json
+ * cannot be read again the manifest is empty, which no signature verifies. */
+int archive_signature(struct archive *a, const char **manifest, size_t *manifest_len,
                       const unsigned char **sig, size_t *sig_len);
 
 /* The manifest's record of path, or NULL (borrowed). */
@@ -90,8 +91,8 @@ int archive_file_sha256(const char *path, char hex[65], int64_t *size, struct er
 
 #endif
 
-/* Pull-style reading of one entry (no hash check; libzip still checks the
- * CRC at the end). NULL with e set on failure. */
+/* Pull-style reading of one entry (no hash check; the size and CRC are
+ * checked at the end). NULL with e set on failure. */
 struct archive_reader;
 struct archive_reader *archive_reader_open(struct archive *a, const char *path, struct err *e);
 ssize_t archive_reader_read(struct archive_reader *r, void *buf, size_t n, struct err *e);

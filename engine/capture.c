@@ -206,6 +206,33 @@ static int is_secret(struct walk *w, const char *base, const char *abs, const st
     return 0;
 }
 
+/* The files' paths, packed in blocks: no allocation (and its header) a path. */
+struct capture_strings {
+    struct capture_strings *next;
+    size_t used, cap;
+    char bytes[];
+};
+
+#define CAPTURE_STRINGS_BLOCK (64u * 1024)
+
+static char *keep_string(struct capture_set *o, const char *s, size_t n)
+{
+    struct capture_strings *b = o->strings;
+
+    if (b == NULL || b->cap - b->used < n + 1) {
+        size_t cap = n + 1 > CAPTURE_STRINGS_BLOCK ? n + 1 : CAPTURE_STRINGS_BLOCK;
+        if ((b = malloc(sizeof(*b) + cap)) == NULL)
+            return NULL;
+        b->next = o->strings;
+        b->used = 0;
+        b->cap = cap;
+        o->strings = b;
+    }
+    memcpy(b->bytes + b->used, s, n + 1);
+    b->used += n + 1;
+    return b->bytes + b->used - (n + 1);
+}
+
 static int add_file(struct walk *w, const char *rel, const char *abs, off_t size)
 {
     struct capture_set *o = w->out;
@@ -226,12 +253,12 @@ static int add_file(struct walk *w, const char *rel, const char *abs, off_t size
     }
     struct capture_file *f = &o->files[o->n];
     size_t la = strlen(abs), lr = strlen(rel);
-    f->abs = strdup(abs);
+    f->abs = keep_string(o, abs, la);
     /* Mostly abs is ROOT/rel: then rel is its tail, one string a file, not two. */
     if (f->abs != NULL && la > lr && abs[la - lr - 1] == '/' && strcmp(abs + la - lr, rel) == 0)
         f->rel = f->abs + (la - lr);
     else
-        f->rel = strdup(rel);
+        f->rel = keep_string(o, rel, lr);
     f->group = capture_group(rel);
     f->size = size;
     o->n++;
@@ -408,13 +435,10 @@ void capture_set_free(struct capture_set *c)
 {
     if (c == NULL)
         return;
-    for (size_t i = 0; i < c->n; i++) {
-        struct capture_file *f = &c->files[i];
-        size_t la = f->abs != NULL ? strlen(f->abs) : 0, lr = f->rel != NULL ? strlen(f->rel) : 0;
-        /* rel is abs's tail (add_file) or a string of its own */
-        if (f->rel != NULL && (f->abs == NULL || la < lr || f->rel != f->abs + (la - lr)))
-            free(f->rel);
-        free(f->abs);
+    while (c->strings != NULL) {
+        struct capture_strings *next = c->strings->next;
+        free(c->strings);
+        c->strings = next;
     }
     free(c->files);
     json_decref(c->absent);

@@ -103,7 +103,8 @@ static int require_check(struct create_ctx *cc, struct err *e)
 /* The per-file state of a create: sources, cut (but whether it was
  * consistent, in how many attempts), capture set. Zeroed, so a second call
  * does nothing. Cannot fail. */
-static void create_files_free(struct create_ctx *cc)
+/* The cut and its sources (what the read-back has taken from them). */
+static void create_cut_free(struct create_ctx *cc)
 {
     int consistent = cc->cut.consistent, attempts = cc->cut.attempts;
 
@@ -112,10 +113,18 @@ static void create_files_free(struct create_ctx *cc)
     /* What the hooks and the event still say of the cut. */
     cc->cut.consistent = consistent;
     cc->cut.attempts = attempts;
-    capture_set_free(&cc->cap);
-    memset(&cc->cap, 0, sizeof(cc->cap));
     free(cc->srcs);
     cc->srcs = NULL;
+}
+
+static void create_files_free(struct create_ctx *cc)
+{
+    create_cut_free(cc);
+    /* The archive being written borrows the capture set's names. */
+    zipout_discard(cc->zo);
+    cc->zo = NULL;
+    capture_set_free(&cc->cap);
+    memset(&cc->cap, 0, sizeof(cc->cap));
 }
 
 /* The post hook, once, when the hook phase began (the pre hook ran, or
@@ -294,6 +303,7 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
         err_set(e, ERR_CONFLICT, "a snapshot named \"%s\" already exists", cc.name);
         goto out;
     }
+    create_zip_reuse_open(&cc);
     /* The bot is paused (if it can be) from here until the cut is taken. */
     cc.hooks_begun = 1;
     if (s->cfg->pre_snapshot != NULL) {
@@ -354,6 +364,17 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
     cut_release_bytes(&cc.cut);
     if (merge_cut_notes(&cc, e) != 0)
         goto out_unlink;
+    /* The read-back compares the archive with 24 bytes a file of what was
+     * read: the cut and its sources are freed first, then the manifest is
+     * signed (read back whole: never beside them) and the archive closed,
+     * and the catalog row is made from the archive's own manifest (as
+     * reindex would make it). */
+    if (create_readback_take(&cc, &rb, e) != 0)
+        goto out_unlink;
+    create_cut_free(&cc);
+    if (create_zip_seal(&cc, tmp) != 0)
+        goto out_unlink;
+    create_files_free(&cc);
     FAILPOINT("create.after_zip");
     /* zipout_close did not sync: do it now,
      * and read the result back for the archive hash. */
@@ -367,12 +388,6 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
         }
         close(fd);
     }
-    /* The read-back compares the archive with 24 bytes a file of what was
-     * read: the per-file state is freed first, and the catalog row is made
-     * from the archive's own manifest (as reindex would make it). */
-    if (create_readback_take(&cc, &rb, e) != 0)
-        goto out_unlink;
-    create_files_free(&cc);
     if (archive_file_sha256(tmp, sha, &size, e) != 0)
         goto out_unlink;
     if (create_zip_check(&cc, &rb, tmp, &ar) != 0)

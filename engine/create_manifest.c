@@ -1,5 +1,5 @@
 /* create_manifest.c - the members a create generates once every file before
- * them is read: manifest.json, its signature and SHA256SUMS.
+ * them is read: manifest.json and SHA256SUMS, streamed into the archive.
  *
  * The text is written straight from the per-file records (cut_file and
  * file_src), never through a jansson tree of every file: for a root of
@@ -24,32 +24,58 @@
 
 #define MANIFEST_DUMP (JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY)
 
-/* A growing text; bad once an allocation failed (every later put is a no-op). */
+/* The text being made, handed to out in pieces of up to CREATE_TEXT_PIECE
+ * bytes (never held whole: a 100,000-file manifest is 20 MB); bad once an
+ * allocation or out failed (every later put is a no-op). */
 struct text {
     char *p;
     size_t len, cap;
+    create_text_fn out;
+    void *ctx;
     int bad;
 };
+
+#define CREATE_TEXT_PIECE (64u * 1024)
+
+static void drain(struct text *t)
+{
+    if (!t->bad && t->len > 0 && t->out(t->ctx, t->p, t->len) != 0)
+        t->bad = 1;
+    t->len = 0;
+}
 
 static void put(struct text *t, const char *s, size_t n)
 {
     if (t->bad || n == 0)
         return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap > 0 ? t->cap : 4096;
-        char *p;
-        while (cap < t->len + n + 1)
-            cap += cap / 2;
-        if ((p = realloc(t->p, cap)) == NULL) {
+    if (t->len + n > t->cap)
+        drain(t);
+    if (n > t->cap) {
+        if (!t->bad && t->out(t->ctx, s, n) != 0)
             t->bad = 1;
-            return;
-        }
-        t->p = p;
-        t->cap = cap;
+        return;
     }
     memcpy(t->p + t->len, s, n);
     t->len += n;
-    t->p[t->len] = '\0';
+}
+
+/* Begin a text for out; 0 or -1 (out of memory). */
+static int text_begin(struct text *t, create_text_fn out, void *ctx)
+{
+    memset(t, 0, sizeof(*t));
+    t->out = out;
+    t->ctx = ctx;
+    t->cap = CREATE_TEXT_PIECE;
+    return (t->p = malloc(t->cap)) != NULL ? 0 : -1;
+}
+
+/* The rest to out, and the piece freed: 0, or -1 when anything failed. */
+static int text_end(struct text *t)
+{
+    drain(t);
+    free(t->p);
+    t->p = NULL;
+    return t->bad ? -1 : 0;
 }
 
 static void put_s(struct text *t, const char *s)
@@ -207,11 +233,9 @@ static const char *file_sha(const struct create_ctx *cc, size_t i, char buf[65])
 {
     const struct cut_file *c = &cc->cut.files[i];
 
-    if (cut_in_memory(c) || c->hashed)
-        return c->sha256;
-    if (!cc->srcs[i].finished)
+    if (!cut_in_memory(c) && !c->hashed && !cc->srcs[i].finished)
         return NULL;
-    fs_hex(cc->srcs[i].sha, sizeof(cc->srcs[i].sha), buf);
+    fs_hex(c->sha, sizeof(c->sha), buf);
     return buf;
 }
 
@@ -268,8 +292,9 @@ static int put_files(struct text *t, const struct create_ctx *cc)
 }
 
 /* "reuse": {"files": {path: note}, "from": the previous snapshot} when a
- * file has a note; 0 and nothing written when none has. */
-static int put_reuse(struct text *t, struct create_ctx *cc, int *any)
+ * file has a note, after a comma when lead; 0 and nothing written (not
+ * even the comma) when none has. */
+static int put_reuse(struct text *t, struct create_ctx *cc, int lead, int *any)
 {
     int reused = 0, bad = 0;
 
@@ -280,6 +305,7 @@ static int put_reuse(struct text *t, struct create_ctx *cc, int *any)
         if (!cc->cut.files[i].present || (note = reuse_note(cc, fs, &bad)) == NULL)
             continue;
         if (!*any) {
+            put(t, ",", lead ? 1 : 0);
             put_key(t, "reuse", 1);
             put(t, "{", 1);
             put_key(t, "files", 2);
@@ -368,24 +394,19 @@ static int manifest_build(struct create_ctx *cc, struct text *t)
     put(t, "{", 1);
     for (size_t i = 0, emitted = 0; i < n; i++) {
         int any = 1;
-        size_t at = t->len;
-        if (emitted > 0)
-            put(t, ",", 1);
         if (strcmp(keys[i], "reuse") == 0) {
-            if (put_reuse(t, cc, &any) != 0)
-                return -1;
-        } else if (strcmp(keys[i], "files") == 0) {
-            put_key(t, "files", 1);
-            if (put_files(t, cc) != 0)
+            if (put_reuse(t, cc, emitted > 0, &any) != 0)
                 return -1;
         } else {
+            put(t, ",", emitted > 0 ? 1 : 0);
             put_key(t, keys[i], 1);
-            put_json(t, json_object_get(cc->manifest, keys[i]), 1);
+            if (strcmp(keys[i], "files") == 0) {
+                if (put_files(t, cc) != 0)
+                    return -1;
+            } else
+                put_json(t, json_object_get(cc->manifest, keys[i]), 1);
         }
-        if (!any && !t->bad) {
-            t->len = at;        /* no reuse object: not even its comma */
-            t->p[at] = '\0';
-        } else
+        if (any)
             emitted++;
     }
     put_indent(t, 0);
@@ -397,111 +418,50 @@ void create_manifest_forget(struct create_ctx *cc)
 {
     json_decref(cc->manifest);
     cc->manifest = NULL;
-    free(cc->manifest_text);
-    cc->manifest_text = NULL;
-    cc->manifest_len = 0;
 }
 
-/* s's length as put_str writes it, quotes included. */
-static size_t str_len(const char *s)
+int create_manifest_stream(struct create_ctx *cc, create_text_fn out, void *ctx)
 {
-    size_t n = 2;
+    struct text t;
+    int rc;
 
-    for (; *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-        n += ch == '"' || ch == '\\' ? 2 : ch < 0x20 ? 6 : 1;
-    }
-    return n;
-}
-
-/* The manifest's size to allocate: files[] exactly (put_file's layout), a
- * reuse note's usual size for each file that has one, and room for the
- * head; the text grows past it only for notes larger than usual. */
-static size_t manifest_size_hint(const struct create_ctx *cc)
-{
-    /* "{" + group, path, sha256 and size members at depth 3 + "}" at depth 2, and ",\n    ". */
-    const size_t fixed = 1 + (7 + 9 + 2) + (7 + 8 + 2) + (7 + 10 + 2) + (7 + 8) + 5 + 1 + 6 + 20;
-    size_t n = 64 * 1024;
-
-    for (size_t i = 0; i < cc->cap.n; i++) {
-        const struct cut_file *c = &cc->cut.files[i];
-        const struct file_src *fs = &cc->srcs[i];
-        if (!c->present)
-            continue;
-        size_t path = str_len(c->cf->rel);
-        n += fixed + path + str_len(c->cf->group) + 66;
-        if (fs->reused != CREATE_REUSED_NONE || fs->has_dp)
-            n += 96 + path + (fs->has_dp || (fs->ru != NULL && fs->ru->re.has_prefix) ? 1024 : 0);
-    }
-    return n;
-}
-
-char *create_manifest_text(struct create_ctx *cc, size_t *len)
-{
-    struct text t = { 0 };
-
-    if (cc->manifest_text == NULL) {
+    create_manifest_forget(cc);
+    if (text_begin(&t, out, ctx) != 0)
+        return -1;
+    rc = manifest_build(cc, &t);
+    if (text_end(&t) != 0 || rc != 0) {
         create_manifest_forget(cc);
-        /* One allocation of about the final size, not a dozen reallocs. */
-        t.cap = manifest_size_hint(cc);
-        if ((t.p = malloc(t.cap)) == NULL)
-            return NULL;
-        t.p[0] = '\0';
-        if (manifest_build(cc, &t) != 0) {
-            free(t.p);
-            json_decref(cc->manifest);
-            cc->manifest = NULL;
-            return NULL;
-        }
-        char *fit = realloc(t.p, t.len + 1);
-        cc->manifest_text = fit != NULL ? fit : t.p;
-        cc->manifest_len = t.len;
+        return -1;
     }
-    *len = cc->manifest_len;
-    return cc->manifest_text;
+    return 0;
 }
 
-char *create_manifest_sig(struct create_ctx *cc, size_t *len)
+int create_sums_stream(struct create_ctx *cc, create_text_fn out, void *ctx)
 {
-    size_t n = 0;
-    const char *text = create_manifest_text(cc, &n);
-    unsigned char *sig = text != NULL ? malloc(SIGN_SIG_LEN) : NULL;
+    struct text t;
+    int bad = 0;
 
-    if (sig != NULL && sign_bytes(cc->sign_key, text, n, sig, cc->e) != 0) {
-        free(sig);
-        sig = NULL;
-    }
-    *len = SIGN_SIG_LEN;
-    return (char *)sig;
-}
-
-char *create_sums_text(struct create_ctx *cc, size_t *len)
-{
-    size_t cap = 1, at = 0;
-    char *out;
-
-    for (size_t i = 0; i < cc->cap.n; i++)
-        if (cc->cut.files[i].present)
-            cap += 64 + 2 + strlen(cc->cut.files[i].cf->rel) + 1;
-    if (cc->env_masked != NULL)
-        cap += 64 + 2 + strlen(MANIFEST_ENV_ENTRY) + 1;
-    if ((out = malloc(cap)) == NULL)
-        return NULL;
-    out[0] = '\0';
-    for (size_t i = 0; i < cc->cap.n; i++) {
+    if (text_begin(&t, out, ctx) != 0)
+        return -1;
+    for (size_t i = 0; i < cc->cap.n && !bad; i++) {
         char shabuf[65];
         const char *sha = file_sha(cc, i, shabuf);
         if (!cc->cut.files[i].present)
             continue;
-        if (sha == NULL) {
-            free(out);
-            return NULL;
+        if (sha == NULL)
+            bad = 1;
+        else {
+            put_s(&t, sha);
+            put(&t, "  ", 2);
+            put_s(&t, cc->cut.files[i].cf->rel);
+            put(&t, "\n", 1);
         }
-        at += (size_t)snprintf(out + at, cap - at, "%s  %s\n", sha, cc->cut.files[i].cf->rel);
     }
-    if (cc->env_masked != NULL)
-        at += (size_t)snprintf(out + at, cap - at, "%s  %s\n", cc->env_sha, MANIFEST_ENV_ENTRY);
-    *len = at;
-    return out;
+    if (cc->env_masked != NULL) {
+        put_s(&t, cc->env_sha);
+        put(&t, "  ", 2);
+        put_s(&t, MANIFEST_ENV_ENTRY);
+        put(&t, "\n", 1);
+    }
+    return text_end(&t) != 0 || bad ? -1 : 0;
 }
-

@@ -19,6 +19,7 @@
 #include "manifest.h"
 #include "meta.h"
 #include "pdeflate.h"
+#include "sign.h"
 #include "zipout.h"
 
 #define CREATE_STORE_BELOW 64              /* tiny files are stored, not deflated */
@@ -364,7 +365,7 @@ static int write_fd(struct create_ctx *cc, struct file_src *fs, int level)
         return -1;
     if (r == 0 && fs->try_reuse && src_rewind(cc, fs) != 0)
         return -1;
-    if (zipout_begin(cc->zo, c->cf->rel, S_IFREG | c->mode, c->id.mtime.tv_sec, method, c->limit) != 0)
+    if (zipout_begin(cc->zo, c->cf->rel, S_IFREG | c->mode, CUT_MTIME_SEC(c), method, c->limit) != 0)
         return -1;
     if (fs->reused != CREATE_REUSED_NONE && copy_raw(cc, fs, rd->raw_left) != 0)
         return -1;
@@ -414,7 +415,7 @@ static int write_fd(struct create_ctx *cc, struct file_src *fs, int level)
         return read_failed(cc, fs, 0);
     if (tail_check(cc, fs) != 0)
         return -1;
-    EVP_DigestFinal_ex(rd->md, fs->sha, NULL);
+    EVP_DigestFinal_ex(rd->md, c->sha, NULL);
     fs->finished = 1;
     read_reset(rd);
     return entry_end(cc, method, fs->crc, c->limit);
@@ -458,7 +459,9 @@ static int reuse_plan(struct create_ctx *cc, struct file_src *fs, int level)
         fs->try_reuse = 1;
         return 0;
     }
-    if (re.size != c->limit || re.crc != c->crc || strcmp(re.sha256, c->sha256) != 0 ||
+    char hex[65];
+    fs_hex(c->sha, sizeof(c->sha), hex);
+    if (re.size != c->limit || re.crc != c->crc || strcmp(re.sha256, hex) != 0 ||
         (fs->ru = calloc(1, sizeof(*fs->ru))) == NULL)
         return 0;
     fs->ru->re = re;
@@ -481,14 +484,14 @@ static int write_entry(struct create_ctx *cc, struct file_src *fs, int level)
     fs->level = 0;
     fs->finished = 0;
     if (reuse_plan(cc, fs, level) == 1) {
-        if (zipout_begin(cc->zo, c->cf->rel, S_IFREG | c->mode, c->id.mtime.tv_sec,
+        if (zipout_begin(cc->zo, c->cf->rel, S_IFREG | c->mode, CUT_MTIME_SEC(c),
                          ZIPOUT_DEFLATE, c->limit) != 0 ||
             copy_raw(cc, fs, fs->ru->re.comp_size) != 0)
             return -1;
         r = entry_end(cc, ZIPOUT_DEFLATE, c->crc, c->limit);
     } else if (c->buf != NULL) {
         if (write_mem(cc, c->cf->rel, c->buf, (size_t)c->limit, c->crc, S_IFREG | c->mode,
-                      c->id.mtime.tv_sec, stored ? 0 : level) != 0)
+                      CUT_MTIME_SEC(c), stored ? 0 : level) != 0)
             return -1;
         /* In the archive now. Without a previous archive to copy from, this
          * write is never done again from the same cut (a moved file takes
@@ -536,18 +539,22 @@ static int create_level(const struct create_ctx *cc)
     return level < 0 || level > 9 ? 6 : level;
 }
 
-/* Write every member into tmp. On failure the partial file is gone. The
- * previous archive is opened for reuse on the first call (after the cut:
- * hashing it never holds the bot paused); if copying from it fails the
- * archive is written again without it. */
+void create_zip_reuse_open(struct create_ctx *cc)
+{
+    if (cc->reuse_tried)
+        return;
+    cc->reuse_tried = 1;
+    /* A stored archive (a restore's safety snapshot) copies nothing. */
+    if (create_level(cc) > 0)
+        cc->reuse = reuse_open(cc->s, NULL);
+}
+
+/* Write every member into tmp. On failure the partial file is gone. If
+ * copying from the previous archive fails the archive is written again
+ * without it. */
 int create_zip_write(struct create_ctx *cc, const char *tmp)
 {
-    if (!cc->reuse_tried) {
-        cc->reuse_tried = 1;
-        /* A stored archive (a restore's safety snapshot) copies nothing. */
-        if (create_level(cc) > 0)
-            cc->reuse = reuse_open(cc->s, NULL);
-    }
+    create_zip_reuse_open(cc);
     cc->reuse_failed = 0;
     if (write_once(cc, tmp) == 0)
         return 0;
@@ -559,10 +566,53 @@ int create_zip_write(struct create_ctx *cc, const char *tmp)
     return write_once(cc, tmp);
 }
 
+/* A generated member being deflated (or stored) as it is made. */
+struct gen {
+    struct create_ctx *cc;
+    uint32_t crc;
+    uint64_t size;
+    int level;
+};
+
+static int gen_piece(void *ctx, const char *p, size_t n)
+{
+    struct gen *g = ctx;
+
+    g->crc = (uint32_t)crc32(g->crc, (const Bytef *)p, (uInt)n);
+    g->size += n;
+    return g->level > 0 ? zdeflate(g->cc, (const unsigned char *)p, n, 0)
+                        : zipout_write(g->cc->zo, p, n);
+}
+
+typedef int (*gen_fn)(struct create_ctx *cc, create_text_fn out, void *ctx);
+
+/* SHA256SUMS or manifest.json, written as make gives it, never held whole:
+ * deflated at level, or made again and stored where write_mem would have
+ * stored it (few bytes, no gain, past the ratio limit). 0 or -1. */
+static int write_gen(struct create_ctx *cc, const char *name, gen_fn make, int level)
+{
+    struct gen g = { .cc = cc, .crc = (uint32_t)crc32(0L, Z_NULL, 0), .level = level };
+    uint64_t comp;
+
+    if (zipout_begin(cc->zo, name, S_IFREG | 0644, (time_t)cc->now,
+                     level > 0 ? ZIPOUT_DEFLATE : ZIPOUT_STORE, 0) != 0 ||
+        (level > 0 && zbegin(cc, level) != 0))
+        return -1;
+    if (make(cc, gen_piece, &g) != 0 || (level > 0 && zdeflate(cc, NULL, 0, 1) != 0))
+        return cc->e->code != ERR_NONE ? -1
+               : err_set(cc->e, ERR_IO, "building %s: out of memory", name);
+    if (level == 0)
+        return zipout_end(cc->zo, g.crc, g.size);
+    comp = zipout_entry_bytes(cc->zo);
+    if (g.size >= CREATE_STORE_BELOW && comp < g.size && !archive_ratio_exceeded(g.size, comp))
+        return zipout_end(cc->zo, g.crc, g.size);
+    zipout_undo(cc->zo);
+    return write_gen(cc, name, make, 0);
+}
+
 static int write_members(struct create_ctx *cc, int level)
 {
-    size_t len;
-    char *text;
+    struct zipout_info zi;
     int r;
 
     for (size_t i = 0; i < cc->cap.n; i++) {
@@ -579,27 +629,74 @@ static int write_members(struct create_ctx *cc, int level)
                   S_IFREG | 0600, (time_t)cc->now, 6) != 0)
         return -1;
     /* Generated now: every file before them has been read and hashed. */
-    if ((text = create_sums_text(cc, &len)) == NULL)
-        return err_set(cc->e, ERR_IO, "building %s: out of memory", MANIFEST_SUMS);
-    r = write_mem(cc, MANIFEST_SUMS, (unsigned char *)text, len,
-                  (uint32_t)crc32(0L, (Bytef *)text, (uInt)len), S_IFREG | 0644, (time_t)cc->now, 6);
-    free(text);
-    if (r != 0)
+    if (write_gen(cc, MANIFEST_SUMS, create_sums_stream, 6) != 0 ||
+        write_gen(cc, MANIFEST_NAME, create_manifest_stream, 6) != 0 ||
+        zipout_last(cc->zo, &zi) != 0)
         return -1;
-    if ((text = create_manifest_text(cc, &len)) == NULL)   /* cc's */
-        return err_set(cc->e, ERR_IO, "building %s: out of memory", MANIFEST_NAME);
-    if (write_mem(cc, MANIFEST_NAME, (unsigned char *)text, len,
-                  (uint32_t)crc32(0L, (Bytef *)text, (uInt)len), S_IFREG | 0644, (time_t)cc->now,
-                  6) != 0)
+    /* Where create_zip_seal reads it back to sign it. */
+    memset(&cc->manifest_entry, 0, sizeof(cc->manifest_entry));
+    cc->manifest_entry.name = MANIFEST_NAME;
+    cc->manifest_entry.name_len = strlen(MANIFEST_NAME);
+    cc->manifest_entry.local_off = zi.off;
+    cc->manifest_entry.comp_size = zi.comp;
+    cc->manifest_entry.size = zi.size;
+    cc->manifest_entry.crc = zi.crc;
+    cc->manifest_entry.method = (uint16_t)zi.method;
+    return 0;
+}
+
+/* manifest.json read back from tmp (CRC and size checked), signed, and
+ * the signature written after it, stored (64 random bytes do not deflate). */
+static int sign_manifest(struct create_ctx *cc, const char *tmp)
+{
+    const struct zipin_entry *en = &cc->manifest_entry;
+    struct zipin_rd rd = { .fd = -1 };
+    unsigned char sig[SIGN_SIG_LEN];
+    char *text = NULL;
+    size_t got = 0;
+    ssize_t r = -1;
+    int fd, rc = -1;
+
+    if (zipout_flush(cc->zo) != 0)
         return -1;
-    if (cc->sign_key == NULL)
-        return 0;
-    if ((text = create_manifest_sig(cc, &len)) == NULL)
-        return err_set(cc->e, ERR_IO, "signing %s failed", MANIFEST_NAME);
-    r = write_mem(cc, MANIFEST_SIG, (unsigned char *)text, len,
-                  (uint32_t)crc32(0L, (Bytef *)text, (uInt)len), S_IFREG | 0644, (time_t)cc->now, 6);
+    if ((fd = open(tmp, O_RDONLY | O_CLOEXEC)) < 0)
+        return err_sys(cc->e, errno, "open %s", tmp);
+    if ((text = malloc((size_t)en->size + 1)) == NULL) {
+        err_set(cc->e, ERR_IO, "signing %s: out of memory", MANIFEST_NAME);
+        goto out;
+    }
+    if (zipin_rd_init(&rd, fd, cc->e) != 0 || zipin_rd_start(&rd, en, cc->e) != 0)
+        goto out;
+    /* One more read must hit the end: it is where the size and CRC are checked. */
+    while ((r = zipin_rd_read(&rd, text + got, (size_t)en->size - got + (got == en->size),
+                             cc->e)) > 0)
+        got += (size_t)r;
+    if (r < 0 || sign_bytes(cc->sign_key, text, got, sig, cc->e) != 0)
+        goto out;
+    rc = write_mem(cc, MANIFEST_SIG, sig, sizeof(sig),
+                   (uint32_t)crc32(0L, sig, sizeof(sig)), S_IFREG | 0644, (time_t)cc->now, 0);
+out:
+    zipin_rd_free(&rd);
     free(text);
-    return r;
+    close(fd);
+    return rc;
+}
+
+int create_zip_seal(struct create_ctx *cc, const char *tmp)
+{
+    int rc;
+
+    if (cc->zo == NULL)
+        return err_set(cc->e, ERR_IO, "no archive to finish");
+    if (cc->sign_key != NULL && sign_manifest(cc, tmp) != 0) {
+        if (cc->e->code == ERR_NONE)
+            err_set(cc->e, ERR_IO, "signing %s failed", MANIFEST_NAME);
+        zipout_discard(cc->zo);
+        rc = -1;
+    } else
+        rc = zipout_close(cc->zo);
+    cc->zo = NULL;
+    return rc;
 }
 
 static int write_once(struct create_ctx *cc, const char *tmp)
@@ -617,12 +714,12 @@ static int write_once(struct create_ctx *cc, const char *tmp)
     if ((cc->zo = zipout_open(tmp, cc->e)) != NULL) {
         /* Every file, the masked .env, SHA256SUMS, the manifest and its signature. */
         if (zipout_reserve(cc->zo, cc->cap.n + 4) == 0 && write_members(cc, create_level(cc)) == 0) {
-            rc = zipout_close(cc->zo);
+            rc = 0;             /* left open: create_zip_seal signs and closes it */
         } else {
             zipout_discard(cc->zo);
             unlink(tmp);
+            cc->zo = NULL;
         }
-        cc->zo = NULL;
     }
     read_reset(&cc->rd);
     if (cc->zs_ready)
@@ -630,12 +727,5 @@ static int write_once(struct create_ctx *cc, const char *tmp)
     cc->zs_ready = 0;
     free(cc->io);
     cc->io = cc->zbuf = NULL;
-    if (rc == 0) {
-        /* Written and signed: the text is not needed again (the head stays,
-         * for the catalog row), and the read-back has its own copy. */
-        free(cc->manifest_text);
-        cc->manifest_text = NULL;
-        cc->manifest_len = 0;
-    }
     return rc;
 }

@@ -16,6 +16,7 @@
 #include "reuse.h"
 #include "sign.h"
 #include "store.h"
+#include "zipin.h"
 #include "zipout.h"
 
 struct create_ctx;
@@ -28,9 +29,8 @@ struct archive;
  * only for the few files that have one. */
 struct file_src {
     struct file_reuse *ru;     /* a candidate in the previous archive, or a deflate_prefix to record */
-    unsigned char sha[32];     /* SHA-256 of the bytes read (finished; a file the cut hashed has its own) */
     uint32_t crc;              /* of the bytes read, checked against the archive */
-    unsigned char finished;
+    unsigned char finished;    /* read through: its cut_file's sha is the entry's */
     unsigned char level;       /* > 0: deflated on several threads (pdeflate), not by cc->zs */
     unsigned char store_only;  /* deflates past the zip-bomb ratio limit: stored instead */
     unsigned char try_reuse;   /* ru holds a candidate to check once the bytes are read */
@@ -99,8 +99,7 @@ struct create_ctx {
     int hooks_begun;       /* the pre hook ran (or there is none): the post hook is due */
     int post_done;
     json_t *manifest;      /* the manifest's small fields (create_manifest.c): all but files[] and reuse */
-    char *manifest_text;   /* manifest.json's bytes, made once, signed as they are */
-    size_t manifest_len;
+    struct zipin_entry manifest_entry;  /* where manifest.json went, for its signature */
     const struct sign_key *sign_key;   /* signs manifest.json (engine/signing.c) */
     struct reuse *reuse;   /* the previous archive, when it checked out (create_zip_write opens it) */
     int reuse_tried;
@@ -127,25 +126,43 @@ static inline struct chain_scan *src_chain(struct create_ctx *cc, const struct f
 /* SHA-256 of what md has digested, as hex, into out. Frees nothing. Cannot fail. */
 void create_zip_sha_hex(EVP_MD_CTX *md, char out[65]);
 
+/* Open the previous archive for reuse (once; nothing when this create
+ * stores its entries). Before the pre hook: hashing it never holds the bot
+ * paused, and its records are made while the cut's are not yet there.
+ * Cannot fail (without it every entry is deflated). */
+void create_zip_reuse_open(struct create_ctx *cc);
+
 /* Write the archive of the cut in cc to tmp: every present file, the
- * masked .env, manifest.json and SHA256SUMS. 0, or -1 with cc->e filled
- * (cc->moved set when an append-only file was rewritten meanwhile: the
- * caller takes the cut again). tmp is removed on failure. */
+ * masked .env, SHA256SUMS and manifest.json, leaving cc->zo open for
+ * create_zip_seal. 0, or -1 with cc->e filled (cc->moved set when an
+ * append-only file was rewritten meanwhile, or when a copy from the
+ * previous archive failed after bytes it would need again were released:
+ * the caller takes the cut again). tmp is removed on failure. */
 int create_zip_write(struct create_ctx *cc, const char *tmp);
 
-/* create_manifest.c: manifest.json's text (cc's: freed with cc, also
- * setting cc->manifest), its detached Ed25519 signature and SHA256SUMS
- * (the caller's to free), from every file's record once all were read.
- * NULL when a file was not read through or out of memory. */
-char *create_manifest_text(struct create_ctx *cc, size_t *len);
-char *create_manifest_sig(struct create_ctx *cc, size_t *len);
-char *create_sums_text(struct create_ctx *cc, size_t *len);
+/* Finish the archive create_zip_write left open: manifest.json's signature
+ * when the store signs (made from manifest.json read back from tmp, once
+ * the caller has freed the cut and its sources: the text is never beside
+ * them), then the central directory. Needs the capture set's names (the
+ * directory borrows them). 0, or -1 with cc->e and tmp removed. */
+int create_zip_seal(struct create_ctx *cc, const char *tmp);
+
+/* Receives a generated text piece by piece: 0, or -1 to stop it. */
+typedef int (*create_text_fn)(void *ctx, const char *p, size_t n);
+
+/* create_manifest.c: manifest.json's text and SHA256SUMS, from every
+ * file's record once all were read, handed to out in pieces (neither is
+ * held whole); the manifest's head stays in cc->manifest. The same records
+ * give the same text every time. 0, or -1 when a file was not read
+ * through, out failed or out of memory. */
+int create_manifest_stream(struct create_ctx *cc, create_text_fn out, void *ctx);
+int create_sums_stream(struct create_ctx *cc, create_text_fn out, void *ctx);
 
 /* The positions count, from positions.json's captured bytes when they are
  * in memory (-1 otherwise): taken once the cut is, into cc->positions. */
 int64_t create_captured_positions(const struct create_ctx *cc);
 
-/* Drop the generated manifest (cc->manifest, its text): the next write makes them again. */
+/* Drop the generated manifest's head (cc->manifest): the next write makes it again. */
 void create_manifest_forget(struct create_ctx *cc);
 
 /* Free what the records in cc->srcs hold (not the array). Cannot fail. */

@@ -51,19 +51,14 @@ static void ident_of(const struct stat *st, struct cut_ident *id)
     id->dev = st->st_dev;
     id->ino = st->st_ino;
     id->size = st->st_size;
-    id->mtime = st->st_mtim;
-    id->ctime = st->st_ctim;
-}
-
-static int ts_eq(struct timespec a, struct timespec b)
-{
-    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+    id->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    id->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
 }
 
 static int ident_eq(const struct cut_ident *a, const struct cut_ident *b)
 {
     return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-           ts_eq(a->mtime, b->mtime) && ts_eq(a->ctime, b->ctime);
+           a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
 }
 
 static void file_release(struct cut_file *f)
@@ -184,7 +179,7 @@ static int read_whole(struct cut_file *f, int fd, const char *work, uint64_t *in
     f->intact = done == size && ident_eq(&f->id, &after);
     f->limit = done > size ? size : done;
     EVP_DigestFinal_ex(md, d, NULL);
-    fs_hex(d, sizeof(d), f->sha256);
+    memcpy(f->sha, d, sizeof(f->sha));
     f->crc = crc;
     f->hashed = 1;
     rc = 0;
@@ -224,7 +219,7 @@ static int cut_append(struct cut_file *f, int fd, struct err *e)
         end -= n;
     }
     f->limit = cut;
-    f->tail_len = cut < CUT_TAIL_MAX ? (size_t)cut : CUT_TAIL_MAX;
+    f->tail_len = cut < CUT_TAIL_MAX ? (uint32_t)cut : CUT_TAIL_MAX;
     if (f->tail_len > 0 &&
         pread(fd, f->tail, f->tail_len, (off_t)(cut - f->tail_len)) != (ssize_t)f->tail_len) {
         f->intact = 0;
@@ -281,8 +276,7 @@ static int recently_written(const struct cut_file *f)
     struct timespec now;
 
     clock_gettime(CLOCK_REALTIME, &now);
-    int64_t age = ((int64_t)now.tv_sec - f->id.mtime.tv_sec) * 1000000000LL +
-                  (now.tv_nsec - f->id.mtime.tv_nsec);
+    int64_t age = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec - f->id.mtime_ns;
     return age < CUT_RECENT_NS;
 }
 
@@ -359,8 +353,7 @@ static int json_torn(struct cut_file *f, json_t *warnings)
     if (f->json_ok > 0)
         return 0;
     clock_gettime(CLOCK_REALTIME, &now);
-    int64_t age = ((int64_t)now.tv_sec - f->id.mtime.tv_sec) * 1000000000LL +
-                  (now.tv_nsec - f->id.mtime.tv_nsec);
+    int64_t age = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec - f->id.mtime_ns;
     if (age < CUT_QUIET_NS)
         return 1;
     if (warnings != NULL) {

@@ -40,8 +40,12 @@ struct cut_ident {
     dev_t dev;
     ino_t ino;
     off_t size;
-    struct timespec mtime, ctime;
+    int64_t mtime_ns, ctime_ns;     /* since the epoch (16 bytes a file less than two timespecs) */
 };
+
+/* A cut file's mtime in whole seconds (rounded down, also before 1970). */
+#define CUT_MTIME_SEC(c) ((time_t)((c)->id.mtime_ns / 1000000000LL - \
+                                   ((c)->id.mtime_ns % 1000000000LL < 0)))
 
 struct cut_file {
     const struct capture_file *cf;
@@ -51,11 +55,12 @@ struct cut_file {
     unsigned char *tail;    /* append-only: the bytes ending at limit (CUT_TAIL_MAX
                              * allocated for those only: a root of many small files
                              * does not pay 4 KiB a file) */
-    size_t tail_len;
     int fd;                 /* append-only: the live file; large: a private copy; else -1 */
     uint32_t crc;
     mode_t mode;
-    char sha256[65];        /* of buf (hashed == 1) */
+    uint32_t tail_len;      /* at most CUT_TAIL_MAX */
+    unsigned char sha[32];  /* SHA-256 of the bytes: the cut's (hashed == 1), or the
+                             * entry's once create read them through (file_src.finished) */
     /* Flags, a byte each (a 100,000-file root has as many of these records). */
     signed char present;    /* 0: gone before it could be read (recorded as absent) */
     signed char append;     /* 1: the live file, read up to limit while compressing */

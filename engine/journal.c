@@ -31,7 +31,8 @@ int journal_write(struct store *s, const char *phase, const struct restore_opts 
         const struct step *st = &p->v[i];
         json_array_append_new(files, json_pack("{s:s,s:s,s:s,s:s,s:i}", "path", st->path,
                                                "action", st->action, "sha256", st->want_sha,
-                                               "tmp", st->tmp, "mode", (int)st->mode));
+                                               "tmp", st->tmp != NULL ? st->tmp : "",
+                                               "mode", (int)st->mode));
     }
     j = json_pack("{s:i,s:s,s:s,s:s,s:o}", "format", 1, "phase", phase, "snapshot", o->name,
                   "root", s->cfg->root, "files", files);

@@ -285,10 +285,13 @@ static int index_files(struct reader *r)
 static char *head_text(const char *text, size_t len, const struct span *cut, const char *const *with,
                        int n, size_t *out_len)
 {
-    char *h = malloc(len + 5), *o = h;
+    size_t hlen = len + 1;
     const char *p = text;
+    char *h, *o;
 
-    if (h == NULL)
+    for (int i = 0; i < n; i++)
+        hlen -= (size_t)(cut[i].end - cut[i].p) - 2;
+    if ((h = o = malloc(hlen)) == NULL)
         return NULL;
     for (int i = 0; i < n; i++) {
         memcpy(o, p, (size_t)(cut[i].p - p));

@@ -111,7 +111,7 @@ static int commit_step(struct store *s, const struct step *st, struct err *e)
 {
     if (strcmp(st->action, "delete") == 0)
         return swap_in(s->cfg->root, st->path, NULL, e);
-    if (st->tmp[0] == '\0')
+    if (st->tmp == NULL)
         return 0;
     return swap_in(s->cfg->root, st->path, st->tmp, e);
 }
@@ -119,7 +119,7 @@ static int commit_step(struct store *s, const struct step *st, struct err *e)
 static void remove_tmps(struct store *s, struct plan *p)
 {
     for (size_t i = 0; i < p->n; i++)
-        if (p->v[i].tmp[0] != '\0')
+        if (p->v[i].tmp != NULL)
             swap_remove_tmp(s->cfg->root, p->v[i].path, p->v[i].tmp);
 }
 
@@ -132,7 +132,7 @@ static int prepare_files(struct store *s, struct plan *p, const char *snap, stru
 
     for (size_t i = 0; i < p->n; i++) {
         struct step *st = &p->v[i];
-        if (st->tmp[0] == '\0')
+        if (st->tmp == NULL)
             continue;
         if (swap_extract(s->cfg->root, p->a, st->path, st->mode, st->tmp, e) != 0)
             return -1;
@@ -464,8 +464,13 @@ int engine_restore_apply(struct store *s, const struct restore_opts *o, const ch
         if (strcmp(st->action, "create") != 0 && strcmp(st->action, "overwrite") != 0)
             continue;
         st->mode = entry_mode(&p, st->path);
-        if (swap_tmp_name(s->cfg->root, st->path, st->tmp, sizeof(st->tmp), e) != 0)
+        char tmp[PATH_MAX];
+        if (swap_tmp_name(s->cfg->root, st->path, tmp, sizeof(tmp), e) != 0)
             goto out;
+        if ((st->tmp = strdup(tmp)) == NULL) {
+            err_set(e, ERR_IO, "out of memory");
+            goto out;
+        }
     }
     if (journal_write(s, "prepare", o, &p, e) != 0)
         goto out;

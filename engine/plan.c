@@ -27,8 +27,10 @@
 
 void plan_free(struct plan *p)
 {
-    for (size_t i = 0; i < p->n; i++)
+    for (size_t i = 0; i < p->n; i++) {
         free(p->v[i].path);
+        free(p->v[i].tmp);
+    }
     free(p->v);
     archive_close(p->a);
     json_decref(p->warnings);
@@ -103,11 +105,14 @@ static int selected(const struct restore_opts *o, const char *path)
 
 static int add_step(struct plan *p, const char *path, struct err *e)
 {
-    struct step *nv = realloc(p->v, (p->n + 1) * sizeof(*nv));
-
-    if (nv == NULL)
-        return err_set(e, ERR_IO, "out of memory");
-    p->v = nv;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        struct step *nv = realloc(p->v, cap * sizeof(*nv));
+        if (nv == NULL)
+            return err_set(e, ERR_IO, "out of memory");
+        p->v = nv;
+        p->cap = cap;
+    }
     memset(&p->v[p->n], 0, sizeof(p->v[0]));
     if ((p->v[p->n].path = strdup(path)) == NULL)
         return err_set(e, ERR_IO, "out of memory");

@@ -22,13 +22,14 @@ struct step {
     char cur_sha[65];       /* "" when absent now */
     char want_sha[65];      /* "" for kept/delete */
     mode_t mode;
-    char tmp[PATH_MAX];
+    char *tmp;              /* the temp beside the target, once the apply names it, else NULL
+                             * (a PATH_MAX buffer a step was 425 MB for 100,000 files) */
     const char *special;    /* the target is a symlink, fifo, ... (not a file): its kind */
 };
 
 struct plan {
     struct step *v;
-    size_t n;
+    size_t n, cap;
     struct archive *a;      /* the snapshot's archive, open */
     json_t *warnings;
     json_t *specials;       /* [{path, kind, remedy}] of targets that are not files */

@@ -24,17 +24,24 @@
 #define REUSE_BUF (1u << 20)
 #define REUSE_MANIFEST_MAX (256u << 20)
 
-/* Where the previous archive holds one manifest file's entry. */
-struct reuse_loc {
-    uint64_t local_off, comp_size, size;
+/* One file of the previous manifest and where its archive holds it: 80
+ * bytes, by path. The manifest's own records (manifest_read) are freed
+ * once these are made: a repeat create holds these beside its cut. */
+struct reuse_rec {
+    const char *path;          /* in the manifest's arena */
+    uint64_t size;             /* the manifest's */
+    uint64_t local_off, comp_size;
+    unsigned char sha[32];     /* the manifest's SHA-256 */
+    json_t *note;              /* its "reuse" note carrying a deflate_prefix (held), or NULL */
     uint32_t crc;
     unsigned char found;       /* 1: one deflated, unencrypted entry; 2: more than one (none used) */
 };
 
 struct reuse {
     int fd;                    /* the archive hashed: the bytes hashed are the bytes copied */
-    struct manifest_doc doc;   /* the previous manifest: its files as records (manifest_read) */
-    struct reuse_loc *loc;     /* doc.files[i]'s entry */
+    struct manifest_doc doc;   /* the previous manifest's head and arena (its records freed) */
+    struct reuse_rec *recs;    /* its files, sorted by path */
+    size_t n;
     struct zipin_entry mf;     /* manifest.json's entry (name: MANIFEST_NAME) */
     int have_mf;
     struct store *s;           /* its secret keys the deflate_prefix macs */
@@ -73,24 +80,61 @@ static int find_manifest(void *ctx, const struct zipin_entry *en)
     return 0;
 }
 
+static int cmp_rec(const void *a, const void *b)
+{
+    return strcmp(((const struct reuse_rec *)a)->path, ((const struct reuse_rec *)b)->path);
+}
+
+static struct reuse_rec *find_rec(const struct reuse *r, const char *path)
+{
+    struct reuse_rec key = { .path = path };
+
+    return r->n > 0 ? bsearch(&key, r->recs, r->n, sizeof(key), cmp_rec) : NULL;
+}
+
 static int locate_file(void *ctx, const struct zipin_entry *en)
 {
     struct reuse *r = ctx;
-    const struct manifest_file *f = manifest_doc_find(&r->doc, en->name);
-    struct reuse_loc *l;
+    struct reuse_rec *l = find_rec(r, en->name);
 
-    if (f == NULL)
+    if (l == NULL)
         return 0;
-    l = &r->loc[f - r->doc.files];
     if (l->found) {
         l->found = 2;
         return 0;
     }
-    l->found = en->method == 8 && (en->flags & 1) == 0 ? 1 : 2;
+    /* The directory's size must be the manifest's. */
+    l->found = en->method == 8 && (en->flags & 1) == 0 && en->size == l->size ? 1 : 2;
     l->local_off = en->local_off;
     l->comp_size = en->comp_size;
-    l->size = en->size;
     l->crc = en->crc;
+    return 0;
+}
+
+/* r->doc's records as r->recs, and the records freed (the arena, which
+ * holds the paths, and the head stay). 0 or -1. */
+static int make_recs(struct reuse *r)
+{
+    struct manifest_doc *d = &r->doc;
+
+    if ((r->recs = calloc(d->n + 1, sizeof(*r->recs))) == NULL)
+        return -1;
+    for (size_t i = 0; i < d->n; i++) {
+        struct manifest_file *f = d->sorted[i];
+        struct reuse_rec *l = &r->recs[i];
+        l->path = f->path;
+        l->size = f->size;
+        if (fs_unhex(f->sha256, l->sha, sizeof(l->sha)) != 0)
+            return -1;
+        l->note = f->note;
+        f->note = NULL;
+    }
+    r->n = d->n;
+    free(d->files);
+    free(d->sorted);
+    d->files = NULL;
+    d->sorted = NULL;
+    d->n = 0;
     return 0;
 }
 
@@ -109,8 +153,9 @@ static int read_manifest(struct reuse *r)
         r->mf.size > REUSE_MANIFEST_MAX || r->mf.comp_size > REUSE_MANIFEST_MAX ||
         (r->mf.method != 0 && r->mf.method != 8) || (r->mf.flags & 1) != 0 ||
         zipin_data_at(r->fd, &r->mf, &at, &e) != 0 ||
-        (comp = malloc(r->mf.comp_size + 1)) == NULL || (buf = malloc(r->mf.size + 1)) == NULL ||
-        zipin_pread(r->fd, comp, (size_t)r->mf.comp_size, at, &e) != 0)
+        (comp = malloc(r->mf.comp_size + 1)) == NULL ||
+        zipin_pread(r->fd, comp, (size_t)r->mf.comp_size, at, &e) != 0 ||
+        (buf = malloc(r->mf.size + 1)) == NULL)
         goto out;
     if (r->mf.method == 0) {
         if (r->mf.comp_size != r->mf.size)
@@ -129,13 +174,14 @@ static int read_manifest(struct reuse *r)
         if (zok != Z_STREAM_END || zs.total_out != r->mf.size)
             goto out;
     }
+    free(comp);                 /* not beside the text and its records */
+    comp = NULL;
     if ((uint32_t)crc32(crc32(0L, Z_NULL, 0), (Bytef *)buf, (uInt)r->mf.size) != r->mf.crc ||
         manifest_read(buf, (size_t)r->mf.size, &r->doc, &e) != 0)
         goto out;
     free(buf);
     buf = NULL;
-    if ((r->loc = calloc(r->doc.n + 1, sizeof(*r->loc))) == NULL ||
-        zipin_each(r->fd, locate_file, r, &e) != 0)
+    if (make_recs(r) != 0 || zipin_each(r->fd, locate_file, r, &e) != 0)
         goto out;
     rc = 0;
 out:
@@ -201,7 +247,9 @@ void reuse_close(struct reuse *r)
     if (r->fd >= 0)
         close(r->fd);
     manifest_doc_free(&r->doc);
-    free(r->loc);
+    for (size_t i = 0; r->recs != NULL && i < r->n; i++)
+        json_decref(r->recs[i].note);
+    free(r->recs);
     free(r);
 }
 
@@ -215,6 +263,7 @@ int reuse_data_at(struct reuse *r, const char *rel, const struct reuse_entry *re
     en.name_len = strlen(rel);
     en.local_off = re->local_off;
     en.comp_size = re->comp_size;
+    en.method = 8;              /* only deflated entries are reused (locate_file) */
     return zipin_data_at(r->fd, &en, at, e);
 }
 
@@ -285,22 +334,20 @@ static int uint_field(const json_t *o, const char *k, uint64_t *out)
 
 int reuse_find(struct reuse *r, const char *rel, struct reuse_entry *out)
 {
-    const struct manifest_file *f;
-    const struct reuse_loc *l;
+    const struct reuse_rec *l;
     const json_t *p;
 
     memset(out, 0, sizeof(*out));
-    if (r == NULL || (f = manifest_doc_find(&r->doc, rel)) == NULL)
+    if (r == NULL || (l = find_rec(r, rel)) == NULL)
         return 0;
-    l = &r->loc[f - r->doc.files];
-    if (l->found != 1 || f->size != l->size || archive_ratio_exceeded(l->size, l->comp_size))
+    if (l->found != 1 || archive_ratio_exceeded(l->size, l->comp_size))
         return 0;
     out->local_off = l->local_off;
     out->size = l->size;
     out->comp_size = l->comp_size;
     out->crc = l->crc;
-    out->sha256 = f->sha256;
-    p = json_object_get(f->note, "deflate_prefix");
+    fs_hex(l->sha, sizeof(l->sha), out->sha256);
+    p = json_object_get(l->note, "deflate_prefix");
     if (json_is_object(p)) {
         uint64_t crc;
         const char *mac = json_string_value(json_object_get(p, "mac"));

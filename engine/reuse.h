@@ -26,7 +26,7 @@ struct reuse_entry {
     uint64_t local_off;        /* of its local header in the previous archive */
     uint64_t size, comp_size;
     uint32_t crc;
-    const char *sha256;        /* the previous manifest's, borrowed */
+    char sha256[65];           /* the previous manifest's */
     int has_prefix;            /* deflate_prefix recorded (bytes > 0) */
     uint64_t prefix_bytes;     /* input bytes up to a sync-flushed block boundary */
     uint64_t prefix_comp;      /* the deflate stream's bytes up to that boundary */

@@ -74,7 +74,7 @@ static int trust_build(struct store *s, struct err *e)
     return 0;
 }
 
-int signing_check(struct store *s, const struct archive *a, struct signing_result *r,
+int signing_check(struct store *s, struct archive *a, struct signing_result *r,
                   struct err *e)
 {
     const char *manifest;
@@ -104,7 +104,7 @@ json_t *signing_json(const struct signing_result *r)
                      r->state == SIGNING_SIGNED ? json_string(r->key_id) : json_null());
 }
 
-int signing_fill_row(struct store *s, const struct archive *a, struct catalog_snapshot *row,
+int signing_fill_row(struct store *s, struct archive *a, struct catalog_snapshot *row,
                      struct err *e)
 {
     struct signing_result r;
@@ -116,7 +116,7 @@ int signing_fill_row(struct store *s, const struct archive *a, struct catalog_sn
     return 0;
 }
 
-int signing_admit(struct store *s, const struct archive *a, int allow, struct signing_result *r,
+int signing_admit(struct store *s, struct archive *a, int allow, struct signing_result *r,
                   struct err *e)
 {
     if (signing_check(s, a, r, e) != 0)
@@ -141,7 +141,7 @@ enum signing_state signing_row_state(const struct catalog_snapshot *row)
     return SIGNING_UNSIGNED;
 }
 
-int signing_matches_row(struct store *s, const struct archive *a,
+int signing_matches_row(struct store *s, struct archive *a,
                         const struct catalog_snapshot *row, struct signing_result *r,
                         struct err *e)
 {

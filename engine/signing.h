@@ -34,12 +34,12 @@ int signing_key(struct store *s, int create, const struct sign_key **out, struct
 
 /* What a's signature is worth against the store's trust list. Returns 0
  * with *r, or -1 with *e when a trusted key cannot be read (a config error). */
-int signing_check(struct store *s, const struct archive *a, struct signing_result *r,
+int signing_check(struct store *s, struct archive *a, struct signing_result *r,
                   struct err *e);
 
 /* Put what a's signature is worth into row (signature, signer). Returns 0,
  * or -1 with *e as signing_check. */
-int signing_fill_row(struct store *s, const struct archive *a, struct catalog_snapshot *row,
+int signing_fill_row(struct store *s, struct archive *a, struct catalog_snapshot *row,
                      struct err *e);
 
 /* Whether an archive from outside (import, reindex, an offsite copy the
@@ -47,14 +47,14 @@ int signing_fill_row(struct store *s, const struct archive *a, struct catalog_sn
  * allow is set (--allow-unsigned), which admits an unsigned or untrusted one
  * recorded as such. Returns 0 with *r, or -1 with *e: ERR_VERIFY saying
  * what the archive is and how to admit it, or signing_check's error. */
-int signing_admit(struct store *s, const struct archive *a, int allow, struct signing_result *r,
+int signing_admit(struct store *s, struct archive *a, int allow, struct signing_result *r,
                   struct err *e);
 
 /* A catalogued archive must still be worth what its row recorded: a row
  * that says signed needs a trusted signature now (a stripped or edited one
  * is refused); one admitted unsigned or untrusted is taken as it was.
  * Returns 0 with *r, or -1 with *e (ERR_VERIFY, or signing_check's error). */
-int signing_matches_row(struct store *s, const struct archive *a,
+int signing_matches_row(struct store *s, struct archive *a,
                         const struct catalog_snapshot *row, struct signing_result *r,
                         struct err *e);
 

@@ -119,7 +119,9 @@ static int files_same(struct store *s, const struct capture_set *cap,
                 hash_fd(c->fd, c->limit, md, buf, hex) != 0)
                 goto out;
         }
-        if (strcmp(c->hashed ? c->sha256 : hex, f->sha256) != 0)
+        if (c->hashed)
+            fs_hex(c->sha, sizeof(c->sha), hex);
+        if (strcmp(hex, f->sha256) != 0)
             goto out;
     }
     same = 1;

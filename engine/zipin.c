@@ -1,4 +1,5 @@
-/* zipin.c - a zip's central directory walked entry by entry (zipin.h). */
+/* zipin.c - a zip's central directory walked entry by entry, and an entry's
+ * data read back (zipin.h). */
 #include "zipin.h"
 
 #include <errno.h>
@@ -167,6 +168,9 @@ int zipin_each(int fd, zipin_fn each, void *ctx, struct err *e)
             goto out;
         }
         memset(&en, 0, sizeof(en));
+        en.count = count;
+        en.made_by = zipfmt_get16(win + pos + 4);
+        en.ext_attr = zipfmt_get32(win + pos + 38);
         en.flags = zipfmt_get16(win + pos + 8);
         en.method = zipfmt_get16(win + pos + 10);
         en.crc = zipfmt_get32(win + pos + 16);
@@ -214,7 +218,8 @@ int zipin_data_at(int fd, const struct zipin_entry *en, uint64_t *at, struct err
             free(h);
         return -1;
     }
-    ok = zipfmt_get32(h) == ZIPFMT_SIG_LOCAL && zipfmt_get16(h + 26) == en->name_len &&
+    ok = zipfmt_get32(h) == ZIPFMT_SIG_LOCAL && zipfmt_get16(h + 8) == en->method &&
+         zipfmt_get16(h + 26) == en->name_len &&
          memcmp(h + ZIPFMT_LOCAL_FIXED, en->name, en->name_len) == 0;
     data = en->local_off + n + zipfmt_get16(h + 28);
     if (h != small)
@@ -223,4 +228,128 @@ int zipin_data_at(int fd, const struct zipin_entry *en, uint64_t *at, struct err
         return err_set(e, ERR_VERIFY, "%.200s: its local header is broken", en->name);
     *at = data;
     return 0;
+}
+
+int zipin_rd_init(struct zipin_rd *rd, int fd, struct err *e)
+{
+    memset(rd, 0, sizeof(*rd));
+    rd->fd = fd;
+    if ((rd->in = malloc(ZIPIN_RD_IN)) == NULL)
+        return err_set(e, ERR_IO, "out of memory");
+    if (inflateInit2(&rd->z, -MAX_WBITS) != Z_OK) {
+        free(rd->in);
+        rd->in = NULL;
+        return err_set(e, ERR_IO, "out of memory");
+    }
+    rd->z_ready = 1;
+    rd->ended = 1;
+    return 0;
+}
+
+void zipin_rd_free(struct zipin_rd *rd)
+{
+    if (rd->z_ready)
+        inflateEnd(&rd->z);
+    rd->z_ready = 0;
+    free(rd->in);
+    rd->in = NULL;
+}
+
+int zipin_rd_start(struct zipin_rd *rd, const struct zipin_entry *en, struct err *e)
+{
+    rd->ended = 1;
+    if (en->method != 0 && en->method != 8)
+        return err_set(e, ERR_VERIFY, "%.200s: unsupported compression method %u", en->name,
+                       (unsigned)en->method);
+    if (zipin_data_at(rd->fd, en, &rd->at, e) != 0)
+        return -1;
+    if (inflateReset(&rd->z) != Z_OK)
+        return err_set(e, ERR_IO, "inflate state broken");
+    rd->name = en->name;
+    rd->left = en->comp_size;
+    rd->size = en->size;
+    rd->out = 0;
+    rd->want_crc = en->crc;
+    rd->crc = (uint32_t)crc32(0L, Z_NULL, 0);
+    rd->method = en->method;
+    rd->z.next_in = rd->in;
+    rd->z.avail_in = 0;
+    rd->ended = 0;
+    return 0;
+}
+
+static ssize_t rd_damaged(struct zipin_rd *rd, const char *why, struct err *e)
+{
+    rd->ended = 1;
+    return err_set(e, ERR_VERIFY, "%.200s: damaged data in the archive (%s)", rd->name, why);
+}
+
+/* Stored: the data is its own size, never more or less. */
+static ssize_t rd_stored(struct zipin_rd *rd, unsigned char *buf, size_t n, struct err *e)
+{
+    uint64_t left = rd->size - rd->out;
+    size_t got = left < n ? (size_t)left : n;
+
+    if (rd->left != rd->size - rd->out)
+        return rd_damaged(rd, rd->left < rd->size - rd->out ? "the entry ends early" :
+                          "more data than its size", e);
+    if (got > 0 && zipin_pread(rd->fd, buf, got, rd->at, e) != 0)
+        return -1;
+    rd->at += got;
+    rd->left -= got;
+    rd->ended = rd->left == 0;
+    return (ssize_t)got;
+}
+
+static ssize_t rd_inflate(struct zipin_rd *rd, unsigned char *buf, size_t n, struct err *e)
+{
+    z_stream *z = &rd->z;
+
+    z->next_out = buf;
+    z->avail_out = (uInt)(n > (1u << 30) ? 1u << 30 : n);
+    for (;;) {
+        int zr;
+        if (z->avail_in == 0 && rd->left > 0) {
+            size_t take = rd->left < ZIPIN_RD_IN ? (size_t)rd->left : ZIPIN_RD_IN;
+            if (zipin_pread(rd->fd, rd->in, take, rd->at, e) != 0)
+                return -1;
+            rd->at += take;
+            rd->left -= take;
+            z->next_in = rd->in;
+            z->avail_in = (uInt)take;
+        }
+        zr = inflate(z, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END) {
+            rd->ended = 1;
+            break;
+        }
+        if (zr == Z_BUF_ERROR && z->avail_in == 0 && rd->left == 0)
+            return rd_damaged(rd, "the entry ends early", e);
+        if (zr != Z_OK && zr != Z_BUF_ERROR)
+            return rd_damaged(rd, zr == Z_MEM_ERROR ? "out of memory" :
+                              z->msg != NULL ? z->msg : "not deflate data", e);
+        if (z->next_out != buf || z->avail_out == 0)
+            break;
+    }
+    return (ssize_t)(z->next_out - buf);
+}
+
+ssize_t zipin_rd_read(struct zipin_rd *rd, void *buf, size_t n, struct err *e)
+{
+    ssize_t got;
+
+    if (rd->ended || n == 0)
+        return 0;
+    got = rd->method == 0 ? rd_stored(rd, buf, n, e) : rd_inflate(rd, buf, n, e);
+    if (got < 0)
+        return -1;
+    if ((uint64_t)got > rd->size - rd->out)
+        return rd_damaged(rd, "more data than its size", e);
+    rd->out += (uint64_t)got;
+    rd->crc = (uint32_t)crc32(rd->crc, buf, (uInt)got);
+    if (rd->ended && rd->out != rd->size)
+        return rd_damaged(rd, "wrong size", e);
+    if (rd->ended && rd->crc != rd->want_crc)
+        return rd_damaged(rd, "CRC error", e);
+    return got;
 }

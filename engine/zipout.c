@@ -254,6 +254,26 @@ int zipout_end(struct zipout *z, uint32_t crc, uint64_t size)
     return 0;
 }
 
+int zipout_last(const struct zipout *z, struct zipout_info *out)
+{
+    const struct zipout_ent *t;
+
+    if (z->n == 0)
+        return err_set(z->e, ERR_IO, "the archive has no entry yet");
+    t = &z->ents[z->n - 1];
+    out->off = t->off;
+    out->comp = t->comp;
+    out->size = t->size;
+    out->crc = t->crc;
+    out->method = t->method;
+    return 0;
+}
+
+int zipout_flush(struct zipout *z)
+{
+    return flush(z);
+}
+
 void zipout_undo(struct zipout *z)
 {
     uint64_t off = z->ents[z->n].off;

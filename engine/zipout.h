@@ -48,6 +48,20 @@ uint64_t zipout_entry_bytes(const struct zipout *z);
 /* End the entry begun: its CRC-32 and size inflated. 0 or -1. */
 int zipout_end(struct zipout *z, uint32_t crc, uint64_t size);
 
+/* The entry ended last: where its local header is, its compressed size,
+ * size, CRC-32 and method (for reading it back once zipout_flush has
+ * written it out). 0, or -1 when no entry has ended. */
+struct zipout_info {
+    uint64_t off, comp, size;
+    uint32_t crc;
+    int method;
+};
+int zipout_last(const struct zipout *z, struct zipout_info *out);
+
+/* Write out what the window holds: the file then has every byte so far
+ * (the last header rewritten included). 0 or -1. */
+int zipout_flush(struct zipout *z);
+
 /* Drop the entry begun (its header and data): the next begin writes over
  * it. Cannot fail. */
 void zipout_undo(struct zipout *z);

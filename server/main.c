@@ -1,5 +1,6 @@
 /* main.c - statesnap's entry point and composition root: the CLI's global
  * options, the config, the engine's event-sink table, then the CLI or the server. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,11 @@ int main(int argc, char **argv)
     struct err e = { 0 };
     int rc;
 
+    /* A fixed mmap threshold: glibc otherwise raises it after each large
+     * free (a manifest's text, zlib's state), and the large blocks after
+     * that come from the heap, whose holes stay resident when freed. A
+     * repeat create of 100,000 files peaks 18 MB higher without it. */
+    (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     /* A closed pipe is an error to report, not a reason to die silently. */
     signal(SIGPIPE, SIG_IGN);
     /* With TZ unset, glibc's mktime stats /etc/localtime on every call, and

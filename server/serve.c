@@ -40,14 +40,11 @@
 #include "schedule.h"
 
 /* Each of the worker threads would get its own malloc arena, each holding
- * freed memory: two arenas keep the RSS flat under churn. A fixed mmap
- * threshold: glibc otherwise raises it after each large free (zlib's
- * deflate state, libzip buffers), and those buffers then fragment the heap
- * instead of going back to the kernel when freed. */
+ * freed memory: two arenas keep the RSS flat under churn (the fixed mmap
+ * threshold is main's, for every command). */
 static void tune_arenas(void)
 {
     (void)mallopt(M_ARENA_MAX, 2);
-    (void)mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
 /* GET /metrics: the daemon's own series, then each subsystem's. */

@@ -102,6 +102,20 @@ def test_hostile_archive_is_rejected_whole(kind, writer, admin, reader, server):
     assert not os.path.exists(os.path.join(os.path.dirname(server.store), "escape.json"))
 
 
+def test_an_archive_rezipped_by_python_imports(writer, admin, reader, server):
+    """Python's zipfile writes a plain name's mode as 0600 with no file type:
+    a regular file as unzip takes it, so the archive is the same snapshot."""
+    writer.create("rezipped")
+    data = rezip(export(reader, "rezipped"))
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert {i.external_attr >> 16 for i in z.infolist()} == {0o600}
+    admin.delete("/api/v1/snapshots/rezipped", expect=200)
+    got = admin.post("/api/v1/snapshots/import", data=data, headers=ZIP, expect=201).json()
+    assert got["name"] == "rezipped" and got["signature"]["state"] == "signed", got
+    assert reader.post("/api/v1/snapshots/rezipped/verify", expect=200).json()["ok"] is True
+    assert uploads_left(server) == []
+
+
 def test_import_needs_application_zip(admin, writer, reader):
     writer.create("z")
     data = export(reader, "z")
