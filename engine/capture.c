@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "../common/fsutil.h"
+#include "../common/strpool.h"
 #include "manifest.h"
 
 #define CAPTURE_MAX_DEPTH 16
@@ -206,33 +207,6 @@ static int is_secret(struct walk *w, const char *base, const char *abs, const st
     return 0;
 }
 
-/* The files' paths, packed in blocks: no allocation (and its header) a path. */
-struct capture_strings {
-    struct capture_strings *next;
-    size_t used, cap;
-    char bytes[];
-};
-
-#define CAPTURE_STRINGS_BLOCK (64u * 1024)
-
-static char *keep_string(struct capture_set *o, const char *s, size_t n)
-{
-    struct capture_strings *b = o->strings;
-
-    if (b == NULL || b->cap - b->used < n + 1) {
-        size_t cap = n + 1 > CAPTURE_STRINGS_BLOCK ? n + 1 : CAPTURE_STRINGS_BLOCK;
-        if ((b = malloc(sizeof(*b) + cap)) == NULL)
-            return NULL;
-        b->next = o->strings;
-        b->used = 0;
-        b->cap = cap;
-        o->strings = b;
-    }
-    memcpy(b->bytes + b->used, s, n + 1);
-    b->used += n + 1;
-    return b->bytes + b->used - (n + 1);
-}
-
 static int add_file(struct walk *w, const char *rel, const char *abs, off_t size)
 {
     struct capture_set *o = w->out;
@@ -253,12 +227,12 @@ static int add_file(struct walk *w, const char *rel, const char *abs, off_t size
     }
     struct capture_file *f = &o->files[o->n];
     size_t la = strlen(abs), lr = strlen(rel);
-    f->abs = keep_string(o, abs, la);
+    f->abs = strpool_copy(&o->strings, abs, la);
     /* Mostly abs is ROOT/rel: then rel is its tail, one string a file, not two. */
     if (f->abs != NULL && la > lr && abs[la - lr - 1] == '/' && strcmp(abs + la - lr, rel) == 0)
         f->rel = f->abs + (la - lr);
     else
-        f->rel = keep_string(o, rel, lr);
+        f->rel = strpool_copy(&o->strings, rel, lr);
     f->group = capture_group(rel);
     f->size = size;
     o->n++;
@@ -435,11 +409,7 @@ void capture_set_free(struct capture_set *c)
 {
     if (c == NULL)
         return;
-    while (c->strings != NULL) {
-        struct capture_strings *next = c->strings->next;
-        free(c->strings);
-        c->strings = next;
-    }
+    strpool_free(&c->strings);
     free(c->files);
     json_decref(c->absent);
     json_decref(c->warnings);

@@ -18,7 +18,7 @@ struct capture_file {
     off_t size;     /* at the walk: orders the cut's reads, smallest first */
 };
 
-struct capture_strings;
+struct strpool;
 
 struct capture_set {
     struct capture_file *files;  /* sorted by rel */
@@ -26,7 +26,7 @@ struct capture_set {
     json_t *absent;     /* expected paths that are not there */
     json_t *warnings;   /* strings: skipped specials, symlinks out of the root, ... */
     char *env_path;     /* the .env to mask, or NULL */
-    struct capture_strings *strings;  /* where the files' paths are kept (capture.c) */
+    struct strpool *strings;  /* the files' paths (common/strpool.h) */
 };
 
 /* Walk cfg->root and collect the files matching the include globs (or the

@@ -25,7 +25,7 @@ struct manifest_file {
     unsigned char verified; /* streamed whole with the right hash (engine/archive.c) */
 };
 
-struct manifest_arena;
+struct strpool;
 
 /* A manifest read and validated: its head as a tree, its files as records.
  * The head is the whole manifest but for files[] and "reuse"."files", which
@@ -36,7 +36,7 @@ struct manifest_doc {
     struct manifest_file *files;    /* in the manifest's order */
     size_t n;
     struct manifest_file **sorted;  /* by path */
-    struct manifest_arena *arena;
+    struct strpool *arena;          /* the paths and groups (common/strpool.h) */
 };
 
 /* Parse and validate manifest.json's text: format 1, valid name, RFC 3339

@@ -16,16 +16,9 @@
 
 #include "engine.h"
 #include "../common/jsonscan.h"
+#include "../common/strpool.h"
 
-#define ARENA_CHUNK (64u << 10)
 #define GROUPS_SHARED 16    /* group names shared; a file of any other keeps its own copy */
-
-/* The strings of the records, in chunks: no allocation per file. */
-struct manifest_arena {
-    struct manifest_arena *next;
-    size_t used, cap;
-    char data[];
-};
 
 struct reader {
     struct manifest_doc *d;
@@ -39,25 +32,10 @@ struct span {
     const char *p, *end;
 };
 
+/* The strings of the records, in the document's pool: no allocation per file. */
 static const char *arena_copy(struct manifest_doc *d, const char *s, size_t n)
 {
-    struct manifest_arena *a = d->arena;
-    char *p;
-
-    if (a == NULL || a->cap - a->used < n + 1) {
-        size_t cap = n + 1 > ARENA_CHUNK ? n + 1 : ARENA_CHUNK;
-        if ((a = malloc(sizeof(*a) + cap)) == NULL)
-            return NULL;
-        a->next = d->arena;
-        a->used = 0;
-        a->cap = cap;
-        d->arena = a;
-    }
-    p = a->data + a->used;
-    memcpy(p, s, n);
-    p[n] = '\0';
-    a->used += n + 1;
-    return p;
+    return strpool_copy(&d->arena, s, n);
 }
 
 static const char *group_name(struct reader *r, const char *g)
@@ -391,14 +369,9 @@ bad:
 
 void manifest_doc_free(struct manifest_doc *d)
 {
-    struct manifest_arena *a, *next;
-
     for (size_t i = 0; i < d->n; i++)
         json_decref(d->files[i].note);
-    for (a = d->arena; a != NULL; a = next) {
-        next = a->next;
-        free(a);
-    }
+    strpool_free(&d->arena);
     json_decref(d->head);
     free(d->files);
     free(d->sorted);
