@@ -6,6 +6,7 @@
 #ifndef STATESNAP_JSONSCAN_H
 #define STATESNAP_JSONSCAN_H
 
+#include <stdint.h>
 #include <string.h>
 
 /* Past JSON whitespace at p. */
@@ -16,16 +17,40 @@ static inline const char *jsonscan_ws(const char *p, const char *end)
     return p;
 }
 
-/* p at '"': past the closing quote, or NULL when the text ends first. */
+/* p at '"': past the closing quote, or NULL when the text ends first.
+ * Eight bytes at a time while none of them is a quote or a backslash (most
+ * of a hash chain's bytes are in strings: this is the scan's inner loop). */
 static inline const char *jsonscan_string_end(const char *p, const char *end)
 {
-    for (p++; p < end; p++) {
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+
+    for (p++; p < end;) {
+        if (end - p >= 8) {
+            uint64_t v, q, b;
+            memcpy(&v, p, 8);
+            q = v ^ (ones * '"');
+            b = v ^ (ones * '\\');
+            /* a byte of q or b is zero where v holds a quote or a backslash */
+            if (((((q - ones) & ~q) | ((b - ones) & ~b)) & highs) == 0) {
+                p += 8;
+                continue;
+            }
+        }
         if (*p == '\\')
-            p++;
+            p += 2;
         else if (*p == '"')
             return p + 1;
+        else
+            p++;
     }
     return NULL;
+}
+
+/* Whether c ends a scalar (a number, true, false or null). */
+static inline int jsonscan_scalar_stop(char c)
+{
+    return c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
+           c == '\0';
 }
 
 /* Past the value at p: an object or array (nested ones included), a
@@ -38,7 +63,7 @@ static inline const char *jsonscan_value_end(const char *p, const char *end)
     if (p >= end)
         return NULL;
     if (*p != '{' && *p != '[' && *p != '"') {
-        while (p < end && !memchr(",}] \t\n\r", *p, 8))
+        while (p < end && !jsonscan_scalar_stop(*p))
             p++;
         return p;
     }

@@ -8,23 +8,23 @@
 
 #include "../common/jsonscan.h"
 
-static int key_is(const char *k, size_t klen, const char *want)
+static int key_is(const char *k, size_t klen, const char *want, size_t wlen)
 {
-    return strlen(want) == klen && memcmp(k, want, klen) == 0;
+    return wlen == klen && (klen == 0 || k[0] == want[0]) && memcmp(k, want, klen) == 0;
 }
 
-/* Copy a plain string value (p at '"', no escapes, at most CHAIN_HASH_MAX). */
-static int take_string(const char *p, const char *end, char out[CHAIN_HASH_MAX + 1])
+/* Copy a plain string value (p at '"', no escapes, at most CHAIN_HASH_MAX):
+ * past its closing quote, or NULL. */
+static const char *take_string(const char *p, const char *end, char out[CHAIN_HASH_MAX + 1])
 {
-    const char *q = p + 1;
+    const char *q = jsonscan_string_end(p, end);
+    size_t n;
 
-    while (q < end && *q != '"' && *q != '\\')
-        q++;
-    if (q >= end || *q != '"' || (size_t)(q - p - 1) > CHAIN_HASH_MAX)
-        return -1;
-    memcpy(out, p + 1, (size_t)(q - p - 1));
-    out[q - p - 1] = '\0';
-    return 0;
+    if (q == NULL || (n = (size_t)(q - p - 2)) > CHAIN_HASH_MAX || memchr(p + 1, '\\', n) != NULL)
+        return NULL;
+    memcpy(out, p + 1, n);
+    out[n] = '\0';
+    return q;
 }
 
 /* The three fields of one line; 0, or -1 when it is not such an object. */
@@ -55,7 +55,7 @@ static int parse_line(const struct chain_scan *c, const char *p, const char *end
         if (p >= end || *p != ':')
             return -1;
         v = p = jsonscan_ws(p + 1, end);
-        if (key_is(k, klen, c->f_seq)) {
+        if (key_is(k, klen, c->f_seq, c->n_seq)) {
             const char *d = v;
             int neg = d < end && *d == '-';
             int64_t n = 0;
@@ -67,15 +67,18 @@ static int parse_line(const struct chain_scan *c, const char *p, const char *end
                 n = n * 10 + (*d - '0');
             *seq = neg ? -n : n;
             *have_seq = 1;
-        } else if (key_is(k, klen, c->f_hash)) {
-            if (*v != '"' || take_string(v, end, hash) != 0)
+            p = jsonscan_value_end(v, end);
+        } else if (key_is(k, klen, c->f_hash, c->n_hash)) {
+            if (v >= end || *v != '"' || (p = take_string(v, end, hash)) == NULL)
                 return -1;
             have_hash = 1;
-        } else if (key_is(k, klen, c->f_prev)) {
-            if (*v != '"' || take_string(v, end, prev) != 0)
+        } else if (key_is(k, klen, c->f_prev, c->n_prev)) {
+            if (v >= end || *v != '"' || (p = take_string(v, end, prev)) == NULL)
                 return -1;
+        } else {
+            p = jsonscan_value_end(v, end);
         }
-        if ((p = jsonscan_value_end(v, end)) == NULL)
+        if (p == NULL)
             return -1;
         p = jsonscan_ws(p, end);
         if (p < end && *p == ',') {
@@ -127,6 +130,9 @@ void chain_scan_init(struct chain_scan *c, const char *f_seq, const char *f_hash
     c->f_seq = f_seq ? f_seq : "seq";
     c->f_hash = f_hash ? f_hash : "hash";
     c->f_prev = f_prev ? f_prev : "prev";
+    c->n_seq = strlen(c->f_seq);
+    c->n_hash = strlen(c->f_hash);
+    c->n_prev = strlen(c->f_prev);
     c->st.links_ok = 1;
 }
 

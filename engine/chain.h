@@ -27,6 +27,7 @@ struct chain_state {
 
 struct chain_scan {
     const char *f_seq, *f_hash, *f_prev;
+    size_t n_seq, n_hash, n_prev;  /* their lengths, compared before the bytes */
     struct chain_state st;
     char *line;                   /* the partial line between two feeds */
     size_t len, cap;

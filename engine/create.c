@@ -376,20 +376,28 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
         goto out_unlink;
     create_files_free(&cc);
     FAILPOINT("create.after_zip");
-    /* zipout_close did not sync: do it now,
-     * and read the result back for the archive hash. */
+    /* zipout_close did not sync. The write-back is started first, the
+     * archive hash read from the page cache while the disk takes it, and
+     * the sync then waits for what is left (the two used to run one after
+     * the other: 10-15 ms of a 100 MB root's create). */
     {
         int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || fsync(fd) != 0) {
+        if (fd < 0) {
             err_sys(e, errno, "sync %s", tmp);
-            if (fd >= 0)
-                close(fd);
+            goto out_unlink;
+        }
+        (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);   /* a hint: fsync decides */
+        if (archive_file_sha256(tmp, sha, &size, e) != 0) {
+            close(fd);
+            goto out_unlink;
+        }
+        if (fsync(fd) != 0) {
+            err_sys(e, errno, "sync %s", tmp);
+            close(fd);
             goto out_unlink;
         }
         close(fd);
     }
-    if (archive_file_sha256(tmp, sha, &size, e) != 0)
-        goto out_unlink;
     if (create_zip_check(&cc, &rb, tmp, &ar) != 0)
         goto out_unlink;
     create_readback_free(&rb);

@@ -35,7 +35,6 @@ struct pdeflate {
     const char *what;
     pdeflate_tap tap;
     void *ud;
-    uint32_t crc;
     unsigned char tail[DICT_BYTES];   /* the last input bytes read, the next dictionary */
     size_t tail_len;
     struct slot *slots;
@@ -150,7 +149,6 @@ static int fill(struct pdeflate *p, struct err *e)
             memcpy(p->tail + keep, s->in + s->dict_len, want);
             p->tail_len = keep + want;
         }
-        p->crc = (uint32_t)crc32(p->crc, s->in + s->dict_len, (uInt)want);
         if (p->tap != NULL && want > 0)
             p->tap(p->ud, s->in + s->dict_len, want);
         pthread_mutex_lock(&p->mu);
@@ -178,7 +176,6 @@ int pdeflate_start(struct pdeflate **out, int fd, uint64_t limit, int level, uns
     p->what = what;
     p->tap = tap;
     p->ud = ud;
-    p->crc = (uint32_t)crc32(0L, Z_NULL, 0);
     p->nworkers = pdeflate_threads(threads);
     /* Two blocks per worker: one being compressed, one read ahead. */
     p->nslots = 2 * p->nworkers;
@@ -238,11 +235,6 @@ ssize_t pdeflate_read(struct pdeflate *p, void *buf, size_t len, struct err *e)
         p->written++;
     }
     return (ssize_t)n;
-}
-
-uint32_t pdeflate_crc(const struct pdeflate *p)
-{
-    return p->crc;
 }
 
 void pdeflate_prime(struct pdeflate *p, const unsigned char *dict, size_t len)

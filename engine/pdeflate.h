@@ -4,8 +4,9 @@
  * the previous block's last 32 KiB as its dictionary and ends it with a sync
  * flush (the last block with finish), so the pieces join into one raw
  * deflate stream that any inflater reads. The caller's thread reads the file
- * once, in order, and hands every byte to a tap (hashing) as it goes; the
- * compressed stream comes back through pdeflate_read() in order.
+ * once, in order, and hands every byte to a tap (the caller's CRC-32 and
+ * SHA-256) as it goes; the compressed stream comes back through
+ * pdeflate_read() in order.
  */
 #ifndef STATESNAP_PDEFLATE_H
 #define STATESNAP_PDEFLATE_H
@@ -34,9 +35,6 @@ int pdeflate_start(struct pdeflate **out, int fd, uint64_t limit, int level, uns
 /* Up to len bytes of the compressed stream; 0 once it is all out; -1 with
  * *e (a read error, or the file shrank below limit). */
 ssize_t pdeflate_read(struct pdeflate *p, void *buf, size_t len, struct err *e);
-
-/* CRC-32 of the input, valid once pdeflate_read() has returned 0. */
-uint32_t pdeflate_crc(const struct pdeflate *p);
 
 /* Use dict's last 32 KiB as the first block's dictionary, as if the
  * stream continued one whose input ended with dict (a sync-flushed prefix

@@ -1,4 +1,5 @@
-/* test_chain.c - the hash chain's tip and links, fed in any chunking; hook output redaction. */
+/* test_chain.c - the hash chain's tip and links, fed in any chunking; where a
+ * JSON string ends (the scan's inner loop); hook output redaction. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "../../common/jsonscan.h"
 #include "../../engine/chain.h"
 #include "../../engine/hooks.h"
 
@@ -41,6 +43,79 @@ static json_t *scan(const char *data, size_t len, size_t chunk, const char *seqk
     r = chain_scan_result(&c, "state/hash_chain.jsonl");
     chain_scan_free(&c);
     return r;
+}
+
+/* The string end one byte at a time: what jsonscan_string_end's eight-byte
+ * steps must agree with. */
+static const char *string_end_bytewise(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+static void string_ends_agree_with_a_bytewise_walk(void **state)
+{
+    static const char special[] = "\"\\";
+    char buf[64];
+    uint32_t x = 7;
+
+    (void)state;
+    /* An escaped quote, and an escaped backslash before the closing quote,
+     * at every offset: on both sides of every eight-byte step. */
+    for (size_t k = 1; k < 40; k++) {
+        memset(buf, 'a', sizeof(buf));
+        buf[0] = '"';
+        buf[k] = '\\';
+        buf[k + 1] = '"';
+        buf[k + 12] = '"';
+        assert_ptr_equal(jsonscan_string_end(buf, buf + 60), buf + k + 13);
+        buf[k + 1] = '\\';
+        buf[k + 2] = '"';
+        assert_ptr_equal(jsonscan_string_end(buf, buf + 60), buf + k + 3);
+    }
+    /* Random texts of every length to 40, mostly plain bytes (as in a hash
+     * or an order id), that may end inside a string. */
+    for (int round = 0; round < 20000; round++) {
+        size_t n = 1 + (size_t)(round % 40);
+        buf[0] = '"';
+        for (size_t i = 1; i < n; i++) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            buf[i] = x % 6 == 0 ? special[(x >> 8) & 1] : (char)('a' + (x >> 8) % 26);
+        }
+        assert_ptr_equal(jsonscan_string_end(buf, buf + n), string_end_bytewise(buf, buf + n));
+    }
+    /* a backslash as the last byte: no end */
+    const char *u = "\"abcdefghijk\\";
+    assert_null(jsonscan_string_end(u, u + strlen(u)));
+}
+
+/* A hash with an escape is not a plain hash: the line is bad; an escaped
+ * quote in another field does not end the line early. */
+static void escapes_in_lines(void **state)
+{
+    const char *good = "{\"data\":{\"note\":\"say \\\"hi\\\" twice, \\\\ once\"},\"hash\":\"h0\","
+                       "\"prev\":\"genesis\",\"seq\":0}\n"
+                       "{\"hash\":\"h1\",\"prev\":\"h0\",\"seq\":1,\"ts\":\"2024-12-01T14:30:00Z\"}\n";
+    const char *bad = "{\"hash\":\"h\\u0030\",\"prev\":\"genesis\",\"seq\":0}\n";
+    json_t *r;
+
+    (void)state;
+    r = scan(good, strlen(good), 5, NULL, NULL, NULL);
+    assert_int_equal(json_integer_value(json_object_get(r, "lines")), 2);
+    assert_true(json_is_true(json_object_get(r, "links_ok")));
+    assert_string_equal(json_string_value(json_object_get(r, "last_hash")), "h1");
+    json_decref(r);
+    r = scan(bad, strlen(bad), 64, NULL, NULL, NULL);
+    assert_true(json_is_false(json_object_get(r, "links_ok")));
+    assert_int_equal(json_integer_value(json_object_get(r, "first_bad_line")), 1);
+    json_decref(r);
 }
 
 static void tip_and_links_in_any_chunking(void **state)
@@ -242,6 +317,8 @@ static void a_marked_scan_resumes_to_the_same_result(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(string_ends_agree_with_a_bytewise_walk),
+        cmocka_unit_test(escapes_in_lines),
         cmocka_unit_test(tip_and_links_in_any_chunking),
         cmocka_unit_test(a_broken_link_is_named),
         cmocka_unit_test(field_names_are_configurable),

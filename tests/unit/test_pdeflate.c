@@ -1,6 +1,7 @@
 /* test_pdeflate.c - the multi-threaded deflate stream: whatever the size and
- * the thread count, zlib's inflate gives back the input, the CRC is zlib's
- * crc32 of it and the tap saw every byte once, in order. */
+ * the thread count, zlib's inflate gives back the input and the tap saw
+ * every byte once, in order (the tap is where the caller takes its CRC-32
+ * and SHA-256). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -86,7 +87,6 @@ static void round_trip(size_t n, unsigned threads, size_t chunk, int level)
             break;
         zlen += (size_t)r;
     }
-    assert_int_equal(pdeflate_crc(p), (uint32_t)crc32(crc32(0, Z_NULL, 0), in, (uInt)n));
     pdeflate_free(p);
     close(fd);
     assert_int_equal(t.len, n);
