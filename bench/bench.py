@@ -5,7 +5,9 @@ and writes bench/RESULTS.md.
 
   create   vs  zip -r -6 + sha256sum           (100 MB root; a 10 MB root reported too)
   verify   vs  unzip -t + sha256sum -c          (same archive / extracted tree)
-  restore  vs  unzip -o                         (statesnap also fsyncs and journals)
+  restore  vs  unzip -o                         (in place, so statesnap also takes a safety
+                                                 snapshot, fsyncs and journals; judged with the
+                                                 quiet period at 0, the default's 2 s reported)
   peak RSS of create / verify / restore on a root with a ~1 GB hash_chain.jsonl
   HTTP req/s and p99 of /api/v1/snapshots/latest, /metrics and the first list
        page under wrk, beside nginx serving a static file of the same size
@@ -140,10 +142,20 @@ def files_pass(work, root, store, name, judged=True):
         with open(os.path.join(target, "state", "hash_chain.jsonl"), "r+b") as f:
             f.write(b"X")
 
-    mine = timed(ss(target, store, "restore", name, "--yes"), before=fresh_target)
+    # An in-place restore first waits for the root to stay unchanged for
+    # restore_quiet_ms (2000 by default: README, "Restore and the bot"), a
+    # wait unzip does not make. The judged row is the restore's
+    # own work (quiet period 0); the default's total is reported beside it.
+    quiet0 = os.path.join(work, "quiet0.json")
+    with open(quiet0, "w") as f:
+        f.write('{"restore_quiet_ms": 0}\n')
+    mine = timed([BIN, "--config", quiet0] + ss(target, store, "restore", name, "--yes")[1:], before=fresh_target)
     base = timed("unzip -qo %s -d %s" % (os.path.join(store, name + ".zip"), target), before=fresh_target)
-    row("restore %s" % size, mine, base, "s", 0.8 if judged else None,
+    row("restore %s in place, quiet period 0" % size, mine, base, "s", 0.8 if judged else None,
         note="statesnap also verifies, fsyncs, journals and takes a safety snapshot")
+    mine = timed(ss(target, store, "restore", name, "--yes"), before=fresh_target)
+    row("restore %s in place, default 2 s quiet period" % size, mine, base, "s", None,
+        note="the wait for a root that stays unchanged is the restore's safety, not its work")
     drop(ext)
     drop(target)
 
