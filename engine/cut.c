@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "../common/fsutil.h"
+#include "../common/jsoncheck.h"
 
 #define CUT_READ_CHUNK (256u * 1024)
 #define CUT_BACKOFF_FIRST_MS 5
@@ -345,6 +346,8 @@ static int json_torn(struct cut_file *f, json_t *warnings)
         return 0;
     /* Parsed once per read: the attempt's check and the final warnings
      * pass share the answer. */
+    if (f->json_ok == 0 && jsoncheck_valid((const char *)f->buf, (size_t)f->limit))
+        f->json_ok = 1;             /* no tree built: see common/jsoncheck.h */
     if (f->json_ok == 0) {
         doc = json_loadb((const char *)f->buf, (size_t)f->limit, JSON_DECODE_ANY, &je);
         f->json_ok = doc != NULL ? 1 : -1;
