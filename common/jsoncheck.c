@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "jsonscan.h"
+
 typedef const unsigned char *cur;
 
 static cur ws(cur s, cur end)
@@ -32,12 +34,10 @@ static cur string(cur s, cur end)
         return NULL;
     for (s++; s < end;) {
         if (end - s >= 8) {
-            uint64_t v, q, b;
+            uint64_t v;
             memcpy(&v, s, 8);
-            q = v ^ (ones * '"');
-            b = v ^ (ones * '\\');
-            /* zero bytes of q or b, bytes under 0x20, bytes over 0x7f */
-            if (((((q - ones) & ~q) | ((b - ones) & ~b) | (v - ones * 0x20) | v) & highs) == 0) {
+            /* and no byte under 0x20 (the borrow sets its high bit) or over 0x7f */
+            if ((jsonscan_quote_or_backslash(v) | (((v - ones * 0x20) | v) & highs)) == 0) {
                 s += 8;
                 continue;
             }

@@ -2,7 +2,8 @@
  * where whitespace, a string or a whole value ends. Only the structure
  * (quotes, escapes, brackets): whoever calls it still parses what it keeps.
  * Used where a tree would cost too much: a hash chain's lines
- * (engine/chain.c) and a manifest's file list (engine/manifest_read.c). */
+ * (engine/chain.c) and a manifest's file list (engine/manifest_read.c);
+ * common/jsoncheck.c takes its eight-byte string step. */
 #ifndef STATESNAP_JSONSCAN_H
 #define STATESNAP_JSONSCAN_H
 
@@ -17,21 +18,27 @@ static inline const char *jsonscan_ws(const char *p, const char *end)
     return p;
 }
 
+/* The high bit of each byte of the word v that may be a quote or a
+ * backslash: none is set when no byte is either (a set bit above a true
+ * one may be a false alarm, which costs a byte-at-a-time step, no more). */
+static inline uint64_t jsonscan_quote_or_backslash(uint64_t v)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+
+    return (((q - ones) & ~q) | ((b - ones) & ~b)) & highs;
+}
+
 /* p at '"': past the closing quote, or NULL when the text ends first.
  * Eight bytes at a time while none of them is a quote or a backslash (most
  * of a hash chain's bytes are in strings: this is the scan's inner loop). */
 static inline const char *jsonscan_string_end(const char *p, const char *end)
 {
-    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-
     for (p++; p < end;) {
         if (end - p >= 8) {
-            uint64_t v, q, b;
+            uint64_t v;
             memcpy(&v, p, 8);
-            q = v ^ (ones * '"');
-            b = v ^ (ones * '\\');
-            /* a byte of q or b is zero where v holds a quote or a backslash */
-            if (((((q - ones) & ~q) | ((b - ones) & ~b)) & highs) == 0) {
+            if (jsonscan_quote_or_backslash(v) == 0) {
                 p += 8;
                 continue;
             }
