@@ -149,7 +149,7 @@ def files_pass(work, root, store, name, judged=True):
     quiet0 = os.path.join(work, "quiet0.json")
     with open(quiet0, "w") as f:
         f.write('{"restore_quiet_ms": 0}\n')
-    mine = timed([BIN, "--config", quiet0] + ss(target, store, "restore", name, "--yes")[1:], before=fresh_target)
+    mine = timed(ss(target, store, "--config", quiet0, "restore", name, "--yes"), before=fresh_target)
     base = timed("unzip -qo %s -d %s" % (os.path.join(store, name + ".zip"), target), before=fresh_target)
     row("restore %s in place, quiet period 0" % size, mine, base, "s", 0.8 if judged else None,
         note="statesnap also verifies, fsyncs, journals and takes a safety snapshot")

@@ -6,14 +6,7 @@
 
 #include "jsonscan.h"
 
-typedef const unsigned char *cur;
-
-static cur ws(cur s, cur end)
-{
-    while (s < end && (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r'))
-        s++;
-    return s;
-}
+typedef const char *cur;
 
 static int hex(unsigned c)
 {
@@ -42,7 +35,7 @@ static cur string(cur s, cur end)
                 continue;
             }
         }
-        unsigned c = *s;
+        unsigned c = (unsigned char)*s;
         if (c == '"')
             return s + 1;
         if (c < 0x20 || c >= 0x80)
@@ -53,13 +46,13 @@ static cur string(cur s, cur end)
         }
         if (end - s < 2)
             return NULL;
-        c = s[1];
+        c = (unsigned char)s[1];
         if (c == 'u') {
             int v = 0;
             if (end - s < 6)
                 return NULL;
             for (int i = 2; i < 6; i++) {
-                int h = hex(s[i]);
+                int h = hex((unsigned char)s[i]);
                 if (h < 0)
                     return NULL;
                 v = v * 16 + h;
@@ -67,7 +60,7 @@ static cur string(cur s, cur end)
             if (v == 0 || (v >= 0xd800 && v <= 0xdfff))
                 return NULL;
             s += 6;
-        } else if (strchr("\"\\/bfnrt", (int)c) != NULL && c != '\0') {
+        } else if (c != '\0' && strchr("\"\\/bfnrt", (int)c) != NULL) {
             s += 2;
         } else {
             return NULL;
@@ -115,19 +108,19 @@ static cur key(cur s, cur end)
 {
     if ((s = string(s, end)) == NULL)
         return NULL;
-    s = ws(s, end);
+    s = jsonscan_ws(s, end);
     if (s >= end || *s != ':')
         return NULL;
-    return ws(s + 1, end);
+    return jsonscan_ws(s + 1, end);
 }
 
 int jsoncheck_valid(const char *text, size_t len)
 {
-    cur s = (cur)text, end = s + len;
+    cur s = text, end = s + len;
     char open[JSONCHECK_DEPTH];     /* '{' or '[' of each container we are in */
     int depth = 0;
 
-    s = ws(s, end);
+    s = jsonscan_ws(s, end);
     for (;;) {
         /* s at a value */
         if (s >= end)
@@ -137,7 +130,7 @@ int jsoncheck_valid(const char *text, size_t len)
             if (depth == JSONCHECK_DEPTH)
                 return 0;
             open[depth++] = (char)*s;
-            s = ws(s + 1, end);
+            s = jsonscan_ws(s + 1, end);
             if (s < end && *s == close) {
                 depth--;
                 s++;
@@ -161,7 +154,7 @@ int jsoncheck_valid(const char *text, size_t len)
             return 0;
         /* after a value: close what it ends, then a comma and the next one */
         for (;;) {
-            s = ws(s, end);
+            s = jsonscan_ws(s, end);
             if (depth == 0)
                 return s == end;
             if (s >= end)
@@ -173,7 +166,7 @@ int jsoncheck_valid(const char *text, size_t len)
             }
             if (*s != ',')
                 return 0;
-            s = ws(s + 1, end);
+            s = jsonscan_ws(s + 1, end);
             if (open[depth - 1] == '{' && (s = key(s, end)) == NULL)
                 return 0;
             break;

@@ -53,7 +53,8 @@ static inline const char *jsonscan_string_end(const char *p, const char *end)
     return NULL;
 }
 
-/* Whether c ends a scalar (a number, true, false or null). */
+/* Whether c ends a scalar (a number, true, false or null); a NUL does too,
+ * as it did when this was a memchr over ",}] \t\n\r" and its terminator. */
 static inline int jsonscan_scalar_stop(char c)
 {
     return c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r' ||

@@ -286,6 +286,46 @@ static void *archive_hash_run(void *arg)
     return NULL;
 }
 
+/* zipout_close did not sync. The write-back is started, the archive hash
+ * read from the page cache on another thread, and meanwhile the sync waits
+ * for the disk and the read-back checks the entries (*ar, the archive
+ * opened): three waits of a 100 MB root's create (~10, ~15 and a few ms)
+ * that ran one after the other, and still do with compress_threads 1. The
+ * caller renames only after this returns 0. */
+static int create_sync_and_check(struct create_ctx *cc, const struct create_readback *rb,
+                                 const char *tmp, char sha[65], int64_t *size, struct archive **ar)
+{
+    struct archive_hash h;
+    pthread_t th;
+    int fd = open(tmp, O_RDONLY | O_CLOEXEC), threaded, rc = 0;
+
+    if (fd < 0)
+        return err_sys(cc->e, errno, "sync %s", tmp);
+    (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);   /* a hint: fsync decides */
+    memset(&h, 0, sizeof(h));
+    h.path = tmp;
+    threaded = pdeflate_threads((unsigned)cc->s->cfg->compress_threads) > 1 &&
+               pthread_create(&th, NULL, archive_hash_run, &h) == 0;
+    if (!threaded)
+        archive_hash_run(&h);
+    if (fsync(fd) != 0)
+        rc = err_sys(cc->e, errno, "sync %s", tmp);
+    close(fd);
+    if (rc == 0)
+        rc = create_zip_check(cc, rb, tmp, ar);
+    if (threaded)
+        pthread_join(th, NULL);
+    if (rc != 0)
+        return -1;
+    if (h.rc != 0) {
+        *cc->e = h.e;
+        return -1;
+    }
+    memcpy(sha, h.hex, 65);
+    *size = h.size;
+    return 0;
+}
+
 int create_write(struct store *s, const struct create_opts *o, json_t **snap, struct err *e)
 {
     struct create_ctx cc;
@@ -395,44 +435,8 @@ int create_write(struct store *s, const struct create_opts *o, json_t **snap, st
         goto out_unlink;
     create_files_free(&cc);
     FAILPOINT("create.after_zip");
-    /* zipout_close did not sync. The write-back is started, the archive
-     * hash read from the page cache on another thread, and meanwhile the
-     * sync waits for the disk and the read-back checks the entries: three
-     * waits of a 100 MB root's create (~10, ~15 and a few ms) that ran one
-     * after the other (one after the other still with compress_threads 1).
-     * The rename below comes after all three. */
-    {
-        struct archive_hash h;
-        pthread_t th;
-        int fd = open(tmp, O_RDONLY | O_CLOEXEC), threaded, rc_sync = 0, rc_check = -1;
-        if (fd < 0) {
-            err_sys(e, errno, "sync %s", tmp);
-            goto out_unlink;
-        }
-        (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);   /* a hint: fsync decides */
-        memset(&h, 0, sizeof(h));
-        h.path = tmp;
-        /* compress_threads 1 keeps the whole create on its own thread */
-        threaded = pdeflate_threads((unsigned)s->cfg->compress_threads) > 1 &&
-                   pthread_create(&th, NULL, archive_hash_run, &h) == 0;
-        if (!threaded)
-            archive_hash_run(&h);
-        if (fsync(fd) != 0)
-            rc_sync = err_sys(e, errno, "sync %s", tmp);
-        close(fd);
-        if (rc_sync == 0)
-            rc_check = create_zip_check(&cc, &rb, tmp, &ar);
-        if (threaded)
-            pthread_join(th, NULL);
-        if (rc_sync != 0 || rc_check != 0)
-            goto out_unlink;
-        if (h.rc != 0) {
-            *e = h.e;
-            goto out_unlink;
-        }
-        memcpy(sha, h.hex, sizeof(sha));
-        size = h.size;
-    }
+    if (create_sync_and_check(&cc, &rb, tmp, sha, &size, &ar) != 0)
+        goto out_unlink;
     create_readback_free(&rb);
     archive_forget_manifest_text(ar);   /* the row needs the head and records only */
     rc_row = snapshot_row_from_archive(ar, size, sha, &row, e);
